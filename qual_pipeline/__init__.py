@@ -1,0 +1,1 @@
+"""qual_pipeline: a warehouse connector for Amazon Mechanical Turk qualifications."""

@@ -1,0 +1,1 @@
+"""Dagster wiring: resources, assets, checks, sensors and schedules over the plain modules."""

@@ -1,0 +1,1 @@
+"""Extraction: paging MTurk and normalising what comes back into the lake schema."""

@@ -1,0 +1,1 @@
+"""The Parquet lake: layout and the streaming, atomically published snapshot writer."""

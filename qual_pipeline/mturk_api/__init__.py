@@ -1,0 +1,1 @@
+"""A boto3 MTurk client configured for the product: endpoint, environment, retries."""

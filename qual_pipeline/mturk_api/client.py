@@ -1,0 +1,152 @@
+"""Build boto3 MTurk clients the way the whole product needs them.
+
+One place decides the endpoint (local MTurk, sandbox or production), the retry mode (botocore's own
+`standard` or `adaptive`, which retry `ThrottlingException`, `ServiceFault` and dropped connections),
+an optional client-side request rate, and counters of what the retries absorbed. Credentials come from
+boto3's standard chain only and are never read, logged or stored here.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import boto3
+from botocore.config import Config
+
+Environment = Literal["sandbox", "production"]
+
+ENDPOINTS: dict[str, str] = {
+    "sandbox": "https://mturk-requester-sandbox.us-east-1.amazonaws.com",
+    "production": "https://mturk-requester.us-east-1.amazonaws.com",
+}
+REGION = "us-east-1"  # the only region MTurk has
+
+
+class ConfigurationError(ValueError):
+    """A setting the user gave is wrong; the message names it and the fix."""
+
+
+@dataclass
+class ApiStats:
+    """What one client did: calls per operation, and errors that botocore retried."""
+
+    calls: Counter[str] = field(default_factory=Counter)
+    attempts: int = 0
+    throttles: int = 0
+    faults: int = 0
+    connection_errors: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def retries(self) -> int:
+        """Attempts beyond the first of each call: what botocore's retry mode absorbed."""
+        return max(0, self.attempts - sum(self.calls.values()))
+
+    def as_metadata(self) -> dict[str, int]:
+        return {
+            "api_calls": sum(self.calls.values()),
+            "api_attempts": self.attempts,
+            "retries": self.retries,
+            "throttles": self.throttles,
+            "service_faults": self.faults,
+            "connection_errors": self.connection_errors,
+        }
+
+
+class RateLimiter:
+    """A token bucket shared by every client built with it: at most `rate` requests a second."""
+
+    def __init__(self, rate: float, burst: float | None = None) -> None:
+        if rate <= 0:
+            raise ConfigurationError(f"request rate must be positive, got {rate}")
+        self.rate = rate
+        self.capacity = burst if burst is not None else max(1.0, rate)
+        self._tokens = self.capacity
+        self._last = time.monotonic()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> None:
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
+                self._last = now
+                if self._tokens >= 1.0:
+                    self._tokens -= 1.0
+                    return
+                wait = (1.0 - self._tokens) / self.rate
+            time.sleep(wait)
+
+
+def resolve_endpoint(environment: str, endpoint_url: str | None) -> str:
+    if environment not in ENDPOINTS:
+        raise ConfigurationError(
+            f"MTURK_ENVIRONMENT={environment!r} is not known; use 'sandbox' or 'production'"
+        )
+    return endpoint_url or ENDPOINTS[environment]
+
+
+def make_client(
+    *,
+    environment: str = "sandbox",
+    endpoint_url: str | None = None,
+    retry_mode: Literal["standard", "adaptive"] = "standard",
+    max_attempts: int = 10,
+    rate_limiter: RateLimiter | None = None,
+    stats: ApiStats | None = None,
+    profile_name: str | None = None,
+    connect_timeout: float = 10.0,
+    read_timeout: float = 60.0,
+) -> Any:
+    """A boto3 `mturk` client. `endpoint_url` overrides the environment's (the local MTurk)."""
+    if retry_mode not in ("standard", "adaptive"):
+        raise ConfigurationError(f"retry mode {retry_mode!r} is not known; use standard or adaptive")
+    if max_attempts < 1:
+        raise ConfigurationError(f"max attempts must be at least 1, got {max_attempts}")
+    url = resolve_endpoint(environment, endpoint_url)
+    session = boto3.session.Session(profile_name=profile_name) if profile_name else boto3
+    client = session.client(
+        "mturk",
+        region_name=REGION,
+        endpoint_url=url,
+        config=Config(
+            retries={"mode": retry_mode, "max_attempts": max_attempts},
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            tcp_keepalive=True,
+        ),
+    )
+    events = client.meta.events
+    if rate_limiter is not None:
+        events.register("before-send.mturk", lambda **_: rate_limiter.acquire())
+    if stats is not None:
+        _count_into(stats, events)
+    return client
+
+
+def _count_into(stats: ApiStats, events: Any) -> None:
+    def on_before_call(model: Any, **_: Any) -> None:
+        with stats._lock:
+            stats.calls[model.name] += 1
+
+    def on_needs_retry(response: Any, caught_exception: Any, **_: Any) -> None:
+        with stats._lock:
+            stats.attempts += 1
+            if caught_exception is not None:
+                stats.connection_errors += 1
+                return
+            if response is None:
+                return
+            http, parsed = response
+            code = (parsed or {}).get("Error", {}).get("Code", "")
+            if code == "ThrottlingException":
+                stats.throttles += 1
+            elif http.status_code >= 500:
+                stats.faults += 1
+
+    events.register("before-call.mturk", on_before_call)
+    events.register("needs-retry.mturk", on_needs_retry)
