@@ -1,1 +1,46 @@
 """The DuckDB warehouse: the single-writer load, history, SQL models and data-quality checks."""
+
+from qual_pipeline.warehouse.charts import render_charts
+from qual_pipeline.warehouse.checks import (
+    BLOCKING_CHECKS,
+    CheckResult,
+    check_grant_time_not_in_future,
+    check_locales_valid,
+    check_row_count_drop,
+    check_scores_present,
+    check_unique_worker_qualifications,
+    run_checks,
+)
+from qual_pipeline.warehouse.connection import (
+    WarehouseNotFoundError,
+    open_warehouse,
+    open_warehouse_read_only,
+)
+from qual_pipeline.warehouse.load import (
+    LoadedSnapshot,
+    LoadResult,
+    WarehouseLoadError,
+    load_warehouse,
+)
+from qual_pipeline.warehouse.pushed_changes import PushedChange, record_pushed_changes
+
+__all__ = [
+    "BLOCKING_CHECKS",
+    "CheckResult",
+    "LoadResult",
+    "LoadedSnapshot",
+    "PushedChange",
+    "WarehouseLoadError",
+    "WarehouseNotFoundError",
+    "check_grant_time_not_in_future",
+    "check_locales_valid",
+    "check_row_count_drop",
+    "check_scores_present",
+    "check_unique_worker_qualifications",
+    "load_warehouse",
+    "open_warehouse",
+    "open_warehouse_read_only",
+    "record_pushed_changes",
+    "render_charts",
+    "run_checks",
+]

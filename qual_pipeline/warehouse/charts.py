@@ -1,0 +1,105 @@
+"""Pictures of the warehouse: score distributions per type and scores over time, as PNG files.
+
+People read a histogram faster than a table; the load asset attaches these to its metadata.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import matplotlib
+
+matplotlib.use("Agg")
+# The backend is chosen before pyplot loads, so no display is ever needed.
+import matplotlib.pyplot as plt
+
+MAX_TYPES = 12
+SCORE_DISTRIBUTION_PNG = "score_distribution.png"
+SCORES_OVER_TIME_PNG = "scores_over_time.png"
+
+
+def _largest_types(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
+    rows = con.execute(
+        "SELECT qualification_type_id, coalesce(any_value(qualification_type_name), "
+        "qualification_type_id) FROM score_distribution WHERE integer_value IS NOT NULL "
+        f"GROUP BY qualification_type_id ORDER BY sum(workers) DESC, 1 LIMIT {MAX_TYPES}"
+    ).fetchall()
+    return [(type_id, str(name)) for type_id, name in rows]
+
+
+def _empty(ax: plt.Axes, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes)
+    ax.set_axis_off()
+
+
+def _grid(count: int) -> tuple[plt.Figure, list[plt.Axes]]:
+    cols = min(3, max(count, 1))
+    rows = -(-max(count, 1) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 2.8 * rows), squeeze=False)
+    flat = [ax for row in axes for ax in row]
+    for ax in flat[count:]:
+        ax.set_axis_off()
+    return fig, flat
+
+
+def render_score_distribution(con: duckdb.DuckDBPyConnection, path: Path) -> Path:
+    types = _largest_types(con)
+    fig, axes = _grid(len(types))
+    if not types:
+        _empty(axes[0], "No scored workers yet")
+    for ax, (type_id, name) in zip(axes, types, strict=False):
+        values = con.execute(
+            "SELECT integer_value, workers FROM score_distribution "
+            "WHERE qualification_type_id = ? AND integer_value IS NOT NULL ORDER BY 1",
+            [type_id],
+        ).fetchall()
+        scores = [v for v, _ in values]
+        counts = [c for _, c in values]
+        bins = min(30, max(1, len(scores)))
+        ax.hist(scores, weights=counts, bins=bins, color="#3b75af", edgecolor="white")
+        ax.set_title(name[:40], fontsize=9)
+        ax.set_xlabel("score", fontsize=8)
+        ax.set_ylabel("workers", fontsize=8)
+        ax.tick_params(labelsize=7)
+    fig.suptitle("Score distribution of granted workers per qualification type", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def render_scores_over_time(con: duckdb.DuckDBPyConnection, path: Path) -> Path:
+    types = _largest_types(con)
+    fig, ax = plt.subplots(figsize=(8, 4))
+    plotted = 0
+    for type_id, name in types:
+        rows = con.execute(
+            "SELECT day, mean_score FROM daily_scores "
+            "WHERE qualification_type_id = ? AND mean_score IS NOT NULL ORDER BY day",
+            [type_id],
+        ).fetchall()
+        if rows:
+            ax.plot([d for d, _ in rows], [m for _, m in rows], marker=".", label=name[:30])
+            plotted += 1
+    if plotted:
+        ax.set_ylabel("mean score of granted workers")
+        ax.set_title("Scores over time (end of each UTC day)", fontsize=11)
+        ax.legend(fontsize=7, loc="best")
+        fig.autofmt_xdate()
+    else:
+        _empty(ax, "No score history yet")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def render_charts(con: duckdb.DuckDBPyConnection, out_dir: Path) -> list[Path]:
+    """Write score_distribution.png and scores_over_time.png into out_dir; return their paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return [
+        render_score_distribution(con, out_dir / SCORE_DISTRIBUTION_PNG),
+        render_scores_over_time(con, out_dir / SCORES_OVER_TIME_PNG),
+    ]

@@ -1,0 +1,43 @@
+"""Opening the warehouse file: writable for the single writer, read-only for queries."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from qual_pipeline.lake.layout import warehouse_path
+from qual_pipeline.warehouse.sql_files import create_models
+
+
+class WarehouseNotFoundError(FileNotFoundError):
+    """The warehouse file does not exist yet."""
+
+
+def _utc(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    # Timestamps display and truncate in UTC whatever the machine's time zone.
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+def open_warehouse(data_dir: Path) -> duckdb.DuckDBPyConnection:
+    """A writable connection to <data_dir>/warehouse.duckdb, with every table and view in place.
+
+    Only the single writer (the load step, or the push path recording what it pushed) opens this.
+    """
+    path = warehouse_path(data_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = _utc(duckdb.connect(str(path)))
+    create_models(con)
+    return con
+
+
+def open_warehouse_read_only(data_dir: Path) -> duckdb.DuckDBPyConnection:
+    """A read-only connection for queries; a clear error if nothing was loaded yet."""
+    path = warehouse_path(data_dir)
+    if not path.is_file():
+        raise WarehouseNotFoundError(
+            f"No warehouse at {path}: run `qual-pipeline refresh` first "
+            "(or point QUAL_PIPELINE_DATA_DIR at the data directory that holds warehouse.duckdb)."
+        )
+    return _utc(duckdb.connect(str(path), read_only=True))

@@ -1,0 +1,283 @@
+"""The single-writer load: the lake's newest snapshots into DuckDB, in one transaction.
+
+Only snapshots not loaded before are read (extract_runs records every loaded one), so a second load
+of the same lake changes nothing. Everything is written between one BEGIN and one COMMIT: a failure,
+or a process killed halfway, leaves the previous tables exactly as they were.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from qual_pipeline.lake import layout
+from qual_pipeline.schema import UTC_TIMESTAMP
+from qual_pipeline.warehouse.connection import open_warehouse
+from qual_pipeline.warehouse.snapshots import Snapshot, SnapshotError, read_snapshot
+from qual_pipeline.warehouse.sql_files import run_sql_file
+
+StepHook = Callable[[str], None]
+
+
+class WarehouseLoadError(RuntimeError):
+    """The load did not happen; the warehouse is as it was before."""
+
+
+@dataclass(frozen=True)
+class LoadedSnapshot:
+    lake_table: str
+    qualification_type_id: str | None
+    snapshot: str
+    rows: int
+    extracted_at: datetime
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    warehouse: Path
+    loaded: tuple[LoadedSnapshot, ...]
+    changes: dict[str, int] = field(default_factory=dict)
+    """History versions this load opened or closed, by change: new, returned, score, gone, ..."""
+    worker_qualification_rows: int = 0
+    history_rows: int = 0
+    duration_s: float = 0.0
+
+    @property
+    def up_to_date(self) -> bool:
+        """True when the lake held nothing new: the load changed nothing."""
+        return not self.loaded
+
+
+@contextmanager
+def registered(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> Iterator[None]:
+    """Expose an Arrow table to SQL under `name` for the duration of the block."""
+    con.register(name, table)
+    try:
+        yield
+    finally:
+        con.unregister(name)
+
+
+def _loaded_snapshots(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str | None], str]:
+    rows = con.execute(
+        "SELECT lake_table, qualification_type_id, max(snapshot) FROM extract_runs GROUP BY ALL"
+    ).fetchall()
+    return {(table, type_id): newest for table, type_id, newest in rows}
+
+
+def _new_snapshots(data_dir: Path, loaded: dict[tuple[str, str | None], str]) -> list[Snapshot]:
+    """The current lake snapshots newer than the newest loaded one of the same partition."""
+    candidates: list[tuple[str, str | None, Path]] = [
+        (table, type_id, path)
+        for table in layout.PARTITIONED_TABLES
+        for type_id, path in layout.current_snapshots(data_dir, table).items()
+    ]
+    types_snapshot = layout.current_snapshot(data_dir, "qualification_types")
+    if types_snapshot is not None:
+        candidates.append(("qualification_types", None, types_snapshot))
+    new = []
+    for table, type_id, path in candidates:
+        newest_loaded = loaded.get((table, type_id))
+        if newest_loaded is None or path.name > newest_loaded:
+            new.append(read_snapshot(path, table, type_id))
+    return new
+
+
+def _guard_row_count_drops(
+    con: duckdb.DuckDBPyConnection, snapshots: list[Snapshot], max_drop_share: float
+) -> None:
+    previous = dict(
+        con.execute(
+            "SELECT qualification_type_id, arg_max(row_count, extracted_at) FROM extract_runs "
+            "WHERE lake_table = 'worker_qualifications' GROUP BY ALL"
+        ).fetchall()
+    )
+    drops = [
+        f"{s.qualification_type_id}: {previous[s.qualification_type_id]} -> {s.row_count} rows"
+        for s in snapshots
+        if s.lake_table == "worker_qualifications"
+        and previous.get(s.qualification_type_id)
+        and s.row_count < previous[s.qualification_type_id] * (1 - max_drop_share)
+    ]
+    if drops:
+        raise WarehouseLoadError(
+            f"Row count dropped by more than {max_drop_share:.0%} against the loaded snapshot for "
+            f"{len(drops)} qualification type(s) ({'; '.join(drops)}); a sudden drop usually means "
+            "a broken extraction. Nothing was loaded. Extract those types again, or, if the drop "
+            "is real, load with a larger max_row_drop_share."
+        )
+
+
+def _snapshot_table(snapshots: list[Snapshot]) -> pa.Table:
+    return pa.table(
+        {
+            "path": [str(s.path) for s in snapshots],
+            "qualification_type_id": [s.qualification_type_id for s in snapshots],
+            "observed_at": pa.array([s.extracted_at for s in snapshots], UTC_TIMESTAMP),
+        }
+    )
+
+
+def _partition_table(snapshots: list[Snapshot]) -> pa.Table:
+    return pa.table(
+        {
+            "qualification_type_id": [s.qualification_type_id for s in snapshots],
+            "observed_at": pa.array([s.extracted_at for s in snapshots], UTC_TIMESTAMP),
+            "complete": [True] * len(snapshots),
+        }
+    )
+
+
+def _extract_runs_table(snapshots: list[Snapshot], loaded_at: datetime) -> pa.Table:
+    def figure(key: str) -> list:
+        return [s.extract[key] for s in snapshots]
+
+    columns: dict[str, pa.Array | list] = {
+        "lake_table": [s.lake_table for s in snapshots],
+        "qualification_type_id": [s.qualification_type_id for s in snapshots],
+        "snapshot": [s.name for s in snapshots],
+        "extracted_at": pa.array([s.extracted_at for s in snapshots], UTC_TIMESTAMP),
+        "loaded_at": pa.array([loaded_at] * len(snapshots), UTC_TIMESTAMP),
+        "row_count": pa.array([s.row_count for s in snapshots], pa.int64()),
+    }
+    for key in ("pages", "duplicates", "granted", "revoked", "invalid_locales"):
+        columns[key] = pa.array(figure(key), pa.int64())
+    for key in ("retries", "throttles"):
+        columns[key] = pa.array(figure(key), pa.int64())
+    columns["started_at"] = pa.array(figure("started_at"), UTC_TIMESTAMP)
+    columns["finished_at"] = pa.array(figure("finished_at"), UTC_TIMESTAMP)
+    columns["duration_s"] = pa.array(figure("duration_s"), pa.float64())
+    columns["run_id"] = pa.array(figure("run_id"), pa.string())
+    return pa.table(columns)
+
+
+def _load_worker_qualifications(
+    con: duckdb.DuckDBPyConnection, snapshots: list[Snapshot], step: StepHook
+) -> None:
+    with (
+        registered(con, "new_snapshots", _snapshot_table(snapshots)),
+        registered(con, "observed_partitions", _partition_table(snapshots)),
+    ):
+        run_sql_file(
+            con, "load/stage_worker_qualifications", {"files": [str(s.path) for s in snapshots]}
+        )
+        misplaced = con.execute(
+            "SELECT count(*), any_value(partition_type_id) FROM staged_worker_qualifications "
+            "WHERE qualification_type_id <> partition_type_id"
+        ).fetchall()[0]
+        if misplaced[0]:
+            raise SnapshotError(
+                f"{misplaced[0]} rows in the snapshot of partition {misplaced[1]} belong to "
+                "another qualification type; the lake partition is corrupt. "
+                "Delete it and extract again."
+            )
+        step("stage worker_qualifications")
+        run_sql_file(con, "load/observe_refreshed_worker_qualifications")
+        run_sql_file(con, "load/merge_history")
+        step("merge history")
+        run_sql_file(con, "load/replace_worker_qualifications")
+        step("replace worker_qualifications")
+
+
+def _load_partitioned_requests(con: duckdb.DuckDBPyConnection, snapshots: list[Snapshot]) -> None:
+    with registered(con, "new_snapshots", _snapshot_table(snapshots)):
+        run_sql_file(
+            con, "load/replace_qualification_requests", {"files": [str(s.path) for s in snapshots]}
+        )
+
+
+def load_warehouse(
+    data_dir: Path,
+    *,
+    max_row_drop_share: float | None = None,
+    now: datetime | None = None,
+    on_step: StepHook | None = None,
+) -> LoadResult:
+    """Load the lake under data_dir into <data_dir>/warehouse.duckdb; the warehouse's only writer.
+
+    max_row_drop_share: refuse the whole load (nothing written) when a type's new snapshot holds
+    fewer than (1 - share) times the rows of its loaded one; None loads whatever the lake holds.
+    now: the load time recorded in extract_runs.loaded_at (default: the clock).
+    on_step: called with a step name after each step inside the transaction (progress logging;
+    an exception raised there aborts the load like any other failure).
+    """
+    if max_row_drop_share is not None and not 0 <= max_row_drop_share <= 1:
+        raise ValueError(f"max_row_drop_share must lie in [0, 1], got {max_row_drop_share}")
+    started = time.perf_counter()
+    loaded_at = (now or datetime.now(UTC)).astimezone(UTC)
+    step = on_step or (lambda _name: None)
+    data_dir = Path(data_dir)
+    con = open_warehouse(data_dir)
+    try:
+        try:
+            snapshots = _new_snapshots(data_dir, _loaded_snapshots(con))
+        except SnapshotError as exc:
+            raise WarehouseLoadError(f"Nothing was loaded: {exc}") from exc
+        if max_row_drop_share is not None:
+            _guard_row_count_drops(con, snapshots, max_row_drop_share)
+        by_table = {
+            table: [s for s in snapshots if s.lake_table == table]
+            for table in ("worker_qualifications", "qualification_requests", "qualification_types")
+        }
+        changes: dict[str, int] = {}
+        con.execute("BEGIN TRANSACTION")
+        try:
+            if by_table["worker_qualifications"]:
+                _load_worker_qualifications(con, by_table["worker_qualifications"], step)
+                changes = dict(
+                    con.execute(
+                        "SELECT change, count(*) FROM history_changes GROUP BY ALL"
+                    ).fetchall()
+                )
+            if by_table["qualification_requests"]:
+                _load_partitioned_requests(con, by_table["qualification_requests"])
+                step("replace qualification_requests")
+            if by_table["qualification_types"]:
+                run_sql_file(
+                    con,
+                    "load/replace_qualification_types",
+                    {"files": [str(s.path) for s in by_table["qualification_types"]]},
+                )
+                step("replace qualification_types")
+            if snapshots:
+                runs = _extract_runs_table(snapshots, loaded_at)
+                with registered(con, "new_extract_runs", runs):
+                    con.execute("INSERT INTO extract_runs BY NAME SELECT * FROM new_extract_runs")
+                step("record extract_runs")
+            con.execute("COMMIT")
+        except Exception as exc:
+            con.execute("ROLLBACK")
+            if isinstance(exc, WarehouseLoadError):
+                raise
+            raise WarehouseLoadError(
+                f"Loading the lake under {data_dir} failed and was rolled back; the warehouse is "
+                f"unchanged. Cause: {exc}"
+            ) from exc
+        if snapshots:
+            con.execute("CHECKPOINT")
+        wq_rows, history_rows = con.execute(
+            "SELECT (SELECT count(*) FROM worker_qualifications), "
+            "(SELECT count(*) FROM worker_qualification_history)"
+        ).fetchall()[0]
+    finally:
+        con.close()
+    return LoadResult(
+        warehouse=layout.warehouse_path(data_dir),
+        loaded=tuple(
+            LoadedSnapshot(
+                s.lake_table, s.qualification_type_id, s.name, s.row_count, s.extracted_at
+            )
+            for s in snapshots
+        ),
+        changes=changes,
+        worker_qualification_rows=wq_rows,
+        history_rows=history_rows,
+        duration_s=time.perf_counter() - started,
+    )

@@ -1,0 +1,135 @@
+"""What the load needs to know about a lake snapshot, read from its Parquet footer alone.
+
+The footer gives the row count, the extraction figures the writer left in the key-value metadata,
+and (from column statistics) when the rows were extracted, without reading any row. It is also where
+a corrupt or foreign file is caught, with its name, before the load transaction starts.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from qual_pipeline.schema import LAKE_TABLES
+
+EXTRACT_METADATA_KEY = b"qual_pipeline.extract"
+EXTRACT_FIGURES = (
+    "pages",
+    "duplicates",
+    "granted",
+    "revoked",
+    "invalid_locales",
+    "retries",
+    "throttles",
+)
+
+
+class SnapshotError(ValueError):
+    """A lake snapshot that cannot be loaded as it is."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One published lake snapshot file and what its footer says."""
+
+    lake_table: str
+    qualification_type_id: str | None  # None for the unpartitioned qualification_types
+    path: Path
+    row_count: int
+    extracted_at: datetime  # when the rows were observed on MTurk (UTC)
+    extract: dict[str, Any]  # the writer's figures; missing keys are None
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+def _parse_time(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _time_from_name(path: Path) -> datetime:
+    return datetime.strptime(path.name.removesuffix(".parquet"), "%Y%m%dT%H%M%S%fZ").replace(
+        tzinfo=UTC
+    )
+
+
+def _newest_extracted_at(metadata: pq.FileMetaData, schema: pa.Schema) -> datetime | None:
+    column = schema.get_field_index("extracted_at")
+    newest: datetime | None = None
+    for group in range(metadata.num_row_groups):
+        stats = metadata.row_group(group).column(column).statistics
+        if stats is None or not stats.has_min_max or not isinstance(stats.max, datetime):
+            continue
+        value = stats.max if stats.max.tzinfo else stats.max.replace(tzinfo=UTC)
+        newest = value if newest is None or value > newest else newest
+    return newest
+
+
+def _check_schema(path: Path, lake_table: str, found: pa.Schema) -> None:
+    expected = LAKE_TABLES[lake_table]
+    problems = []
+    for field in expected:
+        index = found.get_field_index(field.name)
+        if index < 0:
+            problems.append(f"column {field.name} is missing")
+        elif not found.field(index).type.equals(field.type):
+            problems.append(f"column {field.name} is {found.field(index).type}, not {field.type}")
+    if problems:
+        raise SnapshotError(
+            f"Snapshot {path} does not match the {lake_table} schema ({'; '.join(problems)}). "
+            "Delete the file and extract that partition again."
+        )
+
+
+def read_snapshot(path: Path, lake_table: str, qualification_type_id: str | None) -> Snapshot:
+    """Read a snapshot's footer; SnapshotError naming the file if it is unreadable or foreign."""
+    try:
+        metadata = pq.read_metadata(path)
+        schema = metadata.schema.to_arrow_schema()
+    except (OSError, pa.ArrowException) as exc:
+        raise SnapshotError(
+            f"Snapshot {path} is not a readable Parquet file ({exc}). "
+            "Delete the file and extract that partition again."
+        ) from exc
+    _check_schema(path, lake_table, schema)
+    raw = (metadata.metadata or {}).get(EXTRACT_METADATA_KEY)
+    try:
+        figures = json.loads(raw) if raw else {}
+    except ValueError:
+        figures = {}
+    if not isinstance(figures, dict):
+        figures = {}
+    extract: dict[str, Any] = {
+        key: figures.get(key) if isinstance(figures.get(key), int | float) else None
+        for key in EXTRACT_FIGURES
+    }
+    extract["started_at"] = _parse_time(figures.get("started_at"))
+    extract["finished_at"] = _parse_time(figures.get("finished_at"))
+    duration = figures.get("duration_s")
+    extract["duration_s"] = float(duration) if isinstance(duration, int | float) else None
+    run_id = figures.get("run_id")
+    extract["run_id"] = str(run_id) if run_id is not None else None
+    extracted_at = (
+        _newest_extracted_at(metadata, schema) or extract["finished_at"] or _time_from_name(path)
+    )
+    return Snapshot(
+        lake_table=lake_table,
+        qualification_type_id=qualification_type_id,
+        path=path,
+        row_count=metadata.num_rows,
+        extracted_at=extracted_at,
+        extract=extract,
+    )

@@ -1,0 +1,66 @@
+"""Runs the plain .sql files under sql/: the warehouse's tables, views, load steps and checks.
+
+The SQL is the product a user reads and extends; Python only decides the order and binds parameters.
+Tables and views are listed explicitly in dependency order, so adding a model is one file plus one
+line here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+
+TABLES: tuple[str, ...] = (
+    "qualification_types",
+    "worker_qualifications",
+    "worker_qualification_history",
+    "qualification_requests",
+    "extract_runs",
+)
+"""Warehouse tables, each made by sql/<name>.sql (CREATE TABLE IF NOT EXISTS)."""
+
+VIEWS: tuple[str, ...] = (
+    "worker_qualification_changes",
+    "changes_per_day",  # reads worker_qualification_changes
+    "score_distribution",
+    "workers_by_location",
+    "revocations",
+    "daily_scores",
+)
+"""Analysis views in dependency order, each made by sql/<name>.sql (CREATE OR REPLACE VIEW)."""
+
+
+def sql_text(relative: str) -> str:
+    """The text of sql/<relative>.sql; the names come from this package, never from user input."""
+    path = SQL_DIR / f"{relative}.sql"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"SQL file {path} is missing; the checkout's sql/ folder is incomplete"
+        )
+    return path.read_text(encoding="utf-8")
+
+
+def run_sql_file(
+    con: duckdb.DuckDBPyConnection, relative: str, params: Mapping[str, Any] | None = None
+) -> duckdb.DuckDBPyConnection:
+    """Run every statement of sql/<relative>.sql, binding the named parameters each one uses.
+
+    Returns the connection holding the last statement's result.
+    """
+    params = params or {}
+    result = con
+    for statement in duckdb.extract_statements(sql_text(relative)):
+        used = {name: params[name] for name in statement.named_parameters}
+        result = con.execute(statement, used) if used else con.execute(statement)
+    return result
+
+
+def create_models(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the tables that do not exist yet and (re)create every view, in dependency order."""
+    for name in (*TABLES, *VIEWS):
+        run_sql_file(con, name)

@@ -1,0 +1,80 @@
+-- SCD2 merge of observed_worker_qualifications into worker_qualification_history.
+-- observed_partitions(qualification_type_id, observed_at, complete) lists the partitions observed;
+-- only a complete observation (a full snapshot) can tell that a worker is gone.
+-- An observation never overrides a newer one: a change counts only if observed after the open
+-- version began, so replaying a snapshot or a push adds nothing.
+CREATE OR REPLACE TEMP TABLE history_changes AS
+WITH open_versions AS (
+    SELECT h.qualification_type_id, h.worker_id, h.status, h.integer_value, h.country,
+        h.subdivision, h.valid_from
+    FROM worker_qualification_history AS h
+    SEMI JOIN observed_partitions AS p USING (qualification_type_id)
+    WHERE h.valid_to IS NULL
+),
+compared AS (
+    SELECT
+        o.qualification_type_id,
+        o.worker_id,
+        o.status,
+        o.integer_value,
+        o.country,
+        o.subdivision,
+        o.observed_at,
+        o.source,
+        v.valid_from AS open_since,
+        concat_ws(
+            ',',
+            CASE WHEN o.integer_value IS DISTINCT FROM v.integer_value THEN 'score' END,
+            CASE WHEN o.status IS DISTINCT FROM v.status THEN 'status' END,
+            CASE
+                WHEN o.country IS DISTINCT FROM v.country
+                    OR o.subdivision IS DISTINCT FROM v.subdivision THEN 'locale'
+            END
+        ) AS changed_fields
+    FROM observed_worker_qualifications AS o
+    LEFT JOIN open_versions AS v USING (qualification_type_id, worker_id)
+)
+SELECT
+    qualification_type_id, worker_id, status, integer_value, country, subdivision, observed_at,
+    source, open_since IS NOT NULL AS closes_open_version, changed_fields AS change
+FROM compared
+WHERE open_since IS NOT NULL AND changed_fields <> '' AND observed_at > open_since
+UNION ALL
+SELECT
+    qualification_type_id, worker_id, status, integer_value, country, subdivision, observed_at,
+    source, false AS closes_open_version, 'new' AS change
+FROM compared
+WHERE open_since IS NULL
+UNION ALL
+SELECT
+    v.qualification_type_id, v.worker_id, NULL, NULL, NULL, NULL, p.observed_at, 'refresh', true,
+    'gone'
+FROM open_versions AS v
+JOIN observed_partitions AS p USING (qualification_type_id)
+ANTI JOIN observed_worker_qualifications AS o USING (qualification_type_id, worker_id)
+WHERE p.complete AND p.observed_at > v.valid_from;
+
+-- A key that had versions before but none open came back after being gone.
+UPDATE history_changes AS c
+SET change = 'returned'
+WHERE c.change = 'new'
+    AND EXISTS (
+        SELECT 1
+        FROM worker_qualification_history AS h
+        WHERE h.qualification_type_id = c.qualification_type_id AND h.worker_id = c.worker_id
+    );
+
+UPDATE worker_qualification_history AS h
+SET valid_to = c.observed_at, end_reason = CASE WHEN c.change = 'gone' THEN 'gone' ELSE 'superseded' END
+FROM history_changes AS c
+WHERE c.closes_open_version
+    AND h.valid_to IS NULL
+    AND h.qualification_type_id = c.qualification_type_id
+    AND h.worker_id = c.worker_id;
+
+INSERT INTO worker_qualification_history BY NAME
+SELECT
+    qualification_type_id, worker_id, status, integer_value, country, subdivision,
+    observed_at AS valid_from, NULL AS valid_to, change, NULL AS end_reason, source
+FROM history_changes
+WHERE change <> 'gone';
