@@ -1,0 +1,106 @@
+"""The MTurk calls the push makes, and how their answers are read.
+
+One function per thing the push does to or asks of MTurk, so the sender stays about journalling and
+this module stays about the API: which operation carries which action, how GetQualificationScore
+tells a revoked qualification from a missing one, and when a change has landed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from qual_pipeline.push.journal import Change
+
+MISSING_CODES = ("AWS.MechanicalTurk.QualificationDoesNotExist",)
+REVOKED_CODES = ("AWS.MechanicalTurk.InvalidQualificationState",)
+REVOKED_TEXT = "can be called with a status of: Granted"
+
+
+@dataclass(frozen=True)
+class Observed:
+    """What GetQualificationScore says a worker holds: Granted with a value, Revoked or Missing."""
+
+    status: str  # 'Granted' | 'Revoked' | 'Missing'
+    value: int | None = None
+
+
+def describe_error(error: ClientError) -> str:
+    """`Code: Message` of an MTurk error, with the TurkErrorCode when there is one."""
+    info = error.response.get("Error", {})
+    turk = error.response.get("TurkErrorCode")
+    text = f"{info.get('Code', 'Error')}: {info.get('Message', '')}".strip()
+    return f"{text} ({turk})" if turk else text
+
+
+def classify_score_error(error: ClientError) -> str | None:
+    """'Missing' or 'Revoked' when GetQualificationScore failed for that reason, else None."""
+    turk = error.response.get("TurkErrorCode", "")
+    message = error.response.get("Error", {}).get("Message", "")
+    if turk in REVOKED_CODES or REVOKED_TEXT in message:
+        return "Revoked"
+    if turk in MISSING_CODES or "does not exist" in message:
+        return "Missing"
+    return None
+
+
+def read_score(client: Any, qualification_type_id: str, worker_id: str) -> Observed:
+    """What MTurk holds for one worker and type now."""
+    try:
+        answer = client.get_qualification_score(
+            QualificationTypeId=qualification_type_id, WorkerId=worker_id
+        )
+    except ClientError as e:
+        status = classify_score_error(e)
+        if status is None:
+            raise
+        return Observed(status)
+    qualification = answer.get("Qualification", {})
+    return Observed(qualification.get("Status", "Granted"), qualification.get("IntegerValue"))
+
+
+def pending_request_ids(client: Any, qualification_type_id: str) -> set[str]:
+    """Ids of the requests still pending for one type (every page of ListQualificationRequests)."""
+    found: set[str] = set()
+    paginator = client.get_paginator("list_qualification_requests")
+    for page in paginator.paginate(
+        QualificationTypeId=qualification_type_id, PaginationConfig={"PageSize": 100}
+    ):
+        found.update(r["QualificationRequestId"] for r in page.get("QualificationRequests", []))
+    return found
+
+
+def send_change(client: Any, change: Change, *, send_notifications: bool) -> None:
+    """The one call that applies a change: Associate for scores, Accept/Reject for requests."""
+    if change.action in ("update", "grant"):
+        client.associate_qualification_with_worker(
+            QualificationTypeId=change.qualification_type_id,
+            WorkerId=change.worker_id,
+            IntegerValue=change.new_value,
+            SendNotification=send_notifications,
+        )
+    elif change.action == "accept":
+        client.accept_qualification_request(
+            QualificationRequestId=change.qualification_request_id,
+            IntegerValue=change.new_value,
+        )
+    elif change.action == "reject":
+        kwargs = {"QualificationRequestId": change.qualification_request_id}
+        if change.reject_reason:
+            kwargs["Reason"] = change.reject_reason
+        client.reject_qualification_request(**kwargs)
+    else:
+        raise ValueError(f"journal holds an unknown action {change.action!r}")
+
+
+def has_landed(change: Change, observed: Observed | None, still_pending: bool) -> bool:
+    """Whether MTurk already reflects a change: the read-back that makes resume exactly-once."""
+    if change.action == "reject":
+        return not still_pending
+    assert observed is not None
+    holds = observed.status == "Granted" and observed.value == change.new_value
+    if change.action == "accept":
+        return holds and not still_pending
+    return holds

@@ -1,0 +1,87 @@
+"""Safety rails checked before anything is journalled or sent.
+
+A push refuses, with a message that says exactly which option allows it, when the plan has rejected
+rows (unless they are skipped), when it would change too many of a type's workers, or when it
+targets production without an explicit opt-in.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from qual_pipeline.push.plan import PlanSummary
+
+DEFAULT_MAX_CHANGES = 500
+DEFAULT_MAX_SHARE = 0.10
+
+
+class PushRefused(RuntimeError):
+    """The push was refused before anything was sent; the message says how to allow it."""
+
+
+@dataclass(frozen=True)
+class GuardLimits:
+    """Per qualification type: refuse more than `max_changes` changes or `max_share` of holders."""
+
+    max_changes: int = DEFAULT_MAX_CHANGES
+    max_share: float = DEFAULT_MAX_SHARE
+
+    def __post_init__(self) -> None:
+        if self.max_changes < 0:
+            raise ValueError(f"--max-changes must be 0 or more, got {self.max_changes}")
+        if self.max_share < 0:
+            raise ValueError(f"--max-share must be 0 or more, got {self.max_share}")
+
+
+def guard_violations(summary: PlanSummary, limits: GuardLimits) -> list[str]:
+    """One sentence per qualification type the plan would change too much; empty when it may go."""
+    problems = []
+    for t in summary.per_type:
+        over_count = t.changes > limits.max_changes
+        over_share = t.share > limits.max_share
+        if not (over_count or over_share):
+            continue
+        needed = []
+        if over_count:
+            needed.append(f"--max-changes {t.changes}")
+        if over_share:
+            needed.append(f"--max-share {_ceil_share(t.share)}")
+        holders = f"{t.workers} worker{'s' if t.workers != 1 else ''} hold it"
+        problems.append(
+            f"type {t.qualification_type_id}: {t.changes} changes = {t.share:.1%} of its workers "
+            f"({holders}); the limit is {limits.max_changes} changes and "
+            f"{limits.max_share:.0%}. If this is intended, pass {' '.join(needed)}"
+        )
+    return problems
+
+
+def check_push_allowed(
+    summary: PlanSummary,
+    limits: GuardLimits,
+    *,
+    environment: str,
+    allow_production: bool,
+    skip_rejected: bool,
+) -> None:
+    """Raise PushRefused with every reason at once, or return when the plan may be pushed."""
+    reasons = []
+    if environment == "production" and not allow_production:
+        reasons.append(
+            "this push targets the production MTurk environment, where changes reach real "
+            "workers; pass --allow-production to confirm"
+        )
+    if summary.rejected_rows and not skip_rejected:
+        top = "; ".join(f"{n} x {reason}" for reason, n in list(summary.rejected.items())[:5])
+        reasons.append(
+            f"{summary.rejected_rows} row(s) of the plan are rejected ({top}). Fix the input, or "
+            "pass --skip-rejected to push the other rows; `qual-pipeline plan` lists them"
+        )
+    reasons.extend(guard_violations(summary, limits))
+    if reasons:
+        raise PushRefused("push refused, nothing was sent:\n- " + "\n- ".join(reasons))
+
+
+def _ceil_share(share: float) -> str:
+    """The smallest two-decimal share at or above `share`, as typed on the command line."""
+    return f"{math.ceil(share * 100 - 1e-9) / 100:.2f}"

@@ -1,0 +1,119 @@
+-- grant_plan: grant_decisions checked against qualification_requests, one row per decision.
+-- action: 'accept'    AcceptQualificationRequest with new_value (GrantQualification, default 1)
+--         'reject'    RejectQualificationRequest with reject_reason
+--         'unchanged' an earlier push already decided this request (push_audit)
+--         'rejected'  bad input or a request that is not pending; `reason` says why
+-- Inputs: the view grant_decisions (the user's model), qualification_requests, push_audit.
+WITH decisions AS (
+    SELECT
+        CAST(qualification_request_id AS VARCHAR) AS qualification_request_id,
+        lower(trim(CAST(decision AS VARCHAR))) AS decision,
+        trim(CAST(integer_value AS VARCHAR)) AS raw_value,
+        TRY_CAST(trim(CAST(integer_value AS VARCHAR)) AS DOUBLE) AS number,
+        nullif(trim(CAST(reason AS VARCHAR)), '') AS reject_reason
+    FROM grant_decisions
+),
+
+checked AS (
+    SELECT
+        qualification_request_id,
+        decision,
+        raw_value,
+        reject_reason,
+        CASE
+            WHEN qualification_request_id IS NULL OR qualification_request_id = ''
+                THEN 'qualification_request_id is missing'
+            WHEN decision IS NULL OR decision NOT IN ('accept', 'reject')
+                THEN 'decision must be accept or reject'
+            WHEN decision = 'reject' THEN NULL
+            WHEN raw_value IS NULL OR raw_value = '' THEN NULL
+            WHEN number IS NULL OR NOT isfinite(number) OR number <> trunc(number)
+                THEN 'integer_value is not an integer'
+            WHEN number < -2147483648 OR number > 2147483647
+                THEN 'integer_value is outside the 32-bit range -2147483648..2147483647'
+        END AS row_problem,
+        CASE
+            WHEN decision <> 'accept' THEN NULL
+            WHEN raw_value IS NULL OR raw_value = '' THEN 1
+            WHEN number BETWEEN -2147483648 AND 2147483647 AND number = trunc(number)
+                THEN CAST(number AS INTEGER)
+        END AS new_value
+    FROM decisions
+),
+
+valid AS (
+    SELECT
+        qualification_request_id,
+        min(decision) AS decision,
+        min(new_value) AS new_value,
+        min(raw_value) AS raw_value,
+        min(reject_reason) AS reject_reason,
+        count(*) AS input_rows,
+        count(DISTINCT decision) > 1
+        OR count(DISTINCT new_value) > 1
+        OR count(DISTINCT reject_reason) > 1 AS conflicting
+    FROM checked
+    WHERE row_problem IS NULL
+    GROUP BY qualification_request_id
+),
+
+candidates AS (
+    SELECT
+        qualification_request_id,
+        CASE WHEN NOT conflicting THEN decision END AS decision,
+        CASE WHEN NOT conflicting THEN new_value END AS new_value,
+        raw_value,
+        CASE WHEN NOT conflicting THEN reject_reason END AS reject_reason,
+        CASE
+            WHEN conflicting THEN
+                'the same request appears ' || input_rows || ' times with different decisions'
+        END AS problem
+    FROM valid
+    UNION ALL
+    SELECT qualification_request_id, decision, NULL, raw_value, reject_reason, row_problem
+    FROM checked
+    WHERE row_problem IS NOT NULL
+),
+
+decided AS (
+    SELECT qualification_request_id, max(run_id) AS run_id
+    FROM push_audit
+    WHERE kind = 'request' AND status = 'verified'
+    GROUP BY qualification_request_id
+)
+
+SELECT
+    d.qualification_request_id,
+    r.qualification_type_id,
+    r.worker_id,
+    d.decision,
+    c.status AS current_status,
+    c.integer_value AS old_value,
+    d.new_value,
+    d.raw_value,
+    d.reject_reason,
+    CASE
+        WHEN d.problem IS NOT NULL THEN 'rejected'
+        WHEN done.qualification_request_id IS NOT NULL THEN 'unchanged'
+        WHEN r.qualification_request_id IS NULL THEN 'rejected'
+        WHEN t.qualification_type_id IS NULL THEN 'rejected'
+        ELSE d.decision
+    END AS action,
+    CASE
+        WHEN d.problem IS NOT NULL THEN d.problem
+        WHEN done.qualification_request_id IS NOT NULL
+            THEN 'already decided by push run ' || done.run_id
+        WHEN r.qualification_request_id IS NULL
+            THEN 'not a pending request (not in qualification_requests; refresh the warehouse)'
+        WHEN t.qualification_type_id IS NULL
+            THEN 'not one of your qualification types (not in qualification_types)'
+    END AS reason
+FROM candidates AS d
+LEFT JOIN decided AS done
+    ON d.qualification_request_id = done.qualification_request_id
+LEFT JOIN qualification_requests AS r
+    ON d.qualification_request_id = r.qualification_request_id
+LEFT JOIN qualification_types AS t
+    ON r.qualification_type_id = t.qualification_type_id
+LEFT JOIN worker_qualifications AS c
+    ON r.qualification_type_id = c.qualification_type_id AND r.worker_id = c.worker_id

@@ -1,0 +1,46 @@
+-- push_journal (SQLite, <data_dir>/push_journal.sqlite): the write-ahead record of every push.
+-- plans: one row per journalled plan; state 'open' until every change is finished, then 'done'.
+-- changes: one row per planned change; state pending -> sending -> sent -> verified | mismatch,
+--          or failed. 'sending' is committed before the call, so after a crash it means
+--          "outcome unknown: read back before sending again".
+-- attempts: one row per call attempt; the outbox of push_audit (recorded = 1 once copied).
+CREATE TABLE IF NOT EXISTS plans (
+    plan_id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    environment TEXT NOT NULL,
+    send_notifications INTEGER NOT NULL,
+    total INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    finished_at TEXT
+);
+CREATE TABLE IF NOT EXISTS changes (
+    plan_id TEXT NOT NULL REFERENCES plans (plan_id),
+    seq INTEGER NOT NULL,
+    action TEXT NOT NULL,
+    qualification_type_id TEXT NOT NULL,
+    worker_id TEXT NOT NULL,
+    qualification_request_id TEXT,
+    old_value INTEGER,
+    new_value INTEGER,
+    reject_reason TEXT,
+    state TEXT NOT NULL,
+    attempt INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (plan_id, seq)
+);
+CREATE INDEX IF NOT EXISTS changes_by_state ON changes (plan_id, state, seq);
+CREATE TABLE IF NOT EXISTS attempts (
+    plan_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    attempt INTEGER NOT NULL,
+    run_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    observed_value INTEGER,
+    observed_status TEXT,
+    error TEXT,
+    attempted_at TEXT NOT NULL,
+    finished_at TEXT,
+    recorded INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (plan_id, seq, attempt)
+);
+CREATE INDEX IF NOT EXISTS attempts_to_record ON attempts (recorded, status);
