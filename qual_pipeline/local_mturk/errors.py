@@ -1,0 +1,77 @@
+"""The errors the local MTurk answers, shaped as MTurk and AWS's front end send them.
+
+Every client mistake becomes an `ApiError` carrying the `__type` botocore dispatches on, the HTTP
+status and, for MTurk's own `RequestError`, the `TurkErrorCode`. Nothing else leaves the server.
+"""
+
+from __future__ import annotations
+
+import time
+
+TURK = "AWS.MechanicalTurk."
+
+
+class ApiError(Exception):
+    """An error answer: HTTP status, `__type`, message and optional TurkErrorCode."""
+
+    def __init__(
+        self, error_type: str, message: str, *, status: int = 400, turk_code: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+        self.message = message
+        self.status = status
+        self.turk_code = turk_code
+
+    def body(self) -> dict[str, str]:
+        out = {"__type": self.error_type, "Message": self.message}
+        if self.turk_code:
+            out["TurkErrorCode"] = self.turk_code
+        return out
+
+
+def _stamped(message: str) -> str:
+    # MTurk appends the server time in milliseconds to its messages: "... (1631094715163)".
+    return f"{message} ({int(time.time() * 1000)})"
+
+
+def request_error(message: str, turk_code: str) -> ApiError:
+    """MTurk's modeled `RequestError` (HTTP 400); `turk_code` follows AWS.MechanicalTurk."""
+    return ApiError("RequestError", _stamped(message), turk_code=TURK + turk_code)
+
+
+def service_fault(message: str = "The service encountered an internal error.") -> ApiError:
+    """MTurk's modeled `ServiceFault` (HTTP 500), which botocore retries."""
+    return ApiError("ServiceFault", _stamped(message), status=500, turk_code=TURK + "ServiceFault")
+
+
+def throttling() -> ApiError:
+    return ApiError("ThrottlingException", "Rate exceeded")
+
+
+def validation(message: str) -> ApiError:
+    return ApiError("ValidationException", message)
+
+
+def serialization(message: str) -> ApiError:
+    return ApiError("SerializationException", message)
+
+
+def does_not_exist_qualification() -> ApiError:
+    return request_error(
+        "You requested a Qualification that does not exist.", "QualificationDoesNotExist"
+    )
+
+
+def does_not_exist_type(type_id: str) -> ApiError:
+    return request_error(
+        f"You requested a Qualification type that does not exist: {type_id}.",
+        "QualificationTypeDoesNotExist",
+    )
+
+
+def permission_denied(type_id: str) -> ApiError:
+    return request_error(
+        f"You are not the owner of Qualification type {type_id}; only its owner can do this.",
+        "PermissionDenied",
+    )
