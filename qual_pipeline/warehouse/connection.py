@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -41,3 +43,20 @@ def open_warehouse_read_only(data_dir: Path) -> duckdb.DuckDBPyConnection:
             "(or point QUAL_PIPELINE_DATA_DIR at the data directory that holds warehouse.duckdb)."
         )
     return _utc(duckdb.connect(str(path), read_only=True))
+
+
+@contextmanager
+def warehouse_session(data_dir: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A writable connection opened for one unit of work and closed after it (never held idle:
+    DuckDB lets one process write the file at a time)."""
+    path = warehouse_path(data_dir)
+    if not path.is_file():
+        raise WarehouseNotFoundError(
+            f"No warehouse at {path}: run `qual-pipeline refresh` first "
+            "(or point QUAL_PIPELINE_DATA_DIR at the data directory that holds warehouse.duckdb)."
+        )
+    con = open_warehouse(data_dir)
+    try:
+        yield con
+    finally:
+        con.close()
