@@ -1,0 +1,153 @@
+"""Keep the last observation of each key across all pages, in memory that does not grow with rows.
+
+MTurk documents no page order and no stability between pages, so one worker can appear twice (or
+change) while we page. A Python set of every worker id would grow with the qualification; instead
+pages are streamed to a staging Parquet file with a sequence column, and an in-memory DuckDB with a
+memory limit and spilling to disk under the data directory, sorts them by key and sequence, one
+hash slice of keys at a time so that each sort is bounded; the first row of each run of equal keys
+is the last observation, picked while streaming the sorted batches.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+SEQUENCE_COLUMN = "_seq"
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+DEFAULT_MEMORY_LIMIT = "64MB"
+STAGING_ROW_GROUP_ROWS = 64 * 1024
+OUTPUT_BATCH_ROWS = 16 * 1024
+ROWS_PER_PASS = 250_000
+
+
+def staging_root(data_dir: Path) -> Path:
+    """Scratch space for extraction, outside the lake so lake globs never see it."""
+    return Path(data_dir) / ".staging"
+
+
+class Staging:
+    """Stage pages with `write(batch)`, then read them back with `last_per_key()`.
+
+    Everything it creates lives in one directory that is removed on exit, success or not.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        schema: pa.Schema,
+        key: str,
+        *,
+        memory_limit: str = DEFAULT_MEMORY_LIMIT,
+        threads: int = 1,
+    ) -> None:
+        if not _IDENTIFIER.match(key) or key not in schema.names:
+            raise ValueError(f"de-duplication key {key!r} is not a column of the schema")
+        self.schema = schema
+        self.key = key
+        self.directory = staging_root(data_dir) / uuid.uuid4().hex
+        self.path = self.directory / "pages.parquet"
+        self.rows = 0
+        self._memory_limit = memory_limit
+        self._threads = threads
+        self._staged_schema = schema.append(pa.field(SEQUENCE_COLUMN, pa.int64(), nullable=False))
+        self._writer: pq.ParquetWriter | None = None
+        self._buffer: list[pa.RecordBatch] = []
+        self._buffered = 0
+
+    def __enter__(self) -> Self:
+        self.directory.mkdir(parents=True, exist_ok=False)
+        self._writer = pq.ParquetWriter(self.path, self._staged_schema, compression="lz4")
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._close_writer()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        """Stage one page; later pages win over earlier ones for the same key."""
+        if self._writer is None:
+            raise RuntimeError("Staging.write called outside its `with` block")
+        n = batch.num_rows
+        if n == 0:
+            return
+        seq = pa.array(range(self.rows, self.rows + n), pa.int64())
+        self._buffer.append(
+            pa.RecordBatch.from_arrays([*batch.columns, seq], schema=self._staged_schema)
+        )
+        self.rows += n
+        self._buffered += n
+        if self._buffered >= STAGING_ROW_GROUP_ROWS:
+            self._flush()
+
+    def last_per_key(self) -> Iterator[pa.RecordBatch]:
+        """The staged rows, one per key (the last staged), sorted by key, in `schema`."""
+        self._close_writer()
+        if self.rows == 0:
+            return
+        con = duckdb.connect(
+            ":memory:",
+            config={
+                "memory_limit": self._memory_limit,
+                "threads": self._threads,
+                "temp_directory": str(self.directory / "spill"),
+                "preserve_insertion_order": False,
+            },
+        )
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+            # DuckDB's external sort needs memory that grows with the row count, so the keys are
+            # split by hash into passes of at most ROWS_PER_PASS rows: each pass sorts a bounded
+            # slice, and the first row of each run of equal keys is the last observation.
+            # The key is a validated identifier; the path and numbers are parameters.
+            passes = max(1, -(-self.rows // ROWS_PER_PASS))
+            query = (
+                f"SELECT * FROM read_parquet($path) WHERE hash({self.key}) % $passes = $part "
+                f"ORDER BY {self.key}, {SEQUENCE_COLUMN} DESC"
+            )
+            for part in range(passes):
+                params = {"path": str(self.path), "passes": passes, "part": part}
+                yield from self._first_per_key(con.sql(query, params=params))
+        finally:
+            con.close()
+
+    def _first_per_key(self, relation: duckdb.DuckDBPyRelation) -> Iterator[pa.RecordBatch]:
+        previous: pa.Scalar | None = None
+        for batch in relation.to_arrow_reader(OUTPUT_BATCH_ROWS):
+            if batch.num_rows == 0:
+                continue
+            keys = batch.column(self.key)
+            first_of_run = pc.not_equal(keys.slice(1), keys.slice(0, len(keys) - 1))
+            head = previous is None or keys[0] != previous
+            previous = keys[len(keys) - 1]
+            kept = batch.filter(pa.concat_arrays([pa.array([head]), first_of_run]))
+            # DuckDB reports every column nullable; the data is the same, the schema is ours.
+            yield pa.RecordBatch.from_arrays(kept.columns[:-1], schema=self.schema)
+
+    def _flush(self) -> None:
+        if self._buffer and self._writer is not None:
+            table = pa.Table.from_batches(self._buffer, schema=self._staged_schema)
+            self._writer.write_table(table, row_group_size=STAGING_ROW_GROUP_ROWS)
+        self._buffer.clear()
+        self._buffered = 0
+
+    def _close_writer(self) -> None:
+        if self._writer is not None:
+            self._flush()
+            self._writer.close()
+            self._writer = None
