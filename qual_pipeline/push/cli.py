@@ -54,6 +54,7 @@ from qual_pipeline.push.score import (
     score_json,
     score_table,
 )
+from qual_pipeline.warehouse.connection import open_warehouse
 
 out = Console()
 err = Console(stderr=True)
@@ -196,6 +197,7 @@ def push_command(
     rate: Rate = 5.0,
     concurrency: Annotated[int, typer.Option(min=1, max=64, help="Calls in flight at once.")] = 4,
     crash_at: Annotated[str | None, typer.Option(hidden=True)] = None,
+    batch_size: Annotated[int, typer.Option(hidden=True, min=1)] = 100,
 ) -> None:
     """Push the plan to MTurk: finish any interrupted push first, then plan, guard, journal, send
     (SendNotification=False unless asked), read every change back and record it in push_audit."""
@@ -216,6 +218,7 @@ def push_command(
             allow_grants=allow_grants,
             limits=GuardLimits(max_changes, max_share),
             concurrency=concurrency,
+            batch_size=batch_size,
         )
         try:
             report = run_push(
@@ -293,9 +296,8 @@ def _warehouse(data_dir: Path) -> Callable[[], Any]:
                 f"no warehouse at {path}: run `qual-pipeline refresh` first, or point "
                 "--data-dir / QUAL_PIPELINE_DATA_DIR at the folder that holds warehouse.duckdb"
             )
-        con = duckdb.connect(str(path))
+        con = open_warehouse(data_dir)
         try:
-            con.execute("SET TimeZone = 'UTC'")
             yield con
         finally:
             con.close()

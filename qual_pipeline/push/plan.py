@@ -36,6 +36,10 @@ REQUIRED_TABLES: dict[str, tuple[str, ...]] = {
     "scores": ("worker_qualifications", "qualification_types"),
     "requests": ("worker_qualifications", "qualification_types", "qualification_requests"),
 }
+_ORDER: dict[str, str] = {
+    "scores": "qualification_type_id, worker_id",
+    "requests": "qualification_request_id",
+}
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
@@ -138,7 +142,23 @@ def _build(
         con.execute(f"CREATE OR REPLACE {scope} {table} AS\n{plan_sql}\n")
     except duckdb.Error as e:
         raise PlanError(f"sql/{table}.sql failed on the output of sql/{model}.sql: {e}") from e
+    _refuse_duplicate_changes(con, kind)
     return summarise(con, kind, sql_dir)
+
+
+def _refuse_duplicate_changes(con: duckdb.DuckDBPyConnection, kind: Kind) -> None:
+    """Two changes for one key mean the warehouse holds a worker twice: never push from that."""
+    table, key = PLAN_TABLES[kind], _ORDER[kind]
+    changes = ", ".join(f"'{a}'" for a in CHANGE_ACTIONS[kind])
+    (extra,) = con.execute(
+        f"SELECT count(*) - count(DISTINCT ({key})) FROM {table} WHERE action IN ({changes})"
+    ).fetchone()
+    if extra:
+        raise PlanError(
+            f"{table} has {extra} duplicate change(s) for the same {key.replace(', ', ' and ')}: "
+            "worker_qualifications holds a worker twice for one type. Refresh the warehouse "
+            "and check duplicate_worker_qualifications before pushing"
+        )
 
 
 def summarise(con: duckdb.DuckDBPyConnection, kind: Kind, sql_dir: Path = SQL_DIR) -> PlanSummary:
@@ -175,7 +195,7 @@ def plan_rows(
 ) -> Iterator[list[dict[str, Any]]]:
     """The plan's rows as dicts, in batches, in a stable order (type, worker or request id)."""
     table = PLAN_TABLES[kind]
-    order = "qualification_type_id, worker_id" if kind == "scores" else "qualification_request_id"
+    order = _ORDER[kind]
     where, params = "", []
     if actions:
         where = f"WHERE action IN ({', '.join('?' for _ in actions)})"
@@ -221,6 +241,11 @@ def _create_model_view(
             f"The shipped model reads {Path(inputs_dir) / (model + '.csv')}: create that file "
             "(see inputs/README.md), point --inputs-dir at the folder that holds it, "
             f"or edit sql/{model}.sql to read your own data."
+        ) from e
+    except duckdb.BinderException as e:
+        raise PlanError(
+            f"sql/{model}.sql failed: {e}\nThe shipped model reads "
+            f"{Path(inputs_dir) / (model + '.csv')}, whose header must be: {','.join(columns)}"
         ) from e
     except duckdb.Error as e:
         raise PlanError(f"sql/{model}.sql failed: {e}") from e

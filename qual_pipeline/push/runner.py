@@ -45,6 +45,7 @@ from qual_pipeline.push.plan import (
     ensure_push_audit,
     plan_rows,
 )
+from qual_pipeline.warehouse.pushed_changes import record_pushed_changes
 
 ConnectWarehouse = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
 CrashHook = Callable[[str], None]
@@ -418,16 +419,15 @@ def _insert_audit(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]]) ->
 
 
 def _record_in_warehouse(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]]) -> None:
-    """Hand verified values to the warehouse so it reflects them before the next refresh."""
-    changes = [
-        (r["qualification_type_id"], r["worker_id"], r["observed_value"], r["observed_status"])
-        for r in rows
-        if r["status"] in ("verified", "mismatch")
-        and r["action"] != "reject"
-        and r["observed_status"] in ("Granted", "Revoked")
-    ]
-    if not changes:
-        return
-    from qual_pipeline.warehouse import record_pushed_changes
-
-    record_pushed_changes(con, changes, datetime.now(UTC))
+    """Hand read-back values to the warehouse so it reflects them before the next refresh."""
+    latest: dict[tuple[str, str], tuple[str, str, int | None, str]] = {}
+    for r in rows:  # ordered by plan and seq: the last word on a worker wins
+        if (
+            r["status"] in ("verified", "mismatch")
+            and r["action"] != "reject"
+            and r["observed_status"] in ("Granted", "Revoked")
+        ):
+            key = (r["qualification_type_id"], r["worker_id"])
+            latest[key] = (*key, r["observed_value"], r["observed_status"])
+    if latest:
+        record_pushed_changes(con, list(latest.values()), datetime.now(UTC))

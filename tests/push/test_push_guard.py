@@ -1,0 +1,72 @@
+"""The guard: mass changes, rejected rows and production refuse, naming the option that allows it."""
+
+from __future__ import annotations
+
+import pytest
+
+from qual_pipeline.push.guard import GuardLimits, PushRefused, check_push_allowed, guard_violations
+from qual_pipeline.push.plan import PlanSummary, TypeChanges
+
+
+def summary(per_type: list[TypeChanges], rejected: int = 0) -> PlanSummary:
+    changes = sum(t.changes for t in per_type)
+    return PlanSummary(
+        kind="scores",
+        table="push_plan",
+        counts={"update": changes, "grant": 0, "unchanged": 0, "rejected": rejected},
+        rejected={"integer_value is missing": rejected} if rejected else {},
+        per_type=tuple(per_type),
+    )
+
+
+def test_within_limits_passes() -> None:
+    plan = summary([TypeChanges("T1", 500, 5000), TypeChanges("T2", 1, 10)])
+    assert guard_violations(plan, GuardLimits()) == []
+    check_push_allowed(
+        plan, GuardLimits(), environment="sandbox", allow_production=False, skip_rejected=False
+    )
+
+
+def test_too_many_changes_names_type_count_share_and_the_flag() -> None:
+    plan = summary([TypeChanges("T1", 501, 10_000), TypeChanges("T2", 3, 30)])
+    (problem,) = guard_violations(plan, GuardLimits())
+    assert problem.startswith("type T1: 501 changes = 5.0% of its workers (10000 workers hold it)")
+    assert "--max-changes 501" in problem
+    assert "--max-share" not in problem
+    assert guard_violations(plan, GuardLimits(max_changes=501)) == []
+
+
+def test_too_large_a_share_names_the_share_flag() -> None:
+    plan = summary([TypeChanges("T1", 35, 100)])
+    (problem,) = guard_violations(plan, GuardLimits())
+    assert "35.0%" in problem and "--max-share 0.35" in problem
+    assert guard_violations(plan, GuardLimits(max_share=0.35)) == []
+    # a type nobody holds yet counts as 100%
+    (problem,) = guard_violations(summary([TypeChanges("T9", 2, 0)]), GuardLimits())
+    assert "--max-share 1.00" in problem
+
+
+def test_rejected_rows_stop_the_push_unless_skipped() -> None:
+    plan = summary([TypeChanges("T1", 1, 100)], rejected=3)
+    with pytest.raises(PushRefused, match=r"3 row.*integer_value is missing.*--skip-rejected"):
+        check_push_allowed(
+            plan, GuardLimits(), environment="sandbox", allow_production=False, skip_rejected=False
+        )
+    check_push_allowed(
+        plan, GuardLimits(), environment="sandbox", allow_production=False, skip_rejected=True
+    )
+
+
+def test_production_needs_an_explicit_opt_in() -> None:
+    plan = summary([TypeChanges("T1", 1, 100)])
+    with pytest.raises(PushRefused, match=r"production.*--allow-production"):
+        check_push_allowed(
+            plan,
+            GuardLimits(),
+            environment="production",
+            allow_production=False,
+            skip_rejected=False,
+        )
+    check_push_allowed(
+        plan, GuardLimits(), environment="production", allow_production=True, skip_rejected=False
+    )
