@@ -18,7 +18,6 @@ from typing import Any, NamedTuple
 
 import pyarrow as pa
 import pycountry
-from dateutil.tz import tzlocal
 
 from qual_pipeline.schema import (
     QUALIFICATION_REQUESTS,
@@ -92,12 +91,9 @@ def to_utc_micros(value: datetime | float | int | None) -> int | None:
             raise MalformedRecordError(
                 f"timestamp {value!r} has no time zone; cannot place it in UTC"
             )
-        if isinstance(tz, tzlocal):
-            # botocore builds these with fromtimestamp(..., tzlocal()), which sets `fold` for the
-            # repeated hour; the C mktime path of a naive timestamp() honours fold and is several
-            # times faster than dateutil's Python utcoffset.
-            whole = value.replace(tzinfo=None, microsecond=0).timestamp()
-            return int(whole) * 1_000_000 + value.microsecond
+        # Exact and consistent with the tzinfo's own utcoffset (dateutil's tzlocal, from botocore),
+        # which is what turned the wire's epoch into this datetime. A faster C mktime shortcut was
+        # tried and disagrees with it on historical offsets (Europe/London in 1970).
         return (value - _EPOCH) // _MICROSECOND
     if isinstance(value, bool):
         raise MalformedRecordError(f"timestamp {value!r} is not a time")
