@@ -78,7 +78,7 @@ candidates AS (
 decided AS (
     SELECT qualification_request_id, max(run_id) AS run_id
     FROM push_audit
-    WHERE kind = 'request' AND status = 'verified'
+    WHERE kind = 'requests' AND status = 'verified'
     GROUP BY qualification_request_id
 )
 

@@ -1,5 +1,5 @@
 -- push_audit: one row per change and attempt of every push run, written from the push journal.
--- kind 'score' rows name a worker; kind 'request' rows also name the qualification request.
+-- kind 'scores' rows name a worker; kind 'requests' rows also name the qualification request.
 -- status: 'verified' (read back and equal), 'mismatch' (read back and different), 'failed' (MTurk
 -- refused the call; see error), 'interrupted' (the run stopped mid-call and the change had not
 -- landed; a later attempt sent it). Never holds credentials.

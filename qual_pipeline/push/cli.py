@@ -362,12 +362,13 @@ def _print_plan(summary: PlanSummary, shown: list[dict[str, Any]], limits: Guard
         listed = "\n- ".join(problems)
         out.print(f"[bold yellow]A push of this plan would be refused:[/]\n- {listed}")
     else:
-        out.print(f"A push would send {summary.changes:,} change(s). Nothing was sent (dry run).")
+        out.print(f"A push would send {summary.changes:,} change(s).")
     if summary.rejected_rows:
         out.print(
             f"{summary.rejected_rows:,} rejected row(s) stop a push unless you pass "
             "--skip-rejected."
         )
+    out.print("Dry run: nothing was sent to MTurk.")
 
 
 def _print_report(report: PushReport, stats: ApiStats) -> None:

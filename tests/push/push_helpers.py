@@ -63,7 +63,7 @@ class World:
     def mturk_data(self) -> dict[str, Any]:
         from conftest import OTHER_REQUESTER
 
-        types = [qualification_type(t, is_requestable=True) for t in self.types]
+        types = [qualification_type(t, IsRequestable=True) for t in self.types]
         types += [qualification_type(t, owner=OTHER_REQUESTER) for t in self.foreign_types]
         return make_data(
             types=types,

@@ -1,4 +1,4 @@
-"""The guard: mass changes, rejected rows and production refuse, naming the option that allows it."""
+"""The guard: mass changes, rejected rows and production refuse, naming the option to allow."""
 
 from __future__ import annotations
 

@@ -214,7 +214,7 @@ def test_request_decided_by_an_earlier_push_is_unchanged(world_con, tmp_path: Pa
     world_con.execute(
         "INSERT INTO push_audit (run_id, plan_id, seq, attempt, kind, qualification_type_id, "
         "worker_id, qualification_request_id, action, status, attempted_at) VALUES "
-        "('run1', 'plan1', 0, 1, 'request', ?, ?, 'REQ1', 'accept', 'verified', now())",
+        "('run1', 'plan1', 0, 1, 'requests', ?, ?, 'REQ1', 'accept', 'verified', now())",
         [T1, W[10]],
     )
     summary = build_request_plan(world_con, inputs_dir=inputs)
