@@ -61,6 +61,10 @@ _REQUEST_COLUMNS = (
 BATCH = 10_000
 
 
+def _schema() -> str:
+    return resources.files(__package__).joinpath("state.sql").read_text()
+
+
 def now() -> float:
     """Epoch seconds with millisecond precision, as MTurk reports times."""
     return round(time.time(), 3)
@@ -114,8 +118,7 @@ class Store:
         if self.path != ":memory:":
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
-        schema = resources.files(__package__).joinpath("state.sql").read_text()
-        self.conn.executescript(schema)
+        self.conn.executescript(_schema())
         self._secrets: dict[str, str] = dict(
             self.conn.execute("SELECT access_key_id, secret_access_key FROM requesters")
         )
@@ -290,14 +293,23 @@ class Store:
         """Insert or replace rows of (type, worker, status, value, time, country, subdivision)."""
         count = 0
         with self.lock:
-            batch: list[tuple[Any, ...]] = []
-            for row in rows:
-                batch.append(row)
-                if len(batch) >= BATCH:
+            # Into an empty table, building the paging index once at the end is faster than
+            # keeping it up to date row by row.
+            bulk = self._one("SELECT 1 FROM qualifications LIMIT 1") is None
+            if bulk:
+                self.conn.execute("DROP INDEX IF EXISTS qualifications_by_status")
+            try:
+                batch: list[tuple[Any, ...]] = []
+                for row in rows:
+                    batch.append(row)
+                    if len(batch) >= BATCH:
+                        count += self._put_batch(batch)
+                        batch = []
+                if batch:
                     count += self._put_batch(batch)
-                    batch = []
-            if batch:
-                count += self._put_batch(batch)
+            finally:
+                if bulk:
+                    self.conn.executescript(_schema())
         return count
 
     def _put_batch(self, batch: list[tuple[Any, ...]]) -> int:

@@ -1,0 +1,156 @@
+"""`qual-pipeline local-mturk`: serve the local MTurk, or generate a data set for it."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import typer
+
+from qual_pipeline.local_mturk.faults import FaultConfig
+from qual_pipeline.local_mturk.generate import GENERATED_ACCESS_KEY_ID, generate
+from qual_pipeline.local_mturk.seed import DataError
+
+app = typer.Typer(
+    name="local-mturk",
+    help=(
+        "A local MTurk Requester API on 127.0.0.1: boto3 and the AWS CLI talk to it unchanged "
+        "(JSON 1.1, SigV4). It serves the qualification operations, records the e-mails MTurk "
+        "would send, and can inject throttling, faults, dropped connections and latency."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+_RATE = {"min": 0.0, "max": 1.0}
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"Error: {message}", err=True)
+    return typer.Exit(code=2)
+
+
+@app.command()
+def serve(
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Port on 127.0.0.1; 0 picks a free one.")
+    ] = 0,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            help="JSON seed data (requesters, qualification_types, qualifications, "
+            "qualification_requests). With --state, loaded only when the state file is new.",
+        ),
+    ] = None,
+    state: Annotated[
+        Path | None,
+        typer.Option(help="SQLite file that keeps the state across restarts (default: memory)."),
+    ] = None,
+    throttle_rate: Annotated[
+        float, typer.Option(**_RATE, help="Share of requests answered ThrottlingException.")
+    ] = 0.0,
+    fault_rate: Annotated[
+        float, typer.Option(**_RATE, help="Share of requests answered ServiceFault (HTTP 500).")
+    ] = 0.0,
+    reset_rate: Annotated[
+        float, typer.Option(**_RATE, help="Share of requests whose connection is dropped.")
+    ] = 0.0,
+    latency_ms: Annotated[
+        int, typer.Option(min=0, help="Milliseconds added before every answer.")
+    ] = 0,
+    rate_limit: Annotated[
+        float | None,
+        typer.Option(
+            min=0.001,
+            help="Requests per second per requester; beyond it, ThrottlingException "
+            "'Rate exceeded' as MTurk answers.",
+        ),
+    ] = None,
+    fault_seed: Annotated[
+        int, typer.Option(help="Seed that makes injected faults repeatable.")
+    ] = 0,
+) -> None:
+    """Serve the local MTurk until stopped (Ctrl-C or SIGTERM).
+
+    The first line on stdout is the endpoint URL, e.g. http://127.0.0.1:43127; pass it to boto3
+    as endpoint_url or to the AWS CLI as --endpoint-url.
+    """
+    from qual_pipeline.local_mturk.server import LocalMTurk
+
+    try:
+        faults = FaultConfig(
+            throttle_rate=throttle_rate,
+            fault_rate=fault_rate,
+            reset_rate=reset_rate,
+            latency_ms=latency_ms,
+            rate_limit=rate_limit,
+            seed=fault_seed,
+        )
+    except ValueError as exc:
+        raise _fail(f"fault options: {exc}") from None
+    if data is not None and not data.is_file():
+        raise _fail(f"--data {data}: no such file")
+    try:
+        mturk = LocalMTurk(data=data, state_path=state, faults=faults, port=port)
+    except DataError as exc:
+        raise _fail(str(exc)) from None
+    except OSError as exc:  # e.g. a --state path in a missing directory
+        raise _fail(f"--state {state}: {exc}") from None
+    try:
+        mturk.start()
+    except OSError as exc:
+        mturk.stop()
+        raise _fail(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}") from None
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    print(mturk.endpoint_url, flush=True)
+    if data is not None and mturk.seeded is None:
+        print(f"state {state} already holds data: --data {data} not loaded", file=sys.stderr)
+    elif mturk.seeded is not None:
+        loaded = ", ".join(f"{n} {name}" for name, n in mturk.seeded.items())
+        print(f"loaded {loaded}", file=sys.stderr, flush=True)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        mturk.stop()
+
+
+@app.command("generate")
+def generate_command(
+    out: Annotated[Path, typer.Option(help="Where to write the JSON data set.")],
+    workers: Annotated[int, typer.Option(min=1, help="Number of workers.")] = 1000,
+    types: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Number of qualification types; the first is held by every worker."
+        ),
+    ] = 1,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed writes the same file.")] = 0,
+) -> None:
+    """Write a deterministic, realistic data set for `serve --data`.
+
+    Workers x types qualifications at most (the first type is held by all workers, the others by
+    20-100% of them), ~5% revoked, ~1% pending qualification requests per type, realistic ids,
+    scores, grant times and locales (a few odd ones on purpose). One requester owns every type;
+    its credentials are in the file.
+    """
+    try:
+        counts = generate(out, workers=workers, types=types, seed=seed)
+    except OSError as exc:
+        raise _fail(f"--out {out}: {exc.strerror}") from None
+    typer.echo(
+        f"wrote {out}: {counts.qualifications} qualifications ({counts.revoked} revoked) of "
+        f"{counts.workers} workers in {counts.types} types, {counts.requests} pending requests; "
+        f"requester AccessKeyId {GENERATED_ACCESS_KEY_ID}"
+    )
