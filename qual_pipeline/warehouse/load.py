@@ -236,6 +236,7 @@ def load_warehouse(
                         "SELECT change, count(*) FROM history_changes GROUP BY ALL"
                     ).fetchall()
                 )
+                run_sql_file(con, "load/drop_staging")
             if by_table["qualification_requests"]:
                 _load_partitioned_requests(con, by_table["qualification_requests"])
                 step("replace qualification_requests")

@@ -95,6 +95,7 @@ def record_pushed_changes(
                 "SELECT count(*) FROM history_changes WHERE change <> 'gone'"
             ).fetchall()[0]
             run_sql_file(con, "load/apply_pushed_changes")
+            run_sql_file(con, "load/drop_staging")
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")

@@ -5,54 +5,50 @@
 -- version began, so replaying a snapshot or a push adds nothing.
 CREATE OR REPLACE TEMP TABLE history_changes AS
 WITH open_versions AS (
-    SELECT h.qualification_type_id, h.worker_id, h.status, h.integer_value, h.country,
-        h.subdivision, h.valid_from
+    SELECT
+        h.qualification_type_id, h.worker_id, h.status, h.integer_value, h.country,
+        h.subdivision, h.valid_from,
+        p.observed_at AS partition_observed_at,
+        p.complete AS partition_complete
     FROM worker_qualification_history AS h
-    SEMI JOIN observed_partitions AS p USING (qualification_type_id)
+    JOIN observed_partitions AS p USING (qualification_type_id)
     WHERE h.valid_to IS NULL
 ),
 compared AS (
+    -- One pass over observed x open versions: new (no open version), gone (no observation in a
+    -- complete partition), or the fields that changed; null when nothing changed.
     SELECT
-        o.qualification_type_id,
-        o.worker_id,
+        coalesce(o.qualification_type_id, v.qualification_type_id) AS qualification_type_id,
+        coalesce(o.worker_id, v.worker_id) AS worker_id,
         o.status,
         o.integer_value,
         o.country,
         o.subdivision,
-        o.observed_at,
-        o.source,
-        v.valid_from AS open_since,
-        concat_ws(
-            ',',
-            CASE WHEN o.integer_value IS DISTINCT FROM v.integer_value THEN 'score' END,
-            CASE WHEN o.status IS DISTINCT FROM v.status THEN 'status' END,
-            CASE
-                WHEN o.country IS DISTINCT FROM v.country
-                    OR o.subdivision IS DISTINCT FROM v.subdivision THEN 'locale'
-            END
-        ) AS changed_fields
+        coalesce(o.observed_at, v.partition_observed_at) AS observed_at,
+        coalesce(o.source, 'refresh') AS source,
+        v.worker_id IS NOT NULL AS closes_open_version,
+        CASE
+            WHEN v.worker_id IS NULL THEN 'new'
+            WHEN o.worker_id IS NULL THEN
+                CASE
+                    WHEN v.partition_complete AND v.partition_observed_at > v.valid_from
+                        THEN 'gone'
+                END
+            WHEN o.observed_at > v.valid_from THEN nullif(concat_ws(
+                ',',
+                CASE WHEN o.integer_value IS DISTINCT FROM v.integer_value THEN 'score' END,
+                CASE WHEN o.status IS DISTINCT FROM v.status THEN 'status' END,
+                CASE
+                    WHEN o.country IS DISTINCT FROM v.country
+                        OR o.subdivision IS DISTINCT FROM v.subdivision THEN 'locale'
+                END
+            ), '')
+        END AS change
     FROM observed_worker_qualifications AS o
-    LEFT JOIN open_versions AS v USING (qualification_type_id, worker_id)
+    FULL OUTER JOIN open_versions AS v
+        ON v.qualification_type_id = o.qualification_type_id AND v.worker_id = o.worker_id
 )
-SELECT
-    qualification_type_id, worker_id, status, integer_value, country, subdivision, observed_at,
-    source, open_since IS NOT NULL AS closes_open_version, changed_fields AS change
-FROM compared
-WHERE open_since IS NOT NULL AND changed_fields <> '' AND observed_at > open_since
-UNION ALL
-SELECT
-    qualification_type_id, worker_id, status, integer_value, country, subdivision, observed_at,
-    source, false AS closes_open_version, 'new' AS change
-FROM compared
-WHERE open_since IS NULL
-UNION ALL
-SELECT
-    v.qualification_type_id, v.worker_id, NULL, NULL, NULL, NULL, p.observed_at, 'refresh', true,
-    'gone'
-FROM open_versions AS v
-JOIN observed_partitions AS p USING (qualification_type_id)
-ANTI JOIN observed_worker_qualifications AS o USING (qualification_type_id, worker_id)
-WHERE p.complete AND p.observed_at > v.valid_from;
+SELECT * FROM compared WHERE change IS NOT NULL;
 
 -- A key that had versions before but none open came back after being gone.
 UPDATE history_changes AS c

@@ -1,7 +1,7 @@
--- What a refresh observed, one row per (type, worker), for the history merge. Should a snapshot
--- hold a key twice (the uniqueness check then fails), the history takes the latest grant.
-CREATE OR REPLACE TEMP TABLE observed_worker_qualifications AS
-SELECT DISTINCT ON (s.qualification_type_id, s.worker_id)
+-- What a refresh observed, one row per (type, worker), for the history merge: a view, not a copy,
+-- since the staged rows are already one per key (the load checks; see the _deduplicated variant).
+CREATE OR REPLACE TEMP VIEW observed_worker_qualifications AS
+SELECT
     s.qualification_type_id,
     s.worker_id,
     s.status,
@@ -11,5 +11,4 @@ SELECT DISTINCT ON (s.qualification_type_id, s.worker_id)
     p.observed_at,
     'refresh' AS source
 FROM staged_worker_qualifications AS s
-JOIN observed_partitions AS p USING (qualification_type_id)
-ORDER BY s.qualification_type_id, s.worker_id, s.grant_time DESC NULLS LAST, s.status;
+JOIN observed_partitions AS p USING (qualification_type_id);

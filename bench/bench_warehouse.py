@@ -1,0 +1,177 @@
+"""Warehouse load and history-merge time for 100,000 and 1,000,000 rows, and how it grows.
+
+For each size: synthetic lake snapshots over 10 qualification types (generated vectorised with
+numpy and pyarrow), a first load into an empty warehouse, then a second snapshot with about 5% of
+the rows changed (scores, revocations, locales, workers gone and new) and the load that merges it
+into the history, then a reload of the same lake (must change nothing).
+Target: first load + merge of 1,000,000 rows under 5 s on 2 cores; growth linear or better.
+
+Run: .venv/bin/python bench/bench_warehouse.py [--sizes 100000 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from qual_pipeline.lake import layout
+from qual_pipeline.schema import WORKER_QUALIFICATIONS
+from qual_pipeline.warehouse import LoadResult, load_warehouse
+
+TYPES = 10
+COUNTRIES = np.array(["US", "IN", "GB", "DE", "CA"])
+SUBDIVISIONS = np.array(["US-WA", "IN-KA", "GB-ENG", "DE-BE", "CA-ON"])
+FIRST = datetime(2025, 1, 1, 6, tzinfo=UTC)
+SECOND = FIRST + timedelta(days=1)
+
+
+def _snapshot(
+    type_index: int,
+    workers: np.ndarray,
+    scores: np.ndarray,
+    revoked: np.ndarray,
+    place: np.ndarray,
+    extracted_at: datetime,
+) -> pa.Table:
+    n = len(workers)
+    grant = np.datetime64("2024-06-01T00:00:00", "us") + (workers % 86_400).astype("timedelta64[s]")
+    return pa.table(
+        {
+            "qualification_type_id": pa.array(np.full(n, f"3BENCHTYPE{type_index:010d}")),
+            "worker_id": pa.array(np.char.add("A", np.char.zfill(workers.astype(str), 13))),
+            "status": pa.array(np.where(revoked, "Revoked", "Granted")),
+            "integer_value": pa.array(scores, pa.int32()),
+            "country": pa.array(COUNTRIES[place]),
+            "subdivision": pa.array(SUBDIVISIONS[place]),
+            "country_name": pa.nulls(n, pa.string()),
+            "subdivision_name": pa.nulls(n, pa.string()),
+            "grant_time": pa.array(grant, pa.timestamp("us")).cast(pa.timestamp("us", tz="UTC")),
+            "extracted_at": pa.array([extracted_at] * n, pa.timestamp("us", tz="UTC")),
+        },
+        schema=WORKER_QUALIFICATIONS,
+    )
+
+
+def _write(data_dir: Path, table: pa.Table, type_index: int, at: datetime) -> None:
+    directory = layout.partition_dir(
+        data_dir, "worker_qualifications", f"3BENCHTYPE{type_index:010d}"
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    for old in layout.snapshots_in(directory):
+        old.unlink()
+    pq.write_table(table, directory / layout.snapshot_name(at))
+
+
+def write_lake(data_dir: Path, rows: int, *, changed: bool, seed: int = 7) -> None:
+    """rows over TYPES types; with changed=True, the second snapshot (about 5% different)."""
+    rng = np.random.default_rng(seed)
+    per_type = rows // TYPES
+    for t in range(TYPES):
+        workers = np.arange(per_type, dtype=np.int64) + t * 7
+        scores = rng.integers(0, 101, per_type).astype(np.int32)
+        revoked = rng.random(per_type) < 0.02
+        place = rng.integers(0, len(COUNTRIES), per_type)
+        at = FIRST
+        if changed:
+            at = SECOND
+            change = np.random.default_rng(seed + 1 + t).random(per_type)
+            scores = np.where(change < 0.03, (scores + 5) % 101, scores).astype(np.int32)
+            revoked = np.where((change >= 0.03) & (change < 0.04), ~revoked, revoked)
+            place = np.where((change >= 0.04) & (change < 0.045), (place + 1) % 5, place)
+            keep = change >= 0.045  # 0.5% gone
+            workers, scores, revoked, place = (
+                workers[keep],
+                scores[keep],
+                revoked[keep],
+                place[keep],
+            )
+            new = np.arange(per_type // 200, dtype=np.int64) + 10_000_000 + t * 7  # 0.5% new
+            workers = np.concatenate([workers, new])
+            scores = np.concatenate([scores, np.full(len(new), 50, np.int32)])
+            revoked = np.concatenate([revoked, np.zeros(len(new), bool)])
+            place = np.concatenate([place, np.zeros(len(new), np.int64)])
+        _write(data_dir, _snapshot(t, workers, scores, revoked, place, at), t, at)
+
+
+def _timed_load(data_dir: Path) -> tuple[LoadResult, float, float]:
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = load_warehouse(data_dir)
+    return result, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def measure(rows: int, root: Path) -> dict[str, float | int]:
+    data_dir = root / f"rows_{rows}"
+    shutil.rmtree(data_dir, ignore_errors=True)
+    write_lake(data_dir, rows, changed=False)
+    _, first_s, first_cpu = _timed_load(data_dir)
+    write_lake(data_dir, rows, changed=True)
+    second, merge_s, merge_cpu = _timed_load(data_dir)
+    again, reload_s, _ = _timed_load(data_dir)
+    if not again.up_to_date or again.history_rows != second.history_rows:
+        raise SystemExit(
+            "reloading the same lake changed the warehouse: the load is not idempotent"
+        )
+    return {
+        "rows": rows,
+        "first_load_s": round(first_s, 3),
+        "merge_load_s": round(merge_s, 3),
+        "load_plus_merge_s": round(first_s + merge_s, 3),
+        "load_plus_merge_cpu_s": round(first_cpu + merge_cpu, 3),
+        "reload_s": round(reload_s, 3),
+        "history_versions_changed": sum(second.changes.values()),
+        "history_rows": second.history_rows,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="bench_warehouse_"))
+    try:
+        results = [measure(rows, root) for rows in args.sizes]
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    print(f"cores: {os.cpu_count()}, load average before: {os.getloadavg()[0]:.2f}")
+    header = (
+        "rows",
+        "first load s",
+        "merge load s",
+        "load+merge s",
+        "cpu s",
+        "reload s",
+        "changes",
+    )
+    print(" ".join(f"{h:>13}" for h in header))
+    for r in results:
+        keys = ("rows", "first_load_s", "merge_load_s", "load_plus_merge_s")
+        keys += ("load_plus_merge_cpu_s", "reload_s", "history_versions_changed")
+        print(" ".join(f"{r[k]:>13}" for k in keys))
+    summary: dict[str, object] = {"results": results}
+    if len(results) >= 2:
+        small, big = results[0], results[-1]
+        size_ratio = big["rows"] / small["rows"]
+        time_ratio = big["load_plus_merge_s"] / small["load_plus_merge_s"]
+        verdict = "linear or better" if time_ratio <= size_ratio else "worse than linear"
+        summary.update(size_ratio=size_ratio, time_ratio=round(time_ratio, 2))
+        print(
+            f"{big['rows']} vs {small['rows']} rows: x{size_ratio:.0f} size, "
+            f"x{time_ratio:.2f} load+merge time ({verdict})"
+        )
+    out = Path(__file__).parent / "results"
+    out.mkdir(exist_ok=True)
+    (out / "warehouse.json").write_text(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    main()
