@@ -1,0 +1,179 @@
+"""`qual-pipeline demo` (what `make demo` runs): the whole product, end to end, on a local MTurk.
+
+It generates a data set, serves it on a free loopback port, and runs the same Dagster definitions
+the UI uses: discovery, extraction, warehouse load and checks, then a push of example desired scores
+and grant decisions with read-back. It finishes with a summary a person can read. Each run starts
+from a clean demo folder, so running it twice gives the same story.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from rich.console import Console
+from rich.table import Table
+
+from qual_pipeline.commands.refresh import instance_for_cli
+from qual_pipeline.defs.in_process import QUIET, failed_checks, failure_message, refresh
+from qual_pipeline.lake.layout import lake_dir, warehouse_path
+from qual_pipeline.local_process import generate_data, local_mturk, requester_credentials
+from qual_pipeline.warehouse.sql_files import sql_text
+
+SEED = 2026
+SCORE_CHANGES = 40  # desired-score changes the demo asks for on its first type
+ACCEPTS, REJECTS = 5, 2
+
+
+def run_demo(data_dir: Path, *, workers: int, types: int) -> int:
+    console = Console()
+    started = time.monotonic()
+    if data_dir.exists():
+        shutil.rmtree(data_dir)
+    inputs = data_dir / "inputs"
+    inputs.mkdir(parents=True)
+    dataset = data_dir / "local_mturk.json"
+    console.print(
+        f"[bold]1/5[/] generating a local MTurk data set: {workers} workers, {types} types"
+    )
+    generate_data(dataset, workers=workers, types=types, seed=SEED)
+    key, secret = requester_credentials(dataset)
+    with local_mturk(data=dataset) as server:
+        console.print(f"[bold]2/5[/] local MTurk serving on {server.endpoint_url}")
+        os.environ.update(
+            {
+                "MTURK_ENDPOINT_URL": server.endpoint_url,
+                "MTURK_ENVIRONMENT": "sandbox",
+                "AWS_ACCESS_KEY_ID": key,
+                "AWS_SECRET_ACCESS_KEY": secret,
+                "AWS_DEFAULT_REGION": "us-east-1",
+                "QUAL_PIPELINE_DATA_DIR": str(data_dir),
+                "QUAL_PIPELINE_INPUTS_DIR": str(inputs),
+                "QUAL_PIPELINE_TYPES": "owned",
+            }
+        )
+        os.environ.pop("AWS_PROFILE", None)
+        os.environ.pop("AWS_SESSION_TOKEN", None)
+        from qual_pipeline.definitions import build_definitions
+
+        defs = build_definitions()
+        instance = instance_for_cli()
+        console.print("[bold]3/5[/] refresh: discover types, extract to the lake, load DuckDB")
+        outcome = refresh(defs, instance)
+        if not outcome.ok:
+            for name, message in outcome.failures.items():
+                console.print(f"[red]failed:[/] {name}: {message}")
+            return 1
+        before = _scores(data_dir)
+        _write_example_inputs(data_dir, inputs)
+        console.print("[bold]4/5[/] push: example desired scores and grant decisions")
+        for job in ("push_scores", "grant_requests"):
+            result = defs.resolve_job_def(job).execute_in_process(
+                instance=instance, run_config=QUIET, raise_on_error=False
+            )
+            if not result.success:
+                console.print(f"[red]{job} failed:[/] {failure_message(result)}")
+                return 1
+        console.print("[bold]5/5[/] summary")
+        _summary(console, data_dir, before, outcome.check_failures)
+        failures = failed_checks(result)
+    console.print(
+        f"demo done in {time.monotonic() - started:.0f} s; local MTurk stopped."
+        + (f" ({len(failures)} check(s) flagged)" if failures else "")
+    )
+    return 0
+
+
+def _query(data_dir: Path, sql: str, params: dict[str, Any] | None = None) -> list[tuple]:
+    con = duckdb.connect(str(warehouse_path(data_dir)), read_only=True)
+    try:
+        return con.execute(sql, params or {}).fetchall()
+    finally:
+        con.close()
+
+
+def _scores(data_dir: Path) -> dict[tuple[str, str], int | None]:
+    rows = _query(
+        data_dir,
+        "SELECT qualification_type_id, worker_id, integer_value FROM worker_qualifications",
+    )
+    return {(t, w): v for t, w, v in rows}
+
+
+def _write_csv(path: Path, header: list[str], rows: list[tuple]) -> None:
+    with path.open("w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(header)
+        out.writerows(rows)
+
+
+def _write_example_inputs(data_dir: Path, inputs: Path) -> None:
+    """What a real user writes themselves: desired scores and decisions on pending requests."""
+    _write_csv(
+        inputs / "desired_scores.csv",
+        ["qualification_type_id", "worker_id", "integer_value"],
+        _query(data_dir, sql_text("demo/example_desired_scores"), {"changes": SCORE_CHANGES}),
+    )
+    _write_csv(
+        inputs / "grant_decisions.csv",
+        ["qualification_request_id", "decision", "integer_value", "reason"],
+        _query(
+            data_dir,
+            sql_text("demo/example_grant_decisions"),
+            {"accepts": ACCEPTS, "rejects": REJECTS},
+        ),
+    )
+
+
+def _summary(
+    console: Console,
+    data_dir: Path,
+    before: dict[tuple[str, str], int | None],
+    check_failures: list[str],
+) -> None:
+    per_type = Table(
+        "qualification type", "name", "granted", "revoked", "avg score", title="Workers per type"
+    )
+    for row in _query(data_dir, sql_text("demo/type_summary")):
+        per_type.add_row(*(str(v) for v in row))
+    console.print(per_type)
+
+    buckets: dict[int, int] = {}
+    for _type, _name, value, workers, _share in _query(
+        data_dir, "SELECT * FROM score_distribution"
+    ):
+        if value is not None and 0 <= value <= 100:
+            buckets[min(value // 10 * 10, 90)] = buckets.get(min(value // 10 * 10, 90), 0) + workers
+    histogram = sorted(buckets.items())
+    top = max((c for _, c in histogram), default=1)
+    console.print("[bold]Score distribution (granted, scores 0-100, all types)[/]")
+    for bucket, count in histogram:
+        upper = 100 if bucket == 90 else bucket + 9
+        console.print(f"  {bucket:>3}-{upper:<3} {'#' * max(1, 40 * count // top)} {count}")
+
+    after = _scores(data_dir)
+    changed = [(k, before.get(k), v) for k, v in after.items() if before.get(k) != v]
+    audit = _query(
+        data_dir, "SELECT action, status, count(*) FROM push_audit GROUP BY ALL ORDER BY ALL"
+    )
+    console.print(
+        f"[bold]Push[/]: {len(changed)} qualification(s) changed on MTurk, each read back; "
+        "push_audit: " + ", ".join(f"{n} {a} {s}" for a, s, n in audit)
+    )
+    for (type_id, worker), old, new in changed[:5]:
+        console.print(f"  {type_id} {worker}: {old} -> {new}")
+    if check_failures:
+        console.print("[yellow]Data-quality checks flagged:[/] " + "; ".join(check_failures))
+    console.print(
+        f"[bold]Files[/]: lake {lake_dir(data_dir)}, warehouse {warehouse_path(data_dir)}, "
+        f"charts {data_dir / 'charts'}"
+    )
+    console.print(
+        f"Query it: .venv/bin/qual-pipeline sql --data-dir {data_dir} "
+        '"SELECT * FROM score_distribution"'
+    )

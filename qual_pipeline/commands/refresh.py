@@ -1,0 +1,86 @@
+"""`qual-pipeline refresh`: the Dagster definitions run in-process, with progress on a terminal."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from dagster import DagsterInstance
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from qual_pipeline.defs.in_process import RefreshOutcome, refresh
+from qual_pipeline.progress import Progress as PageProgress
+from qual_pipeline.progress import listening
+
+
+def instance_for_cli() -> DagsterInstance:
+    """The instance in DAGSTER_HOME when set (runs then show in the UI), else a throwaway one."""
+    if os.environ.get("DAGSTER_HOME"):
+        return DagsterInstance.get()
+    return DagsterInstance.ephemeral()
+
+
+def run_refresh(err: Console, instance: DagsterInstance | None = None) -> int:
+    from qual_pipeline.definitions import build_definitions
+
+    defs = build_definitions()
+    instance = instance or instance_for_cli()
+    started = time.monotonic()
+    if err.is_terminal:
+        outcome = _with_progress_bar(defs, instance, err)
+    else:
+        outcome = _with_log_lines(defs, instance, err)
+    return report(outcome, err, time.monotonic() - started)
+
+
+def _with_log_lines(defs, instance: DagsterInstance, err: Console) -> RefreshOutcome:  # type: ignore[no-untyped-def]
+    last: dict[str, float] = {}
+
+    def on_progress(p: PageProgress) -> None:
+        now = time.monotonic()
+        if now - last.get(p.task, 0.0) >= 5.0:
+            last[p.task] = now
+            err.print(f"{p.task}: {p.done} {p.unit}, {p.rows} rows", highlight=False)
+
+    with listening(on_progress):
+        return refresh(defs, instance, on_run=lambda name: err.print(f"running: {name}"))
+
+
+def _with_progress_bar(defs, instance: DagsterInstance, err: Console) -> RefreshOutcome:  # type: ignore[no-untyped-def]
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[pages]} pages, {task.fields[rows]} rows, {task.fields[rate]}/s"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err, transient=False) as bar:
+        tasks: dict[str, tuple[object, float]] = {}
+
+        def on_progress(p: PageProgress) -> None:
+            if p.task not in tasks:
+                tasks[p.task] = (
+                    bar.add_task(p.task, total=None, pages=0, rows=0, rate=0),
+                    time.monotonic(),
+                )
+            task_id, started = tasks[p.task]
+            rate = int(p.rows / max(time.monotonic() - started, 1e-3))
+            bar.update(task_id, pages=p.done, rows=p.rows, rate=rate)  # type: ignore[arg-type]
+
+        with listening(on_progress):
+            return refresh(defs, instance)
+
+
+def report(outcome: RefreshOutcome, err: Console, seconds: float) -> int:
+    if outcome.added:
+        err.print(f"discovered {len(outcome.added)} new type(s): {', '.join(outcome.added)}")
+    if outcome.removed:
+        err.print(f"no longer mirrored: {', '.join(outcome.removed)}")
+    for name, message in outcome.failures.items():
+        err.print(f"[bold red]failed:[/] {name}: {message}", highlight=False, soft_wrap=True)
+    for check in outcome.check_failures:
+        err.print(f"[yellow]check failed:[/] {check}", highlight=False, soft_wrap=True)
+    status = "with failures" if outcome.failures else "done"
+    err.print(f"refresh {status}: {len(outcome.type_ids)} type(s) in {seconds:.1f} s")
+    return 0 if outcome.ok else 1

@@ -1,0 +1,158 @@
+"""Reverse-ETL assets: the dry-run plans and the pushes that apply them to MTurk.
+
+`push_plan` and `grant_plan` only read MTurk's mirror in the warehouse and write their plan tables;
+`push` and `grants` send, under the guard, the journal and read-back of `qual_pipeline.push`. They
+run only when asked (the CLI, the demo, or a click in the UI), never on the refresh schedule.
+"""
+
+from typing import Any
+
+from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
+
+from qual_pipeline.defs.assets.warehouse import WAREHOUSE_POOL
+from qual_pipeline.defs.metadata import markdown_table
+from qual_pipeline.defs.resources import MTurkResource, PipelineConfig
+from qual_pipeline.push.guard import GuardLimits
+from qual_pipeline.push.plan import (
+    Kind,
+    PlanSummary,
+    build_request_plan,
+    build_score_plan,
+    plan_rows,
+)
+from qual_pipeline.push.runner import PushReport, PushSettings, run_push
+from qual_pipeline.warehouse.connection import warehouse_session
+
+PLAN_DEPS = [
+    AssetKey(["warehouse", "worker_qualifications"]),
+    AssetKey(["warehouse", "qualification_types"]),
+    AssetKey(["warehouse", "qualification_requests"]),
+]
+
+
+def push_settings(pipeline: PipelineConfig, mturk: MTurkResource) -> PushSettings:
+    return PushSettings(
+        environment=mturk.environment,
+        allow_production=pipeline.push_allow_production,
+        send_notifications=pipeline.push_send_notifications,
+        skip_rejected=pipeline.push_skip_rejected,
+        allow_grants=pipeline.push_allow_grants,
+        limits=GuardLimits(
+            max_changes=pipeline.push_max_changes, max_share=pipeline.push_max_share
+        ),
+    )
+
+
+def _plan_metadata(summary: PlanSummary, preview: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "dagster/row_count": sum(summary.counts.values()),
+        **{f"{action}": count for action, count in summary.counts.items()},
+        "rejected_reasons": MetadataValue.json(summary.rejected),
+        "changes_by_type": markdown_table(
+            [
+                {"type": t.qualification_type_id, "changes": t.changes, "workers": t.workers}
+                for t in summary.per_type
+            ]
+        ),
+        "preview": markdown_table(preview),
+    }
+
+
+def _build_plan(kind: Kind, pipeline: PipelineConfig) -> MaterializeResult:
+    with warehouse_session(pipeline.data_path) as con:
+        if kind == "scores":
+            summary = build_score_plan(
+                con,
+                inputs_dir=pipeline.inputs_path,
+                allow_grants=pipeline.push_allow_grants,
+                temporary=False,
+            )
+        else:
+            summary = build_request_plan(con, inputs_dir=pipeline.inputs_path, temporary=False)
+        preview = next(plan_rows(con, kind, limit=20), [])
+    return MaterializeResult(metadata=_plan_metadata(summary, preview))
+
+
+def _push(
+    kind: Kind, context: AssetExecutionContext, pipeline: PipelineConfig, mturk: MTurkResource
+) -> MaterializeResult:
+    def progress(done: int, total: int) -> None:
+        if done == total or done % 100 == 0:
+            context.log.info(f"{kind}: {done}/{total} changes sent")
+
+    report: PushReport = run_push(
+        kind,
+        client=mturk.client(),
+        data_dir=pipeline.data_path,
+        connect_warehouse=lambda: warehouse_session(pipeline.data_path),
+        inputs_dir=pipeline.inputs_path,
+        settings=push_settings(pipeline, mturk),
+        progress=progress,
+    )
+    return MaterializeResult(
+        metadata={
+            "run_id": report.run_id,
+            "verified": report.verified,
+            "plans": MetadataValue.json(
+                [
+                    {"plan_id": p.plan_id, "resumed": p.resumed, "total": p.total, **p.states}
+                    for p in report.plans
+                ]
+            ),
+        }
+    )
+
+
+@asset(
+    key="push_plan",
+    deps=PLAN_DEPS,
+    group_name="push",
+    pool=WAREHOUSE_POOL,
+    kinds={"duckdb"},
+    description="Dry run: desired scores (sql/desired_scores.sql) diffed against MTurk's state.",
+)
+def push_plan(pipeline: PipelineConfig) -> MaterializeResult:
+    return _build_plan("scores", pipeline)
+
+
+@asset(
+    key="push",
+    deps=[push_plan],
+    group_name="push",
+    pool=WAREHOUSE_POOL,
+    kinds={"mturk"},
+    description="Send the planned score changes to MTurk: guarded, journalled, read back.",
+)
+def push(
+    context: AssetExecutionContext, pipeline: PipelineConfig, mturk: MTurkResource
+) -> MaterializeResult:
+    return _push("scores", context, pipeline, mturk)
+
+
+@asset(
+    key="grant_plan",
+    deps=PLAN_DEPS,
+    group_name="push",
+    pool=WAREHOUSE_POOL,
+    kinds={"duckdb"},
+    description="Dry run: decisions on pending requests (sql/grant_decisions.sql).",
+)
+def grant_plan(pipeline: PipelineConfig) -> MaterializeResult:
+    return _build_plan("requests", pipeline)
+
+
+@asset(
+    key="grants",
+    deps=[grant_plan],
+    group_name="push",
+    pool=WAREHOUSE_POOL,
+    kinds={"mturk"},
+    description="Accept (AcceptQualificationRequest) or reject pending requests, as planned.",
+)
+def grants(
+    context: AssetExecutionContext, pipeline: PipelineConfig, mturk: MTurkResource
+) -> MaterializeResult:
+    return _push("requests", context, pipeline, mturk)
+
+
+push_assets = [push_plan, push, grant_plan, grants]

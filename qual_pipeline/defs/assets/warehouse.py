@@ -1,0 +1,122 @@
+"""The warehouse asset: the lake's single writer into DuckDB, with its data-quality checks.
+
+One step (pool `warehouse`, size 1) loads every new snapshot in one transaction and then runs the
+checks; the blocking ones stop the push path when the data under it is broken.
+"""
+
+import base64
+from collections.abc import Iterator
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    AssetSpec,
+    AutomationCondition,
+    MaterializeResult,
+    MetadataValue,
+    multi_asset,
+)
+
+from qual_pipeline.defs.assets.lake import lake_assets
+from qual_pipeline.defs.resources import PipelineConfig
+from qual_pipeline.progress import Progress, report
+from qual_pipeline.warehouse.charts import render_charts
+from qual_pipeline.warehouse.checks import BLOCKING_CHECKS, run_checks
+from qual_pipeline.warehouse.connection import open_warehouse
+from qual_pipeline.warehouse.load import load_warehouse
+
+WAREHOUSE_POOL = "warehouse"
+CHECKED_TABLE = AssetKey(["warehouse", "worker_qualifications"])
+
+# Load when any lake snapshot is new and no extraction is still running; unlike `eager()` a type
+# that was never extracted does not hold the others back.
+LOAD_AFTER_EXTRACT = AutomationCondition.eager().without(~AutomationCondition.any_deps_missing())
+
+TABLES: dict[str, str] = {
+    "worker_qualifications": "Current state: one row per (qualification type, worker).",
+    "worker_qualification_history": "Every version of every (type, worker): type 2 history.",
+    "qualification_types": "The mirrored qualification types.",
+    "qualification_requests": "Pending qualification requests.",
+    "extract_runs": "One row per loaded lake snapshot: when, rows, pages, retries, duration.",
+}
+
+CHECKS: dict[str, str] = {
+    "unique_worker_qualifications": "One row per (qualification_type_id, worker_id).",
+    "scores_present": "integer_value is present where the type uses scores.",
+    "row_count_not_dropping": "No type lost more than the allowed share of its rows.",
+    "locales_valid": "Countries and subdivisions are valid ISO 3166 codes.",
+    "grant_time_not_in_future": "No grant_time lies in the future (beyond clock skew).",
+}
+
+
+@multi_asset(
+    specs=[
+        AssetSpec(
+            ["warehouse", table],
+            description=description,
+            group_name="warehouse",
+            kinds={"duckdb"},
+            deps=[a.key for a in lake_assets],
+            automation_condition=LOAD_AFTER_EXTRACT,
+        )
+        for table, description in TABLES.items()
+    ],
+    check_specs=[
+        AssetCheckSpec(
+            name, asset=CHECKED_TABLE, description=description, blocking=name in BLOCKING_CHECKS
+        )
+        for name, description in CHECKS.items()
+    ],
+    pool=WAREHOUSE_POOL,
+    can_subset=False,
+)
+def warehouse(
+    context: AssetExecutionContext, pipeline: PipelineConfig
+) -> Iterator[MaterializeResult | AssetCheckResult]:
+    def on_step(name: str) -> None:
+        report(Progress(task="warehouse load", done=0, rows=0, unit=name))
+        context.log.info(f"warehouse load: {name}")
+
+    result = load_warehouse(
+        pipeline.data_path, max_row_drop_share=pipeline.max_row_drop_share, on_step=on_step
+    )
+    con = open_warehouse(pipeline.data_path)
+    try:
+        counts = {
+            table: con.execute(f'SELECT count(*) FROM "{table}"').fetchall()[0][0]
+            for table in TABLES
+        }
+        charts = render_charts(con, pipeline.data_path / "charts")
+        checks = run_checks(con, max_row_drop_share=pipeline.max_row_drop_share)
+    finally:
+        con.close()
+    chart_md = "\n\n".join(
+        f"![{p.stem}](data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()})"
+        for p in charts
+    )
+    for table in TABLES:
+        metadata: dict[str, object] = {"dagster/row_count": counts[table]}
+        if table == "worker_qualifications":
+            metadata |= {
+                "snapshots_loaded": len(result.loaded),
+                "changes": MetadataValue.json(result.changes),
+                "duration_s": round(result.duration_s, 3),
+                "charts": MetadataValue.md(chart_md),
+                "warehouse": MetadataValue.path(str(result.warehouse)),
+            }
+        yield MaterializeResult(asset_key=AssetKey(["warehouse", table]), metadata=metadata)
+    for check in checks:
+        yield AssetCheckResult(
+            asset_key=CHECKED_TABLE,
+            check_name=check.name,
+            passed=check.passed,
+            severity=AssetCheckSeverity.ERROR if check.blocking else AssetCheckSeverity.WARN,
+            description=check.description,
+            metadata={
+                k: MetadataValue.json(v) if isinstance(v, list | dict) else v
+                for k, v in check.metadata.items()
+            },
+        )

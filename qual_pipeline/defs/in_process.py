@@ -1,0 +1,114 @@
+"""Run the code location in this process: what `qual-pipeline refresh` and the demo do.
+
+The same definitions the UI loads, executed run by run on the given instance (so the runs show up
+in the UI when DAGSTER_HOME is the project's): discovery (the sensor's own code), the type
+metadata, one extraction run per type, then one warehouse load with its checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from dagster import (
+    DagsterEventType,
+    DagsterInstance,
+    Definitions,
+    ExecuteInProcessResult,
+    build_sensor_context,
+)
+from dagster._core.definitions.sensor_definition import SensorResult
+
+from qual_pipeline.defs.partitions import qualification_type_partitions
+
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+class RunFailed(RuntimeError):
+    """A run of the refresh failed; the message says which and why."""
+
+
+@dataclass
+class RefreshOutcome:
+    type_ids: list[str] = field(default_factory=list)
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    failures: dict[str, str] = field(default_factory=dict)
+    """What failed (a type id, 'qualification_types' or 'warehouse') -> the error message."""
+    check_failures: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+def failure_message(result: ExecuteInProcessResult) -> str:
+    messages = []
+    for event in result.all_events:
+        if event.event_type == DagsterEventType.STEP_FAILURE:
+            error = event.step_failure_data.error
+            cause = error.cause if error is not None and error.cause is not None else error
+            messages.append(cause.message.strip() if cause is not None else "unknown error")
+    return "; ".join(messages) or "the run failed"
+
+
+def failed_checks(result: ExecuteInProcessResult) -> list[str]:
+    return [
+        f"{e.check_name}: {e.description or 'failed'}"
+        for e in result.get_asset_check_evaluations()
+        if not e.passed
+    ]
+
+
+def discover_types(defs: Definitions, instance: DagsterInstance) -> tuple[list[str], list[str]]:
+    """Evaluate the discovery sensor once and apply its partition changes; (added, removed)."""
+    sensor = defs.get_sensor_def("qualification_type_discovery")
+    with build_sensor_context(instance=instance, resources=defs.resources) as context:
+        result = sensor(context)
+    added: list[str] = []
+    removed: list[str] = []
+    if isinstance(result, SensorResult):
+        for request in result.dynamic_partitions_requests or []:
+            keys = list(request.partition_keys)
+            if type(request).__name__.startswith("Add"):
+                instance.add_dynamic_partitions(qualification_type_partitions.name, keys)
+                added += keys
+            else:
+                for key in keys:
+                    instance.delete_dynamic_partition(qualification_type_partitions.name, key)
+                removed += keys
+    return added, removed
+
+
+def refresh(
+    defs: Definitions,
+    instance: DagsterInstance,
+    *,
+    on_run: Callable[[str], None] | None = None,
+) -> RefreshOutcome:
+    """Discover, extract every type, load the warehouse; failures are collected, not raised."""
+    announce = on_run or (lambda _name: None)
+    outcome = RefreshOutcome()
+    outcome.added, outcome.removed = discover_types(defs, instance)
+    outcome.type_ids = sorted(instance.get_dynamic_partitions(qualification_type_partitions.name))
+    announce("qualification_types")
+    result = defs.resolve_job_def("refresh_qualification_types").execute_in_process(
+        instance=instance, run_config=QUIET, raise_on_error=False
+    )
+    if not result.success:
+        outcome.failures["qualification_types"] = failure_message(result)
+    for type_id in outcome.type_ids:
+        announce(type_id)
+        result = defs.resolve_job_def("extract_qualification_type").execute_in_process(
+            instance=instance, partition_key=type_id, run_config=QUIET, raise_on_error=False
+        )
+        if not result.success:
+            outcome.failures[type_id] = failure_message(result)
+    announce("warehouse")
+    result = defs.resolve_job_def("load_warehouse").execute_in_process(
+        instance=instance, run_config=QUIET, raise_on_error=False
+    )
+    if not result.success:
+        outcome.failures["warehouse"] = failure_message(result)
+    outcome.check_failures = failed_checks(result)
+    return outcome

@@ -1,0 +1,38 @@
+"""Progress of long work, reported to whoever listens in this process.
+
+Assets call `report(...)` as pages arrive. The CLI, which runs the Dagster definitions in-process,
+installs a listener that draws a progress bar; in the Dagster UI's run workers nobody listens and
+the call costs nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Progress:
+    task: str  # e.g. "worker_qualifications 3YJP8DI8F47JY6LPEKOFHXLJ1G0Q49"
+    done: int  # pages or changes so far
+    rows: int  # rows so far
+    unit: str = "pages"
+
+
+Listener = Callable[[Progress], None]
+_listeners: list[Listener] = []
+
+
+def report(progress: Progress) -> None:
+    for listener in _listeners:
+        listener(progress)
+
+
+@contextmanager
+def listening(listener: Listener) -> Iterator[None]:
+    _listeners.append(listener)
+    try:
+        yield
+    finally:
+        _listeners.remove(listener)
