@@ -110,7 +110,7 @@ def _parse(body: bytes) -> dict[str, Any]:
     if not body.strip():
         return {}
     try:
-        params = json.loads(body)
+        params = json.loads(body.decode("utf-8"))
     except UnicodeDecodeError:
         raise serialization("The request body is not UTF-8 encoded JSON.") from None
     except json.JSONDecodeError as exc:
