@@ -126,7 +126,8 @@ def mturk_client(
     region: str = REGION,
     retry_mode: str = "standard",
 ) -> Any:
-    """A boto3 mturk client with explicit credentials (no retries unless asked)."""
+    """A boto3 mturk client with explicit credentials; `max_attempts` counts every attempt, so
+    the default 1 means no retries."""
     global _SESSION
     if _SESSION is None:
         _SESSION = boto3.session.Session(region_name=REGION)
@@ -137,7 +138,7 @@ def mturk_client(
         endpoint_url=url,
         aws_access_key_id=requester.access_key_id,
         aws_secret_access_key=requester.secret_access_key,
-        config=Config(retries={"mode": retry_mode, "max_attempts": max_attempts}),
+        config=Config(retries={"mode": retry_mode, "total_max_attempts": max_attempts}),
     )
 
 
