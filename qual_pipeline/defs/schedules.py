@@ -62,11 +62,6 @@ def build_refresh_schedule(cron: str = DEFAULT_CRON, timezone: str = "UTC") -> S
         type_ids = context.instance.get_dynamic_partitions(qualification_type_partitions.name)
         if not type_ids:
             return SkipReason("no qualification types discovered yet: is the discovery sensor on?")
-        tick = (
-            context.scheduled_execution_time.isoformat()
-            if context.scheduled_execution_time
-            else "manual"
-        )
-        return refresh_run_requests(list(type_ids), tick)
+        return refresh_run_requests(list(type_ids), context.scheduled_execution_time.isoformat())
 
     return refresh_every_type

@@ -76,7 +76,7 @@ def lake_qualification_types(
         pipeline.data_path,
         type_ids,
         on_page=_on_page(context, "qualification_types"),
-        run_id=context.run_id,
+        run_id=context.run.run_id,
         stats=stats,
     )
     return _result(result, stats, column_schema(QUALIFICATION_TYPES))
@@ -103,7 +103,7 @@ def lake_worker_qualifications(
         type_id,
         pipeline.data_path,
         on_page=_on_page(context, f"worker_qualifications {type_id}"),
-        run_id=context.run_id,
+        run_id=context.run.run_id,
         stats=stats,
     )
     context.log.info(
@@ -131,7 +131,7 @@ def lake_qualification_requests(
         type_id,
         pipeline.data_path,
         on_page=_on_page(context, f"qualification_requests {type_id}"),
-        run_id=context.run_id,
+        run_id=context.run.run_id,
         stats=stats,
     )
     return _result(result, stats, column_schema(QUALIFICATION_REQUESTS))
