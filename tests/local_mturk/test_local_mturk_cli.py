@@ -1,0 +1,110 @@
+"""The `serve` and `generate` commands as processes, and the real AWS CLI against the server."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import TYPE_ID, mturk_client, worker_id, workers_data
+
+AWS = Path(sys.executable).parent / "aws"
+CLI = [sys.executable, "-c", "from qual_pipeline.local_mturk.cli import app; app()"]
+
+
+def test_serve_prints_url_serves_and_stops_on_sigterm(tmp_path):
+    data = tmp_path / "data.json"
+    data.write_text(json.dumps(workers_data(15)))
+    server = subprocess.Popen(
+        [*CLI, "serve", "--port", "0", "--data", str(data)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = server.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:")
+        client = mturk_client(url)
+        page = client.list_workers_with_qualification_type(QualificationTypeId=TYPE_ID)
+        assert page["NumResults"] == 10
+    finally:
+        server.send_signal(signal.SIGTERM)
+        _, err = server.communicate(timeout=10)
+    assert server.returncode == 0
+    assert "loaded" in err and "15 qualifications" in err
+
+
+def test_serve_rejects_a_broken_data_file(tmp_path):
+    data = tmp_path / "broken.json"
+    data.write_text('{"qualifications": [ {"WorkerId": ')
+    result = subprocess.run(
+        [*CLI, "serve", "--data", str(data)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert str(data) in result.stderr and "not valid JSON" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_serve_rejects_fault_rates_over_one():
+    result = subprocess.run(
+        [*CLI, "serve", "--throttle-rate", "0.7", "--fault-rate", "0.7"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "must not exceed 1" in result.stderr
+
+
+def test_generate_command(tmp_path):
+    out = tmp_path / "gen.json"
+    result = subprocess.run(
+        [*CLI, "generate", "--workers", "50", "--types", "2", "--seed", "1", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "qualifications" in result.stdout
+    assert len(json.loads(out.read_text())["qualification_types"]) == 2
+
+
+def _aws(*args: str) -> dict:
+    result = subprocess.run(
+        [str(AWS), "mturk", *args, "--output", "json"], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_aws_cli_pages_and_reads_scores(local_mturk, mturk_env, tmp_path, monkeypatch):
+    mturk = local_mturk(workers_data(130))
+    mturk_env(mturk)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    listed = _aws(
+        "list-workers-with-qualification-type",
+        "--qualification-type-id",
+        TYPE_ID,
+        "--status",
+        "Granted",
+        "--endpoint-url",
+        mturk.endpoint_url,
+    )
+    workers = [q["WorkerId"] for q in listed["Qualifications"]]
+    assert sorted(workers) == sorted(worker_id(i) for i in range(130))
+    # Auto-pagination with the server's default page size of 10.
+    assert mturk.call_counts()["ListWorkersWithQualificationType"] == 13
+
+    score = _aws(
+        "get-qualification-score",
+        "--qualification-type-id",
+        TYPE_ID,
+        "--worker-id",
+        worker_id(42),
+        "--endpoint-url",
+        mturk.endpoint_url,
+    )
+    assert score["Qualification"]["IntegerValue"] == 42
+    assert score["Qualification"]["Status"] == "Granted"
