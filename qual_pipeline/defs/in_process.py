@@ -62,7 +62,7 @@ def failed_checks(result: ExecuteInProcessResult) -> list[str]:
 
 def discover_types(defs: Definitions, instance: DagsterInstance) -> tuple[list[str], list[str]]:
     """Evaluate the discovery sensor once and apply its partition changes; (added, removed)."""
-    sensor = defs.get_sensor_def("qualification_type_discovery")
+    sensor = defs.resolve_sensor_def("qualification_type_discovery")
     with build_sensor_context(instance=instance, resources=defs.resources) as context:
         result = sensor(context)
     added: list[str] = []

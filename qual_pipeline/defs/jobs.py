@@ -11,7 +11,6 @@ from qual_pipeline.defs.assets.lake import (
 )
 from qual_pipeline.defs.assets.push import grant_plan, grants, push, push_plan
 from qual_pipeline.defs.assets.warehouse import warehouse
-from qual_pipeline.defs.partitions import qualification_type_partitions
 
 API_TAG = "qual_pipeline/api"
 WAREHOUSE_TAG = "qual_pipeline/warehouse"
@@ -26,7 +25,6 @@ refresh_types_job = define_asset_job(
 extract_type_job = define_asset_job(
     "extract_qualification_type",
     selection=AssetSelection.assets(lake_worker_qualifications, lake_qualification_requests),
-    partitions_def=qualification_type_partitions,
     tags={API_TAG: "extract"},
     description="Mirror one qualification type's workers and pending requests into the lake.",
 )

@@ -80,8 +80,8 @@ def test_definitions_load_with_every_job_sensor_and_schedule() -> None:
         "grant_requests",
     ):
         assert defs.resolve_job_def(job).name == job
-    assert defs.get_sensor_def("qualification_type_discovery")
-    assert defs.get_schedule_def("refresh_every_type").cron_schedule == "0 6 * * *"
+    assert defs.resolve_sensor_def("qualification_type_discovery")
+    assert defs.resolve_schedule_def("refresh_every_type").cron_schedule == "0 6 * * *"
 
 
 def test_refresh_mirrors_owned_types_into_lake_and_warehouse(pipeline_env: dict) -> None:
@@ -163,7 +163,7 @@ def test_push_job_pushes_desired_scores_without_emails(pipeline_env: dict) -> No
 
 def test_schedule_asks_for_one_run_per_type() -> None:
     defs = definitions()
-    schedule = defs.get_schedule_def("refresh_every_type")
+    schedule = defs.resolve_schedule_def("refresh_every_type")
     with instance_for_test() as instance:
         instance.add_dynamic_partitions(qualification_type_partitions.name, [T1, T2])
         tick = datetime(2026, 11, 23, 6, tzinfo=UTC)
