@@ -82,6 +82,7 @@ class GeneratedCounts:
     qualifications: int
     revoked: int
     requests: int
+    type_ids: tuple[str, ...]
 
 
 def worker_id(index: int) -> str:
@@ -209,4 +210,5 @@ def generate(path: Path, *, workers: int, types: int, seed: int = 0) -> Generate
         qualifications=counts["qualifications"],
         revoked=counts["revoked"],
         requests=counts["requests"],
+        type_ids=tuple(type_ids),
     )
