@@ -43,6 +43,13 @@ def _grid(count: int) -> tuple[plt.Figure, list[plt.Axes]]:
     return fig, flat
 
 
+def _integer_bins(scores: list[int]) -> list[float]:
+    """Bin edges between integers, each bin the same whole number of scores wide (at most 40)."""
+    low, high = min(scores), max(scores)
+    width = max(1, -(-(high - low + 1) // 40))
+    return [low - 0.5 + i * width for i in range((high - low) // width + 2)]
+
+
 def render_score_distribution(con: duckdb.DuckDBPyConnection, path: Path) -> Path:
     types = _largest_types(con)
     fig, axes = _grid(len(types))
@@ -56,8 +63,7 @@ def render_score_distribution(con: duckdb.DuckDBPyConnection, path: Path) -> Pat
         ).fetchall()
         scores = [v for v, _ in values]
         counts = [c for _, c in values]
-        bins = min(30, max(1, len(scores)))
-        ax.hist(scores, weights=counts, bins=bins, color="#3b75af", edgecolor="white")
+        ax.hist(scores, weights=counts, bins=_integer_bins(scores), color="#3b75af")
         ax.set_title(name[:40], fontsize=9)
         ax.set_xlabel("score", fontsize=8)
         ax.set_ylabel("workers", fontsize=8)
@@ -70,19 +76,22 @@ def render_score_distribution(con: duckdb.DuckDBPyConnection, path: Path) -> Pat
 
 
 def render_scores_over_time(con: duckdb.DuckDBPyConnection, path: Path) -> Path:
-    types = _largest_types(con)
+    types = dict(_largest_types(con))
+    rows = con.execute(
+        "SELECT qualification_type_id, day, mean_score FROM daily_scores "
+        "WHERE mean_score IS NOT NULL AND qualification_type_id IN (SELECT unnest(?)) "
+        "ORDER BY qualification_type_id, day",
+        [list(types)],
+    ).fetchall()
+    series: dict[str, tuple[list, list]] = {}
+    for type_id, day, mean in rows:
+        days, means = series.setdefault(type_id, ([], []))
+        days.append(day)
+        means.append(mean)
     fig, ax = plt.subplots(figsize=(8, 4))
-    plotted = 0
-    for type_id, name in types:
-        rows = con.execute(
-            "SELECT day, mean_score FROM daily_scores "
-            "WHERE qualification_type_id = ? AND mean_score IS NOT NULL ORDER BY day",
-            [type_id],
-        ).fetchall()
-        if rows:
-            ax.plot([d for d, _ in rows], [m for _, m in rows], marker=".", label=name[:30])
-            plotted += 1
-    if plotted:
+    for type_id, (days, means) in series.items():
+        ax.plot(days, means, marker="." if len(days) < 60 else None, label=types[type_id][:30])
+    if series:
         ax.set_ylabel("mean score of granted workers")
         ax.set_title("Scores over time (end of each UTC day)", fontsize=11)
         ax.legend(fontsize=7, loc="best")

@@ -16,9 +16,11 @@ class WarehouseNotFoundError(FileNotFoundError):
     """The warehouse file does not exist yet."""
 
 
-def _utc(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
-    # Timestamps display and truncate in UTC whatever the machine's time zone.
+def _configure(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    # Timestamps display and truncate in UTC whatever the machine's time zone; no progress bars
+    # in logs.
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")
     return con
 
 
@@ -29,7 +31,7 @@ def open_warehouse(data_dir: Path) -> duckdb.DuckDBPyConnection:
     """
     path = warehouse_path(data_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
-    con = _utc(duckdb.connect(str(path)))
+    con = _configure(duckdb.connect(str(path)))
     create_models(con)
     return con
 
@@ -42,7 +44,7 @@ def open_warehouse_read_only(data_dir: Path) -> duckdb.DuckDBPyConnection:
             f"No warehouse at {path}: run `qual-pipeline refresh` first "
             "(or point QUAL_PIPELINE_DATA_DIR at the data directory that holds warehouse.duckdb)."
         )
-    return _utc(duckdb.connect(str(path), read_only=True))
+    return _configure(duckdb.connect(str(path), read_only=True))
 
 
 @contextmanager

@@ -179,7 +179,14 @@ def _load_worker_qualifications(
                 "Delete it and extract again."
             )
         step("stage worker_qualifications")
-        run_sql_file(con, "load/observe_refreshed_worker_qualifications")
+        (duplicates,) = con.execute(
+            "SELECT count(*) - count(DISTINCT (qualification_type_id, worker_id)) "
+            "FROM staged_worker_qualifications"
+        ).fetchall()[0]
+        if duplicates:
+            run_sql_file(con, "load/observe_refreshed_worker_qualifications_deduplicated")
+        else:
+            run_sql_file(con, "load/observe_refreshed_worker_qualifications")
         run_sql_file(con, "load/merge_history")
         step("merge history")
         run_sql_file(con, "load/replace_worker_qualifications")

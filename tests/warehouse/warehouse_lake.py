@@ -6,7 +6,7 @@ Rows are plain dicts with sensible defaults, so each test states only what it is
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +15,15 @@ import pyarrow.parquet as pq
 
 from qual_pipeline.lake import layout
 from qual_pipeline.schema import QUALIFICATION_REQUESTS, QUALIFICATION_TYPES, WORKER_QUALIFICATIONS
+from qual_pipeline.warehouse import LoadResult, load_warehouse
 
 GRANTED_AT = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+SKILL = "3SKILL0000000000000000000000"
+OTHER = "3OTHER0000000000000000000000"
+T1 = datetime(2025, 3, 1, 6, 0, tzinfo=UTC)
+T2 = T1 + timedelta(days=1)
+T3 = T2 + timedelta(days=1)
+T4 = T3 + timedelta(days=1)
 
 
 def _write(
@@ -77,3 +84,35 @@ def write_qualification_requests(
     full = [{"qualification_type_id": type_id, **row} for row in rows]
     directory = layout.partition_dir(data_dir, "qualification_requests", type_id)
     return _write(directory, QUALIFICATION_REQUESTS, full, extracted_at, None)
+
+
+def load_three_refreshes(data_dir: Path) -> tuple[LoadResult, LoadResult, LoadResult]:
+    """The history scenario: SKILL over three refreshes, OTHER extracted once.
+
+    1: A 10, B 20, C 30, D 40 (and X 1 in OTHER). 2: A's score 15, B revoked.
+    3: B granted again, C gone, D moved to US-WA, E new with 50.
+    """
+    write_worker_qualifications(
+        data_dir, SKILL, [worker("A", 10), worker("B", 20), worker("C", 30), worker("D", 40)], T1
+    )
+    write_worker_qualifications(data_dir, OTHER, [worker("X", 1)], T1)
+    first = load_warehouse(data_dir)
+    write_worker_qualifications(
+        data_dir,
+        SKILL,
+        [worker("A", 15), worker("B", 20, "Revoked"), worker("C", 30), worker("D", 40)],
+        T2,
+    )
+    second = load_warehouse(data_dir)
+    write_worker_qualifications(
+        data_dir,
+        SKILL,
+        [
+            worker("A", 15),
+            worker("B", 20),
+            worker("D", 40, country="US", subdivision="US-WA"),
+            worker("E", 50),
+        ],
+        T3,
+    )
+    return first, second, load_warehouse(data_dir)

@@ -1,0 +1,249 @@
+"""The load: extract_runs from snapshot metadata, all-or-nothing transactions, clear errors."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from warehouse_lake import (
+    T1,
+    T2,
+    worker,
+    write_qualification_requests,
+    write_qualification_types,
+    write_worker_qualifications,
+)
+
+from qual_pipeline.lake import layout
+from qual_pipeline.warehouse import (
+    WarehouseLoadError,
+    WarehouseNotFoundError,
+    load_warehouse,
+    open_warehouse_read_only,
+)
+
+SKILL = "3SKILL0000000000000000000000"
+OTHER = "3OTHER0000000000000000000000"
+TABLES = (
+    "worker_qualifications",
+    "worker_qualification_history",
+    "qualification_types",
+    "qualification_requests",
+    "extract_runs",
+)
+
+
+def snapshot_of_tables(data_dir: Path) -> dict[str, list[tuple]]:
+    con = open_warehouse_read_only(data_dir)
+    try:
+        return {t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in TABLES}
+    finally:
+        con.close()
+
+
+def yesterday(data_dir: Path) -> dict[str, list[tuple]]:
+    """A loaded warehouse ('yesterday'), then a lake with a new snapshot of every partition."""
+    write_qualification_types(data_dir, [{"qualification_type_id": SKILL, "name": "Skill"}], T1)
+    write_worker_qualifications(data_dir, SKILL, [worker("A", 10), worker("B", 20)], T1)
+    write_worker_qualifications(data_dir, OTHER, [worker("X", 1)], T1)
+    write_qualification_requests(
+        data_dir, SKILL, [{"qualification_request_id": "R1", "worker_id": "C"}], T1
+    )
+    load_warehouse(data_dir)
+    before = snapshot_of_tables(data_dir)
+    assert before["worker_qualification_history"]
+    write_qualification_types(data_dir, [{"qualification_type_id": SKILL, "name": "Skill 2"}], T2)
+    write_worker_qualifications(data_dir, SKILL, [worker("A", 11)], T2)
+    write_worker_qualifications(data_dir, OTHER, [worker("X", 2), worker("Y", 3)], T2)
+    write_qualification_requests(data_dir, SKILL, [], T2)
+    return before
+
+
+def test_extract_runs_record_each_snapshot_with_the_writer_figures(data_dir: Path) -> None:
+    figures = {
+        "rows": 2,
+        "pages": 3,
+        "duplicates": 1,
+        "granted": 1,
+        "revoked": 1,
+        "invalid_locales": 0,
+        "retries": 4,
+        "throttles": 2,
+        "started_at": "2025-03-01T05:59:00Z",
+        "finished_at": "2025-03-01T06:00:30+00:00",
+        "duration_s": 90.5,
+        "run_id": "run-1",
+    }
+    write_worker_qualifications(
+        data_dir, SKILL, [worker("A"), worker("B", status="Revoked")], T1, figures
+    )
+    write_worker_qualifications(data_dir, OTHER, [], T1, {"pages": 1})  # keys missing: nulls
+    loaded_at = datetime(2025, 3, 1, 7, tzinfo=UTC)
+    result = load_warehouse(data_dir, now=loaded_at)
+    assert {(s.qualification_type_id, s.rows) for s in result.loaded} == {(SKILL, 2), (OTHER, 0)}
+    con = open_warehouse_read_only(data_dir)
+    runs = con.execute(
+        "SELECT qualification_type_id, snapshot, extracted_at, loaded_at, row_count, pages, "
+        "duplicates, granted, revoked, invalid_locales, retries, throttles, started_at, "
+        "finished_at, duration_s, run_id FROM extract_runs ORDER BY qualification_type_id"
+    ).fetchall()
+    con.close()
+    name = layout.snapshot_name(T1)
+    assert runs == [
+        # An empty snapshot has no rows to date it: its file name does.
+        (OTHER, name, T1, loaded_at, 0, 1, *[None] * 10),
+        (
+            SKILL,
+            name,
+            T1,
+            loaded_at,
+            2,
+            3,
+            1,
+            1,
+            1,
+            0,
+            4,
+            2,
+            datetime(2025, 3, 1, 5, 59, tzinfo=UTC),
+            datetime(2025, 3, 1, 6, 0, 30, tzinfo=UTC),
+            90.5,
+            "run-1",
+        ),
+    ]
+
+
+def test_types_and_pending_requests_are_replaced_by_their_newest_snapshots(
+    data_dir: Path,
+) -> None:
+    yesterday(data_dir)
+    load_warehouse(data_dir)
+    con = open_warehouse_read_only(data_dir)
+    assert con.execute("SELECT name FROM qualification_types").fetchall() == [("Skill 2",)]
+    assert con.execute("SELECT count(*) FROM qualification_requests").fetchall() == [(0,)]
+    con.close()
+
+
+def test_a_failure_halfway_rolls_back_everything(data_dir: Path) -> None:
+    before = yesterday(data_dir)
+
+    def fail_after_history(step: str) -> None:
+        if step == "replace worker_qualifications":
+            raise RuntimeError("disk full (simulated)")
+
+    with pytest.raises(WarehouseLoadError, match=r"rolled back.*disk full"):
+        load_warehouse(data_dir, on_step=fail_after_history)
+    assert snapshot_of_tables(data_dir) == before
+    load_warehouse(data_dir)  # and the next load goes through
+    assert snapshot_of_tables(data_dir) != before
+
+
+def test_a_snapshot_corrupt_inside_fails_the_load_and_keeps_yesterday(data_dir: Path) -> None:
+    before = yesterday(data_dir)
+    corrupt = layout.current_snapshots(data_dir, "worker_qualifications")[OTHER]
+    data = bytearray(corrupt.read_bytes())
+    footer_length = int.from_bytes(data[-8:-4], "little")
+    data[4 : len(data) - footer_length - 8] = b"\xff" * (len(data) - footer_length - 12)
+    corrupt.write_bytes(bytes(data))  # the footer still reads: the damage shows mid-load
+    with pytest.raises(WarehouseLoadError, match="rolled back"):
+        load_warehouse(data_dir)
+    assert snapshot_of_tables(data_dir) == before
+
+
+def test_an_unreadable_snapshot_is_named_in_the_error(data_dir: Path) -> None:
+    before = yesterday(data_dir)
+    broken = layout.current_snapshots(data_dir, "worker_qualifications")[OTHER]
+    broken.write_bytes(b"not parquet at all")
+    with pytest.raises(WarehouseLoadError, match=f"{broken.name}.*extract that partition again"):
+        load_warehouse(data_dir)
+    assert snapshot_of_tables(data_dir) == before
+
+
+def test_a_snapshot_with_a_foreign_schema_is_refused(data_dir: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    directory = layout.partition_dir(data_dir, "worker_qualifications", SKILL)
+    directory.mkdir(parents=True)
+    pq.write_table(pa.table({"worker_id": ["A"]}), directory / layout.snapshot_name(T1))
+    with pytest.raises(WarehouseLoadError, match="column qualification_type_id is missing"):
+        load_warehouse(data_dir)
+
+
+def test_rows_of_another_type_in_a_partition_are_refused(data_dir: Path) -> None:
+    path = write_worker_qualifications(data_dir, SKILL, [worker("A")], T1)
+    wrong = layout.partition_dir(data_dir, "worker_qualifications", OTHER)
+    wrong.mkdir(parents=True)
+    path.rename(wrong / path.name)
+    with pytest.raises(WarehouseLoadError, match="belong to another qualification type"):
+        load_warehouse(data_dir)
+
+
+def test_a_load_killed_halfway_leaves_yesterdays_tables(data_dir: Path) -> None:
+    before = yesterday(data_dir)
+    script = textwrap.dedent(
+        f"""
+        import sys, time
+        from pathlib import Path
+        from qual_pipeline.warehouse import load_warehouse
+
+        def pause(step):
+            print(step, flush=True)
+            if step == "merge history":
+                time.sleep(60)
+
+        load_warehouse(Path({str(data_dir)!r}), on_step=pause)
+        """
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=os.getcwd()
+    )
+    assert child.stdout is not None
+    steps = []
+    for line in child.stdout:
+        steps.append(line.strip())
+        if line.strip() == "merge history":
+            child.send_signal(signal.SIGKILL)
+            break
+    assert child.wait(timeout=30) == -signal.SIGKILL
+    assert steps == ["stage worker_qualifications", "merge history"]
+    assert snapshot_of_tables(data_dir) == before
+    # The warehouse is usable as it was, and the next load goes through.
+    assert load_warehouse(data_dir).changes == {"score": 2, "gone": 1, "new": 1}
+
+
+def test_a_sudden_row_count_drop_is_refused_when_guarded(data_dir: Path) -> None:
+    write_worker_qualifications(data_dir, SKILL, [worker(f"W{i}") for i in range(10)], T1)
+    load_warehouse(data_dir)
+    write_worker_qualifications(data_dir, SKILL, [worker("W1"), worker("W2")], T2)
+    before = snapshot_of_tables(data_dir)
+    with pytest.raises(WarehouseLoadError, match=f"{SKILL}: 10 -> 2 rows.*max_row_drop_share"):
+        load_warehouse(data_dir, max_row_drop_share=0.5)
+    assert snapshot_of_tables(data_dir) == before
+    assert load_warehouse(data_dir, max_row_drop_share=0.9).changes == {"gone": 8}
+
+
+def test_queries_before_any_load_get_a_clear_error(data_dir: Path) -> None:
+    with pytest.raises(WarehouseNotFoundError, match="qual-pipeline refresh"):
+        open_warehouse_read_only(data_dir)
+
+
+def test_the_read_only_connection_cannot_write(data_dir: Path) -> None:
+    write_worker_qualifications(data_dir, SKILL, [worker("A")], T1)
+    load_warehouse(data_dir)
+    con = open_warehouse_read_only(data_dir)
+    with pytest.raises(Exception, match="read-only"):
+        con.execute("DELETE FROM worker_qualifications")
+    con.close()
+
+
+def test_an_empty_lake_loads_nothing_and_creates_the_tables(data_dir: Path) -> None:
+    result = load_warehouse(data_dir)
+    assert result.up_to_date
+    assert snapshot_of_tables(data_dir) == {table: [] for table in TABLES}
