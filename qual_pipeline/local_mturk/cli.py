@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sqlite3
 import sys
 import threading
 from pathlib import Path
@@ -98,8 +99,8 @@ def serve(
         mturk = LocalMTurk(data=data, state_path=state, faults=faults, port=port)
     except DataError as exc:
         raise _fail(str(exc)) from None
-    except OSError as exc:  # e.g. a --state path in a missing directory
-        raise _fail(f"--state {state}: {exc}") from None
+    except (OSError, sqlite3.Error) as exc:  # e.g. a --state path in a missing directory
+        raise _fail(f"--state {state}: cannot open it as a SQLite state file ({exc})") from None
     try:
         mturk.start()
     except OSError as exc:

@@ -42,6 +42,7 @@ HOST = "127.0.0.1"
 CONTENT_TYPE = "application/x-amz-json-1.1"
 _REASONS = {200: "OK", 400: "Bad Request", 500: "Internal Server Error"}
 _RESET = object()
+MAX_BODY = 1 << 20  # far above any MTurk request (NotifyWorkers: 100 ids, 4,096-char text)
 
 
 class _Service:
@@ -155,9 +156,17 @@ class _Handler(BaseHTTPRequestHandler):
             length = int(length_header)
         except ValueError:
             length = -1
-        if length < 0:
-            self._send(400, _encode(serialization("Invalid Content-Length header.").body()))
+        if not 0 <= length <= MAX_BODY:
             self.close_connection = True
+            self._send(
+                400,
+                _encode(
+                    serialization(
+                        f"Invalid Content-Length {length_header!r}: a request body must be "
+                        f"0 to {MAX_BODY} bytes."
+                    ).body()
+                ),
+            )
             return
         body = self.rfile.read(length) if length else b""
         outcome = self.server.service.answer(
@@ -171,7 +180,7 @@ class _Handler(BaseHTTPRequestHandler):
         status, payload = outcome  # type: ignore[misc]
         self._send(status, payload)
 
-    do_POST = do_GET = do_PUT = do_DELETE = do_HEAD = do_PATCH = _serve
+    do_POST = do_GET = do_PUT = do_DELETE = do_PATCH = _serve
 
     def _send(self, status: int, payload: bytes) -> None:
         head = (

@@ -108,3 +108,12 @@ def test_aws_cli_pages_and_reads_scores(local_mturk, mturk_env, tmp_path, monkey
     )
     assert score["Qualification"]["IntegerValue"] == 42
     assert score["Qualification"]["Status"] == "Granted"
+
+
+def test_serve_rejects_an_unusable_state_path(tmp_path):
+    state = tmp_path / "missing-dir" / "state.sqlite"
+    result = subprocess.run(
+        [*CLI, "serve", "--state", str(state)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert "--state" in result.stderr and "Traceback" not in result.stderr

@@ -227,3 +227,16 @@ def test_bad_next_token_is_a_clear_400(local_mturk):
             QualificationTypeId=TYPE_ID, Status="Revoked", NextToken=granted["NextToken"]
         )
     assert "another ListWorkersWithQualificationType request" in _code(exc)[1]
+
+
+def test_oversized_body_is_refused(local_mturk):
+    mturk = local_mturk(workers_data(1))
+    conn = http.client.HTTPConnection("127.0.0.1", mturk.port, timeout=10)
+    conn.putrequest("POST", "/")
+    conn.putheader("Content-Length", str(50 << 20))
+    conn.endheaders()
+    response = conn.getresponse()
+    payload = json.loads(response.read())
+    assert (response.status, payload["__type"]) == (400, "SerializationException")
+    assert "Content-Length" in payload["Message"]
+    conn.close()
