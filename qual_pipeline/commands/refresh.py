@@ -5,13 +5,26 @@ from __future__ import annotations
 import os
 import time
 
+from botocore.exceptions import NoCredentialsError
 from dagster import DagsterInstance
+from dagster._core.errors import DagsterUserCodeExecutionError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from qual_pipeline.defs.in_process import RefreshOutcome, refresh
+from qual_pipeline.extract.errors import ExtractionError, TypeSelectionError
+from qual_pipeline.mturk_api.client import ConfigurationError
 from qual_pipeline.progress import Progress as PageProgress
 from qual_pipeline.progress import listening
+
+# Errors before any extraction starts: discovery, settings, credentials.
+SETUP_ERRORS = (
+    DagsterUserCodeExecutionError,
+    TypeSelectionError,
+    ExtractionError,
+    ConfigurationError,
+    NoCredentialsError,
+)
 
 
 def instance_for_cli() -> DagsterInstance:
@@ -24,14 +37,25 @@ def instance_for_cli() -> DagsterInstance:
 def run_refresh(err: Console, instance: DagsterInstance | None = None) -> int:
     from qual_pipeline.definitions import build_definitions
 
-    defs = build_definitions()
-    instance = instance or instance_for_cli()
     started = time.monotonic()
-    if err.is_terminal:
-        outcome = _with_progress_bar(defs, instance, err)
-    else:
-        outcome = _with_log_lines(defs, instance, err)
+    try:
+        defs = build_definitions()
+        instance = instance or instance_for_cli()
+        if err.is_terminal:
+            outcome = _with_progress_bar(defs, instance, err)
+        else:
+            outcome = _with_log_lines(defs, instance, err)
+    except SETUP_ERRORS as e:
+        err.print(f"[bold red]error:[/] {root_cause(e)}", highlight=False, soft_wrap=True)
+        return 2
     return report(outcome, err, time.monotonic() - started)
+
+
+def root_cause(error: BaseException) -> BaseException:
+    """Dagster wraps errors raised in user code; the user wants ours, which names the fix."""
+    while isinstance(error, DagsterUserCodeExecutionError) and error.__cause__ is not None:
+        error = error.__cause__
+    return error
 
 
 def _with_log_lines(defs, instance: DagsterInstance, err: Console) -> RefreshOutcome:  # type: ignore[no-untyped-def]

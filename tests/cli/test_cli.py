@@ -1,0 +1,125 @@
+"""The `qual-pipeline` command as a user meets it: help everywhere, trustworthy exit codes, clear
+errors, and `refresh` and `sql` working end to end through the installed console script."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import OTHER_REQUESTER, make_data, qualification, qualification_type, type_id
+from typer.testing import CliRunner
+
+from qual_pipeline.cli import app
+
+T1, FOREIGN = type_id(21), type_id(22)
+COMMANDS = [
+    [],
+    ["refresh"],
+    ["sql"],
+    ["plan"],
+    ["push"],
+    ["score"],
+    ["demo"],
+    ["ui"],
+    ["local-mturk"],
+    ["local-mturk", "serve"],
+    ["local-mturk", "generate"],
+]
+
+
+def qual_pipeline(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    script = Path(sys.executable).with_name("qual-pipeline")
+    return subprocess.run(
+        [str(script), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {}), "COLUMNS": "200"},
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "top")
+def test_every_command_has_help(command: list[str]) -> None:
+    result = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.output
+    assert "--help" in result.output
+
+
+def test_unknown_option_is_usage_error() -> None:
+    result = CliRunner().invoke(app, ["sql", "SELECT 1", "--bogus"])
+    assert result.exit_code == 2
+
+
+def test_sql_without_warehouse_says_to_refresh(tmp_path: Path) -> None:
+    result = qual_pipeline("sql", "SELECT 1", "--data-dir", str(tmp_path))
+    assert result.returncode == 1
+    assert "qual-pipeline refresh" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.fixture
+def refreshed(local_mturk: Any, mturk_env: Any, tmp_path: Path) -> dict[str, Any]:
+    server = local_mturk(
+        data=make_data(
+            types=[
+                qualification_type(T1, "Accuracy"),
+                qualification_type(FOREIGN, "Not ours", owner=OTHER_REQUESTER),
+            ],
+            qualifications=[qualification(i, 70 + i, qual_type_id=T1) for i in range(12)],
+        )
+    )
+    env = mturk_env(server)
+    env.pop("DAGSTER_HOME", None)
+    data_dir = tmp_path / "data"
+    result = qual_pipeline("refresh", "--data-dir", str(data_dir), env=env)
+    return {"result": result, "data_dir": data_dir, "env": env}
+
+
+def test_refresh_then_sql(refreshed: dict[str, Any]) -> None:
+    result = refreshed["result"]
+    assert result.returncode == 0, result.stderr
+    assert "refresh done: 1 type(s)" in result.stderr
+    data_dir = str(refreshed["data_dir"])
+    query = "SELECT count(*) AS workers, max(integer_value) AS top FROM worker_qualifications"
+    table = qual_pipeline("sql", query, "--data-dir", data_dir)
+    assert table.returncode == 0, table.stderr
+    assert "workers" in table.stdout and "12" in table.stdout and "81" in table.stdout
+    csv_out = qual_pipeline("sql", query, "--data-dir", data_dir, "--output", "csv")
+    assert csv_out.stdout.splitlines() == ["workers,top", "12,81"]
+
+    # Read-only, and bad SQL is reported without a traceback.
+    write = qual_pipeline("sql", "DELETE FROM worker_qualifications", "--data-dir", data_dir)
+    assert write.returncode == 1
+    assert "read-only" in write.stderr
+    bad = qual_pipeline("sql", "SELEC nonsense", "--data-dir", data_dir)
+    assert bad.returncode == 1
+    assert "query failed" in bad.stderr and "Traceback" not in bad.stderr
+    count = qual_pipeline(
+        "sql",
+        "SELECT count(*) FROM worker_qualifications",
+        "--data-dir",
+        data_dir,
+        "--output",
+        "csv",
+    )
+    assert count.stdout.splitlines()[1] == "12"
+
+
+def test_refresh_names_a_type_not_owned(refreshed: dict[str, Any]) -> None:
+    result = qual_pipeline(
+        "refresh",
+        "--data-dir",
+        str(refreshed["data_dir"]),
+        "--types",
+        f"{T1},{FOREIGN}",
+        env=refreshed["env"],
+    )
+    assert result.returncode == 2
+    assert FOREIGN in result.stderr
+    assert "Traceback" not in result.stderr
+    assert refreshed["env"]["AWS_SECRET_ACCESS_KEY"] not in result.stderr + result.stdout
