@@ -111,18 +111,35 @@ class Staging:
         )
         try:
             con.execute("SET TimeZone = 'UTC'")
-            # DuckDB's external sort needs memory that grows with the row count, so the keys are
-            # split by hash into passes of at most ROWS_PER_PASS rows: each pass sorts a bounded
-            # slice, and the first row of each run of equal keys is the last observation.
-            # The key is a validated identifier; the path and numbers are parameters.
-            passes = max(1, -(-self.rows // ROWS_PER_PASS))
-            query = (
-                f"SELECT * FROM read_parquet($path) WHERE hash({self.key}) % $passes = $part "
-                f"ORDER BY {self.key}, {SEQUENCE_COLUMN} DESC"
+            # DuckDB's external sort needs memory that grows with the row count, so when there
+            # are many rows they are first split by a hash of the key into bucket files (one pass,
+            # streamed), then each bucket is sorted on its own: every sort is bounded by
+            # ROWS_PER_PASS rows. The key is a validated identifier; paths and numbers are
+            # parameters.
+            buckets = max(1, -(-self.rows // ROWS_PER_PASS))
+            order = f"ORDER BY {self.key}, {SEQUENCE_COLUMN} DESC"
+            if buckets == 1:
+                query = f"SELECT * FROM read_parquet($path) {order}"
+                yield from self._first_per_key(con.sql(query, params={"path": str(self.path)}))
+                return
+            bucket_dir = self.directory / "buckets"
+            target = str(bucket_dir).replace("'", "''")  # COPY TO takes no parameter here
+            con.execute(
+                f"COPY (SELECT *, hash({self.key}) % $buckets AS _bucket FROM read_parquet($path))"
+                f" TO '{target}' (FORMAT parquet, PARTITION_BY (_bucket))",
+                {"path": str(self.path), "buckets": buckets},
             )
-            for part in range(passes):
-                params = {"path": str(self.path), "passes": passes, "part": part}
-                yield from self._first_per_key(con.sql(query, params=params))
+            self.path.unlink()  # the buckets hold every row now; free the disk space
+            for bucket in range(buckets):
+                files = sorted((bucket_dir / f"_bucket={bucket}").glob("*.parquet"))
+                if not files:
+                    continue
+                query = (
+                    f"SELECT * FROM "
+                    f"read_parquet($files, hive_partitioning = false, union_by_name = true) {order}"
+                )
+                relation = con.sql(query, params={"files": [str(f) for f in files]})
+                yield from self._first_per_key(relation)
         finally:
             con.close()
 
