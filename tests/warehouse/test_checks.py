@@ -29,6 +29,11 @@ AUTO = "3AUTO00000000000000000000000"
 NOW = datetime(2025, 3, 1, 12, tzinfo=UTC)
 
 
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
 def good_lake(data_dir: Path) -> None:
     write_qualification_types(
         data_dir,

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
+import pytest
 from warehouse_lake import (
     OTHER,
     SKILL,
@@ -30,6 +31,11 @@ HISTORY = (
     "valid_from, valid_to, change, end_reason, source FROM worker_qualification_history "
     "ORDER BY ALL"
 )
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
 
 
 def rows(data_dir: Path, query: str) -> list[tuple]:

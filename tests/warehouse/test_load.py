@@ -39,6 +39,11 @@ TABLES = (
 )
 
 
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
 def snapshot_of_tables(data_dir: Path) -> dict[str, list[tuple]]:
     con = open_warehouse_read_only(data_dir)
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import pytest
 from warehouse_lake import (
     OTHER,
     SKILL,
@@ -17,6 +18,11 @@ from warehouse_lake import (
 from qual_pipeline.warehouse import load_warehouse, open_warehouse_read_only, render_charts
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
 
 
 def query(data_dir: Path, sql: str) -> list[tuple]:
