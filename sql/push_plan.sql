@@ -3,7 +3,7 @@
 --         'grant'     the worker lacks the type or it was revoked, and grants are allowed
 --         'unchanged' MTurk already holds this value
 --         'rejected'  bad input or not allowed; `reason` says why and how to fix it
--- Invalid input rows are kept one per input row; valid rows are one per (type, worker).
+-- One row per (type, worker) and problem; input_rows counts the desired rows behind it.
 -- Inputs: the view desired_scores (the user's model) and getvariable('allow_grants').
 WITH desired AS (
     SELECT
@@ -28,11 +28,11 @@ checked AS (
         CASE
             WHEN qualification_type_id IS NULL OR qualification_type_id = ''
                 THEN 'qualification_type_id is missing'
-            WHEN NOT regexp_full_match(qualification_type_id, '[A-Z0-9]{1,64}')
+            WHEN NOT regexp_matches(qualification_type_id, '^[A-Z0-9]{1,64}$')
                 THEN 'qualification_type_id must be 1-64 upper-case letters and digits'
             WHEN worker_id IS NULL OR worker_id = ''
                 THEN 'worker_id is missing'
-            WHEN NOT regexp_full_match(worker_id, 'A[A-Z0-9]{1,63}')
+            WHEN NOT regexp_matches(worker_id, '^A[A-Z0-9]{1,63}$')
                 THEN 'worker_id must be A followed by upper-case letters and digits (at most 64)'
             WHEN raw_value IS NULL OR raw_value = ''
                 THEN 'integer_value is missing'
@@ -48,36 +48,35 @@ checked AS (
     FROM parsed
 ),
 
-valid AS (
+grouped AS (
+    -- One pass: valid rows collapse to one per (type, worker); invalid rows to one per
+    -- (type, worker, problem), keeping how many input rows they stand for.
     SELECT
         qualification_type_id,
         worker_id,
+        row_problem,
         min(new_value) AS new_value,
+        max(new_value) AS highest,
         min(raw_value) AS raw_value,
-        count(*) AS input_rows,
-        min(new_value) <> max(new_value) AS conflicting,
-        max(new_value) AS highest
+        count(*) AS input_rows
     FROM checked
-    WHERE row_problem IS NULL
-    GROUP BY qualification_type_id, worker_id
+    GROUP BY qualification_type_id, worker_id, row_problem
 ),
 
 candidates AS (
     SELECT
         qualification_type_id,
         worker_id,
-        CASE WHEN NOT conflicting THEN new_value END AS new_value,
+        CASE WHEN row_problem IS NULL AND new_value = highest THEN new_value END AS new_value,
         raw_value,
+        input_rows,
         CASE
-            WHEN conflicting THEN
+            WHEN row_problem IS NOT NULL THEN row_problem
+            WHEN new_value <> highest THEN
                 'the same worker appears ' || input_rows || ' times with different values ('
                 || new_value || ' to ' || highest || ')'
         END AS problem
-    FROM valid
-    UNION ALL
-    SELECT qualification_type_id, worker_id, NULL, raw_value, row_problem
-    FROM checked
-    WHERE row_problem IS NOT NULL
+    FROM grouped
 )
 
 SELECT
@@ -87,6 +86,7 @@ SELECT
     c.integer_value AS old_value,
     d.new_value,
     d.raw_value,
+    d.input_rows,
     CASE
         WHEN d.problem IS NOT NULL THEN 'rejected'
         WHEN t.qualification_type_id IS NULL THEN 'rejected'

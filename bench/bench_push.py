@@ -1,0 +1,211 @@
+"""Push plan time at 1,000,000 x 1,000,000 rows, and push throughput against a rate-limited MTurk.
+
+1. Plan: a warehouse with 1,000,000 current worker_qualifications over 10 types and a desired-scores
+   CSV of 1,000,000 rows (about 10% changed values, 1% new workers, a few bad rows), planned with
+   the shipped sql/desired_scores.sql + sql/push_plan.sql. Target: under 3 s.
+2. Push: a local MTurk limiting the requester to --rate-limit requests/s (default 20), the client
+   holding the same rate; every change costs one AssociateQualificationWithWorker and one
+   GetQualificationScore read-back. Target: API calls/s at least 95% of the allowed rate, and
+   MTurk ends holding every desired value (no change lost).
+
+Run: .venv/bin/python bench/bench_push.py [--plan-rows N] [--push-seconds S] [--rate-limit R]
+Figures are printed and written to bench/results/push.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+from qual_pipeline.local_mturk.server import FaultConfig, LocalMTurk
+from qual_pipeline.mturk_api.client import ApiStats, RateLimiter, make_client
+from qual_pipeline.push.guard import GuardLimits
+from qual_pipeline.push.plan import build_score_plan
+from qual_pipeline.push.runner import PushSettings, run_push
+from qual_pipeline.warehouse.connection import open_warehouse
+
+TYPES = 10
+BENCH_KEY = "BENCHPUSHREQUESTER01"
+BENCH_SECRET = "local-mturk-bench-secret"  # valid only against the local MTurk started here
+
+
+def type_id(i: int) -> str:
+    return f"3BENCHPUSHTYPE{i:016d}"
+
+
+def bench_plan(root: Path, rows: int) -> dict[str, Any]:
+    data, inputs = root / "plan-data", root / "plan-inputs"
+    inputs.mkdir(parents=True)
+    con = open_warehouse(data)
+    types = ", ".join(f"('{type_id(i)}', now())" for i in range(TYPES))
+    con.execute(
+        f"INSERT INTO qualification_types (qualification_type_id, extracted_at) VALUES {types}"
+    )
+    con.execute(
+        "INSERT INTO worker_qualifications (qualification_type_id, worker_id, status, "
+        "integer_value, extracted_at) "
+        "SELECT '3BENCHPUSHTYPE' || lpad((i % $types)::VARCHAR, 16, '0'), "
+        "'A' || lpad(i::VARCHAR, 13, '0'), 'Granted', (i % 100)::INTEGER, now() "
+        "FROM range($rows) t(i)",
+        {"types": TYPES, "rows": rows},
+    )
+    # desired: same keys, 10% changed, 1% of keys replaced by new workers, 0.01% bad values
+    con.execute(
+        "COPY (SELECT '3BENCHPUSHTYPE' || lpad((i % $types)::VARCHAR, 16, '0') "
+        "AS qualification_type_id, "
+        "'A' || lpad((CASE WHEN i % 100 = 7 THEN i + $rows ELSE i END)::VARCHAR, 13, '0') "
+        "AS worker_id, "
+        "CASE WHEN i % 10000 = 3 THEN 'n/a' "
+        "WHEN i % 10 = 1 THEN ((i % 100) + 1)::VARCHAR ELSE (i % 100)::VARCHAR END "
+        "AS integer_value FROM range($rows) t(i)) TO '" + str(inputs / "desired_scores.csv") + "'",
+        {"types": TYPES, "rows": rows},
+    )
+    con.close()
+    con = open_warehouse(data)
+    try:
+        start, cpu = time.perf_counter(), time.process_time()
+        summary = build_score_plan(con, inputs_dir=inputs)
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    finally:
+        con.close()
+    return {
+        "desired_rows": rows,
+        "current_rows": rows,
+        "plan_seconds": round(seconds, 3),
+        "plan_cpu_seconds": round(cpu, 3),  # all DuckDB threads; tells a busy machine apart
+        "threads": os.cpu_count(),
+        "target_seconds": 3.0,
+        "ratio_to_target": round(seconds / 3.0, 3),
+        "counts": summary.counts,
+    }
+
+
+def bench_push(root: Path, seconds: float, rate: float) -> dict[str, Any]:
+    changes = int(seconds * rate / 2)  # two calls per change: associate + read-back
+    workers = [f"A{i:013d}" for i in range(changes)]
+    t = type_id(0)
+    data_doc = {
+        "requesters": [{"AccessKeyId": BENCH_KEY, "SecretAccessKey": BENCH_SECRET}],
+        "qualification_types": [
+            {
+                "QualificationTypeId": t,
+                "Name": "bench push",
+                "Description": "bench",
+                "QualificationTypeStatus": "Active",
+                "Owner": BENCH_KEY,
+            }
+        ],
+        "qualifications": [
+            {"QualificationTypeId": t, "WorkerId": w, "Status": "Granted", "IntegerValue": 1}
+            for w in workers
+        ],
+    }
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": BENCH_KEY,
+            "AWS_SECRET_ACCESS_KEY": BENCH_SECRET,
+            "AWS_CONFIG_FILE": str(root / "no-config"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(root / "no-credentials"),
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+    )
+    data, inputs = root / "push-data", root / "push-inputs"
+    inputs.mkdir()
+    con = open_warehouse(data)
+    con.execute(
+        "INSERT INTO qualification_types (qualification_type_id, extracted_at) VALUES (?, now())",
+        [t],
+    )
+    con.executemany(
+        "INSERT INTO worker_qualifications (qualification_type_id, worker_id, status, "
+        "integer_value, extracted_at) VALUES (?, ?, 'Granted', 1, now())",
+        [(t, w) for w in workers],
+    )
+    con.close()
+    with (inputs / "desired_scores.csv").open("w") as f:
+        f.write("qualification_type_id,worker_id,integer_value\n")
+        f.writelines(f"{t},{w},{100 + i}\n" for i, w in enumerate(workers))
+
+    with LocalMTurk(data=data_doc, faults=FaultConfig(rate_limit=rate)) as mturk:
+        stats = ApiStats()
+        client = make_client(
+            endpoint_url=mturk.endpoint_url, rate_limiter=RateLimiter(rate), stats=stats
+        )
+        start = time.perf_counter()
+        report = run_push(
+            "scores",
+            client=client,
+            data_dir=data,
+            connect_warehouse=lambda: closing(open_warehouse(data)),
+            inputs_dir=inputs,
+            settings=PushSettings(
+                limits=GuardLimits(max_changes=changes, max_share=1.0), concurrency=8
+            ),
+        )
+        elapsed = time.perf_counter() - start
+        counts = mturk.call_counts()
+        held = [mturk.admin.get_qualification(t, w) for w in workers]
+    lost = sum(
+        1
+        for i, q in enumerate(held)
+        if q is None or q["Status"] != "Granted" or q.get("IntegerValue") != 100 + i
+    )
+    calls = counts["AssociateQualificationWithWorker"] + counts["GetQualificationScore"]
+    return {
+        "rate_limit": rate,
+        "changes": changes,
+        "seconds": round(elapsed, 2),
+        "successful_calls": calls,
+        "calls_per_second": round(calls / elapsed, 2),
+        "share_of_allowed_rate": round(calls / elapsed / rate, 3),
+        "changes_per_second": round(changes / elapsed, 2),
+        "verified": report.verified,
+        "lost": lost,
+        "throttled_retries": stats.throttles,
+        "associate_calls": counts["AssociateQualificationWithWorker"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--plan-rows", type=int, default=1_000_000)
+    parser.add_argument("--push-seconds", type=float, default=40.0)
+    parser.add_argument("--rate-limit", type=float, default=20.0)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-push-") as tmp:
+        root = Path(tmp)
+        plan = bench_plan(root, args.plan_rows)
+        print(
+            f"plan: {plan['desired_rows']:,} desired vs {plan['current_rows']:,} current in "
+            f"{plan['plan_seconds']} s (target 3 s, ratio {plan['ratio_to_target']}; "
+            f"{plan['plan_cpu_seconds']} s CPU on {plan['threads']} cores); "
+            f"{plan['counts']}"
+        )
+        push = bench_push(root, args.push_seconds, args.rate_limit)
+        print(
+            f"push: {push['changes']} changes in {push['seconds']} s, "
+            f"{push['calls_per_second']} calls/s = {push['share_of_allowed_rate']:.1%} of the "
+            f"allowed {push['rate_limit']:g}/s (target 95%); {push['changes_per_second']} "
+            f"changes/s; verified {push['verified']}, lost {push['lost']}, "
+            f"throttled {push['throttled_retries']}"
+        )
+    out = Path(__file__).parent / "results"
+    out.mkdir(exist_ok=True)
+    (out / "push.json").write_text(json.dumps({"plan": plan, "push": push}, indent=2) + "\n")
+    ok = (
+        plan["plan_seconds"] < 3.0
+        and push["share_of_allowed_rate"] >= 0.95
+        and push["lost"] == 0
+        and push["associate_calls"] == push["changes"]
+    )
+    print("targets met" if ok else "TARGETS MISSED")
+
+
+if __name__ == "__main__":
+    main()
