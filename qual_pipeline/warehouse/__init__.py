@@ -12,6 +12,7 @@ from qual_pipeline.warehouse.checks import (
     run_checks,
 )
 from qual_pipeline.warehouse.connection import (
+    WarehouseBusyError,
     WarehouseNotFoundError,
     open_warehouse,
     open_warehouse_read_only,
@@ -30,6 +31,7 @@ __all__ = [
     "LoadResult",
     "LoadedSnapshot",
     "PushedChange",
+    "WarehouseBusyError",
     "WarehouseLoadError",
     "WarehouseNotFoundError",
     "check_grant_time_not_in_future",

@@ -17,8 +17,7 @@ import duckdb
 import pyarrow as pa
 import pycountry
 
-from qual_pipeline.warehouse.load import registered
-from qual_pipeline.warehouse.sql_files import sql_text
+from qual_pipeline.warehouse.sql_files import registered, sql_text
 
 EXAMPLES = 10
 DEFAULT_MAX_ROW_DROP_SHARE = 0.5

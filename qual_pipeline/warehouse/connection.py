@@ -16,6 +16,10 @@ class WarehouseNotFoundError(FileNotFoundError):
     """The warehouse file does not exist yet."""
 
 
+class WarehouseBusyError(RuntimeError):
+    """Another process holds the warehouse file (DuckDB allows one writer process, no readers)."""
+
+
 def _configure(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     # Timestamps display and truncate in UTC whatever the machine's time zone; no progress bars
     # in logs.
@@ -44,7 +48,13 @@ def open_warehouse_read_only(data_dir: Path) -> duckdb.DuckDBPyConnection:
             f"No warehouse at {path}: run `qual-pipeline refresh` first "
             "(or point QUAL_PIPELINE_DATA_DIR at the data directory that holds warehouse.duckdb)."
         )
-    return _configure(duckdb.connect(str(path), read_only=True))
+    try:
+        return _configure(duckdb.connect(str(path), read_only=True))
+    except duckdb.IOException as exc:
+        raise WarehouseBusyError(
+            f"Cannot open {path} for reading: {exc}. A load is probably writing it right now; "
+            "retry when it is done."
+        ) from exc
 
 
 @contextmanager

@@ -8,8 +8,7 @@ or a process killed halfway, leaves the previous tables exactly as they were.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,8 +19,13 @@ import pyarrow as pa
 from qual_pipeline.lake import layout
 from qual_pipeline.schema import UTC_TIMESTAMP
 from qual_pipeline.warehouse.connection import open_warehouse
-from qual_pipeline.warehouse.snapshots import Snapshot, SnapshotError, read_snapshot
-from qual_pipeline.warehouse.sql_files import run_sql_file
+from qual_pipeline.warehouse.snapshots import (
+    EXTRACT_FIGURES,
+    Snapshot,
+    SnapshotError,
+    read_snapshot,
+)
+from qual_pipeline.warehouse.sql_files import registered, run_sql_file
 
 StepHook = Callable[[str], None]
 
@@ -53,16 +57,6 @@ class LoadResult:
     def up_to_date(self) -> bool:
         """True when the lake held nothing new: the load changed nothing."""
         return not self.loaded
-
-
-@contextmanager
-def registered(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> Iterator[None]:
-    """Expose an Arrow table to SQL under `name` for the duration of the block."""
-    con.register(name, table)
-    try:
-        yield
-    finally:
-        con.unregister(name)
 
 
 def _loaded_snapshots(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str | None], str]:
@@ -147,9 +141,7 @@ def _extract_runs_table(snapshots: list[Snapshot], loaded_at: datetime) -> pa.Ta
         "loaded_at": pa.array([loaded_at] * len(snapshots), UTC_TIMESTAMP),
         "row_count": pa.array([s.row_count for s in snapshots], pa.int64()),
     }
-    for key in ("pages", "duplicates", "granted", "revoked", "invalid_locales"):
-        columns[key] = pa.array(figure(key), pa.int64())
-    for key in ("retries", "throttles"):
+    for key in EXTRACT_FIGURES:
         columns[key] = pa.array(figure(key), pa.int64())
     columns["started_at"] = pa.array(figure("started_at"), UTC_TIMESTAMP)
     columns["finished_at"] = pa.array(figure("finished_at"), UTC_TIMESTAMP)
@@ -221,7 +213,13 @@ def load_warehouse(
     loaded_at = (now or datetime.now(UTC)).astimezone(UTC)
     step = on_step or (lambda _name: None)
     data_dir = Path(data_dir)
-    con = open_warehouse(data_dir)
+    try:
+        con = open_warehouse(data_dir)
+    except duckdb.IOException as exc:
+        raise WarehouseLoadError(
+            f"Cannot open {layout.warehouse_path(data_dir)} for writing: {exc}. Another process "
+            "(a running load, or a query session) holds the file; retry when it is done."
+        ) from exc
     try:
         try:
             snapshots = _new_snapshots(data_dir, _loaded_snapshots(con))

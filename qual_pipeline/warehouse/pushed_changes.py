@@ -14,8 +14,7 @@ import duckdb
 import pyarrow as pa
 
 from qual_pipeline.schema import UTC_TIMESTAMP
-from qual_pipeline.warehouse.load import registered
-from qual_pipeline.warehouse.sql_files import run_sql_file
+from qual_pipeline.warehouse.sql_files import registered, run_sql_file
 
 STATUSES = ("Granted", "Revoked")
 

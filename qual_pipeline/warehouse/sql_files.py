@@ -7,11 +7,13 @@ line here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 
@@ -64,3 +66,13 @@ def create_models(con: duckdb.DuckDBPyConnection) -> None:
     """Create the tables that do not exist yet and (re)create every view, in dependency order."""
     for name in (*TABLES, *VIEWS):
         run_sql_file(con, name)
+
+
+@contextmanager
+def registered(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> Iterator[None]:
+    """Expose an Arrow table to SQL under `name` for the duration of the block."""
+    con.register(name, table)
+    try:
+        yield
+    finally:
+        con.unregister(name)

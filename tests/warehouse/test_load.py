@@ -22,6 +22,7 @@ from warehouse_lake import (
 
 from qual_pipeline.lake import layout
 from qual_pipeline.warehouse import (
+    WarehouseBusyError,
     WarehouseLoadError,
     WarehouseNotFoundError,
     load_warehouse,
@@ -252,3 +253,28 @@ def test_an_empty_lake_loads_nothing_and_creates_the_tables(data_dir: Path) -> N
     result = load_warehouse(data_dir)
     assert result.up_to_date
     assert snapshot_of_tables(data_dir) == {table: [] for table in TABLES}
+
+
+def test_a_second_process_gets_a_clear_error_while_one_writes(data_dir: Path) -> None:
+    write_worker_qualifications(data_dir, SKILL, [worker("A")], T1)
+    load_warehouse(data_dir)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time, duckdb; con = duckdb.connect(sys.argv[1]); "
+            "print('holding', flush=True); time.sleep(60)",
+            str(layout.warehouse_path(data_dir)),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+        with pytest.raises(WarehouseLoadError, match="Another process"):
+            load_warehouse(data_dir)
+        with pytest.raises(WarehouseBusyError, match="retry when it is done"):
+            open_warehouse_read_only(data_dir)
+    finally:
+        holder.kill()
+        holder.wait()
