@@ -5,7 +5,8 @@ In one run: generate a data set (`--rows` workers, one type), serve it with
 100-row pages) through boto3's own paginator. Reported:
 - rows/s and pages/s the client reached, and the client's CPU share of the wall time: near 1.0
   means the client is limited by its own parsing, not by waiting on the server;
-- the server's CPU share (its CPU seconds over the wall time of the paging);
+- the server's CPU share (its CPU seconds over the wall time of the paging), and both sides' CPU
+  per page, which other load on the machine does not distort;
 - the page time over the first and the last 1,000 pages (keyset paging: a page at row 1,000,000
   should cost what a page at row 1 costs);
 - the server's peak RSS holding the data set, and the time to generate and to load it.
@@ -117,6 +118,10 @@ def main() -> None:
         "client_pages_per_s": len(page_times) / wall,
         "client_cpu_share": own_cpu / wall,
         "server_cpu_share": server_cpu / wall,
+        # Per page CPU, independent of other load on the machine: who limits whom.
+        "client_cpu_ms_per_page": own_cpu / len(page_times) * 1000,
+        "server_cpu_ms_per_page": server_cpu / len(page_times) * 1000,
+        "server_over_client_cpu": server_cpu / own_cpu,
         "first_pages_ms": first * 1000,
         "last_pages_ms": final * 1000,
         "last_over_first_page_time": final / first,
