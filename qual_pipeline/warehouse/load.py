@@ -160,21 +160,15 @@ def _load_worker_qualifications(
         run_sql_file(
             con, "load/stage_worker_qualifications", {"files": [str(s.path) for s in snapshots]}
         )
-        misplaced = con.execute(
-            "SELECT count(*), any_value(partition_type_id) FROM staged_worker_qualifications "
-            "WHERE qualification_type_id <> partition_type_id"
-        ).fetchall()[0]
-        if misplaced[0]:
+        inspected = run_sql_file(con, "load/inspect_staged_worker_qualifications").fetchall()
+        misplaced, misplaced_partition, duplicates = inspected[0]
+        if misplaced:
             raise SnapshotError(
-                f"{misplaced[0]} rows in the snapshot of partition {misplaced[1]} belong to "
+                f"{misplaced} rows in the snapshot of partition {misplaced_partition} belong to "
                 "another qualification type; the lake partition is corrupt. "
                 "Delete it and extract again."
             )
         step("stage worker_qualifications")
-        (duplicates,) = con.execute(
-            "SELECT count(*) - count(DISTINCT (qualification_type_id, worker_id)) "
-            "FROM staged_worker_qualifications"
-        ).fetchall()[0]
         if duplicates:
             run_sql_file(con, "load/observe_refreshed_worker_qualifications_deduplicated")
         else:

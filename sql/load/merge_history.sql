@@ -50,14 +50,16 @@ compared AS (
 )
 SELECT * FROM compared WHERE change IS NOT NULL;
 
--- A key that had versions before but none open came back after being gone.
+-- A key with no open version but a version closed as gone has come back.
 UPDATE history_changes AS c
 SET change = 'returned'
 WHERE c.change = 'new'
     AND EXISTS (
         SELECT 1
         FROM worker_qualification_history AS h
-        WHERE h.qualification_type_id = c.qualification_type_id AND h.worker_id = c.worker_id
+        WHERE h.end_reason = 'gone'
+            AND h.qualification_type_id = c.qualification_type_id
+            AND h.worker_id = c.worker_id
     );
 
 UPDATE worker_qualification_history AS h
