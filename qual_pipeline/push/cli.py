@@ -15,11 +15,13 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import duckdb
 import typer
+from botocore.exceptions import BotoCoreError, NoCredentialsError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from qual_pipeline.lake.layout import warehouse_path
@@ -281,8 +283,19 @@ def _failures() -> Iterator[None]:
         ConfigurationError,
         ScoreLookupError,
     ) as e:
-        err.print(f"[bold red]error:[/] {e}", highlight=False, markup=True, soft_wrap=True)
-        raise typer.Exit(1) from None
+        _fail(str(e))
+    except NoCredentialsError:
+        _fail(
+            "no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or "
+            "AWS_PROFILE (boto3's standard credential chain); they are never stored or logged"
+        )
+    except BotoCoreError as e:
+        _fail(f"could not talk to MTurk: {e}")
+
+
+def _fail(message: str) -> NoReturn:
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
 
 
 def _warehouse(data_dir: Path) -> Callable[[], Any]:

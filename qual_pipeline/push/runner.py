@@ -23,7 +23,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from qual_pipeline.push.calls import (
     Observed,
@@ -156,6 +156,8 @@ def run_push(
     sender = _Sender(client, connect_warehouse, settings, sql_dir, report.run_id, crash_hook)
     try:
         _run_locked(kind, sender, report, data_dir, inputs_dir, progress)
+    except NoCredentialsError:
+        raise
     except BotoCoreError as e:
         raise PushInterrupted(
             f"lost contact with MTurk mid-push ({e}). Nothing is lost: the journal knows every "
