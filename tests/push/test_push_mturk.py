@@ -68,7 +68,9 @@ def test_push_under_throttling_and_faults_lands_exactly_the_desired_scores(
     assert "update" in plan.output and "nothing was sent to MTurk" in plan.output
     assert mturk.call_counts()[ASSOCIATE] == 0
 
-    result = cli("push", *common, "--allow-grants", "--max-share", "1", "--rate", "200")
+    result = cli(
+        "push", *common, "--allow-grants", "--max-share", "1", "--rate", "200", "--concurrency", "8"
+    )
     assert result.exit_code == 0, result.output
     assert mturk_state(mturk, [(T1, w) for w in desired]) == {
         (T1, w): ("Granted", v) for w, v in desired.items()
