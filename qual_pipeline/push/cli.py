@@ -24,7 +24,6 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from qual_pipeline.lake.layout import warehouse_path
 from qual_pipeline.mturk_api.client import ApiStats, ConfigurationError, RateLimiter, make_client
 from qual_pipeline.push.guard import (
     DEFAULT_MAX_CHANGES,
@@ -56,7 +55,11 @@ from qual_pipeline.push.score import (
     score_json,
     score_table,
 )
-from qual_pipeline.warehouse.connection import open_warehouse
+from qual_pipeline.warehouse.connection import (
+    WarehouseBusyError,
+    WarehouseNotFoundError,
+    warehouse_session,
+)
 
 out = Console()
 err = Console(stderr=True)
@@ -282,6 +285,8 @@ def _failures() -> Iterator[None]:
         JournalBusy,
         ConfigurationError,
         ScoreLookupError,
+        WarehouseNotFoundError,
+        WarehouseBusyError,
     ) as e:
         _fail(str(e))
     except NoCredentialsError:
@@ -291,6 +296,8 @@ def _failures() -> Iterator[None]:
         )
     except BotoCoreError as e:
         _fail(f"could not talk to MTurk: {e}")
+    except duckdb.IOException as e:
+        _fail(f"could not open the warehouse: {e}. Retry when the other process is done")
 
 
 def _fail(message: str) -> NoReturn:
@@ -299,23 +306,8 @@ def _fail(message: str) -> NoReturn:
 
 
 def _warehouse(data_dir: Path) -> Callable[[], Any]:
-    """A connection factory for <data_dir>/warehouse.duckdb, opened per use and closed after."""
-    path = warehouse_path(data_dir)
-
-    @contextmanager
-    def connect() -> Iterator[duckdb.DuckDBPyConnection]:
-        if not path.is_file():
-            raise PlanError(
-                f"no warehouse at {path}: run `qual-pipeline refresh` first, or point "
-                "--data-dir / QUAL_PIPELINE_DATA_DIR at the folder that holds warehouse.duckdb"
-            )
-        con = open_warehouse(data_dir)
-        try:
-            yield con
-        finally:
-            con.close()
-
-    return connect
+    """A connection factory for the warehouse: opened per unit of work, closed right after."""
+    return lambda: warehouse_session(data_dir)
 
 
 def _build(

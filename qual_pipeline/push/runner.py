@@ -12,6 +12,7 @@ Order of a run, all under the data directory's push lock:
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -47,6 +48,7 @@ from qual_pipeline.push.plan import (
 )
 from qual_pipeline.warehouse.pushed_changes import record_pushed_changes
 
+FLUSH_WAITS = (0.5, 1.0, 2.0, 4.0, 8.0)  # seconds between tries while the warehouse is busy
 ConnectWarehouse = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
 CrashHook = Callable[[str], None]
 Progress = Callable[[int, int], None]
@@ -387,12 +389,26 @@ class _Sender:
         return observed, pending
 
     def flush(self) -> None:
-        """Copy finished attempts to push_audit and verified values into the warehouse."""
+        """Copy finished attempts to push_audit and verified values into the warehouse.
+
+        Idempotent (audit rows are keyed by plan, change and attempt), so a crash between the
+        DuckDB commit and the journal's mark only means the next run writes the same rows again.
+        """
         while rows := self.journal.unrecorded():
-            with self.connect_warehouse() as con:
-                ensure_push_audit(con, self.sql_dir)
-                _insert_audit(con, rows)
-                _record_in_warehouse(con, rows)
+            for wait in (*FLUSH_WAITS, None):
+                try:
+                    with self.connect_warehouse() as con:
+                        ensure_push_audit(con, self.sql_dir)
+                        _insert_audit(con, rows)
+                        _record_in_warehouse(con, rows)
+                    break
+                except duckdb.IOException as e:  # another process holds the file
+                    if wait is None:
+                        raise PushInterrupted(
+                            f"could not write the warehouse: {e}. Every change is journalled; "
+                            "run the push again when the warehouse is free to record the rest"
+                        ) from e
+                    time.sleep(wait)
             self.journal.mark_recorded(rows)
 
 
