@@ -104,7 +104,9 @@ def make_client(
 ) -> Any:
     """A boto3 `mturk` client. `endpoint_url` overrides the environment's (the local MTurk)."""
     if retry_mode not in ("standard", "adaptive"):
-        raise ConfigurationError(f"retry mode {retry_mode!r} is not known; use standard or adaptive")
+        raise ConfigurationError(
+            f"retry mode {retry_mode!r} is not known; use standard or adaptive"
+        )
     if max_attempts < 1:
         raise ConfigurationError(f"max attempts must be at least 1, got {max_attempts}")
     url = resolve_endpoint(environment, endpoint_url)
@@ -114,7 +116,7 @@ def make_client(
         region_name=REGION,
         endpoint_url=url,
         config=Config(
-            retries={"mode": retry_mode, "max_attempts": max_attempts},
+            retries={"mode": retry_mode, "total_max_attempts": max_attempts},
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
             tcp_keepalive=True,
