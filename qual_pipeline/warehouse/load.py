@@ -109,16 +109,6 @@ def _guard_row_count_drops(
         )
 
 
-def _snapshot_table(snapshots: list[Snapshot]) -> pa.Table:
-    return pa.table(
-        {
-            "path": [str(s.path) for s in snapshots],
-            "qualification_type_id": [s.qualification_type_id for s in snapshots],
-            "observed_at": pa.array([s.extracted_at for s in snapshots], UTC_TIMESTAMP),
-        }
-    )
-
-
 def _partition_table(snapshots: list[Snapshot]) -> pa.Table:
     return pa.table(
         {
@@ -153,34 +143,21 @@ def _extract_runs_table(snapshots: list[Snapshot], loaded_at: datetime) -> pa.Ta
 def _load_worker_qualifications(
     con: duckdb.DuckDBPyConnection, snapshots: list[Snapshot], step: StepHook
 ) -> None:
-    with (
-        registered(con, "new_snapshots", _snapshot_table(snapshots)),
-        registered(con, "observed_partitions", _partition_table(snapshots)),
-    ):
-        run_sql_file(
-            con, "load/stage_worker_qualifications", {"files": [str(s.path) for s in snapshots]}
-        )
-        inspected = run_sql_file(con, "load/inspect_staged_worker_qualifications").fetchall()
-        misplaced, misplaced_partition, duplicates = inspected[0]
-        if misplaced:
-            raise SnapshotError(
-                f"{misplaced} rows in the snapshot of partition {misplaced_partition} belong to "
-                "another qualification type; the lake partition is corrupt. "
-                "Delete it and extract again."
-            )
-        step("stage worker_qualifications")
-        if duplicates:
+    with registered(con, "observed_partitions", _partition_table(snapshots)):
+        files = [str(s.path) for s in snapshots]
+        run_sql_file(con, "load/replace_worker_qualifications", {"files": files})
+        step("replace worker_qualifications")
+        inspected = run_sql_file(con, "load/inspect_refreshed_worker_qualifications").fetchall()
+        if inspected[0][0]:  # duplicate keys
             run_sql_file(con, "load/observe_refreshed_worker_qualifications_deduplicated")
         else:
             run_sql_file(con, "load/observe_refreshed_worker_qualifications")
         run_sql_file(con, "load/merge_history")
         step("merge history")
-        run_sql_file(con, "load/replace_worker_qualifications")
-        step("replace worker_qualifications")
 
 
 def _load_partitioned_requests(con: duckdb.DuckDBPyConnection, snapshots: list[Snapshot]) -> None:
-    with registered(con, "new_snapshots", _snapshot_table(snapshots)):
+    with registered(con, "observed_partitions", _partition_table(snapshots)):
         run_sql_file(
             con, "load/replace_qualification_requests", {"files": [str(s.path) for s in snapshots]}
         )

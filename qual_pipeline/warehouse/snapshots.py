@@ -94,6 +94,24 @@ def _check_schema(path: Path, lake_table: str, found: pa.Schema) -> None:
         )
 
 
+def _check_partition(
+    path: Path, metadata: pq.FileMetaData, schema: pa.Schema, qualification_type_id: str
+) -> None:
+    """The rows of a partition's file belong to its type (read from column statistics)."""
+    column = schema.get_field_index("qualification_type_id")
+    for group in range(metadata.num_row_groups):
+        stats = metadata.row_group(group).column(column).statistics
+        if stats is None or not stats.has_min_max:
+            continue
+        if stats.min != qualification_type_id or stats.max != qualification_type_id:
+            raise SnapshotError(
+                f"Snapshot {path} holds rows of qualification type {stats.min!r}"
+                f"{'' if stats.min == stats.max else f' to {stats.max!r}'}, which belong to "
+                f"another qualification type than its partition {qualification_type_id!r}; the "
+                "lake partition is corrupt. Delete the file and extract that partition again."
+            )
+
+
 def read_snapshot(path: Path, lake_table: str, qualification_type_id: str | None) -> Snapshot:
     """Read a snapshot's footer; SnapshotError naming the file if it is unreadable or foreign."""
     try:
@@ -105,6 +123,8 @@ def read_snapshot(path: Path, lake_table: str, qualification_type_id: str | None
             "Delete the file and extract that partition again."
         ) from exc
     _check_schema(path, lake_table, schema)
+    if qualification_type_id is not None:
+        _check_partition(path, metadata, schema, qualification_type_id)
     raw = (metadata.metadata or {}).get(EXTRACT_METADATA_KEY)
     try:
         figures = json.loads(raw) if raw else {}

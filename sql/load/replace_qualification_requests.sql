@@ -1,16 +1,15 @@
--- Replace the pending requests of every refreshed type with its new snapshot.
--- new_snapshots(path, qualification_type_id, observed_at) lists the files; $files is the same list.
+-- Replace the pending requests of every refreshed type with its new snapshot, read straight from
+-- the lake ($files; observed_partitions(qualification_type_id, ...) lists the types).
 DELETE FROM qualification_requests
-WHERE qualification_type_id IN (SELECT qualification_type_id FROM new_snapshots);
+WHERE qualification_type_id IN (SELECT qualification_type_id FROM observed_partitions);
 
 INSERT INTO qualification_requests BY NAME
 SELECT
-    r.qualification_request_id,
-    r.qualification_type_id,
-    r.worker_id,
-    r.test,
-    r.answer,
-    r.submit_time,
-    r.extracted_at
-FROM read_parquet($files, filename = true, hive_partitioning = false) AS r
-JOIN new_snapshots AS s ON s.path = r.filename;
+    qualification_request_id,
+    qualification_type_id,
+    worker_id,
+    test,
+    answer,
+    submit_time,
+    extracted_at
+FROM read_parquet($files, hive_partitioning = false);

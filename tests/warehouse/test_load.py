@@ -140,7 +140,7 @@ def test_a_failure_halfway_rolls_back_everything(data_dir: Path) -> None:
     before = yesterday(data_dir)
 
     def fail_after_history(step: str) -> None:
-        if step == "replace worker_qualifications":
+        if step == "merge history":
             raise RuntimeError("disk full (simulated)")
 
     with pytest.raises(WarehouseLoadError, match=r"rolled back.*disk full"):
@@ -218,7 +218,7 @@ def test_a_load_killed_halfway_leaves_yesterdays_tables(data_dir: Path) -> None:
             child.send_signal(signal.SIGKILL)
             break
     assert child.wait(timeout=30) == -signal.SIGKILL
-    assert steps == ["stage worker_qualifications", "merge history"]
+    assert steps == ["replace worker_qualifications", "merge history"]
     assert snapshot_of_tables(data_dir) == before
     # The warehouse is usable as it was, and the next load goes through.
     assert load_warehouse(data_dir).changes == {"score": 2, "gone": 1, "new": 1}
