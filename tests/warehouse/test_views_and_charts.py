@@ -114,3 +114,16 @@ def test_charts_of_an_empty_warehouse_say_so(data_dir: Path, tmp_path: Path) -> 
     paths = render_charts(con, tmp_path / "charts")
     con.close()
     assert all(p.read_bytes().startswith(PNG_SIGNATURE) for p in paths)
+
+
+def test_days_are_utc_days_whatever_the_session_time_zone(data_dir: Path) -> None:
+    load_three_refreshes(data_dir)  # changes at 06:00 UTC: the previous day in Los Angeles
+    con = open_warehouse_read_only(data_dir)
+    try:
+        con.execute("SET TimeZone = 'America/Los_Angeles'")
+        days = con.execute("SELECT DISTINCT day FROM changes_per_day ORDER BY day").fetchall()
+        revoked = con.execute("SELECT revoked_at FROM revocations").fetchall()
+    finally:
+        con.close()
+    assert days == [(date(2025, 3, 1),), (date(2025, 3, 2),), (date(2025, 3, 3),)]
+    assert revoked == [(T2,)]
