@@ -1,0 +1,306 @@
+"""Real browser test: a user backfills two qualification types in the Dagster UI.
+
+A local MTurk serves three types; `dagster dev` (webserver, daemon, code server) runs as a child
+process in its own process group on 127.0.0.1, against a throwaway DAGSTER_HOME holding a copy of
+the project's dagster.yaml. The types' dynamic partitions are added before the daemon starts, so
+the discovery sensor finds nothing new and launches nothing: the extraction runs come from the
+clicks in headless Chromium, and the warehouse load from the load_after_extract sensor after them.
+Screenshots land in test-artifacts/ (and one of the page plus the dagster dev log on failure).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import REGION, REQUESTER, make_data, qualification, qualification_type, type_id
+from dagster import AssetKey, DagsterInstance, DagsterRunStatus
+from playwright.sync_api import Page, expect, sync_playwright
+
+from qual_pipeline.commands.ui import set_pool_limits
+from qual_pipeline.defs.partitions import qualification_type_partitions
+from qual_pipeline.local_mturk.server import LocalMTurk
+from qual_pipeline.warehouse.connection import open_warehouse_read_only
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "test-artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# Workers per type: distinct counts, so a type loaded twice or the wrong type shows in the totals.
+WORKERS_PER_TYPE = (30, 40, 50)
+UI_START_TIMEOUT_S = 120
+# The backfill daemon wakes every 30 s: submitting the runs and seeing them done takes two wakes.
+BACKFILL_TIMEOUT_S = 180
+WAREHOUSE_TIMEOUT_S = 120  # the load_after_extract sensor ticks every 30 s
+BACKFILL_FAILED = {"FAILED", "FAILING", "CANCELED", "CANCELING", "COMPLETED_FAILED"}
+WAREHOUSE_TABLE = AssetKey(["warehouse", "worker_qualifications"])
+
+
+@dataclass(frozen=True)
+class DagsterStack:
+    url: str
+    data_dir: Path
+    dagster_home: Path
+    log_path: Path
+    type_ids: tuple[str, ...]
+    scores: dict[str, dict[str, int]] = field(repr=False)  # type id -> worker id -> score
+
+
+def _dataset() -> tuple[dict[str, Any], dict[str, dict[str, int]]]:
+    types = [type_id(n) for n in range(1, len(WORKERS_PER_TYPE) + 1)]
+    records: list[dict[str, Any]] = []
+    scores: dict[str, dict[str, int]] = {}
+    first = 0
+    for qual_type, count in zip(types, WORKERS_PER_TYPE, strict=True):
+        held = [qualification(first + i, i % 100, qual_type_id=qual_type) for i in range(count)]
+        records += held
+        scores[qual_type] = {r["WorkerId"]: r["IntegerValue"] for r in held}
+        first += count // 2  # workers overlap across types, as on the real service
+    data = make_data(
+        types=[qualification_type(t, name=f"Browser test type {n}") for n, t in enumerate(types)],
+        qualifications=records,
+    )
+    return data, scores
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _prepare_instance(home: Path, type_ids: list[str]) -> None:
+    """Partitions and pool limits in place before the daemon's first tick."""
+    home.mkdir(parents=True)
+    shutil.copy(REPO / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    instance = DagsterInstance.from_config(str(home))
+    try:
+        instance.add_dynamic_partitions(qualification_type_partitions.name, type_ids)
+        set_pool_limits(instance, api_concurrency=2)
+    finally:
+        instance.dispose()
+    # What the UI's "Join the Dagster community" dialog writes once a user dismisses it.
+    (home / ".nux").mkdir()
+    (home / ".nux" / "nux.yaml").write_text("seen: 1\n")
+
+
+def _wait_for_ui(url: str, proc: subprocess.Popen[bytes], log_path: Path) -> None:
+    deadline = time.monotonic() + UI_START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(
+                f"dagster dev exited with {proc.returncode}; its log:\n{log_path.read_text()}"
+            )
+        with (
+            contextlib.suppress(urllib.error.URLError, OSError),
+            urllib.request.urlopen(f"{url}/server_info", timeout=2) as answer,
+        ):
+            if answer.status == 200:
+                return
+        time.sleep(0.5)
+    raise RuntimeError(f"the Dagster UI did not answer within {UI_START_TIMEOUT_S}s at {url}")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """Ask `dagster dev` to shut its services down, then end whatever is left of its group."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=30)
+    # The code server and run workers can outlive the leader: finish the group in any case.
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=5)
+
+
+def _default_sigint() -> None:
+    # A shell can start pytest with SIGINT ignored; `dagster dev` then ignores SIGINT and SIGTERM.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.fixture
+def dagster_stack(tmp_path: Path) -> Iterator[DagsterStack]:
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `make browser-deps` (Debian's chromium package)")
+    data, scores = _dataset()
+    type_ids = sorted(scores)
+    home = tmp_path / "dagster_home"
+    data_dir = tmp_path / "data"
+    _prepare_instance(home, type_ids)
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    log_path = tmp_path / "dagster_dev.log"
+    dagster = Path(sys.executable).with_name("dagster")
+    with LocalMTurk(data=data) as mturk, log_path.open("wb") as log:
+        env = {
+            **os.environ,
+            "DAGSTER_HOME": str(home),
+            "QUAL_PIPELINE_DATA_DIR": str(data_dir),
+            "QUAL_PIPELINE_TYPES": "owned",
+            "MTURK_ENDPOINT_URL": mturk.endpoint_url,
+            "MTURK_ENVIRONMENT": "sandbox",
+            "AWS_ACCESS_KEY_ID": REQUESTER.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": REQUESTER.secret_access_key,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "QUAL_PIPELINE_SCHEDULE_CRON"):
+            env.pop(name, None)
+        dev = [str(dagster), "dev", "-m", "qual_pipeline.definitions"]
+        proc = subprocess.Popen(
+            [*dev, "-h", "127.0.0.1", "-p", str(port)],
+            cwd=tmp_path,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_default_sigint,
+        )
+        try:
+            _wait_for_ui(url, proc, log_path)
+            yield DagsterStack(
+                url=url,
+                data_dir=data_dir,
+                dagster_home=home,
+                log_path=log_path,
+                type_ids=tuple(type_ids),
+                scores=scores,
+            )
+        finally:
+            _stop(proc)
+
+
+def _wait_for_backfill(page: Page, instance: DagsterInstance, backfill_id: str) -> None:
+    """Until the backfill page shows Succeeded; fails at once if the backfill failed."""
+    status = page.get_by_text("Status", exact=True).locator("xpath=following-sibling::*[1]")
+    deadline = time.monotonic() + BACKFILL_TIMEOUT_S
+    while True:
+        backfill = instance.get_backfill(backfill_id)
+        assert backfill is not None, f"backfill {backfill_id} is not in the instance"
+        if backfill.status.value in BACKFILL_FAILED:
+            raise AssertionError(f"backfill {backfill_id} ended {backfill.status.value}")
+        if status.is_visible() and status.inner_text().strip() == "Succeeded":
+            assert backfill.status.value == "COMPLETED_SUCCESS", backfill.status
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"backfill {backfill_id} still {backfill.status.value} after "
+                f"{BACKFILL_TIMEOUT_S}s (the page shows {status.all_inner_texts()})"
+            )
+        page.wait_for_timeout(1000)
+
+
+def _wait_for_warehouse_load(instance: DagsterInstance) -> None:
+    """Until a load that started after the last lake snapshot landed has succeeded."""
+    lake = instance.get_latest_materialization_event(AssetKey(["lake", "worker_qualifications"]))
+    assert lake is not None, "the backfill materialized no lake snapshot"
+    deadline = time.monotonic() + WAREHOUSE_TIMEOUT_S
+    while time.monotonic() < deadline:
+        loaded = instance.get_latest_materialization_event(WAREHOUSE_TABLE)
+        if loaded is not None:
+            run = instance.get_run_record_by_id(loaded.run_id)
+            assert run is not None
+            if (
+                run.start_time is not None
+                and run.start_time >= lake.timestamp
+                and run.dagster_run.status == DagsterRunStatus.SUCCESS
+            ):
+                return
+            if run.dagster_run.status == DagsterRunStatus.FAILURE:
+                raise AssertionError(f"warehouse load run {loaded.run_id} failed")
+        time.sleep(1)
+    raise AssertionError(
+        f"no warehouse load after the backfill within {WAREHOUSE_TIMEOUT_S}s "
+        "(the load_after_extract sensor should have requested one)"
+    )
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(420)
+def test_backfill_two_types_from_the_ui_loads_the_warehouse(dagster_stack: DagsterStack) -> None:
+    chosen = [dagster_stack.type_ids[0], dagster_stack.type_ids[2]]
+    ARTIFACTS.mkdir(exist_ok=True)
+    instance = DagsterInstance.from_config(str(dagster_stack.dagster_home))
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.set_default_timeout(60_000)
+        try:
+            # The asset page, once the code location is loaded (the Partitions tab appears).
+            page.goto(f"{dagster_stack.url}/assets/lake/worker_qualifications")
+            page.get_by_role("tab", name="Partitions").wait_for()
+            page.get_by_role("button", name="Materialize…").click()
+            dialog = page.get_by_role("dialog")
+            dialog.get_by_text("Select a partition or create one").click()
+            for qual_type in chosen:
+                page.get_by_text(qual_type, exact=True).filter(visible=True).click()
+                expect(page.get_by_role("checkbox", name=qual_type)).to_be_checked()
+            page.keyboard.press("Escape")  # closes the partition list, not the dialog
+            expect(dialog.get_by_text("2 partitions", exact=True)).to_be_visible()
+            dialog.get_by_role("button", name="Launch backfill").click()
+
+            # The toast links to the new backfill's page.
+            page.get_by_text("Created backfill").wait_for()
+            page.get_by_role("link", name="View", exact=True).click()
+            page.wait_for_url(re.compile(r"/runs/b/[a-z]+$"))
+            backfill_id = page.url.rsplit("/", 1)[-1]
+            _wait_for_backfill(page, instance, backfill_id)
+            for qual_type in chosen:
+                expect(page.get_by_text(qual_type, exact=True).first).to_be_visible()
+            page.screenshot(path=str(ARTIFACTS / "dagster_ui_backfill.png"), full_page=True)
+
+            # The load_after_extract sensor loads the warehouse after the new snapshots.
+            _wait_for_warehouse_load(instance)
+            page.goto(f"{dagster_stack.url}/assets/warehouse/worker_qualifications")
+            expect(page.get_by_text("Latest materialization")).to_be_visible()
+            expect(page.get_by_text("Never materialized")).to_have_count(0)
+            page.screenshot(path=str(ARTIFACTS / "dagster_ui_warehouse.png"), full_page=True)
+        except BaseException:
+            page.screenshot(path=str(ARTIFACTS / "dagster_ui_failure.png"), full_page=True)
+            shutil.copy(dagster_stack.log_path, ARTIFACTS / "dagster_dev.log")
+            raise
+        finally:
+            browser.close()
+            instance.dispose()
+
+    con = open_warehouse_read_only(dagster_stack.data_dir)
+    try:
+        rows = con.execute(
+            "SELECT qualification_type_id, worker_id, integer_value FROM worker_qualifications"
+        ).fetchall()
+    finally:
+        con.close()
+    expected = {
+        (qual_type, worker, score)
+        for qual_type in chosen
+        for worker, score in dagster_stack.scores[qual_type].items()
+    }
+    assert len(rows) == len(expected), "one row per (type, worker) of the two backfilled types"
+    assert set(rows) == expected
