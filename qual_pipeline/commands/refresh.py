@@ -9,7 +9,14 @@ from botocore.exceptions import NoCredentialsError
 from dagster import DagsterInstance
 from dagster._core.errors import DagsterUserCodeExecutionError
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from qual_pipeline.defs.in_process import RefreshOutcome, refresh
 from qual_pipeline.extract.errors import ExtractionError, TypeSelectionError
@@ -73,27 +80,38 @@ def _with_log_lines(defs, instance: DagsterInstance, err: Console) -> RefreshOut
 
 def _with_progress_bar(defs, instance: DagsterInstance, err: Console) -> RefreshOutcome:  # type: ignore[no-untyped-def]
     columns = (
-        SpinnerColumn(),
+        SpinnerColumn(finished_text="[green]✓"),
         TextColumn("{task.description}"),
         BarColumn(),
-        TextColumn("{task.fields[pages]} pages, {task.fields[rows]} rows, {task.fields[rate]}/s"),
+        TextColumn("{task.fields[detail]}"),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=err, transient=False) as bar:
-        tasks: dict[str, tuple[object, float]] = {}
+    with Progress(*columns, console=err) as bar:
+        tasks: dict[str, tuple[TaskID, float]] = {}
+        current: list[TaskID] = []
+
+        def finish_current() -> None:
+            for task_id in current:
+                bar.update(task_id, total=1, completed=1)
+            current.clear()
 
         def on_progress(p: PageProgress) -> None:
             if p.task not in tasks:
-                tasks[p.task] = (
-                    bar.add_task(p.task, total=None, pages=0, rows=0, rate=0),
-                    time.monotonic(),
-                )
+                finish_current()
+                tasks[p.task] = (bar.add_task(p.task, total=None, detail=""), time.monotonic())
+                current.append(tasks[p.task][0])
             task_id, started = tasks[p.task]
-            rate = int(p.rows / max(time.monotonic() - started, 1e-3))
-            bar.update(task_id, pages=p.done, rows=p.rows, rate=rate)  # type: ignore[arg-type]
+            if p.unit == "pages":
+                rate = p.rows / max(time.monotonic() - started, 1e-3)
+                detail = f"{p.done} pages, {p.rows} rows, {rate:,.0f} rows/s"
+            else:
+                detail = p.unit
+            bar.update(task_id, detail=detail)
 
         with listening(on_progress):
-            return refresh(defs, instance)
+            outcome = refresh(defs, instance)
+        finish_current()
+        return outcome
 
 
 def report(outcome: RefreshOutcome, err: Console, seconds: float) -> int:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from dagster import (
+    AssetCheckSeverity,
     DagsterEventType,
     DagsterInstance,
     Definitions,
@@ -53,8 +54,10 @@ def failure_message(result: ExecuteInProcessResult) -> str:
 
 
 def failed_checks(result: ExecuteInProcessResult) -> list[str]:
+    """Checks that did not pass; blocking ones (severity ERROR) say that they stop the push."""
     return [
-        f"{e.check_name}: {e.description or 'failed'}"
+        f"{e.check_name}{' (blocks pushes)' if e.severity == AssetCheckSeverity.ERROR else ''}: "
+        f"{e.description or 'failed'}"
         for e in result.get_asset_check_evaluations()
         if not e.passed
     ]
