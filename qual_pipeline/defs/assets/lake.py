@@ -6,7 +6,14 @@ a UI backfill of many types never runs more extractions at once than the pool al
 
 from collections.abc import Callable
 
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+import pyarrow as pa
+from dagster import (
+    AssetExecutionContext,
+    AssetsDefinition,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
 
 from qual_pipeline.defs.metadata import column_schema
 from qual_pipeline.defs.partitions import qualification_type_partitions
@@ -26,6 +33,8 @@ from qual_pipeline.schema import (
 )
 
 API_POOL = "mturk_api"
+PartitionExtractor = Callable[..., ExtractResult]
+"""extract_worker_qualifications or extract_qualification_requests: (client, type id, data dir)."""
 LOG_EVERY_PAGES = 50
 
 
@@ -82,59 +91,53 @@ def lake_qualification_types(
     return _result(result, stats, column_schema(QUALIFICATION_TYPES))
 
 
-@asset(
-    key=["lake", "worker_qualifications"],
-    group_name="lake",
-    partitions_def=qualification_type_partitions,
-    pool=API_POOL,
-    kinds={"parquet", "mturk"},
-    description=(
-        "Every Granted and Revoked qualification of one type, one row per worker, normalised "
-        "(ISO 3166 locales, UTC grant times), as a Parquet snapshot in the lake."
-    ),
+def partitioned_lake_asset(
+    table: str, extract: PartitionExtractor, schema: pa.Schema, description: str
+) -> AssetsDefinition:
+    """A lake asset with one partition per qualification type, filled by `extract`."""
+
+    @asset(
+        key=["lake", table],
+        group_name="lake",
+        partitions_def=qualification_type_partitions,
+        pool=API_POOL,
+        kinds={"parquet", "mturk"},
+        description=description,
+    )
+    def lake_table(
+        context: AssetExecutionContext, mturk: MTurkResource, pipeline: PipelineConfig
+    ) -> MaterializeResult:
+        type_id = context.partition_key
+        stats = ApiStats()
+        result = extract(
+            mturk.client(stats),
+            type_id,
+            pipeline.data_path,
+            on_page=_on_page(context, f"{table} {type_id}"),
+            run_id=context.run.run_id,
+            stats=stats,
+        )
+        context.log.info(
+            f"{table} {type_id}: {result.rows} rows in {result.pages} pages, "
+            f"{result.duplicates} duplicates, {stats.retries} retries"
+        )
+        return _result(result, stats, column_schema(schema))
+
+    return lake_table
+
+
+lake_worker_qualifications = partitioned_lake_asset(
+    "worker_qualifications",
+    extract_worker_qualifications,
+    WORKER_QUALIFICATIONS,
+    "Every Granted and Revoked qualification of one type, one row per worker, normalised "
+    "(ISO 3166 locales, UTC grant times), as a Parquet snapshot in the lake.",
 )
-def lake_worker_qualifications(
-    context: AssetExecutionContext, mturk: MTurkResource, pipeline: PipelineConfig
-) -> MaterializeResult:
-    type_id = context.partition_key
-    stats = ApiStats()
-    result = extract_worker_qualifications(
-        mturk.client(stats),
-        type_id,
-        pipeline.data_path,
-        on_page=_on_page(context, f"worker_qualifications {type_id}"),
-        run_id=context.run.run_id,
-        stats=stats,
-    )
-    context.log.info(
-        f"{type_id}: {result.rows} workers ({result.granted} granted, {result.revoked} revoked) "
-        f"in {result.pages} pages, {result.duplicates} duplicates, {stats.retries} retries"
-    )
-    return _result(result, stats, column_schema(WORKER_QUALIFICATIONS))
-
-
-@asset(
-    key=["lake", "qualification_requests"],
-    group_name="lake",
-    partitions_def=qualification_type_partitions,
-    pool=API_POOL,
-    kinds={"parquet", "mturk"},
-    description="Pending qualification requests of one type, for the grant path.",
+lake_qualification_requests = partitioned_lake_asset(
+    "qualification_requests",
+    extract_qualification_requests,
+    QUALIFICATION_REQUESTS,
+    "Pending qualification requests of one type, for the grant path.",
 )
-def lake_qualification_requests(
-    context: AssetExecutionContext, mturk: MTurkResource, pipeline: PipelineConfig
-) -> MaterializeResult:
-    type_id = context.partition_key
-    stats = ApiStats()
-    result = extract_qualification_requests(
-        mturk.client(stats),
-        type_id,
-        pipeline.data_path,
-        on_page=_on_page(context, f"qualification_requests {type_id}"),
-        run_id=context.run.run_id,
-        stats=stats,
-    )
-    return _result(result, stats, column_schema(QUALIFICATION_REQUESTS))
-
 
 lake_assets = [lake_qualification_types, lake_worker_qualifications, lake_qualification_requests]

@@ -7,7 +7,14 @@ run only when asked (the CLI, the demo, or a click in the UI), never on the refr
 
 from typing import Any
 
-from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
 
 from qual_pipeline.defs.assets.warehouse import WAREHOUSE_POOL
 from qual_pipeline.defs.metadata import markdown_table
@@ -103,56 +110,51 @@ def _push(
     )
 
 
-@asset(
-    key="push_plan",
-    deps=PLAN_DEPS,
-    group_name="push",
-    pool=WAREHOUSE_POOL,
-    kinds={"duckdb"},
-    description="Dry run: desired scores (sql/desired_scores.sql) diffed against MTurk's state.",
+def plan_and_push_assets(
+    kind: Kind, plan_key: str, push_key: str, plan_description: str, push_description: str
+) -> tuple[AssetsDefinition, AssetsDefinition]:
+    """The dry-run plan asset of `kind` and the asset that sends it, downstream of the plan."""
+
+    @asset(
+        key=plan_key,
+        deps=PLAN_DEPS,
+        group_name="push",
+        pool=WAREHOUSE_POOL,
+        kinds={"duckdb"},
+        description=plan_description,
+    )
+    def plan_asset(pipeline: PipelineConfig) -> MaterializeResult:
+        return _build_plan(kind, pipeline)
+
+    @asset(
+        key=push_key,
+        deps=[plan_asset],
+        group_name="push",
+        pool=WAREHOUSE_POOL,
+        kinds={"mturk"},
+        description=push_description,
+    )
+    def push_asset(
+        context: AssetExecutionContext, pipeline: PipelineConfig, mturk: MTurkResource
+    ) -> MaterializeResult:
+        return _push(kind, context, pipeline, mturk)
+
+    return plan_asset, push_asset
+
+
+push_plan, push = plan_and_push_assets(
+    "scores",
+    "push_plan",
+    "push",
+    "Dry run: desired scores (sql/desired_scores.sql) diffed against MTurk's state.",
+    "Send the planned score changes to MTurk: guarded, journalled, read back.",
 )
-def push_plan(pipeline: PipelineConfig) -> MaterializeResult:
-    return _build_plan("scores", pipeline)
-
-
-@asset(
-    key="push",
-    deps=[push_plan],
-    group_name="push",
-    pool=WAREHOUSE_POOL,
-    kinds={"mturk"},
-    description="Send the planned score changes to MTurk: guarded, journalled, read back.",
+grant_plan, grants = plan_and_push_assets(
+    "requests",
+    "grant_plan",
+    "grants",
+    "Dry run: decisions on pending requests (sql/grant_decisions.sql).",
+    "Accept (AcceptQualificationRequest) or reject pending requests, as planned.",
 )
-def push(
-    context: AssetExecutionContext, pipeline: PipelineConfig, mturk: MTurkResource
-) -> MaterializeResult:
-    return _push("scores", context, pipeline, mturk)
-
-
-@asset(
-    key="grant_plan",
-    deps=PLAN_DEPS,
-    group_name="push",
-    pool=WAREHOUSE_POOL,
-    kinds={"duckdb"},
-    description="Dry run: decisions on pending requests (sql/grant_decisions.sql).",
-)
-def grant_plan(pipeline: PipelineConfig) -> MaterializeResult:
-    return _build_plan("requests", pipeline)
-
-
-@asset(
-    key="grants",
-    deps=[grant_plan],
-    group_name="push",
-    pool=WAREHOUSE_POOL,
-    kinds={"mturk"},
-    description="Accept (AcceptQualificationRequest) or reject pending requests, as planned.",
-)
-def grants(
-    context: AssetExecutionContext, pipeline: PipelineConfig, mturk: MTurkResource
-) -> MaterializeResult:
-    return _push("requests", context, pipeline, mturk)
-
 
 push_assets = [push_plan, push, grant_plan, grants]
