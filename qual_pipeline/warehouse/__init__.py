@@ -16,6 +16,7 @@ from qual_pipeline.warehouse.connection import (
     WarehouseNotFoundError,
     open_warehouse,
     open_warehouse_read_only,
+    warehouse_session,
 )
 from qual_pipeline.warehouse.load import (
     LoadedSnapshot,
@@ -45,4 +46,5 @@ __all__ = [
     "record_pushed_changes",
     "render_charts",
     "run_checks",
+    "warehouse_session",
 ]

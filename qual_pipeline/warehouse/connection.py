@@ -1,7 +1,12 @@
-"""Opening the warehouse file: writable for the single writer, read-only for queries."""
+"""Opening the warehouse file: writable for the single writer, read-only for queries.
+
+DuckDB lets one process hold the file for writing, and then no other process may open it at all.
+A lock conflict becomes WarehouseBusyError with a clear message, after an optional short wait.
+"""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,6 +15,8 @@ import duckdb
 
 from qual_pipeline.lake.layout import warehouse_path
 from qual_pipeline.warehouse.sql_files import create_models
+
+SESSION_WAIT_S = 10.0
 
 
 class WarehouseNotFoundError(FileNotFoundError):
@@ -28,19 +35,43 @@ def _configure(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def open_warehouse(data_dir: Path) -> duckdb.DuckDBPyConnection:
+def _connect(path: Path, *, read_only: bool, wait_s: float) -> duckdb.DuckDBPyConnection:
+    deadline = time.monotonic() + wait_s
+    delay = 0.05
+    while True:
+        try:
+            return _configure(duckdb.connect(str(path), read_only=read_only))
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise
+            if time.monotonic() >= deadline:
+                raise WarehouseBusyError(
+                    f"Cannot open {path} for {'reading' if read_only else 'writing'}: another "
+                    "process holds it (a load, a push or a query session). Retry when it is done. "
+                    f"({exc})"
+                ) from exc
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+
+def open_warehouse(data_dir: Path, *, wait_s: float = 0.0) -> duckdb.DuckDBPyConnection:
     """A writable connection to <data_dir>/warehouse.duckdb, with every table and view in place.
 
     Only the single writer (the load step, or the push path recording what it pushed) opens this.
+    wait_s: how long to wait for another process to release the file before WarehouseBusyError.
     """
     path = warehouse_path(data_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
-    con = _configure(duckdb.connect(str(path)))
-    create_models(con)
+    con = _connect(path, read_only=False, wait_s=wait_s)
+    try:
+        create_models(con)
+    except BaseException:
+        con.close()
+        raise
     return con
 
 
-def open_warehouse_read_only(data_dir: Path) -> duckdb.DuckDBPyConnection:
+def open_warehouse_read_only(data_dir: Path, *, wait_s: float = 0.0) -> duckdb.DuckDBPyConnection:
     """A read-only connection for queries; a clear error if nothing was loaded yet."""
     path = warehouse_path(data_dir)
     if not path.is_file():
@@ -48,26 +79,24 @@ def open_warehouse_read_only(data_dir: Path) -> duckdb.DuckDBPyConnection:
             f"No warehouse at {path}: run `qual-pipeline refresh` first "
             "(or point QUAL_PIPELINE_DATA_DIR at the data directory that holds warehouse.duckdb)."
         )
-    try:
-        return _configure(duckdb.connect(str(path), read_only=True))
-    except duckdb.IOException as exc:
-        raise WarehouseBusyError(
-            f"Cannot open {path} for reading: {exc}. A load is probably writing it right now; "
-            "retry when it is done."
-        ) from exc
+    return _connect(path, read_only=True, wait_s=wait_s)
 
 
 @contextmanager
-def warehouse_session(data_dir: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A writable connection opened for one unit of work and closed after it (never held idle:
-    DuckDB lets one process write the file at a time)."""
-    path = warehouse_path(data_dir)
-    if not path.is_file():
+def warehouse_session(
+    data_dir: Path, *, wait_s: float = SESSION_WAIT_S
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A writable connection for one unit of work (the push path), closed when the block ends.
+
+    The warehouse must exist (WarehouseNotFoundError otherwise: there is nothing to push from).
+    Waits up to wait_s for a running load to release the file, then WarehouseBusyError. A
+    transaction left open by an exception is rolled back when the connection closes.
+    """
+    if not warehouse_path(data_dir).is_file():
         raise WarehouseNotFoundError(
-            f"No warehouse at {path}: run `qual-pipeline refresh` first "
-            "(or point QUAL_PIPELINE_DATA_DIR at the data directory that holds warehouse.duckdb)."
+            f"No warehouse at {warehouse_path(data_dir)}: run `qual-pipeline refresh` first."
         )
-    con = open_warehouse(data_dir)
+    con = open_warehouse(data_dir, wait_s=wait_s)
     try:
         yield con
     finally:

@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from qual_pipeline.lake import layout
 from qual_pipeline.schema import UTC_TIMESTAMP
-from qual_pipeline.warehouse.connection import open_warehouse
+from qual_pipeline.warehouse.connection import WarehouseBusyError, open_warehouse
 from qual_pipeline.warehouse.snapshots import (
     EXTRACT_FIGURES,
     Snapshot,
@@ -186,11 +186,8 @@ def load_warehouse(
     data_dir = Path(data_dir)
     try:
         con = open_warehouse(data_dir)
-    except duckdb.IOException as exc:
-        raise WarehouseLoadError(
-            f"Cannot open {layout.warehouse_path(data_dir)} for writing: {exc}. Another process "
-            "(a running load, or a query session) holds the file; retry when it is done."
-        ) from exc
+    except WarehouseBusyError as exc:
+        raise WarehouseLoadError(f"Nothing was loaded: {exc}") from exc
     try:
         try:
             snapshots = _new_snapshots(data_dir, _loaded_snapshots(con))

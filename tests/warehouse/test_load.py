@@ -27,6 +27,7 @@ from qual_pipeline.warehouse import (
     WarehouseNotFoundError,
     load_warehouse,
     open_warehouse_read_only,
+    warehouse_session,
 )
 
 SKILL = "3SKILL0000000000000000000000"
@@ -255,26 +256,55 @@ def test_an_empty_lake_loads_nothing_and_creates_the_tables(data_dir: Path) -> N
     assert snapshot_of_tables(data_dir) == {table: [] for table in TABLES}
 
 
-def test_a_second_process_gets_a_clear_error_while_one_writes(data_dir: Path) -> None:
-    write_worker_qualifications(data_dir, SKILL, [worker("A")], T1)
-    load_warehouse(data_dir)
+def hold_warehouse(data_dir: Path, seconds: float) -> subprocess.Popen[str]:
+    """Another process holding the warehouse file open for writing for `seconds`."""
     holder = subprocess.Popen(
         [
             sys.executable,
             "-c",
             "import sys, time, duckdb; con = duckdb.connect(sys.argv[1]); "
-            "print('holding', flush=True); time.sleep(60)",
+            "print('holding', flush=True); time.sleep(float(sys.argv[2]))",
             str(layout.warehouse_path(data_dir)),
+            str(seconds),
         ],
         stdout=subprocess.PIPE,
         text=True,
     )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+    return holder
+
+
+def test_a_second_process_gets_a_clear_error_while_one_writes(data_dir: Path) -> None:
+    write_worker_qualifications(data_dir, SKILL, [worker("A")], T1)
+    load_warehouse(data_dir)
+    holder = hold_warehouse(data_dir, 60)
     try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
-        with pytest.raises(WarehouseLoadError, match="Another process"):
+        with pytest.raises(WarehouseLoadError, match="another process holds it"):
             load_warehouse(data_dir)
-        with pytest.raises(WarehouseBusyError, match="retry when it is done"):
+        with pytest.raises(WarehouseBusyError, match="Retry when it is done"):
             open_warehouse_read_only(data_dir)
+        with (
+            pytest.raises(WarehouseBusyError, match="for writing"),
+            warehouse_session(data_dir, wait_s=0.2),
+        ):
+            pass
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_push_session_waits_for_a_running_load_to_finish(data_dir: Path) -> None:
+    with (
+        pytest.raises(WarehouseNotFoundError, match="qual-pipeline refresh"),
+        warehouse_session(data_dir),
+    ):
+        pass
+    write_worker_qualifications(data_dir, SKILL, [worker("A")], T1)
+    load_warehouse(data_dir)
+    holder = hold_warehouse(data_dir, 1)
+    try:
+        with warehouse_session(data_dir, wait_s=30) as con:
+            assert con.execute("SELECT worker_id FROM worker_qualifications").fetchall() == [("A",)]
+        assert holder.wait(timeout=30) == 0  # the holder finished before the session got in
+    finally:
+        holder.kill()
