@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 from conftest import REGION, REQUESTER, make_data, qualification, qualification_type, type_id
 from dagster import AssetKey, DagsterInstance, DagsterRunStatus
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Locator, Page, expect, sync_playwright
 
 from qual_pipeline.commands.ui import set_pool_limits
 from qual_pipeline.defs.partitions import qualification_type_partitions
@@ -55,6 +55,7 @@ UI_START_TIMEOUT_S = 120
 BACKFILL_TIMEOUT_S = 180
 WAREHOUSE_TIMEOUT_S = 120  # the load_after_extract sensor ticks every 30 s
 BACKFILL_FAILED = {"FAILED", "FAILING", "CANCELED", "CANCELING", "COMPLETED_FAILED"}
+UI_TIMEOUT_MS = 60_000  # page loads and clicks on a slow machine
 WAREHOUSE_TABLE = AssetKey(["warehouse", "worker_qualifications"])
 
 
@@ -137,7 +138,6 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def _default_sigint() -> None:
-    # A shell can start pytest with SIGINT ignored; `dagster dev` then ignores SIGINT and SIGTERM.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
@@ -172,6 +172,9 @@ def dagster_stack(tmp_path: Path) -> Iterator[DagsterStack]:
         for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "QUAL_PIPELINE_SCHEDULE_CRON"):
             env.pop(name, None)
         dev = [str(dagster), "dev", "-m", "qual_pipeline.definitions"]
+        # A shell may start pytest with SIGINT ignored; `dagster dev` would inherit that and then
+        # ignore SIGINT and SIGTERM alike, so it gets the default back in that case only.
+        sigint_ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
         proc = subprocess.Popen(
             [*dev, "-h", "127.0.0.1", "-p", str(port)],
             cwd=tmp_path,
@@ -179,7 +182,7 @@ def dagster_stack(tmp_path: Path) -> Iterator[DagsterStack]:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_default_sigint,
+            preexec_fn=_default_sigint if sigint_ignored else None,
         )
         try:
             _wait_for_ui(url, proc, log_path)
@@ -195,9 +198,14 @@ def dagster_stack(tmp_path: Path) -> Iterator[DagsterStack]:
             _stop(proc)
 
 
+def _field(page: Page, label: str) -> Locator:
+    """The value shown next to a label of an overview panel ("Status", "Row count", ...)."""
+    return page.get_by_text(label, exact=True).locator("xpath=following-sibling::*[1]")
+
+
 def _wait_for_backfill(page: Page, instance: DagsterInstance, backfill_id: str) -> None:
     """Until the backfill page shows Succeeded; fails at once if the backfill failed."""
-    status = page.get_by_text("Status", exact=True).locator("xpath=following-sibling::*[1]")
+    status = _field(page, "Status")
     deadline = time.monotonic() + BACKFILL_TIMEOUT_S
     while True:
         backfill = instance.get_backfill(backfill_id)
@@ -244,6 +252,11 @@ def _wait_for_warehouse_load(instance: DagsterInstance) -> None:
 @pytest.mark.timeout(420)
 def test_backfill_two_types_from_the_ui_loads_the_warehouse(dagster_stack: DagsterStack) -> None:
     chosen = [dagster_stack.type_ids[0], dagster_stack.type_ids[2]]
+    expected = {
+        (qual_type, worker, score)
+        for qual_type in chosen
+        for worker, score in dagster_stack.scores[qual_type].items()
+    }
     ARTIFACTS.mkdir(exist_ok=True)
     instance = DagsterInstance.from_config(str(dagster_stack.dagster_home))
     with sync_playwright() as playwright:
@@ -251,7 +264,8 @@ def test_backfill_two_types_from_the_ui_loads_the_warehouse(dagster_stack: Dagst
             executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
         )
         page = browser.new_page(viewport={"width": 1400, "height": 900})
-        page.set_default_timeout(60_000)
+        page.set_default_timeout(UI_TIMEOUT_MS)
+        expect.set_options(timeout=UI_TIMEOUT_MS)
         try:
             # The asset page, once the code location is loaded (the Partitions tab appears).
             page.goto(f"{dagster_stack.url}/assets/lake/worker_qualifications")
@@ -279,8 +293,11 @@ def test_backfill_two_types_from_the_ui_loads_the_warehouse(dagster_stack: Dagst
             # The load_after_extract sensor loads the warehouse after the new snapshots.
             _wait_for_warehouse_load(instance)
             page.goto(f"{dagster_stack.url}/assets/warehouse/worker_qualifications")
-            expect(page.get_by_text("Latest materialization")).to_be_visible()
-            expect(page.get_by_text("Never materialized")).to_have_count(0)
+            latest = _field(page, "Latest materialization")
+            expect(latest).to_contain_text(" ago")
+            expect(_field(page, "Row count")).to_have_text(str(len(expected)))
+            loaded = page.get_by_role("row").filter(has_text="snapshots_loaded")
+            expect(loaded.get_by_role("cell").last).to_have_text(str(len(chosen)))
             page.screenshot(path=str(ARTIFACTS / "dagster_ui_warehouse.png"), full_page=True)
         except BaseException:
             page.screenshot(path=str(ARTIFACTS / "dagster_ui_failure.png"), full_page=True)
@@ -297,10 +314,5 @@ def test_backfill_two_types_from_the_ui_loads_the_warehouse(dagster_stack: Dagst
         ).fetchall()
     finally:
         con.close()
-    expected = {
-        (qual_type, worker, score)
-        for qual_type in chosen
-        for worker, score in dagster_stack.scores[qual_type].items()
-    }
     assert len(rows) == len(expected), "one row per (type, worker) of the two backfilled types"
     assert set(rows) == expected
