@@ -29,6 +29,7 @@ DEFAULT_MEMORY_LIMIT = "64MB"
 STAGING_ROW_GROUP_ROWS = 64 * 1024
 OUTPUT_BATCH_ROWS = 16 * 1024
 ROWS_PER_PASS = 250_000
+BUCKET_BUFFER_ROWS = 100_000  # rows buffered across all open buckets while splitting
 
 
 def staging_root(data_dir: Path) -> Path:
@@ -124,6 +125,8 @@ class Staging:
                 return
             bucket_dir = self.directory / "buckets"
             target = str(bucket_dir).replace("'", "''")  # COPY TO takes no parameter here
+            # Each open bucket buffers rows until this threshold: keep their sum bounded.
+            con.execute(f"SET partitioned_write_flush_threshold = {BUCKET_BUFFER_ROWS // buckets}")
             con.execute(
                 f"COPY (SELECT *, hash({self.key}) % $buckets AS _bucket FROM read_parquet($path))"
                 f" TO '{target}' (FORMAT parquet, PARTITION_BY (_bucket))",
