@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -303,8 +304,11 @@ def test_a_push_session_waits_for_a_running_load_to_finish(data_dir: Path) -> No
     load_warehouse(data_dir)
     holder = hold_warehouse(data_dir, 1)
     try:
+        started = time.monotonic()
         with warehouse_session(data_dir, wait_s=30) as con:
+            waited = time.monotonic() - started
             assert con.execute("SELECT worker_id FROM worker_qualifications").fetchall() == [("A",)]
-        assert holder.wait(timeout=30) == 0  # the holder finished before the session got in
+        assert waited > 0.5  # it got in only once the holder let go after its 1 s
+        assert holder.wait(timeout=30) == 0
     finally:
         holder.kill()
