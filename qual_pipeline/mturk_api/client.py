@@ -1,9 +1,9 @@
 """Build boto3 MTurk clients the way the whole product needs them.
 
-One place decides the endpoint (local MTurk, sandbox or production), the retry mode (botocore's own
-`standard` or `adaptive`, which retry `ThrottlingException`, `ServiceFault` and dropped connections),
-an optional client-side request rate, and counters of what the retries absorbed. Credentials come from
-boto3's standard chain only and are never read, logged or stored here.
+One place decides the endpoint (local MTurk, sandbox or production), the retry mode (botocore's
+own `standard` or `adaptive`, which retry `ThrottlingException`, `ServiceFault` and dropped
+connections), an optional client-side request rate, and counters of what the retries absorbed.
+Credentials come from boto3's standard chain only and are never read, logged or stored here.
 """
 
 from __future__ import annotations
