@@ -29,6 +29,7 @@ from qual_pipeline.extract.normalise import (
     normalise_qualification_types,
     normalise_qualifications,
 )
+from qual_pipeline.extract.prefetch import prefetched
 from qual_pipeline.extract.result import ExtractResult
 from qual_pipeline.extract.staging import DEFAULT_MEMORY_LIMIT, Staging
 from qual_pipeline.extract.type_selection import validate_type_id
@@ -86,7 +87,7 @@ def extract_worker_qualifications(
     )
     at = _utc(extracted_at)
 
-    def pages() -> Iterator[pa.RecordBatch]:
+    def api_pages() -> Iterator[tuple[str, dict[str, Any]]]:
         paginator = client.get_paginator("list_workers_with_qualification_type")
         for status in STATUSES:
             for page in paginator.paginate(
@@ -94,13 +95,17 @@ def extract_worker_qualifications(
                 Status=status,
                 PaginationConfig={"PageSize": page_size},
             ):
-                batch, _ = normalise_qualifications(
-                    page.get("Qualifications", []),
-                    extracted_at=at,
-                    qualification_type_id=qualification_type_id,
-                    status=status,
-                )
-                yield batch
+                yield status, page
+
+    def pages() -> Iterator[pa.RecordBatch]:
+        for status, page in prefetched(api_pages()):
+            batch, _ = normalise_qualifications(
+                page.get("Qualifications", []),
+                extracted_at=at,
+                qualification_type_id=qualification_type_id,
+                status=status,
+            )
+            yield batch
 
     return _extract(plan, pages(), at, on_page, run_id, stats, Path(data_dir), memory_limit)
 

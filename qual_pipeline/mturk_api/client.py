@@ -12,10 +12,13 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import boto3
+import botocore.session
 from botocore.config import Config
+from botocore.utils import parse_timestamp
 
 Environment = Literal["sandbox", "production"]
 
@@ -110,8 +113,7 @@ def make_client(
     if max_attempts < 1:
         raise ConfigurationError(f"max attempts must be at least 1, got {max_attempts}")
     url = resolve_endpoint(environment, endpoint_url)
-    session = boto3.session.Session(profile_name=profile_name) if profile_name else boto3
-    client = session.client(
+    client = _session(profile_name).client(
         "mturk",
         region_name=REGION,
         endpoint_url=url,
@@ -128,6 +130,29 @@ def make_client(
     if stats is not None:
         _count_into(stats, events)
     return client
+
+
+def utc_timestamp(value: Any) -> datetime:
+    """Response timestamps as UTC datetimes, whatever the machine's time zone.
+
+    botocore's default parser turns MTurk's epoch seconds into datetimes in the local zone, through
+    dateutil's tzlocal: slow per value, and a trap for anyone comparing them. The instant is the
+    same; only its zone (and the cost) differ.
+    """
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, UTC)
+    return parse_timestamp(value).astimezone(UTC)
+
+
+def _session(profile_name: str | None) -> boto3.session.Session:
+    """A fresh session per client, so credentials are read from the environment or profile as
+    they are now (a shared session would keep the first ones it resolved); ~80 ms, once per
+    extraction or push."""
+    core = botocore.session.get_session()
+    core.get_component("response_parser_factory").set_parser_defaults(
+        timestamp_parser=utc_timestamp
+    )
+    return boto3.session.Session(botocore_session=core, profile_name=profile_name)
 
 
 def _count_into(stats: ApiStats, events: Any) -> None:

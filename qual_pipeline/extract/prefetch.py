@@ -1,0 +1,62 @@
+"""Fetch the next API page while the current one is normalised and staged.
+
+Paging is sequential (each request needs the previous NextToken), but a page's network wait, the
+time the server takes to answer, does not have to be idle: a background thread runs the paginator
+a few pages ahead, so extraction costs about what a bare paginator loop costs. The thread is
+stopped when the consumer stops, and its exception, if any, is raised in the consumer.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
+
+T = TypeVar("T")
+DEFAULT_DEPTH = 2
+_DONE = object()
+
+
+class _Failure:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+def prefetched(items: Iterable[T], depth: int = DEFAULT_DEPTH) -> Iterator[T]:
+    """Iterate `items` from a background thread, at most `depth` items ahead of the consumer."""
+    buffer: queue.Queue[object] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                buffer.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+        except BaseException as error:  # handed to the consumer, raised there
+            put(_Failure(error))
+            return
+        put(_DONE)
+
+    thread = threading.Thread(target=produce, name="page-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = buffer.get()
+            if item is _DONE:
+                return
+            if isinstance(item, _Failure):
+                raise item.error
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        thread.join()

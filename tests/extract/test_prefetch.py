@@ -1,0 +1,42 @@
+"""The page prefetcher keeps order, hands errors to the consumer and stops with it."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from qual_pipeline.extract.prefetch import prefetched
+
+
+def test_items_arrive_in_order() -> None:
+    assert list(prefetched(range(50), depth=3)) == list(range(50))
+
+
+def test_an_error_in_the_producer_is_raised_in_the_consumer_after_the_good_items() -> None:
+    def pages() -> Iterator[int]:
+        yield 1
+        yield 2
+        raise ConnectionError("dropped")
+
+    seen: list[int] = []
+    with pytest.raises(ConnectionError, match="dropped"):
+        for item in prefetched(pages()):
+            seen.append(item)
+    assert seen == [1, 2]
+
+
+def test_stopping_early_stops_the_producer_within_depth() -> None:
+    produced: list[int] = []
+
+    def pages() -> Iterator[int]:
+        for i in range(1000):
+            produced.append(i)
+            yield i
+
+    for item in prefetched(pages(), depth=2):
+        if item == 5:
+            break
+    assert not [t for t in threading.enumerate() if t.name == "page-prefetch"]
+    assert len(produced) <= 5 + 1 + 2 + 1  # consumed, plus at most the buffer and one in hand
