@@ -181,3 +181,24 @@ def test_schedule_asks_for_one_run_per_type() -> None:
 def test_partition_changes_adds_new_and_drops_gone_types() -> None:
     assert partition_changes(["B", "C"], ["A", "B"]) == (["C"], ["A"])
     assert partition_changes(["A"], ["A"]) == ([], [])
+
+
+def test_discovery_sensor_adds_partitions_and_asks_for_runs(pipeline_env: dict) -> None:
+    from dagster import SensorResult, SkipReason, build_sensor_context
+
+    defs = definitions()
+    sensor = defs.resolve_sensor_def("qualification_type_discovery")
+    with instance_for_test() as instance:
+        instance.add_dynamic_partitions(qualification_type_partitions.name, [T1, "3GONETYPE"])
+        with build_sensor_context(instance=instance, resources=defs.resources) as context:
+            result = sensor(context)
+        assert isinstance(result, SensorResult)
+        jobs = sorted((r.job_name, r.partition_key or "") for r in result.run_requests or [])
+        assert jobs == [("extract_qualification_type", T2), ("refresh_qualification_types", "")]
+        added, removed = result.dynamic_partitions_requests
+        assert list(added.partition_keys) == [T2]
+        assert list(removed.partition_keys) == ["3GONETYPE"]
+        instance.add_dynamic_partitions(qualification_type_partitions.name, [T2])
+        instance.delete_dynamic_partition(qualification_type_partitions.name, "3GONETYPE")
+        with build_sensor_context(instance=instance, resources=defs.resources) as context:
+            assert isinstance(sensor(context), SkipReason)
