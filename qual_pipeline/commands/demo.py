@@ -168,7 +168,10 @@ def _summary(
     for (type_id, worker), old, new in changed[:5]:
         console.print(f"  {type_id} {worker}: {old} -> {new}")
     if check_failures:
-        console.print("[yellow]Data-quality checks flagged:[/] " + "; ".join(check_failures))
+        console.print(
+            "[yellow]Data-quality checks flagged[/] (the demo data carries odd locales on "
+            "purpose): " + "; ".join(check_failures)
+        )
     console.print(
         f"[bold]Files[/]: lake {lake_dir(data_dir)}, warehouse {warehouse_path(data_dir)}, "
         f"charts {data_dir / 'charts'}"
