@@ -309,66 +309,39 @@ class _Sender:
         return None
 
     def _resolve_unknown(self, batch: list[Change]) -> None:
-        observed, pending = self._observe(batch)
-        outcomes = []
-        for c in batch:
-            seen = observed.get(c.seq)
-            if has_landed(c, seen, c.seq in pending):
-                outcomes.append(
-                    Outcome(
-                        c,
-                        "verified",
-                        "verified",
-                        seen.value if seen else None,
-                        seen.status if seen else None,
-                    )
-                )
-            else:
-                outcomes.append(
-                    Outcome(
-                        c,
-                        "pending",
-                        "interrupted",
-                        seen.value if seen else None,
-                        seen.status if seen else None,
-                        "interrupted before MTurk applied it; sent again",
-                    )
-                )
-        self.journal.record_outcomes(outcomes)
+        def interrupted(c: Change, seen: Observed | None) -> Outcome:
+            return _observed_outcome(
+                c, "pending", "interrupted", seen, "interrupted before MTurk applied it; sent again"
+            )
+
+        self.journal.record_outcomes(self._read_back(batch, interrupted))
 
     def _verify(self, batch: list[Change]) -> None:
         if not batch:
             return
+
+        def mismatch(c: Change, seen: Observed | None) -> Outcome:
+            got = f"{seen.status} {seen.value}" if seen else "still pending"
+            error = f"read back {got}, expected {_expected(c)}"
+            self.problems.append(f"{_who(c)}: {error}")
+            return _observed_outcome(c, "mismatch", "mismatch", seen, error)
+
+        self.journal.record_outcomes(self._read_back(batch, mismatch))
+        self.hook("verified")
+
+    def _read_back(
+        self, batch: list[Change], otherwise: Callable[[Change, Observed | None], Outcome]
+    ) -> list[Outcome]:
+        """Read every change back: verified where MTurk holds it, else what `otherwise` says."""
         observed, pending = self._observe(batch)
         outcomes = []
         for c in batch:
             seen = observed.get(c.seq)
             if has_landed(c, seen, c.seq in pending):
-                outcomes.append(
-                    Outcome(
-                        c,
-                        "verified",
-                        "verified",
-                        seen.value if seen else None,
-                        seen.status if seen else None,
-                    )
-                )
-                continue
-            got = f"{seen.status} {seen.value}" if seen else "still pending"
-            error = f"read back {got}, expected {_expected(c)}"
-            self.problems.append(f"{_who(c)}: {error}")
-            outcomes.append(
-                Outcome(
-                    c,
-                    "mismatch",
-                    "mismatch",
-                    seen.value if seen else None,
-                    seen.status if seen else None,
-                    error,
-                )
-            )
-        self.journal.record_outcomes(outcomes)
-        self.hook("verified")
+                outcomes.append(_observed_outcome(c, "verified", "verified", seen))
+            else:
+                outcomes.append(otherwise(c, seen))
+        return outcomes
 
     def _observe(
         self, batch: list[Change], *, parallel: bool = True
@@ -449,3 +422,16 @@ def _record_in_warehouse(con: duckdb.DuckDBPyConnection, rows: list[dict[str, An
             latest[key] = (*key, r["observed_value"], r["observed_status"])
     if latest:
         record_pushed_changes(con, list(latest.values()), datetime.now(UTC))
+
+
+def _observed_outcome(
+    change: Change, state: str, status: str, seen: Observed | None, error: str | None = None
+) -> Outcome:
+    return Outcome(
+        change,
+        state,
+        status,
+        seen.value if seen else None,
+        seen.status if seen else None,
+        error,
+    )
