@@ -50,7 +50,7 @@ def run_query(query: str, data_dir: Path, output: str, limit: int, err: Console)
             )
         )
     elif output == "csv":
-        writer = csv.writer(sys.stdout)
+        writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(names)
         writer.writerows([[_plain(v) for v in r] for r in rows])
     else:
