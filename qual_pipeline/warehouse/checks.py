@@ -34,7 +34,8 @@ class CheckResult:
     """offending: how many rows (or types) fail; examples: up to 10 of them, JSON-ready."""
 
 
-def _json_ready(value: Any) -> Any:
+def json_ready(value: Any) -> Any:
+    """A DuckDB value as JSON can hold it: dates and times in ISO 8601, decimals as floats."""
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, Decimal):
@@ -53,7 +54,7 @@ def _offending(
     cursor = con.execute(f"SELECT * FROM ({query}\n) LIMIT {EXAMPLES}", params)
     names = [d[0] for d in cursor.description]
     return count, [
-        {n: _json_ready(v) for n, v in zip(names, row, strict=True)} for row in cursor.fetchall()
+        {n: json_ready(v) for n, v in zip(names, row, strict=True)} for row in cursor.fetchall()
     ]
 
 
