@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import duckdb
 
-SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+from qual_pipeline.warehouse.sql_files import SQL_DIR
 
 Kind = Literal["scores", "requests"]
 SCORE_ACTIONS = ("update", "grant", "unchanged", "rejected")
@@ -83,7 +83,9 @@ class PlanSummary:
 def read_sql(name: str, sql_dir: Path = SQL_DIR) -> str:
     path = Path(sql_dir) / f"{name}.sql"
     if not path.is_file():
-        raise PlanError(f"SQL file {path} is missing; restore it from the project's sql/ folder")
+        raise PlanError(
+            f"SQL file {path} is missing; restore it from the qual_pipeline package's sql/ folder"
+        )
     return path.read_text(encoding="utf-8").strip().rstrip(";")
 
 

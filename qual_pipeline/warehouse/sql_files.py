@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
-SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+SQL_DIR = Path(str(files("qual_pipeline") / "sql"))
+"""The SQL shipped inside the package (package data, read the same from a checkout or a wheel)."""
 
 TABLES: tuple[str, ...] = (
     "qualification_types",
@@ -42,7 +44,7 @@ def sql_text(relative: str) -> str:
     path = SQL_DIR / f"{relative}.sql"
     if not path.is_file():
         raise FileNotFoundError(
-            f"SQL file {path} is missing; the checkout's sql/ folder is incomplete"
+            f"SQL file {path} is missing; the installed qual_pipeline package is incomplete"
         )
     return path.read_text(encoding="utf-8")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from conftest import type_id, worker_id
-from push_helpers import REPO, World, write_decisions, write_desired
+from push_helpers import World, write_decisions, write_desired
 
 from qual_pipeline.push.plan import (
     PlanError,
@@ -16,6 +16,7 @@ from qual_pipeline.push.plan import (
     plan_rows,
 )
 from qual_pipeline.warehouse.connection import open_warehouse
+from qual_pipeline.warehouse.sql_files import SQL_DIR
 
 T1, T2, NOT_OWNED = type_id(11), type_id(12), type_id(99)
 W = [worker_id(i) for i in range(20)]
@@ -132,7 +133,7 @@ def test_grants_only_when_allowed(world_con, tmp_path: Path) -> None:
 def test_typed_model_values_are_checked_not_trusted(world_con, tmp_path: Path) -> None:
     """A model returning DOUBLE or BIGINT values gets the same checks as text from a CSV."""
     sql_dir = tmp_path / "sql"
-    shutil.copytree(REPO / "sql", sql_dir)
+    shutil.copytree(SQL_DIR, sql_dir)
     (sql_dir / "desired_scores.sql").write_text(
         f"SELECT * FROM (VALUES ('{T1}', '{W[0]}', 20.0::DOUBLE), ('{T1}', '{W[1]}', 2.5), "
         f"('{T1}', '{W[3]}', 1e12)) AS t(qualification_type_id, worker_id, integer_value)"
@@ -159,7 +160,7 @@ def test_model_without_the_required_columns(world_con, tmp_path: Path) -> None:
     with pytest.raises(PlanError, match="header must be: qualification_type_id,worker_id,"):
         build_score_plan(world_con, inputs_dir=tmp_path / "inputs")
     sql_dir = tmp_path / "sql"
-    shutil.copytree(REPO / "sql", sql_dir)
+    shutil.copytree(SQL_DIR, sql_dir)
     (sql_dir / "desired_scores.sql").write_text("SELECT 1 AS worker_id")
     with pytest.raises(PlanError, match=r"must return the columns.*missing: qualification_type_id"):
         build_score_plan(world_con, inputs_dir=tmp_path, sql_dir=sql_dir)
