@@ -169,6 +169,7 @@ def load_warehouse(
     max_row_drop_share: float | None = None,
     now: datetime | None = None,
     on_step: StepHook | None = None,
+    wait_s: float = 0.0,
 ) -> LoadResult:
     """Load the lake under data_dir into <data_dir>/warehouse.duckdb; the warehouse's only writer.
 
@@ -177,6 +178,8 @@ def load_warehouse(
     now: the load time recorded in extract_runs.loaded_at (default: the clock).
     on_step: called with a step name after each step inside the transaction (progress logging;
     an exception raised there aborts the load like any other failure).
+    wait_s: how long to wait, retrying with backoff, for another process (a query session, a
+    push) to release the warehouse file before giving up with WarehouseLoadError.
     """
     if max_row_drop_share is not None and not 0 <= max_row_drop_share <= 1:
         raise ValueError(f"max_row_drop_share must lie in [0, 1], got {max_row_drop_share}")
@@ -185,7 +188,7 @@ def load_warehouse(
     step = on_step or (lambda _name: None)
     data_dir = Path(data_dir)
     try:
-        con = open_warehouse(data_dir)
+        con = open_warehouse(data_dir, wait_s=wait_s)
     except WarehouseBusyError as exc:
         raise WarehouseLoadError(f"Nothing was loaded: {exc}") from exc
     try:

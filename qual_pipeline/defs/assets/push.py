@@ -16,6 +16,7 @@ from dagster import (
     asset,
 )
 
+from qual_pipeline import settings
 from qual_pipeline.defs.assets.warehouse import WAREHOUSE_POOL
 from qual_pipeline.defs.metadata import markdown_table
 from qual_pipeline.defs.resources import MTurkResource, PipelineConfig
@@ -28,7 +29,6 @@ from qual_pipeline.push.plan import (
     plan_rows,
 )
 from qual_pipeline.push.runner import PushReport, PushSettings, run_push
-from qual_pipeline.warehouse.connection import warehouse_session
 
 PLAN_DEPS = [
     AssetKey(["warehouse", "worker_qualifications"]),
@@ -39,14 +39,16 @@ PLAN_DEPS = [
 
 def push_settings(pipeline: PipelineConfig, mturk: MTurkResource) -> PushSettings:
     return PushSettings(
-        environment=mturk.environment,
-        allow_production=pipeline.push_allow_production,
-        send_notifications=pipeline.push_send_notifications,
-        skip_rejected=pipeline.push_skip_rejected,
-        allow_grants=pipeline.push_allow_grants,
+        environment=mturk.get(settings.ENVIRONMENT),
+        allow_production=pipeline.get(settings.PUSH_ALLOW_PRODUCTION),
+        send_notifications=pipeline.get(settings.PUSH_SEND_NOTIFICATIONS),
+        skip_rejected=pipeline.get(settings.PUSH_SKIP_REJECTED),
+        allow_grants=pipeline.get(settings.PUSH_ALLOW_GRANTS),
         limits=GuardLimits(
-            max_changes=pipeline.push_max_changes, max_share=pipeline.push_max_share
+            max_changes=pipeline.get(settings.PUSH_MAX_CHANGES),
+            max_share=pipeline.get(settings.PUSH_MAX_SHARE),
         ),
+        concurrency=pipeline.get(settings.PUSH_CONCURRENCY),
     )
 
 
@@ -66,12 +68,12 @@ def _plan_metadata(summary: PlanSummary, preview: list[dict[str, Any]]) -> dict[
 
 
 def _build_plan(kind: Kind, pipeline: PipelineConfig) -> MaterializeResult:
-    with warehouse_session(pipeline.data_path) as con:
+    with pipeline.warehouse_session() as con:
         if kind == "scores":
             summary = build_score_plan(
                 con,
                 inputs_dir=pipeline.inputs_path,
-                allow_grants=pipeline.push_allow_grants,
+                allow_grants=pipeline.get(settings.PUSH_ALLOW_GRANTS),
                 temporary=False,
             )
         else:
@@ -91,7 +93,7 @@ def _push(
         kind,
         client=mturk.client(),
         data_dir=pipeline.data_path,
-        connect_warehouse=lambda: warehouse_session(pipeline.data_path),
+        connect_warehouse=pipeline.warehouse_session,
         inputs_dir=pipeline.inputs_path,
         settings=push_settings(pipeline, mturk),
         progress=progress,

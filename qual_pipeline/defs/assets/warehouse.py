@@ -20,6 +20,7 @@ from dagster import (
     multi_asset,
 )
 
+from qual_pipeline import settings
 from qual_pipeline.defs.assets.lake import lake_assets
 from qual_pipeline.defs.resources import PipelineConfig
 from qual_pipeline.progress import Progress, report
@@ -80,17 +81,19 @@ def warehouse(
         report(Progress(task="warehouse load", done=0, rows=0, unit=name))
         context.log.info(f"warehouse load: {name}")
 
+    max_row_drop_share = pipeline.get(settings.MAX_ROW_DROP_SHARE)
+    wait_s = pipeline.get(settings.WAREHOUSE_WAIT)
     result = load_warehouse(
-        pipeline.data_path, max_row_drop_share=pipeline.max_row_drop_share, on_step=on_step
+        pipeline.data_path, max_row_drop_share=max_row_drop_share, on_step=on_step, wait_s=wait_s
     )
-    con = open_warehouse(pipeline.data_path)
+    con = open_warehouse(pipeline.data_path, wait_s=wait_s)
     try:
         counts = {
             table: con.execute(f'SELECT count(*) FROM "{table}"').fetchall()[0][0]
             for table in TABLES
         }
         charts = render_charts(con, pipeline.data_path / "charts")
-        checks = run_checks(con, max_row_drop_share=pipeline.max_row_drop_share)
+        checks = run_checks(con, max_row_drop_share=max_row_drop_share)
     finally:
         con.close()
     chart_md = "\n\n".join(
