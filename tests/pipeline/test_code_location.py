@@ -18,9 +18,9 @@ from conftest import (
 )
 from dagster import DagsterInstance, Definitions, build_schedule_context, instance_for_test
 
-from qual_pipeline.defs.in_process import refresh
 from qual_pipeline.defs.partitions import qualification_type_partitions
 from qual_pipeline.defs.sensors import partition_changes
+from qual_pipeline.refresh import refresh
 from qual_pipeline.warehouse.connection import open_warehouse_read_only
 
 T1, T2, FOREIGN = type_id(11), type_id(12), type_id(13)

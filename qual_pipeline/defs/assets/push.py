@@ -17,8 +17,8 @@ from dagster import (
 )
 
 from qual_pipeline import settings
-from qual_pipeline.defs.assets.warehouse import WAREHOUSE_POOL
 from qual_pipeline.defs.metadata import markdown_table
+from qual_pipeline.defs.pools import WAREHOUSE_POOL
 from qual_pipeline.defs.resources import MTurkResource, PipelineConfig
 from qual_pipeline.push.guard import GuardLimits
 from qual_pipeline.push.plan import (

@@ -22,6 +22,7 @@ from dagster import (
 
 from qual_pipeline import settings
 from qual_pipeline.defs.assets.lake import lake_assets
+from qual_pipeline.defs.pools import WAREHOUSE_POOL
 from qual_pipeline.defs.resources import PipelineConfig
 from qual_pipeline.progress import Progress, report
 from qual_pipeline.warehouse.charts import render_charts
@@ -29,7 +30,6 @@ from qual_pipeline.warehouse.checks import BLOCKING_CHECKS, run_checks
 from qual_pipeline.warehouse.connection import open_warehouse
 from qual_pipeline.warehouse.load import load_warehouse
 
-WAREHOUSE_POOL = "warehouse"
 CHECKED_TABLE = AssetKey(["warehouse", "worker_qualifications"])
 
 # Load when any lake snapshot is new and no extraction is still running; unlike `eager()` a type

@@ -1,8 +1,10 @@
-"""Run the code location in this process: what `qual-pipeline refresh` and the demo do.
+"""The refresh, one plain orchestration: what `qual-pipeline refresh` and the demo run.
 
-The same definitions the UI loads, executed run by run on the given instance (so the runs show up
-in the UI when DAGSTER_HOME is the project's): discovery (the sensor's own code), the type
-metadata, one extraction run per type, then one warehouse load with its checks.
+Four steps over the same definitions the UI loads, executed in this process on the given instance
+(so the runs show up in the UI when DAGSTER_HOME is the project's): discover the types (the
+discovery sensor's own code), snapshot their metadata, extract every type, then load the warehouse
+once and run its checks. A failing step is recorded and the refresh goes on, so one broken type
+does not hold the others back; the outcome names each failure.
 """
 
 from __future__ import annotations
@@ -11,14 +13,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from dagster import (
+    AddDynamicPartitionsRequest,
     AssetCheckSeverity,
     DagsterEventType,
     DagsterInstance,
     Definitions,
     ExecuteInProcessResult,
+    SensorResult,
     build_sensor_context,
 )
-from dagster._core.definitions.sensor_definition import SensorResult
 
 from qual_pipeline.defs.partitions import qualification_type_partitions
 
@@ -73,7 +76,7 @@ def discover_types(defs: Definitions, instance: DagsterInstance) -> tuple[list[s
     if isinstance(result, SensorResult):
         for request in result.dynamic_partitions_requests or []:
             keys = list(request.partition_keys)
-            if type(request).__name__.startswith("Add"):
+            if isinstance(request, AddDynamicPartitionsRequest):
                 instance.add_dynamic_partitions(qualification_type_partitions.name, keys)
                 added += keys
             else:
@@ -89,29 +92,39 @@ def refresh(
     *,
     on_run: Callable[[str], None] | None = None,
 ) -> RefreshOutcome:
-    """Discover, extract every type, load the warehouse; failures are collected, not raised."""
+    """Discover, extract every type, load the warehouse; failures are collected, not raised.
+
+    `on_run` is told the name of each run as it starts: 'qualification_types', a type id, then
+    'warehouse'. Errors before any run starts (discovery, settings, credentials) are raised.
+    """
     announce = on_run or (lambda _name: None)
     outcome = RefreshOutcome()
     outcome.added, outcome.removed = discover_types(defs, instance)
     outcome.type_ids = sorted(instance.get_dynamic_partitions(qualification_type_partitions.name))
     announce("qualification_types")
-    result = defs.resolve_job_def("refresh_qualification_types").execute_in_process(
-        instance=instance, run_config=QUIET, raise_on_error=False
-    )
-    if not result.success:
-        outcome.failures["qualification_types"] = failure_message(result)
+    _run(defs, instance, "refresh_qualification_types", outcome, "qualification_types")
     for type_id in outcome.type_ids:
         announce(type_id)
-        result = defs.resolve_job_def("extract_qualification_type").execute_in_process(
-            instance=instance, partition_key=type_id, run_config=QUIET, raise_on_error=False
-        )
-        if not result.success:
-            outcome.failures[type_id] = failure_message(result)
+        _run(defs, instance, "extract_qualification_type", outcome, type_id, partition=type_id)
     announce("warehouse")
-    result = defs.resolve_job_def("load_warehouse").execute_in_process(
-        instance=instance, run_config=QUIET, raise_on_error=False
-    )
-    if not result.success:
-        outcome.failures["warehouse"] = failure_message(result)
+    result = _run(defs, instance, "load_warehouse", outcome, "warehouse")
     outcome.check_failures = failed_checks(result)
     return outcome
+
+
+def _run(
+    defs: Definitions,
+    instance: DagsterInstance,
+    job: str,
+    outcome: RefreshOutcome,
+    name: str,
+    *,
+    partition: str | None = None,
+) -> ExecuteInProcessResult:
+    """Run one job in this process; a failure is recorded in `outcome` under `name`."""
+    result = defs.resolve_job_def(job).execute_in_process(
+        instance=instance, partition_key=partition, run_config=QUIET, raise_on_error=False
+    )
+    if not result.success:
+        outcome.failures[name] = failure_message(result)
+    return result
