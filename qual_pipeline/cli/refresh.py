@@ -1,128 +1,119 @@
-"""`qual-pipeline refresh`: the Dagster definitions run in-process, with progress on a terminal."""
+"""`qual-pipeline refresh`: the Dagster definitions run in-process, with progress on a terminal.
+
+The options are the settings the refresh reads (`qual_pipeline.settings`); their values go to the
+definitions' resources as they are, never through the process environment.
+"""
 
 from __future__ import annotations
 
 import os
 import time
+from typing import TYPE_CHECKING, Annotated, Any
 
-from botocore.exceptions import NoCredentialsError
-from dagster import DagsterInstance
-from dagster._core.errors import DagsterUserCodeExecutionError
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    Progress,
-    SpinnerColumn,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
+import typer
+from rich.markup import escape
 
-from qual_pipeline.defs.in_process import RefreshOutcome, refresh
-from qual_pipeline.extract.errors import ExtractionError, TypeSelectionError
-from qual_pipeline.mturk_api.client import ConfigurationError
-from qual_pipeline.progress import Progress as PageProgress
-from qual_pipeline.progress import listening
+from qual_pipeline import settings
+from qual_pipeline.cli.options import DATA_DIR_DEFAULT, DataDir, option
+from qual_pipeline.cli.render import err, fail, refresh_progress
 
-# Errors before any extraction starts: discovery, settings, credentials.
-SETUP_ERRORS = (
-    DagsterUserCodeExecutionError,
-    TypeSelectionError,
-    ExtractionError,
-    ConfigurationError,
-    NoCredentialsError,
-)
+if TYPE_CHECKING:
+    from dagster import DagsterInstance
+
+    from qual_pipeline.refresh import RefreshOutcome
+
+
+def refresh(
+    data_dir: DataDir = DATA_DIR_DEFAULT,
+    types: Annotated[str, option(settings.TYPES)] = settings.TYPES.default,
+    endpoint_url: Annotated[str | None, option(settings.ENDPOINT_URL)] = None,
+    environment: Annotated[str, option(settings.ENVIRONMENT)] = settings.ENVIRONMENT.default,
+    retry_mode: Annotated[str, option(settings.RETRY_MODE)] = settings.RETRY_MODE.default,
+    max_attempts: Annotated[int, option(settings.MAX_ATTEMPTS)] = settings.MAX_ATTEMPTS.default,
+    rate: Annotated[float | None, option(settings.RATE)] = None,
+    aws_profile: Annotated[str | None, option(settings.AWS_PROFILE)] = None,
+    max_row_drop_share: Annotated[
+        float, option(settings.MAX_ROW_DROP_SHARE)
+    ] = settings.MAX_ROW_DROP_SHARE.default,
+    warehouse_wait: Annotated[
+        float, option(settings.WAREHOUSE_WAIT)
+    ] = settings.WAREHOUSE_WAIT.default,
+) -> None:
+    """Discover, extract every type into the lake and load the warehouse, through the same Dagster
+    definitions the UI uses (runs appear in the UI when DAGSTER_HOME is set)."""
+    values: dict[str, Any] = {
+        settings.DATA_DIR.name: str(data_dir),
+        settings.TYPES.name: types,
+        settings.ENDPOINT_URL.name: endpoint_url or None,
+        settings.ENVIRONMENT.name: environment,
+        settings.RETRY_MODE.name: retry_mode,
+        settings.MAX_ATTEMPTS.name: max_attempts,
+        settings.RATE.name: rate,
+        settings.AWS_PROFILE.name: aws_profile or None,
+        settings.MAX_ROW_DROP_SHARE.name: max_row_drop_share,
+        settings.WAREHOUSE_WAIT.name: warehouse_wait,
+    }
+    raise typer.Exit(run_refresh(values))
 
 
 def instance_for_cli() -> DagsterInstance:
     """The instance in DAGSTER_HOME when set (runs then show in the UI), else a throwaway one."""
+    from dagster import DagsterInstance
+
     if os.environ.get("DAGSTER_HOME"):
         return DagsterInstance.get()
     return DagsterInstance.ephemeral()
 
 
-def run_refresh(err: Console, instance: DagsterInstance | None = None) -> int:
+def run_refresh(values: dict[str, Any], instance: DagsterInstance | None = None) -> int:
+    """Run a refresh with these setting values (by name); the exit code: 0 done, 1 something
+    failed (each failure printed), 2 it could not start (settings, credentials, type list)."""
+    from botocore.exceptions import NoCredentialsError
+    from dagster import DagsterUserCodeExecutionError
+
     from qual_pipeline.definitions import build_definitions
+    from qual_pipeline.extract.errors import ExtractionError, TypeSelectionError
+    from qual_pipeline.refresh import refresh as run
+    from qual_pipeline.settings import ConfigurationError
 
     started = time.monotonic()
     try:
-        defs = build_definitions()
+        defs = build_definitions(values)
         instance = instance or instance_for_cli()
-        if err.is_terminal:
-            outcome = _with_progress_bar(defs, instance, err)
-        else:
-            outcome = _with_log_lines(defs, instance, err)
-    except SETUP_ERRORS as e:
-        err.print(f"[bold red]error:[/] {root_cause(e)}", highlight=False, soft_wrap=True)
-        return 2
-    return report(outcome, err, time.monotonic() - started)
+        with refresh_progress(err) as on_run:
+            outcome = run(defs, instance, on_run=on_run)
+    except (
+        DagsterUserCodeExecutionError,
+        TypeSelectionError,
+        ExtractionError,
+        ConfigurationError,
+        NoCredentialsError,
+    ) as e:
+        return fail(root_cause(e), 2).exit_code
+    return report(outcome, time.monotonic() - started)
 
 
 def root_cause(error: BaseException) -> BaseException:
     """Dagster wraps errors raised in user code; the user wants ours, which names the fix."""
+    from dagster import DagsterUserCodeExecutionError
+
     while isinstance(error, DagsterUserCodeExecutionError) and error.__cause__ is not None:
         error = error.__cause__
     return error
 
 
-def _with_log_lines(defs, instance: DagsterInstance, err: Console) -> RefreshOutcome:  # type: ignore[no-untyped-def]
-    last: dict[str, float] = {}
-
-    def on_progress(p: PageProgress) -> None:
-        now = time.monotonic()
-        if now - last.get(p.task, 0.0) >= 5.0:
-            last[p.task] = now
-            err.print(f"{p.task}: {p.done} {p.unit}, {p.rows} rows", highlight=False)
-
-    with listening(on_progress):
-        return refresh(defs, instance, on_run=lambda name: err.print(f"running: {name}"))
-
-
-def _with_progress_bar(defs, instance: DagsterInstance, err: Console) -> RefreshOutcome:  # type: ignore[no-untyped-def]
-    columns = (
-        SpinnerColumn(finished_text="[green]✓"),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.fields[detail]}"),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=err) as bar:
-        tasks: dict[str, tuple[TaskID, float]] = {}
-        current: list[TaskID] = []
-
-        def finish_current() -> None:
-            for task_id in current:
-                bar.update(task_id, total=1, completed=1)
-            current.clear()
-
-        def on_progress(p: PageProgress) -> None:
-            if p.task not in tasks:
-                finish_current()
-                tasks[p.task] = (bar.add_task(p.task, total=None, detail=""), time.monotonic())
-                current.append(tasks[p.task][0])
-            task_id, started = tasks[p.task]
-            if p.unit == "pages":
-                rate = p.rows / max(time.monotonic() - started, 1e-3)
-                detail = f"{p.done} pages, {p.rows} rows, {rate:,.0f} rows/s"
-            else:
-                detail = p.unit
-            bar.update(task_id, detail=detail)
-
-        with listening(on_progress):
-            outcome = refresh(defs, instance)
-        finish_current()
-        return outcome
-
-
-def report(outcome: RefreshOutcome, err: Console, seconds: float) -> int:
+def report(outcome: RefreshOutcome, seconds: float) -> int:
+    """Print what the refresh did and failed; 0 when nothing failed, else 1."""
     if outcome.added:
         err.print(f"discovered {len(outcome.added)} new type(s): {', '.join(outcome.added)}")
     if outcome.removed:
         err.print(f"no longer mirrored: {', '.join(outcome.removed)}")
     for name, message in outcome.failures.items():
-        err.print(f"[bold red]failed:[/] {name}: {message}", highlight=False, soft_wrap=True)
+        err.print(
+            f"[bold red]failed:[/] {name}: {escape(message)}", highlight=False, soft_wrap=True
+        )
     for check in outcome.check_failures:
-        err.print(f"[yellow]check failed:[/] {check}", highlight=False, soft_wrap=True)
+        err.print(f"[yellow]check failed:[/] {escape(check)}", highlight=False, soft_wrap=True)
     status = "with failures" if outcome.failures else "done"
     err.print(f"refresh {status}: {len(outcome.type_ids)} type(s) in {seconds:.1f} s")
     return 0 if outcome.ok else 1

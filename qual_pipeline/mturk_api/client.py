@@ -20,6 +20,10 @@ import botocore.session
 from botocore.config import Config
 from botocore.utils import parse_timestamp
 
+from qual_pipeline.settings import ConfigurationError
+
+__all__ = ["ApiStats", "ConfigurationError", "RateLimiter", "make_client", "utc_timestamp"]
+
 Environment = Literal["sandbox", "production"]
 
 ENDPOINTS: dict[str, str] = {
@@ -27,10 +31,6 @@ ENDPOINTS: dict[str, str] = {
     "production": "https://mturk-requester.us-east-1.amazonaws.com",
 }
 REGION = "us-east-1"  # the only region MTurk has
-
-
-class ConfigurationError(ValueError):
-    """A setting the user gave is wrong; the message names it and the fix."""
 
 
 @dataclass
