@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from qual_pipeline.lake import layout
 from qual_pipeline.schema import UTC_TIMESTAMP
-from qual_pipeline.warehouse.connection import WarehouseBusyError, open_warehouse
+from qual_pipeline.warehouse.connection import OnBusy, WarehouseBusyError, open_warehouse
 from qual_pipeline.warehouse.snapshots import (
     EXTRACT_FIGURES,
     Snapshot,
@@ -170,6 +170,7 @@ def load_warehouse(
     now: datetime | None = None,
     on_step: StepHook | None = None,
     wait_s: float = 0.0,
+    on_busy: OnBusy | None = None,
 ) -> LoadResult:
     """Load the lake under data_dir into <data_dir>/warehouse.duckdb; the warehouse's only writer.
 
@@ -179,7 +180,8 @@ def load_warehouse(
     on_step: called with a step name after each step inside the transaction (progress logging;
     an exception raised there aborts the load like any other failure).
     wait_s: how long to wait, retrying with backoff, for another process (a query session, a
-    push) to release the warehouse file before giving up with WarehouseLoadError.
+    push) to release the warehouse file before giving up with WarehouseLoadError; `on_busy` is
+    called once when the wait begins.
     """
     if max_row_drop_share is not None and not 0 <= max_row_drop_share <= 1:
         raise ValueError(f"max_row_drop_share must lie in [0, 1], got {max_row_drop_share}")
@@ -188,7 +190,7 @@ def load_warehouse(
     step = on_step or (lambda _name: None)
     data_dir = Path(data_dir)
     try:
-        con = open_warehouse(data_dir, wait_s=wait_s)
+        con = open_warehouse(data_dir, wait_s=wait_s, on_busy=on_busy)
     except WarehouseBusyError as exc:
         raise WarehouseLoadError(f"Nothing was loaded: {exc}") from exc
     try:

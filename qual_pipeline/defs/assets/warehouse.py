@@ -83,8 +83,16 @@ def warehouse(
 
     max_row_drop_share = pipeline.get(settings.MAX_ROW_DROP_SHARE)
     wait_s = pipeline.get(settings.WAREHOUSE_WAIT)
+
+    def on_busy() -> None:
+        context.log.info(f"warehouse.duckdb is held by another process; waiting up to {wait_s} s")
+
     result = load_warehouse(
-        pipeline.data_path, max_row_drop_share=max_row_drop_share, on_step=on_step, wait_s=wait_s
+        pipeline.data_path,
+        max_row_drop_share=max_row_drop_share,
+        on_step=on_step,
+        wait_s=wait_s,
+        on_busy=on_busy,
     )
     con = open_warehouse(pipeline.data_path, wait_s=wait_s)
     try:
