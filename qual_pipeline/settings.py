@@ -377,8 +377,16 @@ def read_by(reader: ReadBy) -> Iterator[Setting[Any]]:
     return (s for s in SETTINGS if s.read_by == reader)
 
 
+READERS: dict[str, str] = {
+    "mturk": "resource `mturk`, each run",
+    "pipeline": "resource `pipeline`, each run",
+    "code location": "code location load",
+    "ui": "`qual-pipeline ui`",
+}
+
+
 def markdown_table() -> str:
-    """The README's configuration table, one row per setting."""
+    """The README's configuration table, one row per setting, in declaration order."""
     lines = [
         "| variable | CLI option | default | unit | read by | meaning |",
         "|---|---|---|---|---|---|",
@@ -386,9 +394,9 @@ def markdown_table() -> str:
     for s in SETTINGS:
         default = "unset" if s.default is None else f"`{s.as_text(s.default)}`"
         option = f"`{s.flag}` ({', '.join(s.commands)})" if s.commands else ""
-        reader = "resource " + s.read_by if s.read_by in ("mturk", "pipeline") else s.read_by
         lines.append(
-            f"| `{s.env}` | {option} | {default} | {s.unit} | {reader} | {s.description} |"
+            f"| `{s.env}` | {option} | {default} | {s.unit} | {READERS[s.read_by]} "
+            f"| {s.description} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -45,13 +45,13 @@ class SettingsResource(ConfigurableResource):
     """A resource whose fields are settings; `get` returns a setting's typed, checked value."""
 
     def get(self, setting: Setting[T]) -> T:
+        """The value of `setting`, typed and checked; ConfigurationError names its variable."""
         raw = getattr(self, setting.name)
         if raw is None:
             return cast(T, None)
-        source = f"{setting.env} (resource field {setting.name})"
         if setting.kind in NATIVE:
-            return setting.check(raw, source=source)
-        return setting.parse(raw, source=source)
+            return setting.check(raw)
+        return setting.parse(raw)
 
 
 def _resource_class(name: str, base: type[SettingsResource], reader: settings.ReadBy) -> Any:
