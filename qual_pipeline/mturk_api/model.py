@@ -1,4 +1,5 @@
-"""MTurk's contracts as botocore's service model states them: id shapes, page size, statuses.
+"""MTurk's contracts as botocore's service model states them: id shapes, page size, statuses,
+and which output member of an operation carries its records.
 
 The model (`botocore/data/mturk/2017-01-17/service-2.json`, installed with boto3) is the ground
 truth every boto3 client already uses; reading it here means no pattern, limit or enum is typed by
@@ -61,9 +62,6 @@ MAX_PAGE_SIZE: int = int(_metadata("ResultSize")["max"])
 
 QUALIFICATION_STATUSES: tuple[str, ...] = tuple(_metadata("QualificationStatus")["enum"])
 """A qualification's Status, in the model's order: ('Granted', 'Revoked')."""
-
-TYPE_STATUSES: tuple[str, ...] = tuple(_metadata("QualificationTypeStatus")["enum"])
-"""A qualification type's QualificationTypeStatus: ('Active', 'Inactive')."""
 
 
 def records_member(operation: str) -> str:
