@@ -59,7 +59,7 @@ def _resource_class(name: str, base: type[SettingsResource], reader: settings.Re
         s.name: (_field_type(s), Field(default=_field_default(s), description=s.help))
         for s in settings.read_by(reader)
     }
-    return create_model(name, __base__=base, __module__=__name__, **fields)
+    return create_model(name, __base__=base, __module__=__name__, __doc__=base.__doc__, **fields)
 
 
 class _MTurk(SettingsResource):
