@@ -312,6 +312,18 @@ PUSH_SKIP_REJECTED = Setting(
     read_by="pipeline",
     flag="--skip-rejected",
 )
+PUSH_RATE = Setting(
+    "push_rate",
+    float,
+    5.0,
+    "QUAL_PIPELINE_PUSH_RATE",
+    description="Most MTurk requests per second a push sends, reads and writes together (within "
+    "QUAL_PIPELINE_RATE too, when that is set)",
+    read_by="pipeline",
+    flag="--rate",
+    unit="requests per second",
+    minimum=0.01,
+)
 PUSH_CONCURRENCY = Setting(
     "push_concurrency",
     int,
@@ -365,6 +377,7 @@ SETTINGS: tuple[Setting[Any], ...] = (
     PUSH_ALLOW_PRODUCTION,
     PUSH_SEND_NOTIFICATIONS,
     PUSH_SKIP_REJECTED,
+    PUSH_RATE,
     PUSH_CONCURRENCY,
     SCHEDULE_CRON,
     API_CONCURRENCY,

@@ -23,7 +23,7 @@ from pydantic import Field, PrivateAttr, create_model
 
 from qual_pipeline import settings
 from qual_pipeline.extract.type_selection import parse_type_setting
-from qual_pipeline.mturk_api.client import ApiStats, RateLimiter, make_client
+from qual_pipeline.mturk_api.client import ApiStats, RateLimiter, limit_rate, make_client
 from qual_pipeline.settings import Setting
 from qual_pipeline.warehouse.connection import warehouse_session
 
@@ -74,8 +74,10 @@ class _MTurk(SettingsResource):
             self._limiter = RateLimiter(rate)
         return self._limiter
 
-    def client(self, stats: ApiStats | None = None) -> Any:
-        return make_client(
+    def client(self, stats: ApiStats | None = None, *, rate: float | None = None) -> Any:
+        """A boto3 MTurk client; `rate` holds it to that many requests per second as well as
+        to the process's shared QUAL_PIPELINE_RATE (the push's own pace)."""
+        client = make_client(
             environment=self.get(settings.ENVIRONMENT),
             endpoint_url=self.get(settings.ENDPOINT_URL) or None,
             retry_mode=self.get(settings.RETRY_MODE),  # type: ignore[arg-type]
@@ -84,6 +86,7 @@ class _MTurk(SettingsResource):
             stats=stats,
             profile_name=self.get(settings.AWS_PROFILE) or None,
         )
+        return limit_rate(client, RateLimiter(rate)) if rate else client
 
 
 class _Pipeline(SettingsResource):

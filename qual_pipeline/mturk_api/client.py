@@ -23,7 +23,14 @@ from botocore.utils import parse_timestamp
 
 from qual_pipeline.settings import ConfigurationError
 
-__all__ = ["ApiStats", "ConfigurationError", "RateLimiter", "make_client", "utc_timestamp"]
+__all__ = [
+    "ApiStats",
+    "ConfigurationError",
+    "RateLimiter",
+    "limit_rate",
+    "make_client",
+    "utc_timestamp",
+]
 
 Environment = Literal["sandbox", "production"]
 
@@ -140,11 +147,17 @@ def make_client(
             tcp_keepalive=True,
         ),
     )
-    events = client.meta.events
     if rate_limiter is not None:
-        events.register("before-send.mturk", lambda **_: rate_limiter.acquire())
+        limit_rate(client, rate_limiter)
     if stats is not None:
-        _count_into(stats, events)
+        _count_into(stats, client.meta.events)
+    return client
+
+
+def limit_rate(client: Any, limiter: RateLimiter) -> Any:
+    """Make every request of `client` (retries included) wait for `limiter`; returns the client.
+    A client may be held to several limiters: a request goes when each of them allows it."""
+    client.meta.events.register("before-send.mturk", lambda **_: limiter.acquire())
     return client
 
 

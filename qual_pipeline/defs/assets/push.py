@@ -91,7 +91,7 @@ def _push(
 
     report: PushReport = run_push(
         kind,
-        client=mturk.client(),
+        client=mturk.client(rate=pipeline.get(settings.PUSH_RATE)),
         data_dir=pipeline.data_path,
         connect_warehouse=pipeline.warehouse_session,
         inputs_dir=pipeline.inputs_path,
