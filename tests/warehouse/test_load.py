@@ -325,3 +325,25 @@ def test_a_push_session_waits_for_a_running_load_to_finish(data_dir: Path) -> No
         assert holder.wait(timeout=30) == 0
     finally:
         holder.kill()
+
+
+def test_a_load_waits_for_a_process_that_holds_the_file(data_dir: Path) -> None:
+    write_worker_qualifications(data_dir, SKILL, [worker("A")], T1)
+    load_warehouse(data_dir)
+    write_worker_qualifications(data_dir, SKILL, [worker("A"), worker("C")], T2)
+    holder = hold_warehouse(data_dir)
+    busy: list[str] = []
+
+    def on_busy() -> None:  # the load found the file held (a query, a push): let it go now
+        busy.append("busy")
+        assert holder.stdin is not None
+        holder.stdin.write("go\n")
+        holder.stdin.flush()
+
+    try:
+        result = load_warehouse(data_dir, wait_s=30, on_busy=on_busy)
+        assert busy == ["busy"]
+        assert [s.rows for s in result.loaded] == [2]
+        assert holder.wait(timeout=30) == 0
+    finally:
+        holder.kill()
