@@ -28,9 +28,9 @@ from types import TracebackType
 from typing import Any, Final, Self
 
 import psycopg2
-import psycopg2.extensions
 
 from qual_pipeline.stores.namespace import Namespace
+from qual_pipeline.stores.postgres import first_line, redact_dsn
 
 PUSH: Final = "push"
 WAREHOUSE_WRITER: Final = "warehouse writer"
@@ -60,19 +60,6 @@ def lock_key(purpose: str, namespace: Namespace) -> int:
         f"qual_pipeline\0{purpose}\0{namespace.environment}\0{namespace.account}".encode()
     ).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
-
-
-def redact_dsn(dsn: str) -> str:
-    """The DSN without its password, for messages: `postgresql://user@host:port/db`."""
-    try:
-        params = psycopg2.extensions.parse_dsn(dsn)
-    except psycopg2.ProgrammingError:
-        return "(an unparsable PostgreSQL DSN)"
-    user = params.get("user", "")
-    host = params.get("host", "")
-    port = params.get("port", "")
-    database = params.get("dbname", "")
-    return f"postgresql://{user}{'@' if user else ''}{host}{':' if port else ''}{port}/{database}"
 
 
 class AdvisoryLock:
@@ -109,7 +96,7 @@ class AdvisoryLock:
         except psycopg2.Error as exc:
             raise LockError(
                 f"Cannot reach the PostgreSQL catalog at {redact_dsn(self.dsn)} to take the "
-                f"{self.purpose} lock of {self.namespace}: {_first_line(exc)}"
+                f"{self.purpose} lock of {self.namespace}: {first_line(exc)}"
             ) from None
         con.autocommit = True
         return con
@@ -218,8 +205,3 @@ def push_lock(dsn: str, namespace: Namespace) -> AdvisoryLock:
     """The one-pusher lock of `namespace`: `with push_lock(dsn, ns):` refuses at once
     (LockHeldError naming the holder) while another push of the same account runs."""
     return AdvisoryLock(dsn, PUSH, namespace)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

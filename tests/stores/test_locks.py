@@ -21,9 +21,9 @@ from qual_pipeline.stores.locks import (
     LockHeldError,
     LockLostError,
     push_lock,
-    redact_dsn,
 )
 from qual_pipeline.stores.namespace import Namespace
+from qual_pipeline.stores.postgres import redact_dsn
 
 ACME = Namespace("sandbox", "acme")
 
