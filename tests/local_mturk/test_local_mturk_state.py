@@ -62,7 +62,7 @@ def test_sections_in_any_order(local_mturk, tmp_path):
     [
         ('{"requesters": [', "not valid JSON at line 1"),
         ('{"qualifications": {"a": 1}}', "must be a JSON list"),
-        ('{"workers": []}', "unknown section 'workers'"),
+        ('{"hits": []}', "unknown section 'hits'"),
         ("[]", "expected '{'"),
     ],
 )
