@@ -102,7 +102,7 @@ class _Service:
         target = headers.get("x-amz-target") or ""
         name = target[len(self.prefix) :] if target.startswith(self.prefix) else ""
         op_model = model.operation(name) if name else None
-        if method != "POST" or op_model is None:
+        if method != "POST" or op_model is None or not path.startswith("/"):
             shown = target if len(target) <= 100 else target[:100] + "..."
             raise ApiError(
                 "UnknownOperationException",
@@ -134,8 +134,12 @@ class _Service:
         return _encode(result)
 
 
+class _NotJson(ValueError):
+    pass
+
+
 def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON value")
+    raise _NotJson(f"{name} is not a JSON value")
 
 
 def _parse(body: bytes) -> dict[str, Any]:
@@ -155,10 +159,11 @@ def _parse(body: bytes) -> dict[str, Any]:
         ) from None
     except RecursionError:
         raise serialization(_too_deep()) from None
-    except ValueError as exc:  # NaN/Infinity, or an integer of more than 4,300 digits
+    except ValueError as exc:  # NaN/Infinity, or an integer past Python's 4,300-digit limit
+        problem = str(exc) if isinstance(exc, _NotJson) else "a number has too many digits"
         raise serialization(
-            f"The request body is not valid JSON ({exc}): numbers must be finite and no member "
-            "of MTurk's API holds an integer of that many digits."
+            f"The request body is not valid JSON: {problem}. Numbers must be finite, and no "
+            "member of MTurk's API holds a number of thousands of digits."
         ) from None
     _check_tree(params)
     if not isinstance(params, dict):
@@ -282,6 +287,7 @@ class _Handler(BaseHTTPRequestHandler):
     def handle_one_request(self) -> None:
         """One request, whatever its method: every answer is JSON, every failure a 4xx."""
         self.input.await_request()
+        self.command = ""
         try:
             line = self.rfile.readline(MAX_LINE + 1)
             for _ in range(4):  # RFC 9112 2.2: ignore empty lines before a request line

@@ -209,7 +209,6 @@ def test_validation_of_nested_lists_and_required_members(local_mturk):
     assert "Value 'bad' at 'workerIds.2.member'" in payload["Message"]
 
 
-
 @pytest.mark.parametrize(
     ("value", "message"),
     [
