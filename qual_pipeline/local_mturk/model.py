@@ -75,11 +75,6 @@ def pattern(shape_name: str) -> re.Pattern[str]:
     return re.compile(shape(shape_name).metadata["pattern"])
 
 
-def matches(shape_name: str, value: str) -> bool:
-    """Whether the whole of `value` matches the named shape's pattern ("A1\\n" does not)."""
-    return pattern(shape_name).fullmatch(value) is not None
-
-
 @dataclass(frozen=True)
 class Violation:
     """One problem of a value against its shape. `wrong_type` problems are Coral's

@@ -40,6 +40,8 @@ _BALANCE = re.compile(r"^[0-9]+(\.)?[0-9]{0,2}$")
 _ACCESS_KEY_ID = re.compile(r"[A-Za-z0-9_]{1,128}")
 _INT32 = (-(2**31), 2**31 - 1)
 _LOCALE_FIELDS = frozenset(model.shape("Locale").members)
+_TYPE_ID = model.pattern("EntityId").fullmatch  # whole value: "A1\n" does not match
+_WORKER_ID = model.pattern("CustomerId").fullmatch
 _SURROGATES = re.compile("[\\ud800-\\udfff]")
 _CHUNK = 1 << 20
 
@@ -271,12 +273,12 @@ def _qualification(record: Any, where: str) -> tuple[Any, ...]:
         raise DataError(f"{where}: unknown field(s) {', '.join(unknown)}")
     type_id = record.get("QualificationTypeId")
     worker_id = record.get("WorkerId")
-    if not isinstance(type_id, str) or not model.matches("EntityId", type_id):
+    if not isinstance(type_id, str) or not _TYPE_ID(type_id):
         raise DataError(
             f"{where}: QualificationTypeId {type_id!r} must match "
             f"{model.pattern('EntityId').pattern}"
         )
-    if not isinstance(worker_id, str) or not model.matches("CustomerId", worker_id):
+    if not isinstance(worker_id, str) or not _WORKER_ID(worker_id):
         raise DataError(
             f"{where}: WorkerId {worker_id!r} must match {model.pattern('CustomerId').pattern}"
         )
@@ -303,6 +305,19 @@ def _qualification(record: Any, where: str) -> tuple[Any, ...]:
 def _locale(locale: Any, where: str) -> tuple[str, str | None]:
     """(Country, Subdivision) of a LocaleValue. Odd values the shape allows are kept ('us',
     'XX'); what it cannot carry is refused: each is exactly 2 characters."""
+    if type(locale) is dict and len(locale) <= 2:  # the common case, checked cheaply
+        country, subdivision = locale.get("Country"), locale.get("Subdivision")
+        if (
+            type(country) is str
+            and len(country) == 2
+            and country.isascii()
+            and (len(locale) == 1 or "Subdivision" in locale)
+            and (
+                subdivision is None
+                or (type(subdivision) is str and len(subdivision) == 2 and subdivision.isascii())
+            )
+        ):
+            return country, subdivision
     if not isinstance(locale, dict) or not _LOCALE_FIELDS.issuperset(locale):
         raise DataError(
             f"{where}: LocaleValue must be an object with Country and optionally Subdivision, "
@@ -341,7 +356,7 @@ def _worker(record: Any, where: str) -> str:
     if not isinstance(record, dict) or set(record) != {"WorkerId"}:
         raise DataError(f'{where}: a worker must be {{"WorkerId": "A..."}}, got {record!r}')
     worker_id = record["WorkerId"]
-    if not isinstance(worker_id, str) or not model.matches("CustomerId", worker_id):
+    if not isinstance(worker_id, str) or not _WORKER_ID(worker_id):
         raise DataError(
             f"{where}: WorkerId {worker_id!r} must match {model.pattern('CustomerId').pattern}"
         )
