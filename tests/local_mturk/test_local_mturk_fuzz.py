@@ -496,6 +496,26 @@ def test_bad_chunked_framing_is_a_400_and_a_clean_close(server, chunks, te, extr
     )
 
 
+def test_expect_100_continue(server):
+    headers = {**signed_headers(server.host, b"{}"), "Expect": "100-continue"}
+    with server.wire() as wire:
+        # Headers only: the body waits for "100 Continue".
+        wire.send(request_bytes({**headers, "Content-Length": "2"}, length=False))
+        assert wire.interim() == 100
+        wire.send(b"{}")
+        assert server.record(wire.answer()).status == 200
+    too_big = {**headers, "Content-Length": str(50 << 20)}
+    with server.wire() as wire:  # refused at once: no 100, the client need not send 50 MB
+        wire.send(request_bytes(too_big, length=False))
+        answer = server.record(wire.answer())
+        assert (answer.status, answer.error_type, answer.closes) == (
+            400,
+            "SerializationException",
+            True,
+        )
+        assert wire.closed_cleanly()
+
+
 def test_pipelined_requests_are_answered_in_order(server):
     good = server.signed({}, "GetAccountBalance")
     listing = server.signed({"QualificationTypeId": TYPE_ID}, "ListWorkersWithQualificationType")

@@ -117,6 +117,13 @@ class Wire:
         line, self.buffer = self.buffer.split(b"\r\n", 1)
         return line
 
+    def interim(self) -> int:
+        """The status of an interim (1xx) answer such as 100 Continue."""
+        version, status, _ = self._line().decode("latin-1").split(" ", 2)
+        assert version == "HTTP/1.1" and status.startswith("1"), (version, status)
+        assert self._line() == b""
+        return int(status)
+
     def answer(self, *, head: bool = False) -> Answer:
         """The next answer; Closed if the server closed the connection cleanly instead."""
         status_line = self._line().decode("latin-1")
