@@ -17,6 +17,14 @@ from qual_pipeline.push.journal import Change
 MISSING_CODES = ("AWS.MechanicalTurk.QualificationDoesNotExist",)
 REVOKED_CODES = ("AWS.MechanicalTurk.InvalidQualificationState",)
 REVOKED_TEXT = "can be called with a status of: Granted"
+# MTurk's answer for a worker id the environment does not know (unmodeled error code):
+# `The value "A143XRCI1YXAFE" is not valid for the parameter WorkerId.`
+UNKNOWN_WORKER_CODE = "ParameterValidationError"
+UNKNOWN_WORKER_HINT = (
+    "MTurk does not know this worker in the environment pushed to: sandbox and production have "
+    "separate worker ids, so a production worker id used on the sandbox (or a sandbox id on "
+    "production) fails this way. Check which environment the worker id comes from"
+)
 
 
 @dataclass(frozen=True)
@@ -27,21 +35,32 @@ class Observed:
     value: int | None = None
 
 
+def is_unknown_worker(error: ClientError) -> bool:
+    """Whether MTurk refused the call because the environment does not know the WorkerId."""
+    info = error.response.get("Error", {})
+    return info.get("Code") == UNKNOWN_WORKER_CODE and "parameter WorkerId" in info.get(
+        "Message", ""
+    )
+
+
 def describe_error(error: ClientError) -> str:
-    """`Code: Message` of an MTurk error, with the TurkErrorCode when there is one."""
+    """`Code: Message` of an MTurk error, with the TurkErrorCode when there is one, and what an
+    unknown WorkerId usually means."""
     info = error.response.get("Error", {})
     turk = error.response.get("TurkErrorCode")
     text = f"{info.get('Code', 'Error')}: {info.get('Message', '')}".strip()
-    return f"{text} ({turk})" if turk else text
+    text = f"{text} ({turk})" if turk else text
+    return f"{text} -- {UNKNOWN_WORKER_HINT}" if is_unknown_worker(error) else text
 
 
 def classify_score_error(error: ClientError) -> str | None:
-    """'Missing' or 'Revoked' when GetQualificationScore failed for that reason, else None."""
+    """'Missing' or 'Revoked' when GetQualificationScore failed for that reason, else None. A
+    worker the environment does not know holds nothing there: 'Missing'."""
     turk = error.response.get("TurkErrorCode", "")
     message = error.response.get("Error", {}).get("Message", "")
     if turk in REVOKED_CODES or REVOKED_TEXT in message:
         return "Revoked"
-    if turk in MISSING_CODES or "does not exist" in message:
+    if turk in MISSING_CODES or "does not exist" in message or is_unknown_worker(error):
         return "Missing"
     return None
 
