@@ -439,6 +439,11 @@ def _retry_mode(mode: str) -> Literal["standard", "adaptive"]:
     raise typer.BadParameter(f"--retry-mode {mode!r} is not known; use standard or adaptive")
 
 
+def _say(text: str) -> None:
+    """A message line: never wrapped mid-sentence, so logs and greps see it whole."""
+    out.print(text, highlight=False, soft_wrap=True)
+
+
 def _print_plan(saved: SavedPlan) -> None:
     summary, record = saved.summary, saved.record
     counts = Table(title=f"{summary.table}: counts per action")
@@ -485,31 +490,28 @@ def _print_plan(saved: SavedPlan) -> None:
             label = "[yellow]ignored (--ignore-check):[/]"
         else:
             label = "[bold red]blocking check failed:[/]"
-        out.print(
+        _say(
             f"{label} {escape(f.check_name)} for {where} ({f.offending:,} offending) in "
             f"warehouse load {record.load_id}",
-            highlight=False,
         )
     if record.verdict:
         listed = "\n- ".join(escape(v) for v in record.verdict)
-        out.print(f"[bold yellow]A push of this plan would be refused:[/]\n- {listed}")
+        _say(f"[bold yellow]A push of this plan would be refused:[/]\n- {listed}")
     elif summary.changes == 0:
-        out.print("Nothing to push: MTurk already holds every valid desired value.")
+        _say("Nothing to push: MTurk already holds every valid desired value.")
     else:
-        out.print(f"A push would send {summary.changes:,} change(s).")
+        _say(f"A push would send {summary.changes:,} change(s).")
     if summary.rejected_rows and not record.verdict:
-        out.print(f"{summary.rejected_rows:,} rejected row(s) are left out (--skip-rejected).")
-    out.print(
+        _say(f"{summary.rejected_rows:,} rejected row(s) are left out (--skip-rejected).")
+    _say(
         f"Saved as plan [bold]{record.plan_id}[/] (warehouse load {record.load_id}, inputs "
         f"{record.inputs_fingerprint}); nothing was sent to MTurk.",
-        highlight=False,
     )
     if not record.verdict and summary.changes:
         flag = " --requests" if summary.kind == "requests" else ""
-        out.print(
+        _say(
             f"`qual-pipeline push{flag}` applies exactly this plan, and refuses it if the "
             "warehouse is reloaded or the inputs change before then.",
-            highlight=False,
         )
 
 
@@ -517,24 +519,19 @@ def _print_report(report: PushReport, stats: ApiStats) -> None:
     for plan in report.plans:
         states = Counter(plan.states)
         label = "resumed" if plan.resumed else "pushed"
-        out.print(
+        _say(
             f"{label} plan {plan.plan_id} ({plan.kind}): {plan.total:,} change(s), "
             + ", ".join(f"{s} {n:,}" for s, n in sorted(states.items()))
         )
-    applied = any(not p.resumed for p in report.plans)
-    if (
-        report.plan_id is not None
-        and not applied
-        and report.plan_id not in {p.plan_id for p in report.plans}
-    ):
-        out.print(
+    if report.plan_id is not None and report.plan_id not in {p.plan_id for p in report.plans}:
+        _say(
             f"Nothing to push: plan {report.plan_id} has no changes "
             "(MTurk already holds every valid desired value)."
         )
     elif report.plan_id is None and report.plans:
-        out.print("No saved plan left to push; run `qual-pipeline plan` to plan new changes.")
+        _say("No saved plan left to push; run `qual-pipeline plan` to plan new changes.")
     meta = stats.as_metadata()
-    out.print(
+    _say(
         f"MTurk calls: {meta['api_calls']:,} ({meta['retries']:,} retries: "
         f"{meta['throttles']:,} throttled, {meta['service_faults']:,} faults). "
         f"Run {report.run_id}; every attempt is in push_audit."

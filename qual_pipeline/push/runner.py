@@ -185,14 +185,14 @@ def run_push(
         raise ValueError("pass either plan_id (apply a saved plan) or replan, not both")
     reader = read_warehouse or read_only_warehouse(data_dir)
     sender = _Sender(client, connect_warehouse, settings, sql_dir, report.run_id, crash_hook)
-    try:
-        with Journal(data_dir, sql_dir) as journal, journal.lock():
-            sender.journal = journal
+    with Journal(data_dir, sql_dir) as journal, journal.lock():
+        sender.journal = journal
+        try:
             _run_locked(kind, sender, report, reader, inputs_dir, plan_id, replan, progress)
-    except NoCredentialsError:
-        raise
-    except (BotoCoreError, ClientError) as e:
-        raise PushInterrupted(sender.interruption(e)) from e
+        except NoCredentialsError:
+            raise
+        except (BotoCoreError, ClientError) as e:
+            raise PushInterrupted(sender.interruption(e)) from e
     if not report.ok:
         problems = [p for outcome in report.plans for p in outcome.problems]
         shown = "\n- ".join(problems[:20])
@@ -312,9 +312,8 @@ class _Sender:
         state = ""
         if self.plan is not None:
             counts = self.journal.state_counts(self.plan.plan_id)
-            state = " Plan {} now stands at: {}.".format(
-                self.plan.plan_id, ", ".join(f"{k} {n}" for k, n in sorted(counts.items()))
-            )
+            listed = ", ".join(f"{k} {n}" for k, n in sorted(counts.items()))
+            state = f" Its changes in the journal: {listed}."
         return f"MTurk failed while {self.stage}: {what}.{state} {RESUME_HINT}"
 
     def execute(self, plan: PlanRecord, *, resumed: bool, progress: Progress | None) -> PlanOutcome:

@@ -10,7 +10,9 @@ start from MTurk as extracted.
 from __future__ import annotations
 
 import csv
+import hashlib
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterable
@@ -21,11 +23,14 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import typer
 from conftest import REQUESTER, make_data, qualification, qualification_type
+from typer.testing import CliRunner
 
 from qual_pipeline.lake import layout
 from qual_pipeline.lake.layout import warehouse_path
 from qual_pipeline.lake.writer import SnapshotWriter
+from qual_pipeline.push.cli import register
 from qual_pipeline.schema import QUALIFICATION_REQUESTS, QUALIFICATION_TYPES, WORKER_QUALIFICATIONS
 from qual_pipeline.warehouse.load import LoadResult, load_warehouse
 
@@ -116,6 +121,43 @@ def _publish(
         writer.write(pa.Table.from_pydict(columns, schema=schema))
         if figures is not None:
             writer.set_extract_metadata(figures)
+
+
+def start_world(
+    local_mturk: Any,
+    mturk_env: Any,
+    tmp_path: Path,
+    world: World,
+    faults: Any = None,
+) -> tuple[Any, list[str]]:
+    """A local MTurk and a loaded warehouse both holding `world`; the MTurk and the data and
+    inputs options every push command takes."""
+    mturk = local_mturk(data=world.mturk_data(), faults=faults)
+    mturk_env(mturk)
+    world.warehouse(tmp_path / "data")
+    common = ["--data-dir", str(tmp_path / "data"), "--inputs-dir", str(tmp_path / "inputs")]
+    return mturk, common
+
+
+_APP = typer.Typer()
+register(_APP)
+PLAN_ID = re.compile(r"Saved as plan ([0-9a-f]{20}-\d{8}T\d{12})")
+
+
+def push_cli(*args: str) -> Any:
+    """`qual-pipeline <args>` for the push commands, in this process (typer's CliRunner)."""
+    return CliRunner().invoke(_APP, list(args), env={"COLUMNS": "200"})
+
+
+def saved_plan_id(output: str) -> str:
+    """The plan id `qual-pipeline plan` printed."""
+    found = PLAN_ID.search(output)
+    assert found is not None, output
+    return found.group(1)
+
+
+def file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def write_csv(path: Path, header: list[str], rows: Iterable[Iterable[Any]]) -> Path:

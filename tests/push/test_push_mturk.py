@@ -5,17 +5,21 @@ from __future__ import annotations
 import json
 from contextlib import closing
 from pathlib import Path
-from typing import Any
 
 import pytest
-import typer
 from conftest import type_id, worker_id
-from push_helpers import World, mturk_state, warehouse_rows, write_decisions, write_desired
-from typer.testing import CliRunner
+from push_helpers import (
+    World,
+    mturk_state,
+    push_cli,
+    start_world,
+    warehouse_rows,
+    write_decisions,
+    write_desired,
+)
 
 from qual_pipeline.local_mturk.server import FaultConfig
 from qual_pipeline.mturk_api.client import make_client
-from qual_pipeline.push.cli import register
 from qual_pipeline.push.guard import GuardLimits
 from qual_pipeline.push.runner import PushFailed, PushSettings, run_push
 from qual_pipeline.push.saved_plan import PlanSettings
@@ -24,13 +28,7 @@ from qual_pipeline.warehouse.connection import open_warehouse
 T1 = type_id(21)
 ASSOCIATE = "AssociateQualificationWithWorker"
 
-app = typer.Typer()
-register(app)
-runner = CliRunner()
-
-
-def cli(*args: str) -> Any:
-    return runner.invoke(app, list(args), env={"COLUMNS": "200"})
+cli = push_cli
 
 
 @pytest.fixture
@@ -38,11 +36,7 @@ def setup(local_mturk, mturk_env, tmp_path: Path):
     """start(world, faults=None) -> (mturk, data args): MTurk and the warehouse hold `world`."""
 
     def start(world: World, faults: FaultConfig | None = None):
-        mturk = local_mturk(data=world.mturk_data(), faults=faults)
-        mturk_env(mturk)
-        world.warehouse(tmp_path / "data")
-        common = ["--data-dir", str(tmp_path / "data"), "--inputs-dir", str(tmp_path / "inputs")]
-        return mturk, common
+        return start_world(local_mturk, mturk_env, tmp_path, world, faults)
 
     return start
 
