@@ -315,10 +315,12 @@ def load_warehouse(
                     con, loaded_at, len(snapshots), sum(changes.values()), checks
                 )
                 recorded = True
-                failed = [c.name for c in checks if not c.passed]
+                blocking = [c.name for c in checks if c.blocking and not c.passed]
+                warned = [c.name for c in checks if not c.blocking and not c.passed]
                 step(
-                    f"run checks: {len(checks) - len(failed)} passed"
-                    + (f", failed: {', '.join(failed)}" if failed else "")
+                    f"run checks: {len(checks) - len(blocking) - len(warned)} passed"
+                    + (f", blocking failed: {', '.join(blocking)}" if blocking else "")
+                    + (f", warnings: {', '.join(warned)}" if warned else "")
                     + f"; load {load_id}"
                 )
             con.execute("COMMIT")
