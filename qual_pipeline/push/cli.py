@@ -56,6 +56,7 @@ from qual_pipeline.push.score import (
 from qual_pipeline.warehouse.connection import (
     WarehouseBusyError,
     WarehouseNotFoundError,
+    require_warehouse,
     warehouse_session,
 )
 
@@ -184,6 +185,7 @@ def plan_command(
         environment, allow_grants, max_changes, max_share, skip_rejected, ignore_check
     )
     with _failures():
+        require_warehouse(data_dir)  # before the journal is created next to it
         with Journal(data_dir, sql_dir) as journal, journal.lock():
             saved = save_plan(
                 kind,

@@ -216,7 +216,8 @@ class Journal:
         rejections: Iterable[list[dict[str, Any]]] = (),
     ) -> PlanRecord:
         """Save a plan in one transaction: its header, every change as 'pending' and its
-        rejected rows. Older saved plans of the same kind become 'superseded'.
+        rejected rows. Older saved plans of the same kind become 'superseded' (their header
+        stays, their rows are dropped: they can never be pushed).
 
         The plan id is the SHA-256 of the plan's contents (first 20 hex digits) and its creation
         time, so equal plans share a prefix and a plan saved twice stays two records.
@@ -226,6 +227,13 @@ class Journal:
         digest = hashlib.sha256(f"{header.kind}|{header.environment}".encode())
         total = rejected = 0
         with self._transaction() as db:
+            # A superseded plan can never be pushed: keep its header, drop its rows.
+            for table in ("changes", "rejections"):
+                db.execute(
+                    f"DELETE FROM {table} WHERE plan_id IN (SELECT plan_id FROM plans "
+                    "WHERE kind = ? AND state = 'saved')",
+                    (header.kind,),
+                )
             db.execute(
                 "UPDATE plans SET state = 'superseded' WHERE kind = ? AND state = 'saved'",
                 (header.kind,),

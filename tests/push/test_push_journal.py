@@ -123,6 +123,8 @@ def test_a_new_plan_supersedes_the_saved_one_of_its_kind(tmp_path: Path) -> None
         second = journal.save_plan(header(), changes=plan_batches(2))
         states = [journal.plan(p.plan_id) for p in (first, second)]
         assert [p.state for p in states if p] == ["superseded", "saved"]
+        assert journal.changes(first.plan_id, "pending") == []  # its rows are gone
+        assert len(journal.changes(second.plan_id, "pending")) == 2
         assert journal.newest_saved("scores") == second
         assert journal.newest_saved("requests") == requests
         assert journal.opened_since(requests) == []

@@ -37,7 +37,7 @@ from qual_pipeline.local_mturk.server import FaultConfig
 from qual_pipeline.mturk_api.client import make_client
 from qual_pipeline.push.guard import GuardLimits
 from qual_pipeline.push.journal import Journal
-from qual_pipeline.push.runner import PushInterrupted, PushSettings, run_push
+from qual_pipeline.push.runner import PushFailed, PushInterrupted, PushSettings, run_push
 from qual_pipeline.push.saved_plan import PlanSettings
 from qual_pipeline.warehouse.connection import open_warehouse
 from qual_pipeline.warehouse.load import load_warehouse
@@ -183,6 +183,11 @@ def test_a_push_after_a_plan_was_saved_makes_it_out_of_date(world, tmp_path: Pat
     assert mturk.call_counts()["AcceptQualificationRequest"] == 0
     kind = push_cli("push", *common, "--plan", requests)
     assert kind.exit_code == 1 and "push it with --requests" in kind.output
+    sandbox = saved_plan_id(push_cli("plan", *common, "--max-share", "1").output)
+    production = push_cli("push", *common, "--environment", "production", "--allow-production")
+    assert production.exit_code == 1
+    assert f"plan {sandbox} was made for the sandbox environment" in production.output
+    assert mturk.call_counts()["AcceptQualificationRequest"] == 0
 
 
 def test_plan_leaves_the_warehouse_file_byte_for_byte_unchanged(world, tmp_path: Path) -> None:
@@ -321,6 +326,9 @@ def test_throttling_beyond_the_retries_ends_cleanly_and_the_push_resumes(
     with Journal(tmp_path / "data") as journal:
         (plan,) = journal.open_plans()  # consistent: every change in a known state
         assert sum(journal.state_counts(plan.plan_id).values()) == plan.total == 12
+    unfinished = push_cli("plan", *common, "--max-share", "1")
+    assert unfinished.exit_code == 1
+    assert f"the push of plan {plan.plan_id} was interrupted and is unfinished" in unfinished.output
 
     mturk.set_faults(FaultConfig())
     resumed = run_push_process(["push", *common, "--rate", "500"], env, cwd=REPO)
@@ -374,3 +382,91 @@ def test_a_read_back_that_keeps_failing_interrupts_and_resumes(
     report = push()
     assert report.verified == 2 and report.plans[0].resumed
     assert mturk.call_counts()[ASSOCIATE] == 2
+
+
+def test_plan_without_a_warehouse_says_to_refresh_and_creates_nothing(tmp_path: Path) -> None:
+    data = tmp_path / "nowhere"
+    result = push_cli("plan", "--data-dir", str(data), "--inputs-dir", str(tmp_path))
+    assert result.exit_code == 1
+    assert "qual-pipeline refresh" in result.output and "Traceback" not in result.output
+    assert not data.exists()
+
+
+def test_a_warehouse_without_a_recorded_load_is_refused_until_a_load_records_one(
+    local_mturk, mturk_env, tmp_path: Path
+) -> None:
+    """A warehouse loaded before load ids existed has no recorded checks: plan refuses until a
+    load records them; that first load records one even with nothing new in the lake.
+    Its push_audit, created by an earlier version, gains the newer columns on the next push."""
+    base = holders()
+    mturk = local_mturk(data=base.mturk_data())
+    mturk_env(mturk)
+    data = tmp_path / "data"
+    base.warehouse(data)
+    con = open_warehouse(data)
+    try:  # as a warehouse loaded by the first release: no load ids, no recorded checks
+        con.execute("DROP TABLE warehouse_loads")
+        con.execute("DROP TABLE check_results")
+        con.execute(  # push_audit as the first release created it
+            "CREATE TABLE push_audit (run_id VARCHAR NOT NULL, plan_id VARCHAR NOT NULL, "
+            "seq BIGINT NOT NULL, attempt INTEGER NOT NULL, kind VARCHAR NOT NULL, "
+            "qualification_type_id VARCHAR NOT NULL, worker_id VARCHAR NOT NULL, "
+            "qualification_request_id VARCHAR, old_value INTEGER, new_value INTEGER, "
+            "observed_value INTEGER, action VARCHAR NOT NULL, status VARCHAR NOT NULL, "
+            "error VARCHAR, attempted_at TIMESTAMPTZ NOT NULL, finished_at TIMESTAMPTZ, "
+            "PRIMARY KEY (plan_id, seq, attempt))"
+        )
+    finally:
+        con.close()
+    write_desired(tmp_path / "inputs", [(T1, W[1], 50)])
+    common = ["--data-dir", str(data), "--inputs-dir", str(tmp_path / "inputs")]
+    refused = push_cli("plan", *common, "--max-share", "1")
+    assert refused.exit_code == 1
+    assert "the warehouse has no recorded load" in refused.output
+    assert "qual-pipeline refresh" in refused.output
+
+    first = load_warehouse(data)
+    assert first.up_to_date and first.load_id is not None
+    assert push_cli("plan", *common, "--max-share", "1").exit_code == 0
+    pushed = push_cli("push", *common)
+    assert pushed.exit_code == 0, pushed.output
+    assert warehouse_rows(data, "SELECT observed_status, ignored_checks FROM push_audit") == [
+        ("Granted", None)
+    ]
+
+
+def test_a_read_back_mturk_refuses_for_good_is_recorded_as_failed(
+    local_mturk, mturk_env, tmp_path: Path
+) -> None:
+    base = holders()
+    mturk = local_mturk(data=base.mturk_data())
+    mturk_env(mturk)
+    data = tmp_path / "data"
+    base.warehouse(data)
+    write_desired(tmp_path / "inputs", [(T1, W[1], 50)])
+
+    client = make_client(endpoint_url=mturk.endpoint_url)
+
+    def malformed_read(params: dict[str, Any], **_: Any) -> None:
+        params["WorkerId"] = "not-a-worker"  # MTurk answers ValidationException: no retry helps
+
+    def after_sending(point: str) -> None:
+        if point == "marked_sent":  # the call landed; every read-back is now refused for good
+            client.meta.events.register(
+                "provide-client-params.mturk.GetQualificationScore", malformed_read
+            )
+
+    with pytest.raises(PushFailed, match="MTurk refused to read it back"):
+        run_push(
+            "scores",
+            client=client,
+            data_dir=data,
+            connect_warehouse=lambda: closing(open_warehouse(data)),
+            inputs_dir=tmp_path / "inputs",
+            settings=PushSettings(),
+            replan=PlanSettings(limits=GuardLimits(max_share=1)),
+            crash_hook=after_sending,
+        )
+    (row,) = warehouse_rows(data, "SELECT status, observed_status, error FROM push_audit")
+    assert row[:2] == ("failed", None) and "ValidationException" in row[2]
+    assert mturk_state(mturk, [(T1, W[1])]) == {(T1, W[1]): ("Granted", 50)}
