@@ -16,6 +16,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterable
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,7 +32,9 @@ from qual_pipeline.lake import layout
 from qual_pipeline.lake.layout import warehouse_path
 from qual_pipeline.lake.writer import SnapshotWriter
 from qual_pipeline.push.cli import register
+from qual_pipeline.push.runner import PushReport, PushSettings, run_push
 from qual_pipeline.schema import QUALIFICATION_REQUESTS, QUALIFICATION_TYPES, WORKER_QUALIFICATIONS
+from qual_pipeline.warehouse.connection import open_warehouse
 from qual_pipeline.warehouse.load import LoadResult, load_warehouse
 
 REPO = Path(__file__).resolve().parents[2]
@@ -154,6 +157,21 @@ def saved_plan_id(output: str) -> str:
     found = PLAN_ID.search(output)
     assert found is not None, output
     return found.group(1)
+
+
+def push_here(client: Any, tmp_path: Path, **more: Any) -> PushReport:
+    """A scores push in this process, on tmp_path's data and inputs (run_push's other arguments,
+    e.g. replan= or crash_hook=, pass through)."""
+    data = tmp_path / "data"
+    return run_push(
+        "scores",
+        client=client,
+        data_dir=data,
+        connect_warehouse=lambda: closing(open_warehouse(data)),
+        inputs_dir=tmp_path / "inputs",
+        settings=more.pop("settings", PushSettings()),
+        **more,
+    )
 
 
 def file_digest(path: Path) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ from push_helpers import (
     World,
     mturk_state,
     push_cli,
+    push_here,
     start_world,
     warehouse_rows,
     write_decisions,
@@ -21,9 +21,8 @@ from push_helpers import (
 from qual_pipeline.local_mturk.server import FaultConfig
 from qual_pipeline.mturk_api.client import make_client
 from qual_pipeline.push.guard import GuardLimits
-from qual_pipeline.push.runner import PushFailed, PushSettings, run_push
+from qual_pipeline.push.runner import PushFailed
 from qual_pipeline.push.saved_plan import PlanSettings
-from qual_pipeline.warehouse.connection import open_warehouse
 
 T1 = type_id(21)
 ASSOCIATE = "AssociateQualificationWithWorker"
@@ -218,13 +217,9 @@ def test_a_read_back_mismatch_is_recorded_and_fails_the_run(setup, tmp_path: Pat
 
     data_dir = tmp_path / "data"
     with pytest.raises(PushFailed, match=r"read back Granted 3, expected Granted 51"):
-        run_push(
-            "scores",
-            client=make_client(endpoint_url=mturk.endpoint_url),
-            data_dir=data_dir,
-            connect_warehouse=lambda: closing(open_warehouse(data_dir)),
-            inputs_dir=tmp_path / "inputs",
-            settings=PushSettings(),
+        push_here(
+            make_client(endpoint_url=mturk.endpoint_url),
+            tmp_path,
             replan=PlanSettings(limits=GuardLimits(max_share=1)),
             crash_hook=someone_else_writes,
         )

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from push_helpers import (
     file_digest,
     mturk_state,
     push_cli,
+    push_here,
     run_push_process,
     saved_plan_id,
     start_world,
@@ -37,7 +37,7 @@ from qual_pipeline.local_mturk.server import FaultConfig
 from qual_pipeline.mturk_api.client import make_client
 from qual_pipeline.push.guard import GuardLimits
 from qual_pipeline.push.journal import Journal
-from qual_pipeline.push.runner import PushFailed, PushInterrupted, PushSettings, run_push
+from qual_pipeline.push.runner import PushFailed, PushInterrupted
 from qual_pipeline.push.saved_plan import PlanSettings
 from qual_pipeline.warehouse.connection import open_warehouse
 from qual_pipeline.warehouse.load import load_warehouse
@@ -348,11 +348,7 @@ def test_throttling_beyond_the_retries_ends_cleanly_and_the_push_resumes(
 def test_a_read_back_that_keeps_failing_interrupts_and_resumes(
     local_mturk, mturk_env, tmp_path: Path
 ) -> None:
-    base = holders()
-    mturk = local_mturk(data=base.mturk_data())
-    mturk_env(mturk)
-    data = tmp_path / "data"
-    base.warehouse(data)
+    mturk, _ = start_world(local_mturk, mturk_env, tmp_path, holders())
     write_desired(tmp_path / "inputs", [(T1, W[1], 50), (T1, W[2], 51)])
 
     def throttle_after_sending(point: str) -> None:
@@ -360,15 +356,8 @@ def test_a_read_back_that_keeps_failing_interrupts_and_resumes(
             mturk.set_faults(FaultConfig(throttle_rate=1.0))
 
     def push(**more: Any) -> Any:
-        return run_push(
-            "scores",
-            client=make_client(endpoint_url=mturk.endpoint_url, max_attempts=2),
-            data_dir=data,
-            connect_warehouse=lambda: closing(open_warehouse(data)),
-            inputs_dir=tmp_path / "inputs",
-            settings=PushSettings(),
-            **more,
-        )
+        client = make_client(endpoint_url=mturk.endpoint_url, max_attempts=2)
+        return push_here(client, tmp_path, **more)
 
     with pytest.raises(PushInterrupted) as stopped:
         push(
@@ -398,11 +387,8 @@ def test_a_warehouse_without_a_recorded_load_is_refused_until_a_load_records_one
     """A warehouse loaded before load ids existed has no recorded checks: plan refuses until a
     load records them; that first load records one even with nothing new in the lake.
     Its push_audit, created by an earlier version, gains the newer columns on the next push."""
-    base = holders()
-    mturk = local_mturk(data=base.mturk_data())
-    mturk_env(mturk)
+    _mturk, common = start_world(local_mturk, mturk_env, tmp_path, holders())
     data = tmp_path / "data"
-    base.warehouse(data)
     con = open_warehouse(data)
     try:  # as a warehouse loaded by the first release: no load ids, no recorded checks
         con.execute("DROP TABLE warehouse_loads")
@@ -419,7 +405,6 @@ def test_a_warehouse_without_a_recorded_load_is_refused_until_a_load_records_one
     finally:
         con.close()
     write_desired(tmp_path / "inputs", [(T1, W[1], 50)])
-    common = ["--data-dir", str(data), "--inputs-dir", str(tmp_path / "inputs")]
     refused = push_cli("plan", *common, "--max-share", "1")
     assert refused.exit_code == 1
     assert "the warehouse has no recorded load" in refused.output
@@ -438,11 +423,7 @@ def test_a_warehouse_without_a_recorded_load_is_refused_until_a_load_records_one
 def test_a_read_back_mturk_refuses_for_good_is_recorded_as_failed(
     local_mturk, mturk_env, tmp_path: Path
 ) -> None:
-    base = holders()
-    mturk = local_mturk(data=base.mturk_data())
-    mturk_env(mturk)
-    data = tmp_path / "data"
-    base.warehouse(data)
+    mturk, _ = start_world(local_mturk, mturk_env, tmp_path, holders())
     write_desired(tmp_path / "inputs", [(T1, W[1], 50)])
 
     client = make_client(endpoint_url=mturk.endpoint_url)
@@ -457,16 +438,13 @@ def test_a_read_back_mturk_refuses_for_good_is_recorded_as_failed(
             )
 
     with pytest.raises(PushFailed, match="MTurk refused to read it back"):
-        run_push(
-            "scores",
-            client=client,
-            data_dir=data,
-            connect_warehouse=lambda: closing(open_warehouse(data)),
-            inputs_dir=tmp_path / "inputs",
-            settings=PushSettings(),
+        push_here(
+            client,
+            tmp_path,
             replan=PlanSettings(limits=GuardLimits(max_share=1)),
             crash_hook=after_sending,
         )
+    data = tmp_path / "data"
     (row,) = warehouse_rows(data, "SELECT status, observed_status, error FROM push_audit")
     assert row[:2] == ("failed", None) and "ValidationException" in row[2]
     assert mturk_state(mturk, [(T1, W[1])]) == {(T1, W[1]): ("Granted", 50)}
