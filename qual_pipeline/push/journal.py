@@ -139,7 +139,8 @@ class Outcome:
 
 
 def now_utc() -> str:
-    return datetime.now(UTC).isoformat()
+    """Now in UTC, ISO 8601 with microseconds always: journal times compare as text."""
+    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 class Journal:
@@ -245,7 +246,7 @@ class Journal:
                     provisional,
                     header.kind,
                     header.environment,
-                    created_at.isoformat(),
+                    created_at.isoformat(timespec="microseconds"),
                     header.load_id,
                     header.inputs_fingerprint,
                     json.dumps(header.settings, sort_keys=True),

@@ -9,6 +9,11 @@ fingerprint.
 newest of its kind and not yet applied, was it made for this environment, has no other push run
 since it was saved, does its verdict allow it, is the warehouse still at the same load, and do the
 inputs still give the same rows. Any "no" refuses the push before a single MTurk call.
+
+Why "another push ran since" is asked of the journal rather than of the warehouse: a push writes
+read-back values into the warehouse batch by batch and decides requests whose trace is only in
+push_audit, so recording each batch as a warehouse load would make loads without checks; the
+journal knows exactly which plans were opened after this one was saved.
 """
 
 from __future__ import annotations
