@@ -265,7 +265,7 @@ def confirm_unchanged(
 def refused_message(record: PlanRecord) -> str:
     """What a push says when a plan it just built is refused by its own verdict."""
     listed = "\n- ".join(record.verdict)
-    return f"{REFUSED}\n- {listed}\n(the plan is saved as {record.plan_id}; nothing was sent)"
+    return f"{REFUSED}\n- {listed}\n(the refused plan is saved as {record.plan_id}, for the record)"
 
 
 def _rows(fingerprint: str | None) -> str:
