@@ -69,6 +69,7 @@ PIPELINE_SETTINGS: dict[str, tuple[str, Any]] = {
     "QUAL_PIPELINE_PUSH_ALLOW_PRODUCTION": ("push_allow_production", env_bool),
     "QUAL_PIPELINE_PUSH_SEND_NOTIFICATIONS": ("push_send_notifications", env_bool),
     "QUAL_PIPELINE_PUSH_SKIP_REJECTED": ("push_skip_rejected", env_bool),
+    "QUAL_PIPELINE_PUSH_IGNORE_CHECKS": ("push_ignore_checks", EnvVar),
 }
 
 

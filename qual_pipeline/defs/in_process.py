@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from dagster import (
     AssetCheckSeverity,
@@ -37,10 +38,18 @@ class RefreshOutcome:
     failures: dict[str, str] = field(default_factory=dict)
     """What failed (a type id, 'qualification_types' or 'warehouse') -> the error message."""
     check_failures: list[str] = field(default_factory=list)
+    """Blocking checks the load failed: `plan` and `push` refuse the types they name."""
+    check_warnings: list[str] = field(default_factory=list)
+    """Warning checks the load failed: unusual but legal data, shown, blocking nothing."""
 
     @property
     def ok(self) -> bool:
-        return not self.failures
+        """No run failed and no blocking check failed (warnings allowed)."""
+        return not self.failures and not self.check_failures
+
+
+Materialized = Callable[[list[str], str | None, dict[str, Any]], None]
+"""Called per asset materialization of a finished run: (asset key path, partition, metadata)."""
 
 
 def failure_message(result: ExecuteInProcessResult) -> str:
@@ -53,14 +62,38 @@ def failure_message(result: ExecuteInProcessResult) -> str:
     return "; ".join(messages) or "the run failed"
 
 
+def check_outcomes(result: ExecuteInProcessResult) -> tuple[list[str], list[str]]:
+    """(blocking failures, warnings) of a run's checks, each as 'name: description Types: ...'."""
+    blocking: list[str] = []
+    warnings: list[str] = []
+    for e in result.get_asset_check_evaluations():
+        if e.passed:
+            continue
+        entry = e.metadata.get("failing_types")
+        types = entry.value if entry is not None and isinstance(entry.value, dict) else {}
+        listed = ", ".join(f"{t} ({n})" for t, n in sorted(types.items()))
+        where = f" Types: {listed}." if types else ""
+        if e.severity == AssetCheckSeverity.ERROR:
+            blocking.append(
+                f"{e.check_name} (blocks plan and push of these types): "
+                f"{e.description or 'failed.'}{where}"
+            )
+        else:
+            warnings.append(f"{e.check_name}: {e.description or 'failed.'}{where}")
+    return blocking, warnings
+
+
 def failed_checks(result: ExecuteInProcessResult) -> list[str]:
-    """Checks that did not pass; blocking ones (severity ERROR) say that they stop the push."""
-    return [
-        f"{e.check_name}{' (blocks pushes)' if e.severity == AssetCheckSeverity.ERROR else ''}: "
-        f"{e.description or 'failed'}"
-        for e in result.get_asset_check_evaluations()
-        if not e.passed
-    ]
+    """Every check that did not pass, blocking ones first."""
+    blocking, warnings = check_outcomes(result)
+    return blocking + warnings
+
+
+def _report_materializations(result: ExecuteInProcessResult, on_done: Materialized) -> None:
+    for event in result.get_asset_materialization_events():
+        materialization = event.materialization
+        metadata = {k: v.value for k, v in materialization.metadata.items()}
+        on_done(list(materialization.asset_key.path), materialization.partition, metadata)
 
 
 def discover_types(defs: Definitions, instance: DagsterInstance) -> tuple[list[str], list[str]]:
@@ -88,9 +121,15 @@ def refresh(
     instance: DagsterInstance,
     *,
     on_run: Callable[[str], None] | None = None,
+    on_materialized: Materialized | None = None,
 ) -> RefreshOutcome:
-    """Discover, extract every type, load the warehouse; failures are collected, not raised."""
+    """Discover, extract every type, load the warehouse; failures are collected, not raised.
+
+    on_run: called with each run's subject before it starts; on_materialized: called with each
+    asset materialization (key path, partition, metadata values) once its run has finished.
+    """
     announce = on_run or (lambda _name: None)
+    done = on_materialized or (lambda _key, _partition, _metadata: None)
     outcome = RefreshOutcome()
     outcome.added, outcome.removed = discover_types(defs, instance)
     outcome.type_ids = sorted(instance.get_dynamic_partitions(qualification_type_partitions.name))
@@ -98,6 +137,7 @@ def refresh(
     result = defs.resolve_job_def("refresh_qualification_types").execute_in_process(
         instance=instance, run_config=QUIET, raise_on_error=False
     )
+    _report_materializations(result, done)
     if not result.success:
         outcome.failures["qualification_types"] = failure_message(result)
     for type_id in outcome.type_ids:
@@ -105,13 +145,18 @@ def refresh(
         result = defs.resolve_job_def("extract_qualification_type").execute_in_process(
             instance=instance, partition_key=type_id, run_config=QUIET, raise_on_error=False
         )
+        _report_materializations(result, done)
         if not result.success:
             outcome.failures[type_id] = failure_message(result)
     announce("warehouse")
     result = defs.resolve_job_def("load_warehouse").execute_in_process(
         instance=instance, run_config=QUIET, raise_on_error=False
     )
-    if not result.success:
+    _report_materializations(result, done)
+    outcome.check_failures, outcome.check_warnings = check_outcomes(result)
+    loaded = bool(result.get_asset_materialization_events())
+    # A failed blocking check fails the run after the load committed: that is a check failure
+    # (reported as such), not a failed load.
+    if not result.success and not (loaded and outcome.check_failures):
         outcome.failures["warehouse"] = failure_message(result)
-    outcome.check_failures = failed_checks(result)
     return outcome

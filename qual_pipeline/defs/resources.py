@@ -62,6 +62,11 @@ class PipelineConfig(ConfigurableResource):
     push_allow_production: bool = False
     push_send_notifications: bool = False
     push_skip_rejected: bool = False
+    push_ignore_checks: str = ""
+
+    def ignored_checks(self) -> tuple[str, ...]:
+        """The blocking checks listed in `push_ignore_checks` (comma-separated)."""
+        return tuple(c.strip() for c in self.push_ignore_checks.split(",") if c.strip())
 
     def type_ids(self) -> list[str] | None:
         """The ids listed in `types`, or None when it says 'owned' (every type the caller owns)."""

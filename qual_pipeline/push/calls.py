@@ -25,14 +25,54 @@ UNKNOWN_WORKER_HINT = (
     "separate worker ids, so a production worker id used on the sandbox (or a sandbox id on "
     "production) fails this way. Check which environment the worker id comes from"
 )
+# Error codes botocore's retry modes retry (throttling, server faults, timeouts; as in
+# botocore.retries.standard): when one still comes back after the last attempt, MTurk could not be
+# reached for now. It says nothing about the change itself, so the push stops and resumes later.
+TRANSIENT_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "ThrottledException",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "ServiceFault",
+        "ServiceUnavailable",
+        "InternalFailure",
+        "InternalError",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "PriorRequestNotComplete",
+    }
+)
 
 
 @dataclass(frozen=True)
 class Observed:
-    """What GetQualificationScore says a worker holds: Granted with a value, Revoked or Missing."""
+    """What GetQualificationScore says a worker holds: Granted with a value, Revoked or Missing;
+    'Unreadable' (with `error`) when MTurk refused the read itself for good."""
 
-    status: str  # 'Granted' | 'Revoked' | 'Missing'
+    status: str  # 'Granted' | 'Revoked' | 'Missing' | 'Unreadable'
     value: int | None = None
+    error: str | None = None
+
+    @property
+    def audit_status(self) -> str | None:
+        """The status push_audit records: what MTurk holds, None when it could not be read."""
+        return None if self.status == "Unreadable" else self.status
+
+
+def is_transient(error: ClientError) -> bool:
+    """True for errors botocore retries (throttling, 5xx faults, timeouts); after the last retry
+    they mean "try again later", never "MTurk refused this change"."""
+    code = error.response.get("Error", {}).get("Code", "")
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+    return code in TRANSIENT_CODES or status >= 500
+
+
+def attempts_made(error: ClientError) -> int:
+    """How many attempts botocore made before giving up (1 when it did not retry)."""
+    return int(error.response.get("ResponseMetadata", {}).get("RetryAttempts", 0)) + 1
 
 
 def is_unknown_worker(error: ClientError) -> bool:
@@ -66,15 +106,21 @@ def classify_score_error(error: ClientError) -> str | None:
 
 
 def read_score(client: Any, qualification_type_id: str, worker_id: str) -> Observed:
-    """What MTurk holds for one worker and type now."""
+    """What MTurk holds for one worker and type now.
+
+    Raises ClientError only for transient errors (is_transient) that outlived botocore's retries;
+    any other refusal of the read comes back as Observed('Unreadable', error=...).
+    """
     try:
         answer = client.get_qualification_score(
             QualificationTypeId=qualification_type_id, WorkerId=worker_id
         )
     except ClientError as e:
+        if is_transient(e):
+            raise
         status = classify_score_error(e)
         if status is None:
-            raise
+            return Observed("Unreadable", error=describe_error(e))
         return Observed(status)
     qualification = answer.get("Qualification", {})
     return Observed(qualification.get("Status", "Granted"), qualification.get("IntegerValue"))
@@ -119,6 +165,8 @@ def has_landed(change: Change, observed: Observed | None, still_pending: bool) -
     if change.action == "reject":
         return not still_pending
     assert observed is not None
+    if observed.status == "Unreadable":
+        return False
     holds = observed.status == "Granted" and observed.value == change.new_value
     if change.action == "accept":
         return holds and not still_pending

@@ -37,6 +37,7 @@ def test_unknown_worker_fails_with_the_environment_explanation_and_the_rest_land
         [
             str(QUAL_PIPELINE),
             "push",
+            "--replan",
             "--data-dir",
             str(tmp_path / "data"),
             "--inputs-dir",
