@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export DAGSTER_HOME := $(CURDIR)/dagster_home
 
-.PHONY: install demo test lint format ui bench browser-deps clean
+.PHONY: install demo test lint format ui bench browser-deps postgres-deps clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 2; }
@@ -28,7 +28,19 @@ browser-deps:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi; }
 
-test: $(STAMP) browser-deps
+## PostgreSQL's server programs (initdb, postgres) for the shared-profile tests: Debian's package.
+## No default cluster is created or started: each test session starts its own in a temp folder.
+postgres-deps:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || { \
+	  echo "installing Debian's postgresql for the shared-profile tests"; \
+	  SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO mkdir -p /etc/postgresql-common/createcluster.d && \
+	  echo 'create_main_cluster = false' | \
+	    $$SUDO tee /etc/postgresql-common/createcluster.d/qual-pipeline-tests.conf >/dev/null && \
+	  $$SUDO apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+
+test: $(STAMP) browser-deps postgres-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest

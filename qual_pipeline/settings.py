@@ -149,7 +149,7 @@ RETRY_MODE = Setting(
     description="botocore retry mode: standard, or adaptive (which also slows down when throttled)",
     read_by="mturk",
     flag="--retry-mode",
-    commands=("refresh",),
+    commands=("refresh", "push"),
     choices=("standard", "adaptive"),
 )
 MAX_ATTEMPTS = Setting(
@@ -161,7 +161,7 @@ MAX_ATTEMPTS = Setting(
     "dropped request fails",
     read_by="mturk",
     flag="--max-attempts",
-    commands=("refresh",),
+    commands=("refresh", "push"),
     unit="attempts",
     minimum=1,
 )
@@ -312,6 +312,17 @@ PUSH_SKIP_REJECTED = Setting(
     read_by="pipeline",
     flag="--skip-rejected",
 )
+PUSH_IGNORE_CHECKS = Setting(
+    "push_ignore_checks",
+    str,
+    None,
+    "QUAL_PIPELINE_PUSH_IGNORE_CHECKS",
+    description="Blocking data-quality checks whose failure may not refuse a plan, "
+    "comma-separated (recorded in the plan and in push_audit); unset means every blocking "
+    "check refuses",
+    read_by="pipeline",
+    flag="--ignore-check",
+)
 PUSH_RATE = Setting(
     "push_rate",
     float,
@@ -377,6 +388,7 @@ SETTINGS: tuple[Setting[Any], ...] = (
     PUSH_ALLOW_PRODUCTION,
     PUSH_SEND_NOTIFICATIONS,
     PUSH_SKIP_REJECTED,
+    PUSH_IGNORE_CHECKS,
     PUSH_RATE,
     PUSH_CONCURRENCY,
     SCHEDULE_CRON,

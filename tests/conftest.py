@@ -17,6 +17,9 @@ from botocore.config import Config
 
 from qual_pipeline.local_mturk.server import FaultConfig, LocalMTurk
 
+# Fixtures of real services (moto's S3 server, PostgreSQL) for every test that asks for them.
+pytest_plugins = ("support.services",)
+
 
 @dataclass(frozen=True)
 class Requester:

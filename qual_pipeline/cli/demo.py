@@ -48,7 +48,7 @@ def run_demo(data_dir: Path, *, workers: int, types: int) -> int:
     from qual_pipeline.cli.refresh import instance_for_cli
     from qual_pipeline.definitions import build_definitions
     from qual_pipeline.local_process import generate_data, local_mturk, requester_credentials
-    from qual_pipeline.refresh import QUIET, failed_checks, failure_message, refresh
+    from qual_pipeline.refresh import QUIET, failure_message, refresh
 
     console = out
     started = time.monotonic()
@@ -91,6 +91,8 @@ def run_demo(data_dir: Path, *, workers: int, types: int) -> int:
         if not outcome.ok:
             for name, message in outcome.failures.items():
                 console.print(f"[red]failed:[/] {name}: {message}")
+            for check in outcome.check_failures:
+                console.print(f"[red]check failed:[/] {check}")
             return 1
         before = _scores(data_dir)
         _write_example_inputs(data_dir, inputs)
@@ -103,8 +105,8 @@ def run_demo(data_dir: Path, *, workers: int, types: int) -> int:
                 console.print(f"[red]{job} failed:[/] {failure_message(result)}")
                 return 1
         console.print("[bold]5/5[/] summary")
-        _summary(console, data_dir, before, outcome.check_failures)
-        failures = failed_checks(result)
+        failures = outcome.check_failures + outcome.check_warnings
+        _summary(console, data_dir, before, failures)
     console.print(
         f"demo done in {time.monotonic() - started:.0f} s; local MTurk stopped."
         + (f" ({len(failures)} check(s) flagged)" if failures else "")

@@ -16,6 +16,8 @@ from qual_pipeline.cli.render import fail
 from qual_pipeline.local_mturk.faults import FaultConfig
 from qual_pipeline.local_mturk.generate import GENERATED_ACCESS_KEY_ID, generate
 from qual_pipeline.local_mturk.seed import DataError
+from qual_pipeline.local_mturk.server import DEFAULT_CLIENT_TIMEOUT, LocalMTurk
+from qual_pipeline.local_mturk.store import ENVIRONMENTS, EnvironmentMismatch
 
 app = typer.Typer(
     name="local-mturk",
@@ -70,14 +72,27 @@ def serve(
     fault_seed: Annotated[
         int, typer.Option(help="Seed that makes injected faults repeatable.")
     ] = 0,
+    environment: Annotated[
+        str | None,
+        typer.Option(
+            help="sandbox or production: which Masters type exists. Default: the --state "
+            "file's own, or sandbox for a new state.",
+        ),
+    ] = None,
+    client_timeout: Annotated[
+        float,
+        typer.Option(
+            min=0.1,
+            help="Seconds a connection may stay idle before it is closed, and a request may "
+            "take to arrive once begun (else HTTP 408).",
+        ),
+    ] = DEFAULT_CLIENT_TIMEOUT,
 ) -> None:
     """Serve the local MTurk until stopped (Ctrl-C or SIGTERM).
 
     The first line on stdout is the endpoint URL, e.g. http://127.0.0.1:43127; pass it to boto3
     as endpoint_url or to the AWS CLI as --endpoint-url.
     """
-    from qual_pipeline.local_mturk.server import LocalMTurk
-
     try:
         faults = FaultConfig(
             throttle_rate=throttle_rate,
@@ -91,9 +106,18 @@ def serve(
         raise fail(f"fault options: {exc}", 2) from None
     if data is not None and not data.is_file():
         raise fail(f"--data {data}: no such file", 2)
+    if environment is not None and environment not in ENVIRONMENTS:
+        raise fail(f"--environment {environment!r}: use sandbox or production", 2)
     try:
-        mturk = LocalMTurk(data=data, state_path=state, faults=faults, port=port)
-    except DataError as exc:
+        mturk = LocalMTurk(
+            data=data,
+            state_path=state,
+            faults=faults,
+            port=port,
+            environment=environment,
+            client_timeout=client_timeout,
+        )
+    except (DataError, EnvironmentMismatch) as exc:
         raise fail(str(exc), 2) from None
     except (OSError, sqlite3.Error) as exc:  # e.g. a --state path in a missing directory
         raise fail(f"--state {state}: cannot open it as a SQLite state file ({exc})", 2) from None
@@ -116,6 +140,7 @@ def serve(
     elif mturk.seeded is not None:
         loaded = ", ".join(f"{n} {name}" for name, n in mturk.seeded.items())
         print(f"loaded {loaded}", file=sys.stderr, flush=True)
+    print(f"environment {mturk.environment}", file=sys.stderr, flush=True)
     try:
         while not stop.wait(0.5):
             pass
@@ -139,8 +164,9 @@ def generate_command(
 
     Workers x types qualifications at most (the first type is held by all workers, the others by
     20-100% of them), ~5% revoked, ~1% pending qualification requests per type, realistic ids,
-    scores, grant times and locales (a few odd ones on purpose). One requester owns every type;
-    its credentials are in the file.
+    scores, grant times and locales (a few odd ones on purpose). The workers section lists every
+    worker the environment knows (holders, requesters and ~1% idle ones); other ids are unknown.
+    One requester owns every type; its credentials are in the file.
     """
     try:
         counts = generate(out, workers=workers, types=types, seed=seed)
@@ -148,6 +174,6 @@ def generate_command(
         raise fail(f"--out {out}: {exc.strerror}", 2) from None
     typer.echo(
         f"wrote {out}: {counts.qualifications} qualifications ({counts.revoked} revoked) of "
-        f"{counts.workers} workers in {counts.types} types, {counts.requests} pending requests; "
-        f"requester AccessKeyId {GENERATED_ACCESS_KEY_ID}"
+        f"{counts.workers} workers in {counts.types} types, {counts.requests} pending requests, "
+        f"{counts.known_workers} known workers; requester AccessKeyId {GENERATED_ACCESS_KEY_ID}"
     )

@@ -1,5 +1,10 @@
 """`qual-pipeline refresh`: the Dagster definitions run in-process, with progress on a terminal.
 
+Off a terminal (cron, CI, a pipe) it prints log lines: page progress at most every 5 s per task,
+every warehouse step with its real counts, and a final line per task once its run has finished.
+Exit codes: 0 done (check warnings are printed, they block nothing), 1 a run failed or a blocking
+check failed (plan and push refuse the types it names), 2 bad configuration.
+
 The options are the settings the refresh reads (`qual_pipeline.settings`); their values go to the
 definitions' resources as they are, never through the process environment.
 """
@@ -19,6 +24,7 @@ from qual_pipeline.cli.render import err, fail, refresh_progress
 
 if TYPE_CHECKING:
     from dagster import DagsterInstance
+    from rich.console import Console
 
     from qual_pipeline.refresh import RefreshOutcome
 
@@ -66,8 +72,9 @@ def instance_for_cli() -> DagsterInstance:
 
 
 def run_refresh(values: dict[str, Any], instance: DagsterInstance | None = None) -> int:
-    """Run a refresh with these setting values (by name); the exit code: 0 done, 1 something
-    failed (each failure printed), 2 it could not start (settings, credentials, type list)."""
+    """Run a refresh with these setting values (by name); the exit code: 0 done (warnings
+    allowed), 1 a run or a blocking check failed (each failure printed), 2 it could not start
+    (settings, credentials, type list)."""
     from botocore.exceptions import NoCredentialsError
     from dagster import DagsterUserCodeExecutionError
 
@@ -80,8 +87,13 @@ def run_refresh(values: dict[str, Any], instance: DagsterInstance | None = None)
     try:
         defs = build_definitions(values)
         instance = instance or instance_for_cli()
-        with refresh_progress(err) as on_run:
-            outcome = run(defs, instance, on_run=on_run)
+        with refresh_progress(err) as listeners:
+            outcome = run(
+                defs,
+                instance,
+                on_run=listeners.on_run,
+                on_materialized=listeners.on_materialized,
+            )
     except (
         DagsterUserCodeExecutionError,
         TypeSelectionError,
@@ -90,7 +102,7 @@ def run_refresh(values: dict[str, Any], instance: DagsterInstance | None = None)
         NoCredentialsError,
     ) as e:
         return fail(root_cause(e), 2).exit_code
-    return report(outcome, time.monotonic() - started)
+    return report(outcome, err, time.monotonic() - started)
 
 
 def root_cause(error: BaseException) -> BaseException:
@@ -102,18 +114,29 @@ def root_cause(error: BaseException) -> BaseException:
     return error
 
 
-def report(outcome: RefreshOutcome, seconds: float) -> int:
-    """Print what the refresh did and failed; 0 when nothing failed, else 1."""
+def report(outcome: RefreshOutcome, console: Console, seconds: float) -> int:
+    """Print on `console` what the refresh did, failed and warned about; 0 when no run and no
+    blocking check failed (warnings allowed), else 1."""
     if outcome.added:
-        err.print(f"discovered {len(outcome.added)} new type(s): {', '.join(outcome.added)}")
+        console.print(f"discovered {len(outcome.added)} new type(s): {', '.join(outcome.added)}")
     if outcome.removed:
-        err.print(f"no longer mirrored: {', '.join(outcome.removed)}")
+        console.print(f"no longer mirrored: {', '.join(outcome.removed)}")
     for name, message in outcome.failures.items():
-        err.print(
+        console.print(
             f"[bold red]failed:[/] {name}: {escape(message)}", highlight=False, soft_wrap=True
         )
     for check in outcome.check_failures:
-        err.print(f"[yellow]check failed:[/] {escape(check)}", highlight=False, soft_wrap=True)
-    status = "with failures" if outcome.failures else "done"
-    err.print(f"refresh {status}: {len(outcome.type_ids)} type(s) in {seconds:.1f} s")
+        console.print(
+            f"[bold red]check failed:[/] {escape(check)}", highlight=False, soft_wrap=True
+        )
+    for check in outcome.check_warnings:
+        console.print(f"[yellow]warning:[/] {escape(check)}", highlight=False, soft_wrap=True)
+    if outcome.failures:
+        status = "refresh with failures"
+    elif outcome.check_failures:
+        status = "refresh done, but blocking checks failed"
+    else:
+        status = "refresh done"
+    warned = f", {len(outcome.check_warnings)} check warning(s)" if outcome.check_warnings else ""
+    console.print(f"{status}: {len(outcome.type_ids)} type(s) in {seconds:.1f} s{warned}")
     return 0 if outcome.ok else 1

@@ -9,7 +9,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -19,6 +20,9 @@ from rich.table import Table
 
 from qual_pipeline.progress import Progress as Report
 from qual_pipeline.progress import listening
+
+if TYPE_CHECKING:
+    from qual_pipeline.refresh import Materialized
 
 out = Console()
 err = Console(stderr=True)
@@ -40,31 +44,75 @@ def query_table(names: Sequence[str], rows: Sequence[Sequence[Any]], limit: int)
     return table
 
 
-@contextmanager
-def refresh_progress(console: Console) -> Iterator[Callable[[str], None]]:
-    """Show a refresh's progress while the block runs; yields the `on_run` callback to pass it.
+def refresh_final_line(
+    key: list[str], partition: str | None, metadata: dict[str, Any]
+) -> str | None:
+    """The last word on one task of a refresh, from its materialization metadata
+    (`task: done, ...`); None for the assets that have no task line of their own."""
+    rows = metadata.get("dagster/row_count", 0)
+    duration = float(metadata.get("duration_s") or 0.0)
+    if key[0] == "lake":
+        name = f"{key[1]} {partition}" if partition else key[1]
+        line = f"{name}: done, {rows:,} rows, {metadata.get('pages', 0)} pages"
+        if key[1] == "worker_qualifications":
+            line += (
+                f", {metadata.get('granted', 0):,} granted, {metadata.get('revoked', 0):,} revoked"
+            )
+        return f"{line}, {duration:.1f} s"
+    if key == ["warehouse", "worker_qualifications"]:
+        changes = metadata.get("changes") or {}
+        history = ", ".join(f"{k} {n:,}" for k, n in sorted(changes.items())) or "none"
+        return (
+            f"warehouse load: done, {metadata.get('snapshots_loaded', 0)} new snapshot(s), "
+            f"{rows:,} worker_qualifications rows, history changes: {history}, "
+            f"load {metadata.get('load_id') or '-'}, {duration:.1f} s"
+        )
+    return None
 
-    On a terminal: one progress bar per task with pages, rows and rows/s. Elsewhere (a pipe, a
-    log): a line when each run starts and a progress line per task at most every 5 s.
+
+@dataclass(frozen=True)
+class RefreshListeners:
+    """The callbacks to pass `qual_pipeline.refresh.refresh` (as keyword arguments)."""
+
+    on_run: Callable[[str], None]
+    on_materialized: Materialized
+
+
+@contextmanager
+def refresh_progress(console: Console) -> Iterator[RefreshListeners]:
+    """Show a refresh's progress while the block runs; yields the callbacks to pass it.
+
+    On a terminal: one progress bar per task with pages, rows and rows/s, and its final counts
+    when its run has finished. Elsewhere (a pipe, a log): a line when each run starts, a progress
+    line per task at most every 5 s, every named step (the warehouse load) and a final line per
+    task once its run has finished.
     """
     if console.is_terminal:
-        with _progress_bar(console) as on_run:
-            yield on_run
+        with _progress_bar(console) as listeners:
+            yield listeners
         return
     last: dict[str, float] = {}
 
     def on_progress(p: Report) -> None:
+        if p.unit != "pages":  # a named step (the warehouse load): always worth a line
+            console.print(f"{p.task}: {p.unit}", highlight=False, soft_wrap=True)
+            return
         now = time.monotonic()
         if now - last.get(p.task, 0.0) >= LOG_EVERY_S:
             last[p.task] = now
-            console.print(f"{p.task}: {p.done} {p.unit}, {p.rows} rows", highlight=False)
+            console.print(f"{p.task}: {p.done} pages, {p.rows} rows so far", highlight=False)
+
+    def on_done(key: list[str], partition: str | None, metadata: dict[str, Any]) -> None:
+        line = refresh_final_line(key, partition, metadata)
+        if line is not None:
+            console.print(line, highlight=False, soft_wrap=True)
 
     with listening(on_progress):
-        yield lambda name: console.print(f"running: {name}")
+        yield RefreshListeners(lambda name: console.print(f"running: {name}"), on_done)
 
 
 @contextmanager
-def _progress_bar(console: Console) -> Iterator[Callable[[str], None]]:
+def _progress_bar(console: Console) -> Iterator[RefreshListeners]:
     columns = (
         SpinnerColumn(finished_text="[green]✓"),
         TextColumn("{task.description}"),
@@ -94,6 +142,14 @@ def _progress_bar(console: Console) -> Iterator[Callable[[str], None]]:
                 detail = p.unit
             bar.update(task_id, detail=detail)
 
+        def on_done(key: list[str], partition: str | None, metadata: dict[str, Any]) -> None:
+            line = refresh_final_line(key, partition, metadata)
+            if line is None:
+                return
+            task, detail = line.split(": ", 1)  # the line starts with the task's name
+            if task in tasks:
+                bar.update(tasks[task][0], detail=detail)
+
         with listening(on_progress):
-            yield lambda _name: None
+            yield RefreshListeners(lambda _name: None, on_done)
         finish_current()

@@ -24,6 +24,7 @@ from pydantic import Field, PrivateAttr, create_model
 from qual_pipeline import settings
 from qual_pipeline.extract.type_selection import parse_type_setting
 from qual_pipeline.mturk_api.client import ApiStats, RateLimiter, limit_rate, make_client
+from qual_pipeline.push.saved_plan import ReadWarehouse, read_only_warehouse
 from qual_pipeline.settings import Setting
 from qual_pipeline.warehouse.connection import warehouse_session
 
@@ -92,6 +93,11 @@ class _MTurk(SettingsResource):
 class _Pipeline(SettingsResource):
     """Where the lake and warehouse live, which types to mirror, and the push's safety rails."""
 
+    def ignored_checks(self) -> tuple[str, ...]:
+        """The blocking checks QUAL_PIPELINE_PUSH_IGNORE_CHECKS lists (comma-separated)."""
+        listed = self.get(settings.PUSH_IGNORE_CHECKS) or ""
+        return tuple(c.strip() for c in listed.split(",") if c.strip())
+
     def type_ids(self) -> list[str] | None:
         """The ids QUAL_PIPELINE_TYPES lists, or None for 'owned' (every type the caller owns)."""
         return parse_type_setting(self.get(settings.TYPES))
@@ -108,6 +114,11 @@ class _Pipeline(SettingsResource):
         """A writable warehouse connection for one unit of work (the push path), waiting up to
         QUAL_PIPELINE_WAREHOUSE_WAIT for another process to release the file."""
         return warehouse_session(self.data_path, wait_s=self.get(settings.WAREHOUSE_WAIT))
+
+    def read_only_warehouse(self) -> ReadWarehouse:
+        """A factory of read-only warehouse connections (planning, checks), each waiting up to
+        QUAL_PIPELINE_WAREHOUSE_WAIT for a writer to release the file."""
+        return read_only_warehouse(self.data_path, wait_s=self.get(settings.WAREHOUSE_WAIT))
 
 
 MTurkResource = _resource_class("MTurkResource", _MTurk, "mturk")

@@ -2,8 +2,9 @@
 
 A snapshot is written to a dot-prefixed temporary file in its partition directory (readers ignore
 it), fsynced, renamed over its final name with os.replace, and only then are the partition's older
-snapshots removed. A failure before the rename deletes the temporary file and leaves the previous
-snapshot exactly as it was, so a reader never sees half a snapshot.
+snapshots removed (older by name, i.e. by snapshot time: a newer snapshot published meanwhile by
+an overlapping run stays). A failure before the rename deletes the temporary file and leaves the
+previous snapshot exactly as it was, so a reader never sees half a snapshot.
 
 Extraction stats travel with the data, as JSON in the Parquet footer's key-value metadata under
 `EXTRACT_METADATA_KEY`; their keys are a contract with the warehouse loader, declared in
@@ -131,8 +132,10 @@ class SnapshotWriter:
         os.replace(self.temp_path, self.path)
         _fsync_dir(self.directory)
         self.published = True
+        # Only snapshots older than this one go: a newer one was published by an overlapping run
+        # that started later and must stay (names sort in time order).
         for old in snapshots_in(self.directory):
-            if old != self.path:
+            if old.name < self.path.name:
                 old.unlink(missing_ok=True)
         remove_stale_temp_files(self.directory)
 

@@ -129,16 +129,22 @@ def authenticate(
     if missing:
         raise _invalid(f"Signed header(s) missing from the request: {', '.join(missing)}.")
 
-    signed = AWSRequest(
-        method=request.method,
-        url=f"http://{headers['host']}{request.path}",
-        headers={n: headers[n] for n in signed_names},
-        data=request.body,
-    )
-    signed.context["timestamp"] = amz_date
-    signer = SigV4Auth(Credentials(access_key, secret), service, region)
-    canonical = signer.canonical_request(signed)
-    expected = signer.signature(signer.string_to_sign(signed, canonical), signed)
-    if not hmac.compare_digest(expected, parts["Signature"]):
+    try:
+        signed = AWSRequest(
+            method=request.method,
+            url=f"http://{headers['host']}{request.path}",
+            headers={n: headers[n] for n in signed_names},
+            data=request.body,
+        )
+        signed.context["timestamp"] = amz_date
+        signer = SigV4Auth(Credentials(access_key, secret), service, region)
+        canonical = signer.canonical_request(signed)
+        expected = signer.signature(signer.string_to_sign(signed, canonical), signed)
+    except (ValueError, UnicodeError):
+        # A Host or path no URL can hold ('[', '[::1'): no client can have signed it.
+        raise _invalid(SIGNATURE_MISMATCH) from None
+    # Bytes, so that a signature with non-ASCII characters is a mismatch, not a TypeError.
+    given = parts["Signature"].encode("utf-8", "replace")
+    if not hmac.compare_digest(expected.encode(), given):
         raise _invalid(SIGNATURE_MISMATCH)
     return access_key

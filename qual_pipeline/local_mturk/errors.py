@@ -57,6 +57,28 @@ def serialization(message: str) -> ApiError:
     return ApiError("SerializationException", message)
 
 
+def unknown_worker(worker_id: str) -> ApiError:
+    """A well-formed WorkerId this environment does not know, e.g. a production worker id used on
+    the sandbox. MTurk answers an unmodeled `ParameterValidationError` (HTTP 400, no
+    TurkErrorCode) stamped "(<ms> s)": `The value "A143XRCI1YXAFE" is not valid for the parameter
+    WorkerId. (1585151438622 s)`."""
+    return ApiError(
+        "ParameterValidationError",
+        f'The value "{worker_id}" is not valid for the parameter WorkerId. '
+        f"({int(time.time() * 1000)} s)",
+    )
+
+
+def request_timeout(seconds: float) -> ApiError:
+    """A request that did not arrive completely in time (HTTP 408); botocore retries it."""
+    return ApiError(
+        "RequestTimeoutException",
+        f"The request did not arrive completely within {seconds:g} seconds of its first byte; "
+        "the connection is closed.",
+        status=408,
+    )
+
+
 def does_not_exist_qualification() -> ApiError:
     return request_error(
         "You requested a Qualification that does not exist.", "QualificationDoesNotExist"

@@ -3,8 +3,11 @@
 The same seed always writes the same file. Ids look like MTurk's (30-character type ids, worker
 ids of 'A' and 12 or 13 letters and digits), scores and grant times spread like real ones, most
 locales are valid ISO 3166 codes and a few are the odd ones real data holds. About 5% of grants
-are revoked and about 1% of workers per type have a pending qualification request. The file is
-written as a stream, one record per line, so a million rows need little memory.
+are revoked and about 1% of workers per type have a pending qualification request. The workers
+section lists every worker the environment knows: the holders, those with a pending request, and
+about 1% more who hold nothing yet, so any other id is unknown there, as a production worker id
+is on the sandbox. The file is written as a stream, one record per line, so a million rows need
+little memory.
 """
 
 from __future__ import annotations
@@ -77,7 +80,8 @@ _END = 1_748_736_000.0  # 2025-06-01
 
 @dataclass(frozen=True)
 class GeneratedCounts:
-    workers: int
+    workers: int  # holders of the first type
+    known_workers: int  # the workers section: holders, requesters and idle workers
     types: int
     qualifications: int
     revoked: int
@@ -177,8 +181,16 @@ def generate(path: Path, *, workers: int, types: int, seed: int = 0) -> Generate
                 counts["qualifications"] += 1
                 yield record
 
+    pending = max(1, workers // 100)
+    idle = max(1, workers // 100)
+    known = workers + pending + idle
+
+    def known_workers() -> Any:
+        # Holders are 0..workers-1, requesters the next `pending`, then idle workers.
+        for index in range(known):
+            yield {"WorkerId": worker_id(index)}
+
     def requests() -> Any:
-        pending = max(1, workers // 100)
         for type_id in type_ids:
             for n in range(pending):
                 yield {
@@ -200,12 +212,14 @@ def generate(path: Path, *, workers: int, types: int, seed: int = 0) -> Generate
             "AvailableBalance": "10000.00",
         }
         _write_section(out, "requesters", [requester], first=True)
+        _write_section(out, "workers", known_workers(), first=False)
         _write_section(out, "qualification_types", qualification_types(), first=False)
         _write_section(out, "qualifications", qualifications(), first=False)
         _write_section(out, "qualification_requests", requests(), first=False)
         out.write("\n}\n")
     return GeneratedCounts(
         workers=workers,
+        known_workers=known,
         types=types,
         qualifications=counts["qualifications"],
         revoked=counts["revoked"],

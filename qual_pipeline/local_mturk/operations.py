@@ -18,6 +18,7 @@ from qual_pipeline.local_mturk.errors import (
     does_not_exist_type,
     permission_denied,
     request_error,
+    unknown_worker,
 )
 from qual_pipeline.local_mturk.store import GRANTED, REVOKED, STATUS_CODES, Store, now
 
@@ -41,6 +42,14 @@ def _owned_type(store: Store, caller: str, type_id: str) -> dict[str, Any]:
     if qual_type.get("Owner") != caller:
         raise permission_denied(type_id)
     return qual_type
+
+
+def _known_worker(store: Store, worker_id: str) -> str:
+    """The id itself when this environment knows the worker; else MTurk's
+    ParameterValidationError (the production-id-on-the-sandbox mistake)."""
+    if not store.worker_exists(worker_id):
+        raise unknown_worker(worker_id)
+    return worker_id
 
 
 def _public(qual_type: dict[str, Any], caller: str) -> dict[str, Any]:
@@ -76,7 +85,7 @@ def create_qualification_type(store: Store, caller: str, params: Params) -> dict
             raise request_error(
                 "You have already created a QualificationType with this name. A "
                 "QualificationType's name must be unique among all of the QualificationTypes "
-                f"created by the same user. Name: {params['Name']}",
+                "created by the same user.",
                 "QualificationTypeAlreadyExists",
             )
         type_id = new_id()
@@ -169,7 +178,7 @@ def list_workers_with_qualification_type(
 
 
 def get_qualification_score(store: Store, caller: str, params: Params) -> dict[str, Any]:
-    type_id, worker_id = params["QualificationTypeId"], params["WorkerId"]
+    type_id, worker_id = params["QualificationTypeId"], _known_worker(store, params["WorkerId"])
     qual_type = store.get_type(type_id)
     if qual_type is None:
         raise does_not_exist_qualification()
@@ -190,7 +199,7 @@ def get_qualification_score(store: Store, caller: str, params: Params) -> dict[s
 def associate_qualification_with_worker(
     store: Store, caller: str, params: Params
 ) -> dict[str, Any]:
-    type_id, worker_id = params["QualificationTypeId"], params["WorkerId"]
+    type_id, worker_id = params["QualificationTypeId"], _known_worker(store, params["WorkerId"])
     value = params.get("IntegerValue", 1)
     with store.transaction():
         _owned_type(store, caller, type_id)
@@ -219,7 +228,7 @@ def associate_qualification_with_worker(
 def disassociate_qualification_from_worker(
     store: Store, caller: str, params: Params
 ) -> dict[str, Any]:
-    type_id, worker_id = params["QualificationTypeId"], params["WorkerId"]
+    type_id, worker_id = params["QualificationTypeId"], _known_worker(store, params["WorkerId"])
     with store.transaction():
         _owned_type(store, caller, type_id)
         current = store.get_qualification(type_id, worker_id)
@@ -303,7 +312,8 @@ def notify_workers(store: Store, caller: str, params: Params) -> dict[str, Any]:
     failures = []
     reached = []
     for worker_id in dict.fromkeys(worker_ids):
-        if store.worker_known(worker_id):
+        # NotifyWorkers does not raise for a worker it cannot reach, unknown ones included.
+        if store.worker_exists(worker_id) and store.worker_known(worker_id):
             reached.append(worker_id)
         else:
             failures.append(
@@ -323,12 +333,12 @@ def get_account_balance(store: Store, caller: str, params: Params) -> dict[str, 
 
 
 def create_worker_block(store: Store, caller: str, params: Params) -> dict[str, Any]:
-    store.put_block(caller, params["WorkerId"], params["Reason"])
+    store.put_block(caller, _known_worker(store, params["WorkerId"]), params["Reason"])
     return {}
 
 
 def delete_worker_block(store: Store, caller: str, params: Params) -> dict[str, Any]:
-    store.delete_block(caller, params["WorkerId"])
+    store.delete_block(caller, _known_worker(store, params["WorkerId"]))
     return {}
 
 

@@ -39,11 +39,28 @@ def decode(token: str | None, operation: str, filters: tuple[Any, ...]) -> str |
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         fingerprint, last_key, _nonce = json.loads(raw)
-    except (binascii.Error, ValueError, TypeError):
+    except (binascii.Error, ValueError, TypeError, RecursionError):
         raise _invalid(token, "it is not a token this service issued") from None
-    if not isinstance(last_key, str | int) or fingerprint != _fingerprint(operation, filters):
+    if fingerprint != _fingerprint(operation, filters):
         raise _invalid(token, f"it was issued for another {operation} request")
+    if not _storable(last_key):
+        raise _invalid(token, "it is not a token this service issued")
     return last_key
+
+
+def _storable(key: object) -> bool:
+    """A key SQLite can compare: a 64-bit integer or valid Unicode text."""
+    if isinstance(key, bool):
+        return False
+    if isinstance(key, int):
+        return -(2**63) <= key < 2**63
+    if isinstance(key, str):
+        try:
+            key.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    return False
 
 
 def _invalid(token: str, why: str) -> ApiError:

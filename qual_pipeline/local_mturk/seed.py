@@ -1,13 +1,17 @@
 """Seed data: a JSON document in the API's own field names, loaded into the store.
 
     {"requesters": [{"AccessKeyId", "SecretAccessKey", "AvailableBalance"}],
+     "workers": [{"WorkerId"}],
      "qualification_types": [{...QualificationType fields..., "Owner": "<AccessKeyId>"}],
      "qualifications": [{...Qualification fields...}],
      "qualification_requests": [{...QualificationRequest fields...}]}
 
 Files are read as a stream (one record in memory at a time), so a million qualifications load in
 constant memory. Seed records may carry what the API cannot set (LocaleValue, GrantTime, odd
-locales); ids must still match the service model's patterns or the API could never reach them.
+locales), but never a value the API's shapes could not carry (an id off its pattern, a
+Subdivision that is not 2 characters, an IntegerValue beyond 32 bits, text that is not valid
+Unicode): such a record is refused with a message naming it. `workers`, when present, is the
+whole list of workers the environment knows; qualifications and requests may name only them.
 """
 
 from __future__ import annotations
@@ -24,8 +28,21 @@ from qual_pipeline.local_mturk import model
 from qual_pipeline.local_mturk.operations import new_id
 from qual_pipeline.local_mturk.store import DEFAULT_BALANCE, STATUS_CODES, Store, now
 
-SECTIONS = ("requesters", "qualification_types", "qualifications", "qualification_requests")
+SECTIONS = (
+    "requesters",
+    "workers",
+    "qualification_types",
+    "qualifications",
+    "qualification_requests",
+)
 _BALANCE = re.compile(r"^[0-9]+(\.)?[0-9]{0,2}$")
+# What SigV4's Credential= can carry: no '/', ',', '=' or space (IAM's pattern, in ASCII).
+_ACCESS_KEY_ID = re.compile(r"[A-Za-z0-9_]{1,128}")
+_INT32 = (-(2**31), 2**31 - 1)
+_LOCALE_FIELDS = frozenset(model.shape("Locale").members)
+_TYPE_ID = model.pattern("EntityId").fullmatch  # whole value: "A1\n" does not match
+_WORKER_ID = model.pattern("CustomerId").fullmatch
+_SURROGATES = re.compile("[\\ud800-\\udfff]")
 _CHUNK = 1 << 20
 
 
@@ -170,9 +187,22 @@ def _epoch(value: Any, where: str) -> float:
     raise DataError(f"{where}: {value!r} is not a time; use epoch seconds or ISO 8601")
 
 
+def _check_text(record: dict[str, Any], where: str) -> None:
+    """Refuse strings that are not valid Unicode (a lone surrogate escape such as \\ud800)."""
+    for field, value in record.items():
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise DataError(
+                    f"{where}: {field} is not valid Unicode text (it holds a lone surrogate)"
+                ) from None
+
+
 def _check_shape(record: Any, shape_name: str, where: str, extra: Iterable[str] = ()) -> None:
     if not isinstance(record, dict):
         raise DataError(f"{where}: a record must be a JSON object, got {record!r}")
+    _check_text(record, where)
     target = model.shape(shape_name)
     unknown = set(record) - set(target.members) - set(extra)
     if unknown:
@@ -200,6 +230,12 @@ def _requester(record: Any, where: str) -> tuple[str, str, str]:
     _require(record, ("AccessKeyId", "SecretAccessKey"), where)
     if not all(isinstance(record[f], str) for f in ("AccessKeyId", "SecretAccessKey")):
         raise DataError(f"{where}: AccessKeyId and SecretAccessKey must be strings")
+    _check_text(record, where)
+    if not _ACCESS_KEY_ID.fullmatch(record["AccessKeyId"]):
+        raise DataError(
+            f"{where}: AccessKeyId {record['AccessKeyId']!r} must be 1-128 letters, digits or "
+            "underscores, or no SigV4 signature could name it"
+        )
     balance = record.get("AvailableBalance", DEFAULT_BALANCE)
     if isinstance(balance, int | float) and not isinstance(balance, bool):
         balance = f"{balance:.2f}"
@@ -237,12 +273,12 @@ def _qualification(record: Any, where: str) -> tuple[Any, ...]:
         raise DataError(f"{where}: unknown field(s) {', '.join(unknown)}")
     type_id = record.get("QualificationTypeId")
     worker_id = record.get("WorkerId")
-    if not isinstance(type_id, str) or not model.pattern("EntityId").match(type_id):
+    if not isinstance(type_id, str) or not _TYPE_ID(type_id):
         raise DataError(
             f"{where}: QualificationTypeId {type_id!r} must match "
             f"{model.pattern('EntityId').pattern}"
         )
-    if not isinstance(worker_id, str) or not model.pattern("CustomerId").match(worker_id):
+    if not isinstance(worker_id, str) or not _WORKER_ID(worker_id):
         raise DataError(
             f"{where}: WorkerId {worker_id!r} must match {model.pattern('CustomerId').pattern}"
         )
@@ -250,21 +286,61 @@ def _qualification(record: Any, where: str) -> tuple[Any, ...]:
     if status is None:
         raise DataError(f"{where}: Status {record['Status']!r} must be Granted or Revoked")
     value = record.get("IntegerValue")
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-        raise DataError(f"{where}: IntegerValue {value!r} must be an integer")
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, int) or not _INT32[0] <= value <= _INT32[1]
+    ):
+        raise DataError(
+            f"{where}: IntegerValue {value!r} must be an integer from {_INT32[0]} to {_INT32[1]}"
+        )
     grant_time = record.get("GrantTime")
     if grant_time is not None:
         grant_time = _epoch(grant_time, f"{where}.GrantTime")
     country = subdivision = None
     locale = record.get("LocaleValue")
     if locale is not None:
-        if not isinstance(locale, dict) or not isinstance(locale.get("Country"), str):
-            raise DataError(f"{where}: LocaleValue must be an object with a Country string")
-        country = locale["Country"]
-        subdivision = locale.get("Subdivision")
-        if subdivision is not None and not isinstance(subdivision, str):
-            raise DataError(f"{where}: LocaleValue.Subdivision must be a string")
+        country, subdivision = _locale(locale, where)
     return (type_id, worker_id, status, value, grant_time, country, subdivision)
+
+
+def _locale(locale: Any, where: str) -> tuple[str, str | None]:
+    """(Country, Subdivision) of a LocaleValue. Odd values the shape allows are kept ('us',
+    'XX'); what it cannot carry is refused: each is exactly 2 characters."""
+    if type(locale) is dict and len(locale) <= 2:  # the common case, checked cheaply
+        country, subdivision = locale.get("Country"), locale.get("Subdivision")
+        if (
+            type(country) is str
+            and len(country) == 2
+            and country.isascii()
+            and (len(locale) == 1 or "Subdivision" in locale)
+            and (
+                subdivision is None
+                or (type(subdivision) is str and len(subdivision) == 2 and subdivision.isascii())
+            )
+        ):
+            return country, subdivision
+    if not isinstance(locale, dict) or not _LOCALE_FIELDS.issuperset(locale):
+        raise DataError(
+            f"{where}: LocaleValue must be an object with Country and optionally Subdivision, "
+            f"got {locale!r}"
+        )
+    parts = []
+    for field in ("Country", "Subdivision"):
+        part = locale.get(field)
+        if part is None and field == "Subdivision":
+            parts.append(None)
+            continue
+        if not isinstance(part, str) or len(part) != 2 or _SURROGATES.search(part):
+            hint = (
+                "the 2 letters after the dash of an ISO 3166-2 code (WA for US-WA); leave "
+                "Subdivision out when there is none"
+                if field == "Subdivision"
+                else "an ISO 3166-1 alpha-2 code such as US"
+            )
+            raise DataError(
+                f"{where}: LocaleValue.{field} {part!r} must be exactly 2 characters: {hint}"
+            )
+        parts.append(part)
+    return parts[0], parts[1]
 
 
 def _qualification_request(record: Any, where: str) -> dict[str, Any]:
@@ -274,6 +350,17 @@ def _qualification_request(record: Any, where: str) -> dict[str, Any]:
     _check_shape(record, "QualificationRequest", where)
     _require(record, ("QualificationTypeId", "WorkerId"), where)
     return {"QualificationRequestId": new_id(), "SubmitTime": now(), **record}
+
+
+def _worker(record: Any, where: str) -> str:
+    if not isinstance(record, dict) or set(record) != {"WorkerId"}:
+        raise DataError(f'{where}: a worker must be {{"WorkerId": "A..."}}, got {record!r}')
+    worker_id = record["WorkerId"]
+    if not isinstance(worker_id, str) or not _WORKER_ID(worker_id):
+        raise DataError(
+            f"{where}: WorkerId {worker_id!r} must match {model.pattern('CustomerId').pattern}"
+        )
+    return worker_id
 
 
 # Loading ------------------------------------------------------------------------------------------
@@ -298,6 +385,8 @@ def load(store: Store, data: dict[str, Any] | Path | str) -> dict[str, int]:
         if section == "requesters":
             for record, where in located(records):
                 store.put_requester(*_requester(record, where))
+        elif section == "workers":
+            store.put_workers(_worker(r, w) for r, w in located(records))
         elif section == "qualification_types":
             try:
                 store.insert_types(_qualification_type(r, w) for r, w in located(records))
@@ -315,6 +404,13 @@ def load(store: Store, data: dict[str, Any] | Path | str) -> dict[str, int]:
         raise DataError(
             f"{name}: qualifications or requests refer to type(s) {', '.join(missing)} that no "
             "record in qualification_types defines"
+        )
+    unlisted = store.unlisted_workers()
+    if unlisted:
+        raise DataError(
+            f"{name}: qualifications or qualification_requests name worker(s) "
+            f"{', '.join(unlisted)} that the workers section does not list; list every worker "
+            "of the environment there, or leave the section out to know every well-formed id"
         )
     owners = store.unknown_owners()
     if owners:

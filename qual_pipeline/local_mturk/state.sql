@@ -59,6 +59,12 @@ CREATE TABLE IF NOT EXISTS qualification_requests (
     submit_time REAL NOT NULL
 );
 
+-- The workers the environment knows, when the seed listed them (meta 'workers_listed');
+-- without a list every well-formed worker id is known.
+CREATE TABLE IF NOT EXISTS workers (
+    worker_id TEXT PRIMARY KEY
+) WITHOUT ROWID;
+
 CREATE TABLE IF NOT EXISTS worker_blocks (
     requester TEXT NOT NULL,
     worker_id TEXT NOT NULL,

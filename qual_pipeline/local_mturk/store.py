@@ -20,6 +20,8 @@ GRANTED, REVOKED = 0, 1
 STATUS_NAMES = ("Granted", "Revoked")
 STATUS_CODES = {"Granted": GRANTED, "Revoked": REVOKED}
 DEFAULT_BALANCE = "10000.00"
+ENVIRONMENTS = ("sandbox", "production")
+DEFAULT_ENVIRONMENT = "sandbox"
 
 # MTurk's own types: readable by every requester, owned by none, not requestable.
 SYSTEM_TYPES: tuple[tuple[str, str, str], ...] = (
@@ -27,9 +29,17 @@ SYSTEM_TYPES: tuple[tuple[str, str, str], ...] = (
     ("00000000000000000060", "Worker_Adult", "The Worker has agreed to see adult content."),
     ("00000000000000000040", "Worker_NumberHITsApproved", "Number of HITs approved."),
     ("000000000000000000L0", "Worker_PercentAssignmentsApproved", "Share of work approved."),
-    ("2F1QJWKUDD8XADTFD2Q0G6UTO95ALH", "Masters", "Masters on production."),
-    ("2ARFPLSP75KLA8M8DH1HTEQVJT3SY6", "Masters", "Masters on the sandbox."),
 )
+# Masters has one id per environment; each environment lists only its own.
+MASTERS = {
+    "production": ("2F1QJWKUDD8XADTFD2Q0G6UTO95ALH", "Masters", "Masters on production."),
+    "sandbox": ("2ARFPLSP75KLA8M8DH1HTEQVJT3SY6", "Masters", "Masters on the sandbox."),
+}
+
+
+class EnvironmentMismatch(ValueError):
+    """A state file opened for another environment than the one it was created for."""
+
 
 _TYPE_COLUMNS = (
     "qualification_type_id, owner, name, description, keywords, qualification_type_status, "
@@ -109,9 +119,16 @@ def _request(row: tuple[Any, ...]) -> dict[str, Any]:
 
 
 class Store:
-    """All state of one local MTurk. Every method is atomic and thread-safe."""
+    """All state of one local MTurk. Every method is atomic and thread-safe.
 
-    def __init__(self, path: str | Path | None = None) -> None:
+    `environment` ('sandbox' or 'production') is fixed when the state is created; None opens an
+    existing state as it is, or creates a sandbox. Raises EnvironmentMismatch when an existing
+    state belongs to the other environment.
+    """
+
+    def __init__(self, path: str | Path | None = None, environment: str | None = None) -> None:
+        if environment is not None and environment not in ENVIRONMENTS:
+            raise ValueError(f"environment must be sandbox or production, got {environment!r}")
         self.path = str(path) if path is not None else ":memory:"
         self.lock = threading.RLock()
         self.conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -122,24 +139,47 @@ class Store:
         self._secrets: dict[str, str] = dict(
             self.conn.execute("SELECT access_key_id, secret_access_key FROM requesters")
         )
-        if self.conn.execute("SELECT value FROM meta WHERE key = 'created'").fetchone() is None:
-            self.is_new = True
-            with self.transaction():
+        self.is_new = self._meta("created") is None
+        stored = self._meta("environment")
+        if stored is not None and environment is not None and stored != environment:
+            self.conn.close()
+            raise EnvironmentMismatch(
+                f"the state {self.path} belongs to the {stored} environment, not {environment}; "
+                f"serve it with --environment {stored}, or use a new state file"
+            )
+        self.environment = stored or environment or DEFAULT_ENVIRONMENT
+        with self.transaction():
+            if self.is_new:
                 self.conn.execute("INSERT INTO meta VALUES ('created', ?)", (str(now()),))
-                for type_id, name, description in SYSTEM_TYPES:
-                    self.insert_type(
-                        {
-                            "QualificationTypeId": type_id,
-                            "Name": name,
-                            "Description": description,
-                            "QualificationTypeStatus": "Active",
-                            "CreationTime": 1_483_228_800.0,
-                            "IsRequestable": False,
-                            "AutoGranted": False,
-                        }
+            if stored is None:
+                # New, or created before environments existed: keep only this one's Masters.
+                self.conn.execute("INSERT INTO meta VALUES ('environment', ?)", (self.environment,))
+                for type_id, _, _ in MASTERS.values():
+                    self._run(
+                        "DELETE FROM qualification_types WHERE qualification_type_id = ? "
+                        "AND owner IS NULL",
+                        (type_id,),
                     )
-        else:
-            self.is_new = False
+                system = [MASTERS[self.environment]]
+                if self.is_new:
+                    system[:0] = SYSTEM_TYPES
+                self.insert_types(
+                    {
+                        "QualificationTypeId": type_id,
+                        "Name": name,
+                        "Description": description,
+                        "QualificationTypeStatus": "Active",
+                        "CreationTime": 1_483_228_800.0,
+                        "IsRequestable": False,
+                        "AutoGranted": False,
+                    }
+                    for type_id, name, description in system
+                )
+        self._workers_listed = self._meta("workers_listed") is not None
+
+    def _meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
 
     def close(self) -> None:
         with self.lock:
@@ -388,8 +428,40 @@ class Store:
         )
         return [r[0] for r in rows]
 
+    # Workers of the environment ------------------------------------------------------------
+
+    @property
+    def workers_listed(self) -> bool:
+        """Whether the environment's workers were listed; if not, every well-formed id exists."""
+        return self._workers_listed
+
+    def put_workers(self, worker_ids: Iterable[str]) -> None:
+        """Add workers to the environment's list (and from now on know only listed ones)."""
+        with self.transaction() as conn:
+            conn.execute("INSERT OR IGNORE INTO meta VALUES ('workers_listed', '1')")
+            conn.executemany("INSERT OR IGNORE INTO workers VALUES (?)", ((w,) for w in worker_ids))
+            self._workers_listed = True
+
+    def worker_exists(self, worker_id: str) -> bool:
+        """Whether MTurk knows this worker in this environment."""
+        if not self._workers_listed:
+            return True
+        return self._one("SELECT 1 FROM workers WHERE worker_id = ?", (worker_id,)) is not None
+
+    def unlisted_workers(self) -> list[str]:
+        """Workers of qualifications or requests missing from the listed workers (at most 5)."""
+        if not self._workers_listed:
+            return []
+        rows = self._all(
+            "SELECT worker_id FROM qualifications WHERE worker_id NOT IN "
+            "(SELECT worker_id FROM workers) UNION SELECT worker_id FROM qualification_requests "
+            "WHERE worker_id NOT IN (SELECT worker_id FROM workers) LIMIT 5"
+        )
+        return [r[0] for r in rows]
+
     def worker_known(self, worker_id: str) -> bool:
-        """A worker MTurk knows of: one who holds or has requested any qualification here."""
+        """A worker who has worked for requesters here: one who holds or has requested any
+        qualification (NotifyWorkers reaches only them)."""
         return (
             self._one(
                 "SELECT 1 FROM qualifications WHERE worker_id = ? UNION ALL "

@@ -17,45 +17,110 @@ from qual_pipeline.push.journal import Change
 MISSING_CODES = ("AWS.MechanicalTurk.QualificationDoesNotExist",)
 REVOKED_CODES = ("AWS.MechanicalTurk.InvalidQualificationState",)
 REVOKED_TEXT = "can be called with a status of: Granted"
+# MTurk's answer for a worker id the environment does not know (unmodeled error code):
+# `The value "A143XRCI1YXAFE" is not valid for the parameter WorkerId.`
+UNKNOWN_WORKER_CODE = "ParameterValidationError"
+UNKNOWN_WORKER_HINT = (
+    "MTurk does not know this worker in the environment pushed to: sandbox and production have "
+    "separate worker ids, so a production worker id used on the sandbox (or a sandbox id on "
+    "production) fails this way. Check which environment the worker id comes from"
+)
+# Error codes botocore's retry modes retry (throttling, server faults, timeouts; as in
+# botocore.retries.standard): when one still comes back after the last attempt, MTurk could not be
+# reached for now. It says nothing about the change itself, so the push stops and resumes later.
+TRANSIENT_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "ThrottledException",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "ServiceFault",
+        "ServiceUnavailable",
+        "InternalFailure",
+        "InternalError",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "PriorRequestNotComplete",
+    }
+)
 
 
 @dataclass(frozen=True)
 class Observed:
-    """What GetQualificationScore says a worker holds: Granted with a value, Revoked or Missing."""
+    """What GetQualificationScore says a worker holds: Granted with a value, Revoked or Missing;
+    'Unreadable' (with `error`) when MTurk refused the read itself for good."""
 
-    status: str  # 'Granted' | 'Revoked' | 'Missing'
+    status: str  # 'Granted' | 'Revoked' | 'Missing' | 'Unreadable'
     value: int | None = None
+    error: str | None = None
+
+    @property
+    def audit_status(self) -> str | None:
+        """The status push_audit records: what MTurk holds, None when it could not be read."""
+        return None if self.status == "Unreadable" else self.status
+
+
+def is_transient(error: ClientError) -> bool:
+    """True for errors botocore retries (throttling, 5xx faults, timeouts); after the last retry
+    they mean "try again later", never "MTurk refused this change"."""
+    code = error.response.get("Error", {}).get("Code", "")
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+    return code in TRANSIENT_CODES or status >= 500
+
+
+def attempts_made(error: ClientError) -> int:
+    """How many attempts botocore made before giving up (1 when it did not retry)."""
+    return int(error.response.get("ResponseMetadata", {}).get("RetryAttempts", 0)) + 1
+
+
+def is_unknown_worker(error: ClientError) -> bool:
+    """Whether MTurk refused the call because the environment does not know the WorkerId."""
+    info = error.response.get("Error", {})
+    return info.get("Code") == UNKNOWN_WORKER_CODE and "parameter WorkerId" in info.get(
+        "Message", ""
+    )
 
 
 def describe_error(error: ClientError) -> str:
-    """`Code: Message` of an MTurk error, with the TurkErrorCode when there is one."""
+    """`Code: Message` of an MTurk error, with the TurkErrorCode when there is one, and what an
+    unknown WorkerId usually means."""
     info = error.response.get("Error", {})
     turk = error.response.get("TurkErrorCode")
     text = f"{info.get('Code', 'Error')}: {info.get('Message', '')}".strip()
-    return f"{text} ({turk})" if turk else text
+    text = f"{text} ({turk})" if turk else text
+    return f"{text} -- {UNKNOWN_WORKER_HINT}" if is_unknown_worker(error) else text
 
 
 def classify_score_error(error: ClientError) -> str | None:
-    """'Missing' or 'Revoked' when GetQualificationScore failed for that reason, else None."""
+    """'Missing' or 'Revoked' when GetQualificationScore failed for that reason, else None. A
+    worker the environment does not know holds nothing there: 'Missing'."""
     turk = error.response.get("TurkErrorCode", "")
     message = error.response.get("Error", {}).get("Message", "")
     if turk in REVOKED_CODES or REVOKED_TEXT in message:
         return "Revoked"
-    if turk in MISSING_CODES or "does not exist" in message:
+    if turk in MISSING_CODES or "does not exist" in message or is_unknown_worker(error):
         return "Missing"
     return None
 
 
 def read_score(client: Any, qualification_type_id: str, worker_id: str) -> Observed:
-    """What MTurk holds for one worker and type now."""
+    """What MTurk holds for one worker and type now.
+
+    Raises ClientError only for transient errors (is_transient) that outlived botocore's retries;
+    any other refusal of the read comes back as Observed('Unreadable', error=...).
+    """
     try:
         answer = client.get_qualification_score(
             QualificationTypeId=qualification_type_id, WorkerId=worker_id
         )
     except ClientError as e:
+        if is_transient(e):
+            raise
         status = classify_score_error(e)
         if status is None:
-            raise
+            return Observed("Unreadable", error=describe_error(e))
         return Observed(status)
     qualification = answer.get("Qualification", {})
     return Observed(qualification.get("Status", "Granted"), qualification.get("IntegerValue"))
@@ -100,6 +165,8 @@ def has_landed(change: Change, observed: Observed | None, still_pending: bool) -
     if change.action == "reject":
         return not still_pending
     assert observed is not None
+    if observed.status == "Unreadable":
+        return False
     holds = observed.status == "Granted" and observed.value == change.new_value
     if change.action == "accept":
         return holds and not still_pending

@@ -1,4 +1,5 @@
-"""The push commands of the `qual-pipeline` CLI: plan (dry run), push, and score lookup.
+"""The push commands of the `qual-pipeline` CLI: plan (saves a plan, sends nothing), push (applies a
+saved plan), and score lookup.
 
 `register(app)` adds them to the main typer app. Scores and pending-request decisions share the
 commands: `--requests` switches plan and push from sql/desired_scores.sql to
@@ -15,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, Literal, NoReturn
 
 import duckdb
 import typer
@@ -24,30 +25,28 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from qual_pipeline import settings as declared
 from qual_pipeline.mturk_api.client import ApiStats, ConfigurationError, RateLimiter, make_client
 from qual_pipeline.push.guard import (
     DEFAULT_MAX_CHANGES,
     DEFAULT_MAX_SHARE,
     GuardLimits,
     PushRefused,
-    guard_violations,
 )
-from qual_pipeline.push.journal import JournalBusy
-from qual_pipeline.push.plan import (
-    SQL_DIR,
-    Kind,
-    PlanError,
-    PlanSummary,
-    build_request_plan,
-    build_score_plan,
-    plan_rows,
-)
+from qual_pipeline.push.journal import Journal, JournalBusy
+from qual_pipeline.push.plan import SQL_DIR, Kind, PlanError
 from qual_pipeline.push.runner import (
     PushFailed,
     PushInterrupted,
     PushReport,
     PushSettings,
     run_push,
+)
+from qual_pipeline.push.saved_plan import (
+    PlanSettings,
+    SavedPlan,
+    read_only_warehouse,
+    save_plan,
 )
 from qual_pipeline.push.score import (
     ScoreLookupError,
@@ -58,6 +57,7 @@ from qual_pipeline.push.score import (
 from qual_pipeline.warehouse.connection import (
     WarehouseBusyError,
     WarehouseNotFoundError,
+    require_warehouse,
     warehouse_session,
 )
 
@@ -129,6 +129,31 @@ Rate = Annotated[
         help="Most MTurk requests per second this command sends (reads and writes together).",
     ),
 ]
+SkipRejected = Annotated[
+    bool,
+    typer.Option("--skip-rejected", help="Let the valid rows go even if some are rejected."),
+]
+IgnoreCheck = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--ignore-check",
+        help="A blocking data-quality check whose failure may not refuse the plan (repeatable; "
+        "recorded in the plan and in push_audit).",
+    ),
+]
+MaxAttempts = Annotated[
+    int,
+    typer.Option(
+        "--max-attempts",
+        min=declared.MAX_ATTEMPTS.minimum,
+        envvar=declared.MAX_ATTEMPTS.env,
+        help=declared.MAX_ATTEMPTS.help,
+    ),
+]
+RetryMode = Annotated[
+    str,
+    typer.Option("--retry-mode", envvar=declared.RETRY_MODE.env, help=declared.RETRY_MODE.help),
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -143,53 +168,100 @@ def plan_command(
     data_dir: DataDir = Path("data"),
     inputs_dir: InputsDir = Path("inputs"),
     sql_dir: SqlDir = SQL_DIR,
+    environment: Environment = "sandbox",
     allow_grants: AllowGrants = False,
     max_changes: MaxChanges = DEFAULT_MAX_CHANGES,
     max_share: MaxShare = DEFAULT_MAX_SHARE,
+    skip_rejected: SkipRejected = False,
+    ignore_check: IgnoreCheck = None,
     rows: Annotated[int, typer.Option(min=0, help="Plan rows to list (changes first).")] = 50,
     output: Annotated[str, typer.Option(help="table or json.")] = "table",
 ) -> None:
-    """Dry run: diff the desired scores (or request decisions) against the warehouse and print the
-    plan with counts per action, rejected rows with their reason, and the guard's verdict.
-    Sends nothing to MTurk."""
+    """Plan: diff the desired scores (or request decisions) against the warehouse, opened
+    read-only, and save the plan in the journal under the id it prints, with its verdict.
+    `push` then applies exactly that plan. Sends nothing to MTurk and writes nothing to the
+    warehouse. Exit 1 when a push of the plan would be refused (the reasons are printed)."""
     _check_output(output)
     kind: Kind = "requests" if requests else "scores"
+    settings = _plan_settings(
+        environment, allow_grants, max_changes, max_share, skip_rejected, ignore_check
+    )
     with _failures():
-        with _warehouse(data_dir)() as con:
-            summary = _build(kind, con, inputs_dir, sql_dir, allow_grants)
-            shown = _shown_rows(con, kind, rows)
-        limits = GuardLimits(max_changes, max_share)
+        require_warehouse(data_dir)  # before the journal is created next to it
+        with Journal(data_dir, sql_dir) as journal, journal.lock():
+            saved = save_plan(
+                kind,
+                journal=journal,
+                read_warehouse=read_only_warehouse(data_dir),
+                inputs_dir=inputs_dir,
+                settings=settings,
+                sql_dir=sql_dir,
+                preview_rows=rows,
+            )
         if output == "json":
+            record = saved.record
             out.print_json(
                 json.dumps(
                     {
+                        "plan_id": record.plan_id,
                         "kind": kind,
-                        "counts": summary.counts,
-                        "rejected": summary.rejected,
-                        "per_type": [t.__dict__ for t in summary.per_type],
-                        "guard": guard_violations(summary, limits),
-                        "rows": shown,
+                        "environment": record.environment,
+                        "load_id": record.load_id,
+                        "inputs_fingerprint": record.inputs_fingerprint,
+                        "counts": saved.summary.counts,
+                        "rejected": saved.summary.rejected,
+                        "per_type": [t.__dict__ for t in saved.summary.per_type],
+                        "checks": [f.__dict__ for f in saved.checks],
+                        "ignored_checks": list(record.ignored_checks),
+                        "verdict": list(record.verdict),
+                        "rows": saved.preview,
                     },
                     default=str,
                 )
             )
-            return
-        _print_plan(summary, shown, limits)
+        else:
+            _print_plan(saved)
+        if saved.verdict:
+            raise typer.Exit(1)
 
 
 def push_command(
     requests: Requests = False,
+    plan: Annotated[
+        str | None,
+        typer.Option("--plan", help="The saved plan to apply (default: the newest saved one)."),
+    ] = None,
+    replan: Annotated[
+        bool,
+        typer.Option(
+            "--replan",
+            help="Plan and apply in one step (unattended use): every guard and check still "
+            "applies, and the plan is saved in the journal like any other.",
+        ),
+    ] = False,
     data_dir: DataDir = Path("data"),
     inputs_dir: InputsDir = Path("inputs"),
     sql_dir: SqlDir = SQL_DIR,
     environment: Environment = "sandbox",
     endpoint_url: EndpointUrl = None,
-    allow_grants: AllowGrants = False,
-    max_changes: MaxChanges = DEFAULT_MAX_CHANGES,
-    max_share: MaxShare = DEFAULT_MAX_SHARE,
+    allow_grants: Annotated[
+        bool | None,
+        typer.Option("--allow-grants", help="With --replan: as `plan --allow-grants`."),
+    ] = None,
+    max_changes: Annotated[
+        int | None, typer.Option(min=0, help="With --replan: as `plan --max-changes`.")
+    ] = None,
+    max_share: Annotated[
+        float | None, typer.Option(min=0.0, help="With --replan: as `plan --max-share`.")
+    ] = None,
     skip_rejected: Annotated[
-        bool, typer.Option("--skip-rejected", help="Push the valid rows even if some are rejected.")
-    ] = False,
+        bool | None,
+        typer.Option("--skip-rejected", help="With --replan: as `plan --skip-rejected`."),
+    ] = None,
+    ignore_check: Annotated[
+        list[str] | None,
+        typer.Option("--ignore-check", help="With --replan: as `plan --ignore-check`."),
+    ] = None,
     send_notifications: Annotated[
         bool,
         typer.Option(
@@ -201,17 +273,51 @@ def push_command(
     ] = False,
     rate: Rate = 5.0,
     concurrency: Annotated[int, typer.Option(min=1, max=64, help="Calls in flight at once.")] = 4,
+    max_attempts: MaxAttempts = declared.MAX_ATTEMPTS.default,
+    retry_mode: RetryMode = declared.RETRY_MODE.default,
     crash_at: Annotated[str | None, typer.Option(hidden=True)] = None,
     batch_size: Annotated[int, typer.Option(hidden=True, min=1)] = 100,
 ) -> None:
-    """Push the plan to MTurk: finish any interrupted push first, then plan, guard, journal, send
-    (SendNotification=False unless asked), read every change back and record it in push_audit."""
+    """Push a saved plan to MTurk: finish any interrupted push first, then apply exactly the
+    newest saved plan (or --plan ID), refusing it if the warehouse was reloaded, the inputs
+    changed or another push ran since it was saved; send (SendNotification=False unless asked),
+    read every change back and record it in push_audit. --replan plans and applies in one step."""
     kind: Kind = "requests" if requests else "scores"
+    if plan is not None and replan:
+        raise typer.BadParameter("pass either --plan ID (a saved plan) or --replan, not both")
+    plan_flags = {
+        "--allow-grants": allow_grants,
+        "--max-changes": max_changes,
+        "--max-share": max_share,
+        "--skip-rejected": skip_rejected,
+        "--ignore-check": ignore_check or None,
+    }
+    given = [flag for flag, value in plan_flags.items() if value is not None]
+    if given and not replan:
+        raise typer.BadParameter(
+            f"{', '.join(given)} belong(s) to the plan: pass them to `qual-pipeline plan` (then "
+            "push the plan it saves), or use `qual-pipeline push --replan` to plan and push in "
+            "one step"
+        )
+    replan_settings = (
+        _plan_settings(
+            environment,
+            bool(allow_grants),
+            DEFAULT_MAX_CHANGES if max_changes is None else max_changes,
+            DEFAULT_MAX_SHARE if max_share is None else max_share,
+            bool(skip_rejected),
+            ignore_check,
+        )
+        if replan
+        else None
+    )
     stats = ApiStats()
     with _failures():
         client = make_client(
             environment=environment,
             endpoint_url=endpoint_url,
+            retry_mode=_retry_mode(retry_mode),
+            max_attempts=max_attempts,
             rate_limiter=RateLimiter(rate),
             stats=stats,
         )
@@ -219,9 +325,6 @@ def push_command(
             environment=environment,
             allow_production=allow_production,
             send_notifications=send_notifications,
-            skip_rejected=skip_rejected,
-            allow_grants=allow_grants,
-            limits=GuardLimits(max_changes, max_share),
             concurrency=concurrency,
             batch_size=batch_size,
         )
@@ -233,6 +336,8 @@ def push_command(
                 connect_warehouse=_warehouse(data_dir),
                 inputs_dir=inputs_dir,
                 settings=settings,
+                plan_id=plan,
+                replan=replan_settings,
                 sql_dir=sql_dir,
                 crash_hook=_crash_hook(crash_at),
             )
@@ -310,27 +415,41 @@ def _warehouse(data_dir: Path) -> Callable[[], Any]:
     return lambda: warehouse_session(data_dir)
 
 
-def _build(
-    kind: Kind, con: duckdb.DuckDBPyConnection, inputs_dir: Path, sql_dir: Path, grants: bool
-) -> PlanSummary:
-    if kind == "scores":
-        return build_score_plan(con, inputs_dir=inputs_dir, sql_dir=sql_dir, allow_grants=grants)
-    return build_request_plan(con, inputs_dir=inputs_dir, sql_dir=sql_dir)
+def _plan_settings(
+    environment: str,
+    allow_grants: bool,
+    max_changes: int,
+    max_share: float,
+    skip_rejected: bool,
+    ignore_check: list[str] | None,
+) -> PlanSettings:
+    try:
+        return PlanSettings(
+            environment=environment,
+            allow_grants=allow_grants,
+            limits=GuardLimits(max_changes, max_share),
+            skip_rejected=skip_rejected,
+            ignore_checks=tuple(ignore_check or ()),
+        )
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
 
 
-def _shown_rows(con: duckdb.DuckDBPyConnection, kind: Kind, limit: int) -> list[dict[str, Any]]:
-    changes = ("update", "grant") if kind == "scores" else ("accept", "reject")
-    shown: list[dict[str, Any]] = []
-    for actions in (changes, ("rejected",)):
-        left = limit - len(shown)
-        if left <= 0:
-            break
-        for batch in plan_rows(con, kind, actions=actions, limit=left):
-            shown.extend(batch)
-    return shown
+def _retry_mode(mode: str) -> Literal["standard", "adaptive"]:
+    if mode == "standard":
+        return "standard"
+    if mode == "adaptive":
+        return "adaptive"
+    raise typer.BadParameter(f"--retry-mode {mode!r} is not known; use standard or adaptive")
 
 
-def _print_plan(summary: PlanSummary, shown: list[dict[str, Any]], limits: GuardLimits) -> None:
+def _say(text: str) -> None:
+    """A message line: never wrapped mid-sentence, so logs and greps see it whole."""
+    out.print(text, highlight=False, soft_wrap=True)
+
+
+def _print_plan(saved: SavedPlan) -> None:
+    summary, record = saved.summary, saved.record
     counts = Table(title=f"{summary.table}: counts per action")
     counts.add_column("action")
     counts.add_column("rows", justify="right")
@@ -339,11 +458,17 @@ def _print_plan(summary: PlanSummary, shown: list[dict[str, Any]], limits: Guard
     out.print(counts)
     if summary.per_type:
         types = Table(title="changes per qualification type (guard)")
-        for column in ("type", "changes", "holders", "share"):
+        columns = ("type", "changes", "score changes", "holders", "share")
+        for column in columns:
             types.add_column(column, justify="left" if column == "type" else "right")
         for t in summary.per_type:
-            share = f"{t.share:.1%}"
-            types.add_row(t.qualification_type_id, f"{t.changes:,}", f"{t.workers:,}", share)
+            types.add_row(
+                t.qualification_type_id,
+                f"{t.changes:,}",
+                f"{t.score_changes:,}",
+                f"{t.workers:,}",
+                f"{t.share:.1%}",
+            )
         out.print(types)
     if summary.rejected:
         reasons = Table(title="rejected rows by reason")
@@ -352,42 +477,65 @@ def _print_plan(summary: PlanSummary, shown: list[dict[str, Any]], limits: Guard
         for reason, n in summary.rejected.items():
             reasons.add_row(reason, f"{n:,}")
         out.print(reasons)
+    shown = saved.preview
     if shown:
         table = Table(title=f"plan rows (first {len(shown)}, changes first)")
-        columns = [c for c in shown[0] if c not in ("raw_value",)]
+        columns = [c for c in shown[0] if c not in ("raw_value", "explicit_value")]
         for column in columns:
             table.add_column(column)
         for row in shown:
             table.add_row(*("" if row[c] is None else str(row[c]) for c in columns))
         out.print(table)
-    problems = guard_violations(summary, limits)
-    if summary.changes == 0:
-        out.print("Nothing to push: MTurk already holds every valid desired value.")
-    elif problems:
-        listed = "\n- ".join(problems)
-        out.print(f"[bold yellow]A push of this plan would be refused:[/]\n- {listed}")
-    else:
-        out.print(f"A push would send {summary.changes:,} change(s).")
-    if summary.rejected_rows:
-        out.print(
-            f"{summary.rejected_rows:,} rejected row(s) stop a push unless you pass "
-            "--skip-rejected."
+    for f in saved.checks:
+        where = f"type {f.qualification_type_id}" if f.qualification_type_id else "the warehouse"
+        if not f.blocking:
+            label = "[yellow]warning:[/]"
+        elif f.check_name in record.ignored_checks:
+            label = "[yellow]ignored (--ignore-check):[/]"
+        else:
+            label = "[bold red]blocking check failed:[/]"
+        _say(
+            f"{label} {escape(f.check_name)} for {where} ({f.offending:,} offending) in "
+            f"warehouse load {record.load_id}",
         )
-    out.print("Dry run: nothing was sent to MTurk.")
+    if record.verdict:
+        listed = "\n- ".join(escape(v) for v in record.verdict)
+        _say(f"[bold yellow]A push of this plan would be refused:[/]\n- {listed}")
+    elif summary.changes == 0:
+        _say("Nothing to push: MTurk already holds every valid desired value.")
+    else:
+        _say(f"A push would send {summary.changes:,} change(s).")
+    if summary.rejected_rows and not record.verdict:
+        _say(f"{summary.rejected_rows:,} rejected row(s) are left out (--skip-rejected).")
+    _say(
+        f"Saved as plan [bold]{record.plan_id}[/] (warehouse load {record.load_id}, inputs "
+        f"{record.inputs_fingerprint}); nothing was sent to MTurk.",
+    )
+    if not record.verdict and summary.changes:
+        flag = " --requests" if summary.kind == "requests" else ""
+        _say(
+            f"`qual-pipeline push{flag}` applies exactly this plan, and refuses it if the "
+            "warehouse is reloaded or the inputs change before then.",
+        )
 
 
 def _print_report(report: PushReport, stats: ApiStats) -> None:
-    if not report.plans:
-        out.print("Nothing to push: MTurk already holds every valid desired value.")
     for plan in report.plans:
         states = Counter(plan.states)
         label = "resumed" if plan.resumed else "pushed"
-        out.print(
+        _say(
             f"{label} plan {plan.plan_id} ({plan.kind}): {plan.total:,} change(s), "
             + ", ".join(f"{s} {n:,}" for s, n in sorted(states.items()))
         )
+    if report.plan_id is not None and report.plan_id not in {p.plan_id for p in report.plans}:
+        _say(
+            f"Nothing to push: plan {report.plan_id} has no changes "
+            "(MTurk already holds every valid desired value)."
+        )
+    elif report.plan_id is None and report.plans:
+        _say("No saved plan left to push; run `qual-pipeline plan` to plan new changes.")
     meta = stats.as_metadata()
-    out.print(
+    _say(
         f"MTurk calls: {meta['api_calls']:,} ({meta['retries']:,} retries: "
         f"{meta['throttles']:,} throttled, {meta['service_faults']:,} faults). "
         f"Run {report.run_id}; every attempt is in push_audit."

@@ -1,8 +1,8 @@
-"""Safety rails checked before anything is journalled or sent.
+"""Safety rails checked before anything is sent.
 
-A push refuses, with a message that says exactly which option allows it, when the plan has rejected
-rows (unless they are skipped), when it would change too many of a type's workers, or when it
-targets production without an explicit opt-in.
+A plan's verdict refuses it, with a message that says exactly which option allows it, when it has
+rejected rows (unless they are skipped) or would change too many of a type's workers; a push also
+refuses production without an explicit opt-in.
 """
 
 from __future__ import annotations
@@ -14,6 +14,12 @@ from qual_pipeline.push.plan import PlanSummary
 
 DEFAULT_MAX_CHANGES = 500
 DEFAULT_MAX_SHARE = 0.10
+
+
+PRODUCTION_REFUSAL = (
+    "this push targets the production MTurk environment, where changes reach real workers; "
+    "pass --allow-production to confirm"
+)
 
 
 class PushRefused(RuntimeError):
@@ -48,12 +54,31 @@ def guard_violations(summary: PlanSummary, limits: GuardLimits) -> list[str]:
         if over_share:
             needed.append(f"--max-share {_ceil_share(t.share)}")
         holders = f"{t.workers} worker{'s' if t.workers != 1 else ''} hold it"
+        scores = (
+            f", {t.score_changes} of them change a held score"
+            if summary.kind == "requests" and t.score_changes
+            else ""
+        )
         problems.append(
-            f"type {t.qualification_type_id}: {t.changes} changes = {t.share:.1%} of its workers "
-            f"({holders}); the limit is {limits.max_changes} changes and "
+            f"type {t.qualification_type_id}: {t.changes} changes{scores} = {t.share:.1%} of its "
+            f"workers ({holders}); the limit is {limits.max_changes} changes and "
             f"{limits.max_share:.0%}. If this is intended, pass {' '.join(needed)}"
         )
     return problems
+
+
+def plan_refusals(summary: PlanSummary, limits: GuardLimits, *, skip_rejected: bool) -> list[str]:
+    """Why a push of this plan must be refused (rejected rows, mass changes); empty when it may
+    go. Each reason names the option that would allow it."""
+    reasons = []
+    if summary.rejected_rows and not skip_rejected:
+        top = "; ".join(f"{n} x {reason}" for reason, n in list(summary.rejected.items())[:5])
+        reasons.append(
+            f"{summary.rejected_rows} row(s) of the plan are rejected ({top}). Fix the input, or "
+            "pass --skip-rejected to push the other rows; `qual-pipeline plan` lists them"
+        )
+    reasons.extend(guard_violations(summary, limits))
+    return reasons
 
 
 def check_push_allowed(
@@ -67,17 +92,8 @@ def check_push_allowed(
     """Raise PushRefused with every reason at once, or return when the plan may be pushed."""
     reasons = []
     if environment == "production" and not allow_production:
-        reasons.append(
-            "this push targets the production MTurk environment, where changes reach real "
-            "workers; pass --allow-production to confirm"
-        )
-    if summary.rejected_rows and not skip_rejected:
-        top = "; ".join(f"{n} x {reason}" for reason, n in list(summary.rejected.items())[:5])
-        reasons.append(
-            f"{summary.rejected_rows} row(s) of the plan are rejected ({top}). Fix the input, or "
-            "pass --skip-rejected to push the other rows; `qual-pipeline plan` lists them"
-        )
-    reasons.extend(guard_violations(summary, limits))
+        reasons.append(PRODUCTION_REFUSAL)
+    reasons.extend(plan_refusals(summary, limits, skip_rejected=skip_rejected))
     if reasons:
         raise PushRefused("push refused, nothing was sent:\n- " + "\n- ".join(reasons))
 

@@ -1,22 +1,25 @@
-"""The push journal: a write-ahead record that makes a push resumable after kill -9 or a power cut.
+"""The push journal: the saved plans, and a write-ahead record that makes a push resumable after
+kill -9 or a power cut.
 
-SQLite in WAL mode with synchronous=FULL, at <data_dir>/push_journal.sqlite. A whole plan is written
-as 'pending' in one transaction before anything is sent; each change is marked 'sending' (committed)
-before its call and 'sent' after it, so a row left in 'sending' is exactly a change whose outcome is
-unknown and must be read back before it is sent again. The attempts table is the outbox of the
-DuckDB push_audit table. DDL: sql/push_journal.sql.
+SQLite in WAL mode with synchronous=FULL, at <data_dir>/push_journal.sqlite. `plan` saves a whole
+plan (its header, every change as 'pending', its rejected rows) in one transaction, in state
+'saved'; `push` opens exactly that plan (state 'open') before anything is sent. Each change is
+marked 'sending' (committed) before its call and 'sent' after it, so a row left in 'sending' is
+exactly a change whose outcome is unknown and must be read back before it is sent again. The
+attempts table is the outbox of the DuckDB push_audit table. DDL: sql/push_journal.sql.
 """
 
 from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import os
 import sqlite3
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,21 +30,83 @@ JOURNAL_NAME = "push_journal.sqlite"
 LOCK_NAME = "push_journal.lock"
 OPEN_STATES = ("pending", "sending", "sent")
 FINAL_STATES = ("verified", "mismatch", "failed")
+PLAN_STATES = ("saved", "superseded", "open", "done")
+# Columns of `plans` added after the first release (journals written before are migrated).
+_PLAN_COLUMNS_ADDED = (
+    "opened_at",
+    "load_id",
+    "inputs_fingerprint",
+    "settings",
+    "summary",
+    "verdict",
+    "ignored_checks",
+)
+_PLAN_COLUMNS = (
+    "plan_id, kind, environment, send_notifications, total, state, created_at, finished_at, "
+    + ", ".join(_PLAN_COLUMNS_ADDED)
+)
 
 
 class JournalBusy(RuntimeError):
-    """Another push holds the journal of this data directory."""
+    """Another push (or plan) holds the journal of this data directory."""
+
+
+@dataclass(frozen=True)
+class PlanHeader:
+    """What a plan was built from and with, besides its rows."""
+
+    kind: str
+    environment: str
+    load_id: str | None
+    inputs_fingerprint: str
+    settings: dict[str, Any] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
+    verdict: tuple[str, ...] = ()
+    """Why a push of this plan is refused (rejected rows, guard, checks); () when it may go."""
+    ignored_checks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class PlanRecord:
+    """One plan of the journal: its header and state (its rows are read separately)."""
+
     plan_id: str
     kind: str
     environment: str
     send_notifications: bool
     total: int
-    state: str
+    state: str  # one of PLAN_STATES
     created_at: str
+    finished_at: str | None = None
+    opened_at: str | None = None
+    load_id: str | None = None
+    inputs_fingerprint: str | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
+    verdict: tuple[str, ...] = ()
+    ignored_checks: tuple[str, ...] = ()
+
+    @classmethod
+    def from_row(cls, row: tuple[Any, ...]) -> PlanRecord:
+        (plan_id, kind, environment, notify, total, state, created, finished, opened, load_id,
+         fingerprint, settings, summary, verdict, ignored) = row  # fmt: skip
+        return cls(
+            plan_id=plan_id,
+            kind=kind,
+            environment=environment,
+            send_notifications=bool(notify),
+            total=total,
+            state=state,
+            created_at=created,
+            finished_at=finished,
+            opened_at=opened,
+            load_id=load_id,
+            inputs_fingerprint=fingerprint,
+            settings=json.loads(settings) if settings else {},
+            summary=json.loads(summary) if summary else {},
+            verdict=tuple(json.loads(verdict)) if verdict else (),
+            ignored_checks=tuple(json.loads(ignored)) if ignored else (),
+        )
 
 
 @dataclass(frozen=True)
@@ -74,11 +139,13 @@ class Outcome:
 
 
 def now_utc() -> str:
-    return datetime.now(UTC).isoformat()
+    """Now in UTC, ISO 8601 with microseconds always: journal times compare as text."""
+    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 class Journal:
-    """One data directory's push journal. Use from a single thread; hold `lock()` while pushing."""
+    """One data directory's push journal. Use from a single thread; hold `lock()` while pushing
+    or saving a plan."""
 
     def __init__(self, data_dir: Path, sql_dir: Path = SQL_DIR) -> None:
         self.data_dir = Path(data_dir)
@@ -88,7 +155,17 @@ class Journal:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA busy_timeout=10000")
+        self._migrate()
         self._db.executescript(read_sql("push_journal", sql_dir) + ";")
+
+    def _migrate(self) -> None:
+        """Journals from before saved plans: add the header columns `plans` lacks."""
+        present = {r[1] for r in self._db.execute("PRAGMA table_info(plans)").fetchall()}
+        if not present:
+            return  # a new journal: the DDL creates the table whole
+        for column in _PLAN_COLUMNS_ADDED:
+            if column not in present:
+                self._db.execute(f"ALTER TABLE plans ADD COLUMN {column} TEXT")
 
     def close(self) -> None:
         self._db.close()
@@ -101,13 +178,14 @@ class Journal:
 
     @contextmanager
     def lock(self) -> Iterator[None]:
-        """Exclusive right to push from this data directory; released by the OS even on kill -9."""
+        """Exclusive right to push (or save a plan) from this data directory; released by the
+        OS even on kill -9."""
         with open(self.data_dir / LOCK_NAME, "a+") as handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 raise JournalBusy(
-                    f"another push is running from {self.data_dir} "
+                    f"another push or plan is running from {self.data_dir} "
                     "(it holds push_journal.lock); wait for it to finish"
                 ) from None
             handle.seek(0)
@@ -131,30 +209,53 @@ class Journal:
 
     # plans
 
-    def add_plan(
+    def save_plan(
         self,
+        header: PlanHeader,
         *,
-        kind: str,
-        environment: str,
-        send_notifications: bool,
-        batches: Iterable[list[dict[str, Any]]],
+        changes: Iterable[list[dict[str, Any]]],
+        rejections: Iterable[list[dict[str, Any]]] = (),
     ) -> PlanRecord:
-        """Journal every change of a plan as 'pending', all in one transaction.
+        """Save a plan in one transaction: its header, every change as 'pending' and its
+        rejected rows. Older saved plans of the same kind become 'superseded' (their header
+        stays, their rows are dropped: they can never be pushed).
 
         The plan id is the SHA-256 of the plan's contents (first 20 hex digits) and its creation
-        time, so equal plans share a prefix and a plan pushed twice stays two records.
+        time, so equal plans share a prefix and a plan saved twice stays two records.
         """
         provisional = uuid.uuid4().hex
         created_at = datetime.now(UTC)
-        created = created_at.isoformat()
-        digest = hashlib.sha256(f"{kind}|{environment}|{send_notifications}".encode())
-        total = 0
+        digest = hashlib.sha256(f"{header.kind}|{header.environment}".encode())
+        total = rejected = 0
         with self._transaction() as db:
+            # A superseded plan can never be pushed: keep its header, drop its rows.
+            for table in ("changes", "rejections"):
+                db.execute(
+                    f"DELETE FROM {table} WHERE plan_id IN (SELECT plan_id FROM plans "
+                    "WHERE kind = ? AND state = 'saved')",
+                    (header.kind,),
+                )
             db.execute(
-                "INSERT INTO plans VALUES (?, ?, ?, ?, 0, 'open', ?, NULL)",
-                (provisional, kind, environment, int(send_notifications), created),
+                "UPDATE plans SET state = 'superseded' WHERE kind = ? AND state = 'saved'",
+                (header.kind,),
             )
-            for batch in batches:
+            db.execute(
+                f"INSERT INTO plans ({_PLAN_COLUMNS}) "
+                "VALUES (?, ?, ?, 0, 0, 'saved', ?, NULL, NULL, ?, ?, ?, ?, ?, ?)",
+                (
+                    provisional,
+                    header.kind,
+                    header.environment,
+                    created_at.isoformat(timespec="microseconds"),
+                    header.load_id,
+                    header.inputs_fingerprint,
+                    json.dumps(header.settings, sort_keys=True),
+                    json.dumps(header.summary, sort_keys=True, default=str),
+                    json.dumps(list(header.verdict)),
+                    json.dumps(list(header.ignored_checks)),
+                ),
+            )
+            for batch in changes:
                 rows = []
                 for r in batch:
                     rows.append(
@@ -175,20 +276,102 @@ class Journal:
                 db.executemany(
                     "INSERT INTO changes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0)", rows
                 )
+            for batch in rejections:
+                db.executemany(
+                    "INSERT INTO rejections VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (
+                            provisional,
+                            rejected + i,
+                            r.get("qualification_type_id"),
+                            r.get("worker_id"),
+                            r.get("qualification_request_id"),
+                            r.get("raw_value"),
+                            r["reason"],
+                            r.get("input_rows"),
+                        )
+                        for i, r in enumerate(batch)
+                    ],
+                )
+                rejected += len(batch)
             plan_id = f"{digest.hexdigest()[:20]}-{created_at:%Y%m%dT%H%M%S%f}"
             db.execute(
                 "UPDATE plans SET total = ?, plan_id = ? WHERE plan_id = ?",
                 (total, plan_id, provisional),
             )
-            db.execute("UPDATE changes SET plan_id = ? WHERE plan_id = ?", (plan_id, provisional))
-        return PlanRecord(plan_id, kind, environment, send_notifications, total, "open", created)
+            for table in ("changes", "rejections"):
+                db.execute(
+                    f"UPDATE {table} SET plan_id = ? WHERE plan_id = ?", (plan_id, provisional)
+                )
+        return self._plan(plan_id)
+
+    def open_plan(self, plan_id: str, *, send_notifications: bool) -> PlanRecord:
+        """Journal a saved plan for sending ('open'): from here on a push resumes it until done."""
+        with self._transaction() as db:
+            updated = db.execute(
+                "UPDATE plans SET state = 'open', opened_at = ?, send_notifications = ? "
+                "WHERE plan_id = ? AND state = 'saved'",
+                (now_utc(), int(send_notifications), plan_id),
+            ).rowcount
+        if updated != 1:
+            raise ValueError(f"plan {plan_id} is not a saved plan; it cannot be opened")
+        return self._plan(plan_id)
+
+    def plan(self, plan_id: str) -> PlanRecord | None:
+        """The plan with this id, or None."""
+        return self._one(f"SELECT {_PLAN_COLUMNS} FROM plans WHERE plan_id = ?", (plan_id,))
+
+    def _plan(self, plan_id: str) -> PlanRecord:
+        record = self.plan(plan_id)
+        if record is None:
+            raise KeyError(plan_id)
+        return record
+
+    def _one(self, sql: str, params: tuple[Any, ...]) -> PlanRecord | None:
+        row = self._db.execute(sql, params).fetchone()
+        return PlanRecord.from_row(row) if row else None
+
+    def newest_saved(self, kind: str) -> PlanRecord | None:
+        """The newest plan of `kind` waiting to be pushed, or None."""
+        return self._one(
+            f"SELECT {_PLAN_COLUMNS} FROM plans WHERE kind = ? AND state = 'saved' "
+            "ORDER BY created_at DESC LIMIT 1",
+            (kind,),
+        )
+
+    def newest_of_kind(self, kind: str) -> PlanRecord | None:
+        """The newest plan of `kind`, whatever its state, or None."""
+        return self._one(
+            f"SELECT {_PLAN_COLUMNS} FROM plans WHERE kind = ? ORDER BY created_at DESC LIMIT 1",
+            (kind,),
+        )
+
+    def opened_since(self, plan: PlanRecord) -> list[PlanRecord]:
+        """Other plans with changes that a push opened after `plan` was saved."""
+        rows = self._db.execute(
+            f"SELECT {_PLAN_COLUMNS} FROM plans WHERE plan_id <> ? AND total > 0 "
+            "AND opened_at > ? ORDER BY opened_at",
+            (plan.plan_id, plan.created_at),
+        ).fetchall()
+        return [PlanRecord.from_row(r) for r in rows]
 
     def open_plans(self) -> list[PlanRecord]:
+        """Plans journalled for sending and not finished: what the next push resumes first."""
         rows = self._db.execute(
-            "SELECT plan_id, kind, environment, send_notifications, total, state, created_at "
-            "FROM plans WHERE state = 'open' ORDER BY created_at"
+            f"SELECT {_PLAN_COLUMNS} FROM plans WHERE state = 'open' ORDER BY created_at"
         ).fetchall()
-        return [PlanRecord(r[0], r[1], r[2], bool(r[3]), r[4], r[5], r[6]) for r in rows]
+        return [PlanRecord.from_row(r) for r in rows]
+
+    def rejections(self, plan_id: str, limit: int | None = None) -> list[dict[str, Any]]:
+        """A plan's rejected rows with their reason, in plan order."""
+        sql = "SELECT * FROM rejections WHERE plan_id = ? ORDER BY seq"
+        params: tuple[Any, ...] = (plan_id,)
+        if limit is not None:
+            sql += " LIMIT ?"
+            params += (limit,)
+        cur = self._db.execute(sql, params)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
     def finish_if_done(self, plan_id: str) -> bool:
         """Close a plan whose changes are all final; True when it is closed."""
@@ -272,13 +455,17 @@ class Journal:
             "SELECT a.run_id, a.plan_id, a.seq, a.attempt, p.kind, c.qualification_type_id, "
             "c.worker_id, c.qualification_request_id, c.old_value, c.new_value, "
             "a.observed_value, a.observed_status, c.action, a.status, a.error, a.attempted_at, "
-            "a.finished_at FROM attempts a JOIN changes c USING (plan_id, seq) "
+            "a.finished_at, p.ignored_checks FROM attempts a JOIN changes c USING (plan_id, seq) "
             "JOIN plans p USING (plan_id) WHERE a.recorded = 0 "
             "AND a.status NOT IN ('sending', 'sent') ORDER BY a.plan_id, a.seq LIMIT ?",
             (limit,),
         )
         names = [d[0] for d in cur.description]
-        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+        rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+        for r in rows:  # the audit holds the ignored checks as comma-separated names
+            ignored = json.loads(r["ignored_checks"]) if r["ignored_checks"] else []
+            r["ignored_checks"] = ",".join(ignored) or None
+        return rows
 
     def mark_recorded(self, rows: list[dict[str, Any]]) -> None:
         with self._transaction() as db:

@@ -1,12 +1,15 @@
 """Build the push plan: the user's model diffed against the warehouse, set-based in DuckDB.
 
-The plan is a DuckDB table (push_plan for scores, grant_plan for request decisions) with an action
-and a reason per row. Python only reads counts from it and, when pushing, streams the changes out
-in batches; a million desired rows never become Python objects.
+The plan is a TEMP table of the connection (push_plan for scores, grant_plan for request decisions)
+with an action and a reason per row, so it works on a read-only connection and writes nothing to
+the warehouse file. Python only reads counts from it and streams the changes out in batches; a
+million desired rows never become Python objects. `inputs_fingerprint` hashes the model's output,
+set-based and order-independent, so a saved plan can tell later whether its inputs changed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -49,11 +52,16 @@ class PlanError(ValueError):
 
 @dataclass(frozen=True)
 class TypeChanges:
-    """How many workers of one qualification type a plan changes, against how many hold it."""
+    """How many workers of one qualification type a plan changes, against how many hold it.
+
+    score_changes: changes to the score of a worker who holds the type (updates; for requests,
+    accepts that set a held score to another value). They count in `changes` too.
+    """
 
     qualification_type_id: str
     changes: int
     workers: int
+    score_changes: int = 0
 
     @property
     def share(self) -> float:
@@ -88,8 +96,11 @@ def read_sql(name: str, sql_dir: Path = SQL_DIR) -> str:
 
 
 def ensure_push_audit(con: duckdb.DuckDBPyConnection, sql_dir: Path = SQL_DIR) -> None:
-    """Create push_audit if it does not exist yet (idempotent)."""
-    con.execute(read_sql("push_audit", sql_dir))
+    """Create push_audit if it does not exist yet, and add the columns newer versions record
+    (idempotent; needs a writable connection)."""
+    con.execute("DROP VIEW IF EXISTS temp.push_audit")  # prepare_model's stand-in, if any
+    for statement in duckdb.extract_statements(read_sql("push_audit", sql_dir)):
+        con.execute(statement)
 
 
 def build_score_plan(
@@ -98,10 +109,12 @@ def build_score_plan(
     inputs_dir: Path,
     sql_dir: Path = SQL_DIR,
     allow_grants: bool = False,
-    temporary: bool = True,
 ) -> PlanSummary:
-    """Run sql/desired_scores.sql and sql/push_plan.sql into table push_plan; summarise it."""
-    return _build("scores", con, inputs_dir, sql_dir, temporary, allow_grants=allow_grants)
+    """Run sql/desired_scores.sql and sql/push_plan.sql into TEMP table push_plan; summarise it.
+
+    Reads only: `con` may be read-only. PlanError names the input and the fix when the model fails.
+    """
+    return _build("scores", con, inputs_dir, sql_dir, allow_grants=allow_grants)
 
 
 def build_request_plan(
@@ -109,14 +122,56 @@ def build_request_plan(
     *,
     inputs_dir: Path,
     sql_dir: Path = SQL_DIR,
-    temporary: bool = True,
 ) -> PlanSummary:
-    """Run sql/grant_decisions.sql and sql/grant_plan.sql into table grant_plan; summarise it.
+    """Run sql/grant_decisions.sql and sql/grant_plan.sql into TEMP table grant_plan; summarise it.
 
-    Needs push_audit (to skip requests an earlier push decided), so `con` must be writable the
-    first time; the table is created empty when missing.
+    Reads push_audit (to skip requests an earlier push decided); a warehouse without it yet reads
+    as if it were empty. `con` may be read-only.
     """
-    return _build("requests", con, inputs_dir, sql_dir, temporary, allow_grants=False)
+    return _build("requests", con, inputs_dir, sql_dir, allow_grants=False)
+
+
+def prepare_model(
+    con: duckdb.DuckDBPyConnection,
+    kind: Kind,
+    *,
+    inputs_dir: Path,
+    sql_dir: Path = SQL_DIR,
+    allow_grants: bool = False,
+) -> None:
+    """Set the variables the SQL reads and create the user's model as a TEMP view."""
+    _require_tables(con, REQUIRED_TABLES[kind])
+    if kind == "requests" and not _table_exists(con, "push_audit"):
+        # No push yet: decided requests come from an empty audit, without writing the warehouse.
+        con.execute(
+            "CREATE OR REPLACE TEMP VIEW push_audit AS SELECT CAST(NULL AS VARCHAR) AS run_id, "
+            "CAST(NULL AS VARCHAR) AS kind, CAST(NULL AS VARCHAR) AS qualification_request_id, "
+            "CAST(NULL AS VARCHAR) AS status WHERE false"
+        )
+    con.execute("SET VARIABLE inputs_dir = ?", [str(Path(inputs_dir).resolve())])
+    con.execute("SET VARIABLE allow_grants = ?", [allow_grants])
+    model, columns = USER_MODELS[kind]
+    _create_model_view(con, model, columns, sql_dir, Path(inputs_dir))
+
+
+def inputs_fingerprint(con: duckdb.DuckDBPyConnection, kind: Kind) -> str:
+    """An order-independent fingerprint of the user model's output rows (after prepare_model).
+
+    `<rows>-<hash>`: the row count, then a SHA-256 prefix of the XOR and the sum of DuckDB's hash
+    of each row's columns, computed set-based. Editing the CSV or the model so that any row
+    differs changes it; reordering rows does not.
+    """
+    model, columns = USER_MODELS[kind]
+    row_hash = f"hash({', '.join(columns)})"
+    try:
+        rows, xor, total = con.execute(
+            f"SELECT count(*), coalesce(bit_xor(h), 0), coalesce(sum(CAST(h AS HUGEINT)), 0) "
+            f"FROM (SELECT {row_hash} AS h FROM {model})"
+        ).fetchall()[0]
+    except duckdb.Error as e:
+        raise PlanError(f"sql/{model}.sql failed: {e}") from e
+    digest = hashlib.sha256(f"{kind}|{rows}|{xor}|{total}".encode()).hexdigest()[:24]
+    return f"{rows}-{digest}"
 
 
 def _build(
@@ -124,22 +179,15 @@ def _build(
     con: duckdb.DuckDBPyConnection,
     inputs_dir: Path,
     sql_dir: Path,
-    temporary: bool,
     *,
     allow_grants: bool,
 ) -> PlanSummary:
-    _require_tables(con, REQUIRED_TABLES[kind])
-    if kind == "requests":
-        ensure_push_audit(con, sql_dir)
-    con.execute("SET VARIABLE inputs_dir = ?", [str(Path(inputs_dir).resolve())])
-    con.execute("SET VARIABLE allow_grants = ?", [allow_grants])
-    model, columns = USER_MODELS[kind]
-    _create_model_view(con, model, columns, sql_dir, Path(inputs_dir))
+    prepare_model(con, kind, inputs_dir=inputs_dir, sql_dir=sql_dir, allow_grants=allow_grants)
+    model, _ = USER_MODELS[kind]
     table = PLAN_TABLES[kind]
     plan_sql = read_sql(table, sql_dir)
-    scope = "TEMP TABLE" if temporary else "TABLE"
     try:
-        con.execute(f"CREATE OR REPLACE {scope} {table} AS\n{plan_sql}\n")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS\n{plan_sql}\n")
     except duckdb.Error as e:
         raise PlanError(f"sql/{table}.sql failed on the output of sql/{model}.sql: {e}") from e
     _refuse_duplicate_changes(con, kind)
@@ -174,13 +222,16 @@ def summarise(con: duckdb.DuckDBPyConnection, kind: Kind, sql_dir: Path = SQL_DI
         ).fetchall()
     )
     changes = ", ".join(f"'{a}'" for a in CHANGE_ACTIONS[kind])
+    score_change = "action = 'update'" if kind == "scores" else "effect = 'update'"
     con.execute(
         f"CREATE OR REPLACE TEMP VIEW guarded_plan AS SELECT qualification_type_id, "
-        f"action IN ({changes}) AS is_change FROM {table}"
+        f"action IN ({changes}) AS is_change, "
+        f"coalesce(action IN ({changes}) AND {score_change}, false) AS is_score_change "
+        f"FROM {table}"
     )
     per_type = tuple(
-        TypeChanges(str(t), int(c), int(w))
-        for t, c, w in con.execute(read_sql("push_guard", sql_dir)).fetchall()
+        TypeChanges(str(t), int(c), int(w), int(sc))
+        for t, c, w, sc in con.execute(read_sql("push_guard", sql_dir)).fetchall()
     )
     return PlanSummary(kind=kind, table=table, counts=counts, rejected=rejected, per_type=per_type)
 
@@ -207,13 +258,21 @@ def plan_rows(
         yield [dict(zip(names, row, strict=True)) for row in batch]
 
 
-def _require_tables(con: duckdb.DuckDBPyConnection, tables: tuple[str, ...]) -> None:
-    present = {
+def _main_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    return {
         r[0]
         for r in con.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
         ).fetchall()
     }
+
+
+def _table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    return table in _main_tables(con)
+
+
+def _require_tables(con: duckdb.DuckDBPyConnection, tables: tuple[str, ...]) -> None:
+    present = _main_tables(con)
     missing = [t for t in tables if t not in present]
     if missing:
         raise PlanError(

@@ -1,20 +1,25 @@
-"""Run a push: finish what an interrupted push left, plan, guard, journal, send, read back, record.
+"""Run a push: finish what an interrupted push left, then apply exactly one saved plan.
 
 Order of a run, all under the data directory's push lock:
 1. every unfinished journalled plan is finished first (its 'sending' rows read back, never blindly
    re-sent), so a push killed at any moment resumes on the next run;
-2. a fresh plan is built from the user's model against the warehouse (which already reflects what
-   step 1 pushed), checked by the guard and journalled as a whole;
-3. changes go out in batches through a small thread pool sharing one rate limiter; each batch is
-   read back with GetQualificationScore, then its attempts are copied to push_audit and its verified
-   values into the warehouse.
+2. the plan to apply is the saved one (`plan_id`, or the newest saved plan of the kind), checked
+   against the journal, the warehouse's current load and the inputs' fingerprint, and refused
+   before any call if any of them moved since it was saved; with `replan` a fresh plan is built,
+   judged and saved first, under the same lock;
+3. the plan is opened (journalled for sending) and its changes go out in batches through a small
+   thread pool sharing one rate limiter; each batch is read back with GetQualificationScore, then
+   its attempts are copied to push_audit and its verified values into the warehouse.
+
+MTurk errors that outlive botocore's retries (throttling, faults, lost connections) stop the run
+with PushInterrupted: the journal holds every change's state, and the next push resumes.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -28,23 +33,27 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from qual_pipeline.push.calls import (
     Observed,
+    attempts_made,
     describe_error,
     has_landed,
+    is_transient,
     pending_request_ids,
     read_score,
     send_change,
 )
-from qual_pipeline.push.guard import GuardLimits, PushRefused, check_push_allowed
+from qual_pipeline.push.guard import PRODUCTION_REFUSAL, PushRefused
 from qual_pipeline.push.journal import Change, Journal, Outcome, PlanRecord
-from qual_pipeline.push.plan import (
-    CHANGE_ACTIONS,
-    SQL_DIR,
-    Kind,
-    PlanSummary,
-    build_request_plan,
-    build_score_plan,
-    ensure_push_audit,
-    plan_rows,
+from qual_pipeline.push.plan import SQL_DIR, Kind, PlanSummary, ensure_push_audit
+from qual_pipeline.push.saved_plan import (
+    REFUSED,
+    PlanSettings,
+    ReadWarehouse,
+    SavedPlan,
+    confirm_unchanged,
+    plan_to_push,
+    read_only_warehouse,
+    refused_message,
+    save_plan,
 )
 from qual_pipeline.warehouse.pushed_changes import record_pushed_changes
 
@@ -52,6 +61,11 @@ FLUSH_WAITS = (0.5, 1.0, 2.0, 4.0, 8.0)  # seconds between tries while the wareh
 ConnectWarehouse = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
 CrashHook = Callable[[str], None]
 Progress = Callable[[int, int], None]
+RESUME_HINT = (
+    "Nothing is lost: the journal holds every change. Run `qual-pipeline push` again (in Dagster: "
+    "materialize the push asset again) to resume; changes whose outcome is unknown are read back "
+    "before anything is sent again."
+)
 
 AUDIT_COLUMNS = pa.schema(
     [
@@ -66,11 +80,13 @@ AUDIT_COLUMNS = pa.schema(
         ("old_value", pa.int32()),
         ("new_value", pa.int32()),
         ("observed_value", pa.int32()),
+        ("observed_status", pa.string()),
         ("action", pa.string()),
         ("status", pa.string()),
         ("error", pa.string()),
         ("attempted_at", pa.timestamp("us", tz="UTC")),
         ("finished_at", pa.timestamp("us", tz="UTC")),
+        ("ignored_checks", pa.string()),
     ]
 )
 
@@ -89,14 +105,11 @@ class PushFailed(RuntimeError):
 
 @dataclass(frozen=True)
 class PushSettings:
-    """Everything a push run decides with, besides where to send and what to read."""
+    """How a push sends a plan (what it sends is the saved plan's business)."""
 
     environment: str = "sandbox"
     allow_production: bool = False
     send_notifications: bool = False
-    skip_rejected: bool = False
-    allow_grants: bool = False
-    limits: GuardLimits = field(default_factory=GuardLimits)
     concurrency: int = 4
     batch_size: int = 100
 
@@ -120,8 +133,15 @@ class PlanOutcome:
 @dataclass
 class PushReport:
     run_id: str
-    summary: PlanSummary | None = None
+    plan_id: str | None = None
+    """The saved plan this run applied (None when it only resumed unfinished ones)."""
+    saved: SavedPlan | None = None
+    """The plan this run built and saved itself (push with replan)."""
     plans: list[PlanOutcome] = field(default_factory=list)
+
+    @property
+    def summary(self) -> PlanSummary | None:
+        return self.saved.summary if self.saved is not None else None
 
     @property
     def ok(self) -> bool:
@@ -140,31 +160,39 @@ def run_push(
     connect_warehouse: ConnectWarehouse,
     inputs_dir: Path,
     settings: PushSettings,
+    plan_id: str | None = None,
+    replan: PlanSettings | None = None,
+    read_warehouse: ReadWarehouse | None = None,
     sql_dir: Path = SQL_DIR,
     progress: Progress | None = None,
     crash_hook: CrashHook | None = None,
 ) -> PushReport:
-    """Finish unfinished plans, then plan, guard, journal and push `kind`; raise if anything failed.
+    """Finish unfinished plans, then apply one saved plan of `kind` (or, with `replan`, plan,
+    save and apply a fresh one); raise if anything failed.
 
-    Raises PushRefused (nothing sent for the new plan), JournalBusy (another push is running),
-    PlanError (bad model or warehouse) or PushFailed (after recording every outcome).
+    plan_id: the saved plan to apply; None applies the newest saved plan of `kind`.
+    replan: plan settings to build a new plan with, instead of applying a saved one.
+    read_warehouse: read-only connections for planning and checks (default: the data_dir's).
+    Raises PushRefused (nothing sent for the plan: no saved plan, out of date, refused by its
+    verdict), JournalBusy (another push is running), PlanError (bad model or warehouse),
+    PushInterrupted (MTurk unreachable after retries: resume later) or PushFailed (after
+    recording every outcome).
     """
     report = PushReport(run_id=uuid.uuid4().hex)
     if settings.environment == "production" and not settings.allow_production:
-        raise PushRefused(
-            "push refused, nothing was sent: this push targets the production MTurk environment, "
-            "where changes reach real workers; pass --allow-production to confirm"
-        )
+        raise PushRefused(REFUSED + PRODUCTION_REFUSAL)
+    if plan_id is not None and replan is not None:
+        raise ValueError("pass either plan_id (apply a saved plan) or replan, not both")
+    reader = read_warehouse or read_only_warehouse(data_dir)
     sender = _Sender(client, connect_warehouse, settings, sql_dir, report.run_id, crash_hook)
-    try:
-        _run_locked(kind, sender, report, data_dir, inputs_dir, progress)
-    except NoCredentialsError:
-        raise
-    except BotoCoreError as e:
-        raise PushInterrupted(
-            f"lost contact with MTurk mid-push ({e}). Nothing is lost: the journal knows every "
-            "change; run the push again to resume (changes in flight are read back first)"
-        ) from e
+    with Journal(data_dir, sql_dir) as journal, journal.lock():
+        sender.journal = journal
+        try:
+            _run_locked(kind, sender, report, reader, inputs_dir, plan_id, replan, progress)
+        except NoCredentialsError:
+            raise
+        except (BotoCoreError, ClientError) as e:
+            raise PushInterrupted(sender.interruption(e)) from e
     if not report.ok:
         problems = [p for outcome in report.plans for p in outcome.problems]
         shown = "\n- ".join(problems[:20])
@@ -181,52 +209,69 @@ def _run_locked(
     kind: Kind,
     sender: _Sender,
     report: PushReport,
-    data_dir: Path,
+    read_warehouse: ReadWarehouse,
     inputs_dir: Path,
+    plan_id: str | None,
+    replan: PlanSettings | None,
     progress: Progress | None,
 ) -> None:
-    settings, sql_dir, connect_warehouse = sender.settings, sender.sql_dir, sender.connect_warehouse
-    with Journal(data_dir, sql_dir) as journal, journal.lock():
-        sender.journal = journal
-        for plan in journal.open_plans():
-            if plan.environment != settings.environment:
-                raise PushRefused(
-                    f"an unfinished push {plan.plan_id} to {plan.environment} is in the journal "
-                    f"({journal.path}); finish it first with --environment {plan.environment}"
-                )
-            report.plans.append(sender.execute(plan, resumed=True, progress=progress))
-        sender.flush()
-        with connect_warehouse() as con:
-            ensure_push_audit(con, sql_dir)
-            if kind == "scores":
-                summary = build_score_plan(
-                    con, inputs_dir=inputs_dir, sql_dir=sql_dir, allow_grants=settings.allow_grants
-                )
-            else:
-                summary = build_request_plan(con, inputs_dir=inputs_dir, sql_dir=sql_dir)
-            report.summary = summary
-            check_push_allowed(
-                summary,
-                settings.limits,
-                environment=settings.environment,
-                allow_production=settings.allow_production,
-                skip_rejected=settings.skip_rejected,
+    journal, settings = sender.journal, sender.settings
+    finished_now: set[str] = set()
+    for plan in journal.open_plans():
+        if plan.environment != settings.environment:
+            raise PushRefused(
+                f"an unfinished push {plan.plan_id} to {plan.environment} is in the journal "
+                f"({journal.path}); finish it first with --environment {plan.environment}"
             )
-            plan = None
-            if summary.changes:
-                plan = journal.add_plan(
-                    kind=kind,
-                    environment=settings.environment,
-                    send_notifications=settings.send_notifications,
-                    batches=_journal_rows(con, kind),
-                )
-        if plan is not None:
-            sender.hook("journalled")
-            report.plans.append(sender.execute(plan, resumed=False, progress=progress))
-
-
-def _journal_rows(con: duckdb.DuckDBPyConnection, kind: Kind) -> Iterator[list[dict[str, Any]]]:
-    yield from plan_rows(con, kind, actions=CHANGE_ACTIONS[kind])
+        report.plans.append(sender.execute(plan, resumed=True, progress=progress))
+        finished_now.add(plan.plan_id)
+    sender.flush()
+    if replan is not None:
+        saved = save_plan(
+            kind,
+            journal=journal,
+            read_warehouse=read_warehouse,
+            inputs_dir=inputs_dir,
+            settings=replan,
+            sql_dir=sender.sql_dir,
+        )
+        report.saved = saved
+        if saved.verdict:
+            raise PushRefused(refused_message(saved.record))
+        target: PlanRecord | None = saved.record
+    else:
+        target = plan_to_push(
+            journal,
+            kind=kind,
+            plan_id=plan_id,
+            environment=settings.environment,
+            finished_now=finished_now,
+        )
+        if target is None:
+            if plan_id is not None or report.plans:
+                report.plan_id = plan_id
+                return  # the plan asked for, or every unfinished one, was finished just now
+            raise PushRefused(
+                f"{REFUSED}there is no saved {kind} plan to push. Run `qual-pipeline plan"
+                f"{' --requests' if kind == 'requests' else ''}` first and review it, then "
+                "`qual-pipeline push`; or use `qual-pipeline push --replan` to plan and push in "
+                "one step"
+            )
+        confirm_unchanged(
+            journal,
+            target,
+            read_warehouse=read_warehouse,
+            inputs_dir=inputs_dir,
+            sql_dir=sender.sql_dir,
+        )
+    assert target is not None
+    report.plan_id = target.plan_id
+    opened = journal.open_plan(target.plan_id, send_notifications=settings.send_notifications)
+    sender.hook("journalled")
+    if opened.total == 0:
+        journal.finish_if_done(opened.plan_id)
+        return
+    report.plans.append(sender.execute(opened, resumed=False, progress=progress))
 
 
 class _Sender:
@@ -249,20 +294,40 @@ class _Sender:
         self.crash_hook = crash_hook
         self.journal: Journal
         self.problems: list[str] = []
+        self.plan: PlanRecord | None = None
+        self.stage = "preparing the push"
+        self._audit_ready = False
 
     def hook(self, point: str) -> None:
         if self.crash_hook is not None:
             self.crash_hook(point)
 
+    def interruption(self, error: BotoCoreError | ClientError) -> str:
+        """What to tell the user when MTurk errors outlived the retries: what, where, and how the
+        journal stands."""
+        if isinstance(error, ClientError):
+            what = f"{describe_error(error)}, after {attempts_made(error)} attempt(s)"
+        else:
+            what = str(error)
+        state = ""
+        if self.plan is not None:
+            counts = self.journal.state_counts(self.plan.plan_id)
+            listed = ", ".join(f"{k} {n}" for k, n in sorted(counts.items()))
+            state = f" Its changes in the journal: {listed}."
+        return f"MTurk failed while {self.stage}: {what}.{state} {RESUME_HINT}"
+
     def execute(self, plan: PlanRecord, *, resumed: bool, progress: Progress | None) -> PlanOutcome:
         self.problems = []
+        self.plan = plan
         size = self.settings.batch_size
         notify = plan.send_notifications
         with ThreadPoolExecutor(max_workers=self.settings.concurrency) as pool:
             self.pool = pool
             # Unknown outcomes first: read back, and send again only what has not landed.
+            self.stage = f"reading back the changes in flight of plan {plan.plan_id}"
             while batch := self.journal.changes(plan.plan_id, "sending", size):
                 self._resolve_unknown(batch)
+            self.stage = f"reading back the sent changes of plan {plan.plan_id}"
             while batch := self.journal.changes(plan.plan_id, "sent", size):
                 self._verify(batch)
             self.flush()
@@ -272,11 +337,13 @@ class _Sender:
             while batch := self.journal.changes(plan.plan_id, "pending", size):
                 sending = self.journal.mark_sending(batch, self.run_id)
                 self.hook("marked_sending")
+                self.stage = f"sending the changes of plan {plan.plan_id}"
                 results = list(pool.map(lambda c: self._send(c, notify), sending))
                 sent = [c for c, outcome in zip(sending, results, strict=True) if outcome is None]
                 failed = [o for o in results if o is not None]
                 self.journal.record_outcomes([Outcome(c, "sent", "sent") for c in sent] + failed)
                 self.hook("marked_sent")
+                self.stage = f"reading back the changes of plan {plan.plan_id}"
                 self._verify(sent)
                 self.flush()
                 done += len(batch)
@@ -293,10 +360,16 @@ class _Sender:
         )
 
     def _send(self, change: Change, notify: bool) -> Outcome | None:
-        """None when the call succeeded; an Outcome when MTurk refused it for good."""
+        """None when the call succeeded; an Outcome when MTurk refused it for good.
+
+        Transient errors (throttling, faults) that outlive botocore's retries propagate: the
+        change stays 'sending', and the next run reads it back before sending it again.
+        """
         try:
             send_change(self.client, change, send_notifications=notify)
         except ClientError as e:
+            if is_transient(e):
+                raise
             # A retried call may fail because its first attempt landed (an accepted request is
             # gone): read back before calling it a failure.
             observed, pending = self._observe([change], parallel=False)
@@ -321,6 +394,10 @@ class _Sender:
             return
 
         def mismatch(c: Change, seen: Observed | None) -> Outcome:
+            if seen is not None and seen.error is not None:
+                error = f"sent, but MTurk refused to read it back: {seen.error}"
+                self.problems.append(f"{_who(c)}: {error}")
+                return _observed_outcome(c, "failed", "failed", seen, error)
             got = f"{seen.status} {seen.value}" if seen else "still pending"
             error = f"read back {got}, expected {_expected(c)}"
             self.problems.append(f"{_who(c)}: {error}")
@@ -346,7 +423,11 @@ class _Sender:
     def _observe(
         self, batch: list[Change], *, parallel: bool = True
     ) -> tuple[dict[int, Observed], set[int]]:
-        """GetQualificationScore for every change that sets a score; pending requests by type."""
+        """GetQualificationScore for every change that sets a score; pending requests by type.
+
+        A request whose type's pending list MTurk refuses to give (for good) is observed as
+        'Unreadable', so it is never taken as decided. Transient errors propagate.
+        """
         scored = [c for c in batch if c.action != "reject"]
 
         def read(c: Change) -> Observed:
@@ -357,8 +438,17 @@ class _Sender:
         pending: set[int] = set()
         requests = [c for c in batch if c.qualification_request_id]
         for type_id in sorted({c.qualification_type_id for c in requests}):
-            ids = pending_request_ids(self.client, type_id)
-            pending.update(c.seq for c in requests if c.qualification_request_id in ids)
+            of_type = [c for c in requests if c.qualification_type_id == type_id]
+            try:
+                ids = pending_request_ids(self.client, type_id)
+            except ClientError as e:
+                if is_transient(e):
+                    raise
+                unreadable = Observed("Unreadable", error=describe_error(e))
+                observed.update((c.seq, unreadable) for c in of_type)
+                pending.update(c.seq for c in of_type)
+                continue
+            pending.update(c.seq for c in of_type if c.qualification_request_id in ids)
         return observed, pending
 
     def flush(self) -> None:
@@ -371,7 +461,9 @@ class _Sender:
             for wait in (*FLUSH_WAITS, None):
                 try:
                     with self.connect_warehouse() as con:
-                        ensure_push_audit(con, self.sql_dir)
+                        if not self._audit_ready:
+                            ensure_push_audit(con, self.sql_dir)
+                            self._audit_ready = True
                         _insert_audit(con, rows)
                         _record_in_warehouse(con, rows)
                     break
@@ -432,6 +524,6 @@ def _observed_outcome(
         state,
         status,
         seen.value if seen else None,
-        seen.status if seen else None,
+        seen.audit_status if seen else None,
         error,
     )

@@ -2,7 +2,13 @@
 -- action: 'accept'    AcceptQualificationRequest with new_value (GrantQualification, default 1)
 --         'reject'    RejectQualificationRequest with reject_reason
 --         'unchanged' an earlier push already decided this request (push_audit)
---         'rejected'  bad input or a request that is not pending; `reason` says why
+--         'rejected'  bad input, a request that is not pending, or an accept that would change
+--                     a held score without saying so; `reason` says why and how to fix it
+-- effect (accepts): 'grant'  the worker lacks the type or it was revoked: MTurk grants it
+--                   'update' the worker holds it (Granted) and the accept sets another value
+--                   'none'   the worker holds it with exactly this value
+-- An accept over a Granted holder whose value would change is rejected unless the row gives
+-- integer_value explicitly: MTurk would otherwise overwrite the score with 1.
 -- Inputs: the view grant_decisions (the user's model), qualification_requests, push_audit.
 WITH decisions AS (
     SELECT
@@ -37,7 +43,8 @@ checked AS (
             WHEN raw_value IS NULL OR raw_value = '' THEN 1
             WHEN number BETWEEN -2147483648 AND 2147483647 AND number = trunc(number)
                 THEN CAST(number AS INTEGER)
-        END AS new_value
+        END AS new_value,
+        coalesce(raw_value, '') <> '' AS explicit_value
     FROM decisions
 ),
 
@@ -48,6 +55,7 @@ valid AS (
         min(new_value) AS new_value,
         min(raw_value) AS raw_value,
         min(reject_reason) AS reject_reason,
+        bool_and(explicit_value) AS explicit_value,
         count(*) AS input_rows,
         count(DISTINCT decision) > 1
         OR count(DISTINCT new_value) > 1
@@ -64,13 +72,16 @@ candidates AS (
         CASE WHEN NOT conflicting THEN new_value END AS new_value,
         raw_value,
         CASE WHEN NOT conflicting THEN reject_reason END AS reject_reason,
+        explicit_value,
         CASE
             WHEN conflicting THEN
                 'the same request appears ' || input_rows || ' times with different decisions'
         END AS problem
     FROM valid
     UNION ALL
-    SELECT qualification_request_id, decision, NULL, raw_value, reject_reason, row_problem
+    SELECT
+        qualification_request_id, decision, NULL, raw_value, reject_reason, explicit_value,
+        row_problem
     FROM checked
     WHERE row_problem IS NOT NULL
 ),
@@ -97,8 +108,16 @@ SELECT
         WHEN done.qualification_request_id IS NOT NULL THEN 'unchanged'
         WHEN r.qualification_request_id IS NULL THEN 'rejected'
         WHEN t.qualification_type_id IS NULL THEN 'rejected'
+        WHEN d.decision = 'accept' AND c.status = 'Granted' AND NOT d.explicit_value
+            AND c.integer_value IS DISTINCT FROM d.new_value THEN 'rejected'
         ELSE d.decision
     END AS action,
+    CASE
+        WHEN d.decision IS DISTINCT FROM 'accept' THEN NULL
+        WHEN c.status IS DISTINCT FROM 'Granted' THEN 'grant'
+        WHEN c.integer_value IS DISTINCT FROM d.new_value THEN 'update'
+        ELSE 'none'
+    END AS effect,
     CASE
         WHEN d.problem IS NOT NULL THEN d.problem
         WHEN done.qualification_request_id IS NOT NULL
@@ -107,6 +126,12 @@ SELECT
             THEN 'not a pending request (not in qualification_requests; refresh the warehouse)'
         WHEN t.qualification_type_id IS NULL
             THEN 'not one of your qualification types (not in qualification_types)'
+        WHEN d.decision = 'accept' AND c.status = 'Granted' AND NOT d.explicit_value
+            AND c.integer_value IS DISTINCT FROM d.new_value
+            THEN 'the worker already holds this qualification with '
+                || coalesce('value ' || c.integer_value, 'no value')
+                || ' and an accept without integer_value would set it to 1: give integer_value '
+                || '(e.g. ' || coalesce(c.integer_value, 1) || ' to keep it) or decide reject'
     END AS reason
 FROM candidates AS d
 LEFT JOIN decided AS done

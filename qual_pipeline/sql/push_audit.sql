@@ -2,7 +2,10 @@
 -- kind 'scores' rows name a worker; kind 'requests' rows also name the qualification request.
 -- status: 'verified' (read back and equal), 'mismatch' (read back and different), 'failed' (MTurk
 -- refused the call; see error), 'interrupted' (the run stopped mid-call and the change had not
--- landed; a later attempt sent it). Never holds credentials.
+-- landed; a later attempt sent it). observed_status: what the read-back found: 'Granted',
+-- 'Revoked' or 'Missing' (null for rejected requests, read back from the pending list).
+-- ignored_checks: the blocking checks the plan was allowed to ignore (--ignore-check), comma
+-- separated. Never holds credentials.
 CREATE TABLE IF NOT EXISTS push_audit (
     run_id VARCHAR NOT NULL,
     plan_id VARCHAR NOT NULL,
@@ -20,5 +23,11 @@ CREATE TABLE IF NOT EXISTS push_audit (
     error VARCHAR,
     attempted_at TIMESTAMPTZ NOT NULL,
     finished_at TIMESTAMPTZ,
+    observed_status VARCHAR,
+    ignored_checks VARCHAR,
     PRIMARY KEY (plan_id, seq, attempt)
-)
+);
+
+-- Warehouses written by earlier versions gain the newer columns.
+ALTER TABLE push_audit ADD COLUMN IF NOT EXISTS observed_status VARCHAR;
+ALTER TABLE push_audit ADD COLUMN IF NOT EXISTS ignored_checks VARCHAR

@@ -1,8 +1,14 @@
--- push_journal (SQLite, <data_dir>/push_journal.sqlite): the write-ahead record of every push.
--- plans: one row per journalled plan; state 'open' until every change is finished, then 'done'.
+-- push_journal (SQLite, <data_dir>/push_journal.sqlite): the saved plans and the write-ahead record
+-- of every push.
+-- plans: one row per plan. state 'saved' (built by `plan`, may be pushed), 'superseded' (a newer
+--        plan of the same kind was saved), 'open' (journalled for sending: a push is applying it
+--        or was interrupted), 'done' (every change finished). The header records what the plan
+--        was built from and with: the warehouse load, the inputs' fingerprint, the settings, the
+--        guard's verdict and the blocking checks it may ignore.
 -- changes: one row per planned change; state pending -> sending -> sent -> verified | mismatch,
 --          or failed. 'sending' is committed before the call, so after a crash it means
 --          "outcome unknown: read back before sending again".
+-- rejections: the plan's rejected rows with their reason (unchanged rows are only counted).
 -- attempts: one row per call attempt; the outbox of push_audit (recorded = 1 once copied).
 CREATE TABLE IF NOT EXISTS plans (
     plan_id TEXT PRIMARY KEY,
@@ -12,7 +18,14 @@ CREATE TABLE IF NOT EXISTS plans (
     total INTEGER NOT NULL,
     state TEXT NOT NULL,
     created_at TEXT NOT NULL,
-    finished_at TEXT
+    finished_at TEXT,
+    opened_at TEXT,
+    load_id TEXT,
+    inputs_fingerprint TEXT,
+    settings TEXT,
+    summary TEXT,
+    verdict TEXT,
+    ignored_checks TEXT
 );
 CREATE TABLE IF NOT EXISTS changes (
     plan_id TEXT NOT NULL REFERENCES plans (plan_id),
@@ -29,6 +42,17 @@ CREATE TABLE IF NOT EXISTS changes (
     PRIMARY KEY (plan_id, seq)
 );
 CREATE INDEX IF NOT EXISTS changes_by_state ON changes (plan_id, state, seq);
+CREATE TABLE IF NOT EXISTS rejections (
+    plan_id TEXT NOT NULL REFERENCES plans (plan_id),
+    seq INTEGER NOT NULL,
+    qualification_type_id TEXT,
+    worker_id TEXT,
+    qualification_request_id TEXT,
+    raw_value TEXT,
+    reason TEXT NOT NULL,
+    input_rows INTEGER,
+    PRIMARY KEY (plan_id, seq)
+);
 CREATE TABLE IF NOT EXISTS attempts (
     plan_id TEXT NOT NULL,
     seq INTEGER NOT NULL,
@@ -44,3 +68,4 @@ CREATE TABLE IF NOT EXISTS attempts (
     PRIMARY KEY (plan_id, seq, attempt)
 );
 CREATE INDEX IF NOT EXISTS attempts_to_record ON attempts (recorded, status);
+CREATE INDEX IF NOT EXISTS plans_by_state ON plans (kind, state, created_at);

@@ -3,12 +3,18 @@
 from qual_pipeline.warehouse.charts import render_charts
 from qual_pipeline.warehouse.checks import (
     BLOCKING_CHECKS,
+    CHECK_ORDER,
+    WARNING_CHECKS,
+    CheckFailure,
     CheckResult,
+    check_extraction_complete,
+    check_failures,
     check_grant_time_not_in_future,
     check_locales_valid,
     check_row_count_drop,
     check_scores_present,
     check_unique_worker_qualifications,
+    recorded_checks,
     run_checks,
 )
 from qual_pipeline.warehouse.connection import (
@@ -22,12 +28,16 @@ from qual_pipeline.warehouse.load import (
     LoadedSnapshot,
     LoadResult,
     WarehouseLoadError,
+    latest_load_id,
     load_warehouse,
 )
 from qual_pipeline.warehouse.pushed_changes import PushedChange, record_pushed_changes
 
 __all__ = [
     "BLOCKING_CHECKS",
+    "CHECK_ORDER",
+    "WARNING_CHECKS",
+    "CheckFailure",
     "CheckResult",
     "LoadResult",
     "LoadedSnapshot",
@@ -35,15 +45,19 @@ __all__ = [
     "WarehouseBusyError",
     "WarehouseLoadError",
     "WarehouseNotFoundError",
+    "check_extraction_complete",
+    "check_failures",
     "check_grant_time_not_in_future",
     "check_locales_valid",
     "check_row_count_drop",
     "check_scores_present",
     "check_unique_worker_qualifications",
+    "latest_load_id",
     "load_warehouse",
     "open_warehouse",
     "open_warehouse_read_only",
     "record_pushed_changes",
+    "recorded_checks",
     "render_charts",
     "run_checks",
     "warehouse_session",

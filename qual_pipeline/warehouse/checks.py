@@ -1,12 +1,15 @@
-"""Data-quality checks on the loaded warehouse, as plain functions the Dagster asset checks call.
+"""Data-quality checks on the loaded warehouse: run inside each load, recorded per load.
 
 Each check runs one query from sql/checks/ that returns the offending rows; it passes when there are
-none. The blocking ones protect the push path: scores pushed back to MTurk must not be computed from
-duplicated, missing or truncated data.
+none. Every load records its results in check_results (one row per check, plus one per type with
+offending rows). Blocking checks mean the data cannot be trusted (duplicate keys, an extraction that
+did not finish, a type that lost most of its rows): `plan` and `push` refuse to change a type whose
+load failed one. Warnings flag unusual but legal data (null scores, odd locales, clock skew).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -32,6 +35,19 @@ class CheckResult:
     description: str
     metadata: dict[str, Any] = field(default_factory=dict)
     """offending: how many rows (or types) fail; examples: up to 10 of them, JSON-ready."""
+    by_type: dict[str, int] = field(default_factory=dict)
+    """Offending rows per qualification type (types without any are left out)."""
+
+
+@dataclass(frozen=True)
+class CheckFailure:
+    """A check that failed for one qualification type in one warehouse load."""
+
+    check_name: str
+    qualification_type_id: str | None  # None: the check failed for the whole warehouse
+    offending: int
+    blocking: bool
+    description: str
 
 
 def json_ready(value: Any) -> Any:
@@ -43,58 +59,92 @@ def json_ready(value: Any) -> Any:
     return value
 
 
+@dataclass(frozen=True)
+class _Found:
+    count: int
+    examples: list[dict[str, Any]]
+    by_type: dict[str, int]
+
+
 def _offending(
     con: duckdb.DuckDBPyConnection, query: str, params: dict[str, Any] | None = None
-) -> tuple[int, list[dict[str, Any]]]:
+) -> _Found:
     params = params or {}
     # fetchall, not fetchone: a result left unfinished blocks the connection's next statement.
-    (count,) = con.execute(f"SELECT count(*) FROM ({query}\n)", params).fetchall()[0]
+    by_type = {
+        str(t): int(n)
+        for t, n in con.execute(
+            f"SELECT qualification_type_id, count(*) FROM ({query}\n) GROUP BY ALL", params
+        ).fetchall()
+    }
+    count = sum(by_type.values())
     if not count:
-        return 0, []
+        return _Found(0, [], {})
     cursor = con.execute(f"SELECT * FROM ({query}\n) LIMIT {EXAMPLES}", params)
     names = [d[0] for d in cursor.description]
-    return count, [
+    examples = [
         {n: json_ready(v) for n, v in zip(names, row, strict=True)} for row in cursor.fetchall()
     ]
+    return _Found(count, examples, by_type)
 
 
-def _result(
-    name: str, blocking: bool, offending: int, examples: list[dict[str, Any]], ok: str, bad: str
-) -> CheckResult:
+def _result(name: str, blocking: bool, found: _Found, ok: str, bad: str) -> CheckResult:
     return CheckResult(
         name=name,
-        passed=offending == 0,
+        passed=found.count == 0,
         blocking=blocking,
-        description=ok if offending == 0 else bad.format(offending=offending),
-        metadata={"offending": offending, "examples": examples},
+        description=ok if found.count == 0 else bad.format(offending=found.count),
+        metadata={"offending": found.count, "examples": found.examples},
+        by_type=dict(sorted(found.by_type.items())),
     )
 
 
 def check_unique_worker_qualifications(con: duckdb.DuckDBPyConnection) -> CheckResult:
     """Blocking: one row per (qualification_type_id, worker_id) in worker_qualifications."""
-    count, examples = _offending(con, sql_text("checks/duplicate_worker_qualifications"))
+    found = _offending(con, sql_text("checks/duplicate_worker_qualifications"))
     return _result(
         "unique_worker_qualifications",
         True,
-        count,
-        examples,
+        found,
         "Every (qualification type, worker) appears once in worker_qualifications.",
         "{offending} (qualification type, worker) keys appear more than once in "
         "worker_qualifications; the extraction wrote duplicates.",
     )
 
 
+def check_extraction_complete(con: duckdb.DuckDBPyConnection) -> CheckResult:
+    """Blocking: every mirrored type has a loaded snapshot whose extraction figures add up.
+
+    Fails for a type listed in qualification_types without a loaded worker_qualifications
+    snapshot (its extraction failed or has not run), or whose newest snapshot's footer counts
+    Granted plus Revoked rows differently from the rows in the file.
+    """
+    found = _offending(con, sql_text("checks/incomplete_extractions"))
+    return _result(
+        "extraction_complete",
+        True,
+        found,
+        "Every mirrored qualification type has a complete snapshot loaded.",
+        "{offending} qualification types have no complete snapshot loaded: their extraction "
+        "did not finish. Extract them again.",
+    )
+
+
 def check_scores_present(con: duckdb.DuckDBPyConnection) -> CheckResult:
-    """Blocking: granted workers hold an integer_value in every type that uses scores."""
-    count, examples = _offending(con, sql_text("checks/missing_scores"))
+    """Warning: granted workers hold an integer_value in every type that uses scores.
+
+    Not blocking: MTurk allows a granted qualification without a value (AcceptQualificationRequest
+    without IntegerValue grants a presence-only qualification), so a null score is legal data.
+    """
+    found = _offending(con, sql_text("checks/missing_scores"))
     return _result(
         "scores_present",
-        True,
-        count,
-        examples,
+        False,
+        found,
         "Every granted worker of a type that uses scores holds a score.",
         "{offending} granted workers have no integer_value in a type that uses scores "
-        "(auto-granted with a value, or most of its granted workers scored).",
+        "(auto-granted with a value, or most of its granted workers scored); MTurk allows "
+        "presence-only grants, so this is a warning.",
     )
 
 
@@ -117,12 +167,11 @@ def check_locales_valid(con: duckdb.DuckDBPyConnection) -> CheckResult:
         registered(con, "iso_3166_countries", countries),
         registered(con, "iso_3166_subdivisions", subdivisions),
     ):
-        count, examples = _offending(con, sql_text("checks/invalid_locales"))
+        found = _offending(con, sql_text("checks/invalid_locales"))
     return _result(
         "locales_valid",
         False,
-        count,
-        examples,
+        found,
         "Every country and subdivision is a valid ISO 3166 code.",
         "{offending} workers have a country or subdivision that is not a valid ISO 3166 code.",
     )
@@ -136,14 +185,13 @@ def check_grant_time_not_in_future(
 ) -> CheckResult:
     """No grant_time later than now plus the allowed clock skew (default 5 minutes)."""
     latest_allowed = (now or datetime.now(UTC)) + clock_skew
-    count, examples = _offending(
+    found = _offending(
         con, sql_text("checks/future_grant_times"), {"latest_allowed": latest_allowed}
     )
     result = _result(
         "grant_time_not_in_future",
         False,
-        count,
-        examples,
+        found,
         "No grant_time lies in the future.",
         "{offending} workers have a grant_time later than now plus "
         f"{clock_skew.total_seconds():.0f} s of clock skew; a time zone went wrong somewhere.",
@@ -158,14 +206,11 @@ def check_row_count_drop(
     """Blocking: no type's newest snapshot lost over max_drop_share of the previous one's rows."""
     if not 0 <= max_drop_share <= 1:
         raise ValueError(f"max_drop_share must lie in [0, 1], got {max_drop_share}")
-    count, examples = _offending(
-        con, sql_text("checks/row_count_drops"), {"max_drop_share": max_drop_share}
-    )
+    found = _offending(con, sql_text("checks/row_count_drops"), {"max_drop_share": max_drop_share})
     result = _result(
         "row_count_not_dropping",
         True,
-        count,
-        examples,
+        found,
         f"No qualification type lost more than {max_drop_share:.0%} of its rows since the "
         "previous snapshot.",
         "{offending} qualification types lost more than "
@@ -177,8 +222,18 @@ def check_row_count_drop(
 
 
 BLOCKING_CHECKS = frozenset(
-    {"unique_worker_qualifications", "scores_present", "row_count_not_dropping"}
+    {"unique_worker_qualifications", "extraction_complete", "row_count_not_dropping"}
 )
+WARNING_CHECKS = frozenset({"scores_present", "locales_valid", "grant_time_not_in_future"})
+CHECK_ORDER = (
+    "unique_worker_qualifications",
+    "extraction_complete",
+    "row_count_not_dropping",
+    "scores_present",
+    "locales_valid",
+    "grant_time_not_in_future",
+)
+"""Every check by name, in the order run_checks runs them: blocking ones first."""
 
 
 def run_checks(
@@ -190,8 +245,94 @@ def run_checks(
     """Every check, blocking ones first."""
     return [
         check_unique_worker_qualifications(con),
-        check_scores_present(con),
+        check_extraction_complete(con),
         check_row_count_drop(con, max_drop_share=max_row_drop_share),
+        check_scores_present(con),
         check_locales_valid(con),
         check_grant_time_not_in_future(con, now=now),
+    ]
+
+
+def record_checks(
+    con: duckdb.DuckDBPyConnection,
+    load_id: str,
+    results: list[CheckResult],
+    checked_at: datetime,
+) -> None:
+    """Write a load's check results to check_results (the caller's transaction commits them)."""
+    rows: list[tuple[Any, ...]] = []
+    for r in results:
+        details = json.dumps(r.metadata, default=str)
+        rows.append(
+            (
+                load_id,
+                r.name,
+                None,
+                r.blocking,
+                r.passed,
+                _offending_count(r),
+                r.description,
+                details,
+                checked_at,
+            )
+        )
+        rows.extend(
+            (load_id, r.name, type_id, r.blocking, False, n, r.description, None, checked_at)
+            for type_id, n in r.by_type.items()
+        )
+    con.executemany("INSERT INTO check_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+
+def _offending_count(result: CheckResult) -> int:
+    return int(result.metadata.get("offending", 0))
+
+
+def recorded_checks(con: duckdb.DuckDBPyConnection, load_id: str) -> list[CheckResult]:
+    """The check results a load recorded, blocking ones first, as run_checks returned them."""
+    rows = con.execute(
+        "SELECT check_name, passed, blocking, description, details FROM check_results "
+        "WHERE load_id = ? AND qualification_type_id IS NULL",
+        [load_id],
+    ).fetchall()
+    by_type: dict[str, dict[str, int]] = {}
+    for name, type_id, n in con.execute(
+        "SELECT check_name, qualification_type_id, offending FROM check_results "
+        "WHERE load_id = ? AND qualification_type_id IS NOT NULL ORDER BY ALL",
+        [load_id],
+    ).fetchall():
+        by_type.setdefault(name, {})[type_id] = n
+    order = {name: i for i, name in enumerate(CHECK_ORDER)}
+    results = [
+        CheckResult(
+            name=name,
+            passed=passed,
+            blocking=blocking,
+            description=description,
+            metadata=json.loads(details) if details else {},
+            by_type=by_type.get(name, {}),
+        )
+        for name, passed, blocking, description, details in rows
+    ]
+    return sorted(results, key=lambda r: order.get(r.name, len(order)))
+
+
+def check_failures(
+    con: duckdb.DuckDBPyConnection, load_id: str, type_ids: list[str] | None = None
+) -> list[CheckFailure]:
+    """Checks a load failed, per type: for `type_ids` only when given (plus whole-warehouse
+    failures that name no type), blocking ones first."""
+    rows = con.execute(
+        "SELECT check_name, qualification_type_id, offending, blocking, description "
+        "FROM check_results AS c WHERE load_id = ? AND NOT passed AND ("
+        "  qualification_type_id IS NOT NULL OR NOT EXISTS ("
+        "    SELECT 1 FROM check_results AS t WHERE t.load_id = c.load_id "
+        "    AND t.check_name = c.check_name AND t.qualification_type_id IS NOT NULL)) "
+        "ORDER BY NOT blocking, check_name, qualification_type_id",
+        [load_id],
+    ).fetchall()
+    wanted = None if type_ids is None else set(type_ids)
+    return [
+        CheckFailure(name, type_id, int(n), bool(blocking), description)
+        for name, type_id, n, blocking, description in rows
+        if wanted is None or type_id is None or type_id in wanted
     ]

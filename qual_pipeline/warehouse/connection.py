@@ -84,15 +84,21 @@ def open_warehouse(
     return con
 
 
-def open_warehouse_read_only(data_dir: Path, *, wait_s: float = 0.0) -> duckdb.DuckDBPyConnection:
-    """A read-only connection for queries; a clear error if nothing was loaded yet."""
+def require_warehouse(data_dir: Path) -> Path:
+    """The warehouse file's path; WarehouseNotFoundError, saying what to do, if there is none."""
     path = warehouse_path(data_dir)
     if not path.is_file():
         raise WarehouseNotFoundError(
             f"No warehouse at {path}: run `qual-pipeline refresh` first "
             "(or point QUAL_PIPELINE_DATA_DIR at the data directory that holds warehouse.duckdb)."
         )
-    return _connect(path, read_only=True, wait_s=wait_s)
+    return path
+
+
+def open_warehouse_read_only(data_dir: Path, *, wait_s: float = 0.0) -> duckdb.DuckDBPyConnection:
+    """A read-only connection for queries (and for `plan`, which writes nothing to the file);
+    a clear error if nothing was loaded yet. TEMP tables and views work on it."""
+    return _connect(require_warehouse(data_dir), read_only=True, wait_s=wait_s)
 
 
 @contextmanager

@@ -3,11 +3,16 @@
 Only snapshots not loaded before are read (extract_runs records every loaded one), so a second load
 of the same lake changes nothing. Everything is written between one BEGIN and one COMMIT: a failure,
 or a process killed halfway, leaves the previous tables exactly as they were.
+
+A load that reads new snapshots gets a load id (warehouse_loads) and records its data-quality
+checks (check_results) in the same transaction: a push plan names the load it was built on, and
+`push` refuses a plan whose load is no longer the newest.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,6 +23,13 @@ import pyarrow as pa
 
 from qual_pipeline.lake import layout
 from qual_pipeline.schema import UTC_TIMESTAMP
+from qual_pipeline.warehouse.checks import (
+    DEFAULT_MAX_ROW_DROP_SHARE,
+    CheckResult,
+    record_checks,
+    recorded_checks,
+    run_checks,
+)
 from qual_pipeline.warehouse.connection import OnBusy, WarehouseBusyError, open_warehouse
 from qual_pipeline.warehouse.snapshots import (
     EXTRACT_FIGURES,
@@ -52,11 +64,58 @@ class LoadResult:
     worker_qualification_rows: int = 0
     history_rows: int = 0
     duration_s: float = 0.0
+    load_id: str | None = None
+    """The newest load of the warehouse: this one, or the one before when nothing was new."""
+    checks: tuple[CheckResult, ...] = ()
+    """The check results recorded by that load, blocking ones first."""
 
     @property
     def up_to_date(self) -> bool:
         """True when the lake held nothing new: the load changed nothing."""
         return not self.loaded
+
+
+def latest_load_id(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The id of the newest recorded warehouse load, or None before the first one.
+
+    Works on read-only connections and on warehouses written before loads were recorded.
+    """
+    present = con.execute(
+        "SELECT count(*) FROM information_schema.tables "
+        "WHERE table_schema = 'main' AND table_name = 'warehouse_loads'"
+    ).fetchall()[0][0]
+    if not present:
+        return None
+    row = con.execute("SELECT load_id FROM warehouse_loads ORDER BY seq DESC LIMIT 1").fetchall()
+    return row[0][0] if row else None
+
+
+def _new_load_id(loaded_at: datetime) -> str:
+    return f"{loaded_at:%Y%m%dT%H%M%S%f}Z-{uuid.uuid4().hex[:8]}"
+
+
+def _record_load(
+    con: duckdb.DuckDBPyConnection,
+    loaded_at: datetime,
+    snapshots: int,
+    history_changes: int,
+    checks: list[CheckResult],
+) -> str:
+    load_id = _new_load_id(loaded_at)
+    con.execute(
+        "INSERT INTO warehouse_loads SELECT ?, coalesce(max(seq), 0) + 1, ?, ?, "
+        "(SELECT count(*) FROM worker_qualifications), ?, ?, ? FROM warehouse_loads",
+        [
+            load_id,
+            loaded_at,
+            snapshots,
+            history_changes,
+            sum(1 for c in checks if c.blocking and not c.passed),
+            sum(1 for c in checks if not c.blocking and not c.passed),
+        ],
+    )
+    record_checks(con, load_id, checks, loaded_at)
+    return load_id
 
 
 def _loaded_snapshots(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str | None], str]:
@@ -146,14 +205,18 @@ def _load_worker_qualifications(
     with registered(con, "observed_partitions", _partition_table(snapshots)):
         files = [str(s.path) for s in snapshots]
         run_sql_file(con, "load/replace_worker_qualifications", {"files": files})
-        step("replace worker_qualifications")
+        rows = sum(s.row_count for s in snapshots)
+        step(
+            f"replace worker_qualifications: {len(snapshots)} type(s), {rows:,} rows from the lake"
+        )
         inspected = run_sql_file(con, "load/inspect_refreshed_worker_qualifications").fetchall()
         if inspected[0][0]:  # duplicate keys
             run_sql_file(con, "load/observe_refreshed_worker_qualifications_deduplicated")
         else:
             run_sql_file(con, "load/observe_refreshed_worker_qualifications")
         run_sql_file(con, "load/merge_history")
-        step("merge history")
+        (versions,) = con.execute("SELECT count(*) FROM history_changes").fetchall()[0]
+        step(f"merge history: {versions:,} version(s) opened or closed")
 
 
 def _load_partitioned_requests(con: duckdb.DuckDBPyConnection, snapshots: list[Snapshot]) -> None:
@@ -176,12 +239,18 @@ def load_warehouse(
 
     max_row_drop_share: refuse the whole load (nothing written) when a type's new snapshot holds
     fewer than (1 - share) times the rows of its loaded one; None loads whatever the lake holds.
-    now: the load time recorded in extract_runs.loaded_at (default: the clock).
-    on_step: called with a step name after each step inside the transaction (progress logging;
-    an exception raised there aborts the load like any other failure).
+    now: the load time recorded in extract_runs.loaded_at and warehouse_loads, and the "now" of
+    the grant-time check (default: the clock).
+    on_step: called after each step inside the transaction with the step's name, a colon and its
+    real counts, e.g. "merge history: 12 version(s) opened or closed" (progress logging; an
+    exception raised there aborts the load like any other failure).
     wait_s: how long to wait, retrying with backoff, for another process (a query session, a
     push) to release the warehouse file before giving up with WarehouseLoadError; `on_busy` is
     called once when the wait begins.
+
+    A load that reads new snapshots (or the first one of a warehouse with no recorded load) runs
+    every check inside its transaction and records a new load id with the results; the result
+    carries the newest load id and its recorded checks either way.
     """
     if max_row_drop_share is not None and not 0 <= max_row_drop_share <= 1:
         raise ValueError(f"max_row_drop_share must lie in [0, 1], got {max_row_drop_share}")
@@ -205,6 +274,7 @@ def load_warehouse(
             for table in ("worker_qualifications", "qualification_requests", "qualification_types")
         }
         changes: dict[str, int] = {}
+        recorded = False
         con.execute("BEGIN TRANSACTION")
         try:
             if by_table["worker_qualifications"]:
@@ -216,20 +286,48 @@ def load_warehouse(
                 )
                 run_sql_file(con, "load/drop_staging")
             if by_table["qualification_requests"]:
-                _load_partitioned_requests(con, by_table["qualification_requests"])
-                step("replace qualification_requests")
+                requests = by_table["qualification_requests"]
+                _load_partitioned_requests(con, requests)
+                step(
+                    f"replace qualification_requests: {len(requests)} type(s), "
+                    f"{sum(s.row_count for s in requests):,} rows"
+                )
             if by_table["qualification_types"]:
                 run_sql_file(
                     con,
                     "load/replace_qualification_types",
                     {"files": [str(s.path) for s in by_table["qualification_types"]]},
                 )
-                step("replace qualification_types")
+                types = by_table["qualification_types"]
+                step(f"replace qualification_types: {sum(s.row_count for s in types):,} rows")
             if snapshots:
                 runs = _extract_runs_table(snapshots, loaded_at)
                 with registered(con, "new_extract_runs", runs):
                     con.execute("INSERT INTO extract_runs BY NAME SELECT * FROM new_extract_runs")
-                step("record extract_runs")
+                step(f"record extract_runs: {len(snapshots)} snapshot(s)")
+            load_id = latest_load_id(con)
+            if snapshots or load_id is None:
+                checks = run_checks(
+                    con,
+                    now=loaded_at,
+                    max_row_drop_share=(
+                        DEFAULT_MAX_ROW_DROP_SHARE
+                        if max_row_drop_share is None
+                        else max_row_drop_share
+                    ),
+                )
+                load_id = _record_load(
+                    con, loaded_at, len(snapshots), sum(changes.values()), checks
+                )
+                recorded = True
+                blocking = [c.name for c in checks if c.blocking and not c.passed]
+                warned = [c.name for c in checks if not c.blocking and not c.passed]
+                step(
+                    f"run checks: {len(checks) - len(blocking) - len(warned)} passed"
+                    + (f", blocking failed: {', '.join(blocking)}" if blocking else "")
+                    + (f", warnings: {', '.join(warned)}" if warned else "")
+                    + f"; load {load_id}"
+                )
             con.execute("COMMIT")
         except Exception as exc:
             con.execute("ROLLBACK")
@@ -239,12 +337,13 @@ def load_warehouse(
                 f"Loading the lake under {data_dir} failed and was rolled back; the warehouse is "
                 f"unchanged. Cause: {exc}"
             ) from exc
-        if snapshots:
+        if recorded:
             con.execute("CHECKPOINT")
         wq_rows, history_rows = con.execute(
             "SELECT (SELECT count(*) FROM worker_qualifications), "
             "(SELECT count(*) FROM worker_qualification_history)"
         ).fetchall()[0]
+        checks = recorded_checks(con, load_id)
     finally:
         con.close()
     return LoadResult(
@@ -259,4 +358,6 @@ def load_warehouse(
         worker_qualification_rows=wq_rows,
         history_rows=history_rows,
         duration_s=time.perf_counter() - started,
+        load_id=load_id,
+        checks=tuple(checks),
     )

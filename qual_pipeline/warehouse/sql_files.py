@@ -25,6 +25,8 @@ TABLES: tuple[str, ...] = (
     "worker_qualification_history",
     "qualification_requests",
     "extract_runs",
+    "warehouse_loads",
+    "check_results",
 )
 """Warehouse tables, each made by sql/<name>.sql (CREATE TABLE IF NOT EXISTS)."""
 

@@ -83,6 +83,22 @@ def test_failure_keeps_the_previous_snapshot_and_removes_the_temp_file(tmp_path)
     assert pq.read_table(good.path).num_rows == 3
 
 
+def test_publish_keeps_a_newer_snapshot_of_an_overlapping_run(tmp_path):
+    part = partition_dir(tmp_path, "worker_qualifications", TYPE)
+    older_start, newer_start = AT, datetime(2025, 1, 3, tzinfo=UTC)
+    # The run that started later publishes first; the slower, older run publishes after it.
+    with SnapshotWriter(part, WORKER_QUALIFICATIONS, snapshot_at=newer_start) as newer:
+        newer.write(rows(["AW1", "AW2"]))
+    with SnapshotWriter(part, WORKER_QUALIFICATIONS, snapshot_at=older_start) as older:
+        older.write(rows(["AW1"]))
+    assert snapshots_in(part) == [older.path, newer.path]  # the newer one was not deleted
+    assert current_snapshots(tmp_path, "worker_qualifications") == {TYPE: newer.path}
+    newest_start = datetime(2025, 1, 4, tzinfo=UTC)
+    with SnapshotWriter(part, WORKER_QUALIFICATIONS, snapshot_at=newest_start) as newest:
+        newest.write(rows(["AW3"]))
+    assert snapshots_in(part) == [newest.path]  # both older ones go at the next publish
+
+
 def test_wrong_schema_is_refused_with_both_schemas_named(tmp_path):
     with (
         pytest.raises(TypeError, match="does not match"),

@@ -207,10 +207,25 @@ def test_validation_of_nested_lists_and_required_members(local_mturk):
         in (payload["Message"])
     )
     assert "Value 'bad' at 'workerIds.2.member'" in payload["Message"]
-    body = json.dumps({"QualificationTypeId": TYPE_ID, "MaxResults": "ten"}).encode()
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("ten", "STRING_VALUE can not be converted to an Integer (at 'maxResults')."),
+        (True, "BOOLEAN_VALUE can not be converted to an Integer (at 'maxResults')."),
+        (2.5, "NUMBER_VALUE can not be converted to an Integer (at 'maxResults')."),
+        (2**31, "NUMBER_VALUE can not be converted to an Integer (at 'maxResults')."),
+        ([10], "Start of list found where not expected (at 'maxResults')."),
+        ({"n": 10}, "Start of structure or map found where not expected (at 'maxResults')."),
+    ],
+)
+def test_a_value_of_the_wrong_json_type_is_a_serialization_exception(local_mturk, value, message):
+    """Coral cannot deserialise it, so it answers SerializationException, not a validation."""
+    mturk = local_mturk(workers_data(1))
+    body = json.dumps({"QualificationTypeId": TYPE_ID, "MaxResults": value}).encode()
     status, _, payload = _raw(mturk, body, TARGET + "ListWorkersWithQualificationType")
-    assert (status, payload["__type"]) == (400, "ValidationException")
-    assert "Member must be of type integer" in payload["Message"]
+    assert (status, payload) == (400, {"__type": "SerializationException", "Message": message})
 
 
 def test_bad_next_token_is_a_clear_400(local_mturk):

@@ -20,6 +20,21 @@ from qual_pipeline.local_mturk.generate import GENERATED_ACCESS_KEY_ID, GENERATE
 from qual_pipeline.local_mturk.seed import DataError
 from qual_pipeline.local_mturk.server import LocalMTurk
 
+OUTSIDER = "A143XRCI1YXAFE"  # a worker id the environment below does not list
+
+
+def with_workers(
+    qualifications: list[dict] | None = None, requests: list[dict] | None = None, *extra: object
+) -> dict:
+    """Seed data whose environment knows workers 0..5 (and `extra` records in workers)."""
+    data = make_data(qualifications=qualifications, requests=requests)
+    data["workers"] = [{"WorkerId": worker_id(n)} for n in range(6)] + list(extra)
+    return data
+
+
+def locale_of(locale: dict) -> dict:
+    return make_data(qualifications=[qualification(1, locale=locale)])
+
 
 def test_state_file_survives_a_restart(local_mturk, tmp_path):
     state = tmp_path / "state.sqlite"
@@ -62,7 +77,7 @@ def test_sections_in_any_order(local_mturk, tmp_path):
     [
         ('{"requesters": [', "not valid JSON at line 1"),
         ('{"qualifications": {"a": 1}}', "must be a JSON list"),
-        ('{"workers": []}', "unknown section 'workers'"),
+        ('{"hits": []}', "unknown section 'hits'"),
         ("[]", "expected '{'"),
     ],
 )
@@ -100,6 +115,76 @@ def test_bad_data_files_name_the_file_and_problem(tmp_path, text, fragment):
         (
             make_data(types=[{**qualification_type(), "QualificationTypeStatus": "Gone"}]),
             "Member must satisfy enum value set: [Active, Inactive]",
+        ),
+        # Workers that belong to the environment: listed, well formed, covering the data.
+        (
+            with_workers([qualification(OUTSIDER)]),
+            f"name worker(s) {OUTSIDER} that the workers section does not list",
+        ),
+        (
+            with_workers([], [{"QualificationTypeId": TYPE_ID, "WorkerId": OUTSIDER}]),
+            f"name worker(s) {OUTSIDER} that the workers section does not list",
+        ),
+        (
+            with_workers([], [], {"WorkerId": "a-lower"}),
+            "workers[6]: WorkerId 'a-lower' must match ^A[A-Z0-9]+$",
+        ),
+        (with_workers([], [], {"WorkerId": "A1\n"}), "workers[6]: WorkerId 'A1\\n' must match"),
+        (with_workers([], [], "A1"), "workers[6]: a worker must be"),
+        (with_workers([], [], {"WorkerId": "A1", "Name": "x"}), "workers[6]: a worker must be"),
+        # Values the API's shapes could never carry.
+        (
+            locale_of({"Country": "US", "Subdivision": ""}),
+            "qualifications[0]: LocaleValue.Subdivision '' must be exactly 2 characters",
+        ),
+        (
+            locale_of({"Country": "US", "Subdivision": "US-WA"}),
+            "qualifications[0]: LocaleValue.Subdivision 'US-WA' must be exactly 2 characters",
+        ),
+        (
+            locale_of({"Country": "USA"}),
+            "qualifications[0]: LocaleValue.Country 'USA' must be exactly 2 characters",
+        ),
+        (locale_of({"Subdivision": "WA"}), "LocaleValue.Country None"),
+        (
+            locale_of({"Country": "US", "Region": "x"}),
+            "qualifications[0]: LocaleValue must be an object with Country",
+        ),
+        (locale_of({"Country": "\ud800\ud800"}), "qualifications[0]: LocaleValue.Country"),
+        (
+            make_data(qualifications=[qualification(1, 2**31)]),
+            "qualifications[0]: IntegerValue 2147483648 must be",
+        ),
+        (
+            make_data(qualifications=[qualification(1, -(2**31) - 1)]),
+            "IntegerValue -2147483649 must be",
+        ),
+        (
+            make_data(requesters=(Requester("KEY/WITH/SLASHES", "s"),), types=[]),
+            "requesters[0]: AccessKeyId 'KEY/WITH/SLASHES' must be 1-128 letters",
+        ),
+        (
+            make_data(requesters=(Requester("KEY,COMMA", "s"),), types=[]),
+            "AccessKeyId 'KEY,COMMA'",
+        ),
+        (
+            make_data(requesters=(Requester("LOCALKEY", "secret\ud800"),), types=[]),
+            "requesters[0]: SecretAccessKey is not valid Unicode",
+        ),
+        (
+            make_data(types=[qualification_type(name="Bad \udfff name")]),
+            "qualification_types[0]: Name is not valid Unicode",
+        ),
+        (
+            make_data(types=[qualification_type(AutoGrantedValue=2**40)]),
+            "qualification_types[0]: Value '1099511627776' at 'autoGrantedValue' failed to "
+            "satisfy constraint: Member must be an Integer",
+        ),
+        (
+            make_data(
+                requests=[{"QualificationTypeId": TYPE_ID, "WorkerId": worker_id(1), "Answer": 5}]
+            ),
+            "qualification_requests[0]: Value '5' at 'answer'",
         ),
     ],
 )

@@ -7,7 +7,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
+import typer
 from conftest import (
     OTHER_REQUESTER,
     REQUESTER,
@@ -16,11 +19,31 @@ from conftest import (
     qualification_type,
     type_id,
 )
-from dagster import DagsterInstance, Definitions, build_schedule_context, instance_for_test
+from dagster import (
+    AssetCheckSeverity,
+    AssetKey,
+    DagsterInstance,
+    Definitions,
+    build_schedule_context,
+    instance_for_test,
+)
+from rich.console import Console
+from typer.testing import CliRunner
 
+from qual_pipeline.cli.refresh import report
 from qual_pipeline.defs.partitions import qualification_type_partitions
 from qual_pipeline.defs.sensors import partition_changes
-from qual_pipeline.refresh import refresh
+from qual_pipeline.lake import layout
+from qual_pipeline.lake.writer import SnapshotWriter
+from qual_pipeline.push.cli import register
+from qual_pipeline.push.journal import Journal
+from qual_pipeline.refresh import (
+    QUIET,
+    RefreshOutcome,
+    check_outcomes,
+    refresh,
+)
+from qual_pipeline.schema import WORKER_QUALIFICATIONS
 from qual_pipeline.warehouse.connection import open_warehouse_read_only
 
 T1, T2, FOREIGN = type_id(11), type_id(12), type_id(13)
@@ -136,22 +159,36 @@ def test_refresh_names_a_type_it_cannot_mirror(
     assert "QUAL_PIPELINE_TYPES" in str(info.value)
 
 
-def test_push_job_pushes_desired_scores_without_emails(pipeline_env: dict) -> None:
+def latest_metadata(instance: DagsterInstance, key: str) -> dict[str, Any]:
+    event = instance.get_latest_materialization_event(AssetKey(key))
+    assert event is not None and event.asset_materialization is not None
+    return {k: v.value for k, v in event.asset_materialization.metadata.items()}
+
+
+def test_push_job_applies_the_plan_its_plan_asset_saved(pipeline_env: dict) -> None:
     defs = definitions()
     instance = DagsterInstance.ephemeral()
     assert refresh(defs, instance).ok
     inputs: Path = pipeline_env["inputs"]
     inputs.mkdir()
-    (inputs / "desired_scores.csv").write_text(
+    desired = inputs / "desired_scores.csv"
+    desired.write_text(
         "qualification_type_id,worker_id,integer_value\n"
         f"{T1},AW000000000001,95\n{T1},AW000000000002,62\n"  # one change, one unchanged
     )
     (inputs / "grant_decisions.csv").write_text(
         "qualification_request_id,decision,integer_value,reason\n"
     )
+    server = pipeline_env["server"]
     result = defs.resolve_job_def("push_scores").execute_in_process(instance=instance)
     assert result.success
-    server = pipeline_env["server"]
+    planned = latest_metadata(instance, "push_plan")
+    pushed = latest_metadata(instance, "push")
+    assert pushed["plan_id"] == planned["plan_id"]
+    assert (planned["verdict"], planned["update"], planned["unchanged"]) == ("may be pushed", 1, 1)
+    with Journal(pipeline_env["data_dir"]) as journal:
+        applied = journal.plan(str(planned["plan_id"]))
+        assert applied is not None and applied.state == "done"
     assert server.call_counts()["AssociateQualificationWithWorker"] == 1
     assert server.notifications() == []
     assert warehouse_rows(
@@ -159,6 +196,77 @@ def test_push_job_pushes_desired_scores_without_emails(pipeline_env: dict) -> No
         f"SELECT integer_value FROM worker_qualifications "
         f"WHERE qualification_type_id = '{T1}' AND worker_id = 'AW000000000001'",
     ) == [(95,)]
+
+    # The push asset applies the id its plan asset recorded, not whatever is newest: a plan
+    # saved since (from the CLI) supersedes the recorded one, and the push refuses to guess.
+    desired.write_text(f"qualification_type_id,worker_id,integer_value\n{T1},AW000000000003,7\n")
+    job = defs.resolve_job_def("push_scores")
+    assert job.execute_in_process(
+        instance=instance, asset_selection=[AssetKey("push_plan")], run_config=QUIET
+    ).success
+    recorded = latest_metadata(instance, "push_plan")["plan_id"]
+
+    app = typer.Typer()
+    register(app)
+    newer = CliRunner().invoke(
+        app, ["plan", "--data-dir", str(pipeline_env["data_dir"]), "--max-share", "1"]
+    )
+    assert newer.exit_code == 0, newer.output
+    alone = job.execute_in_process(
+        instance=instance, asset_selection=[AssetKey("push")], raise_on_error=False
+    )
+    assert not alone.success
+    assert f"plan {recorded} was superseded" in str(
+        alone.get_step_failure_events()[0].event_specific_data.error.cause
+    )
+    assert server.call_counts()["AssociateQualificationWithWorker"] == 1
+    assert job.execute_in_process(instance=instance).success
+    assert (
+        latest_metadata(instance, "push")["plan_id"]
+        == latest_metadata(instance, "push_plan")["plan_id"]
+    )
+    assert server.call_counts()["AssociateQualificationWithWorker"] == 2
+
+
+def test_warnings_are_shown_and_blocking_checks_fail_the_load_run(pipeline_env: dict) -> None:
+    """Legal but unusual data is a warning (severity WARN, the run succeeds, exit 0); a
+    duplicate key written by a broken extraction fails the blocking check (severity ERROR)."""
+    defs = definitions()
+    instance = DagsterInstance.ephemeral()
+    server = pipeline_env["server"]
+    for i in range(3):  # T1: 3 of 33 granted workers hold no score (presence-only grants)
+        server.admin.put_qualification(
+            {"QualificationTypeId": T1, "WorkerId": f"AWNOSCORE{i:05d}", "Status": "Granted"}
+        )
+    outcome = refresh(defs, instance)
+    assert outcome.ok and outcome.check_failures == []
+    assert [w.split(":")[0] for w in outcome.check_warnings] == ["scores_present"]
+    assert f"Types: {T1} (3)." in outcome.check_warnings[0]
+    assert report(outcome, Console(stderr=True), 1.0) == 0
+
+    # A broken extraction of T2: its snapshot again, newer, with one worker twice.
+    data_dir = pipeline_env["data_dir"]
+    current = layout.current_snapshots(data_dir, "worker_qualifications")[T2]
+    rows = pq.read_table(current).to_pylist()
+    rows.append(dict(rows[0], integer_value=99))
+    now = datetime.now(UTC)
+    for r in rows:
+        r["extracted_at"] = now
+    with SnapshotWriter(current.parent, WORKER_QUALIFICATIONS, snapshot_at=now) as writer:
+        writer.write(pa.Table.from_pylist(rows, schema=WORKER_QUALIFICATIONS))
+    result = defs.resolve_job_def("load_warehouse").execute_in_process(
+        instance=instance, run_config=QUIET, raise_on_error=False
+    )
+    assert not result.success  # the blocking check fails the run, after the load committed
+    assert result.get_asset_materialization_events()
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    unique = evaluations["unique_worker_qualifications"]
+    assert (unique.passed, unique.severity) == (False, AssetCheckSeverity.ERROR)
+    assert evaluations["scores_present"].severity == AssetCheckSeverity.WARN
+    blocking, _warnings = check_outcomes(result)
+    assert blocking[0].startswith("unique_worker_qualifications (blocks plan and push")
+    assert f"Types: {T2} (1)." in blocking[0]
+    assert report(RefreshOutcome(check_failures=blocking), Console(stderr=True), 1.0) == 1
 
 
 def test_schedule_asks_for_one_run_per_type() -> None:

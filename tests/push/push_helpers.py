@@ -1,28 +1,41 @@
 """Helpers for the push tests: one small world seeded both into a warehouse and a local MTurk.
 
 A `World` lists qualifications (type, worker, status, value) and pending requests once;
-`warehouse()` writes them as the warehouse's load would (through the warehouse's own DDL) and
-`mturk_data()` gives the same state as local MTurk seed data, so plan and push start from MTurk as
-extracted.
+`warehouse()` publishes them as lake snapshots (with the extraction figures the extractor writes
+in the footer) and loads them with the warehouse's own load, so the warehouse has a load id and
+recorded checks; `mturk_data()` gives the same state as local MTurk seed data, so plan and push
+start from MTurk as extracted.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterable
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
+import typer
 from conftest import REQUESTER, make_data, qualification, qualification_type
+from typer.testing import CliRunner
 
+from qual_pipeline.lake import layout
 from qual_pipeline.lake.layout import warehouse_path
+from qual_pipeline.lake.writer import SnapshotWriter
+from qual_pipeline.push.cli import register
+from qual_pipeline.push.runner import PushReport, PushSettings, run_push
+from qual_pipeline.schema import QUALIFICATION_REQUESTS, QUALIFICATION_TYPES, WORKER_QUALIFICATIONS
 from qual_pipeline.warehouse.connection import open_warehouse
+from qual_pipeline.warehouse.load import LoadResult, load_warehouse
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -34,31 +47,52 @@ class World:
     requests: list[tuple[str, str, str]] = field(default_factory=list)  # (request id, type, worker)
     foreign_types: list[str] = field(default_factory=list)  # on MTurk, owned by someone else
 
-    def warehouse(self, data_dir: Path) -> Path:
-        con = open_warehouse(data_dir)
+    def warehouse(
+        self, data_dir: Path, *, duplicated: Iterable[tuple[str, str]] = ()
+    ) -> LoadResult:
+        """Publish the world as one lake snapshot per table and partition, then load it.
+
+        duplicated: (type, worker) keys written twice into their snapshot (a broken extraction
+        the blocking uniqueness check must catch).
+        """
         now = datetime.now(UTC)
-        try:
-            for t in self.types:
-                con.execute(
-                    "INSERT INTO qualification_types (qualification_type_id, name, extracted_at) "
-                    "VALUES (?, ?, ?)",
-                    [t, f"type {t[-4:]}", now],
-                )
-            for t, w, status, value in self.qualifications:
-                con.execute(
-                    "INSERT INTO worker_qualifications (qualification_type_id, worker_id, status, "
-                    "integer_value, extracted_at) VALUES (?, ?, ?, ?, ?)",
-                    [t, w, status, value, now],
-                )
-            for r, t, w in self.requests:
-                con.execute(
-                    "INSERT INTO qualification_requests (qualification_request_id, "
-                    "qualification_type_id, worker_id, extracted_at) VALUES (?, ?, ?, ?)",
-                    [r, t, w, now],
-                )
-        finally:
-            con.close()
-        return warehouse_path(data_dir)
+        twice = set(duplicated)
+        _publish(
+            layout.table_dir(data_dir, "qualification_types"),
+            QUALIFICATION_TYPES,
+            [{"qualification_type_id": t, "name": f"type {t[-4:]}"} for t in self.types],
+            now,
+        )
+        for t in self.types:
+            rows = [
+                {"qualification_type_id": t, "worker_id": w, "status": s, "integer_value": v}
+                for qt, w, s, v in self.qualifications
+                if qt == t
+            ]
+            rows += [r for r in rows if (t, r["worker_id"]) in twice]
+            _publish(
+                layout.partition_dir(data_dir, "worker_qualifications", t),
+                WORKER_QUALIFICATIONS,
+                rows,
+                now,
+                {
+                    "rows": len(rows),
+                    "pages": 1,
+                    "granted": sum(r["status"] == "Granted" for r in rows),
+                    "revoked": sum(r["status"] == "Revoked" for r in rows),
+                },
+            )
+            _publish(
+                layout.partition_dir(data_dir, "qualification_requests", t),
+                QUALIFICATION_REQUESTS,
+                [
+                    {"qualification_request_id": r, "qualification_type_id": t, "worker_id": w}
+                    for r, rt, w in self.requests
+                    if rt == t
+                ],
+                now,
+            )
+        return load_warehouse(data_dir)
 
     def mturk_data(self) -> dict[str, Any]:
         from conftest import OTHER_REQUESTER
@@ -75,6 +109,73 @@ class World:
                 for r, t, w in self.requests
             ],
         )
+
+
+def _publish(
+    directory: Path,
+    schema: pa.Schema,
+    rows: list[dict[str, Any]],
+    at: datetime,
+    figures: dict[str, int] | None = None,
+) -> None:
+    columns = {f.name: [r.get(f.name) for r in rows] for f in schema}
+    columns["extracted_at"] = [at] * len(rows)
+    with SnapshotWriter(directory, schema, snapshot_at=at) as writer:
+        writer.write(pa.Table.from_pydict(columns, schema=schema))
+        if figures is not None:
+            writer.set_extract_metadata(figures)
+
+
+def start_world(
+    local_mturk: Any,
+    mturk_env: Any,
+    tmp_path: Path,
+    world: World,
+    faults: Any = None,
+) -> tuple[Any, list[str]]:
+    """A local MTurk and a loaded warehouse both holding `world`; the MTurk and the data and
+    inputs options every push command takes."""
+    mturk = local_mturk(data=world.mturk_data(), faults=faults)
+    mturk_env(mturk)
+    world.warehouse(tmp_path / "data")
+    common = ["--data-dir", str(tmp_path / "data"), "--inputs-dir", str(tmp_path / "inputs")]
+    return mturk, common
+
+
+_APP = typer.Typer()
+register(_APP)
+PLAN_ID = re.compile(r"Saved as plan ([0-9a-f]{20}-\d{8}T\d{12})")
+
+
+def push_cli(*args: str) -> Any:
+    """`qual-pipeline <args>` for the push commands, in this process (typer's CliRunner)."""
+    return CliRunner().invoke(_APP, list(args), env={"COLUMNS": "200"})
+
+
+def saved_plan_id(output: str) -> str:
+    """The plan id `qual-pipeline plan` printed."""
+    found = PLAN_ID.search(output)
+    assert found is not None, output
+    return found.group(1)
+
+
+def push_here(client: Any, tmp_path: Path, **more: Any) -> PushReport:
+    """A scores push in this process, on tmp_path's data and inputs (run_push's other arguments,
+    e.g. replan= or crash_hook=, pass through)."""
+    data = tmp_path / "data"
+    return run_push(
+        "scores",
+        client=client,
+        data_dir=data,
+        connect_warehouse=lambda: closing(open_warehouse(data)),
+        inputs_dir=tmp_path / "inputs",
+        settings=more.pop("settings", PushSettings()),
+        **more,
+    )
+
+
+def file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def write_csv(path: Path, header: list[str], rows: Iterable[Iterable[Any]]) -> Path:

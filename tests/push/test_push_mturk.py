@@ -3,33 +3,31 @@
 from __future__ import annotations
 
 import json
-from contextlib import closing
 from pathlib import Path
-from typing import Any
 
 import pytest
-import typer
 from conftest import type_id, worker_id
-from push_helpers import World, mturk_state, warehouse_rows, write_decisions, write_desired
-from typer.testing import CliRunner
+from push_helpers import (
+    World,
+    mturk_state,
+    push_cli,
+    push_here,
+    start_world,
+    warehouse_rows,
+    write_decisions,
+    write_desired,
+)
 
 from qual_pipeline.local_mturk.server import FaultConfig
 from qual_pipeline.mturk_api.client import make_client
-from qual_pipeline.push.cli import register
 from qual_pipeline.push.guard import GuardLimits
-from qual_pipeline.push.runner import PushFailed, PushSettings, run_push
-from qual_pipeline.warehouse.connection import open_warehouse
+from qual_pipeline.push.runner import PushFailed
+from qual_pipeline.push.saved_plan import PlanSettings
 
 T1 = type_id(21)
 ASSOCIATE = "AssociateQualificationWithWorker"
 
-app = typer.Typer()
-register(app)
-runner = CliRunner()
-
-
-def cli(*args: str) -> Any:
-    return runner.invoke(app, list(args), env={"COLUMNS": "200"})
+cli = push_cli
 
 
 @pytest.fixture
@@ -37,11 +35,7 @@ def setup(local_mturk, mturk_env, tmp_path: Path):
     """start(world, faults=None) -> (mturk, data args): MTurk and the warehouse hold `world`."""
 
     def start(world: World, faults: FaultConfig | None = None):
-        mturk = local_mturk(data=world.mturk_data(), faults=faults)
-        mturk_env(mturk)
-        world.warehouse(tmp_path / "data")
-        common = ["--data-dir", str(tmp_path / "data"), "--inputs-dir", str(tmp_path / "inputs")]
-        return mturk, common
+        return start_world(local_mturk, mturk_env, tmp_path, world, faults)
 
     return start
 
@@ -63,14 +57,12 @@ def test_push_under_throttling_and_faults_lands_exactly_the_desired_scores(
     desired |= {worker_id(100): 5, worker_id(101): 6}  # re-grant after revoke, new grant
     write_desired(tmp_path / "inputs", [(T1, w, v) for w, v in desired.items()])
 
-    plan = cli("plan", *common, "--allow-grants")
+    plan = cli("plan", *common, "--allow-grants", "--max-share", "1")
     assert plan.exit_code == 0, plan.output
     assert "update" in plan.output and "nothing was sent to MTurk" in plan.output
     assert mturk.call_counts()[ASSOCIATE] == 0
 
-    result = cli(
-        "push", *common, "--allow-grants", "--max-share", "1", "--rate", "200", "--concurrency", "8"
-    )
+    result = cli("push", *common, "--rate", "200", "--concurrency", "8")
     assert result.exit_code == 0, result.output
     assert mturk_state(mturk, [(T1, w) for w in desired]) == {
         (T1, w): ("Granted", v) for w, v in desired.items()
@@ -91,7 +83,7 @@ def test_push_under_throttling_and_faults_lands_exactly_the_desired_scores(
     )
     assert {w: current.get(w) for w in desired} == desired
 
-    again = cli("push", *common, "--allow-grants", "--max-share", "1", "--rate", "200")
+    again = cli("push", *common, "--replan", "--allow-grants", "--max-share", "1", "--rate", "200")
     assert again.exit_code == 0, again.output
     assert "Nothing to push" in again.output
     assert mturk.call_counts()[ASSOCIATE] == 32
@@ -101,15 +93,21 @@ def test_guard_refuses_and_the_override_allows(setup, tmp_path: Path) -> None:
     mturk, common = setup(standard_world(holders=10))
     write_desired(tmp_path / "inputs", [(T1, worker_id(i), 99) for i in range(6)])
 
-    refused = cli("push", *common)
+    refused = cli("push", *common, "--replan")
     assert refused.exit_code == 1
     assert f"type {T1}: 6 changes = 60.0% of its workers" in refused.output
     assert "--max-share 0.60" in refused.output
-    by_count = cli("push", *common, "--max-changes", "5", "--max-share", "1")
+    by_count = cli("push", *common, "--replan", "--max-changes", "5", "--max-share", "1")
     assert by_count.exit_code == 1 and "--max-changes 6" in by_count.output
+    # The same verdict through plan, then push: plan says it and exits 1, push refuses it.
+    planned = cli("plan", *common)
+    assert planned.exit_code == 1 and "--max-share 0.60" in planned.output
+    assert "A push of this plan would be refused" in planned.output
+    pushed = cli("push", *common)
+    assert pushed.exit_code == 1 and "was saved with a verdict that refuses it" in pushed.output
     assert mturk.call_counts()[ASSOCIATE] == 0
 
-    allowed = cli("push", *common, "--max-changes", "6", "--max-share", "0.6")
+    allowed = cli("push", *common, "--replan", "--max-changes", "6", "--max-share", "0.6")
     assert allowed.exit_code == 0, allowed.output
     assert mturk.call_counts()[ASSOCIATE] == 6
 
@@ -117,13 +115,13 @@ def test_guard_refuses_and_the_override_allows(setup, tmp_path: Path) -> None:
 def test_rejected_rows_stop_the_push_unless_skipped(setup, tmp_path: Path) -> None:
     mturk, common = setup(standard_world(holders=10))
     write_desired(tmp_path / "inputs", [(T1, worker_id(1), 50), (T1, worker_id(2), "high")])
-    refused = cli("push", *common, "--max-share", "1")
+    refused = cli("push", *common, "--replan", "--max-share", "1")
     assert refused.exit_code == 1
     assert "1 row(s) of the plan are rejected" in refused.output
     assert "integer_value is not an integer" in refused.output
     assert mturk.call_counts()[ASSOCIATE] == 0
 
-    skipped = cli("push", *common, "--max-share", "1", "--skip-rejected")
+    skipped = cli("push", *common, "--replan", "--max-share", "1", "--skip-rejected")
     assert skipped.exit_code == 0, skipped.output
     assert mturk_state(mturk, [(T1, worker_id(1)), (T1, worker_id(2))]) == {
         (T1, worker_id(1)): ("Granted", 50),
@@ -134,7 +132,7 @@ def test_rejected_rows_stop_the_push_unless_skipped(setup, tmp_path: Path) -> No
 def test_production_needs_the_opt_in(setup, tmp_path: Path) -> None:
     mturk, common = setup(standard_world(holders=10))
     write_desired(tmp_path / "inputs", [(T1, worker_id(1), 50)])
-    refused = cli("push", *common, "--environment", "production", "--max-share", "1")
+    refused = cli("push", *common, "--replan", "--environment", "production", "--max-share", "1")
     assert refused.exit_code == 1 and "--allow-production" in refused.output
     assert mturk.call_counts()[ASSOCIATE] == 0
 
@@ -142,7 +140,7 @@ def test_production_needs_the_opt_in(setup, tmp_path: Path) -> None:
 def test_notifications_only_when_asked(setup, tmp_path: Path) -> None:
     mturk, common = setup(standard_world(holders=10))
     write_desired(tmp_path / "inputs", [(T1, worker_id(1), 50), (T1, worker_id(2), 51)])
-    result = cli("push", *common, "--max-share", "1", "--send-notifications")
+    result = cli("push", *common, "--replan", "--max-share", "1", "--send-notifications")
     assert result.exit_code == 0, result.output
     assert sorted(n["WorkerId"] for n in mturk.notifications()) == [worker_id(1), worker_id(2)]
 
@@ -158,10 +156,10 @@ def test_grant_decisions_accept_and_reject_pending_requests(setup, tmp_path: Pat
         tmp_path / "inputs",
         [("REQACCEPT1", "accept", 80, None), ("REQREJECT1", "reject", None, "Not yet.")],
     )
-    plan = cli("plan", "--requests", *common)
+    plan = cli("plan", "--requests", *common, "--max-share", "1")
     assert plan.exit_code == 0 and "accept" in plan.output, plan.output
 
-    result = cli("push", "--requests", *common, "--max-share", "1")
+    result = cli("push", "--requests", *common)
     assert result.exit_code == 0, result.output
     assert mturk.admin.get_qualification_request("REQACCEPT1") is None
     assert mturk.admin.get_qualification_request("REQREJECT1") is None
@@ -177,7 +175,7 @@ def test_grant_decisions_accept_and_reject_pending_requests(setup, tmp_path: Pat
     )
     assert audit == [("REQACCEPT1", "accept", "verified"), ("REQREJECT1", "reject", "verified")]
 
-    again = cli("push", "--requests", *common, "--max-share", "1")
+    again = cli("push", "--requests", *common, "--replan", "--max-share", "1")
     assert again.exit_code == 0 and "Nothing to push" in again.output, again.output
     assert mturk.call_counts()["AcceptQualificationRequest"] == 1
 
@@ -219,13 +217,10 @@ def test_a_read_back_mismatch_is_recorded_and_fails_the_run(setup, tmp_path: Pat
 
     data_dir = tmp_path / "data"
     with pytest.raises(PushFailed, match=r"read back Granted 3, expected Granted 51"):
-        run_push(
-            "scores",
-            client=make_client(endpoint_url=mturk.endpoint_url),
-            data_dir=data_dir,
-            connect_warehouse=lambda: closing(open_warehouse(data_dir)),
-            inputs_dir=tmp_path / "inputs",
-            settings=PushSettings(limits=GuardLimits(max_share=1)),
+        push_here(
+            make_client(endpoint_url=mturk.endpoint_url),
+            tmp_path,
+            replan=PlanSettings(limits=GuardLimits(max_share=1)),
             crash_hook=someone_else_writes,
         )
     audit = warehouse_rows(data_dir, "SELECT worker_id, status, observed_value FROM push_audit")

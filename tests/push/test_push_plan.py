@@ -13,7 +13,10 @@ from qual_pipeline.push.plan import (
     PlanError,
     build_request_plan,
     build_score_plan,
+    ensure_push_audit,
+    inputs_fingerprint,
     plan_rows,
+    prepare_model,
 )
 from qual_pipeline.warehouse.connection import open_warehouse
 from qual_pipeline.warehouse.sql_files import SQL_DIR
@@ -211,7 +214,8 @@ def test_request_plan_actions_and_bad_input(world_con, tmp_path: Path) -> None:
 def test_request_decided_by_an_earlier_push_is_unchanged(world_con, tmp_path: Path) -> None:
     inputs = tmp_path / "inputs"
     write_decisions(inputs, [("REQ1", "accept", 80, None)])
-    build_request_plan(world_con, inputs_dir=inputs)  # creates push_audit
+    assert build_request_plan(world_con, inputs_dir=inputs).changes == 1  # no push_audit yet
+    ensure_push_audit(world_con)
     world_con.execute(
         "INSERT INTO push_audit (run_id, plan_id, seq, attempt, kind, qualification_type_id, "
         "worker_id, qualification_request_id, action, status, attempted_at) VALUES "
@@ -221,3 +225,74 @@ def test_request_decided_by_an_earlier_push_is_unchanged(world_con, tmp_path: Pa
     summary = build_request_plan(world_con, inputs_dir=inputs)
     assert summary.counts["unchanged"] == 1
     assert summary.changes == 0
+
+
+def test_an_accept_never_lowers_a_held_score_by_surprise(world_con, tmp_path: Path) -> None:
+    """Accepting a request of a worker who holds the type overwrites the score: without an
+    explicit value that would set 1, so such a row is rejected with both fixes; with one, it is
+    an accept that changes a held score and the guard counts it as such."""
+    world_con.execute(
+        "INSERT INTO qualification_requests (qualification_request_id, qualification_type_id, "
+        "worker_id, extracted_at) VALUES ('REQHOLDER', ?, ?, now()), ('REQREVOKED', ?, ?, now()), "
+        "('REQSAME', ?, ?, now())",
+        [T1, W[0], T1, W[2], T1, W[3]],
+    )
+    world_con.execute(
+        "UPDATE worker_qualifications SET integer_value = 1 WHERE worker_id = ? "
+        "AND qualification_type_id = ?",
+        [W[3], T1],
+    )
+    inputs = tmp_path / "inputs"
+    write_decisions(
+        inputs,
+        [
+            ("REQHOLDER", "accept", None, None),  # holds 10: would become 1
+            ("REQREVOKED", "accept", None, None),  # revoked: a grant
+            ("REQSAME", "accept", None, None),  # holds 1 already: nothing changes
+        ],
+    )
+    summary = build_request_plan(world_con, inputs_dir=inputs)
+    by_id = {r["qualification_request_id"]: r for b in plan_rows(world_con, "requests") for r in b}
+    holder = by_id["REQHOLDER"]
+    assert holder["action"] == "rejected"
+    assert "already holds this qualification with value 10" in holder["reason"]
+    assert "would set it to 1" in holder["reason"]
+    assert "give integer_value (e.g. 10 to keep it) or decide reject" in holder["reason"]
+    revoked = by_id["REQREVOKED"]
+    assert (revoked["action"], revoked["effect"], revoked["current_status"]) == (
+        "accept",
+        "grant",
+        "Revoked",
+    )
+    assert (by_id["REQSAME"]["action"], by_id["REQSAME"]["effect"]) == ("accept", "none")
+    assert [(t.changes, t.score_changes) for t in summary.per_type] == [(2, 0)]
+
+    write_decisions(inputs, [("REQHOLDER", "accept", 95, None)])
+    summary = build_request_plan(world_con, inputs_dir=inputs)
+    (row,) = [r for b in plan_rows(world_con, "requests") for r in b]
+    assert (row["action"], row["effect"], row["old_value"], row["new_value"]) == (
+        "accept",
+        "update",
+        10,
+        95,
+    )
+    assert [(t.qualification_type_id, t.changes, t.score_changes) for t in summary.per_type] == [
+        (T1, 1, 1)
+    ]
+
+
+def test_the_inputs_fingerprint_ignores_order_and_sees_any_edit(world_con, tmp_path: Path) -> None:
+    inputs = tmp_path / "inputs"
+
+    def fingerprint(rows: list[tuple]) -> str:
+        write_desired(inputs, rows)
+        prepare_model(world_con, "scores", inputs_dir=inputs)
+        return inputs_fingerprint(world_con, "scores")
+
+    base = [(T1, W[0], 10), (T1, W[1], 11), (T2, W[0], 5)]
+    first = fingerprint(base)
+    assert first.startswith("3-")
+    assert fingerprint(list(reversed(base))) == first
+    assert fingerprint([(T1, W[0], 10), (T1, W[1], 12), (T2, W[0], 5)]) != first
+    assert fingerprint([*base, (T1, W[1], 11)]) != first  # a repeated row counts
+    assert fingerprint(base) == first

@@ -1,10 +1,11 @@
 """A push killed with SIGKILL at any point resumes to the same end state, one call per change.
 
-The push runs in a child process that kills itself (hidden --crash-at POINT:N) at the N-th time it
-reaches POINT: after journalling the plan, after marking a batch 'sending' (before its calls), right
-after a successful call (before it is marked 'sent'), after marking a batch 'sent' (before its
-read-back) and after the read-back (before push_audit and the warehouse are written). The local
-MTurk counts successful calls, so a change sent twice would show.
+The push (`push --replan`: plan, save, open and send in one run) runs in a child process that
+kills itself (hidden --crash-at POINT:N) at the N-th time it reaches POINT: after opening the
+plan, after marking a batch 'sending' (before its calls), right after a successful call (before it
+is marked 'sent'), after marking a batch 'sent' (before its read-back) and after the read-back
+(before push_audit and the warehouse are written). The local MTurk counts successful calls, so a
+change sent twice would show.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ def test_killed_push_resumes_exactly_once(
     write_desired(tmp_path / "inputs", [(T1, w, v) for w, v in desired.items()])
     args = [
         "push",
+        "--replan",
         "--data-dir",
         str(tmp_path / "data"),
         "--inputs-dir",

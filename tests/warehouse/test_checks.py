@@ -1,4 +1,5 @@
-"""Every data-quality check passes on good data and fails on data made to break it."""
+"""Every data-quality check passes on good data and fails on data made to break it; each load
+records its results, per check and per type, under its load id."""
 
 from __future__ import annotations
 
@@ -13,11 +14,14 @@ from warehouse_lake import T1, T2, worker, write_qualification_types, write_work
 
 from qual_pipeline.warehouse import (
     BLOCKING_CHECKS,
+    check_extraction_complete,
+    check_failures,
     check_grant_time_not_in_future,
     check_locales_valid,
     check_row_count_drop,
     check_scores_present,
     check_unique_worker_qualifications,
+    latest_load_id,
     load_warehouse,
     open_warehouse_read_only,
     run_checks,
@@ -74,15 +78,53 @@ def checked(data_dir: Path, check: Callable[[duckdb.DuckDBPyConnection], Result]
 def test_every_check_passes_on_good_data(data_dir: Path) -> None:
     good_lake(data_dir)
     results = checked(data_dir, lambda con: run_checks(con, now=NOW))
-    assert [(r.name, r.passed) for r in results] == [
-        ("unique_worker_qualifications", True),
-        ("scores_present", True),
-        ("row_count_not_dropping", True),
-        ("locales_valid", True),
-        ("grant_time_not_in_future", True),
+    assert [(r.name, r.passed, r.blocking) for r in results] == [
+        ("unique_worker_qualifications", True, True),
+        ("extraction_complete", True, True),
+        ("row_count_not_dropping", True, True),
+        ("scores_present", True, False),
+        ("locales_valid", True, False),
+        ("grant_time_not_in_future", True, False),
     ]
     assert {r.name for r in results if r.blocking} == BLOCKING_CHECKS
     assert all(r.metadata["offending"] == 0 for r in results)
+
+
+def test_each_load_records_its_checks_per_type_under_its_load_id(data_dir: Path) -> None:
+    good_lake(data_dir)
+    first = load_warehouse(data_dir, now=NOW)
+    assert first.load_id and [c.passed for c in first.checks] == [True] * 6
+    # Nothing new in the lake: no new load, the recorded results are reported again.
+    again = load_warehouse(data_dir, now=NOW)
+    assert again.up_to_date and again.load_id == first.load_id
+    assert again.checks == first.checks
+    write_worker_qualifications(data_dir, SKILL, [worker("A", 1), worker("A", 2)], T2)
+    second = load_warehouse(data_dir, now=NOW)
+    assert second.load_id != first.load_id
+    unique = {c.name: c for c in second.checks}["unique_worker_qualifications"]
+    assert (unique.passed, unique.by_type) == (False, {SKILL: 1})
+    con = open_warehouse_read_only(data_dir)
+    try:
+        assert latest_load_id(con) == second.load_id
+        rows = con.execute(
+            "SELECT load_id, check_name, qualification_type_id, passed, offending "
+            "FROM check_results WHERE NOT passed ORDER BY ALL"
+        ).fetchall()
+        failures = check_failures(con, second.load_id, [SKILL])
+        assert check_failures(con, second.load_id, [FLAG]) == []
+        loads = con.execute(
+            "SELECT seq, snapshots, blocking_failures FROM warehouse_loads ORDER BY seq"
+        ).fetchall()
+    finally:
+        con.close()
+    assert rows == [
+        (second.load_id, "unique_worker_qualifications", SKILL, False, 1),
+        (second.load_id, "unique_worker_qualifications", None, False, 1),
+    ]
+    assert [(f.check_name, f.qualification_type_id, f.blocking) for f in failures] == [
+        ("unique_worker_qualifications", SKILL, True)
+    ]
+    assert loads == [(1, 4, 0), (2, 1, 1)]
 
 
 def test_duplicate_keys_fail_the_uniqueness_check(data_dir: Path) -> None:
@@ -104,13 +146,14 @@ def test_duplicate_keys_fail_the_uniqueness_check(data_dir: Path) -> None:
         (AUTO, [worker("H", None), worker("I", None)]),
     ],
 )
-def test_missing_scores_fail_where_the_type_uses_scores(
+def test_missing_scores_are_a_warning_where_the_type_uses_scores(
     data_dir: Path, type_id: str, rows: list[dict]
 ) -> None:
+    """MTurk allows presence-only grants, so a null score is flagged, never blocking."""
     good_lake(data_dir)
     write_worker_qualifications(data_dir, type_id, rows, T2)
     result = checked(data_dir, check_scores_present)
-    assert not result.passed and result.blocking
+    assert not result.passed and not result.blocking
     missing = sorted(r["worker_id"] for r in result.metadata["examples"])
     assert missing == sorted(r["worker_id"] for r in rows if r["integer_value"] is None)
 
@@ -167,6 +210,27 @@ def test_a_grant_time_in_the_future_fails_beyond_the_clock_skew(data_dir: Path) 
         data_dir, lambda con: check_grant_time_not_in_future(con, now=NOW + timedelta(hours=1))
     )
     assert later.passed
+
+
+def test_a_mirrored_type_without_a_complete_snapshot_fails_the_extraction_check(
+    data_dir: Path,
+) -> None:
+    good_lake(data_dir)
+    # A type listed in qualification_types whose extraction never landed.
+    write_qualification_types(
+        data_dir,
+        [{"qualification_type_id": t} for t in (SKILL, FLAG, AUTO, "3NEWTYPE00000000000000000000")],
+        T2,
+    )
+    # A snapshot whose footer counts other rows by status than the file holds.
+    figures = {"rows": 2, "granted": 2, "revoked": 1, "pages": 1}
+    write_worker_qualifications(data_dir, FLAG, [worker("F"), worker("G")], T2, figures)
+    result = checked(data_dir, check_extraction_complete)
+    assert not result.passed and result.blocking
+    assert result.by_type == {"3NEWTYPE00000000000000000000": 1, FLAG: 1}
+    problems = {e["qualification_type_id"]: e["problem"] for e in result.metadata["examples"]}
+    assert "has not finished" in problems["3NEWTYPE00000000000000000000"]
+    assert "counts 3 rows by status, the file holds 2" in problems[FLAG]
 
 
 def test_a_row_count_drop_beyond_the_share_fails(data_dir: Path) -> None:

@@ -141,7 +141,7 @@ def test_a_failure_halfway_rolls_back_everything(data_dir: Path) -> None:
     before = yesterday(data_dir)
 
     def fail_after_history(step: str) -> None:
-        if step == "merge history":
+        if step.startswith("merge history:"):
             raise RuntimeError("disk full (simulated)")
 
     with pytest.raises(WarehouseLoadError, match=r"rolled back.*disk full"):
@@ -201,8 +201,9 @@ def test_a_load_killed_halfway_leaves_yesterdays_tables(data_dir: Path) -> None:
         from qual_pipeline.warehouse import load_warehouse
 
         def pause(step):
-            print(step, flush=True)
-            if step == "merge history":
+            name = step.split(":")[0]
+            print(name, flush=True)
+            if name == "merge history":
                 time.sleep(60)
 
         load_warehouse(Path({str(data_dir)!r}), on_step=pause)
@@ -251,9 +252,27 @@ def test_the_read_only_connection_cannot_write(data_dir: Path) -> None:
 
 
 def test_an_empty_lake_loads_nothing_and_creates_the_tables(data_dir: Path) -> None:
-    result = load_warehouse(data_dir)
+    steps: list[str] = []
+    result = load_warehouse(data_dir, on_step=steps.append)
     assert result.up_to_date
     assert snapshot_of_tables(data_dir) == {table: [] for table in TABLES}
+    # The first load records a load id and its checks even when the lake is empty.
+    assert result.load_id and [c.passed for c in result.checks] == [True] * 6
+    assert steps == [f"run checks: 6 passed; load {result.load_id}"]
+
+
+def test_each_step_names_its_real_counts(data_dir: Path) -> None:
+    yesterday(data_dir)
+    steps: list[str] = []
+    result = load_warehouse(data_dir, on_step=steps.append)
+    assert steps == [
+        "replace worker_qualifications: 2 type(s), 3 rows from the lake",
+        "merge history: 4 version(s) opened or closed",
+        "replace qualification_requests: 1 type(s), 0 rows",
+        "replace qualification_types: 1 rows",
+        "record extract_runs: 4 snapshot(s)",
+        f"run checks: 6 passed; load {result.load_id}",
+    ]
 
 
 def hold_warehouse(data_dir: Path) -> subprocess.Popen[str]:

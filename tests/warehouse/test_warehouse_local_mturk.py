@@ -89,6 +89,7 @@ def test_three_refreshes_against_the_local_mturk(
     assert [run[1:] for run in runs] == [(4, 2, 4, 0, True), (4, 2, 3, 1, True), (3, 2, 3, 0, True)]
     assert checks == {
         "unique_worker_qualifications": True,
+        "extraction_complete": True,
         "scores_present": True,
         "row_count_not_dropping": True,
         "locales_valid": True,

@@ -1,7 +1,9 @@
 """The warehouse asset: the lake's single writer into DuckDB, with its data-quality checks.
 
-One step (pool `warehouse`, size 1) loads every new snapshot in one transaction and then runs the
-checks; the blocking ones stop the push path when the data under it is broken.
+One step (pool `warehouse`, size 1) loads every new snapshot in one transaction, which also runs the
+checks and records them with the load's id. The asset checks report those recorded results: a
+failed blocking check (severity ERROR) fails the run and makes `plan`/`push` refuse the types it
+names; a warning (severity WARN) is shown and blocks nothing.
 """
 
 import base64
@@ -26,7 +28,7 @@ from qual_pipeline.defs.pools import WAREHOUSE_POOL
 from qual_pipeline.defs.resources import PipelineConfig
 from qual_pipeline.progress import Progress, report
 from qual_pipeline.warehouse.charts import render_charts
-from qual_pipeline.warehouse.checks import BLOCKING_CHECKS, run_checks
+from qual_pipeline.warehouse.checks import BLOCKING_CHECKS
 from qual_pipeline.warehouse.connection import open_warehouse
 from qual_pipeline.warehouse.load import load_warehouse
 
@@ -45,11 +47,12 @@ TABLES: dict[str, str] = {
 }
 
 CHECKS: dict[str, str] = {
-    "unique_worker_qualifications": "One row per (qualification_type_id, worker_id).",
-    "scores_present": "integer_value is present where the type uses scores.",
-    "row_count_not_dropping": "No type lost more than the allowed share of its rows.",
-    "locales_valid": "Countries and subdivisions are valid ISO 3166 codes.",
-    "grant_time_not_in_future": "No grant_time lies in the future (beyond clock skew).",
+    "unique_worker_qualifications": "Blocking: one row per (qualification_type_id, worker_id).",
+    "extraction_complete": "Blocking: every mirrored type has a complete snapshot loaded.",
+    "row_count_not_dropping": "Blocking: no type lost more than the allowed share of its rows.",
+    "scores_present": "Warning: integer_value is present where the type uses scores.",
+    "locales_valid": "Warning: countries and subdivisions are valid ISO 3166 codes.",
+    "grant_time_not_in_future": "Warning: no grant_time lies in the future (beyond clock skew).",
 }
 
 
@@ -101,7 +104,6 @@ def warehouse(
             for table in TABLES
         }
         charts = render_charts(con, pipeline.data_path / "charts")
-        checks = run_checks(con, max_row_drop_share=max_row_drop_share)
     finally:
         con.close()
     chart_md = "\n\n".join(
@@ -113,13 +115,18 @@ def warehouse(
         if table == "worker_qualifications":
             metadata |= {
                 "snapshots_loaded": len(result.loaded),
+                "load_id": result.load_id or "",
                 "changes": MetadataValue.json(result.changes),
                 "duration_s": round(result.duration_s, 3),
                 "charts": MetadataValue.md(chart_md),
                 "warehouse": MetadataValue.path(str(result.warehouse)),
             }
         yield MaterializeResult(asset_key=AssetKey(["warehouse", table]), metadata=metadata)
-    for check in checks:
+    for check in result.checks:
+        metadata = {
+            k: MetadataValue.json(v) if isinstance(v, list | dict) else v
+            for k, v in check.metadata.items()
+        }
         yield AssetCheckResult(
             asset_key=CHECKED_TABLE,
             check_name=check.name,
@@ -127,7 +134,8 @@ def warehouse(
             severity=AssetCheckSeverity.ERROR if check.blocking else AssetCheckSeverity.WARN,
             description=check.description,
             metadata={
-                k: MetadataValue.json(v) if isinstance(v, list | dict) else v
-                for k, v in check.metadata.items()
+                **metadata,
+                "load_id": result.load_id or "",
+                "failing_types": MetadataValue.json(check.by_type),
             },
         )

@@ -1,0 +1,315 @@
+"""The plan as an artefact: built once, saved in the journal, and pushed exactly as saved.
+
+`save_plan` builds the plan on a read-only warehouse connection (nothing is written to the
+warehouse), works out its verdict (rejected rows, the mass-change guard, blocking checks of the
+warehouse load it is built on) and saves it whole in the journal with the load id and the inputs'
+fingerprint.
+
+`plan_to_push` and `confirm_unchanged` are what `push` asks before sending a saved plan: is it the
+newest of its kind and not yet applied, was it made for this environment, has no other push run
+since it was saved, does its verdict allow it, is the warehouse still at the same load, and do the
+inputs still give the same rows. Any "no" refuses the push before a single MTurk call.
+
+Why "another push ran since" is asked of the journal rather than of the warehouse: a push writes
+read-back values into the warehouse batch by batch and decides requests whose trace is only in
+push_audit, so recording each batch as a warehouse load would make loads without checks; the
+journal knows exactly which plans were opened after this one was saved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager, closing
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from qual_pipeline.push.guard import GuardLimits, PushRefused, plan_refusals
+from qual_pipeline.push.journal import Journal, PlanHeader, PlanRecord
+from qual_pipeline.push.plan import (
+    CHANGE_ACTIONS,
+    SQL_DIR,
+    USER_MODELS,
+    Kind,
+    PlanError,
+    PlanSummary,
+    build_request_plan,
+    build_score_plan,
+    inputs_fingerprint,
+    plan_rows,
+    prepare_model,
+)
+from qual_pipeline.warehouse.checks import BLOCKING_CHECKS, CheckFailure, check_failures
+from qual_pipeline.warehouse.connection import open_warehouse_read_only
+from qual_pipeline.warehouse.load import latest_load_id
+
+ReadWarehouse = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
+REFUSED = "push refused, nothing was sent: "
+
+
+@dataclass(frozen=True)
+class PlanSettings:
+    """Everything a plan is built and judged with; recorded in the saved plan.
+
+    environment: the MTurk environment the plan is for (a push to another one is refused).
+    allow_grants: plan grants to workers who lack the type or had it revoked (else rejected).
+    limits: the mass-change guard. skip_rejected: rejected rows do not refuse the plan.
+    ignore_checks: blocking checks whose failure does not refuse the plan (recorded and audited).
+    """
+
+    environment: str = "sandbox"
+    allow_grants: bool = False
+    limits: GuardLimits = field(default_factory=GuardLimits)
+    skip_rejected: bool = False
+    ignore_checks: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.ignore_checks) - BLOCKING_CHECKS)
+        if unknown:
+            raise ValueError(
+                f"--ignore-check {', '.join(unknown)}: not a blocking check; the blocking checks "
+                f"are {', '.join(sorted(BLOCKING_CHECKS))}"
+            )
+
+    def as_record(self) -> dict[str, Any]:
+        record = asdict(self)
+        record["ignore_checks"] = list(self.ignore_checks)
+        return record
+
+
+@dataclass(frozen=True)
+class SavedPlan:
+    """A plan just saved: its journal record, its numbers, its verdict and what `plan` shows."""
+
+    record: PlanRecord
+    summary: PlanSummary
+    checks: list[CheckFailure]
+    """Checks the plan's warehouse load failed for the types the plan changes."""
+    preview: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def plan_id(self) -> str:
+        return self.record.plan_id
+
+    @property
+    def verdict(self) -> tuple[str, ...]:
+        return self.record.verdict
+
+
+def read_only_warehouse(data_dir: Path, wait_s: float = 10.0) -> ReadWarehouse:
+    """A factory of read-only connections to the warehouse (closed when the block ends)."""
+    return lambda: closing(open_warehouse_read_only(data_dir, wait_s=wait_s))
+
+
+def save_plan(
+    kind: Kind,
+    *,
+    journal: Journal,
+    read_warehouse: ReadWarehouse,
+    inputs_dir: Path,
+    settings: PlanSettings,
+    sql_dir: Path = SQL_DIR,
+    preview_rows: int = 0,
+) -> SavedPlan:
+    """Build the plan of `kind` read-only, judge it and save it in the journal (hold its lock).
+
+    Raises PlanError when the plan cannot be built, or while an interrupted push is unfinished
+    (its remaining changes would land after this plan was computed).
+    """
+    unfinished = journal.open_plans()
+    if unfinished:
+        raise PlanError(
+            f"the push of plan {unfinished[0].plan_id} was interrupted and is unfinished: run "
+            "`qual-pipeline push` to finish it first (it resumes before anything else), then "
+            "plan again"
+        )
+    with read_warehouse() as con:
+        if kind == "scores":
+            summary = build_score_plan(
+                con, inputs_dir=inputs_dir, sql_dir=sql_dir, allow_grants=settings.allow_grants
+            )
+        else:
+            summary = build_request_plan(con, inputs_dir=inputs_dir, sql_dir=sql_dir)
+        fingerprint = inputs_fingerprint(con, kind)
+        load_id = latest_load_id(con)
+        types = [t.qualification_type_id for t in summary.per_type]
+        failures = check_failures(con, load_id, types) if load_id else []
+        verdict = plan_refusals(summary, settings.limits, skip_rejected=settings.skip_rejected)
+        verdict += _check_refusals(load_id, failures, settings.ignore_checks)
+        header = PlanHeader(
+            kind=kind,
+            environment=settings.environment,
+            load_id=load_id,
+            inputs_fingerprint=fingerprint,
+            settings={**settings.as_record(), "inputs_dir": str(Path(inputs_dir).resolve())},
+            summary=_summary_record(summary, failures),
+            verdict=tuple(verdict),
+            ignored_checks=tuple(sorted(settings.ignore_checks)),
+        )
+        record = journal.save_plan(
+            header,
+            changes=plan_rows(con, kind, actions=CHANGE_ACTIONS[kind]),
+            rejections=plan_rows(con, kind, actions=("rejected",)),
+        )
+        preview = _preview(con, kind, preview_rows)
+    return SavedPlan(record=record, summary=summary, checks=failures, preview=preview)
+
+
+def plan_to_push(
+    journal: Journal,
+    *,
+    kind: Kind,
+    plan_id: str | None,
+    environment: str,
+    finished_now: set[str],
+) -> PlanRecord | None:
+    """The saved plan a push applies: `plan_id`, or the newest saved plan of `kind`.
+
+    None when there is none, or when `plan_id` is one this run just finished resuming. Raises
+    PushRefused when the plan cannot be pushed: superseded, already applied, of another kind or
+    made for another environment.
+    """
+    if plan_id is None:
+        record = journal.newest_saved(kind)
+        if record is None:
+            return None
+    else:
+        found = journal.plan(plan_id)
+        if found is None:
+            raise PushRefused(
+                f"{REFUSED}there is no plan {plan_id} in {journal.path}. Run `qual-pipeline plan` "
+                "and push the plan id it prints"
+            )
+        record = found
+        if record.plan_id in finished_now:
+            return None
+    if record.kind != kind:
+        flag = "with --requests" if record.kind == "requests" else "without --requests"
+        raise PushRefused(
+            f"{REFUSED}plan {record.plan_id} holds {record.kind}, not {kind}: push it {flag}"
+        )
+    if record.state == "superseded":
+        newer = journal.newest_of_kind(kind)
+        newest = f" ({newer.plan_id})" if newer is not None else ""
+        raise PushRefused(
+            f"{REFUSED}plan {record.plan_id} was superseded by a newer {kind} plan{newest}. "
+            "Push the newest plan (`qual-pipeline push`), or run `qual-pipeline plan` again"
+        )
+    if record.state in ("open", "done"):
+        raise PushRefused(
+            f"{REFUSED}plan {record.plan_id} was already applied (state {record.state}). Run "
+            "`qual-pipeline plan` to plan the next changes"
+        )
+    if record.environment != environment:
+        raise PushRefused(
+            f"{REFUSED}plan {record.plan_id} was made for the {record.environment} environment "
+            f"and this push targets {environment}. Plan again with --environment {environment} "
+            "(MTURK_ENVIRONMENT), then push"
+        )
+    return record
+
+
+def confirm_unchanged(
+    journal: Journal,
+    record: PlanRecord,
+    *,
+    read_warehouse: ReadWarehouse,
+    inputs_dir: Path,
+    sql_dir: Path = SQL_DIR,
+) -> None:
+    """Refuse (PushRefused) unless the saved plan is still exactly what would be planned now:
+    no push ran since it was saved, its verdict lets it go, the warehouse is at the load it was
+    built on and the inputs give the same rows (same fingerprint)."""
+    again = "Run `qual-pipeline plan` again and review the new plan (or `push --replan`)"
+    since = journal.opened_since(record)
+    if since:
+        raise PushRefused(
+            f"{REFUSED}the push of plan {since[-1].plan_id} ran after plan {record.plan_id} was "
+            "saved, so the warehouse values and guard counts of this plan are out of date. " + again
+        )
+    if record.verdict:
+        listed = "\n- ".join(record.verdict)
+        raise PushRefused(
+            f"{REFUSED}plan {record.plan_id} was saved with a verdict that refuses it:\n- {listed}"
+            "\nPlan again with the options named above (`qual-pipeline plan ...`), then push"
+        )
+    kind: Kind = "requests" if record.kind == "requests" else "scores"
+    with read_warehouse() as con:
+        load_id = latest_load_id(con)
+        if load_id != record.load_id:
+            raise PushRefused(
+                f"{REFUSED}the warehouse was reloaded since plan {record.plan_id} was saved "
+                f"(load {record.load_id} then, {load_id} now), so MTurk's state under the plan "
+                "may have changed. " + again
+            )
+        prepare_model(
+            con,
+            kind,
+            inputs_dir=inputs_dir,
+            sql_dir=sql_dir,
+            allow_grants=bool(record.settings.get("allow_grants")),
+        )
+        fingerprint = inputs_fingerprint(con, kind)
+    if fingerprint != record.inputs_fingerprint:
+        model = USER_MODELS[kind][0]
+        raise PushRefused(
+            f"{REFUSED}the inputs changed since plan {record.plan_id} was saved: "
+            f"sql/{model}.sql now returns other rows ({_rows(fingerprint)} rows, fingerprint "
+            f"{fingerprint}; the plan was built from {_rows(record.inputs_fingerprint)} rows, "
+            f"{record.inputs_fingerprint}; inputs read from {Path(inputs_dir).resolve()}). " + again
+        )
+
+
+def refused_message(record: PlanRecord) -> str:
+    """What a push says when a plan it just built is refused by its own verdict."""
+    listed = "\n- ".join(record.verdict)
+    return f"{REFUSED}\n- {listed}\n(the refused plan is saved as {record.plan_id}, for the record)"
+
+
+def _rows(fingerprint: str | None) -> str:
+    return (fingerprint or "?").split("-", 1)[0]
+
+
+def _check_refusals(
+    load_id: str | None, failures: list[CheckFailure], ignored: tuple[str, ...]
+) -> list[str]:
+    if load_id is None:
+        return [
+            "the warehouse has no recorded load, so its data-quality checks are unknown: run "
+            "`qual-pipeline refresh` (every load records its checks), then plan again"
+        ]
+    reasons = []
+    for f in failures:
+        if not f.blocking or f.check_name in ignored:
+            continue
+        where = f"type {f.qualification_type_id}" if f.qualification_type_id else "the warehouse"
+        reasons.append(
+            f"blocking check {f.check_name} failed for {where} in warehouse load {load_id} "
+            f"({f.offending} offending): {f.description} The data under this plan cannot be "
+            f"trusted: fix it and refresh, or, if you are sure, pass --ignore-check "
+            f"{f.check_name}"
+        )
+    return reasons
+
+
+def _summary_record(summary: PlanSummary, failures: list[CheckFailure]) -> dict[str, Any]:
+    return {
+        "counts": summary.counts,
+        "rejected": summary.rejected,
+        "per_type": [asdict(t) for t in summary.per_type],
+        "checks": [asdict(f) for f in failures],
+    }
+
+
+def _preview(con: duckdb.DuckDBPyConnection, kind: Kind, limit: int) -> list[dict[str, Any]]:
+    """Up to `limit` plan rows: changes first, then rejected ones."""
+    shown: list[dict[str, Any]] = []
+    for actions in (CHANGE_ACTIONS[kind], ("rejected",)):
+        left = limit - len(shown)
+        if left <= 0:
+            break
+        for batch in plan_rows(con, kind, actions=actions, limit=left):
+            shown.extend(batch)
+    return shown

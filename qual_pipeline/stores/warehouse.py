@@ -1,0 +1,313 @@
+"""The warehouse store: a DuckDB file (local profile) or DuckLake (shared profile).
+
+Both give DuckDB connections on which the warehouse SQL runs unchanged, with the warehouse's catalog
+in use:
+
+- `DuckDBFileWarehouse(path)`: one file; DuckDB lets one process write it and then no other open
+  it, so a held file is waited for (wait_s) and then reported as WarehouseBusyError.
+- `DuckLakeWarehouse(catalog, storage, namespace)`: DuckLake with its catalog in PostgreSQL (schema
+  `qp_<environment>_<account>`) and its data files under `s3://BUCKET/PREFIX/warehouse/<environment>/
+  <account>/`. Readers attach read-only and read the last committed snapshot: they never wait for a
+  writer. Writers run one at a time per namespace (`write` holds the namespace's PostgreSQL
+  advisory lock "warehouse writer", released if the writer dies): DuckLake's own conflict check
+  refuses concurrent deletes from one table, but two transactions that only insert into a table
+  (e.g. two first loads) would both commit and double the rows, so loads are serialized, and a
+  conflict that still happens (another writer outside the lock) is retried as a whole.
+
+Schema DDL runs as a migration once per version (`migrate`): the applied versions are recorded in
+the table `qual_pipeline_migrations`; opening the warehouse runs no DDL, so readers and writers of
+the same version never conflict on `CREATE OR REPLACE VIEW` (which DuckLake refuses between
+concurrent writers).
+
+The catalog DSN (`postgresql://USER@HOST:PORT/DB`) should carry no password: libpq reads it from
+PGPASSWORD or ~/.pgpass. If it does carry one, it is never shown: messages name the DSN without it.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Final, TypeVar
+
+import duckdb
+
+from qual_pipeline.stores.duckdb_extensions import connect, load_extensions
+from qual_pipeline.stores.locks import WAREHOUSE_WRITER, AdvisoryLock, LockHeldError
+from qual_pipeline.stores.namespace import Namespace
+from qual_pipeline.stores.object_storage import S3Storage
+from qual_pipeline.stores.postgres import first_line, redact_dsn, scrub
+
+T = TypeVar("T")
+
+CATALOG: Final = "warehouse"
+"""The name the warehouse is attached under on a DuckLake connection."""
+MIGRATIONS_TABLE: Final = "qual_pipeline_migrations"
+COMMIT_ATTEMPTS: Final = 5
+WRITER_WAIT_S: Final = 600.0
+"""How long a writer waits for the one before it (a load takes seconds to minutes)."""
+BUSY_WAIT_S: Final = 0.0
+
+
+class WarehouseStoreError(RuntimeError):
+    """The warehouse could not be opened or written; the message names it and the fix."""
+
+
+class WarehouseNotFoundError(WarehouseStoreError, FileNotFoundError):
+    """Nothing was loaded into this warehouse yet."""
+
+
+class WarehouseBusyError(WarehouseStoreError):
+    """Another writer holds the warehouse and did not finish within the wait."""
+
+
+class WarehouseConflictError(WarehouseStoreError):
+    """A transaction kept conflicting with concurrent writers; nothing of it was committed."""
+
+
+def is_conflict(exc: BaseException) -> bool:
+    """True for a transaction conflict (DuckLake's refused COMMIT, DuckDB's write conflict)."""
+    return isinstance(exc, duckdb.TransactionException) and "conflict" in str(exc).lower()
+
+
+def run_transaction(
+    con: duckdb.DuckDBPyConnection,
+    work: Callable[[duckdb.DuckDBPyConnection], T],
+    *,
+    attempts: int = COMMIT_ATTEMPTS,
+    on_retry: Callable[[int, BaseException], None] | None = None,
+) -> T:
+    """Run `work(con)` between BEGIN and COMMIT; a conflict retries the whole of it.
+
+    `work` must be re-runnable: it reads what it needs inside the transaction. Any other error
+    rolls back and propagates. After `attempts` conflicting tries, WarehouseConflictError.
+    on_retry(attempt, error) is called before each retry (for logging).
+    """
+    for attempt in range(1, attempts + 1):
+        con.execute("BEGIN TRANSACTION")
+        try:
+            result = work(con)
+            con.execute("COMMIT")
+            return result
+        except BaseException as exc:
+            # After a refused COMMIT the transaction is already over and ROLLBACK raises.
+            with suppress(duckdb.Error):
+                con.execute("ROLLBACK")
+            if not is_conflict(exc):
+                raise
+            if attempt == attempts:
+                raise WarehouseConflictError(
+                    f"The warehouse transaction conflicted with other writers {attempts} times; "
+                    f"nothing of it was committed. Retry later. (last: {first_line(exc)})"
+                ) from exc
+            if on_retry is not None:
+                on_retry(attempt, exc)
+            time.sleep(min(2.0, 0.05 * 2**attempt) * (0.5 + random.random()))
+    raise AssertionError("unreachable")
+
+
+class WarehouseStore(ABC):
+    """Open the warehouse for reading or writing, write one transaction at a time, migrate."""
+
+    @abstractmethod
+    def describe(self) -> str:
+        """Where the warehouse is, for messages (never a password)."""
+
+    @abstractmethod
+    def connect(self, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+        """A connection with the warehouse's catalog in use; the caller closes it.
+
+        read_only: WarehouseNotFoundError if nothing was created yet.
+        """
+
+    @abstractmethod
+    @contextmanager
+    def writer(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A writable connection held as the warehouse's only writer for the block."""
+
+    def write(
+        self,
+        work: Callable[[duckdb.DuckDBPyConnection], T],
+        *,
+        attempts: int = COMMIT_ATTEMPTS,
+        on_retry: Callable[[int, BaseException], None] | None = None,
+    ) -> T:
+        """Run `work` in one transaction as the only writer; conflicts retried as a whole."""
+        with self.writer() as con:
+            return run_transaction(con, work, attempts=attempts, on_retry=on_retry)
+
+    def applied_migrations(self, con: duckdb.DuckDBPyConnection) -> set[str]:
+        """The schema versions recorded as applied (read only; empty on a new warehouse)."""
+        exists = con.execute(
+            "SELECT count(*) FROM duckdb_tables() "
+            "WHERE database_name = current_database() AND table_name = ?",
+            [MIGRATIONS_TABLE],
+        ).fetchone()
+        if not exists or not exists[0]:
+            return set()
+        return {row[0] for row in con.execute(f"SELECT version FROM {MIGRATIONS_TABLE}").fetchall()}
+
+    def migrate(self, version: str, apply: Callable[[duckdb.DuckDBPyConnection], None]) -> bool:
+        """Apply schema `version` once: `apply(con)` runs inside a transaction that also records
+        the version, unless it was recorded before. Returns True if this call applied it.
+
+        Checking is a read: a warehouse already at `version` gets no DDL and no new snapshot.
+        Concurrent migrators: one applies, the others find it recorded (conflicts are retried).
+        """
+        con = self.connect()
+        try:
+            if version in self.applied_migrations(con):
+                return False
+        finally:
+            con.close()
+
+        def apply_once(con: duckdb.DuckDBPyConnection) -> bool:
+            con.execute(
+                f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} "
+                "(version VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
+            )
+            if version in self.applied_migrations(con):
+                return False
+            apply(con)
+            con.execute(
+                f"INSERT INTO {MIGRATIONS_TABLE} VALUES (?, ?)", [version, datetime.now(UTC)]
+            )
+            return True
+
+        return self.write(apply_once)
+
+
+# -------------------------------------------------------------------------------------- DuckDB file
+
+
+class DuckDBFileWarehouse(WarehouseStore):
+    """The warehouse as one DuckDB file (local profile)."""
+
+    def __init__(self, path: Path | str, *, wait_s: float = BUSY_WAIT_S) -> None:
+        self.path = Path(path)
+        self.wait_s = wait_s
+
+    def describe(self) -> str:
+        return str(self.path)
+
+    def connect(self, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+        if read_only and not self.path.is_file():
+            raise WarehouseNotFoundError(
+                f"No warehouse at {self.path}: run `qual-pipeline refresh` first."
+            )
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + self.wait_s
+        delay = 0.05
+        while True:
+            try:
+                return connect(str(self.path), read_only=read_only)
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower():
+                    raise
+                if time.monotonic() >= deadline:
+                    raise WarehouseBusyError(
+                        f"Cannot open {self.path} for {'reading' if read_only else 'writing'}: "
+                        "another process holds it (a load, a push or a query session). Retry "
+                        f"when it is done. ({first_line(exc)})"
+                    ) from exc
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+
+    @contextmanager
+    def writer(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        # The file lock makes the holder the only writer (and the only process) already.
+        con = self.connect()
+        try:
+            yield con
+        finally:
+            con.close()
+
+
+# ----------------------------------------------------------------------------------------- DuckLake
+
+
+class DuckLakeWarehouse(WarehouseStore):
+    """The warehouse as DuckLake: catalog in PostgreSQL at `catalog` (a libpq DSN or URI), data
+    files on `storage` under `warehouse/<environment>/<account>/`, keyed by `namespace`.
+
+    writer_wait_s: how long a writer waits for the namespace's current writer to finish.
+    """
+
+    def __init__(
+        self,
+        catalog: str,
+        storage: S3Storage,
+        namespace: Namespace,
+        *,
+        writer_wait_s: float = WRITER_WAIT_S,
+    ) -> None:
+        self.catalog = catalog
+        self.storage = storage
+        self.namespace = namespace
+        self.writer_wait_s = writer_wait_s
+        self.data_path = (
+            storage.location.child("warehouse", namespace.environment, namespace.account).url()
+            + "/"
+        )
+        self.metadata_schema = namespace.sql_name
+
+    def describe(self) -> str:
+        return f"DuckLake {redact_dsn(self.catalog)} ({self.metadata_schema}), {self.data_path}"
+
+    def connect(self, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+        con = connect()
+        try:
+            load_extensions(con, "httpfs", "ducklake", "postgres_scanner")
+            self.storage.configure_duckdb(con)
+            options = [
+                f"DATA_PATH {_literal(self.data_path)}",
+                f"METADATA_SCHEMA {_literal(self.metadata_schema)}",
+            ]
+            if read_only:
+                options.append("READ_ONLY")
+            try:
+                con.execute(
+                    f"ATTACH {_literal('ducklake:postgres:' + self.catalog)} AS {CATALOG} "
+                    f"({', '.join(options)})"
+                )
+            except duckdb.Error as exc:
+                # DuckDB's message quotes the DSN, password included: never pass it on.
+                message = scrub(first_line(exc), self.catalog)
+                if read_only and "does not exist" in message:
+                    raise WarehouseNotFoundError(
+                        f"No warehouse in {self.describe()}: run `qual-pipeline refresh` first."
+                    ) from None
+                raise WarehouseStoreError(
+                    f"Cannot open the warehouse {self.describe()}: {message}"
+                ) from None
+            con.execute(f"USE {CATALOG}")
+        except BaseException:
+            con.close()
+            raise
+        return con
+
+    @contextmanager
+    def writer(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        lock = AdvisoryLock(self.catalog, WAREHOUSE_WRITER, self.namespace)
+        try:
+            lock.acquire(wait_s=self.writer_wait_s)
+        except LockHeldError as exc:
+            raise WarehouseBusyError(str(exc)) from None
+        try:
+            con = self.connect()
+            try:
+                yield con
+            finally:
+                con.close()
+        finally:
+            lock.release()
+
+
+def _literal(text: str) -> str:
+    """A SQL string literal (for ATTACH, which takes no parameters)."""
+    return "'" + text.replace("'", "''") + "'"

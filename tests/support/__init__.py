@@ -1,0 +1,1 @@
+"""Test-support modules; tests import helpers from here: `from support.services import ...`."""
