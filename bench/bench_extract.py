@@ -136,7 +136,7 @@ class Server:
     def __init__(self, data: Path, log: Path) -> None:
         self.log = log.open("w")
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", "from qual_pipeline.local_mturk.cli import app; app()",
+            [sys.executable, "-c", "from qual_pipeline.cli.local_mturk import app; app()",
              "serve", "--data", str(data)],
             stdout=subprocess.PIPE, stderr=self.log, text=True, env=_env(),
         )  # fmt: skip

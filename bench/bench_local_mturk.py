@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import process_cpu_seconds, process_peak_rss_mb, report
 
-CLI = [sys.executable, "-c", "from qual_pipeline.local_mturk.cli import app; app()"]
+CLI = [sys.executable, "-c", "from qual_pipeline.cli.local_mturk import app; app()"]
 WINDOW = 1000  # pages at the start and at the end whose times are compared
 
 

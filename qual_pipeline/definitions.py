@@ -1,17 +1,19 @@
 """The Dagster code location: every asset, check, job, sensor and schedule, and their resources.
 
 `dagster dev` (via workspace.yaml), `qual-pipeline refresh` and the tests all load these same
-definitions. Settings come from environment variables through `EnvVar`, resolved by Dagster when a
-run starts; a setting that is not set keeps the default written here.
+definitions. The resources' fields are the settings of `qual_pipeline.settings`: a variable set when
+the code location loads is resolved through `EnvVar` when each run launches; a setting that is not
+set keeps its declared default. The schedule's cron is read once, here.
 """
 
 from __future__ import annotations
 
-import os
+from collections.abc import Mapping
 from typing import Any
 
-from dagster import Definitions, EnvVar
+from dagster import Definitions
 
+from qual_pipeline import settings
 from qual_pipeline.defs.assets.lake import lake_assets
 from qual_pipeline.defs.assets.push import push_assets
 from qual_pipeline.defs.assets.warehouse import warehouse
@@ -22,64 +24,16 @@ from qual_pipeline.defs.jobs import (
     push_scores_job,
     refresh_types_job,
 )
-from qual_pipeline.defs.resources import MTurkResource, PipelineConfig
-from qual_pipeline.defs.schedules import DEFAULT_CRON, build_refresh_schedule
+from qual_pipeline.defs.resources import MTurkResource, PipelineConfig, resource_config
+from qual_pipeline.defs.schedules import build_refresh_schedule
 from qual_pipeline.defs.sensors import load_after_extract, qualification_type_discovery
-from qual_pipeline.mturk_api.client import ConfigurationError
-
-TRUE = {"1", "true", "yes", "on"}
-FALSE = {"0", "false", "no", "off"}
 
 
-def env_float(name: str) -> float:
-    """Dagster's EnvVar carries strings and ints only: floats are read here, at assembly."""
-    value = os.environ[name]
-    try:
-        return float(value)
-    except ValueError:
-        raise ConfigurationError(f"{name}={value!r} is not a number; set it to e.g. 0.5") from None
-
-
-def env_bool(name: str) -> bool:
-    value = os.environ[name].strip().lower()
-    if value in TRUE | FALSE:
-        return value in TRUE
-    raise ConfigurationError(
-        f"{name}={os.environ[name]!r} is not a yes/no value; use true or false"
-    )
-
-
-# Setting name -> (resource field, how to read it).
-MTURK_SETTINGS: dict[str, tuple[str, Any]] = {
-    "MTURK_ENDPOINT_URL": ("endpoint_url", EnvVar),
-    "MTURK_ENVIRONMENT": ("environment", EnvVar),
-    "MTURK_RETRY_MODE": ("retry_mode", EnvVar),
-    "MTURK_MAX_ATTEMPTS": ("max_attempts", EnvVar.int),
-    "QUAL_PIPELINE_RATE": ("requests_per_second", env_float),
-    "AWS_PROFILE": ("aws_profile", EnvVar),
-}
-PIPELINE_SETTINGS: dict[str, tuple[str, Any]] = {
-    "QUAL_PIPELINE_DATA_DIR": ("data_dir", EnvVar),
-    "QUAL_PIPELINE_TYPES": ("types", EnvVar),
-    "QUAL_PIPELINE_INPUTS_DIR": ("inputs_dir", EnvVar),
-    "QUAL_PIPELINE_MAX_ROW_DROP_SHARE": ("max_row_drop_share", env_float),
-    "QUAL_PIPELINE_PUSH_MAX_CHANGES": ("push_max_changes", EnvVar.int),
-    "QUAL_PIPELINE_PUSH_MAX_SHARE": ("push_max_share", env_float),
-    "QUAL_PIPELINE_PUSH_ALLOW_GRANTS": ("push_allow_grants", env_bool),
-    "QUAL_PIPELINE_PUSH_ALLOW_PRODUCTION": ("push_allow_production", env_bool),
-    "QUAL_PIPELINE_PUSH_SEND_NOTIFICATIONS": ("push_send_notifications", env_bool),
-    "QUAL_PIPELINE_PUSH_SKIP_REJECTED": ("push_skip_rejected", env_bool),
-    "QUAL_PIPELINE_PUSH_IGNORE_CHECKS": ("push_ignore_checks", EnvVar),
-}
-
-
-def _configured(settings: dict[str, tuple[str, Any]]) -> dict[str, Any]:
-    """EnvVar references for the settings that are set; the rest keep the resource defaults."""
-    return {field: read(name) for name, (field, read) in settings.items() if os.environ.get(name)}
-
-
-def build_definitions() -> Definitions:
-    cron = os.environ.get("QUAL_PIPELINE_SCHEDULE_CRON") or DEFAULT_CRON
+def build_definitions(values: Mapping[str, Any] | None = None) -> Definitions:
+    """The code location. `values` (by setting name, e.g. {"data_dir": "..."}) fixes settings
+    for every run, as the CLI does with its options; the others come from the environment."""
+    values = values or {}
+    cron = values.get(settings.SCHEDULE_CRON.name) or settings.SCHEDULE_CRON.from_env()
     return Definitions(
         assets=[*lake_assets, warehouse, *push_assets],
         jobs=[
@@ -92,8 +46,8 @@ def build_definitions() -> Definitions:
         sensors=[qualification_type_discovery, load_after_extract],
         schedules=[build_refresh_schedule(cron)],
         resources={
-            "mturk": MTurkResource(**_configured(MTURK_SETTINGS)),
-            "pipeline": PipelineConfig(**_configured(PIPELINE_SETTINGS)),
+            "mturk": MTurkResource(**resource_config("mturk", values)),
+            "pipeline": PipelineConfig(**resource_config("pipeline", values)),
         },
     )
 

@@ -1,83 +1,139 @@
 """Dagster resources: how the code location reaches MTurk and where it keeps its data.
 
-Both are `ConfigurableResource`s filled from environment variables in `definitions.py`; the plain
-modules below them take ordinary arguments and never read the environment themselves.
+Their fields are generated from `qual_pipeline.settings`, with the settings' descriptions, so the
+launchpad explains every one. `resource_config` gives each field its value: what the CLI passed,
+else an `EnvVar` resolved when a run launches, else the setting's default. Dagster's config reads
+strings and integers from the environment but has no float source and reads booleans loosely
+('no' would be true), so float and boolean settings travel as text and are parsed by the setting
+when read (`get`), with an error that names the variable. The plain modules below take ordinary
+arguments and never read the environment themselves.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
-from dagster import ConfigurableResource
-from pydantic import PrivateAttr
+import duckdb
+from dagster import ConfigurableResource, EnvVar
+from pydantic import Field, PrivateAttr, create_model
 
-from qual_pipeline.mturk_api.client import ApiStats, RateLimiter, make_client
+from qual_pipeline import settings
+from qual_pipeline.extract.type_selection import parse_type_setting
+from qual_pipeline.mturk_api.client import ApiStats, RateLimiter, limit_rate, make_client
+from qual_pipeline.push.saved_plan import ReadWarehouse, read_only_warehouse
+from qual_pipeline.settings import Setting
+from qual_pipeline.warehouse.connection import warehouse_session
+
+T = TypeVar("T", str, int, float, bool)
+NATIVE = (str, int)
+"""Kinds Dagster's config reads from the environment itself (StringSource, IntSource)."""
 
 
-class MTurkResource(ConfigurableResource):
+def _field_type(setting: Setting[Any]) -> Any:
+    kind = setting.kind if setting.kind in NATIVE else str
+    return kind | None if setting.default is None else kind
+
+
+def _field_default(setting: Setting[Any]) -> Any:
+    return setting.default if setting.kind in NATIVE else setting.as_text(setting.default)
+
+
+class SettingsResource(ConfigurableResource):
+    """A resource whose fields are settings; `get` returns a setting's typed, checked value."""
+
+    def get(self, setting: Setting[T]) -> T:
+        """The value of `setting`, typed and checked; ConfigurationError names its variable."""
+        raw = getattr(self, setting.name)
+        if raw is None:
+            return cast(T, None)
+        if setting.kind in NATIVE:
+            return setting.check(raw)
+        return setting.parse(raw)
+
+
+def _resource_class(name: str, base: type[SettingsResource], reader: settings.ReadBy) -> Any:
+    fields: dict[str, Any] = {
+        s.name: (_field_type(s), Field(default=_field_default(s), description=s.help))
+        for s in settings.read_by(reader)
+    }
+    return create_model(name, __base__=base, __module__=__name__, __doc__=base.__doc__, **fields)
+
+
+class _MTurk(SettingsResource):
     """boto3 MTurk clients: endpoint, environment, retries and a request rate shared by all steps
     of one process. Credentials come from boto3's standard chain (environment, AWS_PROFILE)."""
 
-    endpoint_url: str | None = None
-    environment: str = "sandbox"
-    retry_mode: str = "standard"
-    max_attempts: int = 10
-    requests_per_second: float | None = None
-    aws_profile: str | None = None
-
     _limiter: RateLimiter | None = PrivateAttr(default=None)
 
-    def setup_for_execution(self, context: Any) -> None:
-        if self.requests_per_second:
-            self._limiter = RateLimiter(self.requests_per_second)
-
     def rate_limiter(self) -> RateLimiter | None:
-        if self._limiter is None and self.requests_per_second:
-            self._limiter = RateLimiter(self.requests_per_second)
+        rate = self.get(settings.RATE)
+        if self._limiter is None and rate:
+            self._limiter = RateLimiter(rate)
         return self._limiter
 
-    def client(self, stats: ApiStats | None = None) -> Any:
-        return make_client(
-            environment=self.environment,
-            endpoint_url=self.endpoint_url or None,
-            retry_mode=self.retry_mode,  # type: ignore[arg-type]
-            max_attempts=self.max_attempts,
+    def client(self, stats: ApiStats | None = None, *, rate: float | None = None) -> Any:
+        """A boto3 MTurk client; `rate` holds it to that many requests per second as well as
+        to the process's shared QUAL_PIPELINE_RATE (the push's own pace)."""
+        client = make_client(
+            environment=self.get(settings.ENVIRONMENT),
+            endpoint_url=self.get(settings.ENDPOINT_URL) or None,
+            retry_mode=self.get(settings.RETRY_MODE),  # type: ignore[arg-type]
+            max_attempts=self.get(settings.MAX_ATTEMPTS),
             rate_limiter=self.rate_limiter(),
             stats=stats,
-            profile_name=self.aws_profile or None,
+            profile_name=self.get(settings.AWS_PROFILE) or None,
         )
+        return limit_rate(client, RateLimiter(rate)) if rate else client
 
 
-class PipelineConfig(ConfigurableResource):
+class _Pipeline(SettingsResource):
     """Where the lake and warehouse live, which types to mirror, and the push's safety rails."""
 
-    data_dir: str = "data"
-    types: str = "owned"
-    inputs_dir: str = "inputs"
-    max_row_drop_share: float = 0.5
-    push_max_changes: int = 500
-    push_max_share: float = 0.10
-    push_allow_grants: bool = False
-    push_allow_production: bool = False
-    push_send_notifications: bool = False
-    push_skip_rejected: bool = False
-    push_ignore_checks: str = ""
-
     def ignored_checks(self) -> tuple[str, ...]:
-        """The blocking checks listed in `push_ignore_checks` (comma-separated)."""
-        return tuple(c.strip() for c in self.push_ignore_checks.split(",") if c.strip())
+        """The blocking checks QUAL_PIPELINE_PUSH_IGNORE_CHECKS lists (comma-separated)."""
+        listed = self.get(settings.PUSH_IGNORE_CHECKS) or ""
+        return tuple(c.strip() for c in listed.split(",") if c.strip())
 
     def type_ids(self) -> list[str] | None:
-        """The ids listed in `types`, or None when it says 'owned' (every type the caller owns)."""
-        if self.types.strip().lower() == "owned":
-            return None
-        return [t.strip() for t in self.types.split(",") if t.strip()]
+        """The ids QUAL_PIPELINE_TYPES lists, or None for 'owned' (every type the caller owns)."""
+        return parse_type_setting(self.get(settings.TYPES))
 
     @property
     def data_path(self) -> Path:
-        return Path(self.data_dir).expanduser().resolve()
+        return Path(self.get(settings.DATA_DIR)).expanduser().resolve()
 
     @property
     def inputs_path(self) -> Path:
-        return Path(self.inputs_dir).expanduser().resolve()
+        return Path(self.get(settings.INPUTS_DIR)).expanduser().resolve()
+
+    def warehouse_session(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+        """A writable warehouse connection for one unit of work (the push path), waiting up to
+        QUAL_PIPELINE_WAREHOUSE_WAIT for another process to release the file."""
+        return warehouse_session(self.data_path, wait_s=self.get(settings.WAREHOUSE_WAIT))
+
+    def read_only_warehouse(self) -> ReadWarehouse:
+        """A factory of read-only warehouse connections (planning, checks), each waiting up to
+        QUAL_PIPELINE_WAREHOUSE_WAIT for a writer to release the file."""
+        return read_only_warehouse(self.data_path, wait_s=self.get(settings.WAREHOUSE_WAIT))
+
+
+MTurkResource = _resource_class("MTurkResource", _MTurk, "mturk")
+PipelineConfig = _resource_class("PipelineConfig", _Pipeline, "pipeline")
+
+
+def resource_config(reader: settings.ReadBy, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Field values for the resource of `reader`: `values` (by setting name) where given, an
+    EnvVar where the variable is set now (resolved again when each run launches), else nothing
+    (the field keeps the setting's default)."""
+    config: dict[str, Any] = {}
+    for s in settings.read_by(reader):
+        if s.name in values:
+            value = values[s.name]
+            config[s.name] = value if s.kind in NATIVE or value is None else s.as_text(value)
+        elif os.environ.get(s.env, "").strip():
+            config[s.name] = EnvVar.int(s.env) if s.kind is int else EnvVar(s.env)
+    return config

@@ -22,8 +22,6 @@ from qual_pipeline.defs.assets.lake import (
 from qual_pipeline.defs.jobs import API_TAG
 from qual_pipeline.defs.partitions import qualification_type_partitions
 
-DEFAULT_CRON = "0 6 * * *"
-
 
 def refresh_run_requests(type_ids: list[str], tick: str) -> list[RunRequest]:
     """One run for the type metadata, then one extraction run per type."""
@@ -47,7 +45,7 @@ def refresh_run_requests(type_ids: list[str], tick: str) -> list[RunRequest]:
     return requests
 
 
-def build_refresh_schedule(cron: str = DEFAULT_CRON, timezone: str = "UTC") -> ScheduleDefinition:
+def build_refresh_schedule(cron: str, timezone: str = "UTC") -> ScheduleDefinition:
     @schedule(
         name="refresh_every_type",
         cron_schedule=cron,

@@ -21,6 +21,7 @@ from dagster import (
     sensor,
 )
 
+from qual_pipeline import settings
 from qual_pipeline.defs.assets.warehouse import warehouse
 from qual_pipeline.defs.jobs import extract_type_job, refresh_types_job
 from qual_pipeline.defs.partitions import qualification_type_partitions
@@ -46,7 +47,7 @@ def partition_changes(
 def qualification_type_discovery(
     context: SensorEvaluationContext, mturk: MTurkResource, pipeline: PipelineConfig
 ) -> SensorResult | SkipReason:
-    type_ids = resolve_type_ids(mturk.client(), pipeline.types)
+    type_ids = resolve_type_ids(mturk.client(), pipeline.get(settings.TYPES))
     existing = context.instance.get_dynamic_partitions(qualification_type_partitions.name)
     added, removed = partition_changes(type_ids, existing)
     if not added and not removed:

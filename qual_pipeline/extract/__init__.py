@@ -13,9 +13,12 @@ from qual_pipeline.extract.normalise import (
 )
 from qual_pipeline.extract.result import ExtractResult
 from qual_pipeline.extract.tables import (
+    TABLE_SPECS,
     OnPage,
+    TableSpec,
     extract_qualification_requests,
     extract_qualification_types,
+    extract_table,
     extract_worker_qualifications,
 )
 from qual_pipeline.extract.type_selection import (
@@ -27,15 +30,18 @@ from qual_pipeline.extract.type_selection import (
 )
 
 __all__ = [
+    "TABLE_SPECS",
     "ExtractResult",
     "ExtractionError",
     "NormaliseCounts",
     "OnPage",
     "OwnedType",
+    "TableSpec",
     "TypeSelectionError",
     "discover_owned_types",
     "extract_qualification_requests",
     "extract_qualification_types",
+    "extract_table",
     "extract_worker_qualifications",
     "normalise_qualification_requests",
     "normalise_qualification_types",

@@ -17,8 +17,10 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pycountry
 
+from qual_pipeline.mturk_api.model import QUALIFICATION_STATUSES
 from qual_pipeline.schema import (
     QUALIFICATION_REQUESTS,
     QUALIFICATION_TYPES,
@@ -30,7 +32,6 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _COUNTRY_CODE = re.compile(r"^[A-Z]{2}$")
 _SUBDIVISION_CODE = re.compile(r"^[A-Z0-9]{1,3}$")
-STATUSES = ("Granted", "Revoked")
 
 
 class MalformedRecordError(ValueError):
@@ -131,10 +132,29 @@ def normalise_qualifications(
     qualification_type_id: str | None = None,
     status: str | None = None,
 ) -> tuple[pa.RecordBatch, NormaliseCounts]:
+    """One ListWorkersWithQualificationType page -> (a batch of schema.WORKER_QUALIFICATIONS, its
+    counts). See `qualifications_batch` and `count_qualifications`."""
+    batch = qualifications_batch(
+        qualifications,
+        extracted_at=extracted_at,
+        qualification_type_id=qualification_type_id,
+        status=status,
+    )
+    return batch, count_qualifications(batch)
+
+
+def qualifications_batch(
+    qualifications: Sequence[Mapping[str, Any]],
+    *,
+    extracted_at: datetime,
+    qualification_type_id: str | None = None,
+    status: str | None = None,
+) -> pa.RecordBatch:
     """One ListWorkersWithQualificationType page -> a batch of schema.WORKER_QUALIFICATIONS.
 
     `qualification_type_id` and `status` are what was asked for: they fill a member the API left
     out, and a record of another type is refused (it would land in the wrong partition).
+    Raises MalformedRecordError naming the record.
     """
     n = len(qualifications)
     type_ids: list[str] = [""] * n
@@ -146,7 +166,6 @@ def normalise_qualifications(
     country_names: list[str | None] = [None] * n
     subdivision_names: list[str | None] = [None] * n
     grant_times: list[int | None] = [None] * n
-    counts = NormaliseCounts(rows=n)
     for i, q in enumerate(qualifications):
         worker = q.get("WorkerId")
         if not worker:
@@ -162,25 +181,16 @@ def normalise_qualifications(
             )
         type_ids[i] = type_id
         row_status = q.get("Status", status)
-        if row_status not in STATUSES:
+        if row_status not in QUALIFICATION_STATUSES:
             raise MalformedRecordError(f"record for worker {worker} has Status {row_status!r}")
         statuses[i] = row_status
-        score = q.get("IntegerValue")
-        if score is None:
-            counts.null_scores += 1
-        scores[i] = score
+        scores[i] = q.get("IntegerValue")
         locale_value = q.get("LocaleValue")
         if locale_value:
             loc = resolve_locale(locale_value.get("Country"), locale_value.get("Subdivision"))
-            countries[i], subdivisions[i], country_names[i], subdivision_names[i], valid = loc
-            if not valid:
-                counts.invalid_locales += 1
-        else:
-            counts.missing_locales += 1
+            countries[i], subdivisions[i], country_names[i], subdivision_names[i], _ = loc
         grant_times[i] = to_utc_micros(q.get("GrantTime"))
-    counts.granted = statuses.count("Granted")
-    counts.revoked = n - counts.granted
-    batch = pa.RecordBatch.from_arrays(
+    return pa.RecordBatch.from_arrays(
         [
             pa.array(type_ids, pa.string()),
             pa.array(workers, pa.string()),
@@ -195,7 +205,28 @@ def normalise_qualifications(
         ],
         schema=WORKER_QUALIFICATIONS,
     )
-    return batch, counts
+
+
+def count_qualifications(batch: pa.RecordBatch) -> NormaliseCounts:
+    """What a batch of schema.WORKER_QUALIFICATIONS holds: rows by status, rows without a score,
+    without a locale, and with a locale that is not valid ISO 3166 (a code without its name)."""
+    country, subdivision = batch.column("country"), batch.column("subdivision")
+    bad_country = pc.and_(pc.is_valid(country), pc.is_null(batch.column("country_name")))
+    bad_sub = pc.and_(pc.is_valid(subdivision), pc.is_null(batch.column("subdivision_name")))
+    granted = pc.sum(pc.equal(batch.column("status"), "Granted")).as_py() or 0
+    return NormaliseCounts(
+        rows=batch.num_rows,
+        granted=granted,
+        revoked=batch.num_rows - granted,
+        null_scores=batch.column("integer_value").null_count,
+        missing_locales=pc.sum(pc.and_(pc.is_null(country), pc.is_null(subdivision))).as_py() or 0,
+        invalid_locales=pc.sum(pc.or_(bad_country, bad_sub)).as_py() or 0,
+    )
+
+
+def count_rows(batch: pa.RecordBatch) -> NormaliseCounts:
+    """The counts of a table without statuses or locales: its rows."""
+    return NormaliseCounts(rows=batch.num_rows)
 
 
 def normalise_qualification_types(

@@ -1,33 +1,38 @@
 """Extract the three lake tables from MTurk into published snapshots, in constant memory.
 
-Each function pages one MTurk list operation with botocore's paginator (retries come from the
-client's retry mode), normalises every page into the lake schema, stages it, keeps the last
-observation per key (a worker can repeat or change between pages), and publishes one snapshot
-atomically with its stats in the Parquet footer. Memory is bounded by one page, one row group and
-the staging memory limit, whatever the number of rows. A request that still fails after the retries
-raises ExtractionError and leaves the previous snapshot as it was.
+Each table is one `TableSpec`: the MTurk operation it pages, the parameters of each paged call for
+a partition, the normaliser that turns a page into the lake schema, and the counter of what a batch
+holds. One code path serves all three (`extract_table`): botocore's paginator (retries come from the
+client's retry mode) runs a few pages ahead in a background thread, every page is normalised and
+staged, the last observation per key is kept (a worker can repeat or change between pages), and one
+snapshot is published atomically with its counts in the Parquet footer. Memory is bounded by one
+page, one row group and the staging memory limit, whatever the number of rows. A request that
+still fails after the retries raises ExtractionError and leaves the previous snapshot as it was.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import pyarrow as pa
-import pyarrow.compute as pc
+from botocore import xform_name
 from botocore.exceptions import BotoCoreError, ClientError
 
-from qual_pipeline.extract.errors import ExtractionError, describe_aws_error
+from qual_pipeline.extract.errors import ExtractionError
 from qual_pipeline.extract.normalise import (
     MalformedRecordError,
     NormaliseCounts,
+    count_qualifications,
+    count_rows,
     normalise_qualification_requests,
     normalise_qualification_types,
-    normalise_qualifications,
+    qualifications_batch,
 )
 from qual_pipeline.extract.prefetch import prefetched
 from qual_pipeline.extract.result import ExtractResult
@@ -36,211 +41,210 @@ from qual_pipeline.extract.type_selection import validate_type_id
 from qual_pipeline.lake.layout import partition_dir, table_dir
 from qual_pipeline.lake.writer import SnapshotWriter
 from qual_pipeline.mturk_api.client import ApiStats
+from qual_pipeline.mturk_api.errors import describe_aws_error
+from qual_pipeline.mturk_api.model import MAX_PAGE_SIZE, QUALIFICATION_STATUSES, records_member
 from qual_pipeline.schema import QUALIFICATION_REQUESTS, QUALIFICATION_TYPES, WORKER_QUALIFICATIONS
 
 OnPage = Callable[[int, int], None]
 """Progress callback: on_page(pages_so_far, records_so_far), called after each page is staged."""
 
-MAX_PAGE_SIZE = 100  # MTurk's ResultSize maximum
-STATUSES = ("Granted", "Revoked")
+Params = Mapping[str, Any]
+Normaliser = Callable[[Sequence[Mapping[str, Any]], datetime, Params], pa.RecordBatch]
+"""(a page's records, extracted_at, the call's parameters) -> a batch of the table's schema."""
+
+
+class ExtractOptions(TypedDict, total=False):
+    """The keyword arguments of `extract_table`, also taken by the three per-table functions."""
+
+    extracted_at: datetime | None
+    page_size: int
+    on_page: OnPage | None
+    run_id: str | None
+    stats: ApiStats | None
+    memory_limit: str
 
 
 @dataclass(frozen=True)
-class _Plan:
-    """What differs between the tables; the extraction loop is shared."""
+class TableSpec:
+    """One lake table: where its rows come from on MTurk and how they become the lake schema."""
 
     table: str
     schema: pa.Schema
     key: str
-    directory: Path
-    qualification_type_id: str | None
+    """The de-duplication key: one row per value, the last observed."""
     operation: str
+    """The MTurk operation called; paged with its paginator when it has one."""
+    calls: Callable[[str | None], list[Params]]
+    """The operation's parameters for a partition (a type id, or None), one dict per call."""
+    normalise: Normaliser
+    count: Callable[[pa.RecordBatch], NormaliseCounts]
+    partitioned: bool
+
+
+WORKER_QUALIFICATIONS_SPEC = TableSpec(
+    table="worker_qualifications",
+    schema=WORKER_QUALIFICATIONS,
+    key="worker_id",
+    operation="ListWorkersWithQualificationType",
+    # The model lists Granted before Revoked: Revoked pages come last, so a worker revoked while
+    # the Granted pages were read ends up Revoked.
+    calls=lambda type_id: [
+        {"QualificationTypeId": type_id, "Status": status} for status in QUALIFICATION_STATUSES
+    ],
+    normalise=lambda records, at, params: qualifications_batch(
+        records,
+        extracted_at=at,
+        qualification_type_id=params["QualificationTypeId"],
+        status=params["Status"],
+    ),
+    count=count_qualifications,
+    partitioned=True,
+)
+QUALIFICATION_REQUESTS_SPEC = TableSpec(
+    table="qualification_requests",
+    schema=QUALIFICATION_REQUESTS,
+    key="qualification_request_id",
+    operation="ListQualificationRequests",
+    calls=lambda type_id: [{"QualificationTypeId": type_id}],
+    normalise=lambda records, at, params: normalise_qualification_requests(
+        records, extracted_at=at, qualification_type_id=params["QualificationTypeId"]
+    ),
+    count=count_rows,
+    partitioned=True,
+)
+QUALIFICATION_TYPES_SPEC = TableSpec(
+    table="qualification_types",
+    schema=QUALIFICATION_TYPES,
+    key="qualification_type_id",
+    operation="ListQualificationTypes",
+    calls=lambda _: [{"MustBeOwnedByCaller": True, "MustBeRequestable": False}],
+    normalise=lambda records, at, _: normalise_qualification_types(records, extracted_at=at),
+    count=count_rows,
+    partitioned=False,
+)
+TABLE_SPECS: dict[str, TableSpec] = {
+    spec.table: spec
+    for spec in (WORKER_QUALIFICATIONS_SPEC, QUALIFICATION_REQUESTS_SPEC, QUALIFICATION_TYPES_SPEC)
+}
 
 
 def extract_worker_qualifications(
     client: Any,
     qualification_type_id: str,
     data_dir: Path,
-    *,
-    extracted_at: datetime | None = None,
-    page_size: int = MAX_PAGE_SIZE,
-    on_page: OnPage | None = None,
-    run_id: str | None = None,
-    stats: ApiStats | None = None,
-    memory_limit: str = DEFAULT_MEMORY_LIMIT,
+    **options: Unpack[ExtractOptions],
 ) -> ExtractResult:
     """Mirror every Granted and Revoked qualification of one type into its lake partition.
 
-    `stats` is the ApiStats the client was built with (make_client(stats=...)); when given, the
-    retries and throttles of this extraction are recorded. One row per worker: when the API repeats
-    a worker, the last observation wins (Revoked pages come after Granted ones).
+    One row per worker: when the API repeats a worker, the last observation wins (Revoked pages
+    come after Granted ones). `options` are extract_table's keyword arguments.
     """
-    validate_type_id(qualification_type_id, source="qualification_type_id")
-    _check_page_size(page_size)
-    plan = _Plan(
-        table="worker_qualifications",
-        schema=WORKER_QUALIFICATIONS,
-        key="worker_id",
-        directory=partition_dir(Path(data_dir), "worker_qualifications", qualification_type_id),
-        qualification_type_id=qualification_type_id,
-        operation="ListWorkersWithQualificationType",
+    return extract_table(
+        WORKER_QUALIFICATIONS_SPEC, client, data_dir, qualification_type_id, **options
     )
-    at = _utc(extracted_at)
-
-    def api_pages() -> Iterator[tuple[str, dict[str, Any]]]:
-        paginator = client.get_paginator("list_workers_with_qualification_type")
-        for status in STATUSES:
-            for page in paginator.paginate(
-                QualificationTypeId=qualification_type_id,
-                Status=status,
-                PaginationConfig={"PageSize": page_size},
-            ):
-                yield status, page
-
-    def pages() -> Iterator[pa.RecordBatch]:
-        for status, page in prefetched(api_pages()):
-            batch, _ = normalise_qualifications(
-                page.get("Qualifications", []),
-                extracted_at=at,
-                qualification_type_id=qualification_type_id,
-                status=status,
-            )
-            yield batch
-
-    return _extract(plan, pages(), at, on_page, run_id, stats, Path(data_dir), memory_limit)
 
 
 def extract_qualification_requests(
     client: Any,
     qualification_type_id: str,
     data_dir: Path,
-    *,
-    extracted_at: datetime | None = None,
-    page_size: int = MAX_PAGE_SIZE,
-    on_page: OnPage | None = None,
-    run_id: str | None = None,
-    stats: ApiStats | None = None,
+    **options: Unpack[ExtractOptions],
 ) -> ExtractResult:
     """Mirror the pending qualification requests of one type into its lake partition."""
-    validate_type_id(qualification_type_id, source="qualification_type_id")
-    _check_page_size(page_size)
-    plan = _Plan(
-        table="qualification_requests",
-        schema=QUALIFICATION_REQUESTS,
-        key="qualification_request_id",
-        directory=partition_dir(Path(data_dir), "qualification_requests", qualification_type_id),
-        qualification_type_id=qualification_type_id,
-        operation="ListQualificationRequests",
+    return extract_table(
+        QUALIFICATION_REQUESTS_SPEC, client, data_dir, qualification_type_id, **options
     )
-    at = _utc(extracted_at)
-
-    def pages() -> Iterator[pa.RecordBatch]:
-        paginator = client.get_paginator("list_qualification_requests")
-        for page in paginator.paginate(
-            QualificationTypeId=qualification_type_id, PaginationConfig={"PageSize": page_size}
-        ):
-            requests = page.get("QualificationRequests", [])
-            yield normalise_qualification_requests(
-                requests, extracted_at=at, qualification_type_id=qualification_type_id
-            )
-
-    return _extract(plan, pages(), at, on_page, run_id, stats, Path(data_dir))
 
 
 def extract_qualification_types(
     client: Any,
     data_dir: Path,
     type_ids: Sequence[str] | None = None,
+    **options: Unpack[ExtractOptions],
+) -> ExtractResult:
+    """Snapshot the metadata of `type_ids` (GetQualificationType each: it sees a type that
+    ListQualificationTypes does not list yet), or of every type the caller owns when None."""
+    spec = QUALIFICATION_TYPES_SPEC
+    if type_ids is not None:
+        ids = [validate_type_id(t, source="type_ids") for t in type_ids]
+        spec = dataclasses.replace(
+            spec,
+            operation="GetQualificationType",
+            calls=lambda _: [{"QualificationTypeId": t} for t in ids],
+        )
+    return extract_table(spec, client, data_dir, None, **options)
+
+
+def extract_table(
+    spec: TableSpec,
+    client: Any,
+    data_dir: Path,
+    qualification_type_id: str | None = None,
     *,
     extracted_at: datetime | None = None,
+    page_size: int = MAX_PAGE_SIZE,
     on_page: OnPage | None = None,
     run_id: str | None = None,
     stats: ApiStats | None = None,
-) -> ExtractResult:
-    """Snapshot the metadata of `type_ids`, or of every type the caller owns when None."""
-    ids = (
-        [validate_type_id(t, source="type_ids") for t in type_ids] if type_ids is not None else None
-    )
-    plan = _Plan(
-        table="qualification_types",
-        schema=QUALIFICATION_TYPES,
-        key="qualification_type_id",
-        directory=table_dir(Path(data_dir), "qualification_types"),
-        qualification_type_id=None,
-        operation="ListQualificationTypes" if ids is None else "GetQualificationType",
-    )
-    at = _utc(extracted_at)
-
-    def pages() -> Iterator[pa.RecordBatch]:
-        if ids is None:
-            paginator = client.get_paginator("list_qualification_types")
-            for page in paginator.paginate(
-                MustBeOwnedByCaller=True,
-                MustBeRequestable=False,
-                PaginationConfig={"PageSize": MAX_PAGE_SIZE},
-            ):
-                yield normalise_qualification_types(
-                    page.get("QualificationTypes", []), extracted_at=at
-                )
-            return
-        for type_id in ids:
-            found = client.get_qualification_type(QualificationTypeId=type_id)
-            yield normalise_qualification_types([found["QualificationType"]], extracted_at=at)
-
-    return _extract(plan, pages(), at, on_page, run_id, stats, Path(data_dir))
-
-
-def _extract(
-    plan: _Plan,
-    pages: Iterable[pa.RecordBatch],
-    extracted_at: datetime,
-    on_page: OnPage | None,
-    run_id: str | None,
-    stats: ApiStats | None,
-    data_dir: Path,
     memory_limit: str = DEFAULT_MEMORY_LIMIT,
 ) -> ExtractResult:
+    """Page `spec.operation` for one partition (a qualification type id, or None for an
+    unpartitioned table) and publish the result as one lake snapshot.
+
+    `page_size`: MaxResults per page, 1 to MTurk's maximum (100). `stats`: the ApiStats the
+    client was built with (make_client(stats=...)), so the retries and throttles of this extraction
+    are recorded. `memory_limit`: DuckDB's limit while de-duplicating (spills beyond it).
+    Raises ExtractionError (the previous snapshot unchanged) or ValueError for bad arguments.
+    """
+    if spec.partitioned:
+        validate_type_id(qualification_type_id or "", source="qualification_type_id")
+        directory = partition_dir(Path(data_dir), spec.table, qualification_type_id or "")
+    else:
+        directory = table_dir(Path(data_dir), spec.table)
+    if not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise ValueError(f"page_size must be 1..{MAX_PAGE_SIZE} (MTurk's limit), got {page_size}")
+    at = _utc(extracted_at)
     started_at = datetime.now(UTC)
     clock = time.perf_counter()
     retries0, throttles0 = (stats.retries, stats.throttles) if stats is not None else (0, 0)
+    calls = spec.calls(qualification_type_id)
     page_count = 0
-    with Staging(data_dir, plan.schema, plan.key, memory_limit=memory_limit) as staging:
+    with Staging(Path(data_dir), spec.schema, spec.key, memory_limit=memory_limit) as staging:
         try:
-            for batch in pages:
-                staging.write(batch)
+            for params, records in prefetched(_pages(client, spec.operation, calls, page_size)):
+                staging.write(spec.normalise(records, at, params))
                 page_count += 1
                 if on_page is not None:
                     on_page(page_count, staging.rows)
         except (ClientError, BotoCoreError) as exc:
             code, text = describe_aws_error(exc)
-            where = f" for qualification type {plan.qualification_type_id}"
+            where = f" for qualification type {qualification_type_id}"
             raise ExtractionError(
-                f"extracting {plan.table}{where if plan.qualification_type_id else ''}: "
-                f"{plan.operation} failed: {text}. The previous snapshot is unchanged; "
+                f"extracting {spec.table}{where if qualification_type_id else ''}: "
+                f"{spec.operation} failed: {text}. The previous snapshot is unchanged; "
                 "re-run the partition once the cause is fixed.",
-                table=plan.table,
-                qualification_type_id=plan.qualification_type_id,
-                operation=plan.operation,
+                table=spec.table,
+                qualification_type_id=qualification_type_id,
+                operation=spec.operation,
                 error_code=code,
             ) from exc
         except MalformedRecordError as exc:
             raise ExtractionError(
-                f"extracting {plan.table}: {plan.operation} returned a record the lake cannot "
+                f"extracting {spec.table}: {spec.operation} returned a record the lake cannot "
                 f"hold: {exc}. The previous snapshot is unchanged.",
-                table=plan.table,
-                qualification_type_id=plan.qualification_type_id,
-                operation=plan.operation,
+                table=spec.table,
+                qualification_type_id=qualification_type_id,
+                operation=spec.operation,
                 error_code=None,
             ) from exc
         counts = NormaliseCounts()
-        with SnapshotWriter(plan.directory, plan.schema, snapshot_at=extracted_at) as writer:
+        with SnapshotWriter(directory, spec.schema, snapshot_at=at) as writer:
             for batch in staging.last_per_key():
                 writer.write(batch)
-                counts += _count(batch)
-            finished_at = datetime.now(UTC)
+                counts += spec.count(batch)
             result = ExtractResult(
-                table=plan.table,
-                qualification_type_id=plan.qualification_type_id,
+                table=spec.table,
+                qualification_type_id=qualification_type_id,
                 path=writer.path,
                 rows=writer.rows,
                 records_seen=staging.rows,
@@ -254,8 +258,8 @@ def _extract(
                 retries=(stats.retries - retries0) if stats is not None else 0,
                 throttles=(stats.throttles - throttles0) if stats is not None else 0,
                 started_at=started_at,
-                finished_at=finished_at,
-                extracted_at=extracted_at,
+                finished_at=datetime.now(UTC),
+                extracted_at=at,
                 duration_s=time.perf_counter() - clock,
                 run_id=run_id,
             )
@@ -263,28 +267,20 @@ def _extract(
     return result
 
 
-def _count(batch: pa.RecordBatch) -> NormaliseCounts:
-    """Counts of the rows actually published (after de-duplication), from the typed columns."""
-    counts = NormaliseCounts(rows=batch.num_rows)
-    names = batch.schema.names
-    if "status" in names:
-        counts.granted = pc.sum(pc.equal(batch.column("status"), "Granted")).as_py() or 0
-        counts.revoked = batch.num_rows - counts.granted
-    if "integer_value" in names:
-        counts.null_scores = batch.column("integer_value").null_count
-    if "country" in names:
-        country, subdivision = batch.column("country"), batch.column("subdivision")
-        bad_country = pc.and_(pc.is_valid(country), pc.is_null(batch.column("country_name")))
-        bad_sub = pc.and_(pc.is_valid(subdivision), pc.is_null(batch.column("subdivision_name")))
-        counts.invalid_locales = pc.sum(pc.or_(bad_country, bad_sub)).as_py() or 0
-        missing = pc.and_(pc.is_null(country), pc.is_null(subdivision))
-        counts.missing_locales = pc.sum(missing).as_py() or 0
-    return counts
-
-
-def _check_page_size(page_size: int) -> None:
-    if not 1 <= page_size <= MAX_PAGE_SIZE:
-        raise ValueError(f"page_size must be 1..{MAX_PAGE_SIZE} (MTurk's limit), got {page_size}")
+def _pages(
+    client: Any, operation: str, calls: list[Params], page_size: int
+) -> Iterator[tuple[Params, list[Mapping[str, Any]]]]:
+    """(the call's parameters, the page's records) for every page of every call, in order."""
+    method = xform_name(operation)
+    member = records_member(operation)
+    for params in calls:
+        if not client.can_paginate(method):
+            found = getattr(client, method)(**params).get(member)
+            yield params, [] if found is None else [found]
+            continue
+        paginator = client.get_paginator(method)
+        for page in paginator.paginate(**params, PaginationConfig={"PageSize": page_size}):
+            yield params, page.get(member, [])
 
 
 def _utc(at: datetime | None) -> datetime:

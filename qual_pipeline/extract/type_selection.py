@@ -7,17 +7,18 @@ extraction starts: malformed, unknown and not-owned ids each get an error naming
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from qual_pipeline.extract.errors import TypeSelectionError, describe_aws_error
+from qual_pipeline import settings
+from qual_pipeline.extract.errors import TypeSelectionError
+from qual_pipeline.mturk_api.errors import describe_aws_error
+from qual_pipeline.mturk_api.model import MAX_PAGE_SIZE, TYPE_ID
 
-ENTITY_ID = re.compile(r"^[A-Z0-9]{1,64}$")  # botocore's EntityId: 1..64, ^[A-Z0-9]+$
 OWNED = "owned"
-SETTING = "QUAL_PIPELINE_TYPES"
+SETTING = settings.TYPES.env
 _FIX = f"fix {SETTING} or set it to '{OWNED}'"
 
 
@@ -30,9 +31,10 @@ class OwnedType:
 
 def validate_type_id(value: str, *, source: str = SETTING) -> str:
     """`value` if it is a well-formed qualification type id, else TypeSelectionError."""
-    if not isinstance(value, str) or not ENTITY_ID.match(value):
+    if not TYPE_ID.matches(value):
         raise TypeSelectionError(
-            f"qualification type {value!r} in {source} is malformed: ids are 1-64 upper-case "
+            f"qualification type {value!r} in {source} is malformed: ids are "
+            f"{TYPE_ID.min_length}-{TYPE_ID.max_length} upper-case "
             f"letters and digits (e.g. 3YJP8DI8F47JY6LPEKOFHXLJ1G0Q49); {_FIX}",
             {str(value): "malformed"},
         )
@@ -47,7 +49,7 @@ def discover_owned_types(client: Any) -> list[OwnedType]:
         for page in paginator.paginate(
             MustBeOwnedByCaller=True,
             MustBeRequestable=False,
-            PaginationConfig={"PageSize": 100},
+            PaginationConfig={"PageSize": MAX_PAGE_SIZE},
         ):
             for t in page.get("QualificationTypes", []):
                 type_id = t.get("QualificationTypeId")

@@ -6,25 +6,9 @@ snapshots removed (older by name, i.e. by snapshot time: a newer snapshot publis
 an overlapping run stays). A failure before the rename deletes the temporary file and leaves the
 previous snapshot exactly as it was, so a reader never sees half a snapshot.
 
-Extraction stats travel with the data, in the Parquet footer's key-value metadata under
-`EXTRACT_METADATA_KEY` (b"qual_pipeline.extract") as a JSON object. The warehouse loader reads it to
-fill its extract_runs table, so its keys are a contract (documented in docs/extract.md):
-
-    version           1
-    table             lake table name, e.g. "worker_qualifications"
-    qualification_type_id   partition key, or null for qualification_types
-    rows              rows in this snapshot (after de-duplication)
-    records_seen      records the API returned, duplicates included
-    pages             API pages read
-    duplicates        records_seen - rows: records repeated (or changed) between pages
-    granted, revoked  rows by status (worker_qualifications; 0 elsewhere)
-    invalid_locales   rows whose locale is not valid ISO 3166 (kept as given, null names)
-    missing_locales   rows without a locale
-    null_scores       rows without an IntegerValue
-    retries, throttles   what botocore's retry mode absorbed (when the caller passed ApiStats)
-    started_at, finished_at, extracted_at   ISO 8601 UTC timestamps
-    duration_s        seconds from start to the last row written
-    run_id            the orchestrator's run id, or null
+Extraction stats travel with the data, as JSON in the Parquet footer's key-value metadata under
+`EXTRACT_METADATA_KEY`; their keys are a contract with the warehouse loader, declared in
+`qual_pipeline.lake.footer`.
 """
 
 from __future__ import annotations
@@ -43,9 +27,9 @@ from typing import Any, Self
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from qual_pipeline.lake.footer import EXTRACT_METADATA_KEY
 from qual_pipeline.lake.layout import snapshot_name, snapshots_in
 
-EXTRACT_METADATA_KEY = b"qual_pipeline.extract"
 TEMP_SUFFIX = ".tmp"
 STALE_TEMP_AGE_S = 24 * 3600  # a temp file this old belongs to a crashed writer, not a live one
 DEFAULT_ROW_GROUP_ROWS = 64 * 1024

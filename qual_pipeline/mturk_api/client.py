@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -20,6 +21,17 @@ import botocore.session
 from botocore.config import Config
 from botocore.utils import parse_timestamp
 
+from qual_pipeline.settings import ConfigurationError
+
+__all__ = [
+    "ApiStats",
+    "ConfigurationError",
+    "RateLimiter",
+    "limit_rate",
+    "make_client",
+    "utc_timestamp",
+]
+
 Environment = Literal["sandbox", "production"]
 
 ENDPOINTS: dict[str, str] = {
@@ -27,10 +39,7 @@ ENDPOINTS: dict[str, str] = {
     "production": "https://mturk-requester.us-east-1.amazonaws.com",
 }
 REGION = "us-east-1"  # the only region MTurk has
-
-
-class ConfigurationError(ValueError):
-    """A setting the user gave is wrong; the message names it and the fix."""
+_EPSILON = 1e-9
 
 
 @dataclass
@@ -61,28 +70,42 @@ class ApiStats:
 
 
 class RateLimiter:
-    """A token bucket shared by every client built with it: at most `rate` requests a second."""
+    """A token bucket shared by every client built with it: at most `rate` requests a second,
+    after a first burst of `burst` (default: one second's worth, at least 1).
 
-    def __init__(self, rate: float, burst: float | None = None) -> None:
+    `clock` (seconds, monotonic) and `sleep` are the time source; the defaults are the real ones.
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        burst: float | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         if rate <= 0:
             raise ConfigurationError(f"request rate must be positive, got {rate}")
         self.rate = rate
         self.capacity = burst if burst is not None else max(1.0, rate)
+        self._clock = clock
+        self._sleep = sleep
         self._tokens = self.capacity
-        self._last = time.monotonic()
+        self._last = clock()
         self._lock = threading.Lock()
 
     def acquire(self) -> None:
+        """Wait until a request may go."""
         while True:
             with self._lock:
-                now = time.monotonic()
+                now = self._clock()
                 self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
                 self._last = now
-                if self._tokens >= 1.0:
-                    self._tokens -= 1.0
+                if self._tokens >= 1.0 - _EPSILON:  # floating-point sums of elapsed time
+                    self._tokens = max(0.0, self._tokens - 1.0)
                     return
                 wait = (1.0 - self._tokens) / self.rate
-            time.sleep(wait)
+            self._sleep(wait)
 
 
 def resolve_endpoint(environment: str, endpoint_url: str | None) -> str:
@@ -124,11 +147,17 @@ def make_client(
             tcp_keepalive=True,
         ),
     )
-    events = client.meta.events
     if rate_limiter is not None:
-        events.register("before-send.mturk", lambda **_: rate_limiter.acquire())
+        limit_rate(client, rate_limiter)
     if stats is not None:
-        _count_into(stats, events)
+        _count_into(stats, client.meta.events)
+    return client
+
+
+def limit_rate(client: Any, limiter: RateLimiter) -> Any:
+    """Make every request of `client` (retries included) wait for `limiter`; returns the client.
+    A client may be held to several limiters: a request goes when each of them allows it."""
+    client.meta.events.register("before-send.mturk", lambda **_: limiter.acquire())
     return client
 
 

@@ -25,6 +25,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from qual_pipeline import settings as declared
 from qual_pipeline.mturk_api.client import ApiStats, ConfigurationError, RateLimiter, make_client
 from qual_pipeline.push.guard import (
     DEFAULT_MAX_CHANGES,
@@ -143,14 +144,15 @@ IgnoreCheck = Annotated[
 MaxAttempts = Annotated[
     int,
     typer.Option(
-        min=1,
-        envvar="MTURK_MAX_ATTEMPTS",
-        help="Attempts per MTurk request (botocore retries throttling, faults, lost connections).",
+        "--max-attempts",
+        min=declared.MAX_ATTEMPTS.minimum,
+        envvar=declared.MAX_ATTEMPTS.env,
+        help=declared.MAX_ATTEMPTS.help,
     ),
 ]
 RetryMode = Annotated[
     str,
-    typer.Option(envvar="MTURK_RETRY_MODE", help="botocore retry mode: standard or adaptive."),
+    typer.Option("--retry-mode", envvar=declared.RETRY_MODE.env, help=declared.RETRY_MODE.help),
 ]
 
 
@@ -271,8 +273,8 @@ def push_command(
     ] = False,
     rate: Rate = 5.0,
     concurrency: Annotated[int, typer.Option(min=1, max=64, help="Calls in flight at once.")] = 4,
-    max_attempts: MaxAttempts = 10,
-    retry_mode: RetryMode = "standard",
+    max_attempts: MaxAttempts = declared.MAX_ATTEMPTS.default,
+    retry_mode: RetryMode = declared.RETRY_MODE.default,
     crash_at: Annotated[str | None, typer.Option(hidden=True)] = None,
     batch_size: Annotated[int, typer.Option(hidden=True, min=1)] = 100,
 ) -> None:

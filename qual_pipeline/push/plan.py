@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import duckdb
 
-from qual_pipeline.warehouse.sql_files import SQL_DIR
+from qual_pipeline.warehouse.sql_files import SQL_DIR, sql_text
 
 Kind = Literal["scores", "requests"]
 SCORE_ACTIONS = ("update", "grant", "unchanged", "rejected")
@@ -89,12 +89,10 @@ class PlanSummary:
 
 
 def read_sql(name: str, sql_dir: Path = SQL_DIR) -> str:
-    path = Path(sql_dir) / f"{name}.sql"
-    if not path.is_file():
-        raise PlanError(
-            f"SQL file {path} is missing; restore it from the qual_pipeline package's sql/ folder"
-        )
-    return path.read_text(encoding="utf-8").strip().rstrip(";")
+    try:
+        return sql_text(name, sql_dir).strip().rstrip(";")
+    except FileNotFoundError as e:
+        raise PlanError(str(e)) from None
 
 
 def ensure_push_audit(con: duckdb.DuckDBPyConnection, sql_dir: Path = SQL_DIR) -> None:

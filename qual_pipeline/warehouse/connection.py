@@ -7,16 +7,19 @@ A lock conflict becomes WarehouseBusyError with a clear message, after an option
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
 
+from qual_pipeline import settings
 from qual_pipeline.lake.layout import warehouse_path
 from qual_pipeline.warehouse.sql_files import create_models
 
-SESSION_WAIT_S = 10.0
+SESSION_WAIT_S: float = settings.WAREHOUSE_WAIT.default
+OnBusy = Callable[[], None]
+"""Called once when the file is found busy and the caller will wait (e.g. to say so)."""
 
 
 class WarehouseNotFoundError(FileNotFoundError):
@@ -35,15 +38,23 @@ def _configure(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _connect(path: Path, *, read_only: bool, wait_s: float) -> duckdb.DuckDBPyConnection:
+def _connect(
+    path: Path, *, read_only: bool, wait_s: float, on_busy: OnBusy | None = None
+) -> duckdb.DuckDBPyConnection:
+    """Connect, retrying with backoff (50 ms doubling to 1 s) while another process holds the
+    file's lock, for up to `wait_s` seconds; any other error is raised at once."""
     deadline = time.monotonic() + wait_s
     delay = 0.05
+    told = False
     while True:
         try:
             return _configure(duckdb.connect(str(path), read_only=read_only))
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower():
                 raise
+            if on_busy is not None and not told:
+                told = True
+                on_busy()
             if time.monotonic() >= deadline:
                 raise WarehouseBusyError(
                     f"Cannot open {path} for {'reading' if read_only else 'writing'}: another "
@@ -54,7 +65,9 @@ def _connect(path: Path, *, read_only: bool, wait_s: float) -> duckdb.DuckDBPyCo
             delay = min(delay * 2, 1.0)
 
 
-def open_warehouse(data_dir: Path, *, wait_s: float = 0.0) -> duckdb.DuckDBPyConnection:
+def open_warehouse(
+    data_dir: Path, *, wait_s: float = 0.0, on_busy: OnBusy | None = None
+) -> duckdb.DuckDBPyConnection:
     """A writable connection to <data_dir>/warehouse.duckdb, with every table and view in place.
 
     Only the single writer (the load step, or the push path recording what it pushed) opens this.
@@ -62,7 +75,7 @@ def open_warehouse(data_dir: Path, *, wait_s: float = 0.0) -> duckdb.DuckDBPyCon
     """
     path = warehouse_path(data_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
-    con = _connect(path, read_only=False, wait_s=wait_s)
+    con = _connect(path, read_only=False, wait_s=wait_s, on_busy=on_busy)
     try:
         create_models(con)
     except BaseException:
@@ -90,7 +103,7 @@ def open_warehouse_read_only(data_dir: Path, *, wait_s: float = 0.0) -> duckdb.D
 
 @contextmanager
 def warehouse_session(
-    data_dir: Path, *, wait_s: float = SESSION_WAIT_S
+    data_dir: Path, *, wait_s: float = SESSION_WAIT_S, on_busy: OnBusy | None = None
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """A writable connection for one unit of work (the push path), closed when the block ends.
 
@@ -102,7 +115,7 @@ def warehouse_session(
         raise WarehouseNotFoundError(
             f"No warehouse at {warehouse_path(data_dir)}: run `qual-pipeline refresh` first."
         )
-    con = open_warehouse(data_dir, wait_s=wait_s)
+    con = open_warehouse(data_dir, wait_s=wait_s, on_busy=on_busy)
     try:
         yield con
     finally:

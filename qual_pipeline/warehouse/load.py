@@ -30,7 +30,7 @@ from qual_pipeline.warehouse.checks import (
     recorded_checks,
     run_checks,
 )
-from qual_pipeline.warehouse.connection import WarehouseBusyError, open_warehouse
+from qual_pipeline.warehouse.connection import OnBusy, WarehouseBusyError, open_warehouse
 from qual_pipeline.warehouse.snapshots import (
     EXTRACT_FIGURES,
     Snapshot,
@@ -232,6 +232,8 @@ def load_warehouse(
     max_row_drop_share: float | None = None,
     now: datetime | None = None,
     on_step: StepHook | None = None,
+    wait_s: float = 0.0,
+    on_busy: OnBusy | None = None,
 ) -> LoadResult:
     """Load the lake under data_dir into <data_dir>/warehouse.duckdb; the warehouse's only writer.
 
@@ -242,6 +244,9 @@ def load_warehouse(
     on_step: called after each step inside the transaction with the step's name, a colon and its
     real counts, e.g. "merge history: 12 version(s) opened or closed" (progress logging; an
     exception raised there aborts the load like any other failure).
+    wait_s: how long to wait, retrying with backoff, for another process (a query session, a
+    push) to release the warehouse file before giving up with WarehouseLoadError; `on_busy` is
+    called once when the wait begins.
 
     A load that reads new snapshots (or the first one of a warehouse with no recorded load) runs
     every check inside its transaction and records a new load id with the results; the result
@@ -254,7 +259,7 @@ def load_warehouse(
     step = on_step or (lambda _name: None)
     data_dir = Path(data_dir)
     try:
-        con = open_warehouse(data_dir)
+        con = open_warehouse(data_dir, wait_s=wait_s, on_busy=on_busy)
     except WarehouseBusyError as exc:
         raise WarehouseLoadError(f"Nothing was loaded: {exc}") from exc
     try:

@@ -13,10 +13,9 @@ from typing import NamedTuple
 import duckdb
 import pyarrow as pa
 
+from qual_pipeline.mturk_api.model import QUALIFICATION_STATUSES as STATUSES
 from qual_pipeline.schema import UTC_TIMESTAMP
 from qual_pipeline.warehouse.sql_files import registered, run_sql_file
-
-STATUSES = ("Granted", "Revoked")
 
 
 class PushedChange(NamedTuple):

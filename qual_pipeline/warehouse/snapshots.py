@@ -7,7 +7,6 @@ a corrupt or foreign file is caught, with its name, before the load transaction 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,9 +15,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from qual_pipeline.lake.footer import EXTRACT_METADATA_KEY, read_footer
 from qual_pipeline.schema import LAKE_TABLES
 
-EXTRACT_METADATA_KEY = b"qual_pipeline.extract"
 EXTRACT_FIGURES = (
     "pages",
     "duplicates",
@@ -28,6 +27,7 @@ EXTRACT_FIGURES = (
     "retries",
     "throttles",
 )
+"""The footer's counts that extract_runs keeps, one BIGINT column each."""
 
 
 class SnapshotError(ValueError):
@@ -43,21 +43,11 @@ class Snapshot:
     path: Path
     row_count: int
     extracted_at: datetime  # when the rows were observed on MTurk (UTC)
-    extract: dict[str, Any]  # the writer's figures; missing keys are None
+    extract: dict[str, Any]  # the footer (lake.footer.read_footer): every key, None when missing
 
     @property
     def name(self) -> str:
         return self.path.name
-
-
-def _parse_time(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def _time_from_name(path: Path) -> datetime:
@@ -125,23 +115,7 @@ def read_snapshot(path: Path, lake_table: str, qualification_type_id: str | None
     _check_schema(path, lake_table, schema)
     if qualification_type_id is not None:
         _check_partition(path, metadata, schema, qualification_type_id)
-    raw = (metadata.metadata or {}).get(EXTRACT_METADATA_KEY)
-    try:
-        figures = json.loads(raw) if raw else {}
-    except ValueError:
-        figures = {}
-    if not isinstance(figures, dict):
-        figures = {}
-    extract: dict[str, Any] = {
-        key: figures.get(key) if isinstance(figures.get(key), int | float) else None
-        for key in EXTRACT_FIGURES
-    }
-    extract["started_at"] = _parse_time(figures.get("started_at"))
-    extract["finished_at"] = _parse_time(figures.get("finished_at"))
-    duration = figures.get("duration_s")
-    extract["duration_s"] = float(duration) if isinstance(duration, int | float) else None
-    run_id = figures.get("run_id")
-    extract["run_id"] = str(run_id) if run_id is not None else None
+    extract = read_footer((metadata.metadata or {}).get(EXTRACT_METADATA_KEY))
     extracted_at = (
         _newest_extracted_at(metadata, schema) or extract["finished_at"] or _time_from_name(path)
     )

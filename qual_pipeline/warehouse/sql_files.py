@@ -41,13 +41,19 @@ VIEWS: tuple[str, ...] = (
 """Analysis views in dependency order, each made by sql/<name>.sql (CREATE OR REPLACE VIEW)."""
 
 
-def sql_text(relative: str) -> str:
-    """The text of sql/<relative>.sql; the names come from this package, never from user input."""
-    path = SQL_DIR / f"{relative}.sql"
+def sql_text(relative: str, sql_dir: Path = SQL_DIR) -> str:
+    """The text of <sql_dir>/<relative>.sql: by default the SQL shipped in the package, else a
+    folder the user names (their own desired_scores.sql, grant_decisions.sql, ...). `relative`
+    comes from this package, never from user input. FileNotFoundError names the file and the fix.
+    """
+    path = Path(sql_dir) / f"{relative}.sql"
     if not path.is_file():
-        raise FileNotFoundError(
-            f"SQL file {path} is missing; the installed qual_pipeline package is incomplete"
+        fix = (
+            "the installed qual_pipeline package is incomplete"
+            if Path(sql_dir) == SQL_DIR
+            else f"restore it from the qual_pipeline package's sql/ folder ({SQL_DIR})"
         )
+        raise FileNotFoundError(f"SQL file {path} is missing; {fix}")
     return path.read_text(encoding="utf-8")
 
 

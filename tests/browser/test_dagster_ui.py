@@ -31,8 +31,8 @@ from conftest import REGION, REQUESTER, make_data, qualification, qualification_
 from dagster import AssetKey, DagsterInstance, DagsterRunStatus
 from playwright.sync_api import Locator, Page, expect, sync_playwright
 
-from qual_pipeline.commands.ui import set_pool_limits
 from qual_pipeline.defs.partitions import qualification_type_partitions
+from qual_pipeline.defs.pools import set_pool_limits
 from qual_pipeline.local_mturk.server import LocalMTurk
 from qual_pipeline.warehouse.connection import open_warehouse_read_only
 

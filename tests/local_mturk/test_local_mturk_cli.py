@@ -11,7 +11,7 @@ from pathlib import Path
 from conftest import TYPE_ID, mturk_client, worker_id, workers_data
 
 AWS = Path(sys.executable).parent / "aws"
-CLI = [sys.executable, "-c", "from qual_pipeline.local_mturk.cli import app; app()"]
+CLI = [sys.executable, "-c", "from qual_pipeline.cli.local_mturk import app; app()"]
 
 
 def test_serve_prints_url_serves_and_stops_on_sigterm(tmp_path):

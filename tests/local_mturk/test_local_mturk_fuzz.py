@@ -41,7 +41,7 @@ from wire import TARGET, Answer, Closed, Wire, request_bytes, signed_headers
 from qual_pipeline.local_mturk import model
 from qual_pipeline.local_mturk.operations import OPERATIONS
 
-CLI = [sys.executable, "-c", "from qual_pipeline.local_mturk.cli import app; app()"]
+CLI = [sys.executable, "-c", "from qual_pipeline.cli.local_mturk import app; app()"]
 CLIENT_TIMEOUT = 1.0  # seconds: the server's --client-timeout in this module
 RANDOM_CASES = 400  # random byte strings sent as requests ...
 RANDOM_SECONDS = 20.0  # ... or fewer when this budget runs out

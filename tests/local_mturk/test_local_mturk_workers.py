@@ -25,7 +25,7 @@ from qual_pipeline.local_mturk.generate import GENERATED_ACCESS_KEY_ID, GENERATE
 from qual_pipeline.local_mturk.server import LocalMTurk
 from qual_pipeline.local_mturk.store import EnvironmentMismatch
 
-CLI = [sys.executable, "-c", "from qual_pipeline.local_mturk.cli import app; app()"]
+CLI = [sys.executable, "-c", "from qual_pipeline.cli.local_mturk import app; app()"]
 PRODUCTION_WORKER = "A143XRCI1YXAFE"  # a well-formed id the sandbox data set does not know
 UNKNOWN = re.compile(
     r'^The value "A143XRCI1YXAFE" is not valid for the parameter WorkerId\. \(\d{13} s\)$'

@@ -97,8 +97,14 @@ def test_bad_settings_name_the_setting(kwargs: dict[str, Any], named: str) -> No
 
 
 def test_rate_limiter_holds_the_rate() -> None:
-    limiter = RateLimiter(50, burst=1)
-    start = time.monotonic()
+    now = [100.0]  # a clock that moves only when the limiter sleeps: no wall-clock timing
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    limiter = RateLimiter(50, burst=1, clock=lambda: now[0], sleep=sleep)
+    start = now[0]
     for _ in range(11):
         limiter.acquire()
-    assert time.monotonic() - start >= 10 / 50 * 0.9  # ten waits of 1/50 s after the first token
+    assert now[0] - start >= 10 / 50 * 0.9  # ten waits of 1/50 s after the first token
+    assert now[0] - start == pytest.approx(10 / 50)  # and no more than that

@@ -30,19 +30,19 @@ from dagster import (
 from rich.console import Console
 from typer.testing import CliRunner
 
-from qual_pipeline.commands.refresh import report
-from qual_pipeline.defs.in_process import (
-    QUIET,
-    RefreshOutcome,
-    check_outcomes,
-    refresh,
-)
+from qual_pipeline.cli.refresh import report
 from qual_pipeline.defs.partitions import qualification_type_partitions
 from qual_pipeline.defs.sensors import partition_changes
 from qual_pipeline.lake import layout
 from qual_pipeline.lake.writer import SnapshotWriter
 from qual_pipeline.push.cli import register
 from qual_pipeline.push.journal import Journal
+from qual_pipeline.refresh import (
+    QUIET,
+    RefreshOutcome,
+    check_outcomes,
+    refresh,
+)
 from qual_pipeline.schema import WORKER_QUALIFICATIONS
 from qual_pipeline.warehouse.connection import open_warehouse_read_only
 

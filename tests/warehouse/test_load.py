@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -276,17 +275,22 @@ def test_each_step_names_its_real_counts(data_dir: Path) -> None:
     ]
 
 
-def hold_warehouse(data_dir: Path, seconds: float) -> subprocess.Popen[str]:
-    """Another process holding the warehouse file open for writing for `seconds`."""
+def hold_warehouse(data_dir: Path) -> subprocess.Popen[str]:
+    """Another process holding the warehouse file open for writing until a line arrives on its
+    stdin; it then records worker B of SKILL, closes the file and exits."""
     holder = subprocess.Popen(
         [
             sys.executable,
             "-c",
-            "import sys, time, duckdb; con = duckdb.connect(sys.argv[1]); "
-            "print('holding', flush=True); time.sleep(float(sys.argv[2]))",
+            "import sys, duckdb; con = duckdb.connect(sys.argv[1]); "
+            "print('holding', flush=True); sys.stdin.readline(); "
+            'con.execute("INSERT INTO worker_qualifications (qualification_type_id, worker_id, '
+            "status, extracted_at) VALUES (?, 'B', 'Granted', now())\", [sys.argv[2]]); "
+            "con.close()",
             str(layout.warehouse_path(data_dir)),
-            str(seconds),
+            SKILL,
         ],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -297,7 +301,7 @@ def hold_warehouse(data_dir: Path, seconds: float) -> subprocess.Popen[str]:
 def test_a_second_process_gets_a_clear_error_while_one_writes(data_dir: Path) -> None:
     write_worker_qualifications(data_dir, SKILL, [worker("A")], T1)
     load_warehouse(data_dir)
-    holder = hold_warehouse(data_dir, 60)
+    holder = hold_warehouse(data_dir)
     try:
         with pytest.raises(WarehouseLoadError, match="another process holds it"):
             load_warehouse(data_dir)
@@ -321,13 +325,44 @@ def test_a_push_session_waits_for_a_running_load_to_finish(data_dir: Path) -> No
         pass
     write_worker_qualifications(data_dir, SKILL, [worker("A")], T1)
     load_warehouse(data_dir)
-    holder = hold_warehouse(data_dir, 1)
+    holder = hold_warehouse(data_dir)
+    busy: list[str] = []
+
+    def on_busy() -> None:  # the session found the file held: now let the holder go
+        busy.append("busy")
+        assert holder.stdin is not None
+        holder.stdin.write("go\n")
+        holder.stdin.flush()
+
     try:
-        started = time.monotonic()
-        with warehouse_session(data_dir, wait_s=30) as con:
-            waited = time.monotonic() - started
-            assert con.execute("SELECT worker_id FROM worker_qualifications").fetchall() == [("A",)]
-        assert waited > 0.5  # it got in only once the holder let go after its 1 s
+        with warehouse_session(data_dir, wait_s=30, on_busy=on_busy) as con:
+            rows = con.execute("SELECT worker_id FROM worker_qualifications ORDER BY 1").fetchall()
+        # It waited (told once that the file was held) and got in only once the holder let go:
+        # it sees the row the holder wrote just before closing.
+        assert busy == ["busy"]
+        assert rows == [("A",), ("B",)]
+        assert holder.wait(timeout=30) == 0
+    finally:
+        holder.kill()
+
+
+def test_a_load_waits_for_a_process_that_holds_the_file(data_dir: Path) -> None:
+    write_worker_qualifications(data_dir, SKILL, [worker("A")], T1)
+    load_warehouse(data_dir)
+    write_worker_qualifications(data_dir, SKILL, [worker("A"), worker("C")], T2)
+    holder = hold_warehouse(data_dir)
+    busy: list[str] = []
+
+    def on_busy() -> None:  # the load found the file held (a query, a push): let it go now
+        busy.append("busy")
+        assert holder.stdin is not None
+        holder.stdin.write("go\n")
+        holder.stdin.flush()
+
+    try:
+        result = load_warehouse(data_dir, wait_s=30, on_busy=on_busy)
+        assert busy == ["busy"]
+        assert [s.rows for s in result.loaded] == [2]
         assert holder.wait(timeout=30) == 0
     finally:
         holder.kill()

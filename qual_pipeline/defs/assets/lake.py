@@ -6,7 +6,6 @@ a UI backfill of many types never runs more extractions at once than the pool al
 
 from collections.abc import Callable
 
-import pyarrow as pa
 from dagster import (
     AssetExecutionContext,
     AssetsDefinition,
@@ -17,24 +16,20 @@ from dagster import (
 
 from qual_pipeline.defs.metadata import column_schema
 from qual_pipeline.defs.partitions import qualification_type_partitions
+from qual_pipeline.defs.pools import API_POOL
 from qual_pipeline.defs.resources import MTurkResource, PipelineConfig
 from qual_pipeline.extract.result import ExtractResult
 from qual_pipeline.extract.tables import (
-    extract_qualification_requests,
+    QUALIFICATION_REQUESTS_SPEC,
+    WORKER_QUALIFICATIONS_SPEC,
+    TableSpec,
     extract_qualification_types,
-    extract_worker_qualifications,
+    extract_table,
 )
 from qual_pipeline.mturk_api.client import ApiStats
 from qual_pipeline.progress import Progress, report
-from qual_pipeline.schema import (
-    QUALIFICATION_REQUESTS,
-    QUALIFICATION_TYPES,
-    WORKER_QUALIFICATIONS,
-)
+from qual_pipeline.schema import QUALIFICATION_TYPES
 
-API_POOL = "mturk_api"
-PartitionExtractor = Callable[..., ExtractResult]
-"""extract_worker_qualifications or extract_qualification_requests: (client, type id, data dir)."""
 LOG_EVERY_PAGES = 50
 
 
@@ -61,7 +56,7 @@ def _result(result: ExtractResult, stats: ApiStats, schema_fields: object) -> Ma
         "missing_locales": result.missing_locales,
         "null_scores": result.null_scores,
         "duration_s": round(result.duration_s, 3),
-        "rows_per_second": round(result.rows / result.duration_s, 1) if result.duration_s else 0.0,
+        "rows_per_second": round(result.rows_per_second, 1),
         **stats.as_metadata(),
     }
     return MaterializeResult(metadata=metadata)
@@ -91,13 +86,11 @@ def lake_qualification_types(
     return _result(result, stats, column_schema(QUALIFICATION_TYPES))
 
 
-def partitioned_lake_asset(
-    table: str, extract: PartitionExtractor, schema: pa.Schema, description: str
-) -> AssetsDefinition:
-    """A lake asset with one partition per qualification type, filled by `extract`."""
+def partitioned_lake_asset(spec: TableSpec, description: str) -> AssetsDefinition:
+    """A lake asset with one partition per qualification type, extracted as `spec` says."""
 
     @asset(
-        key=["lake", table],
+        key=["lake", spec.table],
         group_name="lake",
         partitions_def=qualification_type_partitions,
         pool=API_POOL,
@@ -109,34 +102,31 @@ def partitioned_lake_asset(
     ) -> MaterializeResult:
         type_id = context.partition_key
         stats = ApiStats()
-        result = extract(
+        result = extract_table(
+            spec,
             mturk.client(stats),
-            type_id,
             pipeline.data_path,
-            on_page=_on_page(context, f"{table} {type_id}"),
+            type_id,
+            on_page=_on_page(context, f"{spec.table} {type_id}"),
             run_id=context.run.run_id,
             stats=stats,
         )
         context.log.info(
-            f"{table} {type_id}: {result.rows} rows in {result.pages} pages, "
+            f"{spec.table} {type_id}: {result.rows} rows in {result.pages} pages, "
             f"{result.duplicates} duplicates, {stats.retries} retries"
         )
-        return _result(result, stats, column_schema(schema))
+        return _result(result, stats, column_schema(spec.schema))
 
     return lake_table
 
 
 lake_worker_qualifications = partitioned_lake_asset(
-    "worker_qualifications",
-    extract_worker_qualifications,
-    WORKER_QUALIFICATIONS,
+    WORKER_QUALIFICATIONS_SPEC,
     "Every Granted and Revoked qualification of one type, one row per worker, normalised "
     "(ISO 3166 locales, UTC grant times), as a Parquet snapshot in the lake.",
 )
 lake_qualification_requests = partitioned_lake_asset(
-    "qualification_requests",
-    extract_qualification_requests,
-    QUALIFICATION_REQUESTS,
+    QUALIFICATION_REQUESTS_SPEC,
     "Pending qualification requests of one type, for the grant path.",
 )
 

@@ -20,8 +20,9 @@ from dagster import (
     asset,
 )
 
-from qual_pipeline.defs.assets.warehouse import WAREHOUSE_POOL
+from qual_pipeline import settings
 from qual_pipeline.defs.metadata import markdown_table
+from qual_pipeline.defs.pools import WAREHOUSE_POOL
 from qual_pipeline.defs.resources import MTurkResource, PipelineConfig
 from qual_pipeline.push.guard import GuardLimits
 from qual_pipeline.push.journal import Journal
@@ -30,10 +31,8 @@ from qual_pipeline.push.runner import PushReport, PushSettings, run_push
 from qual_pipeline.push.saved_plan import (
     PlanSettings,
     SavedPlan,
-    read_only_warehouse,
     save_plan,
 )
-from qual_pipeline.warehouse.connection import warehouse_session
 
 PLAN_DEPS = [
     AssetKey(["warehouse", "worker_qualifications"]),
@@ -46,21 +45,23 @@ PLAN_ID = "plan_id"
 
 def plan_settings(pipeline: PipelineConfig, mturk: MTurkResource) -> PlanSettings:
     return PlanSettings(
-        environment=mturk.environment,
-        allow_grants=pipeline.push_allow_grants,
+        environment=mturk.get(settings.ENVIRONMENT),
+        allow_grants=pipeline.get(settings.PUSH_ALLOW_GRANTS),
         limits=GuardLimits(
-            max_changes=pipeline.push_max_changes, max_share=pipeline.push_max_share
+            max_changes=pipeline.get(settings.PUSH_MAX_CHANGES),
+            max_share=pipeline.get(settings.PUSH_MAX_SHARE),
         ),
-        skip_rejected=pipeline.push_skip_rejected,
+        skip_rejected=pipeline.get(settings.PUSH_SKIP_REJECTED),
         ignore_checks=pipeline.ignored_checks(),
     )
 
 
 def push_settings(pipeline: PipelineConfig, mturk: MTurkResource) -> PushSettings:
     return PushSettings(
-        environment=mturk.environment,
-        allow_production=pipeline.push_allow_production,
-        send_notifications=pipeline.push_send_notifications,
+        environment=mturk.get(settings.ENVIRONMENT),
+        allow_production=pipeline.get(settings.PUSH_ALLOW_PRODUCTION),
+        send_notifications=pipeline.get(settings.PUSH_SEND_NOTIFICATIONS),
+        concurrency=pipeline.get(settings.PUSH_CONCURRENCY),
     )
 
 
@@ -111,7 +112,7 @@ def _build_plan(
         saved = save_plan(
             kind,
             journal=journal,
-            read_warehouse=read_only_warehouse(pipeline.data_path),
+            read_warehouse=pipeline.read_only_warehouse(),
             inputs_dir=pipeline.inputs_path,
             settings=plan_settings(pipeline, mturk),
             preview_rows=20,
@@ -154,12 +155,13 @@ def _push(
     context.log.info(f"applying plan {plan_id}, recorded by {plan_key.to_user_string()}")
     report: PushReport = run_push(
         kind,
-        client=mturk.client(),
+        client=mturk.client(rate=pipeline.get(settings.PUSH_RATE)),
         data_dir=pipeline.data_path,
-        connect_warehouse=lambda: warehouse_session(pipeline.data_path),
+        connect_warehouse=pipeline.warehouse_session,
         inputs_dir=pipeline.inputs_path,
         settings=push_settings(pipeline, mturk),
         plan_id=plan_id,
+        read_warehouse=pipeline.read_only_warehouse(),
         progress=progress,
     )
     return MaterializeResult(

@@ -22,7 +22,9 @@ from dagster import (
     multi_asset,
 )
 
+from qual_pipeline import settings
 from qual_pipeline.defs.assets.lake import lake_assets
+from qual_pipeline.defs.pools import WAREHOUSE_POOL
 from qual_pipeline.defs.resources import PipelineConfig
 from qual_pipeline.progress import Progress, report
 from qual_pipeline.warehouse.charts import render_charts
@@ -30,7 +32,6 @@ from qual_pipeline.warehouse.checks import BLOCKING_CHECKS
 from qual_pipeline.warehouse.connection import open_warehouse
 from qual_pipeline.warehouse.load import load_warehouse
 
-WAREHOUSE_POOL = "warehouse"
 CHECKED_TABLE = AssetKey(["warehouse", "worker_qualifications"])
 
 # Load when any lake snapshot is new and no extraction is still running; unlike `eager()` a type
@@ -83,10 +84,20 @@ def warehouse(
         report(Progress(task="warehouse load", done=0, rows=0, unit=name))
         context.log.info(f"warehouse load: {name}")
 
+    max_row_drop_share = pipeline.get(settings.MAX_ROW_DROP_SHARE)
+    wait_s = pipeline.get(settings.WAREHOUSE_WAIT)
+
+    def on_busy() -> None:
+        context.log.info(f"warehouse.duckdb is held by another process; waiting up to {wait_s} s")
+
     result = load_warehouse(
-        pipeline.data_path, max_row_drop_share=pipeline.max_row_drop_share, on_step=on_step
+        pipeline.data_path,
+        max_row_drop_share=max_row_drop_share,
+        on_step=on_step,
+        wait_s=wait_s,
+        on_busy=on_busy,
     )
-    con = open_warehouse(pipeline.data_path)
+    con = open_warehouse(pipeline.data_path, wait_s=wait_s)
     try:
         counts = {
             table: con.execute(f'SELECT count(*) FROM "{table}"').fetchall()[0][0]

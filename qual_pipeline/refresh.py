@@ -1,8 +1,10 @@
-"""Run the code location in this process: what `qual-pipeline refresh` and the demo do.
+"""The refresh, one plain orchestration: what `qual-pipeline refresh` and the demo run.
 
-The same definitions the UI loads, executed run by run on the given instance (so the runs show up
-in the UI when DAGSTER_HOME is the project's): discovery (the sensor's own code), the type
-metadata, one extraction run per type, then one warehouse load with its checks.
+Four steps over the same definitions the UI loads, executed in this process on the given instance
+(so the runs show up in the UI when DAGSTER_HOME is the project's): discover the types (the
+discovery sensor's own code), snapshot their metadata, extract every type, then load the warehouse
+once and run its checks. A failing step is recorded and the refresh goes on, so one broken type
+does not hold the others back; the outcome names each failure.
 """
 
 from __future__ import annotations
@@ -12,14 +14,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dagster import (
+    AddDynamicPartitionsRequest,
     AssetCheckSeverity,
     DagsterEventType,
     DagsterInstance,
     Definitions,
     ExecuteInProcessResult,
+    SensorResult,
     build_sensor_context,
 )
-from dagster._core.definitions.sensor_definition import SensorResult
 
 from qual_pipeline.defs.partitions import qualification_type_partitions
 
@@ -83,12 +86,6 @@ def check_outcomes(result: ExecuteInProcessResult) -> tuple[list[str], list[str]
     return blocking, warnings
 
 
-def failed_checks(result: ExecuteInProcessResult) -> list[str]:
-    """Every check that did not pass, blocking ones first."""
-    blocking, warnings = check_outcomes(result)
-    return blocking + warnings
-
-
 def _report_materializations(result: ExecuteInProcessResult, on_done: Materialized) -> None:
     for event in result.get_asset_materialization_events():
         materialization = event.materialization
@@ -106,7 +103,7 @@ def discover_types(defs: Definitions, instance: DagsterInstance) -> tuple[list[s
     if isinstance(result, SensorResult):
         for request in result.dynamic_partitions_requests or []:
             keys = list(request.partition_keys)
-            if type(request).__name__.startswith("Add"):
+            if isinstance(request, AddDynamicPartitionsRequest):
                 instance.add_dynamic_partitions(qualification_type_partitions.name, keys)
                 added += keys
             else:
@@ -125,8 +122,10 @@ def refresh(
 ) -> RefreshOutcome:
     """Discover, extract every type, load the warehouse; failures are collected, not raised.
 
-    on_run: called with each run's subject before it starts; on_materialized: called with each
-    asset materialization (key path, partition, metadata values) once its run has finished.
+    `on_run` is told the name of each run as it starts: 'qualification_types', a type id, then
+    'warehouse'; `on_materialized` is told each asset materialization (key path, partition,
+    metadata values) once its run has finished. Errors before any run starts (discovery,
+    settings, credentials) are raised.
     """
     announce = on_run or (lambda _name: None)
     done = on_materialized or (lambda _key, _partition, _metadata: None)
@@ -134,29 +133,40 @@ def refresh(
     outcome.added, outcome.removed = discover_types(defs, instance)
     outcome.type_ids = sorted(instance.get_dynamic_partitions(qualification_type_partitions.name))
     announce("qualification_types")
-    result = defs.resolve_job_def("refresh_qualification_types").execute_in_process(
-        instance=instance, run_config=QUIET, raise_on_error=False
-    )
-    _report_materializations(result, done)
-    if not result.success:
-        outcome.failures["qualification_types"] = failure_message(result)
+    result = _run(defs, instance, "refresh_qualification_types", done)
+    _record(outcome, "qualification_types", result)
     for type_id in outcome.type_ids:
         announce(type_id)
-        result = defs.resolve_job_def("extract_qualification_type").execute_in_process(
-            instance=instance, partition_key=type_id, run_config=QUIET, raise_on_error=False
-        )
-        _report_materializations(result, done)
-        if not result.success:
-            outcome.failures[type_id] = failure_message(result)
+        result = _run(defs, instance, "extract_qualification_type", done, partition=type_id)
+        _record(outcome, type_id, result)
     announce("warehouse")
-    result = defs.resolve_job_def("load_warehouse").execute_in_process(
-        instance=instance, run_config=QUIET, raise_on_error=False
-    )
-    _report_materializations(result, done)
+    result = _run(defs, instance, "load_warehouse", done)
     outcome.check_failures, outcome.check_warnings = check_outcomes(result)
     loaded = bool(result.get_asset_materialization_events())
     # A failed blocking check fails the run after the load committed: that is a check failure
     # (reported as such), not a failed load.
-    if not result.success and not (loaded and outcome.check_failures):
-        outcome.failures["warehouse"] = failure_message(result)
+    if not (loaded and outcome.check_failures):
+        _record(outcome, "warehouse", result)
     return outcome
+
+
+def _run(
+    defs: Definitions,
+    instance: DagsterInstance,
+    job: str,
+    on_done: Materialized,
+    *,
+    partition: str | None = None,
+) -> ExecuteInProcessResult:
+    """Run one job in this process and report its materializations to `on_done`."""
+    result = defs.resolve_job_def(job).execute_in_process(
+        instance=instance, partition_key=partition, run_config=QUIET, raise_on_error=False
+    )
+    _report_materializations(result, on_done)
+    return result
+
+
+def _record(outcome: RefreshOutcome, name: str, result: ExecuteInProcessResult) -> None:
+    """A failed run is recorded in `outcome` under `name`."""
+    if not result.success:
+        outcome.failures[name] = failure_message(result)

@@ -13,16 +13,15 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-import duckdb
+import typer
 from rich.console import Console
 from rich.table import Table
 
-from qual_pipeline.commands.refresh import instance_for_cli
-from qual_pipeline.defs.in_process import QUIET, failure_message, refresh
+from qual_pipeline import settings
+from qual_pipeline.cli.render import out
 from qual_pipeline.lake.layout import lake_dir, warehouse_path
-from qual_pipeline.local_process import generate_data, local_mturk, requester_credentials
 from qual_pipeline.warehouse.sql_files import sql_text
 
 SEED = 2026
@@ -30,8 +29,28 @@ SCORE_CHANGES = 40  # desired-score changes the demo asks for on its first type
 ACCEPTS, REJECTS = 5, 2
 
 
+def demo(
+    data_dir: Annotated[
+        Path,
+        typer.Option(
+            help="Where the demo keeps its lake, warehouse and inputs; emptied at every run, so "
+            "it is its own option, never QUAL_PIPELINE_DATA_DIR."
+        ),
+    ] = Path("data/demo"),
+    workers: Annotated[int, typer.Option(min=10, help="Workers in the demo data set.")] = 3000,
+    types: Annotated[int, typer.Option(min=1, max=20, help="Qualification types.")] = 3,
+) -> None:
+    """Run the whole product end to end against a local MTurk: no credentials needed."""
+    raise typer.Exit(run_demo(data_dir.resolve(), workers=workers, types=types))
+
+
 def run_demo(data_dir: Path, *, workers: int, types: int) -> int:
-    console = Console()
+    from qual_pipeline.cli.refresh import instance_for_cli
+    from qual_pipeline.definitions import build_definitions
+    from qual_pipeline.local_process import generate_data, local_mturk, requester_credentials
+    from qual_pipeline.refresh import QUIET, failure_message, refresh
+
+    console = out
     started = time.monotonic()
     if data_dir.exists():
         shutil.rmtree(data_dir)
@@ -45,23 +64,27 @@ def run_demo(data_dir: Path, *, workers: int, types: int) -> int:
     key, secret = requester_credentials(dataset)
     with local_mturk(data=dataset) as server:
         console.print(f"[bold]2/5[/] local MTurk serving on {server.endpoint_url}")
+        # The local MTurk's requester keys reach boto3 through its standard credential chain;
+        # the settings go to the definitions as values.
         os.environ.update(
             {
-                "MTURK_ENDPOINT_URL": server.endpoint_url,
-                "MTURK_ENVIRONMENT": "sandbox",
                 "AWS_ACCESS_KEY_ID": key,
                 "AWS_SECRET_ACCESS_KEY": secret,
                 "AWS_DEFAULT_REGION": "us-east-1",
-                "QUAL_PIPELINE_DATA_DIR": str(data_dir),
-                "QUAL_PIPELINE_INPUTS_DIR": str(inputs),
-                "QUAL_PIPELINE_TYPES": "owned",
             }
         )
         os.environ.pop("AWS_PROFILE", None)
         os.environ.pop("AWS_SESSION_TOKEN", None)
-        from qual_pipeline.definitions import build_definitions
-
-        defs = build_definitions()
+        defs = build_definitions(
+            {
+                settings.ENDPOINT_URL.name: server.endpoint_url,
+                settings.ENVIRONMENT.name: "sandbox",
+                settings.AWS_PROFILE.name: None,
+                settings.DATA_DIR.name: str(data_dir),
+                settings.INPUTS_DIR.name: str(inputs),
+                settings.TYPES.name: "owned",
+            }
+        )
         instance = instance_for_cli()
         console.print("[bold]3/5[/] refresh: discover types, extract to the lake, load DuckDB")
         outcome = refresh(defs, instance)
@@ -92,7 +115,9 @@ def run_demo(data_dir: Path, *, workers: int, types: int) -> int:
 
 
 def _query(data_dir: Path, sql: str, params: dict[str, Any] | None = None) -> list[tuple]:
-    con = duckdb.connect(str(warehouse_path(data_dir)), read_only=True)
+    from qual_pipeline.warehouse.connection import open_warehouse_read_only
+
+    con = open_warehouse_read_only(data_dir)
     try:
         return con.execute(sql, params or {}).fetchall()
     finally:

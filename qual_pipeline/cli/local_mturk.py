@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from qual_pipeline.cli.render import fail
 from qual_pipeline.local_mturk.faults import FaultConfig
 from qual_pipeline.local_mturk.generate import GENERATED_ACCESS_KEY_ID, generate
 from qual_pipeline.local_mturk.seed import DataError
@@ -30,11 +31,6 @@ app = typer.Typer(
 )
 
 _RATE = {"min": 0.0, "max": 1.0}
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"Error: {message}", err=True)
-    return typer.Exit(code=2)
 
 
 @app.command()
@@ -107,11 +103,11 @@ def serve(
             seed=fault_seed,
         )
     except ValueError as exc:
-        raise _fail(f"fault options: {exc}") from None
+        raise fail(f"fault options: {exc}", 2) from None
     if data is not None and not data.is_file():
-        raise _fail(f"--data {data}: no such file")
+        raise fail(f"--data {data}: no such file", 2)
     if environment is not None and environment not in ENVIRONMENTS:
-        raise _fail(f"--environment {environment!r}: use sandbox or production")
+        raise fail(f"--environment {environment!r}: use sandbox or production", 2)
     try:
         mturk = LocalMTurk(
             data=data,
@@ -122,14 +118,14 @@ def serve(
             client_timeout=client_timeout,
         )
     except (DataError, EnvironmentMismatch) as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc), 2) from None
     except (OSError, sqlite3.Error) as exc:  # e.g. a --state path in a missing directory
-        raise _fail(f"--state {state}: cannot open it as a SQLite state file ({exc})") from None
+        raise fail(f"--state {state}: cannot open it as a SQLite state file ({exc})", 2) from None
     try:
         mturk.start()
     except OSError as exc:
         mturk.stop()
-        raise _fail(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}") from None
+        raise fail(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}", 2) from None
 
     stop = threading.Event()
 
@@ -175,7 +171,7 @@ def generate_command(
     try:
         counts = generate(out, workers=workers, types=types, seed=seed)
     except OSError as exc:
-        raise _fail(f"--out {out}: {exc.strerror}") from None
+        raise fail(f"--out {out}: {exc.strerror}", 2) from None
     typer.echo(
         f"wrote {out}: {counts.qualifications} qualifications ({counts.revoked} revoked) of "
         f"{counts.workers} workers in {counts.types} types, {counts.requests} pending requests, "

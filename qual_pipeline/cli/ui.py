@@ -11,19 +11,34 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Annotated
 
-from dagster import DagsterInstance
-from rich.console import Console
+import typer
 
-from qual_pipeline.local_process import generate_data, local_mturk, requester_credentials
+from qual_pipeline import settings
+from qual_pipeline.cli.options import DATA_DIR_DEFAULT, DataDir, option
+from qual_pipeline.cli.render import out
 
-API_POOL_DEFAULT = 2
 
-
-def set_pool_limits(instance: DagsterInstance, api_concurrency: int) -> None:
-    """Extraction may run `api_concurrency` steps at once; the warehouse has one writer."""
-    instance.event_log_storage.set_concurrency_slots("mturk_api", api_concurrency)
-    instance.event_log_storage.set_concurrency_slots("warehouse", 1)
+def ui(
+    port: Annotated[int, typer.Option(help="Port of the Dagster UI.")] = 3000,
+    data_dir: DataDir = DATA_DIR_DEFAULT,
+    workers: Annotated[int, typer.Option(min=10, help="Workers in the local data set.")] = 3000,
+    types: Annotated[int, typer.Option(min=1, max=20, help="Qualification types.")] = 4,
+    api_concurrency: Annotated[
+        int, option(settings.API_CONCURRENCY)
+    ] = settings.API_CONCURRENCY.default,
+) -> None:
+    """Start a local MTurk and the Dagster UI (dagster dev) on dagster_home/ and workspace.yaml."""
+    raise typer.Exit(
+        run_ui(
+            port=port,
+            data_dir=data_dir.resolve(),
+            workers=workers,
+            types=types,
+            api_concurrency=api_concurrency,
+        )
+    )
 
 
 def dagster_dev_command(port: int) -> list[str]:
@@ -34,29 +49,32 @@ def dagster_dev_command(port: int) -> list[str]:
     return [str(dagster), "dev", *target, "-h", "127.0.0.1", "-p", str(port)]
 
 
-def run_ui(*, port: int, data_dir: Path, workers: int, types: int) -> int:
-    console = Console()
+def run_ui(*, port: int, data_dir: Path, workers: int, types: int, api_concurrency: int) -> int:
+    from dagster import DagsterInstance
+
+    from qual_pipeline.defs.pools import set_pool_limits
+    from qual_pipeline.local_process import generate_data, local_mturk, requester_credentials
+
     os.environ.setdefault("DAGSTER_HOME", str(Path("dagster_home").resolve()))
     Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
     dataset = data_dir / "local_mturk.json"
     if not dataset.exists():
-        console.print(f"generating a local MTurk data set: {workers} workers, {types} types")
+        out.print(f"generating a local MTurk data set: {workers} workers, {types} types")
         generate_data(dataset, workers=workers, types=types, seed=2026)
     key, secret = requester_credentials(dataset)
-    api_concurrency = int(os.environ.get("QUAL_PIPELINE_API_CONCURRENCY", API_POOL_DEFAULT))
     set_pool_limits(DagsterInstance.get(), api_concurrency)
     with local_mturk(data=dataset, state=data_dir / "local_mturk.sqlite") as server:
         env = {
             **os.environ,
-            "MTURK_ENDPOINT_URL": server.endpoint_url,
+            settings.ENDPOINT_URL.env: server.endpoint_url,
             "AWS_ACCESS_KEY_ID": key,
             "AWS_SECRET_ACCESS_KEY": secret,
             "AWS_DEFAULT_REGION": "us-east-1",
-            "QUAL_PIPELINE_DATA_DIR": str(data_dir),
+            settings.DATA_DIR.env: str(data_dir),
         }
         env.pop("AWS_PROFILE", None)
-        console.print(f"local MTurk: {server.endpoint_url}")
-        console.print(f"Dagster UI:  http://127.0.0.1:{port}  (Ctrl-C stops both)")
+        out.print(f"local MTurk: {server.endpoint_url}")
+        out.print(f"Dagster UI:  http://127.0.0.1:{port}  (Ctrl-C stops both)")
         try:
             return subprocess.run(dagster_dev_command(port), env=env).returncode
         except KeyboardInterrupt:

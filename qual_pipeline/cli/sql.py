@@ -1,0 +1,72 @@
+"""`qual-pipeline sql`: a read-only query on the warehouse, printed as a table, CSV or JSON."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from qual_pipeline.cli.options import DATA_DIR_DEFAULT, DataDir
+from qual_pipeline.cli.render import err, fail, out, query_table
+
+OUTPUTS = ("table", "csv", "json")
+
+
+def sql(
+    query: Annotated[str, typer.Argument(help='A read-only SQL query, e.g. "SELECT ...".')],
+    data_dir: DataDir = DATA_DIR_DEFAULT,
+    output: Annotated[
+        str, typer.Option(help="table, csv or json.", case_sensitive=False)
+    ] = "table",
+    limit: Annotated[int, typer.Option(min=1, help="Most rows printed in a table.")] = 200,
+) -> None:
+    """Run a read-only query on the warehouse and print the result."""
+    if output.lower() not in OUTPUTS:
+        raise fail(f"--output {output!r} is not known; use table, csv or json", 2)
+    raise typer.Exit(run_query(query, data_dir, output.lower(), limit))
+
+
+def run_query(query: str, data_dir: Path, output: str, limit: int) -> int:
+    import duckdb
+
+    from qual_pipeline.warehouse.checks import json_ready
+    from qual_pipeline.warehouse.connection import (
+        WarehouseBusyError,
+        WarehouseNotFoundError,
+        open_warehouse_read_only,
+    )
+
+    try:
+        con = open_warehouse_read_only(data_dir)
+    except (WarehouseNotFoundError, WarehouseBusyError) as e:
+        return fail(e).exit_code
+    try:
+        cursor = con.execute(query)
+        if cursor.description is None:
+            err.print("the statement returned no rows")
+            return 0
+        names = [d[0] for d in cursor.description]
+        rows = cursor.fetchall()
+    except duckdb.Error as e:
+        err.print(f"[bold red]query failed:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
+        return 1
+    finally:
+        con.close()
+    if output == "json":
+        print(
+            json.dumps(
+                [{n: json_ready(v) for n, v in zip(names, r, strict=True)} for r in rows], indent=1
+            )
+        )
+    elif output == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(names)
+        writer.writerows([[json_ready(v) for v in r] for r in rows])
+    else:
+        out.print(query_table(names, [[json_ready(v) for v in r] for r in rows], limit))
+    return 0

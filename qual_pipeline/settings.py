@@ -1,0 +1,430 @@
+"""Every setting of qual_pipeline, declared once: name, type, default, unit, environment variable,
+CLI option and description.
+
+Everything else is derived from these declarations: the Dagster resources' fields and their
+descriptions (`defs/resources.py`), the CLI options of the commands that take them
+(`cli/options.py`: same environment variables, same defaults), and the README's configuration
+table (`python -m qual_pipeline.settings` prints it; a test keeps the README in step).
+
+`read_by` says who reads a setting and when:
+- `mturk` / `pipeline`: a field of that Dagster resource, resolved through `EnvVar` when a run
+  launches (a variable set when the code location loads is read again at every launch); the CLI
+  passes the values of its options instead.
+- `code location`: read once when the Dagster definitions load (the schedule's cron).
+- `ui`: read by `qual-pipeline ui` when it prepares the Dagster instance.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, Literal, TypeVar
+
+T = TypeVar("T", str, int, float, bool)
+ReadBy = Literal["mturk", "pipeline", "code location", "ui"]
+
+TRUE = ("true", "1", "yes", "on")
+FALSE = ("false", "0", "no", "off")
+
+
+class ConfigurationError(ValueError):
+    """A setting the user gave is wrong; the message names it and the fix."""
+
+
+@dataclass(frozen=True)
+class Setting(Generic[T]):
+    """One setting. `default` None means unset (the feature it controls is off or automatic)."""
+
+    name: str
+    """The Dagster resource field (and this declaration's name), e.g. `push_max_share`."""
+    kind: type[T]
+    default: T | None
+    env: str
+    description: str = ""
+    read_by: ReadBy = "pipeline"
+    flag: str | None = None
+    """The CLI option, e.g. `--max-share`; None when no command takes one."""
+    commands: tuple[str, ...] = ()
+    """The `qual-pipeline` commands that take `flag` (their option defaults to `env`)."""
+    unit: str = ""
+    choices: tuple[str, ...] = ()
+    minimum: float | None = None
+    maximum: float | None = None
+
+    def parse(self, text: str, *, source: str | None = None) -> T:
+        """The typed value of `text` as written in the environment (or a config field).
+
+        Raises ConfigurationError naming `source` (default: the environment variable) and the fix.
+        """
+        where = f"{source or self.env}={text!r}"
+        value: Any
+        if self.kind is bool:
+            lowered = text.strip().lower()
+            if lowered not in TRUE + FALSE:
+                raise ConfigurationError(f"{where} is not a yes/no value; use true or false")
+            value = lowered in TRUE
+        elif self.kind is int:
+            try:
+                value = int(text.strip())
+            except ValueError:
+                raise ConfigurationError(f"{where} is not a whole number") from None
+        elif self.kind is float:
+            try:
+                value = float(text.strip())
+            except ValueError:
+                raise ConfigurationError(
+                    f"{where} is not a number; set it to e.g. {self.example()}"
+                ) from None
+            if not math.isfinite(value):
+                raise ConfigurationError(f"{where} is not a finite number")
+        else:
+            value = text
+        return self.check(value, source=source)
+
+    def check(self, value: T, *, source: str | None = None) -> T:
+        """`value` if it lies within the setting's choices and range, else ConfigurationError."""
+        where = f"{source or self.env}={value!r}"
+        if self.choices and value not in self.choices:
+            raise ConfigurationError(f"{where} is not known; use {' or '.join(self.choices)}")
+        if self.minimum is not None and value < self.minimum:  # type: ignore[operator]
+            raise ConfigurationError(f"{where} is below its minimum {self.minimum:g}")
+        if self.maximum is not None and value > self.maximum:  # type: ignore[operator]
+            raise ConfigurationError(f"{where} is above its maximum {self.maximum:g}")
+        return value
+
+    def from_env(self, environ: Mapping[str, str] | None = None) -> T | None:
+        """The value in the environment, or the default when the variable is unset or empty."""
+        text = (os.environ if environ is None else environ).get(self.env, "")
+        return self.parse(text) if text.strip() else self.default
+
+    def as_text(self, value: T | None) -> str | None:
+        """`value` written as the environment would hold it (None stays None)."""
+        if value is None:
+            return None
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return str(value)
+
+    def example(self) -> str:
+        return self.as_text(self.default) or "1"
+
+    @property
+    def help(self) -> str:
+        """The CLI help text: the description, with the unit when there is one."""
+        return f"{self.description}{f' ({self.unit})' if self.unit else ''}."
+
+
+# MTurk: where requests go and how they are retried. Credentials are not settings: they come from
+# boto3's standard chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, or a profile) and never pass
+# through qual_pipeline's configuration.
+ENDPOINT_URL = Setting(
+    "endpoint_url",
+    str,
+    None,
+    "MTURK_ENDPOINT_URL",
+    description="MTurk endpoint to use instead of the environment's, e.g. a local MTurk; unset "
+    "means the real service of MTURK_ENVIRONMENT",
+    read_by="mturk",
+    flag="--endpoint-url",
+    commands=("refresh",),
+)
+ENVIRONMENT = Setting(
+    "environment",
+    str,
+    "sandbox",
+    "MTURK_ENVIRONMENT",
+    description="MTurk environment: sandbox or production",
+    read_by="mturk",
+    flag="--environment",
+    commands=("refresh",),
+    choices=("sandbox", "production"),
+)
+RETRY_MODE = Setting(
+    "retry_mode",
+    str,
+    "standard",
+    "MTURK_RETRY_MODE",
+    description="botocore retry mode: standard, or adaptive (which also slows down when throttled)",
+    read_by="mturk",
+    flag="--retry-mode",
+    commands=("refresh", "push"),
+    choices=("standard", "adaptive"),
+)
+MAX_ATTEMPTS = Setting(
+    "max_attempts",
+    int,
+    10,
+    "MTURK_MAX_ATTEMPTS",
+    description="Attempts per request, the first included, before a throttled, faulted or "
+    "dropped request fails",
+    read_by="mturk",
+    flag="--max-attempts",
+    commands=("refresh", "push"),
+    unit="attempts",
+    minimum=1,
+)
+RATE = Setting(
+    "requests_per_second",
+    float,
+    None,
+    "QUAL_PIPELINE_RATE",
+    description="Most MTurk requests per second one process sends, shared by all its "
+    "extractions and pushes; unset means no client-side limit",
+    read_by="mturk",
+    flag="--rate",
+    commands=("refresh",),
+    unit="requests per second",
+    minimum=0.01,
+)
+AWS_PROFILE = Setting(
+    "aws_profile",
+    str,
+    None,
+    "AWS_PROFILE",
+    description="Profile of the AWS shared credentials file that holds the requester's keys; "
+    "unset means boto3's standard credential chain",
+    read_by="mturk",
+    flag="--aws-profile",
+    commands=("refresh",),
+)
+
+# Where data lives and what is mirrored.
+DATA_DIR = Setting(
+    "data_dir",
+    str,
+    "data",
+    "QUAL_PIPELINE_DATA_DIR",
+    description="Folder of the lake, warehouse.duckdb and the push journal",
+    read_by="pipeline",
+    flag="--data-dir",
+    commands=("refresh", "sql", "ui"),
+)
+TYPES = Setting(
+    "types",
+    str,
+    "owned",
+    "QUAL_PIPELINE_TYPES",
+    description="Qualification types to mirror: owned (every type your account created) or a "
+    "comma-separated list of type ids",
+    read_by="pipeline",
+    flag="--types",
+    commands=("refresh",),
+)
+INPUTS_DIR = Setting(
+    "inputs_dir",
+    str,
+    "inputs",
+    "QUAL_PIPELINE_INPUTS_DIR",
+    description="Folder the shipped SQL models read desired_scores.csv and grant_decisions.csv "
+    "from",
+    read_by="pipeline",
+    flag="--inputs-dir",
+)
+MAX_ROW_DROP_SHARE = Setting(
+    "max_row_drop_share",
+    float,
+    0.5,
+    "QUAL_PIPELINE_MAX_ROW_DROP_SHARE",
+    description="Refuse a warehouse load when a type's new snapshot holds fewer than "
+    "(1 - share) times the rows of its loaded one",
+    read_by="pipeline",
+    flag="--max-row-drop-share",
+    commands=("refresh",),
+    unit="share, 0 to 1",
+    minimum=0.0,
+    maximum=1.0,
+)
+WAREHOUSE_WAIT = Setting(
+    "warehouse_wait_s",
+    float,
+    10.0,
+    "QUAL_PIPELINE_WAREHOUSE_WAIT",
+    description="How long a load or a push waits for another process (a query, a load) to "
+    "release warehouse.duckdb before it gives up",
+    read_by="pipeline",
+    flag="--warehouse-wait",
+    commands=("refresh",),
+    unit="seconds",
+    minimum=0.0,
+)
+
+# The push's safety rails and pace.
+PUSH_MAX_CHANGES = Setting(
+    "push_max_changes",
+    int,
+    500,
+    "QUAL_PIPELINE_PUSH_MAX_CHANGES",
+    description="Guard: refuse a push that changes more workers than this, per qualification type",
+    read_by="pipeline",
+    flag="--max-changes",
+    unit="workers per type",
+    minimum=0,
+)
+PUSH_MAX_SHARE = Setting(
+    "push_max_share",
+    float,
+    0.10,
+    "QUAL_PIPELINE_PUSH_MAX_SHARE",
+    description="Guard: refuse a push that changes more than this share of a type's current "
+    "holders (a type nobody holds counts as 100%)",
+    read_by="pipeline",
+    flag="--max-share",
+    unit="share, 0.10 = 10%",
+    minimum=0.0,
+)
+PUSH_ALLOW_GRANTS = Setting(
+    "push_allow_grants",
+    bool,
+    False,
+    "QUAL_PIPELINE_PUSH_ALLOW_GRANTS",
+    description="Also grant the type to workers who lack it or had it revoked "
+    "(AssociateQualificationWithWorker); off, those rows are rejected",
+    read_by="pipeline",
+    flag="--allow-grants",
+)
+PUSH_ALLOW_PRODUCTION = Setting(
+    "push_allow_production",
+    bool,
+    False,
+    "QUAL_PIPELINE_PUSH_ALLOW_PRODUCTION",
+    description="Allow a push to the production marketplace",
+    read_by="pipeline",
+    flag="--allow-production",
+)
+PUSH_SEND_NOTIFICATIONS = Setting(
+    "push_send_notifications",
+    bool,
+    False,
+    "QUAL_PIPELINE_PUSH_SEND_NOTIFICATIONS",
+    description="Let MTurk e-mail each worker whose score a push changes (MTurk's own default "
+    "is to e-mail)",
+    read_by="pipeline",
+    flag="--send-notifications",
+)
+PUSH_SKIP_REJECTED = Setting(
+    "push_skip_rejected",
+    bool,
+    False,
+    "QUAL_PIPELINE_PUSH_SKIP_REJECTED",
+    description="Push the valid rows even when some desired rows are rejected",
+    read_by="pipeline",
+    flag="--skip-rejected",
+)
+PUSH_IGNORE_CHECKS = Setting(
+    "push_ignore_checks",
+    str,
+    None,
+    "QUAL_PIPELINE_PUSH_IGNORE_CHECKS",
+    description="Blocking data-quality checks whose failure may not refuse a plan, "
+    "comma-separated (recorded in the plan and in push_audit); unset means every blocking "
+    "check refuses",
+    read_by="pipeline",
+    flag="--ignore-check",
+)
+PUSH_RATE = Setting(
+    "push_rate",
+    float,
+    5.0,
+    "QUAL_PIPELINE_PUSH_RATE",
+    description="Most MTurk requests per second a push sends, reads and writes together (within "
+    "QUAL_PIPELINE_RATE too, when that is set)",
+    read_by="pipeline",
+    flag="--rate",
+    unit="requests per second",
+    minimum=0.01,
+)
+PUSH_CONCURRENCY = Setting(
+    "push_concurrency",
+    int,
+    4,
+    "QUAL_PIPELINE_PUSH_CONCURRENCY",
+    description="MTurk calls a push keeps in flight at once",
+    read_by="pipeline",
+    flag="--concurrency",
+    unit="calls",
+    minimum=1,
+    maximum=64,
+)
+
+# Orchestration.
+SCHEDULE_CRON = Setting(
+    "schedule_cron",
+    str,
+    "0 6 * * *",
+    "QUAL_PIPELINE_SCHEDULE_CRON",
+    description="When the refresh_every_type schedule runs, as a cron expression in UTC",
+    read_by="code location",
+)
+API_CONCURRENCY = Setting(
+    "api_concurrency",
+    int,
+    2,
+    "QUAL_PIPELINE_API_CONCURRENCY",
+    description="Extraction steps that may call MTurk at once (the Dagster pool mturk_api)",
+    read_by="ui",
+    flag="--api-concurrency",
+    commands=("ui",),
+    unit="steps",
+    minimum=1,
+)
+
+SETTINGS: tuple[Setting[Any], ...] = (
+    ENDPOINT_URL,
+    ENVIRONMENT,
+    RETRY_MODE,
+    MAX_ATTEMPTS,
+    RATE,
+    AWS_PROFILE,
+    DATA_DIR,
+    TYPES,
+    INPUTS_DIR,
+    MAX_ROW_DROP_SHARE,
+    WAREHOUSE_WAIT,
+    PUSH_MAX_CHANGES,
+    PUSH_MAX_SHARE,
+    PUSH_ALLOW_GRANTS,
+    PUSH_ALLOW_PRODUCTION,
+    PUSH_SEND_NOTIFICATIONS,
+    PUSH_SKIP_REJECTED,
+    PUSH_IGNORE_CHECKS,
+    PUSH_RATE,
+    PUSH_CONCURRENCY,
+    SCHEDULE_CRON,
+    API_CONCURRENCY,
+)
+"""Every setting, in the order the README lists them."""
+
+
+def read_by(reader: ReadBy) -> Iterator[Setting[Any]]:
+    """The settings one reader takes, in declaration order."""
+    return (s for s in SETTINGS if s.read_by == reader)
+
+
+READERS: dict[str, str] = {
+    "mturk": "resource `mturk`, each run",
+    "pipeline": "resource `pipeline`, each run",
+    "code location": "code location load",
+    "ui": "`qual-pipeline ui`",
+}
+
+
+def markdown_table() -> str:
+    """The README's configuration table, one row per setting, in declaration order."""
+    lines = [
+        "| variable | CLI option | default | unit | read by | meaning |",
+        "|---|---|---|---|---|---|",
+    ]
+    for s in SETTINGS:
+        default = "unset" if s.default is None else f"`{s.as_text(s.default)}`"
+        option = f"`{s.flag}` ({', '.join(s.commands)})" if s.commands else ""
+        lines.append(
+            f"| `{s.env}` | {option} | {default} | {s.unit} | {READERS[s.read_by]} "
+            f"| {s.description} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(markdown_table(), end="")
