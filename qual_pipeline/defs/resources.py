@@ -13,6 +13,7 @@ from dagster import ConfigurableResource
 from pydantic import PrivateAttr
 
 from qual_pipeline.mturk_api.client import ApiStats, RateLimiter, make_client
+from qual_pipeline.push.guard import DEFAULT_MAX_REVOKE_SHARE, DEFAULT_MAX_REVOKES
 
 
 class MTurkResource(ConfigurableResource):
@@ -59,6 +60,9 @@ class PipelineConfig(ConfigurableResource):
     push_max_changes: int = 500
     push_max_share: float = 0.10
     push_allow_grants: bool = False
+    push_allow_revokes: bool = False
+    push_max_revokes: int = DEFAULT_MAX_REVOKES
+    push_max_revoke_share: float = DEFAULT_MAX_REVOKE_SHARE
     push_allow_production: bool = False
     push_send_notifications: bool = False
     push_skip_rejected: bool = False

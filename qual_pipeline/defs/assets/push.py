@@ -48,8 +48,12 @@ def plan_settings(pipeline: PipelineConfig, mturk: MTurkResource) -> PlanSetting
     return PlanSettings(
         environment=mturk.environment,
         allow_grants=pipeline.push_allow_grants,
+        allow_revokes=pipeline.push_allow_revokes,
         limits=GuardLimits(
-            max_changes=pipeline.push_max_changes, max_share=pipeline.push_max_share
+            max_changes=pipeline.push_max_changes,
+            max_share=pipeline.push_max_share,
+            max_revokes=pipeline.push_max_revokes,
+            max_revoke_share=pipeline.push_max_revoke_share,
         ),
         skip_rejected=pipeline.push_skip_rejected,
         ignore_checks=pipeline.ignored_checks(),
@@ -74,6 +78,7 @@ def _plan_metadata(saved: SavedPlan) -> dict[str, Any]:
         ),
         "load_id": record.load_id or "",
         "inputs_fingerprint": record.inputs_fingerprint or "",
+        "inputs": summary.inputs.source,
         "ignored_checks": MetadataValue.json(list(record.ignored_checks)),
         "dagster/row_count": sum(summary.counts.values()),
         **{f"{action}": count for action, count in summary.counts.items()},
@@ -84,6 +89,7 @@ def _plan_metadata(saved: SavedPlan) -> dict[str, Any]:
                     "type": t.qualification_type_id,
                     "changes": t.changes,
                     "score changes": t.score_changes,
+                    "revokes": t.revokes,
                     "workers": t.workers,
                 }
                 for t in summary.per_type
