@@ -46,6 +46,10 @@ class World:
     qualifications: list[tuple[str, str, str, int | None]] = field(default_factory=list)
     requests: list[tuple[str, str, str]] = field(default_factory=list)  # (request id, type, worker)
     foreign_types: list[str] = field(default_factory=list)  # on MTurk, owned by someone else
+    names: dict[str, str] = field(default_factory=dict)  # type id -> name (default: from the id)
+
+    def name(self, type_id: str) -> str:
+        return self.names.get(type_id, f"type {type_id[-4:]}")
 
     def warehouse(
         self, data_dir: Path, *, duplicated: Iterable[tuple[str, str]] = ()
@@ -60,7 +64,7 @@ class World:
         _publish(
             layout.table_dir(data_dir, "qualification_types"),
             QUALIFICATION_TYPES,
-            [{"qualification_type_id": t, "name": f"type {t[-4:]}"} for t in self.types],
+            [{"qualification_type_id": t, "name": self.name(t)} for t in self.types],
             now,
         )
         for t in self.types:
@@ -97,8 +101,10 @@ class World:
     def mturk_data(self) -> dict[str, Any]:
         from conftest import OTHER_REQUESTER
 
-        types = [qualification_type(t, IsRequestable=True) for t in self.types]
-        types += [qualification_type(t, owner=OTHER_REQUESTER) for t in self.foreign_types]
+        types = [qualification_type(t, self.name(t), IsRequestable=True) for t in self.types]
+        types += [
+            qualification_type(t, self.name(t), owner=OTHER_REQUESTER) for t in self.foreign_types
+        ]
         return make_data(
             types=types,
             qualifications=[
