@@ -305,4 +305,3 @@ def test_export_writes_the_website_layout_and_its_untouched_file_plans_nothing(
     )
     assert changes == [(ACCURACY, W[1], "revoke", None), (quoted, W[3], "update", 6)]
     assert mturk.call_counts()[ASSOCIATE] == 0
-
