@@ -21,8 +21,10 @@ from __future__ import annotations
 import csv
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -101,23 +103,8 @@ def load_csv_table(
                 ("input_problem", pa.string()),
             ]
         )
-
-        def records() -> Iterator[tuple[list[str | None], int, str | None]]:
-            for line, cells in rows:
-                extra = [c for c in cells[width:] if c.strip()]
-                problem = (
-                    f"the row has {len(cells)} cells and the header {width}: "
-                    "quote values that hold commas"
-                    if extra
-                    else None
-                )
-                yield (
-                    [_cell(cells, positions.get(c)) for c in wanted],
-                    line,
-                    problem,
-                )
-
-        count = _write_table(con, table, schema, records(), len(wanted))
+        batches = rows.column_batches([positions.get(c) for c in wanted], width, schema)
+        count = _write_table(con, table, schema, batches)
     return LoadedCsv(
         path=path, table=table, rows=count, present=tuple(c for c in optional if c in positions)
     )
@@ -202,21 +189,29 @@ def load_website_csv(con: duckdb.DuckDBPyConnection, path: Path) -> WebsiteCsv:
         not_applied = {h: 0 for _, h in blocks}
         workers = 0
 
-        def records() -> Iterator[tuple[list[str | None], int, None]]:
+        def batches() -> Iterator[pa.RecordBatch]:
             nonlocal workers
+            columns: list[list[object]] = [[] for _ in WEBSITE_SCHEMA]
             for line, cells in rows:
                 workers += 1
                 worker = _cell(cells, worker_at)
                 for index, column, name in updates:
                     value = _cell(cells, index)
                     if value is not None and value.strip():
-                        yield [worker, column, name, value], line, None
+                        for target, item in zip(
+                            columns, (worker, column, name, value, line), strict=True
+                        ):
+                            target.append(item)
                 for index, column in blocks:
                     value = _cell(cells, index)
                     if value is not None and value.strip():
                         not_applied[column] += 1
+                if len(columns[0]) >= BATCH_ROWS:
+                    yield pa.record_batch(columns, schema=WEBSITE_SCHEMA)
+                    columns = [[] for _ in WEBSITE_SCHEMA]
+            yield pa.record_batch(columns, schema=WEBSITE_SCHEMA)
 
-        count = _write_table(con, "website_cells", WEBSITE_SCHEMA, records(), 4, problem=False)
+        count = _write_table(con, "website_cells", WEBSITE_SCHEMA, batches())
     return WebsiteCsv(
         path=path,
         workers=workers,
@@ -253,23 +248,87 @@ class _Rows:
 
     def __iter__(self) -> Iterator[tuple[int, list[str]]]:
         reader = self._reader
-        while True:
-            start = reader.line_num + 1
-            try:
-                cells = next(reader)
-            except StopIteration:
-                return
-            except UnicodeDecodeError:
-                raise InputError(
-                    f"{self.path} is not UTF-8 text (after line {start - 1}): save it as "
-                    '"CSV UTF-8" from your spreadsheet'
-                ) from None
-            except csv.Error as e:
-                raise InputError(
-                    f"{self.path}, line {reader.line_num}: not valid CSV: {e}"
-                ) from None
-            if any(c.strip() for c in cells):
-                yield start, cells
+        with self._errors():
+            while True:
+                start = reader.line_num + 1
+                try:
+                    cells = next(reader)
+                except StopIteration:
+                    return
+                if any(c.strip() for c in cells):
+                    yield start, cells
+
+    def column_batches(
+        self, positions: list[int | None], width: int, schema: pa.Schema
+    ) -> Iterator[pa.RecordBatch]:
+        """The remaining records as record batches of `schema`: one string column per position
+        (the cell at that index as written; all NULL for None), then source_line and
+        input_problem. Rows of only empty cells are skipped.
+
+        The hot loop of reading a large file: plain appends per cell, the slow path only for
+        rows that have another number of cells than the header.
+        """
+        reader = self._reader
+        present = [(i, at) for i, at in enumerate(positions) if at is not None]
+
+        def fresh() -> tuple[list[list[str]], list[Any], list[int], dict[int, str]]:
+            columns: list[list[str]] = [[] for _ in positions]
+            return columns, [(columns[i].append, at) for i, at in present], [], {}
+
+        def batch(
+            columns: list[list[str]], lines: list[int], problems: dict[int, str]
+        ) -> pa.RecordBatch:
+            n = len(lines)
+            arrays = [
+                pa.array(c, pa.string()) if at is not None else pa.nulls(n, pa.string())
+                for c, at in zip(columns, positions, strict=True)
+            ]
+            arrays.append(pa.array(lines, pa.int64()))
+            arrays.append(
+                pa.array([problems.get(i) for i in range(n)], pa.string())
+                if problems
+                else pa.nulls(n, pa.string())
+            )
+            return pa.record_batch(arrays, schema=schema)
+
+        columns, appends, lines, problems = fresh()
+        with self._errors():
+            previous = reader.line_num
+            for cells in reader:
+                start, previous = previous + 1, reader.line_num
+                if len(cells) != width:
+                    if not any(c.strip() for c in cells):
+                        continue
+                    if any(c.strip() for c in cells[width:]):
+                        problems[len(lines)] = (
+                            f"the row has {len(cells)} cells and the header {width}: quote "
+                            "values that hold commas"
+                        )
+                    cells = (cells + [""] * width)[:width]
+                elif not any(cells):
+                    continue
+                for append, at in appends:
+                    append(cells[at])
+                lines.append(start)
+                if len(lines) >= BATCH_ROWS:
+                    yield batch(columns, lines, problems)
+                    columns, appends, lines, problems = fresh()
+        yield batch(columns, lines, problems)
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Decoding and CSV errors as InputError naming the file and the line."""
+        try:
+            yield
+        except UnicodeDecodeError:
+            raise InputError(
+                f"{self.path} is not UTF-8 text (after line {self._reader.line_num}): save it as "
+                '"CSV UTF-8" from your spreadsheet'
+            ) from None
+        except csv.Error as e:
+            raise InputError(
+                f"{self.path}, line {self._reader.line_num}: not valid CSV: {e}"
+            ) from None
 
 
 def _open(path: Path) -> _Rows:
@@ -305,40 +364,30 @@ def _write_table(
     con: duckdb.DuckDBPyConnection,
     table: str,
     schema: pa.Schema,
-    records: Iterator[tuple[list[str | None], int, str | None]],
-    width: int,
-    *,
-    problem: bool = True,
+    batches: Iterator[pa.RecordBatch],
 ) -> int:
-    """Stream `records` (values, line, problem) into TEMP table `table` in batches; the count."""
+    """Stream record batches of `schema` into TEMP table `table` (empty strings become NULL); the
+    row count. An InputError raised while reading is raised here, after DuckDB's scan."""
     count = 0
     failed: list[InputError] = []
 
-    def batches() -> Iterator[pa.RecordBatch]:
+    def counted() -> Iterator[pa.RecordBatch]:
         nonlocal count
-        columns: list[list[object]] = [[] for _ in range(width + 1 + problem)]
         try:
-            for values, line, row_problem in records:
-                for column, value in zip(columns, values, strict=False):
-                    column.append(value)
-                columns[width].append(line)
-                if problem:
-                    columns[width + 1].append(row_problem)
-                count += 1
-                if len(columns[width]) >= BATCH_ROWS:
-                    yield pa.record_batch(columns, schema=schema)
-                    columns = [[] for _ in columns]
+            for b in batches:
+                count += b.num_rows
+                yield b
         except InputError as e:  # raised below, not through DuckDB's scan
             failed.append(e)
-            return
-        if columns[width] or count == 0:
-            yield pa.record_batch(columns, schema=schema)
 
-    reader = pa.RecordBatchReader.from_batches(schema, batches())
+    reader = pa.RecordBatchReader.from_batches(schema, counted())
     name = f"{table}_arrow"
+    select = ", ".join(
+        f"nullif({f.name}, '') AS {f.name}" if f.type == pa.string() else f.name for f in schema
+    )
     con.register(name, reader)
     try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM {name}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {select} FROM {name}")
     finally:
         con.unregister(name)
     if failed:

@@ -71,6 +71,13 @@ checked AS (
     FROM parsed
 ),
 
+wished AS (
+    SELECT
+        *,
+        CASE WHEN is_revoke THEN 'revoke' ELSE CAST(new_value AS VARCHAR) END AS wish
+    FROM checked
+),
+
 grouped AS (
     -- One pass: valid rows collapse to one per (type, worker); invalid rows to one per
     -- (type, worker, problem), keeping how many input rows they stand for and the first of them.
@@ -81,17 +88,14 @@ grouped AS (
         row_problem,
         min(new_value) AS new_value,
         bool_or(is_revoke) AS is_revoke,
-        count(DISTINCT CASE WHEN is_revoke THEN 'revoke' ELSE CAST(new_value AS VARCHAR) END)
-            AS wishes,
-        list_sort(list_distinct(
-            list(CASE WHEN is_revoke THEN 'revoke' ELSE CAST(new_value AS VARCHAR) END)
-        )) AS wished,
+        min(wish) AS first_wish,
+        max(wish) AS last_wish,
         arg_min_null(raw_value, coalesce(source_line, 0)) AS raw_value,
         min(revoke_reason) AS revoke_reason,
         min(source_line) AS source_line,
         arg_min_null(source_column, coalesce(source_line, 0)) AS source_column,
         count(*) AS input_rows
-    FROM checked
+    FROM wished
     GROUP BY qualification_type_id, worker_id, row_problem
 ),
 
@@ -99,8 +103,8 @@ candidates AS (
     SELECT
         qualification_type_id,
         worker_id,
-        CASE WHEN row_problem IS NULL AND wishes = 1 THEN new_value END AS new_value,
-        row_problem IS NULL AND wishes = 1 AND is_revoke AS is_revoke,
+        CASE WHEN row_problem IS NULL AND first_wish = last_wish THEN new_value END AS new_value,
+        row_problem IS NULL AND first_wish = last_wish AND is_revoke AS is_revoke,
         raw_value,
         revoke_reason,
         source_line,
@@ -108,9 +112,9 @@ candidates AS (
         input_rows,
         CASE
             WHEN row_problem IS NOT NULL THEN row_problem
-            WHEN wishes > 1 THEN
+            WHEN first_wish <> last_wish THEN
                 'the same worker appears ' || input_rows || ' times with different values ('
-                || array_to_string(wished, ', ') || ')'
+                || first_wish || ' and ' || last_wish || ')'
         END AS problem
     FROM grouped
 )
