@@ -129,3 +129,49 @@ def test_the_out_of_date_message_names_the_edited_file(world, tmp_path: Path) ->
     assert refused.exit_code == 1
     assert f"{desired} (read by sql/desired_scores.sql) now gives other rows" in refused.output
     assert mturk.call_counts()["AssociateQualificationWithWorker"] == 0
+
+
+def test_the_shipped_examples_plan_as_inputs_readme_says(tmp_path: Path) -> None:
+    """inputs/desired_scores.csv and inputs/website_workers.csv, against a warehouse holding their
+    types and workers (plan needs no MTurk)."""
+    example_type, tagging, expert = "3YJP8DI8F47JY6LPEKOFHXLJ1G0Q49", type_id(82), type_id(83)
+    world = World(
+        types=[example_type, tagging, expert],
+        names={tagging: "Image tagging, accuracy", expert: "Expert reviewers"},
+        qualifications=[
+            (example_type, "A143XRCI1YXAFE", "Granted", 80),
+            (example_type, "A2ZK5OT6HMN8KD", "Granted", 92),
+            (example_type, "A3NMQ3019X6YE0", "Granted", 75),
+            (tagging, "A143XRCI1YXAFE", "Granted", 87),
+            (tagging, "A2ZK5OT6HMN8KD", "Granted", 64),
+            (tagging, "A1Y8SC4JZ6K2Q7", "Granted", 12),
+            (expert, "A143XRCI1YXAFE", "Granted", 1),
+            (expert, "A2ZK5OT6HMN8KD", "Granted", 1),
+        ],
+    )
+    world.warehouse(tmp_path / "data")
+    inputs = Path(__file__).resolve().parents[2] / "inputs"
+    common = ["--data-dir", str(tmp_path / "data"), "--inputs-dir", str(inputs)]
+    allow = ["--allow-grants", "--allow-revokes", "--max-revoke-share", "1"]
+
+    def changes(*more: str) -> tuple[set[tuple[str, str, str, Any]], dict[str, Any]]:
+        code, plan = plan_json(common, *allow, *more)
+        assert code == 0, plan
+        rows = {
+            (r["qualification_type_id"], r["worker_id"], r["action"], r["new_value"])
+            for r in plan["rows"]
+        }
+        return rows, plan
+
+    rows, _ = changes()
+    assert rows == {
+        (example_type, "A143XRCI1YXAFE", "update", 87),
+        (example_type, "A3NMQ3019X6YE0", "revoke", None),
+    }
+    rows, plan = changes("--website-csv", str(inputs / "website_workers.csv"))
+    assert rows == {
+        (tagging, "A143XRCI1YXAFE", "update", 92),
+        (tagging, "A3NMQ3019X6YE0", "grant", 70),
+        (expert, "A2ZK5OT6HMN8KD", "revoke", None),
+    }
+    assert plan["not_applied"][0].startswith("not applied: 2 block-status cell(s)")
