@@ -54,15 +54,12 @@ def guard_violations(summary: PlanSummary, limits: GuardLimits) -> list[str]:
     """One sentence per qualification type the plan would change too much; empty when it may go."""
     problems = []
     for t in summary.per_type:
-        over_count = t.changes > limits.max_changes
-        over_share = t.share > limits.max_share
-        if not (over_count or over_share):
+        needed = _needed(
+            (t.changes, limits.max_changes, "--max-changes"),
+            (t.share, limits.max_share, "--max-share"),
+        )
+        if not needed:
             continue
-        needed = []
-        if over_count:
-            needed.append(f"--max-changes {t.changes}")
-        if over_share:
-            needed.append(f"--max-share {_ceil_share(t.share)}")
         holders = f"{t.workers} worker{'s' if t.workers != 1 else ''} hold it"
         scores = (
             f", {t.score_changes} of them change a held score"
@@ -81,15 +78,14 @@ def guard_violations(summary: PlanSummary, limits: GuardLimits) -> list[str]:
 def _revoke_violations(summary: PlanSummary, limits: GuardLimits) -> list[str]:
     problems = []
     for t in summary.per_type:
-        over_count = t.revokes > limits.max_revokes
-        over_share = t.revokes > 0 and t.revoke_share > limits.max_revoke_share
-        if not (over_count or over_share):
+        if not t.revokes:
             continue
-        needed = []
-        if over_count:
-            needed.append(f"--max-revokes {t.revokes}")
-        if over_share:
-            needed.append(f"--max-revoke-share {_ceil_share(t.revoke_share)}")
+        needed = _needed(
+            (t.revokes, limits.max_revokes, "--max-revokes"),
+            (t.revoke_share, limits.max_revoke_share, "--max-revoke-share"),
+        )
+        if not needed:
+            continue
         problems.append(
             f"type {t.qualification_type_id}: {t.revokes} revocation(s) = {t.revoke_share:.1%} of "
             f"its workers ({t.workers} hold it); the limit for revocations is "
@@ -134,6 +130,17 @@ def check_push_allowed(
     reasons.extend(plan_refusals(summary, limits, skip_rejected=skip_rejected))
     if reasons:
         raise PushRefused("push refused, nothing was sent:\n- " + "\n- ".join(reasons))
+
+
+def _needed(count: tuple[int, int, str], share: tuple[float, float, str]) -> list[str]:
+    """The flags (with the values that would allow it) for a count and a share over their limits:
+    each is (value, limit, flag)."""
+    needed = []
+    if count[0] > count[1]:
+        needed.append(f"{count[2]} {count[0]}")
+    if share[0] > share[1]:
+        needed.append(f"{share[2]} {_ceil_share(share[0])}")
+    return needed
 
 
 def _example(where: str | None) -> str:

@@ -13,6 +13,7 @@ import csv
 import hashlib
 import os
 import re
+import signal
 import subprocess
 import sys
 from collections.abc import Iterable
@@ -238,6 +239,36 @@ def run_push_process(
         text=True,
         timeout=timeout,
     )
+
+
+def kill_then_resume(
+    args: list[str], env: dict[str, str], crashes: list[str]
+) -> subprocess.CompletedProcess[str]:
+    """Run `args` once per crash spec (`POINT:N`, see the hidden --crash-at), each killed with
+    SIGKILL at that point (asserted), then once to the end; the last run's result."""
+    for crash in crashes:
+        killed = run_push_process([*args, "--crash-at", crash], env, cwd=REPO)
+        assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+    return run_push_process(args, env, cwd=REPO)
+
+
+def subprocess_push_args(tmp_path: Path, *more: str) -> list[str]:
+    """`push --replan` on tmp_path's data and inputs, fast and in small batches, plus `more`."""
+    return [
+        "push",
+        "--replan",
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--inputs-dir",
+        str(tmp_path / "inputs"),
+        *more,
+        "--rate",
+        "500",
+        "--concurrency",
+        "3",
+        "--batch-size",
+        "5",
+    ]
 
 
 __all__ = ["REPO", "REQUESTER", "World", "run_push_process", "write_decisions", "write_desired"]

@@ -4,7 +4,6 @@ history, and resumed exactly once after kill -9 (local MTurk over real HTTP)."""
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +12,13 @@ from conftest import type_id, worker_id
 from push_helpers import (
     REPO,
     World,
+    kill_then_resume,
     mturk_state,
     push_cli,
     push_here,
     run_push_process,
     start_world,
+    subprocess_push_args,
     warehouse_rows,
     write_csv,
 )
@@ -150,30 +151,10 @@ def test_a_killed_push_of_revocations_resumes_exactly_once(
     world.warehouse(tmp_path / "data")
     revoked = W[:12]
     write_revokes(tmp_path / "inputs", [(T1, w, "", "revoke", "Quality review") for w in revoked])
-    args = [
-        "push",
-        "--replan",
-        "--data-dir",
-        str(tmp_path / "data"),
-        "--inputs-dir",
-        str(tmp_path / "inputs"),
-        "--allow-revokes",
-        "--max-share",
-        "1",
-        "--max-revoke-share",
-        "1",
-        "--rate",
-        "500",
-        "--concurrency",
-        "3",
-        "--batch-size",
-        "5",
-    ]
-    for crash in crashes:
-        killed = run_push_process([*args, "--crash-at", crash], env, cwd=REPO)
-        assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
-
-    resumed = run_push_process(args, env, cwd=REPO)
+    args = subprocess_push_args(
+        tmp_path, "--allow-revokes", "--max-share", "1", "--max-revoke-share", "1"
+    )
+    resumed = kill_then_resume(args, env, crashes)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert mturk.call_counts()[DISASSOCIATE] == len(revoked)  # one successful call per change
     assert mturk.call_counts()[ASSOCIATE] == 0
