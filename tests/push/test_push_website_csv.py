@@ -10,7 +10,14 @@ from typing import Any
 
 import pytest
 from conftest import type_id, worker_id
-from push_helpers import World, mturk_state, push_cli, start_world, warehouse_rows
+from push_helpers import (
+    World,
+    file_digest,
+    mturk_state,
+    push_cli,
+    start_world,
+    warehouse_rows,
+)
 
 ACCURACY, EXPERT, FOREIGN = type_id(61), type_id(62), type_id(63)
 NAMES = {
@@ -305,3 +312,28 @@ def test_export_writes_the_website_layout_and_its_untouched_file_plans_nothing(
     )
     assert changes == [(ACCURACY, W[1], "revoke", None), (quoted, W[3], "update", 6)]
     assert mturk.call_counts()[ASSOCIATE] == 0
+
+
+def test_export_leaves_out_a_name_two_types_share_and_changes_no_warehouse_byte(
+    tmp_path: Path,
+) -> None:
+    twin = type_id(66)
+    World(
+        types=[ACCURACY, EXPERT, twin],
+        names={ACCURACY: "Twin", twin: "Twin", EXPERT: "Expert"},
+        qualifications=[(ACCURACY, W[0], "Granted", 1), (EXPERT, W[0], "Granted", 2)],
+    ).warehouse(tmp_path / "data")
+    warehouse = tmp_path / "data" / "warehouse.duckdb"
+    before = file_digest(warehouse)
+    exported = tmp_path / "workers.csv"
+    result = push_cli(
+        "export", "--data-dir", str(tmp_path / "data"), "--website-csv", str(exported)
+    )
+    assert result.exit_code == 0, result.output
+    assert "not exported: types named 'Twin'" in result.output
+    with exported.open(newline="", encoding="utf-8") as handle:
+        assert list(csv.reader(handle)) == [
+            ["Worker ID", "CURRENT-Expert", "UPDATE-Expert"],
+            [W[0], "2", ""],
+        ]
+    assert file_digest(warehouse) == before
