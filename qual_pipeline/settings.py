@@ -284,6 +284,39 @@ PUSH_ALLOW_GRANTS = Setting(
     read_by="pipeline",
     flag="--allow-grants",
 )
+PUSH_ALLOW_REVOKES = Setting(
+    "push_allow_revokes",
+    bool,
+    False,
+    "QUAL_PIPELINE_PUSH_ALLOW_REVOKES",
+    description="Allow the revocations the desired state asks for "
+    "(DisassociateQualificationFromWorker); off, those rows are rejected",
+    read_by="pipeline",
+    flag="--allow-revokes",
+)
+PUSH_MAX_REVOKES = Setting(
+    "push_max_revokes",
+    int,
+    50,
+    "QUAL_PIPELINE_PUSH_MAX_REVOKES",
+    description="Guard: refuse a push that revokes more workers than this, per qualification type",
+    read_by="pipeline",
+    flag="--max-revokes",
+    unit="workers per type",
+    minimum=0,
+)
+PUSH_MAX_REVOKE_SHARE = Setting(
+    "push_max_revoke_share",
+    float,
+    0.02,
+    "QUAL_PIPELINE_PUSH_MAX_REVOKE_SHARE",
+    description="Guard: refuse a push that revokes more than this share of a type's current "
+    "holders",
+    read_by="pipeline",
+    flag="--max-revoke-share",
+    unit="share, 0.02 = 2%",
+    minimum=0.0,
+)
 PUSH_ALLOW_PRODUCTION = Setting(
     "push_allow_production",
     bool,
@@ -385,6 +418,9 @@ SETTINGS: tuple[Setting[Any], ...] = (
     PUSH_MAX_CHANGES,
     PUSH_MAX_SHARE,
     PUSH_ALLOW_GRANTS,
+    PUSH_ALLOW_REVOKES,
+    PUSH_MAX_REVOKES,
+    PUSH_MAX_REVOKE_SHARE,
     PUSH_ALLOW_PRODUCTION,
     PUSH_SEND_NOTIFICATIONS,
     PUSH_SKIP_REJECTED,

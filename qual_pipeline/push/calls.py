@@ -138,7 +138,8 @@ def pending_request_ids(client: Any, qualification_type_id: str) -> set[str]:
 
 
 def send_change(client: Any, change: Change, *, send_notifications: bool) -> None:
-    """The one call that applies a change: Associate for scores, Accept/Reject for requests."""
+    """The one call that applies a change: Associate for scores, Disassociate (with the reason
+    the worker sees, if any) for revocations, Accept/Reject for requests."""
     if change.action in ("update", "grant"):
         client.associate_qualification_with_worker(
             QualificationTypeId=change.qualification_type_id,
@@ -146,6 +147,14 @@ def send_change(client: Any, change: Change, *, send_notifications: bool) -> Non
             IntegerValue=change.new_value,
             SendNotification=send_notifications,
         )
+    elif change.action == "revoke":
+        kwargs = {
+            "QualificationTypeId": change.qualification_type_id,
+            "WorkerId": change.worker_id,
+        }
+        if change.reject_reason:
+            kwargs["Reason"] = change.reject_reason
+        client.disassociate_qualification_from_worker(**kwargs)
     elif change.action == "accept":
         client.accept_qualification_request(
             QualificationRequestId=change.qualification_request_id,
@@ -161,12 +170,18 @@ def send_change(client: Any, change: Change, *, send_notifications: bool) -> Non
 
 
 def has_landed(change: Change, observed: Observed | None, still_pending: bool) -> bool:
-    """Whether MTurk already reflects a change: the read-back that makes resume exactly-once."""
+    """Whether MTurk already reflects a change: the read-back that makes resume exactly-once.
+
+    A revocation has landed when GetQualificationScore answers the revoked state (or that the
+    worker holds nothing: either way the worker no longer holds the type).
+    """
     if change.action == "reject":
         return not still_pending
     assert observed is not None
     if observed.status == "Unreadable":
         return False
+    if change.action == "revoke":
+        return observed.status in ("Revoked", "Missing")
     holds = observed.status == "Granted" and observed.value == change.new_value
     if change.action == "accept":
         return holds and not still_pending

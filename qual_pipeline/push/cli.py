@@ -1,5 +1,5 @@
 """The push commands of the `qual-pipeline` CLI: plan (saves a plan, sends nothing), push (applies a
-saved plan), and score lookup.
+saved plan), score lookup, and export of the requester website's worker CSV.
 
 `register(app)` adds them to the main typer app. Scores and pending-request decisions share the
 commands: `--requests` switches plan and push from sql/desired_scores.sql to
@@ -14,7 +14,7 @@ import os
 import signal
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal, NoReturn
 
@@ -29,6 +29,8 @@ from qual_pipeline import settings as declared
 from qual_pipeline.mturk_api.client import ApiStats, ConfigurationError, RateLimiter, make_client
 from qual_pipeline.push.guard import (
     DEFAULT_MAX_CHANGES,
+    DEFAULT_MAX_REVOKE_SHARE,
+    DEFAULT_MAX_REVOKES,
     DEFAULT_MAX_SHARE,
     GuardLimits,
     PushRefused,
@@ -57,9 +59,11 @@ from qual_pipeline.push.score import (
 from qual_pipeline.warehouse.connection import (
     WarehouseBusyError,
     WarehouseNotFoundError,
+    open_warehouse_read_only,
     require_warehouse,
     warehouse_session,
 )
+from qual_pipeline.warehouse.export import ExportError, export_website_csv
 
 out = Console()
 err = Console(stderr=True)
@@ -96,6 +100,36 @@ AllowGrants = Annotated[
         "--allow-grants",
         help="Also grant the type to workers who lack it or had it revoked "
         "(AssociateQualificationWithWorker). Off: those rows are rejected.",
+    ),
+]
+AllowRevokes = Annotated[
+    bool,
+    typer.Option(
+        "--allow-revokes",
+        help="Revoke the qualifications the inputs ask to revoke "
+        "(DisassociateQualificationFromWorker). Off: those rows are rejected.",
+    ),
+]
+WebsiteCsv = Annotated[
+    Path | None,
+    typer.Option(
+        "--website-csv",
+        dir_okay=False,
+        help="Plan the requester website's worker CSV (Manage > Workers > Download CSV, or "
+        "`qual-pipeline export --website-csv`): its UPDATE-<type name> cells, a whole number "
+        "or Revoke, instead of sql/desired_scores.sql.",
+    ),
+]
+MaxRevokes = Annotated[
+    int,
+    typer.Option(min=0, help="Refuse a push that revokes more workers than this, per type."),
+]
+MaxRevokeShare = Annotated[
+    float,
+    typer.Option(
+        min=0.0,
+        help="Refuse a push that revokes more than this share of a type's current holders "
+        "(0.02 = 2%).",
     ),
 ]
 MaxChanges = Annotated[
@@ -161,6 +195,7 @@ def register(app: typer.Typer) -> None:
     app.command("plan")(plan_command)
     app.command("push")(push_command)
     app.command("score")(score_command)
+    app.command("export")(export_command)
 
 
 def plan_command(
@@ -170,8 +205,12 @@ def plan_command(
     sql_dir: SqlDir = SQL_DIR,
     environment: Environment = "sandbox",
     allow_grants: AllowGrants = False,
+    allow_revokes: AllowRevokes = False,
+    website_csv: WebsiteCsv = None,
     max_changes: MaxChanges = DEFAULT_MAX_CHANGES,
     max_share: MaxShare = DEFAULT_MAX_SHARE,
+    max_revokes: MaxRevokes = DEFAULT_MAX_REVOKES,
+    max_revoke_share: MaxRevokeShare = DEFAULT_MAX_REVOKE_SHARE,
     skip_rejected: SkipRejected = False,
     ignore_check: IgnoreCheck = None,
     rows: Annotated[int, typer.Option(min=0, help="Plan rows to list (changes first).")] = 50,
@@ -183,8 +222,14 @@ def plan_command(
     warehouse. Exit 1 when a push of the plan would be refused (the reasons are printed)."""
     _check_output(output)
     kind: Kind = "requests" if requests else "scores"
+    _check_website_csv(website_csv, requests)
     settings = _plan_settings(
-        environment, allow_grants, max_changes, max_share, skip_rejected, ignore_check
+        environment,
+        allow_grants,
+        GuardLimits(max_changes, max_share, max_revokes, max_revoke_share),
+        skip_rejected,
+        ignore_check,
+        allow_revokes,
     )
     with _failures():
         require_warehouse(data_dir)  # before the journal is created next to it
@@ -197,6 +242,7 @@ def plan_command(
                 settings=settings,
                 sql_dir=sql_dir,
                 preview_rows=rows,
+                website_csv=website_csv,
             )
         if output == "json":
             record = saved.record
@@ -208,8 +254,11 @@ def plan_command(
                         "environment": record.environment,
                         "load_id": record.load_id,
                         "inputs_fingerprint": record.inputs_fingerprint,
+                        "inputs": saved.summary.inputs.source,
+                        "not_applied": list(saved.summary.inputs.notes),
                         "counts": saved.summary.counts,
                         "rejected": saved.summary.rejected,
+                        "rejected_examples": saved.summary.rejected_examples,
                         "per_type": [t.__dict__ for t in saved.summary.per_type],
                         "checks": [f.__dict__ for f in saved.checks],
                         "ignored_checks": list(record.ignored_checks),
@@ -248,11 +297,28 @@ def push_command(
         bool | None,
         typer.Option("--allow-grants", help="With --replan: as `plan --allow-grants`."),
     ] = None,
+    allow_revokes: Annotated[
+        bool | None,
+        typer.Option("--allow-revokes", help="With --replan: as `plan --allow-revokes`."),
+    ] = None,
+    website_csv: Annotated[
+        Path | None,
+        typer.Option(
+            "--website-csv", dir_okay=False, help="With --replan: as `plan --website-csv`."
+        ),
+    ] = None,
     max_changes: Annotated[
         int | None, typer.Option(min=0, help="With --replan: as `plan --max-changes`.")
     ] = None,
     max_share: Annotated[
         float | None, typer.Option(min=0.0, help="With --replan: as `plan --max-share`.")
+    ] = None,
+    max_revokes: Annotated[
+        int | None, typer.Option(min=0, help="With --replan: as `plan --max-revokes`.")
+    ] = None,
+    max_revoke_share: Annotated[
+        float | None,
+        typer.Option(min=0.0, help="With --replan: as `plan --max-revoke-share`."),
     ] = None,
     skip_rejected: Annotated[
         bool | None,
@@ -285,10 +351,15 @@ def push_command(
     kind: Kind = "requests" if requests else "scores"
     if plan is not None and replan:
         raise typer.BadParameter("pass either --plan ID (a saved plan) or --replan, not both")
+    _check_website_csv(website_csv, requests)
     plan_flags = {
         "--allow-grants": allow_grants,
+        "--allow-revokes": allow_revokes,
+        "--website-csv": website_csv,
         "--max-changes": max_changes,
         "--max-share": max_share,
+        "--max-revokes": max_revokes,
+        "--max-revoke-share": max_revoke_share,
         "--skip-rejected": skip_rejected,
         "--ignore-check": ignore_check or None,
     }
@@ -303,10 +374,15 @@ def push_command(
         _plan_settings(
             environment,
             bool(allow_grants),
-            DEFAULT_MAX_CHANGES if max_changes is None else max_changes,
-            DEFAULT_MAX_SHARE if max_share is None else max_share,
+            GuardLimits(
+                DEFAULT_MAX_CHANGES if max_changes is None else max_changes,
+                DEFAULT_MAX_SHARE if max_share is None else max_share,
+                DEFAULT_MAX_REVOKES if max_revokes is None else max_revokes,
+                DEFAULT_MAX_REVOKE_SHARE if max_revoke_share is None else max_revoke_share,
+            ),
             bool(skip_rejected),
             ignore_check,
+            bool(allow_revokes),
         )
         if replan
         else None
@@ -340,6 +416,7 @@ def push_command(
                 replan=replan_settings,
                 sql_dir=sql_dir,
                 crash_hook=_crash_hook(crash_at),
+                website_csv=website_csv,
             )
         except PushFailed as e:
             _print_report(e.report, stats)
@@ -369,7 +446,50 @@ def score_command(
             out.print(score_table(result))
 
 
+def export_command(
+    website_csv: Annotated[
+        Path,
+        typer.Option(
+            "--website-csv",
+            dir_okay=False,
+            help="File to write in the requester website's worker CSV layout: Worker ID, then "
+            "CURRENT-<type name> and an empty UPDATE-<type name> per mirrored type.",
+        ),
+    ],
+    data_dir: DataDir = Path("data"),
+) -> None:
+    """Export the warehouse as the requester website's worker CSV: type a score or Revoke in an
+    UPDATE- cell, then `qual-pipeline plan --website-csv FILE`. Revoked and missing
+    qualifications are blank, as on the website. Reads the warehouse only."""
+    with _failures():
+        with closing(open_warehouse_read_only(data_dir, wait_s=10.0)) as con:
+            written = export_website_csv(con, website_csv)
+        names = ", ".join(name for _, name in written.types) or "none"
+        _say(
+            f"Wrote {written.workers:,} worker(s) x {len(written.types)} qualification type(s) "
+            f"({names}) to {written.path}."
+        )
+        if written.skipped:
+            _say(
+                "[yellow]not exported:[/] types named "
+                + ", ".join(escape(repr(n)) for n in written.skipped)
+                + " (several of your types share each name, and the website layout names types;"
+                " plan those with desired_scores.csv and type ids)"
+            )
+        _say(
+            "Type a new score or Revoke in an UPDATE- cell (blank cells leave the worker "
+            f"untouched), then `qual-pipeline plan --website-csv {written.path}`."
+        )
+
+
 # helpers
+
+
+def _check_website_csv(website_csv: Path | None, requests: bool) -> None:
+    if website_csv is not None and requests:
+        raise typer.BadParameter(
+            "--website-csv holds scores and revocations, not request decisions: drop --requests"
+        )
 
 
 def _check_output(output: str) -> None:
@@ -390,6 +510,7 @@ def _failures() -> Iterator[None]:
         JournalBusy,
         ConfigurationError,
         ScoreLookupError,
+        ExportError,
         WarehouseNotFoundError,
         WarehouseBusyError,
     ) as e:
@@ -418,16 +539,17 @@ def _warehouse(data_dir: Path) -> Callable[[], Any]:
 def _plan_settings(
     environment: str,
     allow_grants: bool,
-    max_changes: int,
-    max_share: float,
+    limits: GuardLimits,
     skip_rejected: bool,
     ignore_check: list[str] | None,
+    allow_revokes: bool,
 ) -> PlanSettings:
     try:
         return PlanSettings(
             environment=environment,
             allow_grants=allow_grants,
-            limits=GuardLimits(max_changes, max_share),
+            allow_revokes=allow_revokes,
+            limits=limits,
             skip_rejected=skip_rejected,
             ignore_checks=tuple(ignore_check or ()),
         )
@@ -458,7 +580,7 @@ def _print_plan(saved: SavedPlan) -> None:
     out.print(counts)
     if summary.per_type:
         types = Table(title="changes per qualification type (guard)")
-        columns = ("type", "changes", "score changes", "holders", "share")
+        columns = ("type", "changes", "score changes", "revokes", "holders", "share")
         for column in columns:
             types.add_column(column, justify="left" if column == "type" else "right")
         for t in summary.per_type:
@@ -466,6 +588,7 @@ def _print_plan(saved: SavedPlan) -> None:
                 t.qualification_type_id,
                 f"{t.changes:,}",
                 f"{t.score_changes:,}",
+                f"{t.revokes:,}",
                 f"{t.workers:,}",
                 f"{t.share:.1%}",
             )
@@ -474,18 +597,30 @@ def _print_plan(saved: SavedPlan) -> None:
         reasons = Table(title="rejected rows by reason")
         reasons.add_column("reason")
         reasons.add_column("rows", justify="right")
+        reasons.add_column("first at")
         for reason, n in summary.rejected.items():
-            reasons.add_row(reason, f"{n:,}")
+            example = summary.rejected_examples.get(reason, "")
+            reasons.add_row(escape(reason), f"{n:,}", escape(example))
         out.print(reasons)
     shown = saved.preview
     if shown:
         table = Table(title=f"plan rows (first {len(shown)}, changes first)")
-        columns = [c for c in shown[0] if c not in ("raw_value", "explicit_value")]
+        # Where a row comes from and its value as written; optional columns only when used.
+        optional = ("source_column", "revoke_reason", "reject_reason")
+        columns = [
+            c
+            for c in shown[0]
+            if c != "explicit_value"
+            and (c not in optional or any(row[c] is not None for row in shown))
+        ]
         for column in columns:
-            table.add_column(column)
+            table.add_column(PREVIEW_HEADERS.get(column, column))
         for row in shown:
-            table.add_row(*("" if row[c] is None else str(row[c]) for c in columns))
+            table.add_row(*("" if row[c] is None else escape(str(row[c])) for c in columns))
         out.print(table)
+    _say(f"Inputs: {escape(summary.inputs.source)}")
+    for note in summary.inputs.notes:
+        _say(f"[yellow]{escape(note)}[/]")
     for f in saved.checks:
         where = f"type {f.qualification_type_id}" if f.qualification_type_id else "the warehouse"
         if not f.blocking:
@@ -517,6 +652,13 @@ def _print_plan(saved: SavedPlan) -> None:
             f"`qual-pipeline push{flag}` applies exactly this plan, and refuses it if the "
             "warehouse is reloaded or the inputs change before then.",
         )
+
+
+PREVIEW_HEADERS = {
+    "raw_value": "as written",
+    "source_line": "line",
+    "source_column": "column",
+}
 
 
 def _print_report(report: PushReport, stats: ApiStats) -> None:

@@ -14,6 +14,9 @@ from qual_pipeline.push.plan import PlanSummary
 
 DEFAULT_MAX_CHANGES = 500
 DEFAULT_MAX_SHARE = 0.10
+# Revocations stop a worker from working on every HIT that requires the type: stricter by default.
+DEFAULT_MAX_REVOKES = 50
+DEFAULT_MAX_REVOKE_SHARE = 0.02
 
 
 PRODUCTION_REFUSAL = (
@@ -28,31 +31,35 @@ class PushRefused(RuntimeError):
 
 @dataclass(frozen=True)
 class GuardLimits:
-    """Per qualification type: refuse more than `max_changes` changes or `max_share` of holders."""
+    """Per qualification type: refuse more than `max_changes` changes or `max_share` of holders,
+    and, among them, more than `max_revokes` revocations or `max_revoke_share` of holders."""
 
     max_changes: int = DEFAULT_MAX_CHANGES
     max_share: float = DEFAULT_MAX_SHARE
+    max_revokes: int = DEFAULT_MAX_REVOKES
+    max_revoke_share: float = DEFAULT_MAX_REVOKE_SHARE
 
     def __post_init__(self) -> None:
-        if self.max_changes < 0:
-            raise ValueError(f"--max-changes must be 0 or more, got {self.max_changes}")
-        if self.max_share < 0:
-            raise ValueError(f"--max-share must be 0 or more, got {self.max_share}")
+        for flag, value in (
+            ("--max-changes", self.max_changes),
+            ("--max-share", self.max_share),
+            ("--max-revokes", self.max_revokes),
+            ("--max-revoke-share", self.max_revoke_share),
+        ):
+            if value < 0:
+                raise ValueError(f"{flag} must be 0 or more, got {value}")
 
 
 def guard_violations(summary: PlanSummary, limits: GuardLimits) -> list[str]:
     """One sentence per qualification type the plan would change too much; empty when it may go."""
     problems = []
     for t in summary.per_type:
-        over_count = t.changes > limits.max_changes
-        over_share = t.share > limits.max_share
-        if not (over_count or over_share):
+        needed = _needed(
+            (t.changes, limits.max_changes, "--max-changes"),
+            (t.share, limits.max_share, "--max-share"),
+        )
+        if not needed:
             continue
-        needed = []
-        if over_count:
-            needed.append(f"--max-changes {t.changes}")
-        if over_share:
-            needed.append(f"--max-share {_ceil_share(t.share)}")
         holders = f"{t.workers} worker{'s' if t.workers != 1 else ''} hold it"
         scores = (
             f", {t.score_changes} of them change a held score"
@@ -64,6 +71,28 @@ def guard_violations(summary: PlanSummary, limits: GuardLimits) -> list[str]:
             f"workers ({holders}); the limit is {limits.max_changes} changes and "
             f"{limits.max_share:.0%}. If this is intended, pass {' '.join(needed)}"
         )
+    problems.extend(_revoke_violations(summary, limits))
+    return problems
+
+
+def _revoke_violations(summary: PlanSummary, limits: GuardLimits) -> list[str]:
+    problems = []
+    for t in summary.per_type:
+        if not t.revokes:
+            continue
+        needed = _needed(
+            (t.revokes, limits.max_revokes, "--max-revokes"),
+            (t.revoke_share, limits.max_revoke_share, "--max-revoke-share"),
+        )
+        if not needed:
+            continue
+        problems.append(
+            f"type {t.qualification_type_id}: {t.revokes} revocation(s) = {t.revoke_share:.1%} of "
+            f"its workers ({t.workers} hold it); the limit for revocations is "
+            f"{limits.max_revokes} and {limits.max_revoke_share:.0%}, since a revoked worker can "
+            f"no longer work on HITs that require the type. If this is intended, pass "
+            f"{' '.join(needed)}"
+        )
     return problems
 
 
@@ -72,10 +101,15 @@ def plan_refusals(summary: PlanSummary, limits: GuardLimits, *, skip_rejected: b
     go. Each reason names the option that would allow it."""
     reasons = []
     if summary.rejected_rows and not skip_rejected:
-        top = "; ".join(f"{n} x {reason}" for reason, n in list(summary.rejected.items())[:5])
+        top = "; ".join(
+            f"{n} x {reason}" + _example(summary.rejected_examples.get(reason))
+            for reason, n in list(summary.rejected.items())[:5]
+        )
+        source = f", read from {summary.inputs.source}" if summary.inputs.source else ""
         reasons.append(
-            f"{summary.rejected_rows} row(s) of the plan are rejected ({top}). Fix the input, or "
-            "pass --skip-rejected to push the other rows; `qual-pipeline plan` lists them"
+            f"{summary.rejected_rows} row(s) of the plan are rejected ({top}{source}). Fix the "
+            "input, or pass --skip-rejected to push the other rows; `qual-pipeline plan` lists "
+            "them"
         )
     reasons.extend(guard_violations(summary, limits))
     return reasons
@@ -96,6 +130,21 @@ def check_push_allowed(
     reasons.extend(plan_refusals(summary, limits, skip_rejected=skip_rejected))
     if reasons:
         raise PushRefused("push refused, nothing was sent:\n- " + "\n- ".join(reasons))
+
+
+def _needed(count: tuple[int, int, str], share: tuple[float, float, str]) -> list[str]:
+    """The flags (with the values that would allow it) for a count and a share over their limits:
+    each is (value, limit, flag)."""
+    needed = []
+    if count[0] > count[1]:
+        needed.append(f"{count[2]} {count[0]}")
+    if share[0] > share[1]:
+        needed.append(f"{share[2]} {_ceil_share(share[0])}")
+    return needed
+
+
+def _example(where: str | None) -> str:
+    return f" (first at {where})" if where else ""
 
 
 def _ceil_share(share: float) -> str:

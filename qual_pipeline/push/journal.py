@@ -41,6 +41,8 @@ _PLAN_COLUMNS_ADDED = (
     "verdict",
     "ignored_checks",
 )
+# Columns of `rejections` added after the first release.
+_REJECTION_COLUMNS_ADDED = (("source_line", "INTEGER"), ("source_column", "TEXT"))
 _PLAN_COLUMNS = (
     "plan_id, kind, environment, send_notifications, total, state, created_at, finished_at, "
     + ", ".join(_PLAN_COLUMNS_ADDED)
@@ -159,13 +161,17 @@ class Journal:
         self._db.executescript(read_sql("push_journal", sql_dir) + ";")
 
     def _migrate(self) -> None:
-        """Journals from before saved plans: add the header columns `plans` lacks."""
+        """Journals of earlier versions: add the columns `plans` and `rejections` lack."""
         present = {r[1] for r in self._db.execute("PRAGMA table_info(plans)").fetchall()}
-        if not present:
-            return  # a new journal: the DDL creates the table whole
-        for column in _PLAN_COLUMNS_ADDED:
-            if column not in present:
-                self._db.execute(f"ALTER TABLE plans ADD COLUMN {column} TEXT")
+        if present:  # else a new journal: the DDL creates the table whole
+            for column in _PLAN_COLUMNS_ADDED:
+                if column not in present:
+                    self._db.execute(f"ALTER TABLE plans ADD COLUMN {column} TEXT")
+        present = {r[1] for r in self._db.execute("PRAGMA table_info(rejections)").fetchall()}
+        if present:
+            for column, kind in _REJECTION_COLUMNS_ADDED:
+                if column not in present:
+                    self._db.execute(f"ALTER TABLE rejections ADD COLUMN {column} {kind}")
 
     def close(self) -> None:
         self._db.close()
@@ -268,7 +274,8 @@ class Journal:
                             r.get("qualification_request_id"),
                             r.get("old_value"),
                             r.get("new_value"),
-                            r.get("reject_reason"),
+                            # the message MTurk shows the worker: a rejection's or a revocation's
+                            r.get("reject_reason") or r.get("revoke_reason"),
                         )
                     )
                     digest.update(repr(rows[-1][2:]).encode())
@@ -278,7 +285,9 @@ class Journal:
                 )
             for batch in rejections:
                 db.executemany(
-                    "INSERT INTO rejections VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO rejections (plan_id, seq, qualification_type_id, worker_id, "
+                    "qualification_request_id, raw_value, reason, input_rows, source_line, "
+                    "source_column) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [
                         (
                             provisional,
@@ -289,6 +298,8 @@ class Journal:
                             r.get("raw_value"),
                             r["reason"],
                             r.get("input_rows"),
+                            r.get("source_line"),
+                            r.get("source_column"),
                         )
                         for i, r in enumerate(batch)
                     ],

@@ -3,8 +3,14 @@
 The plan is a TEMP table of the connection (push_plan for scores, grant_plan for request decisions)
 with an action and a reason per row, so it works on a read-only connection and writes nothing to
 the warehouse file. Python only reads counts from it and streams the changes out in batches; a
-million desired rows never become Python objects. `inputs_fingerprint` hashes the model's output,
+million desired rows never become Python objects. `inputs_fingerprint` hashes the inputs' rows,
 set-based and order-independent, so a saved plan can tell later whether its inputs changed.
+
+What the plan is built from (`prepare_model`): the user's model (sql/desired_scores.sql or
+sql/grant_decisions.sql, which may read the CSV in the inputs folder through the tables
+desired_scores_csv / grant_decisions_csv that push.inputs loads), or, for scores, the requester
+website's worker CSV. Either way it becomes one TEMP view in fixed columns (desired_score_rows or
+grant_decision_rows) that the plan SQL reads.
 """
 
 from __future__ import annotations
@@ -18,13 +24,14 @@ from typing import Any, Literal
 
 import duckdb
 
+from qual_pipeline.push.inputs import InputError, load_csv_table, load_website_csv
 from qual_pipeline.warehouse.sql_files import SQL_DIR, sql_text
 
 Kind = Literal["scores", "requests"]
-SCORE_ACTIONS = ("update", "grant", "unchanged", "rejected")
+SCORE_ACTIONS = ("update", "grant", "revoke", "unchanged", "rejected")
 REQUEST_ACTIONS = ("accept", "reject", "unchanged", "rejected")
 CHANGE_ACTIONS: dict[str, tuple[str, ...]] = {
-    "scores": ("update", "grant"),
+    "scores": ("update", "grant", "revoke"),
     "requests": ("accept", "reject"),
 }
 PLAN_TABLES: dict[str, str] = {"scores": "push_plan", "requests": "grant_plan"}
@@ -35,6 +42,29 @@ USER_MODELS: dict[str, tuple[str, tuple[str, ...]]] = {
         ("qualification_request_id", "decision", "integer_value", "reason"),
     ),
 }
+OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {
+    "scores": ("action", "reason"),
+    "requests": (),
+}
+"""Columns the user's model may return besides the required ones (NULL when it does not)."""
+SOURCE_COLUMNS = ("source_line", "source_column", "input_problem")
+"""Where each input row comes from in the file the user edited, and what is wrong with it as a
+whole; NULL when the model does not say."""
+INPUT_VIEWS: dict[str, str] = {"scores": "desired_score_rows", "requests": "grant_decision_rows"}
+CSV_FILES: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
+    "scores": (
+        "desired_scores",
+        ("qualification_type_id", "worker_id", "integer_value"),
+        ("action", "reason"),
+    ),
+    "requests": (
+        "grant_decisions",
+        ("qualification_request_id", "decision"),
+        ("integer_value", "reason"),
+    ),
+}
+"""Per kind: the CSV in the inputs folder (<name>.csv, loaded as TEMP table <name>_csv when the
+model names that table), its required and its optional columns."""
 REQUIRED_TABLES: dict[str, tuple[str, ...]] = {
     "scores": ("worker_qualifications", "qualification_types"),
     "requests": ("worker_qualifications", "qualification_types", "qualification_requests"),
@@ -62,22 +92,48 @@ class TypeChanges:
     changes: int
     workers: int
     score_changes: int = 0
+    revokes: int = 0
+    """Revocations among the changes (DisassociateQualificationFromWorker)."""
 
     @property
     def share(self) -> float:
         """Changes as a share of the type's current holders; a type nobody holds counts as 100%."""
         return self.changes / self.workers if self.workers else 1.0
 
+    @property
+    def revoke_share(self) -> float:
+        """Revocations as a share of the type's current holders (100% when nobody holds it)."""
+        return self.revokes / self.workers if self.workers else 1.0
+
+
+@dataclass(frozen=True)
+class PlanInputs:
+    """What a plan is built from, as the user knows it.
+
+    source: the file the user edited and the model that read it, e.g.
+    `inputs/desired_scores.csv (read by sql/desired_scores.sql)` or `the website CSV workers.csv`.
+    notes: lines about the input the plan does not apply (block-status cells of a website CSV).
+    """
+
+    source: str
+    notes: tuple[str, ...] = ()
+
 
 @dataclass(frozen=True)
 class PlanSummary:
-    """What a plan holds, in numbers: enough to print, guard and decide without the rows."""
+    """What a plan holds, in numbers: enough to print, guard and decide without the rows.
+
+    rejected: reason -> rejected rows; rejected_examples: reason -> where its first row is and
+    its value as written (`line 7: '85.5'`).
+    """
 
     kind: Kind
     table: str
     counts: dict[str, int]
     rejected: dict[str, int] = field(default_factory=dict)
     per_type: tuple[TypeChanges, ...] = ()
+    rejected_examples: dict[str, str] = field(default_factory=dict)
+    inputs: PlanInputs = field(default_factory=lambda: PlanInputs(""))
 
     @property
     def changes(self) -> int:
@@ -109,12 +165,24 @@ def build_score_plan(
     inputs_dir: Path,
     sql_dir: Path = SQL_DIR,
     allow_grants: bool = False,
+    allow_revokes: bool = False,
+    website_csv: Path | None = None,
 ) -> PlanSummary:
-    """Run sql/desired_scores.sql and sql/push_plan.sql into TEMP table push_plan; summarise it.
+    """Run sql/desired_scores.sql (or read `website_csv`, the requester website's worker CSV) and
+    sql/push_plan.sql into TEMP table push_plan; summarise it.
 
-    Reads only: `con` may be read-only. PlanError names the input and the fix when the model fails.
+    Reads only: `con` may be read-only. PlanError names the input and the fix when the model or
+    the file fails.
     """
-    return _build("scores", con, inputs_dir, sql_dir, allow_grants=allow_grants)
+    return _build(
+        "scores",
+        con,
+        inputs_dir,
+        sql_dir,
+        allow_grants=allow_grants,
+        allow_revokes=allow_revokes,
+        website_csv=website_csv,
+    )
 
 
 def build_request_plan(
@@ -128,7 +196,7 @@ def build_request_plan(
     Reads push_audit (to skip requests an earlier push decided); a warehouse without it yet reads
     as if it were empty. `con` may be read-only.
     """
-    return _build("requests", con, inputs_dir, sql_dir, allow_grants=False)
+    return _build("requests", con, inputs_dir, sql_dir)
 
 
 def prepare_model(
@@ -138,8 +206,17 @@ def prepare_model(
     inputs_dir: Path,
     sql_dir: Path = SQL_DIR,
     allow_grants: bool = False,
-) -> None:
-    """Set the variables the SQL reads and create the user's model as a TEMP view."""
+    allow_revokes: bool = False,
+    website_csv: Path | None = None,
+) -> PlanInputs:
+    """Set the variables the SQL reads and create the plan's input rows as TEMP view
+    desired_score_rows (scores) or grant_decision_rows (requests): from the user's model, or, for
+    scores with `website_csv`, from the requester website's worker CSV.
+
+    Raises PlanError naming the file the user edited (or the model) when it cannot be read.
+    """
+    if website_csv is not None and kind != "scores":
+        raise PlanError("a website CSV holds scores and revocations, not request decisions")
     _require_tables(con, REQUIRED_TABLES[kind])
     if kind == "requests" and not _table_exists(con, "push_audit"):
         # No push yet: decided requests come from an empty audit, without writing the warehouse.
@@ -150,26 +227,42 @@ def prepare_model(
         )
     con.execute("SET VARIABLE inputs_dir = ?", [str(Path(inputs_dir).resolve())])
     con.execute("SET VARIABLE allow_grants = ?", [allow_grants])
+    con.execute("SET VARIABLE allow_revokes = ?", [allow_revokes])
+    if website_csv is not None:
+        return _website_rows(con, Path(website_csv), sql_dir)
     model, columns = USER_MODELS[kind]
-    _create_model_view(con, model, columns, sql_dir, Path(inputs_dir))
+    sql = read_sql(model, sql_dir)
+    source = f"sql/{model}.sql"
+    csv_name, required, optional = CSV_FILES[kind]
+    if re.search(rf"\b{csv_name}_csv\b", _without_comments(sql), flags=re.IGNORECASE):
+        path = Path(inputs_dir) / f"{csv_name}.csv"
+        try:
+            load_csv_table(con, path, f"{csv_name}_csv", required=required, optional=optional)
+        except InputError as e:
+            raise PlanError(str(e)) from None
+        source = f"{path} (read by {source})"
+    got = _create_model_view(con, model, sql, columns, source)
+    _create_input_view(con, kind, model, columns, got)
+    return PlanInputs(source=source)
 
 
 def inputs_fingerprint(con: duckdb.DuckDBPyConnection, kind: Kind) -> str:
-    """An order-independent fingerprint of the user model's output rows (after prepare_model).
+    """An order-independent fingerprint of the plan's input rows (after prepare_model).
 
     `<rows>-<hash>`: the row count, then a SHA-256 prefix of the XOR and the sum of DuckDB's hash
-    of each row's columns, computed set-based. Editing the CSV or the model so that any row
-    differs changes it; reordering rows does not.
+    of each row's columns (all but source_line), computed set-based. Editing the CSV or the model
+    so that any row differs changes it; reordering rows does not.
     """
-    model, columns = USER_MODELS[kind]
-    row_hash = f"hash({', '.join(columns)})"
+    _, columns = USER_MODELS[kind]
+    hashed = (*columns, *OPTIONAL_COLUMNS[kind], "source_column", "input_problem")
+    row_hash = f"hash({', '.join(hashed)})"
     try:
         rows, xor, total = con.execute(
             f"SELECT count(*), coalesce(bit_xor(h), 0), coalesce(sum(CAST(h AS HUGEINT)), 0) "
-            f"FROM (SELECT {row_hash} AS h FROM {model})"
+            f"FROM (SELECT {row_hash} AS h FROM {INPUT_VIEWS[kind]})"
         ).fetchall()[0]
     except duckdb.Error as e:
-        raise PlanError(f"sql/{model}.sql failed: {e}") from e
+        raise PlanError(f"reading the plan's inputs failed: {e}") from e
     digest = hashlib.sha256(f"{kind}|{rows}|{xor}|{total}".encode()).hexdigest()[:24]
     return f"{rows}-{digest}"
 
@@ -180,18 +273,27 @@ def _build(
     inputs_dir: Path,
     sql_dir: Path,
     *,
-    allow_grants: bool,
+    allow_grants: bool = False,
+    allow_revokes: bool = False,
+    website_csv: Path | None = None,
 ) -> PlanSummary:
-    prepare_model(con, kind, inputs_dir=inputs_dir, sql_dir=sql_dir, allow_grants=allow_grants)
-    model, _ = USER_MODELS[kind]
+    inputs = prepare_model(
+        con,
+        kind,
+        inputs_dir=inputs_dir,
+        sql_dir=sql_dir,
+        allow_grants=allow_grants,
+        allow_revokes=allow_revokes,
+        website_csv=website_csv,
+    )
     table = PLAN_TABLES[kind]
     plan_sql = read_sql(table, sql_dir)
     try:
         con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS\n{plan_sql}\n")
     except duckdb.Error as e:
-        raise PlanError(f"sql/{table}.sql failed on the output of sql/{model}.sql: {e}") from e
+        raise PlanError(f"sql/{table}.sql failed on the rows of {inputs.source}: {e}") from e
     _refuse_duplicate_changes(con, kind)
-    return summarise(con, kind, sql_dir)
+    return summarise(con, kind, sql_dir, inputs)
 
 
 def _refuse_duplicate_changes(con: duckdb.DuckDBPyConnection, kind: Kind) -> None:
@@ -209,31 +311,59 @@ def _refuse_duplicate_changes(con: duckdb.DuckDBPyConnection, kind: Kind) -> Non
         )
 
 
-def summarise(con: duckdb.DuckDBPyConnection, kind: Kind, sql_dir: Path = SQL_DIR) -> PlanSummary:
-    """Counts per action, rejected reasons and per-type change counts of a built plan table."""
+def summarise(
+    con: duckdb.DuckDBPyConnection,
+    kind: Kind,
+    sql_dir: Path = SQL_DIR,
+    inputs: PlanInputs | None = None,
+) -> PlanSummary:
+    """Counts per action, rejected reasons (with their first row) and per-type change counts of a
+    built plan table."""
     table = PLAN_TABLES[kind]
     actions = SCORE_ACTIONS if kind == "scores" else REQUEST_ACTIONS
     counts = dict.fromkeys(actions, 0)
     counts.update(dict(con.execute(f"SELECT action, count(*) FROM {table} GROUP BY 1").fetchall()))
-    rejected = dict(
-        con.execute(
-            f"SELECT reason, count(*) FROM {table} WHERE action = 'rejected' "
-            "GROUP BY 1 ORDER BY 2 DESC, 1"
-        ).fetchall()
-    )
+    rejected: dict[str, int] = {}
+    examples: dict[str, str] = {}
+    for reason, n, line, column, raw in con.execute(
+        f"SELECT reason, count(*), min(source_line), "
+        f"arg_min_null(source_column, coalesce(source_line, 0)), "
+        f"arg_min_null(raw_value, coalesce(source_line, 0)) "
+        f"FROM {table} WHERE action = 'rejected' GROUP BY 1 ORDER BY 2 DESC, 1"
+    ).fetchall():
+        rejected[reason] = n
+        if line is not None:
+            examples[reason] = row_location(line, column, raw)
     changes = ", ".join(f"'{a}'" for a in CHANGE_ACTIONS[kind])
     score_change = "action = 'update'" if kind == "scores" else "effect = 'update'"
     con.execute(
         f"CREATE OR REPLACE TEMP VIEW guarded_plan AS SELECT qualification_type_id, "
         f"action IN ({changes}) AS is_change, "
-        f"coalesce(action IN ({changes}) AND {score_change}, false) AS is_score_change "
+        f"coalesce(action IN ({changes}) AND {score_change}, false) AS is_score_change, "
+        f"action = 'revoke' AS is_revoke "
         f"FROM {table}"
     )
     per_type = tuple(
-        TypeChanges(str(t), int(c), int(w), int(sc))
-        for t, c, w, sc in con.execute(read_sql("push_guard", sql_dir)).fetchall()
+        TypeChanges(str(t), int(c), int(w), int(sc), int(r))
+        for t, c, w, sc, r in con.execute(read_sql("push_guard", sql_dir)).fetchall()
     )
-    return PlanSummary(kind=kind, table=table, counts=counts, rejected=rejected, per_type=per_type)
+    return PlanSummary(
+        kind=kind,
+        table=table,
+        counts=counts,
+        rejected=rejected,
+        per_type=per_type,
+        rejected_examples=examples,
+        inputs=inputs or PlanInputs(""),
+    )
+
+
+def row_location(line: int | None, column: str | None, raw: str | None) -> str:
+    """`line 7, column "UPDATE-Accuracy": '85.5'`: where an input row is and what it says."""
+    where = f"line {line}" if line is not None else "a row"
+    if column:
+        where += f", column {column!r}"
+    return f"{where}: {raw!r}" if raw is not None else f"{where}: empty"
 
 
 def plan_rows(
@@ -281,36 +411,73 @@ def _require_tables(con: duckdb.DuckDBPyConnection, tables: tuple[str, ...]) -> 
         )
 
 
+def _without_comments(sql: str) -> str:
+    """The SQL without -- and /* */ comments (to see which tables the query itself names)."""
+    return re.sub(r"--[^\n]*|/\*.*?\*/", " ", sql, flags=re.DOTALL)
+
+
 def _create_model_view(
     con: duckdb.DuckDBPyConnection,
     model: str,
+    sql: str,
     columns: tuple[str, ...],
-    sql_dir: Path,
-    inputs_dir: Path,
-) -> None:
+    source: str,
+) -> list[str]:
+    """Create the user's model as a TEMP view; the columns it returns."""
     if not _IDENTIFIER.match(model):
         raise PlanError(f"model name {model!r} is not a plain identifier")
-    sql = read_sql(model, sql_dir)
     try:
         con.execute(f"CREATE OR REPLACE TEMP VIEW {model} AS\n{sql}\n")
         got = [r[0] for r in con.execute(f"DESCRIBE {model}").fetchall()]
     except duckdb.IOException as e:
         raise PlanError(
-            f"sql/{model}.sql could not read its input: {e}\n"
-            f"The shipped model reads {Path(inputs_dir) / (model + '.csv')}: create that file "
-            "(see inputs/README.md), point --inputs-dir at the folder that holds it, "
-            f"or edit sql/{model}.sql to read your own data."
-        ) from e
-    except duckdb.BinderException as e:
-        raise PlanError(
-            f"sql/{model}.sql failed: {e}\nThe shipped model reads "
-            f"{Path(inputs_dir) / (model + '.csv')}, whose header must be: {','.join(columns)}"
+            f"sql/{model}.sql could not read its input: {e}\nPoint --inputs-dir at the folder "
+            f"that holds your files (see inputs/README.md), or edit sql/{model}.sql to read your "
+            "own data."
         ) from e
     except duckdb.Error as e:
-        raise PlanError(f"sql/{model}.sql failed: {e}") from e
-    absent = [c for c in columns if c not in got]
+        raise PlanError(f"{source} failed: {e}") from e
+    lowered = {c.lower() for c in got}
+    absent = [c for c in columns if c not in lowered]
     if absent:
         raise PlanError(
             f"sql/{model}.sql must return the columns {', '.join(columns)}; "
             f"missing: {', '.join(absent)} (it returns {', '.join(got)})"
         )
+    return got
+
+
+def _create_input_view(
+    con: duckdb.DuckDBPyConnection,
+    kind: Kind,
+    model: str,
+    columns: tuple[str, ...],
+    got: list[str],
+) -> None:
+    """The model's rows in the fixed columns the plan SQL reads: its required columns, then the
+    optional and source columns it returns (matched in any case) or NULL."""
+    named = {c.lower(): c for c in got}
+    select = []
+    for column in (*columns, *OPTIONAL_COLUMNS[kind], *SOURCE_COLUMNS):
+        if column in named:
+            quoted = named[column].replace('"', '""')
+            select.append(f'"{quoted}" AS {column}')
+        else:
+            select.append(f"NULL AS {column}")
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW {INPUT_VIEWS[kind]} AS "
+        f"SELECT {', '.join(select)} FROM {model}"
+    )
+
+
+def _website_rows(con: duckdb.DuckDBPyConnection, path: Path, sql_dir: Path) -> PlanInputs:
+    """The requester website's worker CSV as the score plan's input rows."""
+    try:
+        website = load_website_csv(con, path)
+    except InputError as e:
+        raise PlanError(str(e)) from None
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW {INPUT_VIEWS['scores']} AS\n"
+        f"{read_sql('website_changes', sql_dir)}\n"
+    )
+    return PlanInputs(source=f"the website CSV {path}", notes=website.notes())

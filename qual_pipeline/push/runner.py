@@ -166,12 +166,14 @@ def run_push(
     sql_dir: Path = SQL_DIR,
     progress: Progress | None = None,
     crash_hook: CrashHook | None = None,
+    website_csv: Path | None = None,
 ) -> PushReport:
     """Finish unfinished plans, then apply one saved plan of `kind` (or, with `replan`, plan,
     save and apply a fresh one); raise if anything failed.
 
     plan_id: the saved plan to apply; None applies the newest saved plan of `kind`.
     replan: plan settings to build a new plan with, instead of applying a saved one.
+    website_csv: with `replan`, build the scores plan from the requester website's worker CSV.
     read_warehouse: read-only connections for planning and checks (default: the data_dir's).
     Raises PushRefused (nothing sent for the plan: no saved plan, out of date, refused by its
     verdict), JournalBusy (another push is running), PlanError (bad model or warehouse),
@@ -183,12 +185,16 @@ def run_push(
         raise PushRefused(REFUSED + PRODUCTION_REFUSAL)
     if plan_id is not None and replan is not None:
         raise ValueError("pass either plan_id (apply a saved plan) or replan, not both")
+    if website_csv is not None and replan is None:
+        raise ValueError("website_csv builds a plan: pass it with replan (or to save_plan)")
     reader = read_warehouse or read_only_warehouse(data_dir)
     sender = _Sender(client, connect_warehouse, settings, sql_dir, report.run_id, crash_hook)
     with Journal(data_dir, sql_dir) as journal, journal.lock():
         sender.journal = journal
         try:
-            _run_locked(kind, sender, report, reader, inputs_dir, plan_id, replan, progress)
+            _run_locked(
+                kind, sender, report, reader, inputs_dir, plan_id, replan, progress, website_csv
+            )
         except NoCredentialsError:
             raise
         except (BotoCoreError, ClientError) as e:
@@ -214,6 +220,7 @@ def _run_locked(
     plan_id: str | None,
     replan: PlanSettings | None,
     progress: Progress | None,
+    website_csv: Path | None = None,
 ) -> None:
     journal, settings = sender.journal, sender.settings
     finished_now: set[str] = set()
@@ -234,6 +241,7 @@ def _run_locked(
             inputs_dir=inputs_dir,
             settings=replan,
             sql_dir=sender.sql_dir,
+            website_csv=website_csv,
         )
         report.saved = saved
         if saved.verdict:
@@ -486,6 +494,8 @@ def _who(change: Change) -> str:
 def _expected(change: Change) -> str:
     if change.action == "reject":
         return "the request no longer pending"
+    if change.action == "revoke":
+        return "Revoked"
     return f"Granted {change.new_value}"
 
 
@@ -511,7 +521,11 @@ def _record_in_warehouse(con: duckdb.DuckDBPyConnection, rows: list[dict[str, An
             and r["observed_status"] in ("Granted", "Revoked")
         ):
             key = (r["qualification_type_id"], r["worker_id"])
-            latest[key] = (*key, r["observed_value"], r["observed_status"])
+            # MTurk answers no score for a revoked qualification; it keeps the one the worker
+            # had, as a refresh lists it, so the history records the status change alone.
+            revoked = r["action"] == "revoke" and r["observed_status"] == "Revoked"
+            value = r["old_value"] if revoked else r["observed_value"]
+            latest[key] = (*key, value, r["observed_status"])
     if latest:
         record_pushed_changes(con, list(latest.values()), datetime.now(UTC))
 

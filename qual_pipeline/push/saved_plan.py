@@ -31,7 +31,6 @@ from qual_pipeline.push.journal import Journal, PlanHeader, PlanRecord
 from qual_pipeline.push.plan import (
     CHANGE_ACTIONS,
     SQL_DIR,
-    USER_MODELS,
     Kind,
     PlanError,
     PlanSummary,
@@ -55,12 +54,14 @@ class PlanSettings:
 
     environment: the MTurk environment the plan is for (a push to another one is refused).
     allow_grants: plan grants to workers who lack the type or had it revoked (else rejected).
+    allow_revokes: plan revocations the inputs ask for (else rejected).
     limits: the mass-change guard. skip_rejected: rejected rows do not refuse the plan.
     ignore_checks: blocking checks whose failure does not refuse the plan (recorded and audited).
     """
 
     environment: str = "sandbox"
     allow_grants: bool = False
+    allow_revokes: bool = False
     limits: GuardLimits = field(default_factory=GuardLimits)
     skip_rejected: bool = False
     ignore_checks: tuple[str, ...] = ()
@@ -112,9 +113,12 @@ def save_plan(
     settings: PlanSettings,
     sql_dir: Path = SQL_DIR,
     preview_rows: int = 0,
+    website_csv: Path | None = None,
 ) -> SavedPlan:
     """Build the plan of `kind` read-only, judge it and save it in the journal (hold its lock).
 
+    website_csv: build a scores plan from the requester website's worker CSV instead of
+    sql/desired_scores.sql (recorded in the plan: a push re-reads the same file to check it).
     Raises PlanError when the plan cannot be built, or while an interrupted push is unfinished
     (its remaining changes would land after this plan was computed).
     """
@@ -128,8 +132,15 @@ def save_plan(
     with read_warehouse() as con:
         if kind == "scores":
             summary = build_score_plan(
-                con, inputs_dir=inputs_dir, sql_dir=sql_dir, allow_grants=settings.allow_grants
+                con,
+                inputs_dir=inputs_dir,
+                sql_dir=sql_dir,
+                allow_grants=settings.allow_grants,
+                allow_revokes=settings.allow_revokes,
+                website_csv=website_csv,
             )
+        elif website_csv is not None:
+            raise PlanError("a website CSV holds scores and revocations, not request decisions")
         else:
             summary = build_request_plan(con, inputs_dir=inputs_dir, sql_dir=sql_dir)
         fingerprint = inputs_fingerprint(con, kind)
@@ -143,7 +154,11 @@ def save_plan(
             environment=settings.environment,
             load_id=load_id,
             inputs_fingerprint=fingerprint,
-            settings={**settings.as_record(), "inputs_dir": str(Path(inputs_dir).resolve())},
+            settings={
+                **settings.as_record(),
+                "inputs_dir": str(Path(inputs_dir).resolve()),
+                "website_csv": str(Path(website_csv).resolve()) if website_csv else None,
+            },
             summary=_summary_record(summary, failures),
             verdict=tuple(verdict),
             ignored_checks=tuple(sorted(settings.ignore_checks)),
@@ -236,6 +251,7 @@ def confirm_unchanged(
             "\nPlan again with the options named above (`qual-pipeline plan ...`), then push"
         )
     kind: Kind = "requests" if record.kind == "requests" else "scores"
+    website_csv = record.settings.get("website_csv")
     with read_warehouse() as con:
         load_id = latest_load_id(con)
         if load_id != record.load_id:
@@ -244,21 +260,28 @@ def confirm_unchanged(
                 f"(load {record.load_id} then, {load_id} now), so MTurk's state under the plan "
                 "may have changed. " + again
             )
-        prepare_model(
-            con,
-            kind,
-            inputs_dir=inputs_dir,
-            sql_dir=sql_dir,
-            allow_grants=bool(record.settings.get("allow_grants")),
-        )
+        try:
+            inputs = prepare_model(
+                con,
+                kind,
+                inputs_dir=inputs_dir,
+                sql_dir=sql_dir,
+                allow_grants=bool(record.settings.get("allow_grants")),
+                allow_revokes=bool(record.settings.get("allow_revokes")),
+                website_csv=Path(website_csv) if website_csv else None,
+            )
+        except PlanError as e:
+            raise PushRefused(
+                f"{REFUSED}the inputs of plan {record.plan_id} cannot be read again to check "
+                f"that they did not change: {e}"
+            ) from None
         fingerprint = inputs_fingerprint(con, kind)
     if fingerprint != record.inputs_fingerprint:
-        model = USER_MODELS[kind][0]
         raise PushRefused(
             f"{REFUSED}the inputs changed since plan {record.plan_id} was saved: "
-            f"sql/{model}.sql now returns other rows ({_rows(fingerprint)} rows, fingerprint "
+            f"{inputs.source} now gives other rows ({_rows(fingerprint)} rows, fingerprint "
             f"{fingerprint}; the plan was built from {_rows(record.inputs_fingerprint)} rows, "
-            f"{record.inputs_fingerprint}; inputs read from {Path(inputs_dir).resolve()}). " + again
+            f"{record.inputs_fingerprint}). " + again
         )
 
 
@@ -298,8 +321,11 @@ def _summary_record(summary: PlanSummary, failures: list[CheckFailure]) -> dict[
     return {
         "counts": summary.counts,
         "rejected": summary.rejected,
+        "rejected_examples": summary.rejected_examples,
         "per_type": [asdict(t) for t in summary.per_type],
         "checks": [asdict(f) for f in failures],
+        "inputs": summary.inputs.source,
+        "not_applied": list(summary.inputs.notes),
     }
 
 

@@ -1,18 +1,18 @@
--- desired_scores: the scores you want MTurk to hold. This model is yours: replace the query with
+-- desired_scores: the state you want MTurk to hold. This model is yours: replace the query with
 -- anything DuckDB can run (a join over your review results, gold-standard accuracy, ...).
 -- It must return three columns:
 --   qualification_type_id  the type id (must be one of your types, i.e. in qualification_types)
 --   worker_id              the worker id (A + upper-case letters and digits)
---   integer_value          the score (a 32-bit integer; text or decimals are checked, not trusted)
--- Workers you leave out are left alone: the push never revokes.
--- The shipped example reads <inputs dir>/desired_scores.csv (see inputs/README.md);
--- getvariable('inputs_dir') is set by the planner (--inputs-dir, default ./inputs).
-SELECT
-    qualification_type_id,
-    worker_id,
-    integer_value
-FROM read_csv(
-    getvariable('inputs_dir') || '/desired_scores.csv',
-    header = true,
-    all_varchar = true
-)
+--   integer_value          the score (a 32-bit integer; text or decimals are checked, not trusted);
+--                          ignored on a revocation
+-- and may return:
+--   action                 empty or 'score': set the score; 'revoke': revoke the qualification
+--                          (DisassociateQualificationFromWorker; the plan needs --allow-revokes)
+--   reason                 on a revocation, the message MTurk shows the worker (optional)
+--   source_line            the line of the input file the row comes from, shown on rejected rows
+-- Workers you leave out are left alone: only a row with action 'revoke' revokes.
+-- The shipped model reads <inputs dir>/desired_scores.csv (see inputs/README.md): a query that
+-- names desired_scores_csv gets that file as a table, header matched in any case, values as
+-- written, with the line of each row (source_line). getvariable('inputs_dir') holds the folder
+-- (--inputs-dir, default ./inputs).
+SELECT * FROM desired_scores_csv

@@ -4,15 +4,9 @@
 --   decision                  'accept' or 'reject'
 --   integer_value             the score to grant on accept (empty: 1, as MTurk's default)
 --   reason                    on reject: the message MTurk shows the worker (optional)
--- Requests you leave out stay pending.
--- The shipped example reads <inputs dir>/grant_decisions.csv (see inputs/README.md).
-SELECT
-    qualification_request_id,
-    decision,
-    integer_value,
-    reason
-FROM read_csv(
-    getvariable('inputs_dir') || '/grant_decisions.csv',
-    header = true,
-    all_varchar = true
-)
+-- and may return source_line, the line of the input file the row comes from (shown on rejected
+-- rows). Requests you leave out stay pending.
+-- The shipped model reads <inputs dir>/grant_decisions.csv (see inputs/README.md): a query that
+-- names grant_decisions_csv gets that file as a table, header matched in any case, values as
+-- written, with the line of each row (source_line).
+SELECT * FROM grant_decisions_csv

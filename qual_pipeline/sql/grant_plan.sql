@@ -9,15 +9,21 @@
 --                   'none'   the worker holds it with exactly this value
 -- An accept over a Granted holder whose value would change is rejected unless the row gives
 -- integer_value explicitly: MTurk would otherwise overwrite the score with 1.
--- Inputs: the view grant_decisions (the user's model), qualification_requests, push_audit.
+-- source_line names the first input row behind a plan row in the file the user edited, raw_value
+-- its value as written.
+-- Inputs: the view grant_decision_rows (the user's model in the columns qualification_request_id,
+-- decision, integer_value, reason, source_line, input_problem), qualification_requests, push_audit.
 WITH decisions AS (
     SELECT
         CAST(qualification_request_id AS VARCHAR) AS qualification_request_id,
         lower(trim(CAST(decision AS VARCHAR))) AS decision,
-        trim(CAST(integer_value AS VARCHAR)) AS raw_value,
+        CAST(integer_value AS VARCHAR) AS raw_value,
+        trim(CAST(integer_value AS VARCHAR)) AS value_text,
         TRY_CAST(trim(CAST(integer_value AS VARCHAR)) AS DOUBLE) AS number,
-        nullif(trim(CAST(reason AS VARCHAR)), '') AS reject_reason
-    FROM grant_decisions
+        nullif(trim(CAST(reason AS VARCHAR)), '') AS reject_reason,
+        TRY_CAST(source_line AS BIGINT) AS source_line,
+        CAST(input_problem AS VARCHAR) AS input_problem
+    FROM grant_decision_rows
 ),
 
 checked AS (
@@ -26,13 +32,15 @@ checked AS (
         decision,
         raw_value,
         reject_reason,
+        source_line,
         CASE
+            WHEN input_problem IS NOT NULL THEN input_problem
             WHEN qualification_request_id IS NULL OR qualification_request_id = ''
                 THEN 'qualification_request_id is missing'
             WHEN decision IS NULL OR decision NOT IN ('accept', 'reject')
                 THEN 'decision must be accept or reject'
             WHEN decision = 'reject' THEN NULL
-            WHEN raw_value IS NULL OR raw_value = '' THEN NULL
+            WHEN value_text IS NULL OR value_text = '' THEN NULL
             WHEN number IS NULL OR NOT isfinite(number) OR number <> trunc(number)
                 THEN 'integer_value is not an integer'
             WHEN number < -2147483648 OR number > 2147483647
@@ -40,11 +48,11 @@ checked AS (
         END AS row_problem,
         CASE
             WHEN decision <> 'accept' THEN NULL
-            WHEN raw_value IS NULL OR raw_value = '' THEN 1
+            WHEN value_text IS NULL OR value_text = '' THEN 1
             WHEN number BETWEEN -2147483648 AND 2147483647 AND number = trunc(number)
                 THEN CAST(number AS INTEGER)
         END AS new_value,
-        coalesce(raw_value, '') <> '' AS explicit_value
+        coalesce(value_text, '') <> '' AS explicit_value
     FROM decisions
 ),
 
@@ -53,7 +61,8 @@ valid AS (
         qualification_request_id,
         min(decision) AS decision,
         min(new_value) AS new_value,
-        min(raw_value) AS raw_value,
+        arg_min_null(raw_value, coalesce(source_line, 0)) AS raw_value,
+        min(source_line) AS source_line,
         min(reject_reason) AS reject_reason,
         bool_and(explicit_value) AS explicit_value,
         count(*) AS input_rows,
@@ -72,6 +81,7 @@ candidates AS (
         CASE WHEN NOT conflicting THEN new_value END AS new_value,
         raw_value,
         CASE WHEN NOT conflicting THEN reject_reason END AS reject_reason,
+        source_line,
         explicit_value,
         CASE
             WHEN conflicting THEN
@@ -80,8 +90,8 @@ candidates AS (
     FROM valid
     UNION ALL
     SELECT
-        qualification_request_id, decision, NULL, raw_value, reject_reason, explicit_value,
-        row_problem
+        qualification_request_id, decision, NULL, raw_value, reject_reason, source_line,
+        explicit_value, row_problem
     FROM checked
     WHERE row_problem IS NOT NULL
 ),
@@ -103,6 +113,8 @@ SELECT
     d.new_value,
     d.raw_value,
     d.reject_reason,
+    d.source_line,
+    CAST(NULL AS VARCHAR) AS source_column,
     CASE
         WHEN d.problem IS NOT NULL THEN 'rejected'
         WHEN done.qualification_request_id IS NOT NULL THEN 'unchanged'

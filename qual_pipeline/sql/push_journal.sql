@@ -7,8 +7,12 @@
 --        guard's verdict and the blocking checks it may ignore.
 -- changes: one row per planned change; state pending -> sending -> sent -> verified | mismatch,
 --          or failed. 'sending' is committed before the call, so after a crash it means
---          "outcome unknown: read back before sending again".
--- rejections: the plan's rejected rows with their reason (unchanged rows are only counted).
+--          "outcome unknown: read back before sending again". action: update, grant, revoke
+--          (scores), accept, reject (requests). reject_reason: the message MTurk shows the worker
+--          with a request rejection or a revocation.
+-- rejections: the plan's rejected rows with their reason, the value as written and where the
+--             first input row behind it is (source_line, and source_column for a website CSV);
+--             unchanged rows are only counted.
 -- attempts: one row per call attempt; the outbox of push_audit (recorded = 1 once copied).
 CREATE TABLE IF NOT EXISTS plans (
     plan_id TEXT PRIMARY KEY,
@@ -51,6 +55,8 @@ CREATE TABLE IF NOT EXISTS rejections (
     raw_value TEXT,
     reason TEXT NOT NULL,
     input_rows INTEGER,
+    source_line INTEGER,
+    source_column TEXT,
     PRIMARY KEY (plan_id, seq)
 );
 CREATE TABLE IF NOT EXISTS attempts (

@@ -1,22 +1,36 @@
--- push_plan: desired_scores diffed against worker_qualifications, one row per change considered.
+-- push_plan: the desired state diffed against worker_qualifications, one row per change considered.
 -- action: 'update'    the worker holds the type (Granted) with another value: UpdateQualificationScore
 --         'grant'     the worker lacks the type or it was revoked, and grants are allowed
---         'unchanged' MTurk already holds this value
+--         'revoke'    the row asks for a revocation, the worker holds the type (Granted) and
+--                     revocations are allowed: DisassociateQualificationFromWorker with revoke_reason
+--         'unchanged' MTurk already holds this value (or, for a revocation, the worker does not
+--                     hold the type: it is revoked already or was never granted)
 --         'rejected'  bad input or not allowed; `reason` says why and how to fix it
--- One row per (type, worker) and problem; input_rows counts the desired rows behind it.
--- Inputs: the view desired_scores (the user's model) and getvariable('allow_grants').
+-- One row per (type, worker) and problem; input_rows counts the desired rows behind it, and
+-- source_line (source_column) names the first of them in the file the user edited, raw_value its
+-- value as written.
+-- Inputs: the view desired_score_rows (the user's model or the website CSV, in the columns
+-- qualification_type_id, worker_id, integer_value, action, reason, source_line, source_column,
+-- input_problem) and getvariable('allow_grants'), getvariable('allow_revokes').
 WITH desired AS (
     SELECT
         CAST(qualification_type_id AS VARCHAR) AS qualification_type_id,
         CAST(worker_id AS VARCHAR) AS worker_id,
-        trim(CAST(integer_value AS VARCHAR)) AS raw_value
-    FROM desired_scores
+        CAST(integer_value AS VARCHAR) AS raw_value,
+        lower(trim(CAST(action AS VARCHAR))) AS wanted,
+        nullif(trim(CAST(reason AS VARCHAR)), '') AS revoke_reason,
+        TRY_CAST(source_line AS BIGINT) AS source_line,
+        CAST(source_column AS VARCHAR) AS source_column,
+        CAST(input_problem AS VARCHAR) AS input_problem
+    FROM desired_score_rows
 ),
 
 parsed AS (
     SELECT
         *,
-        TRY_CAST(raw_value AS DOUBLE) AS number
+        trim(raw_value) AS value_text,
+        TRY_CAST(trim(raw_value) AS DOUBLE) AS number,
+        coalesce(wanted = 'revoke', false) AS is_revoke
     FROM desired
 ),
 
@@ -25,7 +39,12 @@ checked AS (
         qualification_type_id,
         worker_id,
         raw_value,
+        revoke_reason,
+        source_line,
+        source_column,
+        is_revoke,
         CASE
+            WHEN input_problem IS NOT NULL THEN input_problem
             WHEN qualification_type_id IS NULL OR qualification_type_id = ''
                 THEN 'qualification_type_id is missing'
             WHEN NOT regexp_matches(qualification_type_id, '^[A-Z0-9]{1,64}$')
@@ -34,7 +53,10 @@ checked AS (
                 THEN 'worker_id is missing'
             WHEN NOT regexp_matches(worker_id, '^A[A-Z0-9]{1,63}$')
                 THEN 'worker_id must be A followed by upper-case letters and digits (at most 64)'
-            WHEN raw_value IS NULL OR raw_value = ''
+            WHEN coalesce(wanted, '') NOT IN ('', 'score', 'revoke')
+                THEN 'action must be empty (set the score) or revoke'
+            WHEN is_revoke THEN NULL
+            WHEN value_text IS NULL OR value_text = ''
                 THEN 'integer_value is missing'
             WHEN number IS NULL OR NOT isfinite(number) OR number <> trunc(number)
                 THEN 'integer_value is not an integer'
@@ -42,24 +64,38 @@ checked AS (
                 THEN 'integer_value is outside the 32-bit range -2147483648..2147483647'
         END AS row_problem,
         CASE
+            WHEN is_revoke THEN NULL
             WHEN number BETWEEN -2147483648 AND 2147483647 AND number = trunc(number)
                 THEN CAST(number AS INTEGER)
         END AS new_value
     FROM parsed
 ),
 
+wished AS (
+    SELECT
+        *,
+        CASE WHEN is_revoke THEN 'revoke' ELSE CAST(new_value AS VARCHAR) END AS wish
+    FROM checked
+),
+
 grouped AS (
     -- One pass: valid rows collapse to one per (type, worker); invalid rows to one per
-    -- (type, worker, problem), keeping how many input rows they stand for.
+    -- (type, worker, problem), keeping how many input rows they stand for and the first of them.
+    -- `wish` is the desired state as one comparable value: the score, or 'revoke'.
     SELECT
         qualification_type_id,
         worker_id,
         row_problem,
         min(new_value) AS new_value,
-        max(new_value) AS highest,
-        min(raw_value) AS raw_value,
+        bool_or(is_revoke) AS is_revoke,
+        min(wish) AS first_wish,
+        max(wish) AS last_wish,
+        arg_min_null(raw_value, coalesce(source_line, 0)) AS raw_value,
+        min(revoke_reason) AS revoke_reason,
+        min(source_line) AS source_line,
+        arg_min_null(source_column, coalesce(source_line, 0)) AS source_column,
         count(*) AS input_rows
-    FROM checked
+    FROM wished
     GROUP BY qualification_type_id, worker_id, row_problem
 ),
 
@@ -67,14 +103,18 @@ candidates AS (
     SELECT
         qualification_type_id,
         worker_id,
-        CASE WHEN row_problem IS NULL AND new_value = highest THEN new_value END AS new_value,
+        CASE WHEN row_problem IS NULL AND first_wish = last_wish THEN new_value END AS new_value,
+        row_problem IS NULL AND first_wish = last_wish AND is_revoke AS is_revoke,
         raw_value,
+        revoke_reason,
+        source_line,
+        source_column,
         input_rows,
         CASE
             WHEN row_problem IS NOT NULL THEN row_problem
-            WHEN new_value <> highest THEN
+            WHEN first_wish <> last_wish THEN
                 'the same worker appears ' || input_rows || ' times with different values ('
-                || new_value || ' to ' || highest || ')'
+                || first_wish || ' and ' || last_wish || ')'
         END AS problem
     FROM grouped
 )
@@ -86,10 +126,16 @@ SELECT
     c.integer_value AS old_value,
     d.new_value,
     d.raw_value,
+    CASE WHEN d.is_revoke THEN d.revoke_reason END AS revoke_reason,
     d.input_rows,
+    d.source_line,
+    d.source_column,
     CASE
         WHEN d.problem IS NOT NULL THEN 'rejected'
         WHEN t.qualification_type_id IS NULL THEN 'rejected'
+        WHEN d.is_revoke AND c.status IS DISTINCT FROM 'Granted' THEN 'unchanged'
+        WHEN d.is_revoke AND getvariable('allow_revokes') THEN 'revoke'
+        WHEN d.is_revoke THEN 'rejected'
         WHEN c.status = 'Granted' AND c.integer_value IS NOT DISTINCT FROM d.new_value
             THEN 'unchanged'
         WHEN c.status = 'Granted' THEN 'update'
@@ -100,6 +146,11 @@ SELECT
         WHEN d.problem IS NOT NULL THEN d.problem
         WHEN t.qualification_type_id IS NULL
             THEN 'not one of your qualification types (not in qualification_types)'
+        WHEN d.is_revoke AND c.status IS DISTINCT FROM 'Granted' THEN NULL
+        WHEN d.is_revoke AND getvariable('allow_revokes') THEN NULL
+        WHEN d.is_revoke
+            THEN 'revoking a qualification needs --allow-revokes (the worker can no longer work '
+                || 'on HITs that require it)'
         WHEN c.status = 'Granted' THEN NULL
         WHEN getvariable('allow_grants') THEN NULL
         WHEN c.status = 'Revoked'

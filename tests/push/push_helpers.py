@@ -13,6 +13,7 @@ import csv
 import hashlib
 import os
 import re
+import signal
 import subprocess
 import sys
 from collections.abc import Iterable
@@ -46,6 +47,10 @@ class World:
     qualifications: list[tuple[str, str, str, int | None]] = field(default_factory=list)
     requests: list[tuple[str, str, str]] = field(default_factory=list)  # (request id, type, worker)
     foreign_types: list[str] = field(default_factory=list)  # on MTurk, owned by someone else
+    names: dict[str, str] = field(default_factory=dict)  # type id -> name (default: from the id)
+
+    def name(self, type_id: str) -> str:
+        return self.names.get(type_id, f"type {type_id[-4:]}")
 
     def warehouse(
         self, data_dir: Path, *, duplicated: Iterable[tuple[str, str]] = ()
@@ -60,7 +65,7 @@ class World:
         _publish(
             layout.table_dir(data_dir, "qualification_types"),
             QUALIFICATION_TYPES,
-            [{"qualification_type_id": t, "name": f"type {t[-4:]}"} for t in self.types],
+            [{"qualification_type_id": t, "name": self.name(t)} for t in self.types],
             now,
         )
         for t in self.types:
@@ -97,8 +102,10 @@ class World:
     def mturk_data(self) -> dict[str, Any]:
         from conftest import OTHER_REQUESTER
 
-        types = [qualification_type(t, IsRequestable=True) for t in self.types]
-        types += [qualification_type(t, owner=OTHER_REQUESTER) for t in self.foreign_types]
+        types = [qualification_type(t, self.name(t), IsRequestable=True) for t in self.types]
+        types += [
+            qualification_type(t, self.name(t), owner=OTHER_REQUESTER) for t in self.foreign_types
+        ]
         return make_data(
             types=types,
             qualifications=[
@@ -232,6 +239,36 @@ def run_push_process(
         text=True,
         timeout=timeout,
     )
+
+
+def kill_then_resume(
+    args: list[str], env: dict[str, str], crashes: list[str]
+) -> subprocess.CompletedProcess[str]:
+    """Run `args` once per crash spec (`POINT:N`, see the hidden --crash-at), each killed with
+    SIGKILL at that point (asserted), then once to the end; the last run's result."""
+    for crash in crashes:
+        killed = run_push_process([*args, "--crash-at", crash], env, cwd=REPO)
+        assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+    return run_push_process(args, env, cwd=REPO)
+
+
+def subprocess_push_args(tmp_path: Path, *more: str) -> list[str]:
+    """`push --replan` on tmp_path's data and inputs, fast and in small batches, plus `more`."""
+    return [
+        "push",
+        "--replan",
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--inputs-dir",
+        str(tmp_path / "inputs"),
+        *more,
+        "--rate",
+        "500",
+        "--concurrency",
+        "3",
+        "--batch-size",
+        "5",
+    ]
 
 
 __all__ = ["REPO", "REQUESTER", "World", "run_push_process", "write_decisions", "write_desired"]

@@ -111,7 +111,13 @@ def test_score_plan_every_action_and_every_bad_input(world_con, tmp_path: Path) 
         assert rows[key]["action"] == "rejected", key
         assert reason in rows[key]["reason"], (key, rows[key]["reason"])
     assert rows[(T1, W[11])]["action"] == "rejected"  # not held, no grants
-    assert summary.counts == {"update": 2, "grant": 0, "unchanged": 2, "rejected": 17}
+    assert summary.counts == {
+        "update": 2,
+        "grant": 0,
+        "revoke": 0,
+        "unchanged": 2,
+        "rejected": 17,
+    }
     assert sum(summary.rejected.values()) == 17
     assert [(t.qualification_type_id, t.changes, t.workers) for t in summary.per_type] == [
         (T1, 2, 3)
@@ -160,8 +166,11 @@ def test_model_without_the_required_columns(world_con, tmp_path: Path) -> None:
     write_csv_path = tmp_path / "inputs" / "desired_scores.csv"
     write_csv_path.parent.mkdir()
     write_csv_path.write_text("type,worker,score\nX,A1,1\n")
-    with pytest.raises(PlanError, match="header must be: qualification_type_id,worker_id,"):
+    with pytest.raises(PlanError) as e:
         build_score_plan(world_con, inputs_dir=tmp_path / "inputs")
+    assert str(e.value).startswith(f"{write_csv_path}: the header (line 1) must name the columns")
+    assert "missing: qualification_type_id, worker_id, integer_value" in str(e.value)
+    assert "The header is: type, worker, score" in str(e.value)
     sql_dir = tmp_path / "sql"
     shutil.copytree(SQL_DIR, sql_dir)
     (sql_dir / "desired_scores.sql").write_text("SELECT 1 AS worker_id")

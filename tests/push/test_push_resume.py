@@ -10,12 +10,20 @@ change sent twice would show.
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
 
 import pytest
 from conftest import type_id, worker_id
-from push_helpers import REPO, World, mturk_state, run_push_process, warehouse_rows, write_desired
+from push_helpers import (
+    REPO,
+    World,
+    kill_then_resume,
+    mturk_state,
+    run_push_process,
+    subprocess_push_args,
+    warehouse_rows,
+    write_desired,
+)
 
 T1 = type_id(31)
 CHANGES = 23
@@ -46,29 +54,8 @@ def test_killed_push_resumes_exactly_once(
     world.warehouse(tmp_path / "data")
     desired = {worker_id(i): 500 + i for i in range(CHANGES - 1)} | {worker_id(90): 9}
     write_desired(tmp_path / "inputs", [(T1, w, v) for w, v in desired.items()])
-    args = [
-        "push",
-        "--replan",
-        "--data-dir",
-        str(tmp_path / "data"),
-        "--inputs-dir",
-        str(tmp_path / "inputs"),
-        "--allow-grants",
-        "--max-share",
-        "1",
-        "--rate",
-        "500",
-        "--concurrency",
-        "3",
-        "--batch-size",
-        "5",
-    ]
-
-    for crash in crashes:
-        killed = run_push_process([*args, "--crash-at", crash], env, cwd=REPO)
-        assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
-
-    resumed = run_push_process(args, env, cwd=REPO)
+    args = subprocess_push_args(tmp_path, "--allow-grants", "--max-share", "1")
+    resumed = kill_then_resume(args, env, crashes)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert mturk_state(mturk, [(T1, w) for w in desired]) == {
         (T1, w): ("Granted", v) for w, v in desired.items()

@@ -130,8 +130,9 @@ def test_edited_inputs_between_plan_and_push_are_refused_with_no_call(
     model = sql_dir / "desired_scores.sql"
     model.write_text(
         model.read_text().replace(
-            "    integer_value\nFROM",
-            "    CAST(integer_value AS INTEGER) + 1 AS integer_value\nFROM",
+            "SELECT * FROM",
+            "SELECT qualification_type_id, worker_id, "
+            "CAST(integer_value AS INTEGER) + 1 AS integer_value FROM",
         )
     )
     edited = push_cli("push", *common, "--sql-dir", str(sql_dir))

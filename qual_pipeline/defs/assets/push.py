@@ -47,9 +47,12 @@ def plan_settings(pipeline: PipelineConfig, mturk: MTurkResource) -> PlanSetting
     return PlanSettings(
         environment=mturk.get(settings.ENVIRONMENT),
         allow_grants=pipeline.get(settings.PUSH_ALLOW_GRANTS),
+        allow_revokes=pipeline.get(settings.PUSH_ALLOW_REVOKES),
         limits=GuardLimits(
             max_changes=pipeline.get(settings.PUSH_MAX_CHANGES),
             max_share=pipeline.get(settings.PUSH_MAX_SHARE),
+            max_revokes=pipeline.get(settings.PUSH_MAX_REVOKES),
+            max_revoke_share=pipeline.get(settings.PUSH_MAX_REVOKE_SHARE),
         ),
         skip_rejected=pipeline.get(settings.PUSH_SKIP_REJECTED),
         ignore_checks=pipeline.ignored_checks(),
@@ -75,6 +78,7 @@ def _plan_metadata(saved: SavedPlan) -> dict[str, Any]:
         ),
         "load_id": record.load_id or "",
         "inputs_fingerprint": record.inputs_fingerprint or "",
+        "inputs": summary.inputs.source,
         "ignored_checks": MetadataValue.json(list(record.ignored_checks)),
         "dagster/row_count": sum(summary.counts.values()),
         **{f"{action}": count for action, count in summary.counts.items()},
@@ -85,6 +89,7 @@ def _plan_metadata(saved: SavedPlan) -> dict[str, Any]:
                     "type": t.qualification_type_id,
                     "changes": t.changes,
                     "score changes": t.score_changes,
+                    "revokes": t.revokes,
                     "workers": t.workers,
                 }
                 for t in summary.per_type

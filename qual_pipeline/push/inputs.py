@@ -1,0 +1,396 @@
+"""The files a user edits, read into the planner: desired scores, request decisions and the
+requester website's worker CSV.
+
+Each file is read with Python's csv module (UTF-8, an Excel byte-order mark allowed) and streamed in
+batches into a TEMP table of the planner's connection, so it works on a read-only warehouse and a
+million rows never sit in Python at once. Every row keeps the file line it starts on and its values
+exactly as written (an empty cell is NULL), so a rejected row can be shown as the user wrote it.
+
+- `load_csv_table` reads desired_scores.csv or grant_decisions.csv: header names are matched
+  case-insensitively, trimmed, with inner spaces read as underscores (`Worker_ID`, ` worker id `
+  and `worker_id` are one column); other columns are ignored.
+- `load_website_csv` reads the file of the website's Manage > Workers > Download CSV: the
+  `Worker ID` column and every `UPDATE-<type name>` column, one row per non-blank cell; block-status
+  columns are counted, never applied; every other column (approval rates, `CURRENT-...`) is ignored.
+
+Errors are InputError, whose message names the file, and the line when there is one.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from qual_pipeline.warehouse.export import UPDATE_PREFIX, WORKER_ID_HEADER
+
+BATCH_ROWS = 50_000
+SOURCE_COLUMNS = ("source_line", "input_problem")
+"""Columns every loaded table has besides the file's: the line a row starts on, and what is wrong
+with the row as a whole (too many cells), or NULL."""
+
+
+class InputError(ValueError):
+    """A file the user edits cannot be read; the message names the file and the fix."""
+
+
+def normalise_header(name: str) -> str:
+    """`' Worker ID '` -> `'worker_id'`: trimmed, lower case, inner spaces as underscores."""
+    return re.sub(r"\s+", "_", name.strip().lower())
+
+
+@dataclass(frozen=True)
+class LoadedCsv:
+    """A CSV read into a TEMP table: where from, which columns it had, how many rows."""
+
+    path: Path
+    table: str
+    rows: int
+    present: tuple[str, ...]
+    """The optional columns the header named (the others are NULL in the table)."""
+
+
+def load_csv_table(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    table: str,
+    *,
+    required: tuple[str, ...],
+    optional: tuple[str, ...] = (),
+) -> LoadedCsv:
+    """Read `path` into TEMP table `table`: the `required` and `optional` columns (VARCHAR, as
+    written, empty cells NULL), then source_line (BIGINT) and input_problem (VARCHAR).
+
+    Raises InputError naming the file when it is missing, unreadable, not UTF-8, not CSV, or its
+    header lacks a required column or names one twice.
+    """
+    wanted = (*required, *optional)
+    with _open(path) as rows:
+        header_line, header = _header(rows, path)
+        names = [normalise_header(h) for h in header]
+        positions: dict[str, int] = {}
+        for index, name in enumerate(names):
+            if name not in wanted:
+                continue
+            if name in positions:
+                raise InputError(
+                    f"{path}, line {header_line}: the header names the column {name} twice "
+                    f"({header[positions[name]]!r} and {header[index]!r}); keep one"
+                )
+            positions[name] = index
+        missing = [c for c in required if c not in positions]
+        if missing:
+            raise InputError(
+                f"{path}: the header (line {header_line}) must name the columns "
+                f"{', '.join(required)} (any case, any order"
+                + (f"; optional: {', '.join(optional)}" if optional else "")
+                + f"); missing: {', '.join(missing)}. The header is: "
+                + (", ".join(h.strip() for h in header) or "(empty)")
+                + _semicolon_hint(header)
+            )
+        width = len(header)
+        schema = pa.schema(
+            [
+                *((c, pa.string()) for c in wanted),
+                ("source_line", pa.int64()),
+                ("input_problem", pa.string()),
+            ]
+        )
+        batches = rows.column_batches([positions.get(c) for c in wanted], width, schema)
+        count = _write_table(con, table, schema, batches)
+    return LoadedCsv(
+        path=path, table=table, rows=count, present=tuple(c for c in optional if c in positions)
+    )
+
+
+@dataclass(frozen=True)
+class WebsiteCsv:
+    """The requester website's worker CSV, read into TEMP table website_cells.
+
+    update_columns: the `UPDATE-<type name>` headers, as written.
+    not_applied: block-status columns that ask for something (not `CURRENT ...`) -> how many
+    non-blank cells they hold; qual_pipeline changes qualifications only.
+    """
+
+    path: Path
+    workers: int
+    cells: int
+    update_columns: tuple[str, ...]
+    not_applied: dict[str, int]
+
+    def notes(self) -> tuple[str, ...]:
+        """One line per thing in the file that the plan does not apply (empty when none)."""
+        if not self.not_applied:
+            return ()
+        cells = sum(self.not_applied.values())
+        columns = ", ".join(self.not_applied)
+        return (
+            f"not applied: {cells} block-status cell(s) in {columns} of {self.path}: "
+            "qual_pipeline changes qualifications only; block or unblock workers on the "
+            "requester website",
+        )
+
+
+WEBSITE_SCHEMA = pa.schema(
+    [
+        ("worker_id", pa.string()),
+        ("column_name", pa.string()),
+        ("type_name", pa.string()),
+        ("raw_value", pa.string()),
+        ("source_line", pa.int64()),
+    ]
+)
+
+
+def load_website_csv(con: duckdb.DuckDBPyConnection, path: Path) -> WebsiteCsv:
+    """Read the website's worker CSV into TEMP table website_cells: one row per non-blank
+    `UPDATE-<type name>` cell with the worker id, the column header and type name as written, the
+    cell as written and its line.
+
+    Raises InputError naming the file when it cannot be read, has no `Worker ID` column or no
+    `UPDATE-<type name>` column.
+    """
+    with _open(path) as rows:
+        header_line, header = _header(rows, path)
+        workers_at = [i for i, h in enumerate(header) if _squash(h) == "workerid"]
+        if len(workers_at) != 1:
+            found = "no" if not workers_at else f"{len(workers_at)}"
+            raise InputError(
+                f"{path}: the header (line {header_line}) has {found} {WORKER_ID_HEADER!r} "
+                "column(s); a file from the requester website (Manage > Workers > Download CSV) "
+                f"has exactly one. The header is: {', '.join(header) or '(empty)'}"
+                + _semicolon_hint(header)
+            )
+        worker_at = workers_at[0]
+        updates = [
+            (i, h, h[len(UPDATE_PREFIX) :])
+            for i, h in enumerate(header)
+            if h.lower().startswith(UPDATE_PREFIX.lower())
+        ]
+        if not updates:
+            raise InputError(
+                f"{path}: the header has no UPDATE-<type name> column, so it asks for no "
+                "change. Download the worker CSV from the requester website (or write it with "
+                "`qual-pipeline export --website-csv FILE`) and type new scores or Revoke in its "
+                "UPDATE- columns"
+            )
+        blocks = [
+            (i, h.strip())
+            for i, h in enumerate(header)
+            if "block" in h.lower() and not h.lower().startswith((UPDATE_PREFIX.lower(), "current"))
+        ]
+        not_applied = {h: 0 for _, h in blocks}
+        workers = 0
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            nonlocal workers
+            columns: list[list[object]] = [[] for _ in WEBSITE_SCHEMA]
+            for line, cells in rows:
+                workers += 1
+                worker = _cell(cells, worker_at)
+                for index, column, name in updates:
+                    value = _cell(cells, index)
+                    if value is not None and value.strip():
+                        for target, item in zip(
+                            columns, (worker, column, name, value, line), strict=True
+                        ):
+                            target.append(item)
+                for index, column in blocks:
+                    value = _cell(cells, index)
+                    if value is not None and value.strip():
+                        not_applied[column] += 1
+                if len(columns[0]) >= BATCH_ROWS:
+                    yield pa.record_batch(columns, schema=WEBSITE_SCHEMA)
+                    columns = [[] for _ in WEBSITE_SCHEMA]
+            yield pa.record_batch(columns, schema=WEBSITE_SCHEMA)
+
+        count = _write_table(con, "website_cells", WEBSITE_SCHEMA, batches())
+    return WebsiteCsv(
+        path=path,
+        workers=workers,
+        cells=count,
+        update_columns=tuple(h for _, h, _ in updates),
+        not_applied={h: n for h, n in not_applied.items() if n},
+    )
+
+
+# reading
+
+
+class _Rows:
+    """The records of an open CSV file with the line each starts on; blank lines skipped."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self._handle = path.open(newline="", encoding="utf-8-sig")
+        except FileNotFoundError:
+            raise InputError(
+                f"{path} does not exist: create it (see inputs/README.md) or point "
+                "--inputs-dir (QUAL_PIPELINE_INPUTS_DIR) at the folder that holds it"
+            ) from None
+        except OSError as e:
+            raise InputError(f"{path} cannot be read: {e.strerror or e}") from None
+        self._reader = csv.reader(self._handle)
+
+    def __enter__(self) -> _Rows:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._handle.close()
+
+    def __iter__(self) -> Iterator[tuple[int, list[str]]]:
+        reader = self._reader
+        with self._errors():
+            while True:
+                start = reader.line_num + 1
+                try:
+                    cells = next(reader)
+                except StopIteration:
+                    return
+                if any(c.strip() for c in cells):
+                    yield start, cells
+
+    def column_batches(
+        self, positions: list[int | None], width: int, schema: pa.Schema
+    ) -> Iterator[pa.RecordBatch]:
+        """The remaining records as record batches of `schema`: one string column per position
+        (the cell at that index as written; all NULL for None), then source_line and
+        input_problem. Rows of only empty cells are skipped.
+
+        The hot loop of reading a large file: plain appends per cell, the slow path only for
+        rows that have another number of cells than the header.
+        """
+        reader = self._reader
+        present = [(i, at) for i, at in enumerate(positions) if at is not None]
+
+        def fresh() -> tuple[list[list[str]], list[Any], list[int], dict[int, str]]:
+            columns: list[list[str]] = [[] for _ in positions]
+            return columns, [(columns[i].append, at) for i, at in present], [], {}
+
+        def batch(
+            columns: list[list[str]], lines: list[int], problems: dict[int, str]
+        ) -> pa.RecordBatch:
+            n = len(lines)
+            arrays = [
+                pa.array(c, pa.string()) if at is not None else pa.nulls(n, pa.string())
+                for c, at in zip(columns, positions, strict=True)
+            ]
+            arrays.append(pa.array(lines, pa.int64()))
+            arrays.append(
+                pa.array([problems.get(i) for i in range(n)], pa.string())
+                if problems
+                else pa.nulls(n, pa.string())
+            )
+            return pa.record_batch(arrays, schema=schema)
+
+        columns, appends, lines, problems = fresh()
+        with self._errors():
+            previous = reader.line_num
+            for cells in reader:
+                start, previous = previous + 1, reader.line_num
+                if len(cells) != width:
+                    if not any(c.strip() for c in cells):
+                        continue
+                    if any(c.strip() for c in cells[width:]):
+                        problems[len(lines)] = (
+                            f"the row has {len(cells)} cells and the header {width}: quote "
+                            "values that hold commas"
+                        )
+                    cells = (cells + [""] * width)[:width]
+                elif not any(cells):
+                    continue
+                for append, at in appends:
+                    append(cells[at])
+                lines.append(start)
+                if len(lines) >= BATCH_ROWS:
+                    yield batch(columns, lines, problems)
+                    columns, appends, lines, problems = fresh()
+        yield batch(columns, lines, problems)
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Decoding and CSV errors as InputError naming the file and the line."""
+        try:
+            yield
+        except UnicodeDecodeError:
+            raise InputError(
+                f"{self.path} is not UTF-8 text (after line {self._reader.line_num}): save it as "
+                '"CSV UTF-8" from your spreadsheet'
+            ) from None
+        except csv.Error as e:
+            raise InputError(
+                f"{self.path}, line {self._reader.line_num}: not valid CSV: {e}"
+            ) from None
+
+
+def _open(path: Path) -> _Rows:
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path} is a folder; give the CSV file")
+    return _Rows(path)
+
+
+def _header(rows: _Rows, path: Path) -> tuple[int, list[str]]:
+    for line, cells in rows:
+        return line, cells
+    raise InputError(f"{path} is empty: it needs a header line and one row per change")
+
+
+def _cell(cells: list[str], index: int | None) -> str | None:
+    if index is None or index >= len(cells) or cells[index] == "":
+        return None
+    return cells[index]
+
+
+def _squash(name: str) -> str:
+    return re.sub(r"[\s_-]+", "", name.lower())
+
+
+def _semicolon_hint(header: list[str]) -> str:
+    if len(header) == 1 and ";" in header[0]:
+        return " (the file looks separated by semicolons: save it with commas)"
+    return ""
+
+
+def _write_table(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    schema: pa.Schema,
+    batches: Iterator[pa.RecordBatch],
+) -> int:
+    """Stream record batches of `schema` into TEMP table `table` (empty strings become NULL); the
+    row count. An InputError raised while reading is raised here, after DuckDB's scan."""
+    count = 0
+    failed: list[InputError] = []
+
+    def counted() -> Iterator[pa.RecordBatch]:
+        nonlocal count
+        try:
+            for b in batches:
+                count += b.num_rows
+                yield b
+        except InputError as e:  # raised below, not through DuckDB's scan
+            failed.append(e)
+
+    reader = pa.RecordBatchReader.from_batches(schema, counted())
+    name = f"{table}_arrow"
+    select = ", ".join(
+        f"nullif({f.name}, '') AS {f.name}" if f.type == pa.string() else f.name for f in schema
+    )
+    con.register(name, reader)
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {select} FROM {name}")
+    finally:
+        con.unregister(name)
+    if failed:
+        con.execute(f"DROP TABLE IF EXISTS temp.{table}")
+        raise failed[0]
+    return count

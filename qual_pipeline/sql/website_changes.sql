@@ -1,0 +1,48 @@
+-- website_changes: the requester website's worker CSV as desired changes, one row per non-blank
+-- UPDATE-<type name> cell, in the columns push_plan reads (see desired_scores.sql).
+-- The type name after `UPDATE-` is matched exactly (case and spaces included) to
+-- qualification_types.name; a cell is a score when it is a whole number and a revocation when it
+-- says Revoke in any case. Anything else, or a column whose name matches no type of yours or more
+-- than one, becomes a row with input_problem set, naming the column: push_plan rejects it.
+-- Input: TEMP table website_cells (worker_id, column_name, type_name, raw_value, source_line),
+-- written by qual_pipeline.push.inputs.load_website_csv.
+WITH named AS (
+    SELECT
+        name,
+        min(qualification_type_id) AS qualification_type_id,
+        count(*) AS types
+    FROM qualification_types
+    GROUP BY name
+),
+
+cells AS (
+    SELECT
+        c.*,
+        lower(trim(c.raw_value)) = 'revoke' AS is_revoke,
+        TRY_CAST(trim(c.raw_value) AS DOUBLE) AS number,
+        n.qualification_type_id,
+        coalesce(n.types, 0) AS types
+    FROM website_cells AS c
+    LEFT JOIN named AS n ON c.type_name = n.name
+)
+
+SELECT
+    CASE WHEN types = 1 THEN qualification_type_id END AS qualification_type_id,
+    worker_id,
+    CASE WHEN NOT is_revoke THEN raw_value END AS integer_value,
+    CASE WHEN is_revoke THEN 'revoke' END AS action,
+    CAST(NULL AS VARCHAR) AS reason,
+    source_line,
+    column_name AS source_column,
+    'column "' || column_name || '": ' || CASE
+        WHEN types = 0 THEN
+            'none of your qualification types is named "' || type_name
+            || '" (names are matched exactly as MTurk shows them; refresh if the type is new)'
+        WHEN types > 1 THEN
+            types || ' of your qualification types are named "' || type_name
+            || '": the website layout cannot tell them apart; use desired_scores.csv with type ids'
+        WHEN is_revoke THEN NULL
+        WHEN number IS NULL OR NOT isfinite(number) OR number <> trunc(number)
+            THEN 'the value is neither a whole number nor Revoke'
+    END AS input_problem
+FROM cells

@@ -1,0 +1,339 @@
+"""The requester website's worker CSV in (`plan --website-csv`) and out (`export --website-csv`),
+through the CLI against a local MTurk over real HTTP."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import type_id, worker_id
+from push_helpers import (
+    World,
+    file_digest,
+    mturk_state,
+    push_cli,
+    start_world,
+    warehouse_rows,
+)
+
+ACCURACY, EXPERT, FOREIGN = type_id(61), type_id(62), type_id(63)
+NAMES = {
+    ACCURACY: "Accuracy, image tagging",  # a space and a comma
+    EXPERT: "Expert",
+    FOREIGN: "Somebody else's type",  # on MTurk, owned by another requester
+}
+W = [worker_id(i) for i in range(40)]
+ASSOCIATE = "AssociateQualificationWithWorker"
+DISASSOCIATE = "DisassociateQualificationFromWorker"
+HEADER = [
+    "Worker ID",
+    "UPDATE BlockStatus",
+    "BlockReason",
+    "CURRENT BlockStatus",
+    "Lifetime Approval Rate",
+    "Last 30 Days Approval Rate",
+    "Last 7 Days Approval Rate",
+    f"CURRENT-{NAMES[ACCURACY]}",
+    f"UPDATE-{NAMES[ACCURACY]}",
+    "CURRENT-Expert",
+    "UPDATE-Expert",
+    f"CURRENT-{NAMES[FOREIGN]}",
+    f"UPDATE-{NAMES[FOREIGN]}",
+]
+
+
+def website_world() -> World:
+    return World(
+        types=[ACCURACY, EXPERT],
+        foreign_types=[FOREIGN],
+        names=NAMES,
+        qualifications=[(ACCURACY, W[i], "Granted", 10 + i) for i in range(20)]
+        + [(EXPERT, W[i], "Granted", 1) for i in range(10)]
+        + [(EXPERT, W[30], "Revoked", 1)],
+    )
+
+
+def row(worker: str, accuracy: str = "", expert: str = "", foreign: str = "", **more: str) -> list:
+    """One line of the website CSV: approval rates and CURRENT- cells filled as the site does."""
+    return [
+        worker,
+        more.get("block", ""),
+        more.get("block_reason", ""),
+        "",
+        "100% (25/25)",
+        "96% (24/25)",
+        "0% (0/0)",
+        "12",
+        accuracy,
+        "1",
+        expert,
+        "",
+        foreign,
+    ]
+
+
+ROWS = [
+    row(W[0], accuracy="95"),  # update 10 -> 95
+    row(W[1], expert="revoke"),  # a revocation, in lower case
+    row(W[4], block="Block", block_reason="copied answers,\nrepeatedly"),  # two lines, not applied
+    row(W[2], accuracy="85.5"),  # neither a whole number nor Revoke
+    row(W[3], accuracy="13"),  # what MTurk holds already
+    row(W[15], expert="Revoke"),  # does not hold Expert: nothing to revoke
+    row(W[30], expert="REVOKE"),  # revoked already
+    row(W[35], accuracy=" 60 "),  # a grant to a new worker
+    row(W[6], foreign="5"),  # a type that is not ours
+    row(W[7]),  # blank cells: untouched
+]
+# Lines: header 1, then one per row except the block reason spanning two.
+LINES = {W[0]: 2, W[1]: 3, W[4]: 4, W[2]: 6, W[3]: 7, W[15]: 8, W[30]: 9, W[35]: 10, W[6]: 11}
+
+
+def write_website_csv(path: Path, rows: list[list[Any]], header: list[str] = HEADER) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+@pytest.fixture
+def world(local_mturk, mturk_env, tmp_path: Path):
+    def start(world: World = website_world()) -> tuple[Any, list[str]]:
+        return start_world(local_mturk, mturk_env, tmp_path, world)
+
+    return start
+
+
+ALLOW = [
+    "--allow-grants",
+    "--allow-revokes",
+    "--max-share",
+    "1",
+    "--max-revoke-share",
+    "1",
+    "--skip-rejected",
+]
+
+
+def test_the_website_csv_plans_exactly_its_cells_and_the_push_applies_them(
+    world, tmp_path: Path
+) -> None:
+    mturk, common = world()
+    website = write_website_csv(tmp_path / "workers.csv", ROWS)
+
+    refused = push_cli("plan", *common, "--website-csv", str(website), "--allow-grants")
+    assert refused.exit_code == 1
+    assert "revoking a qualification needs --allow-revokes" in refused.output
+
+    planned = push_cli("plan", *common, "--website-csv", str(website), *ALLOW, "--output", "json")
+    assert planned.exit_code == 0, planned.output
+    plan = json.loads(planned.output)
+    assert plan["counts"] == {"update": 1, "grant": 1, "revoke": 1, "unchanged": 3, "rejected": 2}
+    assert plan["not_applied"] == [
+        f"not applied: 2 block-status cell(s) in UPDATE BlockStatus, BlockReason of {website}: "
+        "qual_pipeline changes qualifications only; block or unblock workers on the requester "
+        "website"
+    ]
+    changes = {
+        (r["qualification_type_id"], r["worker_id"]): (r["action"], r["old_value"], r["new_value"])
+        for r in plan["rows"]
+        if r["action"] != "rejected"
+    }
+    assert changes == {
+        (ACCURACY, W[0]): ("update", 10, 95),
+        (ACCURACY, W[35]): ("grant", None, 60),
+        (EXPERT, W[1]): ("revoke", 1, None),
+    }
+    rejected = {
+        r["source_line"]: (r["source_column"], r["raw_value"], r["reason"])
+        for r in plan["rows"]
+        if r["action"] == "rejected"
+    }
+    column = f"UPDATE-{NAMES[ACCURACY]}"
+    assert rejected == {
+        LINES[W[2]]: (
+            column,
+            "85.5",
+            f'column "{column}": the value is neither a whole number nor Revoke',
+        ),
+        LINES[W[6]]: (
+            f"UPDATE-{NAMES[FOREIGN]}",
+            "5",
+            f'column "UPDATE-{NAMES[FOREIGN]}": none of your qualification types is named '
+            f'"{NAMES[FOREIGN]}" (names are matched exactly as MTurk shows them; refresh if the '
+            "type is new)",
+        ),
+    }
+
+    shown = push_cli("plan", *common, "--website-csv", str(website), *ALLOW)
+    assert shown.exit_code == 0, shown.output
+    assert "not applied: 2 block-status cell(s) in UPDATE BlockStatus, BlockReason" in shown.output
+    assert f"line {LINES[W[2]]}, column '{column}': '85.5'" in shown.output  # the first-at column
+    assert f"Inputs: the website CSV {website}" in shown.output
+    assert mturk.call_counts()[ASSOCIATE] + mturk.call_counts()[DISASSOCIATE] == 0
+
+    pushed = push_cli("push", *common, "--rate", "200")
+    assert pushed.exit_code == 0, pushed.output
+    assert mturk_state(mturk, [(ACCURACY, W[0]), (ACCURACY, W[35]), (EXPERT, W[1])]) == {
+        (ACCURACY, W[0]): ("Granted", 95),
+        (ACCURACY, W[35]): ("Granted", 60),
+        (EXPERT, W[1]): ("Revoked", 1),
+    }
+    assert (mturk.call_counts()[ASSOCIATE], mturk.call_counts()[DISASSOCIATE]) == (2, 1)
+    assert mturk.notifications() == []
+    audit = warehouse_rows(
+        tmp_path / "data",
+        "SELECT worker_id, action, status, observed_status FROM push_audit ORDER BY 1",
+    )
+    assert audit == [
+        (W[0], "update", "verified", "Granted"),
+        (W[1], "revoke", "verified", "Revoked"),
+        (W[35], "grant", "verified", "Granted"),
+    ]
+
+    again = push_cli("push", *common, "--replan", "--website-csv", str(website), *ALLOW)
+    assert again.exit_code == 0, again.output
+    assert "Nothing to push" in again.output
+    assert (mturk.call_counts()[ASSOCIATE], mturk.call_counts()[DISASSOCIATE]) == (2, 1)
+
+
+def test_an_edited_website_csv_makes_its_saved_plan_out_of_date(world, tmp_path: Path) -> None:
+    mturk, common = world()
+    website = write_website_csv(tmp_path / "workers.csv", [row(W[0], accuracy="95")])
+    planned = push_cli("plan", *common, "--website-csv", str(website), *ALLOW)
+    assert planned.exit_code == 0, planned.output
+
+    write_website_csv(website, [row(W[0], accuracy="96")])
+    refused = push_cli("push", *common)
+    assert refused.exit_code == 1
+    assert f"the website CSV {website.resolve()} now gives other rows" in refused.output
+    assert mturk.call_counts()[ASSOCIATE] == 0
+
+    plan_flag = push_cli("push", *common, "--website-csv", str(website))
+    assert plan_flag.exit_code == 2 and "belong(s) to the plan" in plan_flag.output
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [
+        (["Worker", "UPDATE-Expert"], "has no 'Worker ID' column(s)"),
+        (["Worker ID", "CURRENT-Expert"], "has no UPDATE-<type name> column"),
+        (["Worker ID;UPDATE-Expert"], "separated by semicolons"),
+    ],
+)
+def test_a_file_that_is_not_the_website_layout_is_refused_naming_it(
+    world, tmp_path: Path, header: list[str], message: str
+) -> None:
+    _, common = world()
+    website = write_website_csv(tmp_path / "workers.csv", [[W[0], "5"]], header=header)
+    result = push_cli("plan", *common, "--website-csv", str(website))
+    assert result.exit_code == 1
+    assert str(website) in result.output and message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_name_two_types_share_is_rejected_naming_the_column(tmp_path: Path) -> None:
+    """MTurk keeps names unique per requester, but a warehouse can hold a deleted type's name
+    next to a new one's; the plan (which needs no MTurk) must not guess between them."""
+    twin = type_id(64)
+    world = World(
+        types=[ACCURACY, twin],
+        names={ACCURACY: "Twin", twin: "Twin"},
+        qualifications=[(ACCURACY, W[0], "Granted", 1), (twin, W[0], "Granted", 1)],
+    )
+    world.warehouse(tmp_path / "data")
+    common = ["--data-dir", str(tmp_path / "data")]
+    website = write_website_csv(tmp_path / "w.csv", [[W[0], "7"]], ["Worker ID", "UPDATE-Twin"])
+    result = push_cli("plan", *common, "--website-csv", str(website), "--output", "json")
+    assert result.exit_code == 1
+    (rejected,) = json.loads(result.output)["rows"]
+    assert rejected["reason"].startswith(
+        'column "UPDATE-Twin": 2 of your qualification types are named "Twin"'
+    )
+
+
+def test_export_writes_the_website_layout_and_its_untouched_file_plans_nothing(
+    world, tmp_path: Path
+) -> None:
+    quoted = type_id(65)
+    names = {ACCURACY: NAMES[ACCURACY], quoted: 'Say "hi", then stop', EXPERT: "Expert"}
+    mturk, common = world(
+        World(
+            types=[ACCURACY, quoted, EXPERT],
+            names=names,
+            qualifications=[
+                (ACCURACY, W[1], "Granted", 80),
+                (ACCURACY, W[2], "Revoked", 30),  # revoked: blank, as the website shows it
+                (quoted, W[1], "Granted", None),  # granted without a score: blank
+                (quoted, W[3], "Granted", 5),
+                (EXPERT, W[3], "Granted", 0),
+            ],
+        )
+    )
+    exported = tmp_path / "export" / "workers.csv"
+    exported.parent.mkdir()
+    result = push_cli(
+        "export", "--data-dir", str(tmp_path / "data"), "--website-csv", str(exported)
+    )
+    assert result.exit_code == 0, result.output
+    assert "Wrote 3 worker(s) x 3 qualification type(s)" in result.output
+
+    text = exported.read_text(encoding="utf-8")
+    assert text.splitlines()[0] == (
+        'Worker ID,"CURRENT-Accuracy, image tagging","UPDATE-Accuracy, image tagging",'
+        "CURRENT-Expert,UPDATE-Expert,"
+        '"CURRENT-Say ""hi"", then stop","UPDATE-Say ""hi"", then stop"'
+    )
+    with exported.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[1:] == [
+        [W[1], "80", "", "", "", "", ""],
+        [W[2], "", "", "", "", "", ""],
+        [W[3], "", "", "0", "", "5", ""],
+    ]
+
+    untouched = push_cli("plan", *common, "--website-csv", str(exported))
+    assert untouched.exit_code == 0, untouched.output
+    assert "Nothing to push" in untouched.output
+
+    rows[3][6] = "6"  # UPDATE-Say "hi", then stop, for W[3]
+    rows[1][2] = "Revoke"
+    with exported.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows(rows)
+    edited = push_cli("plan", *common, "--website-csv", str(exported), *ALLOW, "--output", "json")
+    assert edited.exit_code == 0, edited.output
+    changes = sorted(
+        (r["qualification_type_id"], r["worker_id"], r["action"], r["new_value"])
+        for r in json.loads(edited.output)["rows"]
+    )
+    assert changes == [(ACCURACY, W[1], "revoke", None), (quoted, W[3], "update", 6)]
+    assert mturk.call_counts()[ASSOCIATE] == 0
+
+
+def test_export_leaves_out_a_name_two_types_share_and_changes_no_warehouse_byte(
+    tmp_path: Path,
+) -> None:
+    twin = type_id(66)
+    World(
+        types=[ACCURACY, EXPERT, twin],
+        names={ACCURACY: "Twin", twin: "Twin", EXPERT: "Expert"},
+        qualifications=[(ACCURACY, W[0], "Granted", 1), (EXPERT, W[0], "Granted", 2)],
+    ).warehouse(tmp_path / "data")
+    warehouse = tmp_path / "data" / "warehouse.duckdb"
+    before = file_digest(warehouse)
+    exported = tmp_path / "workers.csv"
+    result = push_cli(
+        "export", "--data-dir", str(tmp_path / "data"), "--website-csv", str(exported)
+    )
+    assert result.exit_code == 0, result.output
+    assert "not exported: types named 'Twin'" in result.output
+    with exported.open(newline="", encoding="utf-8") as handle:
+        assert list(csv.reader(handle)) == [
+            ["Worker ID", "CURRENT-Expert", "UPDATE-Expert"],
+            [W[0], "2", ""],
+        ]
+    assert file_digest(warehouse) == before
