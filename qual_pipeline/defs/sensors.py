@@ -2,8 +2,9 @@
 
 With QUAL_PIPELINE_TYPES=owned (the default) the sensor lists the caller's own types; with a
 comma-separated list it validates each id (malformed, unknown or not owned: an error naming it).
-New types get an extraction run straight away (and the type metadata a refresh); types that
-disappeared lose their partition.
+New types get one extraction run straight away (their partitions, added together, form one
+partition key range; the run refreshes the type metadata too); types that disappeared lose their
+partition.
 """
 
 import hashlib
@@ -23,7 +24,7 @@ from dagster import (
 
 from qual_pipeline import settings
 from qual_pipeline.defs.assets.warehouse import warehouse
-from qual_pipeline.defs.jobs import extract_type_job, refresh_types_job
+from qual_pipeline.defs.jobs import extract_types_job, partition_range_tags, refresh_types_job
 from qual_pipeline.defs.partitions import qualification_type_partitions
 from qual_pipeline.defs.resources import MTurkResource, PipelineConfig
 from qual_pipeline.extract.type_selection import resolve_type_ids
@@ -39,7 +40,7 @@ def partition_changes(
 
 
 @sensor(
-    jobs=[extract_type_job, refresh_types_job],
+    jobs=[extract_types_job, refresh_types_job],
     minimum_interval_seconds=300,
     default_status=DefaultSensorStatus.RUNNING,
     description="Discovers the qualification types to mirror and keeps one partition per type.",
@@ -58,14 +59,18 @@ def qualification_type_discovery(
     if removed:
         requests.append(qualification_type_partitions.build_delete_request(removed))
     context.log.info(f"qualification types: {len(added)} new, {len(removed)} gone")
-    # The type metadata changes with the set of types: refresh it, then extract each new type.
-    types_key = "types-" + hashlib.sha256(",".join(sorted(type_ids)).encode()).hexdigest()[:16]
-    run_requests = [RunRequest(job_name=refresh_types_job.name, run_key=types_key)]
-    run_requests += [
-        RunRequest(job_name=extract_type_job.name, partition_key=t, run_key=f"discovered-{t}")
-        for t in added
-    ]
-    return SensorResult(run_requests=run_requests, dynamic_partitions_requests=requests)
+    # The type metadata changes with the set of types: refresh it, with the new types (added in
+    # this order, so they are one range) in the same run, or alone when types only went away.
+    key = hashlib.sha256(",".join(sorted(type_ids)).encode()).hexdigest()[:16]
+    if added:
+        run = RunRequest(
+            job_name=extract_types_job.name,
+            run_key=f"discovered-{key}",
+            tags=partition_range_tags(added[0], added[-1]),
+        )
+    else:
+        run = RunRequest(job_name=refresh_types_job.name, run_key=f"types-{key}")
+    return SensorResult(run_requests=[run], dynamic_partitions_requests=requests)
 
 
 load_after_extract = AutomationConditionSensorDefinition(

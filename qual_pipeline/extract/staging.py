@@ -6,14 +6,19 @@ pages are streamed to a staging Parquet file with a sequence column, and an in-m
 memory limit and spilling to disk under the data directory, sorts them by key and sequence, one
 hash slice of keys at a time so that each sort is bounded; the first row of each run of equal keys
 is the last observation, picked while streaming the sorted batches.
+
+Most partitions are small (a type per study holds tens or hundreds of workers): pages are held in
+memory up to one staging row group (`STAGING_ROW_GROUP_ROWS`), the same bound as before, and an
+extraction that ends within it is sorted there with Arrow, with no file and no DuckDB at all.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -58,17 +63,19 @@ class Staging:
         self.key = key
         self.directory = staging_root(data_dir) / uuid.uuid4().hex
         self.path = self.directory / "pages.parquet"
+        self.spilled = False
+        """True once the pages outgrew memory and went to the staging file."""
         self.rows = 0
         self._memory_limit = memory_limit
         self._threads = threads
         self._staged_schema = schema.append(pa.field(SEQUENCE_COLUMN, pa.int64(), nullable=False))
         self._writer: pq.ParquetWriter | None = None
+        self._open = False
         self._buffer: list[pa.RecordBatch] = []
         self._buffered = 0
 
     def __enter__(self) -> Self:
-        self.directory.mkdir(parents=True, exist_ok=False)
-        self._writer = pq.ParquetWriter(self.path, self._staged_schema, compression="lz4")
+        self._open = True
         return self
 
     def __exit__(
@@ -77,12 +84,16 @@ class Staging:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self._open = False
         self._close_writer()
-        shutil.rmtree(self.directory, ignore_errors=True)
+        self._buffer.clear()
+        if self.spilled:
+            shutil.rmtree(self.directory, ignore_errors=True)
+            _remove_if_empty(self.directory.parent)
 
     def write(self, batch: pa.RecordBatch) -> None:
         """Stage one page; later pages win over earlier ones for the same key."""
-        if self._writer is None:
+        if not self._open:
             raise RuntimeError("Staging.write called outside its `with` block")
         n = batch.num_rows
         if n == 0:
@@ -98,6 +109,10 @@ class Staging:
 
     def last_per_key(self) -> Iterator[pa.RecordBatch]:
         """The staged rows, one per key (the last staged), sorted by key, in `schema`."""
+        if not self.spilled:
+            if self._buffered:
+                yield from self._last_per_key_in_memory()
+            return
         self._close_writer()
         if self.rows == 0:
             return
@@ -146,9 +161,21 @@ class Staging:
         finally:
             con.close()
 
+    def _last_per_key_in_memory(self) -> Iterator[pa.RecordBatch]:
+        table = pa.Table.from_batches(self._buffer, schema=self._staged_schema)
+        self._buffer.clear()
+        order = pc.sort_indices(
+            table, sort_keys=[(self.key, "ascending"), (SEQUENCE_COLUMN, "descending")]
+        )
+        sorted_table = table.take(order)
+        yield from self._first_per_key_of(sorted_table.to_batches(OUTPUT_BATCH_ROWS))
+
     def _first_per_key(self, relation: duckdb.DuckDBPyRelation) -> Iterator[pa.RecordBatch]:
+        yield from self._first_per_key_of(relation.to_arrow_reader(OUTPUT_BATCH_ROWS))
+
+    def _first_per_key_of(self, batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         previous: pa.Scalar | None = None
-        for batch in relation.to_arrow_reader(OUTPUT_BATCH_ROWS):
+        for batch in batches:
             if batch.num_rows == 0:
                 continue
             keys = batch.column(self.key)
@@ -160,6 +187,16 @@ class Staging:
             yield pa.RecordBatch.from_arrays(kept.columns[:-1], schema=self.schema)
 
     def _flush(self) -> None:
+        if self._buffer and self._writer is None:
+            for attempt in range(3):  # another extraction may remove the empty root meanwhile
+                try:
+                    self.directory.mkdir(parents=True, exist_ok=False)
+                    break
+                except FileNotFoundError:
+                    if attempt == 2:
+                        raise
+            self._writer = pq.ParquetWriter(self.path, self._staged_schema, compression="lz4")
+            self.spilled = True
         if self._buffer and self._writer is not None:
             table = pa.Table.from_batches(self._buffer, schema=self._staged_schema)
             self._writer.write_table(table, row_group_size=STAGING_ROW_GROUP_ROWS)
@@ -171,3 +208,9 @@ class Staging:
             self._flush()
             self._writer.close()
             self._writer = None
+
+
+def _remove_if_empty(directory: Path) -> None:
+    """Remove `directory` (the staging root) when nothing else is staged there."""
+    with contextlib.suppress(OSError):
+        directory.rmdir()

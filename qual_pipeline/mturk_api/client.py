@@ -2,16 +2,25 @@
 
 One place decides the endpoint (local MTurk, sandbox or production), the retry mode (botocore's
 own `standard` or `adaptive`, which retry `ThrottlingException`, `ServiceFault` and dropped
-connections), an optional client-side request rate, and counters of what the retries absorbed.
-Credentials come from boto3's standard chain only and are never read, logged or stored here.
+connections; `adaptive` also paces its requests to the rate the server accepts, so an unknown
+rate limit is found rather than configured), an optional client-side request rate, and counters
+of what the retries absorbed. Credentials come from boto3's standard chain only and are never
+read, logged or stored here.
+
+Stopping: `stop_requests()` (a signal handler calls it) makes every client of the process refuse
+to send another request: each attempt, retries included, checks it just before it is sent and
+raises `RequestsStopped` instead, and a retry's back-off is cut short. A client can also be tied
+to a `threading.Event` of its own (`stop_on`), e.g. one step of a run.
 """
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -21,14 +30,22 @@ import botocore.session
 from botocore.config import Config
 from botocore.utils import parse_timestamp
 
+from qual_pipeline import interrupt
+from qual_pipeline.interrupt import Interrupted
 from qual_pipeline.settings import ConfigurationError
 
 __all__ = [
     "ApiStats",
     "ConfigurationError",
     "RateLimiter",
+    "RequestsStopped",
+    "allow_requests",
+    "counting_into",
     "limit_rate",
     "make_client",
+    "requests_stopped",
+    "stop_on",
+    "stop_requests",
     "utc_timestamp",
 ]
 
@@ -40,6 +57,31 @@ ENDPOINTS: dict[str, str] = {
 }
 REGION = "us-east-1"  # the only region MTurk has
 _EPSILON = 1e-9
+
+
+class RequestsStopped(Interrupted):
+    """A request was not sent because the process (or the caller's step) was told to stop."""
+
+
+def stop_requests(reason: str = "interrupted") -> None:
+    """From now on no client of this process sends a request (safe to call from a signal
+    handler): each attempt raises RequestsStopped(reason) just before it would be sent.
+    The same stop as `qual_pipeline.interrupt.stop`."""
+    interrupt.stop(reason)
+
+
+def allow_requests() -> None:
+    """Undo `stop_requests` (a command that handled its interruption and runs on, or a test)."""
+    interrupt.clear()
+
+
+def requests_stopped() -> str | None:
+    """The reason given to `stop_requests`, or None while requests may be sent."""
+    return interrupt.stopped()
+
+
+def _wait_unless_stopped(seconds: float) -> None:
+    interrupt.wait(seconds)
 
 
 @dataclass
@@ -73,7 +115,8 @@ class RateLimiter:
     """A token bucket shared by every client built with it: at most `rate` requests a second,
     after a first burst of `burst` (default: one second's worth, at least 1).
 
-    `clock` (seconds, monotonic) and `sleep` are the time source; the defaults are the real ones.
+    `clock` (seconds, monotonic) and `sleep` are the time source; the defaults are the real ones
+    (the default sleep ends early when `stop_requests` is called).
     """
 
     def __init__(
@@ -82,7 +125,7 @@ class RateLimiter:
         burst: float | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = _wait_unless_stopped,
     ) -> None:
         if rate <= 0:
             raise ConfigurationError(f"request rate must be positive, got {rate}")
@@ -95,8 +138,9 @@ class RateLimiter:
         self._lock = threading.Lock()
 
     def acquire(self) -> None:
-        """Wait until a request may go."""
-        while True:
+        """Wait until a request may go (returns at once once requests are stopped: the request
+        is then refused before it is sent)."""
+        while interrupt.stopped() is None:
             with self._lock:
                 now = self._clock()
                 self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
@@ -120,15 +164,22 @@ def make_client(
     *,
     environment: str = "sandbox",
     endpoint_url: str | None = None,
-    retry_mode: Literal["standard", "adaptive"] = "standard",
+    retry_mode: Literal["standard", "adaptive"] = "adaptive",
     max_attempts: int = 10,
     rate_limiter: RateLimiter | None = None,
     stats: ApiStats | None = None,
     profile_name: str | None = None,
     connect_timeout: float = 10.0,
     read_timeout: float = 60.0,
+    pool_size: int = 10,
 ) -> Any:
-    """A boto3 `mturk` client. `endpoint_url` overrides the environment's (the local MTurk)."""
+    """A boto3 `mturk` client. `endpoint_url` overrides the environment's (the local MTurk).
+
+    boto3 clients are thread-safe: threads that share one client also share its adaptive rate
+    limiter (which lives in the client), so one client per process step keeps one pace;
+    `pool_size` is how many connections it keeps open (at least the threads sharing it, and their
+    prefetch threads). Every request is refused (RequestsStopped) once `stop_requests` was called.
+    """
     if retry_mode not in ("standard", "adaptive"):
         raise ConfigurationError(
             f"retry mode {retry_mode!r} is not known; use standard or adaptive"
@@ -145,19 +196,67 @@ def make_client(
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
             tcp_keepalive=True,
+            max_pool_connections=pool_size,
         ),
     )
+    events = client.meta.events
+    # Checked before the adaptive limiter's wait and again after every wait, just before sending.
+    events.register_first("before-send.mturk", _refuse_once_stopped)
+    events.register("before-send.mturk", _refuse_once_stopped)
+    events.register_first("needs-retry.mturk", _no_backoff_once_stopped)
     if rate_limiter is not None:
         limit_rate(client, rate_limiter)
-    if stats is not None:
-        _count_into(stats, client.meta.events)
+    _count_into(stats, events)
     return client
+
+
+def stop_on(client: Any, stop: threading.Event, reason: str = "stopped") -> Callable[[], None]:
+    """Also refuse every request of `client` once `stop` is set; returns the function that
+    removes this check again (for a client that outlives the work `stop` belongs to)."""
+
+    def refuse(**_: Any) -> None:
+        if stop.is_set():
+            raise RequestsStopped(reason)
+
+    events = client.meta.events
+    unique = f"qual_pipeline-stop-{id(stop)}"
+    events.register_first("before-send.mturk", refuse, unique_id=f"{unique}-first")
+    events.register("before-send.mturk", refuse, unique_id=f"{unique}-last")
+
+    def remove() -> None:
+        events.unregister("before-send.mturk", unique_id=f"{unique}-first")
+        events.unregister("before-send.mturk", unique_id=f"{unique}-last")
+
+    return remove
+
+
+def _refuse_once_stopped(**_: Any) -> None:
+    reason = interrupt.stopped()
+    if reason is not None:
+        raise RequestsStopped(reason)
+
+
+def _no_backoff_once_stopped(
+    response: Any = None, caught_exception: Any = None, **_: Any
+) -> int | None:
+    """Once stopped, a failed attempt that would be retried after a back-off is retried at once
+    instead, and so refused before it is sent; answers and other errors are left alone."""
+    if interrupt.stopped() is None or isinstance(caught_exception, RequestsStopped):
+        return None  # botocore raises a refused request's RequestsStopped as it is
+    if caught_exception is not None:
+        return 0
+    if response is None:
+        return None
+    http, parsed = response
+    code = (parsed or {}).get("Error", {}).get("Code", "")
+    return 0 if http.status_code >= 500 or code == "ThrottlingException" else None
 
 
 def limit_rate(client: Any, limiter: RateLimiter) -> Any:
     """Make every request of `client` (retries included) wait for `limiter`; returns the client.
     A client may be held to several limiters: a request goes when each of them allows it."""
     client.meta.events.register("before-send.mturk", lambda **_: limiter.acquire())
+    client.meta.events.register("before-send.mturk", _refuse_once_stopped)
     return client
 
 
@@ -184,25 +283,57 @@ def _session(profile_name: str | None) -> boto3.session.Session:
     return boto3.session.Session(botocore_session=core, profile_name=profile_name)
 
 
-def _count_into(stats: ApiStats, events: Any) -> None:
+_scoped_stats: contextvars.ContextVar[tuple[ApiStats, ...]] = contextvars.ContextVar(
+    "qual_pipeline_api_stats", default=()
+)
+
+
+@contextmanager
+def counting_into(stats: ApiStats) -> Iterator[ApiStats]:
+    """Inside the block, the calls this context makes through any client are also counted in
+    `stats`: one extraction's own figures while threads share a client. A thread started inside
+    the block counts too when it runs in a copy of the context (`contextvars.copy_context()`)."""
+    token = _scoped_stats.set((*_scoped_stats.get(), stats))
+    try:
+        yield stats
+    finally:
+        _scoped_stats.reset(token)
+
+
+def _count_into(stats: ApiStats | None, events: Any) -> None:
+    def targets() -> tuple[ApiStats, ...]:
+        scoped = _scoped_stats.get()
+        if stats is None or any(s is stats for s in scoped):
+            return scoped
+        return (stats, *scoped)
+
     def on_before_call(model: Any, **_: Any) -> None:
-        with stats._lock:
-            stats.calls[model.name] += 1
+        for target in targets():
+            with target._lock:
+                target.calls[model.name] += 1
 
     def on_needs_retry(response: Any, caught_exception: Any, **_: Any) -> None:
-        with stats._lock:
-            stats.attempts += 1
-            if caught_exception is not None:
-                stats.connection_errors += 1
-                return
-            if response is None:
-                return
+        if isinstance(caught_exception, RequestsStopped):
+            return  # never sent
+        if caught_exception is not None:
+            kind = "connection_errors"
+        elif response is None:
+            kind = ""
+        else:
             http, parsed = response
             code = (parsed or {}).get("Error", {}).get("Code", "")
-            if code == "ThrottlingException":
-                stats.throttles += 1
-            elif http.status_code >= 500:
-                stats.faults += 1
+            kind = (
+                "throttles"
+                if code == "ThrottlingException"
+                else "faults"
+                if http.status_code >= 500
+                else ""
+            )
+        for target in targets():
+            with target._lock:
+                target.attempts += 1
+                if kind:
+                    setattr(target, kind, getattr(target, kind) + 1)
 
     events.register("before-call.mturk", on_before_call)
     events.register("needs-retry.mturk", on_needs_retry)

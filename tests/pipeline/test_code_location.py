@@ -22,6 +22,7 @@ from conftest import (
 from dagster import (
     AssetCheckSeverity,
     AssetKey,
+    AssetRecordsFilter,
     DagsterInstance,
     Definitions,
     build_schedule_context,
@@ -97,7 +98,7 @@ def test_definitions_load_with_every_job_sensor_and_schedule() -> None:
     Definitions.validate_loadable(defs)
     for job in (
         "refresh_qualification_types",
-        "extract_qualification_type",
+        "extract_qualification_types",
         "load_warehouse",
         "push_scores",
         "grant_requests",
@@ -128,14 +129,20 @@ def test_refresh_mirrors_owned_types_into_lake_and_warehouse(pipeline_env: dict)
         pipeline_env["data_dir"], "SELECT name FROM qualification_types ORDER BY 1"
     )
     assert names == [("Accuracy",), ("Speed",)]
-    # Asset metadata in the event log: row counts and the column schema.
-    record = instance.get_latest_materialization_event(
-        defs.resolve_assets_def(["lake", "worker_qualifications"]).key
-    )
-    assert record is not None
-    metadata = record.asset_materialization.metadata
-    assert metadata["dagster/row_count"].value in (31, 10)
-    assert "worker_id" in [c.name for c in metadata["dagster/column_schema"].value.columns]
+    # Asset metadata in the event log: a materialization per type partition with its row count;
+    # the column schema on the asset's definition.
+    key = AssetKey(["lake", "worker_qualifications"])
+    counts = {}
+    for t in (T1, T2):
+        found = instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=key, asset_partitions=[t]), limit=1
+        ).records
+        assert len(found) == 1
+        counts[t] = found[0].asset_materialization.metadata["dagster/row_count"].value
+    assert counts == {T1: 31, T2: 10}
+    spec = defs.resolve_assets_def(key).specs_by_key[key]
+    assert "worker_id" in [c.name for c in spec.metadata["dagster/column_schema"].columns]
+    assert outcome.extracted == [T1, T2] and outcome.rows == 41
 
     # A second refresh with nothing changed on MTurk adds no history.
     history = warehouse_rows(
@@ -269,11 +276,12 @@ def test_warnings_are_shown_and_blocking_checks_fail_the_load_run(pipeline_env: 
     assert report(RefreshOutcome(check_failures=blocking), Console(stderr=True), 1.0) == 1
 
 
-def test_schedule_asks_for_one_run_per_type() -> None:
+def test_schedule_asks_for_one_run_of_every_type() -> None:
     defs = definitions()
     schedule = defs.resolve_schedule_def("refresh_every_type")
+    types = [type_id(100 + i) for i in range(50)]
     with instance_for_test() as instance:
-        instance.add_dynamic_partitions(qualification_type_partitions.name, [T1, T2])
+        instance.add_dynamic_partitions(qualification_type_partitions.name, types)
         tick = datetime(2026, 11, 23, 6, tzinfo=UTC)
         with build_schedule_context(
             instance=instance,
@@ -281,9 +289,18 @@ def test_schedule_asks_for_one_run_per_type() -> None:
             repository_def=defs.get_repository_def(),
         ) as context:
             requests = list(schedule.evaluate_tick(context).run_requests or [])
-    assert sorted(r.partition_key for r in requests if r.partition_key) == [T1, T2]
-    assert len(requests) == 3  # plus one for the type metadata
-    assert len({r.run_key for r in requests}) == 3  # distinct per tick: no run is deduplicated away
+    (request,) = requests  # one run, not one per type
+    assert request.partition_key_range is not None
+    assert (request.partition_key_range.start, request.partition_key_range.end) == (
+        types[0],
+        types[-1],
+    )
+    assert {k.to_user_string() for k in request.asset_selection or []} == {
+        "lake/qualification_types",
+        "lake/worker_qualifications",
+        "lake/qualification_requests",
+    }
+    assert request.run_key and tick.isoformat() in request.run_key  # distinct per tick
 
 
 def test_partition_changes_adds_new_and_drops_gone_types() -> None:
@@ -301,8 +318,10 @@ def test_discovery_sensor_adds_partitions_and_asks_for_runs(pipeline_env: dict) 
         with build_sensor_context(instance=instance, resources=defs.resources) as context:
             result = sensor(context)
         assert isinstance(result, SensorResult)
-        jobs = sorted((r.job_name, r.partition_key or "") for r in result.run_requests or [])
-        assert jobs == [("extract_qualification_type", T2), ("refresh_qualification_types", "")]
+        (run,) = result.run_requests or []  # the new type and the types' metadata, one run
+        assert run.job_name == "extract_qualification_types"
+        assert run.partition_key_range is not None
+        assert (run.partition_key_range.start, run.partition_key_range.end) == (T2, T2)
         added, removed = result.dynamic_partitions_requests
         assert list(added.partition_keys) == [T2]
         assert list(removed.partition_keys) == ["3GONETYPE"]

@@ -22,10 +22,11 @@ from dagster import (
     multi_asset,
 )
 
-from qual_pipeline import settings
+from qual_pipeline import interrupt, settings
 from qual_pipeline.defs.assets.lake import lake_assets
 from qual_pipeline.defs.pools import WAREHOUSE_POOL
 from qual_pipeline.defs.resources import PipelineConfig
+from qual_pipeline.interrupt import Interrupted
 from qual_pipeline.progress import Progress, report
 from qual_pipeline.warehouse.charts import render_charts
 from qual_pipeline.warehouse.checks import BLOCKING_CHECKS
@@ -63,7 +64,7 @@ CHECKS: dict[str, str] = {
             description=description,
             group_name="warehouse",
             kinds={"duckdb"},
-            deps=[a.key for a in lake_assets],
+            deps=[key for a in lake_assets for key in a.keys],
             automation_condition=LOAD_AFTER_EXTRACT,
         )
         for table, description in TABLES.items()
@@ -83,6 +84,9 @@ def warehouse(
     def on_step(name: str) -> None:
         report(Progress(task="warehouse load", done=0, rows=0, unit=name))
         context.log.info(f"warehouse load: {name}")
+        reason = interrupt.stopped()
+        if reason is not None:  # raised inside the transaction: rolled back, nothing loaded
+            raise Interrupted(f"the warehouse load was {reason} before it committed")
 
     max_row_drop_share = pipeline.get(settings.MAX_ROW_DROP_SHARE)
     wait_s = pipeline.get(settings.WAREHOUSE_WAIT)
@@ -96,8 +100,11 @@ def warehouse(
         on_step=on_step,
         wait_s=wait_s,
         on_busy=on_busy,
+        memory_limit=pipeline.get(settings.WAREHOUSE_MEMORY),
     )
-    con = open_warehouse(pipeline.data_path, wait_s=wait_s)
+    con = open_warehouse(
+        pipeline.data_path, wait_s=wait_s, memory_limit=pipeline.get(settings.WAREHOUSE_MEMORY)
+    )
     try:
         counts = {
             table: con.execute(f'SELECT count(*) FROM "{table}"').fetchall()[0][0]
