@@ -165,9 +165,7 @@ def test_staging_keeps_the_last_observation_of_each_key_sorted(tmp_path):
     assert not staging_root(tmp_path).exists()  # no scratch space was needed
 
 
-def test_staging_beyond_one_row_group_spills_to_disk_and_keeps_the_same_rows(
-    tmp_path, monkeypatch
-):
+def test_staging_beyond_one_row_group_spills_to_disk_and_keeps_the_same_rows(tmp_path, monkeypatch):
     monkeypatch.setattr(staging_module, "STAGING_ROW_GROUP_ROWS", 2)
     with Staging(tmp_path, WORKER_QUALIFICATIONS, "worker_id") as s:
         s.write(rows(["AW3", "AW1", "AW2"], score=1))
