@@ -48,6 +48,9 @@ SILENT = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 EXTRACT_JOB = "extract_qualification_types"
 TYPES_JOB = "refresh_qualification_types"
 LOAD_JOB = "load_warehouse"
+CHECK_TYPES_SHOWN = 10
+"""Types a failed check names one by one (with their counts); the rest are counted, so that a
+refresh of thousands of types stays readable (the asset check's metadata keeps them all)."""
 STOP_GRACE_S = 10.0
 """After a stop, how long to wait for the run in flight to record its end before returning."""
 
@@ -112,7 +115,10 @@ def check_outcomes(result: ExecuteInProcessResult) -> tuple[list[str], list[str]
             continue
         entry = e.metadata.get("failing_types")
         types = entry.value if entry is not None and isinstance(entry.value, dict) else {}
-        listed = ", ".join(f"{t} ({n})" for t, n in sorted(types.items()))
+        shown = sorted(types.items())[:CHECK_TYPES_SHOWN]
+        listed = ", ".join(f"{t} ({n})" for t, n in shown)
+        more = len(types) - len(shown)
+        listed += f" and {more:,} more" if more > 0 else ""
         where = f" Types: {listed}." if types else ""
         if e.severity == AssetCheckSeverity.ERROR:
             blocking.append(
