@@ -42,6 +42,7 @@ RATE_TARGET = 0.9
 THROTTLE_TARGET = 0.05
 MEMORY_TARGET = 1.15
 ROWS_PER_WORKER_5_TYPES = 3.4  # generate(types=5): 1 + 4 x ~0.6 qualifications per worker
+PER_TYPE = ("ListWorkersWithQualificationType", "ListQualificationRequests")
 
 
 def _env(home: Path | None = None) -> dict[str, str]:
@@ -70,16 +71,17 @@ class Server:
         from qual_pipeline.local_mturk.server import FaultConfig, LocalMTurk
 
         self.mturk = LocalMTurk(data=data, faults=FaultConfig(rate_limit=rate_limit))
-        self.answers: list[tuple[float, int]] = []
+        self.answers: list[tuple[float, int, str]] = []
         self._lock = threading.Lock()
         service = self.mturk._service  # the bench's own instrument: one answer, one record
         answer = service.answer
 
-        def recorded(*args: Any) -> Any:
-            result = answer(*args)
+        def recorded(method: str, path: str, headers: Any, body: bytes) -> Any:
+            result = answer(method, path, headers, body)
             status = result[0] if isinstance(result, tuple) else 0
+            operation = (headers.get("x-amz-target") or "").rpartition(".")[2]
             with self._lock:
-                self.answers.append((time.monotonic(), status))
+                self.answers.append((time.monotonic(), status, operation))
             return result
 
         service.answer = recorded  # type: ignore[method-assign]
@@ -91,13 +93,22 @@ class Server:
             self.answers.clear()
 
     def counts(self) -> dict[str, Any]:
-        """Requests answered since `clear`: ok, throttled (400), and the span of the answers."""
+        """Requests answered since `clear`: ok, throttled (400), the span of the answered ones,
+        and the same for the per-type paging alone (the extraction step, after discovery and
+        the run's start)."""
         with self._lock:
             answers = list(self.answers)
-        ok = [t for t, status in answers if status == 200]
-        throttled = sum(1 for _, status in answers if status == 400)
-        span = (max(ok) - min(ok)) if len(ok) > 1 else 0.0
-        return {"requests": len(answers), "ok": len(ok), "throttled": throttled, "span_s": span}
+        ok = [t for t, status, _ in answers if status == 200]
+        paging = [t for t, status, op in answers if status == 200 and op in PER_TYPE]
+        throttled = sum(1 for _, status, _ in answers if status == 400)
+        return {
+            "requests": len(answers),
+            "ok": len(ok),
+            "throttled": throttled,
+            "span_s": (max(ok) - min(ok)) if len(ok) > 1 else 0.0,
+            "paging_ok": len(paging),
+            "paging_span_s": (max(paging) - min(paging)) if len(paging) > 1 else 0.0,
+        }
 
     def stop(self) -> None:
         self.mturk.stop()
@@ -216,7 +227,10 @@ def rate_limited(scratch: Path, types: int, limit: float) -> dict[str, Any]:
         server.stop()
     print(f"rate limit {limit}/s, {types} types: refresh {ours}", flush=True)
     achieved = (ours["ok"] - 1) / ours["span_s"] if ours["span_s"] else 0.0
+    paging = (ours["paging_ok"] - 1) / ours["paging_span_s"] if ours["paging_span_s"] else 0.0
     return {
+        "rate_paging_achieved_per_s": round(paging, 2),
+        "rate_paging_share_of_limit": round(paging / limit, 3),
         "rate_limit_per_s": limit,
         "rate_types": types,
         "rate_requests_ok": ours["ok"],

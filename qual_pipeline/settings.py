@@ -146,8 +146,9 @@ RETRY_MODE = Setting(
     str,
     "adaptive",
     "MTURK_RETRY_MODE",
-    description="botocore retry mode: adaptive (retries, and paces requests to the rate MTurk "
-    "accepts, so an unknown rate limit is found by itself) or standard (retries only)",
+    description="Retry mode: adaptive (botocore's standard retries, and every request of the "
+    "process paced to the rate MTurk accepts, slower on a throttle and faster again, so an "
+    "unknown rate limit is found by itself) or standard (retries only)",
     read_by="mturk",
     flag="--retry-mode",
     commands=("refresh", "push"),

@@ -1,11 +1,11 @@
 """Build boto3 MTurk clients the way the whole product needs them.
 
-One place decides the endpoint (local MTurk, sandbox or production), the retry mode (botocore's
-own `standard` or `adaptive`, which retry `ThrottlingException`, `ServiceFault` and dropped
-connections; `adaptive` also paces its requests to the rate the server accepts, so an unknown
-rate limit is found rather than configured), an optional client-side request rate, and counters
-of what the retries absorbed. Credentials come from boto3's standard chain only and are never
-read, logged or stored here.
+One place decides the endpoint (local MTurk, sandbox or production), the retry mode (`standard`:
+botocore's retries of `ThrottlingException`, `ServiceFault` and dropped connections; `adaptive`:
+the same retries, and every client of the process for one endpoint paced by one `AdaptivePace`,
+which finds the rate the server accepts by itself: MTurk publishes no rate limit), an optional
+client-side request rate, and counters of what the retries absorbed. Credentials come from
+boto3's standard chain only and are never read, logged or stored here.
 
 Stopping: `stop_requests()` (a signal handler calls it) makes every client of the process refuse
 to send another request: each attempt, retries included, checks it just before it is sent and
@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextvars
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -35,6 +35,7 @@ from qual_pipeline.interrupt import Interrupted
 from qual_pipeline.settings import ConfigurationError
 
 __all__ = [
+    "AdaptivePace",
     "ApiStats",
     "ConfigurationError",
     "RateLimiter",
@@ -152,6 +153,114 @@ class RateLimiter:
             self._sleep(wait)
 
 
+class AdaptivePace:
+    """Finds a request rate limit it is not told, and keeps it busy: additive increase,
+    multiplicative decrease (AIMD), shared by every thread and client that uses it.
+
+    Until the first throttle nothing waits. A `ThrottlingException` sets the pace to `decrease`
+    times the lower of the pace and the rate the server answered in the last `window` seconds (at
+    most once per window: one burst of throttles is one signal), and each answered request adds
+    `increase` requests/s, so the pace grows by `increase` of itself each second spent at it
+    (3%: back from a cut in about 5 s, whatever the limit). Requests are spaced evenly (a bucket
+    of one token), so the server's own bucket is never emptied in a burst. The pace saws between
+    about 85% and 100% of the limit, which the server's burst allowance smooths: over 90% of it
+    with a throttle every several seconds (tests/mturk_api/test_adaptive_pace.py). `clock` and
+    `sleep` are the time source (the default sleep ends early when `stop_requests` is called).
+    """
+
+    def __init__(
+        self,
+        *,
+        decrease: float = 0.85,
+        increase: float = 0.03,
+        window: float = 1.0,
+        minimum: float = 0.5,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = _wait_unless_stopped,
+    ) -> None:
+        self.rate: float | None = None
+        """Requests per second now allowed; None until the first throttle (no limit known)."""
+        self.throttles = 0
+        self._decrease = decrease
+        self._increase = increase
+        self._window = window
+        self._minimum = minimum
+        self._clock = clock
+        self._sleep = sleep
+        self._answered: deque[float] = deque()
+        self._next = clock()
+        self._last_cut = float("-inf")
+        self._lock = threading.Lock()
+
+    def acquire(self) -> None:
+        """Wait until the pace allows a request (at once while no limit is known or once
+        requests are stopped)."""
+        with self._lock:
+            if self.rate is None:
+                return
+            now = self._clock()
+            start = max(now, self._next)
+            self._next = start + 1.0 / self.rate
+            wait = start - now
+        if wait > 0 and interrupt.stopped() is None:
+            self._sleep(wait)
+
+    def answered(self) -> None:
+        """An attempt got an answer that was not a throttle: the pace grows a little."""
+        with self._lock:
+            now = self._clock()
+            self._answered.append(now)
+            while self._answered and self._answered[0] < now - self._window:
+                self._answered.popleft()
+            if self.rate is not None:
+                self.rate += self._increase
+
+    def throttled(self) -> None:
+        """An attempt was throttled: the pace drops below what the server just accepted."""
+        with self._lock:
+            now = self._clock()
+            self.throttles += 1
+            if now - self._last_cut < self._window:
+                return
+            self._last_cut = now
+            while self._answered and self._answered[0] < now - self._window:
+                self._answered.popleft()
+            accepted = len(self._answered) / self._window
+            current = self.rate if self.rate is not None else float("inf")
+            self.rate = max(self._minimum, min(current, accepted) * self._decrease)
+            self._next = max(self._next, now + 1.0 / self.rate)
+
+
+_paces: dict[str, AdaptivePace] = {}
+_paces_lock = threading.Lock()
+
+
+def adaptive_pace(endpoint_url: str) -> AdaptivePace:
+    """The process's one pace for `endpoint_url` (every client of the adaptive retry mode for
+    that endpoint shares it, so all extractions and pushes of the process keep one rate)."""
+    with _paces_lock:
+        return _paces.setdefault(endpoint_url, AdaptivePace())
+
+
+def pace_adaptively(client: Any, pace: AdaptivePace) -> Any:
+    """Hold every attempt of `client` to `pace` and tell it each answer; returns the client."""
+
+    def on_needs_retry(response: Any = None, caught_exception: Any = None, **_: Any) -> None:
+        if caught_exception is not None or response is None:
+            return
+        http, parsed = response
+        code = (parsed or {}).get("Error", {}).get("Code", "")
+        if code == "ThrottlingException" or http.status_code == 429:
+            pace.throttled()
+        else:
+            pace.answered()
+
+    client.meta.events.register("before-send.mturk", lambda **_: pace.acquire())
+    client.meta.events.register("before-send.mturk", _refuse_once_stopped)
+    client.meta.events.register("needs-retry.mturk", on_needs_retry)
+    return client
+
+
 def resolve_endpoint(environment: str, endpoint_url: str | None) -> str:
     if environment not in ENDPOINTS:
         raise ConfigurationError(
@@ -192,7 +301,9 @@ def make_client(
         region_name=REGION,
         endpoint_url=url,
         config=Config(
-            retries={"mode": retry_mode, "total_max_attempts": max_attempts},
+            # botocore's own adaptive mode settles at ~75% of an unknown limit; ours (below) at
+            # over 90% (bench/bench_refresh.py): botocore retries, AdaptivePace paces.
+            retries={"mode": "standard", "total_max_attempts": max_attempts},
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
             tcp_keepalive=True,
@@ -206,6 +317,8 @@ def make_client(
     events.register_first("needs-retry.mturk", _no_backoff_once_stopped)
     if rate_limiter is not None:
         limit_rate(client, rate_limiter)
+    if retry_mode == "adaptive":
+        pace_adaptively(client, adaptive_pace(url))
     _count_into(stats, events)
     return client
 

@@ -1,4 +1,4 @@
-"""Real browser test: a user backfills two qualification types in the Dagster UI.
+"""Real browser test: a user backfills two qualification types in the Dagster UI (one run).
 
 A local MTurk serves three types; `dagster dev` (webserver, daemon, code server) runs as a child
 process in its own process group on 127.0.0.1, against a throwaway DAGSTER_HOME holding a copy of
@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 from conftest import REGION, REQUESTER, make_data, qualification, qualification_type, type_id
-from dagster import AssetKey, DagsterInstance, DagsterRunStatus
+from dagster import AssetKey, DagsterInstance, DagsterRunStatus, RunsFilter
 from playwright.sync_api import Locator, Page, expect, sync_playwright
 
 from qual_pipeline.defs.partitions import qualification_type_partitions
@@ -286,6 +286,9 @@ def test_backfill_two_types_from_the_ui_loads_the_warehouse(dagster_stack: Dagst
             page.wait_for_url(re.compile(r"/runs/b/[a-z]+$"))
             backfill_id = page.url.rsplit("/", 1)[-1]
             _wait_for_backfill(page, instance, backfill_id)
+            # The backfill policy: one run extracts every chosen type, not one run per type.
+            runs = instance.get_runs(filters=RunsFilter(tags={"dagster/backfill": backfill_id}))
+            assert len(runs) == 1, [r.tags for r in runs]
             for qual_type in chosen:
                 expect(page.get_by_text(qual_type, exact=True).first).to_be_visible()
             page.screenshot(path=str(ARTIFACTS / "dagster_ui_backfill.png"), full_page=True)
