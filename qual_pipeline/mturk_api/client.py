@@ -153,18 +153,29 @@ class RateLimiter:
             self._sleep(wait)
 
 
+HISTORY_S = 10.0
+"""How far back AdaptivePace remembers answers and throttles."""
+
+
 class AdaptivePace:
     """Finds a request rate limit it is not told, and keeps it busy: additive increase,
     multiplicative decrease (AIMD), shared by every thread and client that uses it.
 
-    Until the first throttle nothing waits. A `ThrottlingException` sets the pace to `decrease`
-    times the lower of the pace and the rate the server answered in the last `window` seconds (at
-    most once per window: one burst of throttles is one signal), and each answered request adds
-    `increase` requests/s, so the pace grows by `increase` of itself each second spent at it
-    (3%: back from a cut in about 5 s, whatever the limit). Requests are spaced evenly (a bucket
-    of one token), so the server's own bucket is never emptied in a burst. The pace saws between
-    about 85% and 100% of the limit, which the server's burst allowance smooths: over 90% of it
-    with a throttle every several seconds (tests/mturk_api/test_adaptive_pace.py). `clock` and
+    Until the first throttle nothing waits. Then a `ThrottlingException` cuts the pace, at most
+    once per `window` seconds (one burst of throttles is one signal): to `decrease` times the rate
+    the server answered in the last window on the first throttle, or when over `heavy` of at least
+    4 x `evidence` attempts in the window were throttled (a limit far below the pace: cut again
+    every few requests until it is found); to `decrease` times the pace when the pace is at or
+    near `ceiling`, where the limit showed itself before (a limit throttles at the same rate again
+    and again). A throttle well below the ceiling is a stray one (MTurk throttles a request now and
+    then at any rate) and cuts nothing, so random throttles do not wind the pace down. Each
+    answered request adds `increase` requests/s, so the pace grows by `increase` of itself each
+    second spent at it (3%: back from a cut in about 5 s). Requests are spaced evenly (a bucket of
+    one token), so the server's own bucket is never emptied in a burst. From 20 requests/s up the
+    pace saws between about 85% and 100% of the limit, which the server's burst allowance smooths:
+    over 90% of it answered, under 5% of attempts throttled. A limit of a few requests a second is
+    kept busy too, but with about a third of the attempts throttled (and retried): too few attempts
+    a second to tell it from stray throttles (tests/mturk_api/test_adaptive_pace.py). `clock` and
     `sleep` are the time source (the default sleep ends early when `stop_requests` is called).
     """
 
@@ -174,22 +185,33 @@ class AdaptivePace:
         decrease: float = 0.85,
         increase: float = 0.03,
         window: float = 1.0,
+        near: float = 0.9,
+        heavy: float = 0.5,
+        evidence: int = 5,
         minimum: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = _wait_unless_stopped,
     ) -> None:
         self.rate: float | None = None
         """Requests per second now allowed; None until the first throttle (no limit known)."""
+        self.ceiling = 0.0
+        """Where the limit showed itself: the highest pace a cut was made at (after a cut to
+        what the server took, that new pace)."""
         self.throttles = 0
         self._decrease = decrease
         self._increase = increase
         self._window = window
+        self._near = near
+        self._heavy = heavy
+        self._evidence = evidence
         self._minimum = minimum
         self._clock = clock
         self._sleep = sleep
         self._answered: deque[float] = deque()
+        self._throttled: deque[float] = deque()
         self._next = clock()
         self._last_cut = float("-inf")
+        self._started: float | None = None
         self._lock = threading.Lock()
 
     def acquire(self) -> None:
@@ -210,25 +232,50 @@ class AdaptivePace:
         with self._lock:
             now = self._clock()
             self._answered.append(now)
-            while self._answered and self._answered[0] < now - self._window:
-                self._answered.popleft()
+            self._forget(now)
             if self.rate is not None:
                 self.rate += self._increase
 
     def throttled(self) -> None:
-        """An attempt was throttled: the pace drops below what the server just accepted."""
+        """An attempt was throttled: the pace may drop below what the server just accepted."""
         with self._lock:
             now = self._clock()
             self.throttles += 1
-            if now - self._last_cut < self._window:
+            self._throttled.append(now)
+            self._forget(now)
+            span = self._window
+            answered = sum(1 for t in self._answered if t >= now - span)
+            throttled = sum(1 for t in self._throttled if t >= now - span)
+            attempts = answered + throttled
+            if attempts < self._evidence:
+                return  # too little seen to tell a limit from a stray throttle
+            heavy = attempts >= 4 * self._evidence and throttled / attempts > self._heavy
+            # One burst of throttles is one signal: a window, or a few requests' worth at the pace
+            # while throttles are heavy (a pace far too high comes down in a few steps).
+            quiet = self._window if self.rate is None or not heavy else 5.0 / self.rate
+            if now - self._last_cut < min(self._window, quiet):
                 return
+            assert self._started is not None
+            seen = min(self._window, max(now - self._started, self._window / 20))
+            accepted = sum(1 for t in self._answered if t >= now - self._window) / seen
+            if self.rate is None or heavy:
+                base = min(self.rate or accepted, accepted)  # what the server takes
+                self.ceiling = max(self._minimum, base * self._decrease)
+            elif self.rate >= self._near * self.ceiling:
+                base = self.rate  # throttled again where the limit showed itself
+                self.ceiling = max(self.ceiling, base)
+            else:
+                return  # a stray throttle well below where the limit showed itself
             self._last_cut = now
-            while self._answered and self._answered[0] < now - self._window:
-                self._answered.popleft()
-            accepted = len(self._answered) / self._window
-            current = self.rate if self.rate is not None else float("inf")
-            self.rate = max(self._minimum, min(current, accepted) * self._decrease)
+            self.rate = max(self._minimum, base * self._decrease)
             self._next = max(self._next, now + 1.0 / self.rate)
+
+    def _forget(self, now: float) -> None:
+        if self._started is None:
+            self._started = now
+        for times in (self._answered, self._throttled):
+            while times and times[0] < now - HISTORY_S:
+                times.popleft()
 
 
 _paces: dict[str, AdaptivePace] = {}
