@@ -65,6 +65,7 @@ def push_settings(pipeline: PipelineConfig, mturk: MTurkResource) -> PushSetting
         allow_production=pipeline.get(settings.PUSH_ALLOW_PRODUCTION),
         send_notifications=pipeline.get(settings.PUSH_SEND_NOTIFICATIONS),
         concurrency=pipeline.get(settings.PUSH_CONCURRENCY),
+        batch_size=pipeline.get(settings.PUSH_BATCH_SIZE),
     )
 
 
