@@ -2,9 +2,10 @@
 CLI option and description.
 
 Everything else is derived from these declarations: the Dagster resources' fields and their
-descriptions (`defs/resources.py`), the CLI options of the commands that take them
-(`cli/options.py`: same environment variables, same defaults), and the README's configuration
-table (`python -m qual_pipeline.settings` prints it; a test keeps the README in step).
+descriptions (`defs/resources.py`), the CLI options of the commands each setting names in
+`commands` (`cli/options.py` adds them to those commands: same environment variables, same
+defaults), and the README's configuration table (`python -m qual_pipeline.settings` prints it; a
+test keeps the README in step).
 
 `read_by` says who reads a setting and when:
 - `mturk` / `pipeline`: a field of that Dagster resource, resolved through `EnvVar` when a run
@@ -52,6 +53,10 @@ class Setting(Generic[T]):
     choices: tuple[str, ...] = ()
     minimum: float | None = None
     maximum: float | None = None
+    folder: bool = False
+    """The value names a folder (the CLI option takes a path that is not a file)."""
+    repeatable: bool = False
+    """A comma-separated list (the CLI option may be given once per item)."""
 
     def parse(self, text: str, *, source: str | None = None) -> T:
         """The typed value of `text` as written in the environment (or a config field).
@@ -208,6 +213,7 @@ DATA_DIR = Setting(
     read_by="pipeline",
     flag="--data-dir",
     commands=("refresh", "sql", "plan", "push", "export", "ui"),
+    folder=True,
 )
 TYPES = Setting(
     "types",
@@ -230,6 +236,7 @@ INPUTS_DIR = Setting(
     read_by="pipeline",
     flag="--inputs-dir",
     commands=("plan", "push"),
+    folder=True,
 )
 MAX_ROW_DROP_SHARE = Setting(
     "max_row_drop_share",
@@ -376,6 +383,7 @@ PUSH_IGNORE_CHECKS = Setting(
     read_by="pipeline",
     flag="--ignore-check",
     commands=PLAN_COMMANDS,
+    repeatable=True,
 )
 PUSH_RATE = Setting(
     "push_rate",
@@ -416,6 +424,19 @@ PUSH_BATCH_SIZE = Setting(
     unit="changes",
     minimum=1,
 )
+
+PLAN_SETTINGS: tuple[Setting[Any], ...] = (
+    PUSH_MAX_CHANGES,
+    PUSH_MAX_SHARE,
+    PUSH_ALLOW_GRANTS,
+    PUSH_ALLOW_REVOKES,
+    PUSH_MAX_REVOKES,
+    PUSH_MAX_REVOKE_SHARE,
+    PUSH_SKIP_REJECTED,
+    PUSH_IGNORE_CHECKS,
+)
+"""What a plan is built and judged with, recorded in it: `plan` takes them, `push` only with
+--replan (a saved plan is pushed as it was judged)."""
 
 # Orchestration.
 SCHEDULE_CRON = Setting(

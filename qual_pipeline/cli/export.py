@@ -14,10 +14,11 @@ import typer
 from rich.markup import escape
 
 from qual_pipeline import settings
-from qual_pipeline.cli.options import DATA_DIR_DEFAULT, DataDir, WarehouseWait
+from qual_pipeline.cli.options import SettingValues, takes_settings
 from qual_pipeline.cli.render import failures, say
 
 
+@takes_settings("export")
 def export(
     website_csv: Annotated[
         Path,
@@ -28,8 +29,8 @@ def export(
             "CURRENT-<type name> and an empty UPDATE-<type name> per mirrored type.",
         ),
     ],
-    data_dir: DataDir = DATA_DIR_DEFAULT,
-    warehouse_wait: WarehouseWait = settings.WAREHOUSE_WAIT.required_default,
+    *,
+    values: SettingValues,
 ) -> None:
     """Export the warehouse as the requester website's worker CSV: type a score or Revoke in an
     UPDATE- cell, then `qual-pipeline plan --website-csv FILE`. Revoked and missing
@@ -37,7 +38,8 @@ def export(
     from qual_pipeline.warehouse.connection import open_warehouse_read_only
     from qual_pipeline.warehouse.export import export_website_csv
 
-    with failures(), closing(open_warehouse_read_only(data_dir, wait_s=warehouse_wait)) as con:
+    data_dir, wait_s = Path(values[settings.DATA_DIR.name]), values[settings.WAREHOUSE_WAIT.name]
+    with failures(), closing(open_warehouse_read_only(data_dir, wait_s=wait_s)) as con:
         written = export_website_csv(con, website_csv)
     names = ", ".join(name for _, name in written.types) or "none"
     say(

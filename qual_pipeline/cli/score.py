@@ -12,28 +12,18 @@ from typing import Annotated
 
 import typer
 
-from qual_pipeline import settings
-from qual_pipeline.cli.options import (
-    AwsProfile,
-    EndpointUrl,
-    Environment,
-    MaxAttempts,
-    MTurkOptions,
-    RetryMode,
-)
+from qual_pipeline.cli.options import SettingValues, mturk_client, takes_settings
 from qual_pipeline.cli.plan import check_output
 from qual_pipeline.cli.render import failures, out, score_table
 
 
+@takes_settings("score")
 def score(
     type_id: Annotated[str, typer.Option("--type", help="Qualification type id.")],
     worker: Annotated[str, typer.Option("--worker", help="Worker id.")],
-    environment: Environment = settings.ENVIRONMENT.required_default,
-    endpoint_url: EndpointUrl = None,
-    aws_profile: AwsProfile = None,
-    max_attempts: MaxAttempts = settings.MAX_ATTEMPTS.required_default,
-    retry_mode: RetryMode = settings.RETRY_MODE.required_default,
     output: Annotated[str, typer.Option(help="json or table.")] = "json",
+    *,
+    values: SettingValues,
 ) -> None:
     """Show one worker's score (GetQualificationScore), as `aws mturk get-qualification-score`
     does, with a clear message when the qualification is revoked or missing."""
@@ -44,9 +34,8 @@ def score(
         check_ids(type_id, worker)
     except ValueError as e:
         raise typer.BadParameter(str(e)) from None
-    mturk = MTurkOptions(environment, endpoint_url, retry_mode, max_attempts, aws_profile)
     with failures():
-        result = get_qualification_score(mturk.client(), type_id, worker)
+        result = get_qualification_score(mturk_client(values), type_id, worker)
     if output == "json":
         typer.echo(json.dumps(result, indent=4))
     else:

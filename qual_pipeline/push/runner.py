@@ -48,6 +48,7 @@ from qual_pipeline.push.saved_plan import (
     PlanSettings,
     ReadWarehouse,
     SavedPlan,
+    ValueOf,
     confirm_unchanged,
     plan_to_push,
     read_only_warehouse,
@@ -117,6 +118,18 @@ class PushSettings:
     send_notifications: bool = PUSH_SEND_NOTIFICATIONS.required_default
     concurrency: int = PUSH_CONCURRENCY.required_default
     batch_size: int = PUSH_BATCH_SIZE.required_default
+
+    @classmethod
+    def from_settings(cls, value: ValueOf) -> PushSettings:
+        """The push settings as the declared settings (QUAL_PIPELINE_PUSH_*, MTURK_ENVIRONMENT)
+        give them."""
+        return cls(
+            environment=value(ENVIRONMENT),
+            allow_production=value(PUSH_ALLOW_PRODUCTION),
+            send_notifications=value(PUSH_SEND_NOTIFICATIONS),
+            concurrency=value(PUSH_CONCURRENCY),
+            batch_size=value(PUSH_BATCH_SIZE),
+        )
 
 
 @dataclass
