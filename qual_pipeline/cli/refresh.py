@@ -27,8 +27,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.markup import escape
 
-from qual_pipeline import settings
-from qual_pipeline.cli.options import DATA_DIR_DEFAULT, DataDir, option
+from qual_pipeline.cli.options import SettingValues, takes_settings
 from qual_pipeline.cli.render import err, fail, refresh_progress
 
 if TYPE_CHECKING:
@@ -38,27 +37,8 @@ if TYPE_CHECKING:
     from qual_pipeline.refresh import RefreshOutcome
 
 
+@takes_settings("refresh")
 def refresh(
-    data_dir: DataDir = DATA_DIR_DEFAULT,
-    types: Annotated[str, option(settings.TYPES)] = settings.TYPES.default,
-    endpoint_url: Annotated[str | None, option(settings.ENDPOINT_URL)] = None,
-    environment: Annotated[str, option(settings.ENVIRONMENT)] = settings.ENVIRONMENT.default,
-    retry_mode: Annotated[str, option(settings.RETRY_MODE)] = settings.RETRY_MODE.default,
-    max_attempts: Annotated[int, option(settings.MAX_ATTEMPTS)] = settings.MAX_ATTEMPTS.default,
-    rate: Annotated[float | None, option(settings.RATE)] = None,
-    aws_profile: Annotated[str | None, option(settings.AWS_PROFILE)] = None,
-    max_row_drop_share: Annotated[
-        float, option(settings.MAX_ROW_DROP_SHARE)
-    ] = settings.MAX_ROW_DROP_SHARE.default,
-    warehouse_wait: Annotated[
-        float, option(settings.WAREHOUSE_WAIT)
-    ] = settings.WAREHOUSE_WAIT.default,
-    concurrency: Annotated[
-        int, option(settings.EXTRACT_CONCURRENCY)
-    ] = settings.EXTRACT_CONCURRENCY.default,
-    warehouse_memory: Annotated[
-        str, option(settings.WAREHOUSE_MEMORY)
-    ] = settings.WAREHOUSE_MEMORY.default,
     retry_failed: Annotated[
         bool,
         typer.Option(
@@ -67,24 +47,12 @@ def refresh(
             "Dagster instance in DAGSTER_HOME records them, then load.",
         ),
     ] = False,
+    *,
+    values: SettingValues,
 ) -> None:
     """Discover, extract every type into the lake (one run, many types at once) and load the
     warehouse, through the same Dagster definitions the UI uses (runs appear in the UI when
     DAGSTER_HOME is set)."""
-    values: dict[str, Any] = {
-        settings.DATA_DIR.name: str(data_dir),
-        settings.TYPES.name: types,
-        settings.ENDPOINT_URL.name: endpoint_url or None,
-        settings.ENVIRONMENT.name: environment,
-        settings.RETRY_MODE.name: retry_mode,
-        settings.MAX_ATTEMPTS.name: max_attempts,
-        settings.RATE.name: rate,
-        settings.AWS_PROFILE.name: aws_profile or None,
-        settings.MAX_ROW_DROP_SHARE.name: max_row_drop_share,
-        settings.WAREHOUSE_WAIT.name: warehouse_wait,
-        settings.EXTRACT_CONCURRENCY.name: concurrency,
-        settings.WAREHOUSE_MEMORY.name: warehouse_memory,
-    }
     raise typer.Exit(run_refresh(values, retry_failed=retry_failed))
 
 

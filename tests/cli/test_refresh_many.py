@@ -16,7 +16,7 @@ from typing import Any
 
 import duckdb
 import pytest
-from conftest import make_data, qualification, qualification_type, type_id
+from support.mturk import make_data, qualification, qualification_type, type_id
 
 from qual_pipeline.local_mturk.server import FaultConfig
 
@@ -186,7 +186,7 @@ def test_sigint_and_sigterm_stop_a_refresh_at_once_and_a_rerun_completes(
 def test_failing_type_fault_fails_only_pages_after_the_first(local_mturk: Any) -> None:
     """The local MTurk's `failing_type` fault: the first page of the type is served, the next
     ones fail (ServiceFault), and other types are untouched."""
-    from conftest import mturk_client
+    from support.mturk import mturk_client
 
     failing = type_id(100)
     server = local_mturk(
