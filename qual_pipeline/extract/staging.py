@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import re
 import shutil
+import threading
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -34,6 +35,10 @@ DEFAULT_MEMORY_LIMIT = "64MB"
 STAGING_ROW_GROUP_ROWS = 64 * 1024
 OUTPUT_BATCH_ROWS = 16 * 1024
 ROWS_PER_PASS = 250_000
+SPILLED_SORTS = threading.BoundedSemaphore(1)
+"""One spilled partition is sorted at a time in this process: extractions running side by side
+(many types at once) each hold one page and one row group, but only one DuckDB sort of up to its
+memory limit, so a refresh's peak memory does not grow with the size of its largest types."""
 BUCKET_BUFFER_ROWS = 100_000  # rows buffered across all open buckets while splitting
 
 
@@ -116,6 +121,10 @@ class Staging:
         self._close_writer()
         if self.rows == 0:
             return
+        with SPILLED_SORTS:
+            yield from self._last_per_key_spilled()
+
+    def _last_per_key_spilled(self) -> Iterator[pa.RecordBatch]:
         con = duckdb.connect(
             ":memory:",
             config={
