@@ -161,22 +161,21 @@ class AdaptivePace:
     """Finds a request rate limit it is not told, and keeps it busy: additive increase,
     multiplicative decrease (AIMD), shared by every thread and client that uses it.
 
-    Until the first throttle nothing waits. Then a `ThrottlingException` cuts the pace, at most
+    Until throttles are heavy nothing waits. Then a `ThrottlingException` cuts the pace, at most
     once per `window` seconds (one burst of throttles is one signal): to `decrease` times the rate
-    the server answered in the last window on the first throttle, or when over `heavy` of at least
-    4 x `evidence` attempts in the window were throttled (a limit far below the pace: cut again
-    every few requests until it is found); to `decrease` times the pace when the pace is at or
-    near `ceiling`, where the limit showed itself before (a limit throttles at the same rate again
-    and again). A throttle well below the ceiling is a stray one (MTurk throttles a request now and
-    then at any rate) and cuts nothing, so random throttles do not wind the pace down. Each
-    answered request adds `increase` requests/s, so the pace grows by `increase` of itself each
-    second spent at it (3%: back from a cut in about 5 s). Requests are spaced evenly (a bucket of
-    one token), so the server's own bucket is never emptied in a burst. From 20 requests/s up the
-    pace saws between about 85% and 100% of the limit, which the server's burst allowance smooths:
-    over 90% of it answered, under 5% of attempts throttled. A limit of a few requests a second is
-    kept busy too, but with about a third of the attempts throttled (and retried): too few attempts
-    a second to tell it from stray throttles (tests/mturk_api/test_adaptive_pace.py). `clock` and
-    `sleep` are the time source (the default sleep ends early when `stop_requests` is called).
+    the server answered in the last window when over `heavy` of at least 4 x `evidence` attempts
+    in the window were throttled (a limit far below the pace: cut again every few requests until
+    it is found); to `decrease` times the pace when the pace is at or near `ceiling`, where the
+    limit showed itself before (a limit throttles at the same rate again and again). A throttle
+    well below the ceiling is a stray one (MTurk throttles a request now and then at any rate) and
+    cuts nothing, so random throttles do not wind the pace down. Each answered request adds
+    `increase` requests/s, so the pace grows by `increase` of itself each second spent at it (3%:
+    back from a cut in about 5 s). Requests are spaced evenly (a bucket of one token), so the
+    server's own bucket is never emptied in a burst. Against a limit the pace saws between about
+    85% and 100% of it, which the server's burst allowance smooths: over 90% of the limit
+    answered, under 5% of attempts throttled from 20 requests/s up, and 20% of attempts throttled
+    at random do not wind it down (tests/mturk_api/test_adaptive_pace.py). `clock` and `sleep`
+    are the time source (the default sleep ends early when `stop_requests` is called).
     """
 
     def __init__(
@@ -211,7 +210,6 @@ class AdaptivePace:
         self._throttled: deque[float] = deque()
         self._next = clock()
         self._last_cut = float("-inf")
-        self._started: float | None = None
         self._lock = threading.Lock()
 
     def acquire(self) -> None:
@@ -255,9 +253,11 @@ class AdaptivePace:
             quiet = self._window if self.rate is None or not heavy else 5.0 / self.rate
             if now - self._last_cut < min(self._window, quiet):
                 return
-            assert self._started is not None
-            seen = min(self._window, max(now - self._started, self._window / 20))
-            accepted = sum(1 for t in self._answered if t >= now - self._window) / seen
+            # Over a whole window even at the start: a server's first burst (its bucket full)
+            # must not read as its rate.
+            accepted = sum(1 for t in self._answered if t >= now - self._window) / self._window
+            if self.rate is None and not heavy:
+                return  # stray throttles while no limit is known: the retries absorb them
             if self.rate is None or heavy:
                 base = min(self.rate or accepted, accepted)  # what the server takes
                 self.ceiling = max(self._minimum, base * self._decrease)
@@ -271,8 +271,6 @@ class AdaptivePace:
             self._next = max(self._next, now + 1.0 / self.rate)
 
     def _forget(self, now: float) -> None:
-        if self._started is None:
-            self._started = now
         for times in (self._answered, self._throttled):
             while times and times[0] < now - HISTORY_S:
                 times.popleft()

@@ -26,14 +26,12 @@ class Bucket:
         return False
 
 
-@pytest.mark.parametrize(("limit", "throttled_share"), [(5.0, 0.4), (20.0, 0.05), (100.0, 0.05)])
+@pytest.mark.parametrize(("limit", "throttled_share"), [(5.0, 0.1), (20.0, 0.05), (100.0, 0.05)])
 def test_pace_finds_an_unknown_limit_and_keeps_it_busy(
     limit: float, throttled_share: float
 ) -> None:
-    """Over 90% of the limit answered; from 20/s up, under 5% of the attempts throttled and the
-    pace within 20% of the limit. A limit of 5/s is kept busy too, but the pace stays above it
-    (about 8/s, a third of the attempts throttled and retried): so few attempts a second cannot
-    tell it from stray throttles, which must not wind the pace down."""
+    """Over 90% of the limit answered and the pace within 20% of it; from 20/s up under 5% of
+    the attempts throttled, at 5/s under 10% (a server's first burst weighs more there)."""
     now = [0.0]
 
     def sleep(seconds: float) -> None:
@@ -55,8 +53,7 @@ def test_pace_finds_an_unknown_limit_and_keeps_it_busy(
     assert answered / seconds >= 0.9 * limit
     assert throttled / (answered + throttled) < throttled_share
     assert pace.rate is not None and 0.7 * limit < pace.rate
-    if throttled_share <= 0.05:
-        assert pace.rate < 1.2 * limit
+    assert pace.rate < 1.2 * limit
 
 
 def test_pace_waits_for_nothing_until_the_first_throttle() -> None:
@@ -72,7 +69,7 @@ def test_pace_waits_for_nothing_until_the_first_throttle() -> None:
 def test_stray_throttles_do_not_wind_the_pace_down() -> None:
     """A server that throttles 20% of the requests at random, whatever the rate, below a limit of
     100/s: the pace does not fall a little more at each throttle (the second minute answers as
-    many requests as the first), and keeps over half the limit."""
+    many requests as the first), and keeps over 40% of the limit."""
     import random
 
     now = [0.0]
@@ -93,4 +90,4 @@ def test_stray_throttles_do_not_wind_the_pace_down() -> None:
             answered[int(now[0] >= 60.0)] += 1
             pace.answered()
     assert answered[1] >= 0.9 * answered[0]
-    assert sum(answered) / 120.0 >= 0.5 * 100.0
+    assert sum(answered) / 120.0 >= 0.4 * 100.0
