@@ -161,21 +161,23 @@ class AdaptivePace:
     """Finds a request rate limit it is not told, and keeps it busy: additive increase,
     multiplicative decrease (AIMD), shared by every thread and client that uses it.
 
-    Until throttles are heavy nothing waits. Then a `ThrottlingException` cuts the pace, at most
-    once per `window` seconds (one burst of throttles is one signal): to `decrease` times the rate
-    the server answered in the last window when over `heavy` of at least 4 x `evidence` attempts
-    in the window were throttled (a limit far below the pace: cut again every few requests until
-    it is found); to `decrease` times the pace when the pace is at or near `ceiling`, where the
-    limit showed itself before (a limit throttles at the same rate again and again). A throttle
-    well below the ceiling is a stray one (MTurk throttles a request now and then at any rate) and
-    cuts nothing, so random throttles do not wind the pace down. Each answered request adds
-    `increase` requests/s, so the pace grows by `increase` of itself each second spent at it (3%:
-    back from a cut in about 5 s). Requests are spaced evenly (a bucket of one token), so the
-    server's own bucket is never emptied in a burst. Against a limit the pace saws between about
-    85% and 100% of it, which the server's burst allowance smooths: over 90% of the limit
-    answered, under 5% of attempts throttled from 20 requests/s up, and 20% of attempts throttled
-    at random do not wind it down (tests/mturk_api/test_adaptive_pace.py). `clock` and `sleep`
-    are the time source (the default sleep ends early when `stop_requests` is called).
+    Until over `first` of at least 4 x `evidence` attempts in a window are throttled nothing
+    waits (the retries' back-off thins a limit's throttles). Then a `ThrottlingException` cuts the
+    pace, at most once per `window` seconds (one burst of throttles is one signal): to `decrease`
+    times the rate the server answered in the last window, that first time and whenever over
+    `heavy` of the window's attempts were throttled (a limit far below the pace: cut again every
+    few requests until it is found); to `decrease` times the pace when the pace is at or near
+    `ceiling`, where the limit showed itself before (a limit throttles at the same rate again and
+    again). A throttle well below the ceiling is a stray one (MTurk throttles a request now and
+    then at any rate) and cuts nothing, so random throttles do not wind the pace down. Each
+    answered request adds `increase` requests/s, so the pace grows by `increase` of itself each
+    second spent at it (3%: back from a cut in about 5 s). Requests are spaced evenly (a bucket of
+    one token), so the server's own bucket is never emptied in a burst. Against a limit the pace
+    saws between about 85% and 100% of it, which the server's burst allowance smooths: over 90%
+    of the limit answered, under 5% of attempts throttled from 20 requests/s up, and 20% of
+    attempts throttled at random do not wind it down (tests/mturk_api/test_adaptive_pace.py).
+    `clock` and `sleep` are the time source (the default sleep ends early when `stop_requests` is
+    called).
     """
 
     def __init__(
@@ -186,6 +188,7 @@ class AdaptivePace:
         window: float = 1.0,
         near: float = 0.9,
         heavy: float = 0.5,
+        first: float = 0.25,
         evidence: int = 5,
         minimum: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
@@ -202,6 +205,7 @@ class AdaptivePace:
         self._window = window
         self._near = near
         self._heavy = heavy
+        self._first = first
         self._evidence = evidence
         self._minimum = minimum
         self._clock = clock
@@ -247,7 +251,8 @@ class AdaptivePace:
             attempts = answered + throttled
             if attempts < self._evidence:
                 return  # too little seen to tell a limit from a stray throttle
-            heavy = attempts >= 4 * self._evidence and throttled / attempts > self._heavy
+            share = self._heavy if self.rate is not None else self._first
+            heavy = attempts >= 4 * self._evidence and throttled / attempts > share
             # One burst of throttles is one signal: a window, or a few requests' worth at the pace
             # while throttles are heavy (a pace far too high comes down in a few steps).
             quiet = self._window if self.rate is None or not heavy else 5.0 / self.rate
