@@ -251,7 +251,9 @@ def _wait_for_warehouse_load(instance: DagsterInstance) -> None:
 @pytest.mark.browser
 @pytest.mark.timeout(420)
 def test_backfill_two_types_from_the_ui_loads_the_warehouse(dagster_stack: DagsterStack) -> None:
-    chosen = [dagster_stack.type_ids[0], dagster_stack.type_ids[2]]
+    # Adjacent partitions: the backfill policy runs a partition key range as one run (apart,
+    # each stretch would be a run of its own).
+    chosen = [dagster_stack.type_ids[0], dagster_stack.type_ids[1]]
     expected = {
         (qual_type, worker, score)
         for qual_type in chosen
@@ -271,6 +273,10 @@ def test_backfill_two_types_from_the_ui_loads_the_warehouse(dagster_stack: Dagst
             page.goto(f"{dagster_stack.url}/assets/lake/worker_qualifications")
             page.get_by_role("tab", name="Partitions").wait_for()
             page.get_by_role("button", name="Materialize…").click()
+            # One step extracts both tables of a type: the UI says the other one comes along.
+            notice = page.get_by_role("dialog").filter(has_text="Additional assets")
+            expect(notice).to_contain_text("lake / qualification_requests")
+            notice.get_by_role("button", name="Confirm").click()
             dialog = page.get_by_role("dialog")
             dialog.get_by_text("Select a partition or create one").click()
             for qual_type in chosen:
@@ -289,6 +295,8 @@ def test_backfill_two_types_from_the_ui_loads_the_warehouse(dagster_stack: Dagst
             # The backfill policy: one run extracts every chosen type, not one run per type.
             runs = instance.get_runs(filters=RunsFilter(tags={"dagster/backfill": backfill_id}))
             assert len(runs) == 1, [r.tags for r in runs]
+            assert runs[0].tags["dagster/asset_partition_range_start"] == chosen[0]
+            assert runs[0].tags["dagster/asset_partition_range_end"] == chosen[1]
             for qual_type in chosen:
                 expect(page.get_by_text(qual_type, exact=True).first).to_be_visible()
             page.screenshot(path=str(ARTIFACTS / "dagster_ui_backfill.png"), full_page=True)
@@ -300,7 +308,8 @@ def test_backfill_two_types_from_the_ui_loads_the_warehouse(dagster_stack: Dagst
             expect(latest).to_contain_text(" ago")
             expect(_field(page, "Row count")).to_have_text(str(len(expected)))
             loaded = page.get_by_role("row").filter(has_text="snapshots_loaded")
-            expect(loaded.get_by_role("cell").last).to_have_text(str(len(chosen)))
+            # Each type's two lake tables (worker_qualifications and qualification_requests).
+            expect(loaded.get_by_role("cell").last).to_have_text(str(2 * len(chosen)))
             page.screenshot(path=str(ARTIFACTS / "dagster_ui_warehouse.png"), full_page=True)
         except BaseException:
             page.screenshot(path=str(ARTIFACTS / "dagster_ui_failure.png"), full_page=True)
