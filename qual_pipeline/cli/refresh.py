@@ -102,7 +102,8 @@ def run_refresh(values: dict[str, Any], instance: DagsterInstance | None = None)
         NoCredentialsError,
     ) as e:
         return fail(root_cause(e), 2).exit_code
-    return report(outcome, err, time.monotonic() - started)
+    # A throw-away instance starts empty, so every type is "new" to it: nothing to announce.
+    return report(outcome, err, time.monotonic() - started, discovery=not instance.is_ephemeral)
 
 
 def root_cause(error: BaseException) -> BaseException:
@@ -114,12 +115,15 @@ def root_cause(error: BaseException) -> BaseException:
     return error
 
 
-def report(outcome: RefreshOutcome, console: Console, seconds: float) -> int:
+def report(
+    outcome: RefreshOutcome, console: Console, seconds: float, *, discovery: bool = True
+) -> int:
     """Print on `console` what the refresh did, failed and warned about; 0 when no run and no
-    blocking check failed (warnings allowed), else 1."""
-    if outcome.added:
+    blocking check failed (warnings allowed), else 1. `discovery`: say which types are new or
+    gone (False for a throw-away instance, which knows no type before the run)."""
+    if outcome.added and discovery:
         console.print(f"discovered {len(outcome.added)} new type(s): {', '.join(outcome.added)}")
-    if outcome.removed:
+    if outcome.removed and discovery:
         console.print(f"no longer mirrored: {', '.join(outcome.removed)}")
     for name, message in outcome.failures.items():
         console.print(
