@@ -37,9 +37,12 @@ from qual_pipeline.warehouse.sql_files import sql_text
 MAX_TYPES = 12
 SCORE_DISTRIBUTION_PNG = "score_distribution.png"
 OVER_TIME_PNG = "over_time.png"
-PANEL_WIDTH_IN, PANEL_HEIGHT_IN = 4.2, 3.0
+PANEL_WIDTH_IN, PANEL_HEIGHT_IN = 3.6, 3.0
+DPI = 90
+# Three panels a row: 3 x 3.6 in x 90 dpi = 972 px, shown whole (no scrolling) in the Dagster UI's
+# metadata dialog, whose content is 1080 px wide in a 1400 px window (the browser test checks it).
 MIN_FIGURE_WIDTH_IN = 7.0  # room for the figure's title above a single panel
-TITLE_CHARS = 38  # characters of a panel title per line at its font size
+TITLE_CHARS = 32  # characters of a panel title per line at its font size
 KINDS = ("new", "returned", "score", "status", "locale", "gone")
 """Kinds of change, in the order they are stacked (as in worker_qualification_history.change)."""
 KIND_COLOURS = dict(
@@ -224,7 +227,7 @@ def _empty(ax: plt.Axes, text: str) -> None:
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=DPI)
     plt.close(fig)
     return path
 

@@ -20,6 +20,7 @@ from warehouse_lake import (
 
 from qual_pipeline.warehouse import load_warehouse, open_warehouse_read_only, render_charts
 from qual_pipeline.warehouse.charts import (
+    TITLE_CHARS,
     over_time,
     panel_title,
     plt,
@@ -245,7 +246,7 @@ def test_chart_titles_fit_their_figure(data_dir: Path, tmp_path: Path) -> None:
     finally:
         con.close()
     assert panel_title(LONG_NAME).count("\n") == 1
-    assert all(len(line) <= 38 for line in panel_title(LONG_NAME).splitlines())
+    assert all(len(line) <= TITLE_CHARS for line in panel_title(LONG_NAME).splitlines())
     three_lines = LONG_NAME + " and some more words that need a third line"
     assert panel_title(three_lines).count("\n") == 1 and panel_title(three_lines).endswith(" …")
 
