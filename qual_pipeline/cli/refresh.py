@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 
 def refresh(
+    ctx: typer.Context,
     data_dir: DataDir = DATA_DIR_DEFAULT,
     types: Annotated[str, option(settings.TYPES)] = settings.TYPES.default,
     endpoint_url: Annotated[str | None, option(settings.ENDPOINT_URL)] = None,
@@ -47,6 +48,7 @@ def refresh(
 ) -> None:
     """Discover, extract every type into the lake and load the warehouse, through the same Dagster
     definitions the UI uses (runs appear in the UI when DAGSTER_HOME is set)."""
+    given = ctx.get_parameter_source("types")
     values: dict[str, Any] = {
         settings.DATA_DIR.name: str(data_dir),
         settings.TYPES.name: types,
@@ -59,7 +61,10 @@ def refresh(
         settings.MAX_ROW_DROP_SHARE.name: max_row_drop_share,
         settings.WAREHOUSE_WAIT.name: warehouse_wait,
     }
-    raise typer.Exit(run_refresh(values))
+    # A mistake in the type list names what the user wrote: the flag, or the variable.
+    flag = given is not None and given.name == "COMMANDLINE"
+    source = settings.TYPES.flag if flag else settings.TYPES.env
+    raise typer.Exit(run_refresh(values, types_source=source or settings.TYPES.env))
 
 
 def instance_for_cli() -> DagsterInstance:
@@ -71,10 +76,15 @@ def instance_for_cli() -> DagsterInstance:
     return DagsterInstance.ephemeral()
 
 
-def run_refresh(values: dict[str, Any], instance: DagsterInstance | None = None) -> int:
+def run_refresh(
+    values: dict[str, Any],
+    instance: DagsterInstance | None = None,
+    *,
+    types_source: str = settings.TYPES.env,
+) -> int:
     """Run a refresh with these setting values (by name); the exit code: 0 done (warnings
     allowed), 1 a run or a blocking check failed (each failure printed), 2 it could not start
-    (settings, credentials, type list)."""
+    (settings, credentials, type list; a type list mistake names `types_source`)."""
     from botocore.exceptions import NoCredentialsError
     from dagster import DagsterUserCodeExecutionError
 
@@ -101,7 +111,10 @@ def run_refresh(values: dict[str, Any], instance: DagsterInstance | None = None)
         ConfigurationError,
         NoCredentialsError,
     ) as e:
-        return fail(root_cause(e), 2).exit_code
+        cause = root_cause(e)
+        if isinstance(cause, TypeSelectionError):
+            return fail(cause.naming(types_source), 2).exit_code
+        return fail(cause, 2).exit_code
     # A throw-away instance starts empty, so every type is "new" to it: nothing to announce.
     return report(outcome, err, time.monotonic() - started, discovery=not instance.is_ephemeral)
 

@@ -131,6 +131,8 @@ def test_refresh_then_sql(refreshed: dict[str, Any]) -> None:
     result = refreshed["result"]
     assert result.returncode == 0, result.stderr
     assert "refresh done: 1 type(s)" in result.stderr
+    # A throw-away instance (no DAGSTER_HOME) knows no type before a run: nothing to announce.
+    assert "discovered" not in result.stderr
     data_dir = str(refreshed["data_dir"])
     query = "SELECT count(*) AS workers, max(integer_value) AS top FROM worker_qualifications"
     table = qual_pipeline("sql", query, "--data-dir", data_dir)
@@ -170,6 +172,15 @@ def test_refresh_names_a_type_not_owned(refreshed: dict[str, Any]) -> None:
     assert FOREIGN in result.stderr
     assert "Traceback" not in result.stderr
     assert refreshed["env"]["AWS_SECRET_ACCESS_KEY"] not in result.stderr + result.stdout
+    # The message names what the user wrote: the flag here, the variable when that set it.
+    assert f"qualification type '{FOREIGN}' in --types is not owned" in result.stderr
+    assert "fix --types or set it to 'owned'" in result.stderr
+    assert "QUAL_PIPELINE_TYPES" not in result.stderr
+    env = {**refreshed["env"], "QUAL_PIPELINE_TYPES": f"{T1},bad-id"}
+    by_variable = qual_pipeline("refresh", "--data-dir", str(refreshed["data_dir"]), env=env)
+    assert by_variable.returncode == 2
+    assert "qualification type 'bad-id' in QUAL_PIPELINE_TYPES is malformed" in by_variable.stderr
+    assert "--types" not in by_variable.stderr
 
 
 def test_refresh_off_a_terminal_logs_final_counts_and_warns_without_failing(
