@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import os
 import time
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
 
 from qual_pipeline import settings
-from qual_pipeline.cli.options import DATA_DIR_DEFAULT, DataDir, option
+from qual_pipeline.cli.options import SettingValues, takes_settings, typed_on_command_line
 from qual_pipeline.cli.render import err, fail, refresh_progress
 
 if TYPE_CHECKING:
@@ -29,42 +29,14 @@ if TYPE_CHECKING:
     from qual_pipeline.refresh import RefreshOutcome
 
 
-def refresh(
-    ctx: typer.Context,
-    data_dir: DataDir = DATA_DIR_DEFAULT,
-    types: Annotated[str, option(settings.TYPES)] = settings.TYPES.default,
-    endpoint_url: Annotated[str | None, option(settings.ENDPOINT_URL)] = None,
-    environment: Annotated[str, option(settings.ENVIRONMENT)] = settings.ENVIRONMENT.default,
-    retry_mode: Annotated[str, option(settings.RETRY_MODE)] = settings.RETRY_MODE.default,
-    max_attempts: Annotated[int, option(settings.MAX_ATTEMPTS)] = settings.MAX_ATTEMPTS.default,
-    rate: Annotated[float | None, option(settings.RATE)] = None,
-    aws_profile: Annotated[str | None, option(settings.AWS_PROFILE)] = None,
-    max_row_drop_share: Annotated[
-        float, option(settings.MAX_ROW_DROP_SHARE)
-    ] = settings.MAX_ROW_DROP_SHARE.default,
-    warehouse_wait: Annotated[
-        float, option(settings.WAREHOUSE_WAIT)
-    ] = settings.WAREHOUSE_WAIT.default,
-) -> None:
+@takes_settings("refresh")
+def refresh(ctx: typer.Context, *, values: SettingValues) -> None:
     """Discover, extract every type into the lake and load the warehouse, through the same Dagster
     definitions the UI uses (runs appear in the UI when DAGSTER_HOME is set)."""
-    given = ctx.get_parameter_source("types")
-    values: dict[str, Any] = {
-        settings.DATA_DIR.name: str(data_dir),
-        settings.TYPES.name: types,
-        settings.ENDPOINT_URL.name: endpoint_url or None,
-        settings.ENVIRONMENT.name: environment,
-        settings.RETRY_MODE.name: retry_mode,
-        settings.MAX_ATTEMPTS.name: max_attempts,
-        settings.RATE.name: rate,
-        settings.AWS_PROFILE.name: aws_profile or None,
-        settings.MAX_ROW_DROP_SHARE.name: max_row_drop_share,
-        settings.WAREHOUSE_WAIT.name: warehouse_wait,
-    }
     # A mistake in the type list names what the user wrote: the flag, or the variable.
-    flag = given is not None and given.name == "COMMANDLINE"
-    source = settings.TYPES.flag if flag else settings.TYPES.env
-    raise typer.Exit(run_refresh(values, types_source=source or settings.TYPES.env))
+    typed = typed_on_command_line(ctx, [settings.TYPES])
+    source = typed[0] if typed else settings.TYPES.env
+    raise typer.Exit(run_refresh(values, types_source=source))
 
 
 def instance_for_cli() -> DagsterInstance:

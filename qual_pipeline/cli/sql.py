@@ -11,23 +11,27 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from qual_pipeline.cli.options import DATA_DIR_DEFAULT, DataDir
+from qual_pipeline import settings
+from qual_pipeline.cli.options import SettingValues, takes_settings
 from qual_pipeline.cli.render import err, fail, out, query_table
 
 OUTPUTS = ("table", "csv", "json")
 
 
+@takes_settings("sql")
 def sql(
     query: Annotated[str, typer.Argument(help='A read-only SQL query, e.g. "SELECT ...".')],
-    data_dir: DataDir = DATA_DIR_DEFAULT,
     output: Annotated[
         str, typer.Option(help="table, csv or json.", case_sensitive=False)
     ] = "table",
     limit: Annotated[int, typer.Option(min=1, help="Most rows printed in a table.")] = 200,
+    *,
+    values: SettingValues,
 ) -> None:
     """Run a read-only query on the warehouse and print the result."""
     if output.lower() not in OUTPUTS:
         raise fail(f"--output {output!r} is not known; use table, csv or json", 2)
+    data_dir = Path(values[settings.DATA_DIR.name])
     raise typer.Exit(run_query(query, data_dir, output.lower(), limit))
 
 

@@ -30,7 +30,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import (
+from dagster import AssetKey, DagsterInstance, DagsterRunStatus
+from playwright.sync_api import Locator, Page, expect, sync_playwright
+from support.mturk import (
     REGION,
     REQUESTER,
     make_data,
@@ -39,8 +41,6 @@ from conftest import (
     qualification_type,
     type_id,
 )
-from dagster import AssetKey, DagsterInstance, DagsterRunStatus
-from playwright.sync_api import Locator, Page, expect, sync_playwright
 
 from qual_pipeline.defs.assets.warehouse import CHART_TITLES
 from qual_pipeline.defs.metadata import warehouse_column_schema

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Requester
 from dagster import DagsterInstance, SkipReason, build_sensor_context
+from support.mturk import Requester
 
 from qual_pipeline.defs.partitions import qualification_type_partitions
 from qual_pipeline.local_mturk.generate import GENERATED_ACCESS_KEY_ID, GENERATED_SECRET, generate

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import (
+from support.mturk import (
     OTHER_REQUESTER,
     OTHER_TYPE_ID,
     REQUESTER,

@@ -11,16 +11,6 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-import typer
-from conftest import (
-    OTHER_REQUESTER,
-    REQUESTER,
-    make_data,
-    qualification,
-    qualification_type,
-    type_id,
-    worker_id,
-)
 from dagster import (
     AssetCheckSeverity,
     AssetKey,
@@ -30,15 +20,24 @@ from dagster import (
     instance_for_test,
 )
 from rich.console import Console
+from support.mturk import (
+    OTHER_REQUESTER,
+    REQUESTER,
+    make_data,
+    qualification,
+    qualification_type,
+    type_id,
+    worker_id,
+)
 from typer.testing import CliRunner
 
+from qual_pipeline.cli import app
 from qual_pipeline.cli.refresh import report
 from qual_pipeline.defs.assets.warehouse import TABLES as WAREHOUSE_TABLES
 from qual_pipeline.defs.partitions import qualification_type_partitions
 from qual_pipeline.defs.sensors import partition_changes
 from qual_pipeline.lake import layout
 from qual_pipeline.lake.writer import SnapshotWriter
-from qual_pipeline.push.cli import register
 from qual_pipeline.push.journal import Journal
 from qual_pipeline.refresh import (
     QUIET,
@@ -265,8 +264,6 @@ def test_push_job_applies_the_plan_its_plan_asset_saved(pipeline_env: dict) -> N
     ).success
     recorded = latest_metadata(instance, "push_plan")["plan_id"]
 
-    app = typer.Typer()
-    register(app)
     newer = CliRunner().invoke(
         app, ["plan", "--data-dir", str(pipeline_env["data_dir"]), "--max-share", "1"]
     )

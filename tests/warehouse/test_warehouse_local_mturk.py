@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from conftest import TYPE_ID, make_data, mturk_client, qualification, worker_id
+from support.mturk import TYPE_ID, make_data, mturk_client, qualification, worker_id
 
 from qual_pipeline.extract import (
     extract_qualification_requests,
