@@ -10,6 +10,7 @@ is the last observation, picked while streaming the sorted batches.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import uuid
@@ -40,7 +41,8 @@ def staging_root(data_dir: Path) -> Path:
 class Staging:
     """Stage pages with `write(batch)`, then read them back with `last_per_key()`.
 
-    Everything it creates lives in one directory that is removed on exit, success or not.
+    Everything it creates lives in one directory under `.staging/` that is removed on exit,
+    success or not, and `.staging/` with it once no other extraction uses it.
     """
 
     def __init__(
@@ -67,7 +69,10 @@ class Staging:
         self._buffered = 0
 
     def __enter__(self) -> Self:
-        self.directory.mkdir(parents=True, exist_ok=False)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=False)
+        except FileNotFoundError:  # another extraction removed the empty .staging/ just now
+            self.directory.mkdir(parents=True, exist_ok=False)
         self._writer = pq.ParquetWriter(self.path, self._staged_schema, compression="lz4")
         return self
 
@@ -79,6 +84,9 @@ class Staging:
     ) -> None:
         self._close_writer()
         shutil.rmtree(self.directory, ignore_errors=True)
+        # .staging/ itself goes when it is empty; another extraction's scratch space keeps it.
+        with contextlib.suppress(OSError):
+            self.directory.parent.rmdir()
 
     def write(self, batch: pa.RecordBatch) -> None:
         """Stage one page; later pages win over earlier ones for the same key."""
