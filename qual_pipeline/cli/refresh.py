@@ -3,7 +3,8 @@
 Off a terminal (cron, CI, a pipe) it prints log lines: page progress at most every 5 s per task,
 every warehouse step with its real counts, and a final line per task once its run has finished.
 Exit codes: 0 done (check warnings are printed, they block nothing), 1 a run failed or a blocking
-check failed (plan and push refuse the types it names), 2 bad configuration.
+check failed (plan and push refuse the types it names) or another refresh of the data folder is
+running, 2 bad configuration (checked before any MTurk call: `cli/preflight.py`).
 
 The options are the settings the refresh reads (`qual_pipeline.settings`); their values go to the
 definitions' resources as they are, never through the process environment.
@@ -13,11 +14,14 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
 
+from qual_pipeline import settings
+from qual_pipeline.cli import preflight
 from qual_pipeline.cli.options import SettingValues, takes_settings
 from qual_pipeline.cli.render import err, fail, refresh_progress
 
@@ -32,7 +36,10 @@ if TYPE_CHECKING:
 def refresh(*, values: SettingValues) -> None:
     """Discover, extract every type into the lake and load the warehouse, through the same Dagster
     definitions the UI uses (runs appear in the UI when DAGSTER_HOME is set)."""
-    raise typer.Exit(run_refresh(values))
+    preflight.check("refresh", values)
+    with preflight.refresh_lock(Path(values[settings.DATA_DIR.name])):
+        code = run_refresh(values)
+    raise typer.Exit(code)
 
 
 def instance_for_cli() -> DagsterInstance:
@@ -74,7 +81,7 @@ def run_refresh(values: dict[str, Any], instance: DagsterInstance | None = None)
         ConfigurationError,
         NoCredentialsError,
     ) as e:
-        return fail(root_cause(e), 2).exit_code
+        return fail(preflight.types_message(str(root_cause(e))), 2).exit_code
     return report(outcome, err, time.monotonic() - started)
 
 
