@@ -47,6 +47,7 @@ def option(setting: Setting[Any], **extra: Any) -> Any:
         kwargs["callback"] = _one_of(setting.choices)
     if setting.folder:
         kwargs["file_okay"] = False
+        kwargs["readable"] = False  # the command checks it, naming what it needs it for
     return typer.Option(setting.flag, **kwargs, **extra)
 
 

@@ -55,6 +55,11 @@ def given(setting: Setting[Any], value: object) -> str:
     return f"the data folder {value} (the default; set {setting.env} or {setting.flag})"
 
 
+def shown(setting: Setting[Any], value: object) -> str:
+    """`--endpoint-url X` when typed, else `MTURK_ENDPOINT_URL='X'`."""
+    return f"{setting.flag} {value}" if typed(setting) else f"{setting.env}={value!r}"
+
+
 def check(command: str, values: SettingValues) -> None:
     """Every up-front check `command` needs (see the module); raises typer.Exit(2) (or 1 for an
     endpoint that cannot be reached) after printing one line."""
@@ -83,12 +88,12 @@ def endpoint(values: SettingValues) -> str:
         port_ok = False
     if parts.scheme in ("http", "https") and parts.hostname and port_ok:
         return url
-    where = f"{named(settings.ENDPOINT_URL)}={url!r}"
+    where = shown(settings.ENDPOINT_URL, url)
     example = f"http://{url}" if "://" not in url else "http://127.0.0.1:8443"
     raise fail(
         f"{where} is not a URL MTurk can be reached at: write the scheme, the host and the "
         f"port, e.g. {example} (a local MTurk) or https://mturk-requester-sandbox.us-east-1."
-        f"amazonaws.com; unset it to use the real service of {settings.ENVIRONMENT.env}",
+        f"amazonaws.com; leave it out to use the real service of {settings.ENVIRONMENT.env}",
         2,
     )
 
@@ -175,7 +180,7 @@ def check_credentials(values: SettingValues) -> None:
         frozen = found.get_frozen_credentials() if found is not None else None
     except ProfileNotFound:
         raise fail(
-            f"{named(settings.AWS_PROFILE)}={profile!r} names no profile in the AWS credentials "
+            f"{shown(settings.AWS_PROFILE, profile)} names no profile in the AWS credentials "
             "or config file: add it (aws configure --profile NAME), or unset it to use "
             "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
             2,

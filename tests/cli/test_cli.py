@@ -121,6 +121,8 @@ def test_refresh_names_a_type_not_owned(refreshed: dict[str, Any]) -> None:
     )
     assert result.returncode == 2
     assert FOREIGN in result.stderr
+    assert f"qualification type '{FOREIGN}' in --types is not owned" in result.stderr
+    assert "QUAL_PIPELINE_TYPES" not in result.stderr  # the user typed --types
     assert "Traceback" not in result.stderr
     assert refreshed["env"]["AWS_SECRET_ACCESS_KEY"] not in result.stderr + result.stdout
 
