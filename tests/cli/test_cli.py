@@ -58,6 +58,7 @@ def test_unknown_option_is_usage_error() -> None:
 def test_sql_without_warehouse_says_to_refresh(tmp_path: Path) -> None:
     result = qual_pipeline("sql", "SELECT 1", "--data-dir", str(tmp_path))
     assert result.returncode == 1
+    assert f"No warehouse at {tmp_path / 'warehouse.duckdb'}" in result.stderr
     assert "qual-pipeline refresh" in result.stderr
     assert "Traceback" not in result.stderr
 

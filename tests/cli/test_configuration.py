@@ -134,7 +134,33 @@ def test_missing_credentials(command: str, mturk: Any, tmp_path: Path) -> None:
         env={**child_env, **without, "COLUMNS": "200"},
         timeout=120,
     )
-    assert one_error_line(result) == f"error: {NO_CREDENTIALS}"
+    line = one_error_line(result)
+    assert line == f"error: {NO_CREDENTIALS}"
+    assert line.startswith(
+        "error: no usable AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or "
+        "AWS_PROFILE"
+    )
+    assert server.requests_after(0.0) == 0
+
+
+def test_incomplete_credentials_and_unknown_profile(mturk: Any) -> None:
+    server, env = mturk
+    score = COMMAND_ARGS["score"]
+    half = {k: v for k, v in os.environ.items() if k != "AWS_SECRET_ACCESS_KEY"}
+    result = subprocess.run(
+        [str(SCRIPT), *score],
+        capture_output=True,
+        text=True,
+        env={**half, **{k: v for k, v in env.items() if k != "AWS_SECRET_ACCESS_KEY"}},
+        timeout=120,
+    )
+    line = one_error_line(result)
+    assert line.startswith("error: incomplete AWS credentials (")
+    assert "missing: AWS_SECRET_ACCESS_KEY" in line
+    profile = one_error_line(run(*score, env={**env, "AWS_PROFILE": "nope"}))
+    assert profile.startswith("error: AWS_PROFILE='nope' names no profile in the AWS credentials")
+    flag = one_error_line(run(*score, "--aws-profile", "nope", env=env))
+    assert flag.startswith("error: --aws-profile nope names no profile")
     assert server.requests_after(0.0) == 0
 
 
@@ -165,11 +191,53 @@ def test_nothing_listening_is_reported_within_seconds(
     assert seconds < REFUSED_WITHIN_S, f"took {seconds:.1f} s"
 
 
+def test_unknown_host_and_no_answer(mturk: Any, tmp_path: Path) -> None:
+    """A host name that does not resolve; a port whose listener never accepts (its queue is full,
+    so the kernel drops further connection attempts unanswered): each reported at once."""
+    _, env = mturk
+    score = COMMAND_ARGS["score"]
+    unknown = one_error_line(
+        run(*score, env={**env, "MTURK_ENDPOINT_URL": "http://no-such-host.invalid:8443"}), code=1
+    )
+    assert unknown.startswith(
+        "error: cannot connect to MTurk at http://no-such-host.invalid:8443: unknown host ("
+    )
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        queued = []
+        for _ in range(4):  # fill the accept queue
+            sock = socket.socket()
+            sock.setblocking(False)
+            sock.connect_ex(listener.getsockname())
+            queued.append(sock)
+        time.sleep(0.2)
+        try:
+            started = time.monotonic()
+            silent = one_error_line(
+                run(*score, "--connect-timeout", "1", "--endpoint-url", url, env=env), code=1
+            )
+            seconds = time.monotonic() - started
+        finally:
+            for sock in queued:
+                sock.close()
+    assert silent == (
+        f"error: cannot connect to MTurk at {url} (--endpoint-url): no answer within 1 s "
+        "(MTURK_CONNECT_TIMEOUT); check MTURK_ENDPOINT_URL (is the local MTurk running? "
+        "`qual-pipeline local-mturk serve` prints its URL)"
+    )
+    assert seconds < REFUSED_WITHIN_S
+
+
 def test_types_errors_name_the_option_or_the_variable(mturk: Any, tmp_path: Path) -> None:
     server, env = mturk
     data = str(tmp_path / "data")
     flag = one_error_line(run("refresh", "--data-dir", data, "--types", "nope", env=env))
-    assert "in --types is malformed" in flag and "fix --types or set it to 'owned'" in flag
+    assert (
+        "qualification type 'nope' in --types is malformed" in flag
+        and "fix --types or set it to 'owned'" in flag
+    )
     assert "QUAL_PIPELINE_TYPES" not in flag
     variable = one_error_line(
         run("refresh", "--data-dir", data, env={**env, "QUAL_PIPELINE_TYPES": "nope"})
@@ -220,7 +288,9 @@ def test_second_refresh_of_one_data_folder_refuses_at_once(
             first.kill()
             first.wait()
     line = one_error_line(second, code=1)
-    assert line.startswith(f"error: another refresh of {folder} is running (pid {first.pid}, ")
+    assert line.startswith(
+        f"error: another refresh of {folder} is running (pid {first.pid}, started 20"
+    )
     assert "this one stopped before any MTurk request" in line
     assert other.requests_after(0.0) == 0
     assert still_running

@@ -112,8 +112,11 @@ def test_signal_stops_push_and_next_push_resumes_exactly_once(
     lines = [line for line in stderr.splitlines() if line.strip()]
     assert len(lines) == 1, stderr
     name = signal.Signals(signum).name
-    assert lines[0].startswith(f"interrupted ({name}): no MTurk request was sent after the signal")
-    assert "Run `qual-pipeline push` again to resume" in lines[0]
+    assert lines[0] == (
+        f"interrupted ({name}): no MTurk request was sent after the signal and the journal holds "
+        "every change. Run `qual-pipeline push` again to resume: changes whose outcome is unknown "
+        "are read back before anything is sent again."
+    )
     assert "Traceback" not in stdout + stderr
 
     # The journal is consistent: every change in a state a resume knows, none failed, the plan
@@ -140,3 +143,23 @@ def test_signal_stops_push_and_next_push_resumes_exactly_once(
         data, "SELECT count(DISTINCT worker_id) FROM push_audit WHERE status = 'verified'"
     )
     assert verified == [(CHANGES,)]
+
+
+def test_signal_after_the_push_finished_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    """In process: a signal inside the block is caught (not raised), asks every MTurk call to
+    stop, and is forgotten after it; a push that had finished when it came says so."""
+    from qual_pipeline import interrupt
+    from qual_pipeline.cli.push import interrupted, stopping_on_signals
+
+    before = signal.getsignal(signal.SIGINT)
+    with stopping_on_signals() as caught:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)
+        assert caught == [signal.SIGINT]
+        assert interrupt.stopped() == "interrupted by SIGINT"
+    assert interrupt.stopped() is None
+    assert signal.getsignal(signal.SIGINT) is before
+    assert interrupted(signal.SIGINT, finished=True) == 130
+    assert capsys.readouterr().err.strip() == (
+        "interrupted (SIGINT) after the push had finished: nothing is left to resume."
+    )
