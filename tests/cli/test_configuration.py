@@ -300,3 +300,20 @@ def test_second_refresh_of_one_data_folder_refuses_at_once(
 
     again = run("refresh", "--data-dir", str(folder), env=env)  # the lock is free again
     assert again.returncode == 0, again.stderr
+
+
+def test_connect_timeout_reaches_every_client(mturk: Any) -> None:
+    """MTURK_CONNECT_TIMEOUT is each request's connect timeout too: in the CLI's clients and in
+    the Dagster resource's."""
+    from qual_pipeline import settings
+    from qual_pipeline.cli.options import mturk_client
+    from qual_pipeline.defs.resources import MTurkResource
+
+    server, _ = mturk
+    values = {s.name: s.default for s in settings.SETTINGS}
+    values[settings.ENDPOINT_URL.name] = server.endpoint_url
+    values[settings.CONNECT_TIMEOUT.name] = 2.5
+    assert mturk_client(values).meta.config.connect_timeout == 2.5
+    resource = MTurkResource(endpoint_url=server.endpoint_url, connect_timeout_s="1.5")
+    assert resource.client().meta.config.connect_timeout == 1.5
+    assert server.requests_after(0.0) == 0
