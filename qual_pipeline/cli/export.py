@@ -14,6 +14,7 @@ import typer
 from rich.markup import escape
 
 from qual_pipeline import settings
+from qual_pipeline.cli import preflight
 from qual_pipeline.cli.options import SettingValues, takes_settings
 from qual_pipeline.cli.render import failures, say
 
@@ -38,6 +39,7 @@ def export(
     from qual_pipeline.warehouse.connection import open_warehouse_read_only
     from qual_pipeline.warehouse.export import export_website_csv
 
+    preflight.check("export", values)
     data_dir, wait_s = Path(values[settings.DATA_DIR.name]), values[settings.WAREHOUSE_WAIT.name]
     with failures(), closing(open_warehouse_read_only(data_dir, wait_s=wait_s)) as con:
         written = export_website_csv(con, website_csv)

@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from qual_pipeline import settings
+from qual_pipeline.cli import preflight
 from qual_pipeline.cli.options import SettingValues, plan_settings, takes_settings
 from qual_pipeline.cli.render import failures, out, plan_json, plan_lines, plan_tables, say
 from qual_pipeline.warehouse.sql_files import SQL_DIR
@@ -62,6 +63,7 @@ def plan(
     check_output(output)
     check_website_csv(website_csv, requests)
     chosen = plan_settings(values)
+    preflight.check("plan", values)
     data_dir = Path(values[settings.DATA_DIR.name])
     with failures():
         require_warehouse(data_dir)  # before the journal is created next to it

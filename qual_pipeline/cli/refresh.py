@@ -4,7 +4,8 @@ One extraction run covers every type (many at once), then one warehouse load. Of
 (cron, CI, a pipe) it prints log lines: the extraction's count of types done, rows and rate at most
 every 5 s, every warehouse step with its real counts, and final lines (one per type and table for a
 few types). Exit codes: 0 done (check warnings are printed, they block nothing), 1 a run failed or
-a blocking check failed (plan and push refuse the types it names), 2 bad configuration, 130
+a blocking check failed (plan and push refuse the types it names) or another refresh of the data
+folder is running, 2 bad configuration (checked before any MTurk call: `cli/preflight.py`), 130
 interrupted by SIGINT (Ctrl-C), 143 by SIGTERM: no MTurk request is sent after the signal, the
 warehouse is not loaded, and what was published before it stays (snapshots are atomic); a second
 signal ends the process at once.
@@ -21,13 +22,16 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 
-from qual_pipeline.cli.options import SettingValues, takes_settings
+from qual_pipeline import settings
+from qual_pipeline.cli import preflight
+from qual_pipeline.cli.options import SettingValues, named, takes_settings
 from qual_pipeline.cli.render import err, fail, refresh_progress
 
 if TYPE_CHECKING:
@@ -53,7 +57,11 @@ def refresh(
     """Discover, extract every type into the lake (one run, many types at once) and load the
     warehouse, through the same Dagster definitions the UI uses (runs appear in the UI when
     DAGSTER_HOME is set)."""
-    raise typer.Exit(run_refresh(values, retry_failed=retry_failed))
+    preflight.check("refresh", values)
+    with preflight.refresh_lock(Path(values[settings.DATA_DIR.name])):
+        # A mistake in the type list names what the user wrote: the flag, or the variable.
+        code = run_refresh(values, retry_failed=retry_failed, types_source=named(settings.TYPES))
+    raise typer.Exit(code)
 
 
 def instance_for_cli() -> DagsterInstance:
@@ -66,13 +74,20 @@ def instance_for_cli() -> DagsterInstance:
 
 
 def run_refresh(
-    values: dict[str, Any], instance: DagsterInstance | None = None, *, retry_failed: bool = False
+    values: dict[str, Any],
+    instance: DagsterInstance | None = None,
+    *,
+    retry_failed: bool = False,
+    types_source: str = settings.TYPES.env,
 ) -> int:
     """Run a refresh with these setting values (by name); the exit code: 0 done (warnings
     allowed), 1 a run or a blocking check failed (each failure printed), 2 it could not start
-    (settings, credentials, type list), 130 / 143 interrupted by SIGINT / SIGTERM."""
+    (settings, credentials, type list; a type list mistake names `types_source`), 130 / 143
+    interrupted by SIGINT / SIGTERM."""
     with stopping_on_signals() as caught:
-        code = _run_refresh(values, instance, retry_failed=retry_failed, caught=caught)
+        code = _run_refresh(
+            values, instance, retry_failed=retry_failed, caught=caught, types_source=types_source
+        )
     return code
 
 
@@ -82,6 +97,7 @@ def _run_refresh(
     *,
     retry_failed: bool,
     caught: list[int],
+    types_source: str,
 ) -> int:
     from botocore.exceptions import NoCredentialsError
     from dagster import DagsterUserCodeExecutionError
@@ -125,11 +141,14 @@ def _run_refresh(
     ) as e:
         cause = root_cause(e)
         if not caught or not isinstance(cause, Interrupted):
-            return fail(cause, 2).exit_code
+            if isinstance(cause, TypeSelectionError):
+                return fail(cause.naming(types_source), 2).exit_code
+            return fail(preflight.types_message(str(cause)), 2).exit_code
     if caught:
         return interrupted(caught[0], outcome, err)
-    assert outcome is not None
-    return report(outcome, err, time.monotonic() - started)
+    assert outcome is not None and instance is not None
+    # A throw-away instance starts empty, so every type is "new" to it: nothing to announce.
+    return report(outcome, err, time.monotonic() - started, discovery=not instance.is_ephemeral)
 
 
 @contextmanager
@@ -193,12 +212,15 @@ def root_cause(error: BaseException) -> BaseException:
     return error
 
 
-def report(outcome: RefreshOutcome, console: Console, seconds: float) -> int:
+def report(
+    outcome: RefreshOutcome, console: Console, seconds: float, *, discovery: bool = True
+) -> int:
     """Print on `console` what the refresh did, failed and warned about; 0 when no run and no
-    blocking check failed (warnings allowed), else 1."""
-    if outcome.added:
+    blocking check failed (warnings allowed), else 1. `discovery`: say which types are new or
+    gone (False for a throw-away instance, which knows no type before the run)."""
+    if outcome.added and discovery:
         console.print(f"discovered {len(outcome.added)} new type(s): {listed(outcome.added)}")
-    if outcome.removed:
+    if outcome.removed and discovery:
         console.print(f"no longer mirrored: {listed(outcome.removed)}")
     failures = list(outcome.failures.items())
     for name, message in failures[:FAILURES_SHOWN]:

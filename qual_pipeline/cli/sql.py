@@ -12,6 +12,7 @@ import typer
 from rich.markup import escape
 
 from qual_pipeline import settings
+from qual_pipeline.cli import preflight
 from qual_pipeline.cli.options import SettingValues, takes_settings
 from qual_pipeline.cli.render import err, fail, out, query_table
 
@@ -31,6 +32,7 @@ def sql(
     """Run a read-only query on the warehouse and print the result."""
     if output.lower() not in OUTPUTS:
         raise fail(f"--output {output!r} is not known; use table, csv or json", 2)
+    preflight.check("sql", values)
     data_dir = Path(values[settings.DATA_DIR.name])
     raise typer.Exit(run_query(query, data_dir, output.lower(), limit))
 
@@ -72,5 +74,5 @@ def run_query(query: str, data_dir: Path, output: str, limit: int) -> int:
         writer.writerow(names)
         writer.writerows([[json_ready(v) for v in r] for r in rows])
     else:
-        out.print(query_table(names, [[json_ready(v) for v in r] for r in rows], limit))
+        out.print(query_table(names, [[json_ready(v) for v in r] for r in rows], limit, out.width))
     return 0

@@ -90,6 +90,7 @@ class _MTurk(SettingsResource):
             stats=stats,
             profile_name=self.get(settings.AWS_PROFILE) or None,
             pool_size=max(10, 2 * threads + 2),
+            connect_timeout=self.get(settings.CONNECT_TIMEOUT),
         )
         return limit_rate(client, RateLimiter(rate)) if rate else client
 

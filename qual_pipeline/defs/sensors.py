@@ -5,17 +5,25 @@ comma-separated list it validates each id (malformed, unknown or not owned: an e
 New types get one extraction run straight away (their partitions, added together, form one
 partition key range; the run refreshes the type metadata too); types that disappeared lose their
 partition.
+
+A partition the instance knows is not taken for extracted: a type whose lake snapshots are not in
+the data folder (the instance was used with another folder, or the folder was emptied) gets an
+extraction run too, and missing type metadata a refresh, unless such a run is queued or running.
 """
 
 import hashlib
 from collections.abc import Sequence
+from pathlib import Path
 
 from dagster import (
     AddDynamicPartitionsRequest,
     AutomationConditionSensorDefinition,
+    DagsterInstance,
+    DagsterRunStatus,
     DefaultSensorStatus,
     DeleteDynamicPartitionsRequest,
     RunRequest,
+    RunsFilter,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
@@ -28,6 +36,17 @@ from qual_pipeline.defs.jobs import extract_types_job, partition_range_tags, ref
 from qual_pipeline.defs.partitions import qualification_type_partitions
 from qual_pipeline.defs.resources import MTurkResource, PipelineConfig
 from qual_pipeline.extract.type_selection import resolve_type_ids
+from qual_pipeline.lake.layout import PARTITIONED_TABLES, current_snapshot, current_snapshots
+
+# A run in one of these states will publish its snapshots by itself.
+RUN_PENDING = [
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.NOT_STARTED,
+    DagsterRunStatus.STARTING,
+    DagsterRunStatus.STARTED,
+]
+
+MISSING_TAG = {"qual_pipeline/reason": "lake snapshot missing"}
 
 
 def partition_changes(
@@ -37,6 +56,19 @@ def partition_changes(
     have = set(existing)
     want = set(wanted)
     return sorted(want - have), sorted(have - want)
+
+
+def unextracted(type_ids: Sequence[str], data_dir: Path) -> list[str]:
+    """The types among `type_ids` lacking a published snapshot of a partitioned lake table."""
+    present = [set(current_snapshots(data_dir, table)) for table in PARTITIONED_TABLES]
+    return sorted(t for t in type_ids if not all(t in tables for tables in present))
+
+
+def run_pending(instance: DagsterInstance, job_name: str, partition: str | None = None) -> bool:
+    """Whether a run of `job_name` (for `partition`, when given) is queued or running."""
+    tags = {"dagster/partition": partition} if partition is not None else {}
+    runs = RunsFilter(job_name=job_name, statuses=RUN_PENDING, tags=tags)
+    return instance.get_runs_count(runs) > 0
 
 
 @sensor(
@@ -51,26 +83,53 @@ def qualification_type_discovery(
     type_ids = resolve_type_ids(mturk.client(), pipeline.get(settings.TYPES))
     existing = context.instance.get_dynamic_partitions(qualification_type_partitions.name)
     added, removed = partition_changes(type_ids, existing)
-    if not added and not removed:
-        return SkipReason(f"{len(type_ids)} qualification types, none new or gone")
+    known = [t for t in type_ids if t in set(existing)]
+    missing = [
+        t
+        for t in unextracted(known, pipeline.data_path)
+        if not run_pending(context.instance, extract_types_job.name, t)
+    ]
+    types_missing = (
+        bool(type_ids)
+        and current_snapshot(pipeline.data_path, "qualification_types") is None
+        and not run_pending(context.instance, refresh_types_job.name)
+    )
+    if not added and not removed and not missing and not types_missing:
+        return SkipReason(
+            f"{len(type_ids)} qualification types, none new or gone, each with its lake snapshots"
+        )
     requests: list[AddDynamicPartitionsRequest | DeleteDynamicPartitionsRequest] = []
     if added:
         requests.append(qualification_type_partitions.build_add_request(added))
     if removed:
         requests.append(qualification_type_partitions.build_delete_request(removed))
-    context.log.info(f"qualification types: {len(added)} new, {len(removed)} gone")
-    # The type metadata changes with the set of types: refresh it, with the new types (added in
-    # this order, so they are one range) in the same run, or alone when types only went away.
-    key = hashlib.sha256(",".join(sorted(type_ids)).encode()).hexdigest()[:16]
+    context.log.info(
+        f"qualification types: {len(added)} new, {len(removed)} gone, {len(missing)} known but "
+        f"without lake snapshots in {pipeline.data_path}"
+        + (f" ({', '.join(missing)}): extracting them again" if missing else "")
+    )
+    run_requests = []
+    digest = hashlib.sha256(",".join(sorted(type_ids)).encode()).hexdigest()[:16]
     if added:
-        run = RunRequest(
-            job_name=extract_types_job.name,
-            run_key=f"discovered-{key}",
-            tags=partition_range_tags(added[0], added[-1]),
+        # New types, added in this order, are one partition key range: one run extracts them all
+        # and refreshes the type metadata (which changes with the set of types).
+        run_requests.append(
+            RunRequest(
+                job_name=extract_types_job.name,
+                run_key=f"discovered-{digest}",
+                tags=partition_range_tags(added[0], added[-1]),
+            )
         )
-    else:
-        run = RunRequest(job_name=refresh_types_job.name, run_key=f"types-{key}")
-    return SensorResult(run_requests=[run], dynamic_partitions_requests=requests)
+    elif removed:
+        run_requests.append(RunRequest(job_name=refresh_types_job.name, run_key=f"types-{digest}"))
+    elif types_missing:
+        run_requests.append(RunRequest(job_name=refresh_types_job.name, tags=MISSING_TAG))
+    # No run key: a snapshot that goes missing again later is extracted again.
+    run_requests += [
+        RunRequest(job_name=extract_types_job.name, partition_key=t, tags=MISSING_TAG)
+        for t in missing
+    ]
+    return SensorResult(run_requests=run_requests, dynamic_partitions_requests=requests or None)
 
 
 load_after_extract = AutomationConditionSensorDefinition(

@@ -50,7 +50,8 @@ def staging_root(data_dir: Path) -> Path:
 class Staging:
     """Stage pages with `write(batch)`, then read them back with `last_per_key()`.
 
-    Everything it creates lives in one directory that is removed on exit, success or not.
+    Everything it creates lives in one directory under `.staging/` that is removed on exit,
+    success or not, and `.staging/` with it once no other extraction uses it.
     """
 
     def __init__(

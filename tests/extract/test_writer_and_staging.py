@@ -179,7 +179,7 @@ def test_staging_beyond_one_row_group_spills_to_disk_and_keeps_the_same_rows(tmp
         ("AW3", 3, "Revoked"),
     ]
     assert not s.directory.exists()  # scratch space removed
-    assert not staging_root(tmp_path).exists()  # and the empty staging root with it
+    assert not staging_root(tmp_path).exists()  # and the empty .staging/ with it
 
 
 def test_staging_in_several_hash_passes_still_keeps_one_row_per_key(tmp_path, monkeypatch):
@@ -204,6 +204,18 @@ def test_staging_scratch_is_removed_on_failure(tmp_path, monkeypatch):
         assert s.directory.is_dir()
         raise RuntimeError("page failed")
     assert not s.directory.exists()
+    assert not staging_root(tmp_path).exists()
+
+
+def test_staging_keeps_the_folder_another_extraction_still_uses(tmp_path):
+    with Staging(tmp_path, WORKER_QUALIFICATIONS, "worker_id") as first:
+        with Staging(tmp_path, WORKER_QUALIFICATIONS, "worker_id") as second:
+            second.write(rows(["AW1"]))
+        assert not second.directory.exists()
+        assert first.directory.is_dir()  # .staging/ stays while the first one works in it
+        first.write(rows(["AW2"]))
+        assert [r["worker_id"] for b in first.last_per_key() for r in b.to_pylist()] == ["AW2"]
+    assert not staging_root(tmp_path).exists()
 
 
 def test_staging_refuses_a_key_outside_the_schema(tmp_path):

@@ -28,7 +28,7 @@ from dagster import (
 )
 
 from qual_pipeline import settings
-from qual_pipeline.defs.metadata import column_schema
+from qual_pipeline.defs.metadata import lake_column_schema
 from qual_pipeline.defs.partitions import qualification_type_partitions
 from qual_pipeline.defs.pools import API_POOL
 from qual_pipeline.defs.resources import MTurkResource, PipelineConfig
@@ -84,7 +84,9 @@ def snapshot_metadata(result: ExtractResult) -> dict[str, Any]:
     group_name="lake",
     pool=API_POOL,
     kinds={"parquet", "mturk"},
-    metadata={"dagster/column_schema": column_schema(QUALIFICATION_TYPES)},
+    metadata={
+        "dagster/column_schema": lake_column_schema(QUALIFICATION_TYPES, "qualification_types")
+    },
     description="Metadata of every mirrored qualification type (names, status, auto-grant value).",
 )
 def lake_qualification_types(
@@ -114,7 +116,11 @@ def lake_qualification_types(
             group_name="lake",
             kinds={"parquet", "mturk"},
             skippable=True,
-            metadata={"dagster/column_schema": column_schema(WORKER_QUALIFICATIONS_SPEC.schema)},
+            metadata={
+                "dagster/column_schema": lake_column_schema(
+                    WORKER_QUALIFICATIONS_SPEC.schema, WORKER_QUALIFICATIONS_SPEC.table
+                )
+            },
             description="Every Granted and Revoked qualification of one type, one row per "
             "worker, normalised (ISO 3166 locales, UTC grant times), as a Parquet snapshot in "
             "the lake.",
@@ -124,7 +130,11 @@ def lake_qualification_types(
             group_name="lake",
             kinds={"parquet", "mturk"},
             skippable=True,
-            metadata={"dagster/column_schema": column_schema(QUALIFICATION_REQUESTS_SPEC.schema)},
+            metadata={
+                "dagster/column_schema": lake_column_schema(
+                    QUALIFICATION_REQUESTS_SPEC.schema, QUALIFICATION_REQUESTS_SPEC.table
+                )
+            },
             description="Pending qualification requests of one type, for the grant path.",
         ),
     ],
