@@ -207,13 +207,14 @@ def test_staging_scratch_is_removed_on_failure(tmp_path, monkeypatch):
     assert not staging_root(tmp_path).exists()
 
 
-def test_staging_keeps_the_folder_another_extraction_still_uses(tmp_path):
+def test_staging_keeps_the_folder_another_extraction_still_uses(tmp_path, monkeypatch):
+    monkeypatch.setattr(staging_module, "STAGING_ROW_GROUP_ROWS", 1)  # both spill to disk
     with Staging(tmp_path, WORKER_QUALIFICATIONS, "worker_id") as first:
+        first.write(rows(["AW2"]))
         with Staging(tmp_path, WORKER_QUALIFICATIONS, "worker_id") as second:
             second.write(rows(["AW1"]))
         assert not second.directory.exists()
         assert first.directory.is_dir()  # .staging/ stays while the first one works in it
-        first.write(rows(["AW2"]))
         assert [r["worker_id"] for b in first.last_per_key() for r in b.to_pylist()] == ["AW2"]
     assert not staging_root(tmp_path).exists()
 
