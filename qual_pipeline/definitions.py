@@ -18,7 +18,7 @@ from qual_pipeline.defs.assets.lake import lake_assets
 from qual_pipeline.defs.assets.push import push_assets
 from qual_pipeline.defs.assets.warehouse import warehouse
 from qual_pipeline.defs.jobs import (
-    extract_type_job,
+    extract_types_job,
     grant_requests_job,
     load_warehouse_job,
     push_scores_job,
@@ -38,7 +38,7 @@ def build_definitions(values: Mapping[str, Any] | None = None) -> Definitions:
         assets=[*lake_assets, warehouse, *push_assets],
         jobs=[
             refresh_types_job,
-            extract_type_job,
+            extract_types_job,
             load_warehouse_job,
             push_scores_job,
             grant_requests_job,

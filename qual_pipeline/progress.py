@@ -14,10 +14,12 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Progress:
-    task: str  # e.g. "worker_qualifications 3YJP8DI8F47JY6LPEKOFHXLJ1G0Q49"
-    done: int  # pages or changes so far
+    task: str  # e.g. "extract", "qualification_types" or "warehouse load"
+    done: int  # pages, types or changes so far
     rows: int  # rows so far
-    unit: str = "pages"
+    unit: str = "pages"  # "pages", "types", or the name of a step ("merge history: ...")
+    total: int | None = None  # how many `unit` there are in all, when known
+    failed: int = 0  # of `done`, how many failed
 
 
 Listener = Callable[[Progress], None]

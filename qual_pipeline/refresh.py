@@ -1,21 +1,34 @@
 """The refresh, one plain orchestration: what `qual-pipeline refresh` and the demo run.
 
-Four steps over the same definitions the UI loads, executed in this process on the given instance
+Three steps over the same definitions the UI loads, executed in this process on the given instance
 (so the runs show up in the UI when DAGSTER_HOME is the project's): discover the types (the
-discovery sensor's own code), snapshot their metadata, extract every type, then load the warehouse
-once and run its checks. A failing step is recorded and the refresh goes on, so one broken type
-does not hold the others back; the outcome names each failure.
+discovery sensor's own code), then ONE run of `extract_qualification_types` over every type
+partition as a partition key range (the types' metadata and every type's tables, many types at
+once under one shared client and pace), then one `load_warehouse` run. A type that fails fails
+alone: the others land (snapshots published, materializations recorded), the outcome names it,
+Dagster marks its partition failed, and `retry_failed=True` extracts only the partitions the
+instance records as failed or never materialized.
+
+Runs execute in a worker thread, so this process's main thread keeps its signal handlers (Dagster
+installs its own only on the main thread): a caller that calls `qual_pipeline.interrupt.stop()`
+from a SIGINT or SIGTERM handler gets no further MTurk request (every client refuses), no
+warehouse load after the interrupted extraction, and an outcome with `interrupted` set, within
+seconds. Snapshots are published atomically and the load is one transaction, so nothing is ever
+half-published.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from dagster import (
     AddDynamicPartitionsRequest,
     AssetCheckSeverity,
+    AssetPartitionStatus,
     DagsterEventType,
     DagsterInstance,
     Definitions,
@@ -24,9 +37,22 @@ from dagster import (
     build_sensor_context,
 )
 
+from qual_pipeline import interrupt
+from qual_pipeline.defs.assets.lake import lake_type_tables
+from qual_pipeline.defs.jobs import contiguous_ranges, partition_range_tags
 from qual_pipeline.defs.partitions import qualification_type_partitions
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+SILENT = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+"""The CLI reports failures itself, once, without Dagster's step-failure log and its trace."""
+EXTRACT_JOB = "extract_qualification_types"
+TYPES_JOB = "refresh_qualification_types"
+LOAD_JOB = "load_warehouse"
+CHECK_TYPES_SHOWN = 10
+"""Types a failed check names one by one (with their counts); the rest are counted, so that a
+refresh of thousands of types stays readable (the asset check's metadata keeps them all)."""
+STOP_GRACE_S = 10.0
+"""After a stop, how long to wait for the run in flight to record its end before returning."""
 
 
 class RunFailed(RuntimeError):
@@ -36,6 +62,9 @@ class RunFailed(RuntimeError):
 @dataclass
 class RefreshOutcome:
     type_ids: list[str] = field(default_factory=list)
+    """Every mirrored type (the dynamic partitions after discovery)."""
+    extracted: list[str] = field(default_factory=list)
+    """The types this refresh extracted and published."""
     added: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     failures: dict[str, str] = field(default_factory=dict)
@@ -44,11 +73,19 @@ class RefreshOutcome:
     """Blocking checks the load failed: `plan` and `push` refuse the types they name."""
     check_warnings: list[str] = field(default_factory=list)
     """Warning checks the load failed: unusual but legal data, shown, blocking nothing."""
+    interrupted: str | None = None
+    """Why the refresh stopped early (the reason given to `interrupt.stop`), or None."""
+    rows: int = 0
+    """Rows in the snapshots this refresh published."""
+    requested: int = 0
+    """Types this refresh set out to extract."""
+    loaded: bool = False
+    """Whether the warehouse load ran and committed."""
 
     @property
     def ok(self) -> bool:
-        """No run failed and no blocking check failed (warnings allowed)."""
-        return not self.failures and not self.check_failures
+        """No run failed, no blocking check failed (warnings allowed), not interrupted."""
+        return not self.failures and not self.check_failures and self.interrupted is None
 
 
 Materialized = Callable[[list[str], str | None, dict[str, Any]], None]
@@ -61,7 +98,11 @@ def failure_message(result: ExecuteInProcessResult) -> str:
         if event.event_type == DagsterEventType.STEP_FAILURE:
             error = event.step_failure_data.error
             cause = error.cause if error is not None and error.cause is not None else error
-            messages.append(cause.message.strip() if cause is not None else "unknown error")
+            user = event.step_failure_data.user_failure_data
+            if user is not None and user.description:
+                messages.append(user.description)
+            else:
+                messages.append(cause.message.strip() if cause is not None else "unknown error")
     return "; ".join(messages) or "the run failed"
 
 
@@ -74,7 +115,10 @@ def check_outcomes(result: ExecuteInProcessResult) -> tuple[list[str], list[str]
             continue
         entry = e.metadata.get("failing_types")
         types = entry.value if entry is not None and isinstance(entry.value, dict) else {}
-        listed = ", ".join(f"{t} ({n})" for t, n in sorted(types.items()))
+        shown = sorted(types.items())[:CHECK_TYPES_SHOWN]
+        listed = ", ".join(f"{t} ({n})" for t, n in shown)
+        more = len(types) - len(shown)
+        listed += f" and {more:,} more" if more > 0 else ""
         where = f" Types: {listed}." if types else ""
         if e.severity == AssetCheckSeverity.ERROR:
             blocking.append(
@@ -84,13 +128,6 @@ def check_outcomes(result: ExecuteInProcessResult) -> tuple[list[str], list[str]
         else:
             warnings.append(f"{e.check_name}: {e.description or 'failed.'}{where}")
     return blocking, warnings
-
-
-def _report_materializations(result: ExecuteInProcessResult, on_done: Materialized) -> None:
-    for event in result.get_asset_materialization_events():
-        materialization = event.materialization
-        metadata = {k: v.value for k, v in materialization.metadata.items()}
-        on_done(list(materialization.asset_key.path), materialization.partition, metadata)
 
 
 def discover_types(defs: Definitions, instance: DagsterInstance) -> tuple[list[str], list[str]]:
@@ -113,60 +150,149 @@ def discover_types(defs: Definitions, instance: DagsterInstance) -> tuple[list[s
     return added, removed
 
 
+def failed_or_missing_types(instance: DagsterInstance, type_ids: Sequence[str]) -> list[str]:
+    """The types whose lake partitions the instance records as failed or never materialized,
+    in `type_ids` order (what `retry_failed` extracts)."""
+    wanted: set[str] = set()
+    for key in lake_type_tables.keys:
+        status = instance.get_status_by_partition(
+            key, list(type_ids), qualification_type_partitions
+        )
+        for type_id in type_ids:
+            found = (status or {}).get(type_id)
+            if found != AssetPartitionStatus.MATERIALIZED:
+                wanted.add(type_id)
+    return [t for t in type_ids if t in wanted]
+
+
 def refresh(
     defs: Definitions,
     instance: DagsterInstance,
     *,
+    retry_failed: bool = False,
     on_run: Callable[[str], None] | None = None,
     on_materialized: Materialized | None = None,
+    run_config: dict[str, Any] | None = None,
 ) -> RefreshOutcome:
-    """Discover, extract every type, load the warehouse; failures are collected, not raised.
+    """Discover, extract the types (all, or with `retry_failed` only the failed and missing
+    ones) in one run, load the warehouse; failures are collected, not raised.
 
-    `on_run` is told the name of each run as it starts: 'qualification_types', a type id, then
-    'warehouse'; `on_materialized` is told each asset materialization (key path, partition,
-    metadata values) once its run has finished. Errors before any run starts (discovery,
-    settings, credentials) are raised.
+    `on_run` is told the name of each run as it starts ('extract', then 'warehouse');
+    `on_materialized` is told each asset materialization (key path, partition, metadata values)
+    once its run has finished. Errors before any run starts (discovery, settings, credentials)
+    are raised. A stop (`qual_pipeline.interrupt.stop`) ends the refresh early: see the module.
+    With `retry_failed`, failed types that lie apart in the partition order take one run per
+    contiguous stretch (a run covers a partition key range).
     """
     announce = on_run or (lambda _name: None)
     done = on_materialized or (lambda _key, _partition, _metadata: None)
+    config = run_config or QUIET
     outcome = RefreshOutcome()
     outcome.added, outcome.removed = discover_types(defs, instance)
-    outcome.type_ids = sorted(instance.get_dynamic_partitions(qualification_type_partitions.name))
-    announce("qualification_types")
-    result = _run(defs, instance, "refresh_qualification_types", done)
-    _record(outcome, "qualification_types", result)
-    for type_id in outcome.type_ids:
-        announce(type_id)
-        result = _run(defs, instance, "extract_qualification_type", done, partition=type_id)
-        _record(outcome, type_id, result)
+    order = list(instance.get_dynamic_partitions(qualification_type_partitions.name))
+    outcome.type_ids = sorted(order)
+    wanted = failed_or_missing_types(instance, order) if retry_failed else order
+    outcome.requested = len(wanted)
+    runs: list[dict[str, str] | None] = [
+        partition_range_tags(first, last) for first, last in contiguous_ranges(wanted, order)
+    ]
+    if not runs and not retry_failed:
+        runs = [None]  # no type partition at all: the types' metadata alone
+    announce("extract")
+    for tags in runs:
+        job = defs.resolve_job_def(EXTRACT_JOB if tags else TYPES_JOB)
+        result = _run_in_thread(
+            lambda job=job, tags=tags: job.execute_in_process(
+                instance=instance, tags=tags, run_config=config, raise_on_error=False
+            )
+        )
+        if result is None:  # stopped, and the run did not end within the grace period
+            break
+        _record_extraction(outcome, result, done)
+        if interrupt.stopped() is not None:
+            break
+    outcome.interrupted = interrupt.stopped()
+    if outcome.interrupted is not None:
+        return outcome  # no load after an interrupted extraction
     announce("warehouse")
-    result = _run(defs, instance, "load_warehouse", done)
+    result = _run_in_thread(
+        lambda: defs.resolve_job_def(LOAD_JOB).execute_in_process(
+            instance=instance, run_config=config, raise_on_error=False
+        )
+    )
+    outcome.interrupted = interrupt.stopped()
+    if result is None:
+        return outcome
+    _report_materializations(result, done)
     outcome.check_failures, outcome.check_warnings = check_outcomes(result)
-    loaded = bool(result.get_asset_materialization_events())
+    outcome.loaded = bool(result.get_asset_materialization_events())
     # A failed blocking check fails the run after the load committed: that is a check failure
     # (reported as such), not a failed load.
-    if not (loaded and outcome.check_failures):
-        _record(outcome, "warehouse", result)
+    failed_load = not result.success and not (outcome.loaded and outcome.check_failures)
+    if failed_load and outcome.interrupted is None:
+        outcome.failures["warehouse"] = failure_message(result)
     return outcome
 
 
-def _run(
-    defs: Definitions,
-    instance: DagsterInstance,
-    job: str,
-    on_done: Materialized,
-    *,
-    partition: str | None = None,
-) -> ExecuteInProcessResult:
-    """Run one job in this process and report its materializations to `on_done`."""
-    result = defs.resolve_job_def(job).execute_in_process(
-        instance=instance, partition_key=partition, run_config=QUIET, raise_on_error=False
-    )
-    _report_materializations(result, on_done)
-    return result
+def _record_extraction(
+    outcome: RefreshOutcome, result: ExecuteInProcessResult, done: Materialized
+) -> None:
+    """Per type: extracted when all its tables landed; failed types with their own message."""
+    landed: dict[str, set[str]] = {}
+    for event in result.get_asset_materialization_events():
+        materialization = event.step_materialization_data.materialization
+        metadata = {k: v.value for k, v in materialization.metadata.items()}
+        key = list(materialization.asset_key.path)
+        done(key, materialization.partition, metadata)
+        if materialization.partition is not None:
+            landed.setdefault(materialization.partition, set()).add(key[-1])
+            outcome.rows += int(metadata.get("dagster/row_count") or 0)
+    tables = {key.path[-1] for key in lake_type_tables.keys}
+    outcome.extracted += sorted(t for t, found in landed.items() if found >= tables)
+    if result.success:
+        return
+    for event in result.all_events:
+        if event.event_type != DagsterEventType.STEP_FAILURE:
+            continue
+        user = event.step_failure_data.user_failure_data
+        failed = user.metadata.get("failed_types") if user is not None else None
+        if failed is not None and isinstance(failed.value, dict):
+            outcome.failures.update({str(t): str(m) for t, m in failed.value.items()})
+        elif interrupt.stopped() is None:
+            name = "qualification_types" if "qualification_types" in str(event.step_key) else ""
+            outcome.failures[name or "extract"] = failure_message(result)
 
 
-def _record(outcome: RefreshOutcome, name: str, result: ExecuteInProcessResult) -> None:
-    """A failed run is recorded in `outcome` under `name`."""
-    if not result.success:
-        outcome.failures[name] = failure_message(result)
+def _report_materializations(result: ExecuteInProcessResult, on_done: Materialized) -> None:
+    for event in result.get_asset_materialization_events():
+        materialization = event.step_materialization_data.materialization
+        metadata = {k: v.value for k, v in materialization.metadata.items()}
+        on_done(list(materialization.asset_key.path), materialization.partition, metadata)
+
+
+def _run_in_thread(
+    run: Callable[[], ExecuteInProcessResult],
+) -> ExecuteInProcessResult | None:
+    """`run()` in a worker thread, waiting in short steps so this thread's signal handlers run
+    at once; after a stop, waits up to STOP_GRACE_S for the run to end (None if it did not)."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["result"] = run()
+        except BaseException as exc:  # raised in the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name="dagster-run", daemon=True)
+    thread.start()
+    stopped_at: float | None = None
+    while thread.is_alive():
+        thread.join(0.1)
+        if interrupt.stopped() is not None:
+            if stopped_at is None:
+                stopped_at = time.monotonic()
+            elif time.monotonic() - stopped_at > STOP_GRACE_S:
+                return None
+    if "error" in box:
+        raise box["error"]
+    return box["result"]

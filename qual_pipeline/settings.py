@@ -156,9 +156,11 @@ ENVIRONMENT = Setting(
 RETRY_MODE = Setting(
     "retry_mode",
     str,
-    "standard",
+    "adaptive",
     "MTURK_RETRY_MODE",
-    description="botocore retry mode: standard, or adaptive (which also slows down when throttled)",
+    description="Retry mode: adaptive (botocore's standard retries, and every request of the "
+    "process paced to the rate MTurk accepts, slower on a throttle and faster again, so an "
+    "unknown rate limit is found by itself) or standard (retries only)",
     read_by="mturk",
     flag="--retry-mode",
     commands=("refresh", "push", "score"),
@@ -184,7 +186,7 @@ RATE = Setting(
     "QUAL_PIPELINE_RATE",
     description="Most MTurk requests per second one process sends, shared by all its "
     "extractions and pushes (`push` keeps within it too, at its own QUAL_PIPELINE_PUSH_RATE); "
-    "unset means no client-side limit",
+    "unset means no fixed limit (the adaptive retry mode finds MTurk's)",
     read_by="mturk",
     flag="--rate",
     commands=("refresh",),
@@ -266,6 +268,32 @@ MAX_ROW_DROP_SHARE = Setting(
     unit="share, 0 to 1",
     minimum=0.0,
     maximum=1.0,
+)
+EXTRACT_CONCURRENCY = Setting(
+    "extract_concurrency",
+    int,
+    8,
+    "QUAL_PIPELINE_EXTRACT_CONCURRENCY",
+    description="Qualification types one extraction step pages at once (threads sharing one "
+    "MTurk client, its pace and QUAL_PIPELINE_RATE)",
+    read_by="pipeline",
+    flag="--concurrency",
+    commands=("refresh",),
+    unit="types",
+    minimum=1,
+    maximum=64,
+)
+WAREHOUSE_MEMORY = Setting(
+    "warehouse_memory_limit",
+    str,
+    "256MB",
+    "QUAL_PIPELINE_WAREHOUSE_MEMORY",
+    description="Memory DuckDB may use for a warehouse load (and the push's warehouse work) "
+    "before it spills to a temp folder next to warehouse.duckdb, as DuckDB writes it, e.g. "
+    "256MB or 2GB",
+    read_by="pipeline",
+    flag="--warehouse-memory",
+    commands=("refresh",),
 )
 WAREHOUSE_WAIT = Setting(
     "warehouse_wait_s",
@@ -487,6 +515,8 @@ SETTINGS: tuple[Setting[Any], ...] = (
     TYPES,
     INPUTS_DIR,
     MAX_ROW_DROP_SHARE,
+    EXTRACT_CONCURRENCY,
+    WAREHOUSE_MEMORY,
     WAREHOUSE_WAIT,
     PUSH_MAX_CHANGES,
     PUSH_MAX_SHARE,

@@ -1,10 +1,14 @@
 """`qual-pipeline refresh`: the Dagster definitions run in-process, with progress on a terminal.
 
-Off a terminal (cron, CI, a pipe) it prints log lines: page progress at most every 5 s per task,
-every warehouse step with its real counts, and a final line per task once its run has finished.
-Exit codes: 0 done (check warnings are printed, they block nothing), 1 a run failed or a blocking
-check failed (plan and push refuse the types it names) or another refresh of the data folder is
-running, 2 bad configuration (checked before any MTurk call: `cli/preflight.py`).
+One extraction run covers every type (many at once), then one warehouse load. Off a terminal
+(cron, CI, a pipe) it prints log lines: the extraction's count of types done, rows and rate at most
+every 5 s, every warehouse step with its real counts, and final lines (one per type and table for a
+few types). Exit codes: 0 done (check warnings are printed, they block nothing), 1 a run failed or
+a blocking check failed (plan and push refuse the types it names) or another refresh of the data
+folder is running, 2 bad configuration (checked before any MTurk call: `cli/preflight.py`), 130
+interrupted by SIGINT (Ctrl-C), 143 by SIGTERM: no MTurk request is sent after the signal, the
+warehouse is not loaded, and what was published before it stays (snapshots are atomic); a second
+signal ends the process at once.
 
 The options are the settings the refresh reads (`qual_pipeline.settings`); their values go to the
 definitions' resources as they are, never through the process environment.
@@ -13,9 +17,14 @@ definitions' resources as they are, never through the process environment.
 from __future__ import annotations
 
 import os
+import signal
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from types import FrameType
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -33,13 +42,25 @@ if TYPE_CHECKING:
 
 
 @takes_settings("refresh")
-def refresh(*, values: SettingValues) -> None:
-    """Discover, extract every type into the lake and load the warehouse, through the same Dagster
-    definitions the UI uses (runs appear in the UI when DAGSTER_HOME is set)."""
+def refresh(
+    retry_failed: Annotated[
+        bool,
+        typer.Option(
+            "--retry-failed",
+            help="Extract only the types whose last extraction failed or never ran, as the "
+            "Dagster instance in DAGSTER_HOME records them, then load.",
+        ),
+    ] = False,
+    *,
+    values: SettingValues,
+) -> None:
+    """Discover, extract every type into the lake (one run, many types at once) and load the
+    warehouse, through the same Dagster definitions the UI uses (runs appear in the UI when
+    DAGSTER_HOME is set)."""
     preflight.check("refresh", values)
     with preflight.refresh_lock(Path(values[settings.DATA_DIR.name])):
         # A mistake in the type list names what the user wrote: the flag, or the variable.
-        code = run_refresh(values, types_source=named(settings.TYPES))
+        code = run_refresh(values, retry_failed=retry_failed, types_source=named(settings.TYPES))
     raise typer.Exit(code)
 
 
@@ -56,29 +77,59 @@ def run_refresh(
     values: dict[str, Any],
     instance: DagsterInstance | None = None,
     *,
+    retry_failed: bool = False,
     types_source: str = settings.TYPES.env,
 ) -> int:
     """Run a refresh with these setting values (by name); the exit code: 0 done (warnings
     allowed), 1 a run or a blocking check failed (each failure printed), 2 it could not start
-    (settings, credentials, type list; a type list mistake names `types_source`)."""
+    (settings, credentials, type list; a type list mistake names `types_source`), 130 / 143
+    interrupted by SIGINT / SIGTERM."""
+    with stopping_on_signals() as caught:
+        code = _run_refresh(
+            values, instance, retry_failed=retry_failed, caught=caught, types_source=types_source
+        )
+    return code
+
+
+def _run_refresh(
+    values: dict[str, Any],
+    instance: DagsterInstance | None,
+    *,
+    retry_failed: bool,
+    caught: list[int],
+    types_source: str,
+) -> int:
     from botocore.exceptions import NoCredentialsError
     from dagster import DagsterUserCodeExecutionError
 
     from qual_pipeline.definitions import build_definitions
     from qual_pipeline.extract.errors import ExtractionError, TypeSelectionError
+    from qual_pipeline.interrupt import Interrupted
+    from qual_pipeline.refresh import SILENT
     from qual_pipeline.refresh import refresh as run
     from qual_pipeline.settings import ConfigurationError
 
     started = time.monotonic()
+    outcome: RefreshOutcome | None = None
     try:
         defs = build_definitions(values)
-        instance = instance or instance_for_cli()
+        if instance is None:
+            if retry_failed and not os.environ.get("DAGSTER_HOME"):
+                return fail(
+                    "--retry-failed reads which types failed from the Dagster instance: set "
+                    "DAGSTER_HOME to the folder the failed refresh used (a refresh without it "
+                    "keeps no record, so run a whole refresh instead)",
+                    2,
+                ).exit_code
+            instance = instance_for_cli()
         with refresh_progress(err) as listeners:
             outcome = run(
                 defs,
                 instance,
+                retry_failed=retry_failed,
                 on_run=listeners.on_run,
                 on_materialized=listeners.on_materialized,
+                run_config=SILENT,
             )
     except (
         DagsterUserCodeExecutionError,
@@ -86,13 +137,70 @@ def run_refresh(
         ExtractionError,
         ConfigurationError,
         NoCredentialsError,
+        Interrupted,
     ) as e:
         cause = root_cause(e)
-        if isinstance(cause, TypeSelectionError):
-            return fail(cause.naming(types_source), 2).exit_code
-        return fail(preflight.types_message(str(cause)), 2).exit_code
+        if not caught or not isinstance(cause, Interrupted):
+            if isinstance(cause, TypeSelectionError):
+                return fail(cause.naming(types_source), 2).exit_code
+            return fail(preflight.types_message(str(cause)), 2).exit_code
+    if caught:
+        return interrupted(caught[0], outcome, err)
+    assert outcome is not None and instance is not None
     # A throw-away instance starts empty, so every type is "new" to it: nothing to announce.
     return report(outcome, err, time.monotonic() - started, discovery=not instance.is_ephemeral)
+
+
+@contextmanager
+def stopping_on_signals() -> Iterator[list[int]]:
+    """Inside the block SIGINT and SIGTERM stop the work (`qual_pipeline.interrupt.stop`) instead
+    of killing the process; yields the list the caught signal numbers are appended to. A second
+    signal ends the process at once with the conventional code. Outside the main thread (a test
+    runner's worker) nothing is installed."""
+    from qual_pipeline import interrupt
+
+    caught: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield caught
+        return
+
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        if caught:
+            os._exit(128 + signum)
+        caught.append(signum)
+        interrupt.stop(f"interrupted by {signal.Signals(signum).name}")
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield caught
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        interrupt.clear()
+
+
+def interrupted(signum: int, outcome: RefreshOutcome | None, console: Console) -> int:
+    """The one line an interrupted refresh prints; returns 128 + the signal number."""
+    name = signal.Signals(signum).name
+    if outcome is not None and outcome.loaded:
+        console.print(
+            f"[bold red]interrupted[/] ({name}) after the warehouse load had committed: the "
+            "refresh is complete.",
+            highlight=False,
+            soft_wrap=True,
+        )
+        return 128 + signum
+    done = ""
+    if outcome is not None and outcome.requested:
+        done = f" after {len(outcome.extracted):,} of {outcome.requested:,} type(s) were extracted"
+    console.print(
+        f"[bold red]interrupted[/] ({name}){done}: no MTurk request was sent after the signal, "
+        "the warehouse was not loaded (it is as it was). Run the refresh again to finish "
+        "(with DAGSTER_HOME set, --retry-failed extracts only what is missing).",
+        highlight=False,
+        soft_wrap=True,
+    )
+    return 128 + signum
 
 
 def root_cause(error: BaseException) -> BaseException:
@@ -111,12 +219,26 @@ def report(
     blocking check failed (warnings allowed), else 1. `discovery`: say which types are new or
     gone (False for a throw-away instance, which knows no type before the run)."""
     if outcome.added and discovery:
-        console.print(f"discovered {len(outcome.added)} new type(s): {', '.join(outcome.added)}")
+        console.print(f"discovered {len(outcome.added)} new type(s): {listed(outcome.added)}")
     if outcome.removed and discovery:
-        console.print(f"no longer mirrored: {', '.join(outcome.removed)}")
-    for name, message in outcome.failures.items():
+        console.print(f"no longer mirrored: {listed(outcome.removed)}")
+    failures = list(outcome.failures.items())
+    for name, message in failures[:FAILURES_SHOWN]:
         console.print(
             f"[bold red]failed:[/] {name}: {escape(message)}", highlight=False, soft_wrap=True
+        )
+    if len(failures) > FAILURES_SHOWN:
+        console.print(
+            f"[bold red]failed:[/] {len(failures) - FAILURES_SHOWN:,} more type(s): "
+            f"{listed([name for name, _ in failures[FAILURES_SHOWN:]])}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    if failures and any(name not in ("warehouse", "extract") for name, _ in failures):
+        console.print(
+            "the other types landed; re-run the refresh to retry (with DAGSTER_HOME set, "
+            "--retry-failed extracts only the failed types)",
+            highlight=False,
         )
     for check in outcome.check_failures:
         console.print(
@@ -131,5 +253,22 @@ def report(
     else:
         status = "refresh done"
     warned = f", {len(outcome.check_warnings)} check warning(s)" if outcome.check_warnings else ""
-    console.print(f"{status}: {len(outcome.type_ids)} type(s) in {seconds:.1f} s{warned}")
+    extracted = (
+        f", {len(outcome.extracted):,} extracted ({outcome.rows:,} rows)"
+        if outcome.requested
+        else ""
+    )
+    console.print(
+        f"{status}: {len(outcome.type_ids):,} type(s){extracted} in {seconds:.1f} s{warned}"
+    )
     return 0 if outcome.ok else 1
+
+
+FAILURES_SHOWN = 20
+LISTED = 10
+
+
+def listed(names: list[str]) -> str:
+    """At most LISTED names, then how many more."""
+    shown = ", ".join(names[:LISTED])
+    return shown + (f" and {len(names) - LISTED:,} more" if len(names) > LISTED else "")

@@ -126,6 +126,11 @@ def whole_words(table: Table, rows: Sequence[Sequence[Any]], width: int) -> bool
     return fits
 
 
+TYPE_LINES_UP_TO = 10
+"""A refresh of at most this many types gets a final line per type and table; more get one
+summary line (thousands of lines are no report)."""
+
+
 def refresh_final_line(
     key: list[str], partition: str | None, metadata: dict[str, Any]
 ) -> str | None:
@@ -152,6 +157,17 @@ def refresh_final_line(
     return None
 
 
+def extract_line(p: Report, seconds: float) -> str:
+    """`extract: 120/2,000 types, 5,900 rows, 2 failed, 14.2 types/s, 700 rows/s`."""
+    total = f"/{p.total:,}" if p.total is not None else ""
+    failed = f", {p.failed:,} failed" if p.failed else ""
+    seconds = max(seconds, 1e-3)
+    return (
+        f"extract: {p.done:,}{total} types, {p.rows:,} rows{failed}, "
+        f"{p.done / seconds:,.1f} types/s, {p.rows / seconds:,.0f} rows/s"
+    )
+
+
 @dataclass(frozen=True)
 class RefreshListeners:
     """The callbacks to pass `qual_pipeline.refresh.refresh` (as keyword arguments)."""
@@ -160,41 +176,71 @@ class RefreshListeners:
     on_materialized: Materialized
 
 
+class _Lines:
+    """Final lines of a refresh: one per type and table for a few types, else none (the
+    extraction's summary line says it all)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.types: set[str] = set()
+
+    def add(self, key: list[str], partition: str | None, metadata: dict[str, Any]) -> None:
+        line = refresh_final_line(key, partition, metadata)
+        if line is None:
+            return
+        if partition is not None:
+            self.types.add(partition)
+        self.lines.append(line)
+
+    def shown(self) -> list[str]:
+        if len(self.types) <= TYPE_LINES_UP_TO:
+            return self.lines
+        return [line for line in self.lines if not line.startswith(("worker_", "qualification_r"))]
+
+
 @contextmanager
 def refresh_progress(console: Console) -> Iterator[RefreshListeners]:
     """Show a refresh's progress while the block runs; yields the callbacks to pass it.
 
-    On a terminal: one progress bar per task with pages, rows and rows/s, and its final counts
-    when its run has finished. Elsewhere (a pipe, a log): a line when each run starts, a progress
-    line per task at most every 5 s, every named step (the warehouse load) and a final line per
-    task once its run has finished.
+    Readable with thousands of types: the extraction is one count (types done of all, rows,
+    failures, types/s and rows/s), never a line per page or per type. On a terminal: a progress
+    bar for the extraction and one for the warehouse load. Elsewhere (a pipe, a log): a line when
+    each run starts, the extraction's count at most every 5 s and when it ends, every warehouse
+    step with its counts, and a final line per type and table when there are only a few types.
     """
+    lines = _Lines()
     if console.is_terminal:
-        with _progress_bar(console) as listeners:
+        with _progress_bar(console, lines) as listeners:
             yield listeners
+        for line in lines.shown():
+            console.print(line, highlight=False, soft_wrap=True)
         return
-    last: dict[str, float] = {}
+    last = [0.0]
+    started = [time.monotonic()]
+    final: list[Report] = []
 
     def on_progress(p: Report) -> None:
-        if p.unit != "pages":  # a named step (the warehouse load): always worth a line
+        if p.task == "extract":
+            final[:] = [p]
+            now = time.monotonic()
+            if now - last[0] >= LOG_EVERY_S or (p.total is not None and p.done == p.total):
+                last[0] = now
+                console.print(extract_line(p, now - started[0]), highlight=False)
+        elif p.unit not in ("pages", "types"):  # a named step (the warehouse load)
             console.print(f"{p.task}: {p.unit}", highlight=False, soft_wrap=True)
-            return
-        now = time.monotonic()
-        if now - last.get(p.task, 0.0) >= LOG_EVERY_S:
-            last[p.task] = now
-            console.print(f"{p.task}: {p.done} pages, {p.rows} rows so far", highlight=False)
 
-    def on_done(key: list[str], partition: str | None, metadata: dict[str, Any]) -> None:
-        line = refresh_final_line(key, partition, metadata)
-        if line is not None:
-            console.print(line, highlight=False, soft_wrap=True)
+    def on_run(name: str) -> None:
+        started[0] = time.monotonic()
+        console.print(f"running: {name}")
 
     with listening(on_progress):
-        yield RefreshListeners(lambda name: console.print(f"running: {name}"), on_done)
+        yield RefreshListeners(on_run, lines.add)
+    for line in lines.shown():
+        console.print(line, highlight=False, soft_wrap=True)
 
 
 @contextmanager
-def _progress_bar(console: Console) -> Iterator[RefreshListeners]:
+def _progress_bar(console: Console, lines: _Lines) -> Iterator[RefreshListeners]:
     columns = (
         SpinnerColumn(finished_text="[green]✓"),
         TextColumn("{task.description}"),
@@ -203,38 +249,27 @@ def _progress_bar(console: Console) -> Iterator[RefreshListeners]:
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=console) as bar:
-        tasks: dict[str, tuple[TaskID, float]] = {}
-        current: list[TaskID] = []
+        tasks: dict[str, TaskID] = {}
+        started = time.monotonic()
 
-        def finish_current() -> None:
-            for task_id in current:
-                bar.update(task_id, total=1, completed=1)
-            current.clear()
+        def task(name: str) -> TaskID:
+            if name not in tasks:
+                for other in tasks.values():  # one phase at a time: the previous one is done
+                    bar.update(other, total=1, completed=1)
+                tasks[name] = bar.add_task(name, total=None, detail="")
+            return tasks[name]
 
         def on_progress(p: Report) -> None:
-            if p.task not in tasks:
-                finish_current()
-                tasks[p.task] = (bar.add_task(p.task, total=None, detail=""), time.monotonic())
-                current.append(tasks[p.task][0])
-            task_id, started = tasks[p.task]
-            if p.unit == "pages":
-                rate = p.rows / max(time.monotonic() - started, 1e-3)
-                detail = f"{p.done} pages, {p.rows} rows, {rate:,.0f} rows/s"
-            else:
-                detail = p.unit
-            bar.update(task_id, detail=detail)
-
-        def on_done(key: list[str], partition: str | None, metadata: dict[str, Any]) -> None:
-            line = refresh_final_line(key, partition, metadata)
-            if line is None:
-                return
-            task, detail = line.split(": ", 1)  # the line starts with the task's name
-            if task in tasks:
-                bar.update(tasks[task][0], detail=detail)
+            if p.task == "extract":
+                detail = extract_line(p, time.monotonic() - started).removeprefix("extract: ")
+                bar.update(task("extract"), total=p.total, completed=p.done, detail=detail)
+            elif p.task == "warehouse load":
+                bar.update(task("warehouse load"), detail=p.unit)
 
         with listening(on_progress):
-            yield RefreshListeners(lambda _name: None, on_done)
-        finish_current()
+            yield RefreshListeners(lambda _name: None, lines.add)
+        for task_id in tasks.values():
+            bar.update(task_id, total=1, completed=1)
 
 
 # plan, push, score

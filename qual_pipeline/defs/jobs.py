@@ -1,14 +1,15 @@
-"""Jobs: what one run does. Run tags feed the instance's run queue limits (dagster.yaml)."""
+"""Jobs: what one run does. Run tags feed the instance's run queue limits (dagster.yaml).
+
+`extract_qualification_types` runs over a range of type partitions (the run tags
+`dagster/asset_partition_range_start` and `_end`, see `partition_range_tags`): one run extracts
+many types, concurrently, instead of one run per type.
+"""
 
 from __future__ import annotations
 
 from dagster import AssetSelection, define_asset_job
 
-from qual_pipeline.defs.assets.lake import (
-    lake_qualification_requests,
-    lake_qualification_types,
-    lake_worker_qualifications,
-)
+from qual_pipeline.defs.assets.lake import lake_qualification_types, lake_type_tables
 from qual_pipeline.defs.assets.push import grant_plan, grants, push, push_plan
 from qual_pipeline.defs.assets.warehouse import warehouse
 
@@ -22,12 +23,41 @@ refresh_types_job = define_asset_job(
     description="Snapshot the metadata of the mirrored qualification types.",
 )
 
-extract_type_job = define_asset_job(
-    "extract_qualification_type",
-    selection=AssetSelection.assets(lake_worker_qualifications, lake_qualification_requests),
+extract_types_job = define_asset_job(
+    "extract_qualification_types",
+    selection=AssetSelection.assets(lake_qualification_types, lake_type_tables),
     tags={API_TAG: "extract"},
-    description="Mirror one qualification type's workers and pending requests into the lake.",
+    description="Mirror the types' metadata and, for every type partition of the run (one key "
+    "or a range), its workers and pending requests into the lake, many types at once.",
 )
+
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+
+def partition_range_tags(first: str, last: str) -> dict[str, str]:
+    """Run tags that make one run cover the partitions from `first` to `last`, in the order the
+    instance keeps the dynamic partitions (the order they were added)."""
+    return {RANGE_START_TAG: first, RANGE_END_TAG: last}
+
+
+def contiguous_ranges(wanted: list[str], order: list[str]) -> list[tuple[str, str]]:
+    """The fewest (first, last) ranges of `order` that cover exactly the keys of `wanted`."""
+    chosen = set(wanted)
+    ranges: list[tuple[str, str]] = []
+    start: str | None = None
+    previous: str | None = None
+    for key in order:
+        if key in chosen:
+            start = key if start is None else start
+            previous = key
+        elif start is not None and previous is not None:
+            ranges.append((start, previous))
+            start = None
+    if start is not None and previous is not None:
+        ranges.append((start, previous))
+    return ranges
+
 
 load_warehouse_job = define_asset_job(
     "load_warehouse",

@@ -75,9 +75,12 @@ class _MTurk(SettingsResource):
             self._limiter = RateLimiter(rate)
         return self._limiter
 
-    def client(self, stats: ApiStats | None = None, *, rate: float | None = None) -> Any:
+    def client(
+        self, stats: ApiStats | None = None, *, rate: float | None = None, threads: int = 1
+    ) -> Any:
         """A boto3 MTurk client; `rate` holds it to that many requests per second as well as
-        to the process's shared QUAL_PIPELINE_RATE (the push's own pace)."""
+        to the process's shared QUAL_PIPELINE_RATE (the push's own pace); `threads` is how many
+        threads will share it (each may have a prefetch thread: the connection pool fits)."""
         client = make_client(
             environment=self.get(settings.ENVIRONMENT),
             endpoint_url=self.get(settings.ENDPOINT_URL) or None,
@@ -86,6 +89,7 @@ class _MTurk(SettingsResource):
             rate_limiter=self.rate_limiter(),
             stats=stats,
             profile_name=self.get(settings.AWS_PROFILE) or None,
+            pool_size=max(10, 2 * threads + 2),
             connect_timeout=self.get(settings.CONNECT_TIMEOUT),
         )
         return limit_rate(client, RateLimiter(rate)) if rate else client

@@ -1,7 +1,11 @@
 """The refresh schedule: every mirrored type re-extracted on a cron (daily by default).
 
-Each tick asks for one run of the type metadata and one extraction run per type partition; the
-warehouse then loads once, when `load_after_extract` sees the new snapshots and no extraction left.
+Each tick asks for one run: the type metadata and every type partition as one partition key range
+(the instance's order of the dynamic partitions, first to last), extracted concurrently in that
+run. The warehouse then loads once, when `load_after_extract` sees the new snapshots and no
+extraction left. A type that disappears from MTurk between the tick and the run's start loses its
+partition; if it was the range's first or last key the run fails at start, naming it, and the next
+tick (or a re-run) covers the others.
 """
 
 from dagster import (
@@ -14,35 +18,20 @@ from dagster import (
     schedule,
 )
 
-from qual_pipeline.defs.assets.lake import (
-    lake_qualification_requests,
-    lake_qualification_types,
-    lake_worker_qualifications,
-)
-from qual_pipeline.defs.jobs import API_TAG
+from qual_pipeline.defs.assets.lake import lake_qualification_types, lake_type_tables
+from qual_pipeline.defs.jobs import API_TAG, partition_range_tags
 from qual_pipeline.defs.partitions import qualification_type_partitions
 
 
 def refresh_run_requests(type_ids: list[str], tick: str) -> list[RunRequest]:
-    """One run for the type metadata, then one extraction run per type."""
-    tags = {API_TAG: "extract"}
-    requests = [
+    """One run for the type metadata and every type, `type_ids` in the instance's order."""
+    return [
         RunRequest(
-            run_key=f"{tick}-types",
-            asset_selection=[lake_qualification_types.key],
-            tags=tags,
+            run_key=f"{tick}-all-types",
+            asset_selection=[lake_qualification_types.key, *lake_type_tables.keys],
+            tags={API_TAG: "extract", **partition_range_tags(type_ids[0], type_ids[-1])},
         )
     ]
-    requests += [
-        RunRequest(
-            run_key=f"{tick}-{type_id}",
-            partition_key=type_id,
-            asset_selection=[lake_worker_qualifications.key, lake_qualification_requests.key],
-            tags=tags,
-        )
-        for type_id in sorted(type_ids)
-    ]
-    return requests
 
 
 def build_refresh_schedule(cron: str, timezone: str = "UTC") -> ScheduleDefinition:
@@ -50,11 +39,10 @@ def build_refresh_schedule(cron: str, timezone: str = "UTC") -> ScheduleDefiniti
         name="refresh_every_type",
         cron_schedule=cron,
         execution_timezone=timezone,
-        target=AssetSelection.assets(
-            lake_qualification_types, lake_worker_qualifications, lake_qualification_requests
-        ),
+        target=AssetSelection.assets(lake_qualification_types, lake_type_tables),
         default_status=DefaultScheduleStatus.RUNNING,
-        description="Re-extract every mirrored qualification type; the warehouse loads after.",
+        description="Re-extract every mirrored qualification type in one run; the warehouse "
+        "loads after.",
     )
     def refresh_every_type(context: ScheduleEvaluationContext) -> list[RunRequest] | SkipReason:
         type_ids = context.instance.get_dynamic_partitions(qualification_type_partitions.name)

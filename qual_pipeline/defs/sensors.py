@@ -2,8 +2,9 @@
 
 With QUAL_PIPELINE_TYPES=owned (the default) the sensor lists the caller's own types; with a
 comma-separated list it validates each id (malformed, unknown or not owned: an error naming it).
-New types get an extraction run straight away (and the type metadata a refresh); types that
-disappeared lose their partition.
+New types get one extraction run straight away (their partitions, added together, form one
+partition key range; the run refreshes the type metadata too); types that disappeared lose their
+partition.
 
 A partition the instance knows is not taken for extracted: a type whose lake snapshots are not in
 the data folder (the instance was used with another folder, or the folder was emptied) gets an
@@ -31,7 +32,7 @@ from dagster import (
 
 from qual_pipeline import settings
 from qual_pipeline.defs.assets.warehouse import warehouse
-from qual_pipeline.defs.jobs import extract_type_job, refresh_types_job
+from qual_pipeline.defs.jobs import extract_types_job, partition_range_tags, refresh_types_job
 from qual_pipeline.defs.partitions import qualification_type_partitions
 from qual_pipeline.defs.resources import MTurkResource, PipelineConfig
 from qual_pipeline.extract.type_selection import resolve_type_ids
@@ -71,7 +72,7 @@ def run_pending(instance: DagsterInstance, job_name: str, partition: str | None 
 
 
 @sensor(
-    jobs=[extract_type_job, refresh_types_job],
+    jobs=[extract_types_job, refresh_types_job],
     minimum_interval_seconds=300,
     default_status=DefaultSensorStatus.RUNNING,
     description="Discovers the qualification types to mirror and keeps one partition per type.",
@@ -86,7 +87,7 @@ def qualification_type_discovery(
     missing = [
         t
         for t in unextracted(known, pipeline.data_path)
-        if not run_pending(context.instance, extract_type_job.name, t)
+        if not run_pending(context.instance, extract_types_job.name, t)
     ]
     types_missing = (
         bool(type_ids)
@@ -108,19 +109,24 @@ def qualification_type_discovery(
         + (f" ({', '.join(missing)}): extracting them again" if missing else "")
     )
     run_requests = []
-    if added or removed:
-        # The type metadata changes with the set of types: refresh it, then extract each new type.
-        digest = hashlib.sha256(",".join(sorted(type_ids)).encode()).hexdigest()[:16]
+    digest = hashlib.sha256(",".join(sorted(type_ids)).encode()).hexdigest()[:16]
+    if added:
+        # New types, added in this order, are one partition key range: one run extracts them all
+        # and refreshes the type metadata (which changes with the set of types).
+        run_requests.append(
+            RunRequest(
+                job_name=extract_types_job.name,
+                run_key=f"discovered-{digest}",
+                tags=partition_range_tags(added[0], added[-1]),
+            )
+        )
+    elif removed:
         run_requests.append(RunRequest(job_name=refresh_types_job.name, run_key=f"types-{digest}"))
     elif types_missing:
         run_requests.append(RunRequest(job_name=refresh_types_job.name, tags=MISSING_TAG))
-    run_requests += [
-        RunRequest(job_name=extract_type_job.name, partition_key=t, run_key=f"discovered-{t}")
-        for t in added
-    ]
     # No run key: a snapshot that goes missing again later is extracted again.
     run_requests += [
-        RunRequest(job_name=extract_type_job.name, partition_key=t, tags=MISSING_TAG)
+        RunRequest(job_name=extract_types_job.name, partition_key=t, tags=MISSING_TAG)
         for t in missing
     ]
     return SensorResult(run_requests=run_requests, dynamic_partitions_requests=requests or None)

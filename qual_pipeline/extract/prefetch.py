@@ -4,10 +4,16 @@ Paging is sequential (each request needs the previous NextToken), but a page's n
 time the server takes to answer, does not have to be idle: a background thread runs the paginator
 a few pages ahead, so extraction costs about what a bare paginator loop costs. The thread is
 stopped when the consumer stops, and its exception, if any, is raised in the consumer.
+
+The thread starts only after the first `after` items, read in the caller's thread: a small
+partition (one or two pages, most of them when a requester owns thousands of types) costs no
+thread at all. The thread runs in a copy of the caller's context, so per-extraction API counters
+(`mturk_api.client.counting_into`) see its calls.
 """
 
 from __future__ import annotations
 
+import contextvars
 import queue
 import threading
 from collections.abc import Iterable, Iterator
@@ -23,8 +29,16 @@ class _Failure:
         self.error = error
 
 
-def prefetched(items: Iterable[T], depth: int = DEFAULT_DEPTH) -> Iterator[T]:
-    """Iterate `items` from a background thread, at most `depth` items ahead of the consumer."""
+def prefetched(items: Iterable[T], depth: int = DEFAULT_DEPTH, after: int = 0) -> Iterator[T]:
+    """Iterate `items`: the first `after` in the caller's thread, the rest from a background
+    thread at most `depth` items ahead of the consumer."""
+    items = iter(items)
+    for _ in range(after):
+        try:
+            first = next(items)
+        except StopIteration:
+            return
+        yield first
     buffer: queue.Queue[object] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
@@ -47,7 +61,10 @@ def prefetched(items: Iterable[T], depth: int = DEFAULT_DEPTH) -> Iterator[T]:
             return
         put(_DONE)
 
-    thread = threading.Thread(target=produce, name="page-prefetch", daemon=True)
+    context = contextvars.copy_context()
+    thread = threading.Thread(
+        target=context.run, args=(produce,), name="page-prefetch", daemon=True
+    )
     thread.start()
     try:
         while True:

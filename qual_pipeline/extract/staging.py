@@ -6,6 +6,10 @@ pages are streamed to a staging Parquet file with a sequence column, and an in-m
 memory limit and spilling to disk under the data directory, sorts them by key and sequence, one
 hash slice of keys at a time so that each sort is bounded; the first row of each run of equal keys
 is the last observation, picked while streaming the sorted batches.
+
+Most partitions are small (a type per study holds tens or hundreds of workers): pages are held in
+memory up to one staging row group (`STAGING_ROW_GROUP_ROWS`), the same bound as before, and an
+extraction that ends within it is sorted there with Arrow, with no file and no DuckDB at all.
 """
 
 from __future__ import annotations
@@ -13,8 +17,9 @@ from __future__ import annotations
 import contextlib
 import re
 import shutil
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -30,6 +35,10 @@ DEFAULT_MEMORY_LIMIT = "64MB"
 STAGING_ROW_GROUP_ROWS = 64 * 1024
 OUTPUT_BATCH_ROWS = 16 * 1024
 ROWS_PER_PASS = 250_000
+SPILLED_SORTS = threading.BoundedSemaphore(1)
+"""One spilled partition is sorted at a time in this process: extractions running side by side
+(many types at once) each hold one page and one row group, but only one DuckDB sort of up to its
+memory limit, so a refresh's peak memory does not grow with the size of its largest types."""
 BUCKET_BUFFER_ROWS = 100_000  # rows buffered across all open buckets while splitting
 
 
@@ -60,20 +69,19 @@ class Staging:
         self.key = key
         self.directory = staging_root(data_dir) / uuid.uuid4().hex
         self.path = self.directory / "pages.parquet"
+        self.spilled = False
+        """True once the pages outgrew memory and went to the staging file."""
         self.rows = 0
         self._memory_limit = memory_limit
         self._threads = threads
         self._staged_schema = schema.append(pa.field(SEQUENCE_COLUMN, pa.int64(), nullable=False))
         self._writer: pq.ParquetWriter | None = None
+        self._open = False
         self._buffer: list[pa.RecordBatch] = []
         self._buffered = 0
 
     def __enter__(self) -> Self:
-        try:
-            self.directory.mkdir(parents=True, exist_ok=False)
-        except FileNotFoundError:  # another extraction removed the empty .staging/ just now
-            self.directory.mkdir(parents=True, exist_ok=False)
-        self._writer = pq.ParquetWriter(self.path, self._staged_schema, compression="lz4")
+        self._open = True
         return self
 
     def __exit__(
@@ -82,15 +90,16 @@ class Staging:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self._open = False
         self._close_writer()
-        shutil.rmtree(self.directory, ignore_errors=True)
-        # .staging/ itself goes when it is empty; another extraction's scratch space keeps it.
-        with contextlib.suppress(OSError):
-            self.directory.parent.rmdir()
+        self._buffer.clear()
+        if self.spilled:
+            shutil.rmtree(self.directory, ignore_errors=True)
+            _remove_if_empty(self.directory.parent)
 
     def write(self, batch: pa.RecordBatch) -> None:
         """Stage one page; later pages win over earlier ones for the same key."""
-        if self._writer is None:
+        if not self._open:
             raise RuntimeError("Staging.write called outside its `with` block")
         n = batch.num_rows
         if n == 0:
@@ -106,9 +115,17 @@ class Staging:
 
     def last_per_key(self) -> Iterator[pa.RecordBatch]:
         """The staged rows, one per key (the last staged), sorted by key, in `schema`."""
+        if not self.spilled:
+            if self._buffered:
+                yield from self._last_per_key_in_memory()
+            return
         self._close_writer()
         if self.rows == 0:
             return
+        with SPILLED_SORTS:
+            yield from self._last_per_key_spilled()
+
+    def _last_per_key_spilled(self) -> Iterator[pa.RecordBatch]:
         con = duckdb.connect(
             ":memory:",
             config={
@@ -154,9 +171,21 @@ class Staging:
         finally:
             con.close()
 
+    def _last_per_key_in_memory(self) -> Iterator[pa.RecordBatch]:
+        table = pa.Table.from_batches(self._buffer, schema=self._staged_schema)
+        self._buffer.clear()
+        order = pc.sort_indices(
+            table, sort_keys=[(self.key, "ascending"), (SEQUENCE_COLUMN, "descending")]
+        )
+        sorted_table = table.take(order)
+        yield from self._first_per_key_of(sorted_table.to_batches(OUTPUT_BATCH_ROWS))
+
     def _first_per_key(self, relation: duckdb.DuckDBPyRelation) -> Iterator[pa.RecordBatch]:
+        yield from self._first_per_key_of(relation.to_arrow_reader(OUTPUT_BATCH_ROWS))
+
+    def _first_per_key_of(self, batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         previous: pa.Scalar | None = None
-        for batch in relation.to_arrow_reader(OUTPUT_BATCH_ROWS):
+        for batch in batches:
             if batch.num_rows == 0:
                 continue
             keys = batch.column(self.key)
@@ -168,6 +197,16 @@ class Staging:
             yield pa.RecordBatch.from_arrays(kept.columns[:-1], schema=self.schema)
 
     def _flush(self) -> None:
+        if self._buffer and self._writer is None:
+            for attempt in range(3):  # another extraction may remove the empty root meanwhile
+                try:
+                    self.directory.mkdir(parents=True, exist_ok=False)
+                    break
+                except FileNotFoundError:
+                    if attempt == 2:
+                        raise
+            self._writer = pq.ParquetWriter(self.path, self._staged_schema, compression="lz4")
+            self.spilled = True
         if self._buffer and self._writer is not None:
             table = pa.Table.from_batches(self._buffer, schema=self._staged_schema)
             self._writer.write_table(table, row_group_size=STAGING_ROW_GROUP_ROWS)
@@ -179,3 +218,9 @@ class Staging:
             self._flush()
             self._writer.close()
             self._writer = None
+
+
+def _remove_if_empty(directory: Path) -> None:
+    """Remove `directory` (the staging root) when nothing else is staged there."""
+    with contextlib.suppress(OSError):
+        directory.rmdir()

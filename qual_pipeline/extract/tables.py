@@ -12,6 +12,7 @@ still fails after the retries raises ExtractionError and leaves the previous sna
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -40,13 +41,17 @@ from qual_pipeline.extract.staging import DEFAULT_MEMORY_LIMIT, Staging
 from qual_pipeline.extract.type_selection import validate_type_id
 from qual_pipeline.lake.layout import partition_dir, table_dir
 from qual_pipeline.lake.writer import SnapshotWriter
-from qual_pipeline.mturk_api.client import ApiStats
+from qual_pipeline.mturk_api.client import ApiStats, counting_into
 from qual_pipeline.mturk_api.errors import describe_aws_error
 from qual_pipeline.mturk_api.model import MAX_PAGE_SIZE, QUALIFICATION_STATUSES, records_member
 from qual_pipeline.schema import QUALIFICATION_REQUESTS, QUALIFICATION_TYPES, WORKER_QUALIFICATIONS
 
 OnPage = Callable[[int, int], None]
 """Progress callback: on_page(pages_so_far, records_so_far), called after each page is staged."""
+
+PAGES_BEFORE_PREFETCH = 2
+"""Pages read in the caller's thread before the prefetch thread starts (most partitions of a
+requester with many types hold one page of Granted and one of Revoked workers)."""
 
 Params = Mapping[str, Any]
 Normaliser = Callable[[Sequence[Mapping[str, Any]], datetime, Params], pa.RecordBatch]
@@ -79,6 +84,9 @@ class TableSpec:
     normalise: Normaliser
     count: Callable[[pa.RecordBatch], NormaliseCounts]
     partitioned: bool
+    pages: Callable[[Any, int], Iterator[tuple[Params, list[Mapping[str, Any]]]]] | None = None
+    """(client, page size) -> (the call's parameters, the page's records) for every page, when
+    the pages do not come from `operation` and `calls` alone."""
 
 
 WORKER_QUALIFICATIONS_SPEC = TableSpec(
@@ -162,17 +170,34 @@ def extract_qualification_types(
     type_ids: Sequence[str] | None = None,
     **options: Unpack[ExtractOptions],
 ) -> ExtractResult:
-    """Snapshot the metadata of `type_ids` (GetQualificationType each: it sees a type that
-    ListQualificationTypes does not list yet), or of every type the caller owns when None."""
+    """Snapshot the metadata of every type the caller owns (one ListQualificationTypes listing),
+    or of `type_ids` only: the same listing, kept to those ids, and GetQualificationType for an
+    id the listing does not show (it lags just after a type is created)."""
     spec = QUALIFICATION_TYPES_SPEC
     if type_ids is not None:
         ids = [validate_type_id(t, source="type_ids") for t in type_ids]
+        wanted = set(ids)
         spec = dataclasses.replace(
             spec,
-            operation="GetQualificationType",
-            calls=lambda _: [{"QualificationTypeId": t} for t in ids],
+            normalise=lambda records, at, _: normalise_qualification_types(
+                [r for r in records if r.get("QualificationTypeId") in wanted], extracted_at=at
+            ),
+            pages=lambda client, size: _listed_types_pages(client, ids, size),
         )
     return extract_table(spec, client, data_dir, None, **options)
+
+
+def _listed_types_pages(
+    client: Any, type_ids: list[str], page_size: int
+) -> Iterator[tuple[Params, list[Mapping[str, Any]]]]:
+    """The owned-types listing, then GetQualificationType for each of `type_ids` it lacked."""
+    spec = QUALIFICATION_TYPES_SPEC
+    seen: set[str] = set()
+    for params, records in _pages(client, spec.operation, spec.calls(None), page_size):
+        seen.update(str(r.get("QualificationTypeId")) for r in records)
+        yield params, records
+    missing = [{"QualificationTypeId": t} for t in type_ids if t not in seen]
+    yield from _pages(client, "GetQualificationType", missing, page_size)
 
 
 def extract_table(
@@ -191,9 +216,11 @@ def extract_table(
     """Page `spec.operation` for one partition (a qualification type id, or None for an
     unpartitioned table) and publish the result as one lake snapshot.
 
-    `page_size`: MaxResults per page, 1 to MTurk's maximum (100). `stats`: the ApiStats the
-    client was built with (make_client(stats=...)), so the retries and throttles of this extraction
-    are recorded. `memory_limit`: DuckDB's limit while de-duplicating (spills beyond it).
+    `page_size`: MaxResults per page, 1 to MTurk's maximum (100). The calls this extraction makes
+    (in this thread and its prefetch thread) are counted on their own, so the snapshot records
+    its own retries and throttles even while other threads share the client; `stats`, when
+    given, counts them too. `memory_limit`: DuckDB's limit while de-duplicating a partition too
+    large to sort in memory (spills beyond it).
     Raises ExtractionError (the previous snapshot unchanged) or ValueError for bad arguments.
     """
     if spec.partitioned:
@@ -206,12 +233,21 @@ def extract_table(
     at = _utc(extracted_at)
     started_at = datetime.now(UTC)
     clock = time.perf_counter()
-    retries0, throttles0 = (stats.retries, stats.throttles) if stats is not None else (0, 0)
     calls = spec.calls(qualification_type_id)
     page_count = 0
-    with Staging(Path(data_dir), spec.schema, spec.key, memory_limit=memory_limit) as staging:
+    own = ApiStats()
+    with (
+        counting_into(own),
+        counting_into(stats) if stats is not None else contextlib.nullcontext(),
+        Staging(Path(data_dir), spec.schema, spec.key, memory_limit=memory_limit) as staging,
+    ):
         try:
-            for params, records in prefetched(_pages(client, spec.operation, calls, page_size)):
+            pages = (
+                spec.pages(client, page_size)
+                if spec.pages is not None
+                else _pages(client, spec.operation, calls, page_size)
+            )
+            for params, records in prefetched(pages, after=PAGES_BEFORE_PREFETCH):
                 staging.write(spec.normalise(records, at, params))
                 page_count += 1
                 if on_page is not None:
@@ -255,8 +291,8 @@ def extract_table(
                 invalid_locales=counts.invalid_locales,
                 missing_locales=counts.missing_locales,
                 null_scores=counts.null_scores,
-                retries=(stats.retries - retries0) if stats is not None else 0,
-                throttles=(stats.throttles - throttles0) if stats is not None else 0,
+                retries=own.retries,
+                throttles=own.throttles,
                 started_at=started_at,
                 finished_at=datetime.now(UTC),
                 extracted_at=at,

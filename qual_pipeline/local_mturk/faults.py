@@ -21,6 +21,9 @@ class FaultConfig:
     latency_ms: int = 0  # added before every answer
     rate_limit: float | None = None  # requests per second per requester, beyond: throttled
     seed: int = 0  # makes the sequence of injected faults repeatable
+    failing_type: str | None = None
+    """A qualification type id whose paging fails mid-way: every request for it that carries a
+    NextToken (a page after the first) is answered ServiceFault (HTTP 500), every time."""
 
     def __post_init__(self) -> None:
         for name in ("throttle_rate", "fault_rate", "reset_rate"):
@@ -77,6 +80,15 @@ class FaultInjector:
     def delay(self) -> None:
         if self.config.latency_ms:
             time.sleep(self.config.latency_ms / 1000)
+
+    def fails(self, params: dict[str, object]) -> bool:
+        """Whether this request is one the `failing_type` fault answers ServiceFault."""
+        failing = self.config.failing_type
+        return (
+            failing is not None
+            and params.get("QualificationTypeId") == failing
+            and bool(params.get("NextToken"))
+        )
 
     def draw(self, requester: str) -> Fault | None:
         with self._lock:

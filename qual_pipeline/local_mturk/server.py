@@ -128,6 +128,8 @@ class _Service:
                 "OperationNotImplemented",
             )
         params = _parse(body)
+        if self.faults.fails(params):
+            raise service_fault()
         model.validate_input(op_model, params)
         members = op_model.input_shape.members if op_model.input_shape else {}
         # AWS ignores members it does not know, and reads an explicit null as a member left out.

@@ -1,17 +1,26 @@
 """Build boto3 MTurk clients the way the whole product needs them.
 
-One place decides the endpoint (local MTurk, sandbox or production), the retry mode (botocore's
-own `standard` or `adaptive`, which retry `ThrottlingException`, `ServiceFault` and dropped
-connections), an optional client-side request rate, and counters of what the retries absorbed.
-Credentials come from boto3's standard chain only and are never read, logged or stored here.
+One place decides the endpoint (local MTurk, sandbox or production), the retry mode (`standard`:
+botocore's retries of `ThrottlingException`, `ServiceFault` and dropped connections; `adaptive`:
+the same retries, and every client of the process for one endpoint paced by one `AdaptivePace`,
+which finds the rate the server accepts by itself: MTurk publishes no rate limit), an optional
+client-side request rate, and counters of what the retries absorbed. Credentials come from
+boto3's standard chain only and are never read, logged or stored here.
+
+Stopping: `stop_requests()` (a signal handler calls it) makes every client of the process refuse
+to send another request: each attempt, retries included, checks it just before it is sent and
+raises `RequestsStopped` instead, and a retry's back-off is cut short. A client can also be tied
+to a `threading.Event` of its own (`stop_on`), e.g. one step of a run.
 """
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -21,14 +30,23 @@ import botocore.session
 from botocore.config import Config
 from botocore.utils import parse_timestamp
 
+from qual_pipeline import interrupt
+from qual_pipeline.interrupt import Interrupted
 from qual_pipeline.settings import ConfigurationError
 
 __all__ = [
+    "AdaptivePace",
     "ApiStats",
     "ConfigurationError",
     "RateLimiter",
+    "RequestsStopped",
+    "allow_requests",
+    "counting_into",
     "limit_rate",
     "make_client",
+    "requests_stopped",
+    "stop_on",
+    "stop_requests",
     "utc_timestamp",
 ]
 
@@ -40,6 +58,31 @@ ENDPOINTS: dict[str, str] = {
 }
 REGION = "us-east-1"  # the only region MTurk has
 _EPSILON = 1e-9
+
+
+class RequestsStopped(Interrupted):
+    """A request was not sent because the process (or the caller's step) was told to stop."""
+
+
+def stop_requests(reason: str = "interrupted") -> None:
+    """From now on no client of this process sends a request (safe to call from a signal
+    handler): each attempt raises RequestsStopped(reason) just before it would be sent.
+    The same stop as `qual_pipeline.interrupt.stop`."""
+    interrupt.stop(reason)
+
+
+def allow_requests() -> None:
+    """Undo `stop_requests` (a command that handled its interruption and runs on, or a test)."""
+    interrupt.clear()
+
+
+def requests_stopped() -> str | None:
+    """The reason given to `stop_requests`, or None while requests may be sent."""
+    return interrupt.stopped()
+
+
+def _wait_unless_stopped(seconds: float) -> None:
+    interrupt.wait(seconds)
 
 
 @dataclass
@@ -73,7 +116,8 @@ class RateLimiter:
     """A token bucket shared by every client built with it: at most `rate` requests a second,
     after a first burst of `burst` (default: one second's worth, at least 1).
 
-    `clock` (seconds, monotonic) and `sleep` are the time source; the defaults are the real ones.
+    `clock` (seconds, monotonic) and `sleep` are the time source; the defaults are the real ones
+    (the default sleep ends early when `stop_requests` is called).
     """
 
     def __init__(
@@ -82,7 +126,7 @@ class RateLimiter:
         burst: float | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = _wait_unless_stopped,
     ) -> None:
         if rate <= 0:
             raise ConfigurationError(f"request rate must be positive, got {rate}")
@@ -95,8 +139,9 @@ class RateLimiter:
         self._lock = threading.Lock()
 
     def acquire(self) -> None:
-        """Wait until a request may go."""
-        while True:
+        """Wait until a request may go (returns at once once requests are stopped: the request
+        is then refused before it is sent)."""
+        while interrupt.stopped() is None:
             with self._lock:
                 now = self._clock()
                 self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
@@ -106,6 +151,164 @@ class RateLimiter:
                     return
                 wait = (1.0 - self._tokens) / self.rate
             self._sleep(wait)
+
+
+HISTORY_S = 10.0
+"""How far back AdaptivePace remembers answers and throttles."""
+
+
+class AdaptivePace:
+    """Finds a request rate limit it is not told, and keeps it busy: additive increase,
+    multiplicative decrease (AIMD), shared by every thread and client that uses it.
+
+    Until over `first` of at least 4 x `evidence` attempts in a window are throttled nothing
+    waits (the retries' back-off thins a limit's throttles). Then a `ThrottlingException` cuts the
+    pace, at most once per `window` seconds (one burst of throttles is one signal): to `decrease`
+    times the rate the server answered in the last window, that first time and whenever over
+    `heavy` of the window's attempts were throttled (a limit far below the pace: cut again every
+    few requests until it is found); to `decrease` times the pace when the pace is at or near
+    `ceiling`, where the limit showed itself before (a limit throttles at the same rate again and
+    again). A throttle well below the ceiling is a stray one (MTurk throttles a request now and
+    then at any rate) and cuts nothing, so random throttles do not wind the pace down. Each
+    answered request adds `increase` requests/s, so the pace grows by `increase` of itself each
+    second spent at it (3%: back from a cut in about 5 s). Requests are spaced evenly (a bucket of
+    one token), so the server's own bucket is never emptied in a burst. Against a limit the pace
+    saws between about 85% and 100% of it, which the server's burst allowance smooths: over 90%
+    of the limit answered, under 5% of attempts throttled from 20 requests/s up, and 20% of
+    attempts throttled at random do not wind it down (tests/mturk_api/test_adaptive_pace.py).
+    `clock` and `sleep` are the time source (the default sleep ends early when `stop_requests` is
+    called).
+    """
+
+    def __init__(
+        self,
+        *,
+        decrease: float = 0.85,
+        increase: float = 0.03,
+        window: float = 1.0,
+        near: float = 0.9,
+        heavy: float = 0.5,
+        first: float = 0.25,
+        evidence: int = 5,
+        minimum: float = 0.5,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = _wait_unless_stopped,
+    ) -> None:
+        self.rate: float | None = None
+        """Requests per second now allowed; None until the first throttle (no limit known)."""
+        self.ceiling = 0.0
+        """Where the limit showed itself: the highest pace a cut was made at (after a cut to
+        what the server took, that new pace)."""
+        self.throttles = 0
+        self._decrease = decrease
+        self._increase = increase
+        self._window = window
+        self._near = near
+        self._heavy = heavy
+        self._first = first
+        self._evidence = evidence
+        self._minimum = minimum
+        self._clock = clock
+        self._sleep = sleep
+        self._answered: deque[float] = deque()
+        self._throttled: deque[float] = deque()
+        self._next = clock()
+        self._last_cut = float("-inf")
+        self._lock = threading.Lock()
+
+    def acquire(self) -> None:
+        """Wait until the pace allows a request (at once while no limit is known or once
+        requests are stopped)."""
+        with self._lock:
+            if self.rate is None:
+                return
+            now = self._clock()
+            start = max(now, self._next)
+            self._next = start + 1.0 / self.rate
+            wait = start - now
+        if wait > 0 and interrupt.stopped() is None:
+            self._sleep(wait)
+
+    def answered(self) -> None:
+        """An attempt got an answer that was not a throttle: the pace grows a little."""
+        with self._lock:
+            now = self._clock()
+            self._answered.append(now)
+            self._forget(now)
+            if self.rate is not None:
+                self.rate += self._increase
+
+    def throttled(self) -> None:
+        """An attempt was throttled: the pace may drop below what the server just accepted."""
+        with self._lock:
+            now = self._clock()
+            self.throttles += 1
+            self._throttled.append(now)
+            self._forget(now)
+            span = self._window
+            answered = sum(1 for t in self._answered if t >= now - span)
+            throttled = sum(1 for t in self._throttled if t >= now - span)
+            attempts = answered + throttled
+            if attempts < self._evidence:
+                return  # too little seen to tell a limit from a stray throttle
+            share = self._heavy if self.rate is not None else self._first
+            heavy = attempts >= 4 * self._evidence and throttled / attempts > share
+            # One burst of throttles is one signal: a window, or a few requests' worth at the pace
+            # while throttles are heavy (a pace far too high comes down in a few steps).
+            quiet = self._window if self.rate is None or not heavy else 5.0 / self.rate
+            if now - self._last_cut < min(self._window, quiet):
+                return
+            # Over a whole window even at the start: a server's first burst (its bucket full)
+            # must not read as its rate.
+            accepted = sum(1 for t in self._answered if t >= now - self._window) / self._window
+            if self.rate is None and not heavy:
+                return  # stray throttles while no limit is known: the retries absorb them
+            if self.rate is None or heavy:
+                base = min(self.rate or accepted, accepted)  # what the server takes
+                self.ceiling = max(self._minimum, base * self._decrease)
+            elif self.rate >= self._near * self.ceiling:
+                base = self.rate  # throttled again where the limit showed itself
+                self.ceiling = max(self.ceiling, base)
+            else:
+                return  # a stray throttle well below where the limit showed itself
+            self._last_cut = now
+            self.rate = max(self._minimum, base * self._decrease)
+            self._next = max(self._next, now + 1.0 / self.rate)
+
+    def _forget(self, now: float) -> None:
+        for times in (self._answered, self._throttled):
+            while times and times[0] < now - HISTORY_S:
+                times.popleft()
+
+
+_paces: dict[str, AdaptivePace] = {}
+_paces_lock = threading.Lock()
+
+
+def adaptive_pace(endpoint_url: str) -> AdaptivePace:
+    """The process's one pace for `endpoint_url` (every client of the adaptive retry mode for
+    that endpoint shares it, so all extractions and pushes of the process keep one rate)."""
+    with _paces_lock:
+        return _paces.setdefault(endpoint_url, AdaptivePace())
+
+
+def pace_adaptively(client: Any, pace: AdaptivePace) -> Any:
+    """Hold every attempt of `client` to `pace` and tell it each answer; returns the client."""
+
+    def on_needs_retry(response: Any = None, caught_exception: Any = None, **_: Any) -> None:
+        if caught_exception is not None or response is None:
+            return
+        http, parsed = response
+        code = (parsed or {}).get("Error", {}).get("Code", "")
+        if code == "ThrottlingException" or http.status_code == 429:
+            pace.throttled()
+        else:
+            pace.answered()
+
+    client.meta.events.register("before-send.mturk", lambda **_: pace.acquire())
+    client.meta.events.register("before-send.mturk", _refuse_once_stopped)
+    client.meta.events.register("needs-retry.mturk", on_needs_retry)
+    return client
 
 
 def resolve_endpoint(environment: str, endpoint_url: str | None) -> str:
@@ -120,15 +323,22 @@ def make_client(
     *,
     environment: str = "sandbox",
     endpoint_url: str | None = None,
-    retry_mode: Literal["standard", "adaptive"] = "standard",
+    retry_mode: Literal["standard", "adaptive"] = "adaptive",
     max_attempts: int = 10,
     rate_limiter: RateLimiter | None = None,
     stats: ApiStats | None = None,
     profile_name: str | None = None,
     connect_timeout: float = 10.0,
     read_timeout: float = 60.0,
+    pool_size: int = 10,
 ) -> Any:
-    """A boto3 `mturk` client. `endpoint_url` overrides the environment's (the local MTurk)."""
+    """A boto3 `mturk` client. `endpoint_url` overrides the environment's (the local MTurk).
+
+    boto3 clients are thread-safe: threads that share one client also share its adaptive rate
+    limiter (which lives in the client), so one client per process step keeps one pace;
+    `pool_size` is how many connections it keeps open (at least the threads sharing it, and their
+    prefetch threads). Every request is refused (RequestsStopped) once `stop_requests` was called.
+    """
     if retry_mode not in ("standard", "adaptive"):
         raise ConfigurationError(
             f"retry mode {retry_mode!r} is not known; use standard or adaptive"
@@ -141,23 +351,75 @@ def make_client(
         region_name=REGION,
         endpoint_url=url,
         config=Config(
-            retries={"mode": retry_mode, "total_max_attempts": max_attempts},
+            # botocore's own adaptive mode settles at ~75% of an unknown limit; ours (below) at
+            # over 90% (bench/bench_refresh.py): botocore retries, AdaptivePace paces.
+            retries={"mode": "standard", "total_max_attempts": max_attempts},
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
             tcp_keepalive=True,
+            max_pool_connections=pool_size,
         ),
     )
+    events = client.meta.events
+    # Checked before the adaptive limiter's wait and again after every wait, just before sending.
+    events.register_first("before-send.mturk", _refuse_once_stopped)
+    events.register("before-send.mturk", _refuse_once_stopped)
+    events.register_first("needs-retry.mturk", _no_backoff_once_stopped)
     if rate_limiter is not None:
         limit_rate(client, rate_limiter)
-    if stats is not None:
-        _count_into(stats, client.meta.events)
+    if retry_mode == "adaptive":
+        pace_adaptively(client, adaptive_pace(url))
+    _count_into(stats, events)
     return client
+
+
+def stop_on(client: Any, stop: threading.Event, reason: str = "stopped") -> Callable[[], None]:
+    """Also refuse every request of `client` once `stop` is set; returns the function that
+    removes this check again (for a client that outlives the work `stop` belongs to)."""
+
+    def refuse(**_: Any) -> None:
+        if stop.is_set():
+            raise RequestsStopped(reason)
+
+    events = client.meta.events
+    unique = f"qual_pipeline-stop-{id(stop)}"
+    events.register_first("before-send.mturk", refuse, unique_id=f"{unique}-first")
+    events.register("before-send.mturk", refuse, unique_id=f"{unique}-last")
+
+    def remove() -> None:
+        events.unregister("before-send.mturk", unique_id=f"{unique}-first")
+        events.unregister("before-send.mturk", unique_id=f"{unique}-last")
+
+    return remove
+
+
+def _refuse_once_stopped(**_: Any) -> None:
+    reason = interrupt.stopped()
+    if reason is not None:
+        raise RequestsStopped(reason)
+
+
+def _no_backoff_once_stopped(
+    response: Any = None, caught_exception: Any = None, **_: Any
+) -> int | None:
+    """Once stopped, a failed attempt that would be retried after a back-off is retried at once
+    instead, and so refused before it is sent; answers and other errors are left alone."""
+    if interrupt.stopped() is None or isinstance(caught_exception, RequestsStopped):
+        return None  # botocore raises a refused request's RequestsStopped as it is
+    if caught_exception is not None:
+        return 0
+    if response is None:
+        return None
+    http, parsed = response
+    code = (parsed or {}).get("Error", {}).get("Code", "")
+    return 0 if http.status_code >= 500 or code == "ThrottlingException" else None
 
 
 def limit_rate(client: Any, limiter: RateLimiter) -> Any:
     """Make every request of `client` (retries included) wait for `limiter`; returns the client.
     A client may be held to several limiters: a request goes when each of them allows it."""
     client.meta.events.register("before-send.mturk", lambda **_: limiter.acquire())
+    client.meta.events.register("before-send.mturk", _refuse_once_stopped)
     return client
 
 
@@ -184,25 +446,57 @@ def _session(profile_name: str | None) -> boto3.session.Session:
     return boto3.session.Session(botocore_session=core, profile_name=profile_name)
 
 
-def _count_into(stats: ApiStats, events: Any) -> None:
+_scoped_stats: contextvars.ContextVar[tuple[ApiStats, ...]] = contextvars.ContextVar(
+    "qual_pipeline_api_stats", default=()
+)
+
+
+@contextmanager
+def counting_into(stats: ApiStats) -> Iterator[ApiStats]:
+    """Inside the block, the calls this context makes through any client are also counted in
+    `stats`: one extraction's own figures while threads share a client. A thread started inside
+    the block counts too when it runs in a copy of the context (`contextvars.copy_context()`)."""
+    token = _scoped_stats.set((*_scoped_stats.get(), stats))
+    try:
+        yield stats
+    finally:
+        _scoped_stats.reset(token)
+
+
+def _count_into(stats: ApiStats | None, events: Any) -> None:
+    def targets() -> tuple[ApiStats, ...]:
+        scoped = _scoped_stats.get()
+        if stats is None or any(s is stats for s in scoped):
+            return scoped
+        return (stats, *scoped)
+
     def on_before_call(model: Any, **_: Any) -> None:
-        with stats._lock:
-            stats.calls[model.name] += 1
+        for target in targets():
+            with target._lock:
+                target.calls[model.name] += 1
 
     def on_needs_retry(response: Any, caught_exception: Any, **_: Any) -> None:
-        with stats._lock:
-            stats.attempts += 1
-            if caught_exception is not None:
-                stats.connection_errors += 1
-                return
-            if response is None:
-                return
+        if isinstance(caught_exception, RequestsStopped):
+            return  # never sent
+        if caught_exception is not None:
+            kind = "connection_errors"
+        elif response is None:
+            kind = ""
+        else:
             http, parsed = response
             code = (parsed or {}).get("Error", {}).get("Code", "")
-            if code == "ThrottlingException":
-                stats.throttles += 1
-            elif http.status_code >= 500:
-                stats.faults += 1
+            kind = (
+                "throttles"
+                if code == "ThrottlingException"
+                else "faults"
+                if http.status_code >= 500
+                else ""
+            )
+        for target in targets():
+            with target._lock:
+                target.attempts += 1
+                if kind:
+                    setattr(target, kind, getattr(target, kind) + 1)
 
     events.register("before-call.mturk", on_before_call)
     events.register("needs-retry.mturk", on_needs_retry)

@@ -30,16 +30,53 @@ class WarehouseBusyError(RuntimeError):
     """Another process holds the warehouse file (DuckDB allows one writer process, no readers)."""
 
 
-def _configure(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+def _configure(
+    con: duckdb.DuckDBPyConnection, memory_limit: str | None = None
+) -> duckdb.DuckDBPyConnection:
     # Timestamps display and truncate in UTC whatever the machine's time zone; no progress bars
     # in logs.
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET enable_progress_bar = false")
+    if memory_limit:
+        set_memory_limit(con, memory_limit)
     return con
 
 
+def set_memory_limit(con: duckdb.DuckDBPyConnection, memory_limit: str) -> None:
+    """Hold DuckDB to `memory_limit` (e.g. '256MB'); beyond it, sorts, joins and aggregates
+    spill to DuckDB's temp folder (`<warehouse>.tmp` next to the file), and inserts do not keep
+    the order of the rows they read. ConfigurationError
+    naming QUAL_PIPELINE_WAREHOUSE_MEMORY when DuckDB cannot read the value."""
+    try:
+        con.execute(f"SET memory_limit = '{_size(memory_limit)}'")
+        # Inserts from thousands of lake files need not keep the files' order; keeping it holds
+        # every file's rows in memory until the earlier ones are written (out of memory at 300
+        # small types under 64MB, 2,000 under 256MB). Every query that needs an order says so.
+        con.execute("SET preserve_insertion_order = false")
+    except duckdb.Error as exc:
+        raise settings.ConfigurationError(
+            f"{settings.WAREHOUSE_MEMORY.env}={memory_limit!r} is not a memory size DuckDB "
+            "reads; write it as e.g. 256MB or 2GB"
+        ) from exc
+
+
+def _size(text: str) -> str:
+    """`text` if it is a plain size (digits, a dot, letters, spaces), else ConfigurationError."""
+    if not text.strip() or not all(c.isalnum() or c in ". " for c in text):
+        raise settings.ConfigurationError(
+            f"{settings.WAREHOUSE_MEMORY.env}={text!r} is not a memory size; write it as e.g. "
+            "256MB or 2GB"
+        )
+    return text.strip()
+
+
 def _connect(
-    path: Path, *, read_only: bool, wait_s: float, on_busy: OnBusy | None = None
+    path: Path,
+    *,
+    read_only: bool,
+    wait_s: float,
+    on_busy: OnBusy | None = None,
+    memory_limit: str | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """Connect, retrying with backoff (50 ms doubling to 1 s) while another process holds the
     file's lock, for up to `wait_s` seconds; any other error is raised at once."""
@@ -48,7 +85,7 @@ def _connect(
     told = False
     while True:
         try:
-            return _configure(duckdb.connect(str(path), read_only=read_only))
+            con = duckdb.connect(str(path), read_only=read_only)
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower():
                 raise
@@ -63,19 +100,31 @@ def _connect(
                 ) from exc
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
+            continue
+        try:
+            return _configure(con, memory_limit)
+        except BaseException:
+            con.close()
+            raise
 
 
 def open_warehouse(
-    data_dir: Path, *, wait_s: float = 0.0, on_busy: OnBusy | None = None
+    data_dir: Path,
+    *,
+    wait_s: float = 0.0,
+    on_busy: OnBusy | None = None,
+    memory_limit: str | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """A writable connection to <data_dir>/warehouse.duckdb, with every table and view in place.
 
     Only the single writer (the load step, or the push path recording what it pushed) opens this.
     wait_s: how long to wait for another process to release the file before WarehouseBusyError.
+    memory_limit: DuckDB's memory limit for this connection's work (None: DuckDB's default, 80%
+    of the machine's memory), beyond which it spills to `warehouse.duckdb.tmp`.
     """
     path = warehouse_path(data_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
-    con = _connect(path, read_only=False, wait_s=wait_s, on_busy=on_busy)
+    con = _connect(path, read_only=False, wait_s=wait_s, on_busy=on_busy, memory_limit=memory_limit)
     try:
         create_models(con)
     except BaseException:

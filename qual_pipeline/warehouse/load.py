@@ -234,6 +234,7 @@ def load_warehouse(
     on_step: StepHook | None = None,
     wait_s: float = 0.0,
     on_busy: OnBusy | None = None,
+    memory_limit: str | None = None,
 ) -> LoadResult:
     """Load the lake under data_dir into <data_dir>/warehouse.duckdb; the warehouse's only writer.
 
@@ -247,6 +248,9 @@ def load_warehouse(
     wait_s: how long to wait, retrying with backoff, for another process (a query session, a
     push) to release the warehouse file before giving up with WarehouseLoadError; `on_busy` is
     called once when the wait begins.
+    memory_limit: DuckDB's memory limit for the load (e.g. '256MB'); beyond it DuckDB spills to
+    `warehouse.duckdb.tmp`, so the load's memory does not grow with the rows. None: DuckDB's
+    default (80% of the machine's memory).
 
     A load that reads new snapshots (or the first one of a warehouse with no recorded load) runs
     every check inside its transaction and records a new load id with the results; the result
@@ -259,7 +263,7 @@ def load_warehouse(
     step = on_step or (lambda _name: None)
     data_dir = Path(data_dir)
     try:
-        con = open_warehouse(data_dir, wait_s=wait_s, on_busy=on_busy)
+        con = open_warehouse(data_dir, wait_s=wait_s, on_busy=on_busy, memory_limit=memory_limit)
     except WarehouseBusyError as exc:
         raise WarehouseLoadError(f"Nothing was loaded: {exc}") from exc
     try:

@@ -1,5 +1,6 @@
-"""Real browser test: a user backfills two qualification types in the Dagster UI, then reads the
-warehouse asset: its row count, its column schema with descriptions, and its charts.
+"""Real browser test: a user backfills two qualification types in the Dagster UI (one run),
+then reads the warehouse asset: its row count, its column schema with descriptions, and its
+charts.
 
 A local MTurk serves three types; `dagster dev` (webserver, daemon, code server) runs as a child
 process in its own process group on 127.0.0.1, against a throwaway DAGSTER_HOME holding a copy of
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dagster import AssetKey, DagsterInstance, DagsterRunStatus
+from dagster import AssetKey, DagsterInstance, DagsterRunStatus, RunsFilter
 from playwright.sync_api import Locator, Page, expect, sync_playwright
 from support.mturk import (
     REGION,
@@ -313,7 +314,9 @@ def _check_chart(page: Page, name: str, title: str) -> None:
 @pytest.mark.browser
 @pytest.mark.timeout(420)
 def test_backfill_two_types_from_the_ui_loads_the_warehouse(dagster_stack: DagsterStack) -> None:
-    chosen = [dagster_stack.type_ids[0], dagster_stack.type_ids[2]]
+    # Adjacent partitions: the backfill policy runs a partition key range as one run (apart,
+    # each stretch would be a run of its own).
+    chosen = [dagster_stack.type_ids[0], dagster_stack.type_ids[1]]
     first = {
         (qual_type, worker, score)
         for qual_type, scores in dagster_stack.scores.items()
@@ -348,6 +351,10 @@ def test_backfill_two_types_from_the_ui_loads_the_warehouse(dagster_stack: Dagst
             page.goto(f"{dagster_stack.url}/assets/lake/worker_qualifications")
             page.get_by_role("tab", name="Partitions").wait_for()
             page.get_by_role("button", name="Materialize…").click()
+            # One step extracts both tables of a type: the UI says the other one comes along.
+            notice = page.get_by_role("dialog").filter(has_text="Additional assets")
+            expect(notice).to_contain_text("lake / qualification_requests")
+            notice.get_by_role("button", name="Confirm").click()
             dialog = page.get_by_role("dialog")
             dialog.get_by_text("Select a partition or create one").click()
             for qual_type in chosen:
@@ -365,6 +372,11 @@ def test_backfill_two_types_from_the_ui_loads_the_warehouse(dagster_stack: Dagst
             page.wait_for_url(re.compile(r"/runs/b/[a-z]+$"))
             backfill_id = page.url.rsplit("/", 1)[-1]
             _wait_for_backfill(page, instance, backfill_id)
+            # The backfill policy: one run extracts every chosen type, not one run per type.
+            runs = instance.get_runs(filters=RunsFilter(tags={"dagster/backfill": backfill_id}))
+            assert len(runs) == 1, [r.tags for r in runs]
+            assert runs[0].tags["dagster/asset_partition_range_start"] == chosen[0]
+            assert runs[0].tags["dagster/asset_partition_range_end"] == chosen[1]
             for qual_type in chosen:
                 expect(page.get_by_text(qual_type, exact=True).first).to_be_visible()
             page.screenshot(path=str(ARTIFACTS / "dagster_ui_backfill.png"), full_page=True)
@@ -376,7 +388,8 @@ def test_backfill_two_types_from_the_ui_loads_the_warehouse(dagster_stack: Dagst
             expect(latest).to_contain_text(" ago")
             expect(_field(page, "Row count")).to_have_text(str(len(expected)))
             loaded = page.get_by_role("row").filter(has_text="snapshots_loaded")
-            expect(loaded.get_by_role("cell").last).to_have_text(str(len(chosen)))
+            # Each type's two lake tables (worker_qualifications and qualification_requests).
+            expect(loaded.get_by_role("cell").last).to_have_text(str(2 * len(chosen)))
             _check_column_schema(page)
             page.screenshot(path=str(ARTIFACTS / "dagster_ui_warehouse.png"), full_page=True)
             for chart, title in CHART_TITLES.items():

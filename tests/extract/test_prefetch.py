@@ -40,3 +40,21 @@ def test_stopping_early_stops_the_producer_within_depth() -> None:
             break
     assert not [t for t in threading.enumerate() if t.name == "page-prefetch"]
     assert len(produced) <= 5 + 1 + 2 + 1  # consumed, plus at most the buffer and one in hand
+
+
+def test_the_first_items_come_from_the_callers_thread_and_a_short_list_starts_no_thread() -> None:
+    threads: list[str] = []
+
+    def pages(n: int) -> Iterator[int]:
+        for i in range(n):
+            threads.append(threading.current_thread().name)
+            yield i
+
+    before = threading.active_count()
+    assert list(prefetched(pages(2), after=2)) == [0, 1]
+    assert threads == [threading.current_thread().name] * 2
+    assert threading.active_count() == before
+    threads.clear()
+    assert list(prefetched(pages(5), after=2)) == [0, 1, 2, 3, 4]
+    assert threads[:2] == [threading.current_thread().name] * 2
+    assert set(threads[2:]) == {"page-prefetch"}

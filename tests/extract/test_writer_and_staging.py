@@ -156,7 +156,23 @@ def test_staging_keeps_the_last_observation_of_each_key_sorted(tmp_path):
         s.write(rows(["AW3"], score=3, status="Revoked"))
         out = pa.Table.from_batches(list(s.last_per_key()), schema=WORKER_QUALIFICATIONS)
         assert s.rows == 5
-        assert s.directory.is_dir()
+        assert not s.spilled  # a few pages: sorted in memory, no file, no DuckDB
+    assert [(r["worker_id"], r["integer_value"], r["status"]) for r in out.to_pylist()] == [
+        ("AW1", 2, "Granted"),
+        ("AW2", 1, "Granted"),
+        ("AW3", 3, "Revoked"),
+    ]
+    assert not staging_root(tmp_path).exists()  # no scratch space was needed
+
+
+def test_staging_beyond_one_row_group_spills_to_disk_and_keeps_the_same_rows(tmp_path, monkeypatch):
+    monkeypatch.setattr(staging_module, "STAGING_ROW_GROUP_ROWS", 2)
+    with Staging(tmp_path, WORKER_QUALIFICATIONS, "worker_id") as s:
+        s.write(rows(["AW3", "AW1", "AW2"], score=1))
+        s.write(rows(["AW1"], score=2))
+        s.write(rows(["AW3"], score=3, status="Revoked"))
+        out = pa.Table.from_batches(list(s.last_per_key()), schema=WORKER_QUALIFICATIONS)
+        assert s.spilled and s.directory.is_dir()
     assert [(r["worker_id"], r["integer_value"], r["status"]) for r in out.to_pylist()] == [
         ("AW1", 2, "Granted"),
         ("AW2", 1, "Granted"),
@@ -168,6 +184,7 @@ def test_staging_keeps_the_last_observation_of_each_key_sorted(tmp_path):
 
 def test_staging_in_several_hash_passes_still_keeps_one_row_per_key(tmp_path, monkeypatch):
     monkeypatch.setattr(staging_module, "ROWS_PER_PASS", 7)
+    monkeypatch.setattr(staging_module, "STAGING_ROW_GROUP_ROWS", 10)
     workers = [f"AW{i:03d}" for i in range(40)]
     with Staging(tmp_path, WORKER_QUALIFICATIONS, "worker_id") as s:
         for start in range(0, 40, 9):
@@ -180,21 +197,24 @@ def test_staging_in_several_hash_passes_still_keeps_one_row_per_key(tmp_path, mo
     assert got == {w: 2 if i % 3 == 0 else 1 for i, w in enumerate(workers)}
 
 
-def test_staging_scratch_is_removed_on_failure(tmp_path):
+def test_staging_scratch_is_removed_on_failure(tmp_path, monkeypatch):
+    monkeypatch.setattr(staging_module, "STAGING_ROW_GROUP_ROWS", 1)
     with pytest.raises(RuntimeError), Staging(tmp_path, WORKER_QUALIFICATIONS, "worker_id") as s:
         s.write(rows(["AW1"]))
+        assert s.directory.is_dir()
         raise RuntimeError("page failed")
     assert not s.directory.exists()
     assert not staging_root(tmp_path).exists()
 
 
-def test_staging_keeps_the_folder_another_extraction_still_uses(tmp_path):
+def test_staging_keeps_the_folder_another_extraction_still_uses(tmp_path, monkeypatch):
+    monkeypatch.setattr(staging_module, "STAGING_ROW_GROUP_ROWS", 1)  # both spill to disk
     with Staging(tmp_path, WORKER_QUALIFICATIONS, "worker_id") as first:
+        first.write(rows(["AW2"]))
         with Staging(tmp_path, WORKER_QUALIFICATIONS, "worker_id") as second:
             second.write(rows(["AW1"]))
         assert not second.directory.exists()
         assert first.directory.is_dir()  # .staging/ stays while the first one works in it
-        first.write(rows(["AW2"]))
         assert [r["worker_id"] for b in first.last_per_key() for r in b.to_pylist()] == ["AW2"]
     assert not staging_root(tmp_path).exists()
 

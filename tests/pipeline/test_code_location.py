@@ -14,6 +14,7 @@ import pytest
 from dagster import (
     AssetCheckSeverity,
     AssetKey,
+    AssetRecordsFilter,
     DagsterInstance,
     Definitions,
     build_schedule_context,
@@ -100,7 +101,7 @@ def test_definitions_load_with_every_job_sensor_and_schedule() -> None:
     Definitions.validate_loadable(defs)
     for job in (
         "refresh_qualification_types",
-        "extract_qualification_type",
+        "extract_qualification_types",
         "load_warehouse",
         "push_scores",
         "grant_requests",
@@ -131,16 +132,22 @@ def test_refresh_mirrors_owned_types_into_lake_and_warehouse(pipeline_env: dict)
         pipeline_env["data_dir"], "SELECT name FROM qualification_types ORDER BY 1"
     )
     assert names == [("Accuracy",), ("Speed",)]
-    # Asset metadata in the event log: row counts and the column schema.
-    record = instance.get_latest_materialization_event(
-        defs.resolve_assets_def(["lake", "worker_qualifications"]).key
-    )
-    assert record is not None
-    metadata = record.asset_materialization.metadata
-    assert metadata["dagster/row_count"].value in (31, 10)
-    assert "worker_id" in [c.name for c in metadata["dagster/column_schema"].value.columns]
+    # Asset metadata in the event log: a materialization per type partition with its row count;
+    # the column schema on the asset's definition.
+    key = AssetKey(["lake", "worker_qualifications"])
+    counts = {}
+    for t in (T1, T2):
+        found = instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=key, asset_partitions=[t]), limit=1
+        ).records
+        assert len(found) == 1
+        counts[t] = found[0].asset_materialization.metadata["dagster/row_count"].value
+    assert counts == {T1: 31, T2: 10}
+    spec = defs.resolve_assets_def(key).specs_by_key[key]
+    assert "worker_id" in [c.name for c in spec.metadata["dagster/column_schema"].columns]
+    assert outcome.extracted == [T1, T2] and outcome.rows == 41
 
-    lake_columns = metadata["dagster/column_schema"].value.columns
+    lake_columns = spec.metadata["dagster/column_schema"].columns
     assert all(c.description for c in lake_columns)  # described as the warehouse's columns
     assert {c.name: c.constraints.nullable for c in lake_columns}["worker_id"] is False
 
@@ -325,11 +332,12 @@ def test_warnings_are_shown_and_blocking_checks_fail_the_load_run(pipeline_env: 
     assert report(RefreshOutcome(check_failures=blocking), Console(stderr=True), 1.0) == 1
 
 
-def test_schedule_asks_for_one_run_per_type() -> None:
+def test_schedule_asks_for_one_run_of_every_type() -> None:
     defs = definitions()
     schedule = defs.resolve_schedule_def("refresh_every_type")
+    types = [type_id(100 + i) for i in range(50)]
     with instance_for_test() as instance:
-        instance.add_dynamic_partitions(qualification_type_partitions.name, [T1, T2])
+        instance.add_dynamic_partitions(qualification_type_partitions.name, types)
         tick = datetime(2026, 11, 23, 6, tzinfo=UTC)
         with build_schedule_context(
             instance=instance,
@@ -337,9 +345,18 @@ def test_schedule_asks_for_one_run_per_type() -> None:
             repository_def=defs.get_repository_def(),
         ) as context:
             requests = list(schedule.evaluate_tick(context).run_requests or [])
-    assert sorted(r.partition_key for r in requests if r.partition_key) == [T1, T2]
-    assert len(requests) == 3  # plus one for the type metadata
-    assert len({r.run_key for r in requests}) == 3  # distinct per tick: no run is deduplicated away
+    (request,) = requests  # one run, not one per type
+    assert request.partition_key_range is not None
+    assert (request.partition_key_range.start, request.partition_key_range.end) == (
+        types[0],
+        types[-1],
+    )
+    assert {k.to_user_string() for k in request.asset_selection or []} == {
+        "lake/qualification_types",
+        "lake/worker_qualifications",
+        "lake/qualification_requests",
+    }
+    assert request.run_key and tick.isoformat() in request.run_key  # distinct per tick
 
 
 def test_partition_changes_adds_new_and_drops_gone_types() -> None:
@@ -367,12 +384,15 @@ def test_discovery_sensor_adds_partitions_and_asks_for_runs(pipeline_env: dict) 
         instance.add_dynamic_partitions(qualification_type_partitions.name, [T1, "3GONETYPE"])
         result = tick(instance)
         assert isinstance(result, SensorResult)
-        # T2 is new; T1 is known to the instance but has no snapshot in this data folder.
+        # T2 is new: one run over its partition range, which refreshes the types' metadata too;
+        # T1 is known to the instance but has no snapshot in this data folder: extracted again.
         assert jobs(result) == [
-            ("extract_qualification_type", T1),
-            ("extract_qualification_type", T2),
-            ("refresh_qualification_types", ""),
+            ("extract_qualification_types", ""),
+            ("extract_qualification_types", T1),
         ]
+        ranged = [r for r in result.run_requests or [] if r.partition_key is None]
+        assert ranged[0].partition_key_range is not None
+        assert (ranged[0].partition_key_range.start, ranged[0].partition_key_range.end) == (T2, T2)
         added, removed = result.dynamic_partitions_requests
         assert list(added.partition_keys) == [T2]
         assert list(removed.partition_keys) == ["3GONETYPE"]
@@ -382,7 +402,10 @@ def test_discovery_sensor_adds_partitions_and_asks_for_runs(pipeline_env: dict) 
         # Run what the sensor asked for: every type's snapshots land, nothing more to do.
         for request in result.run_requests or []:
             run = defs.resolve_job_def(request.job_name).execute_in_process(
-                instance=instance, partition_key=request.partition_key, run_config=QUIET
+                instance=instance,
+                partition_key=request.partition_key,
+                tags=request.tags,
+                run_config=QUIET,
             )
             assert run.success
         assert isinstance(tick(instance), SkipReason)
@@ -393,8 +416,8 @@ def test_discovery_sensor_adds_partitions_and_asks_for_runs(pipeline_env: dict) 
         result = tick(instance)
         assert isinstance(result, SensorResult)
         assert jobs(result) == [
-            ("extract_qualification_type", T1),
-            ("extract_qualification_type", T2),
+            ("extract_qualification_types", T1),
+            ("extract_qualification_types", T2),
             ("refresh_qualification_types", ""),
         ]
         assert not result.dynamic_partitions_requests
@@ -402,13 +425,13 @@ def test_discovery_sensor_adds_partitions_and_asks_for_runs(pipeline_env: dict) 
 
         # An extraction of T1 already running: only T2 (and the metadata) are asked for.
         instance.create_run_for_job(
-            defs.resolve_job_def("extract_qualification_type"),
+            defs.resolve_job_def("extract_qualification_types"),
             tags={"dagster/partition": T1},
             status=DagsterRunStatus.STARTED,
         )
         result = tick(instance)
         assert isinstance(result, SensorResult)
         assert jobs(result) == [
-            ("extract_qualification_type", T2),
+            ("extract_qualification_types", T2),
             ("refresh_qualification_types", ""),
         ]

@@ -23,11 +23,12 @@ from dagster import (
     multi_asset,
 )
 
-from qual_pipeline import settings
+from qual_pipeline import interrupt, settings
 from qual_pipeline.defs.assets.lake import lake_assets
 from qual_pipeline.defs.metadata import warehouse_column_schema
 from qual_pipeline.defs.pools import WAREHOUSE_POOL
 from qual_pipeline.defs.resources import PipelineConfig
+from qual_pipeline.interrupt import Interrupted
 from qual_pipeline.progress import Progress, report
 from qual_pipeline.warehouse.charts import OVER_TIME_PNG, SCORE_DISTRIBUTION_PNG, render_charts
 from qual_pipeline.warehouse.checks import BLOCKING_CHECKS
@@ -93,7 +94,7 @@ def history_metadata(changes: dict[str, int]) -> dict[str, object]:
             description=table_doc(table).description,
             group_name="warehouse",
             kinds={"duckdb"},
-            deps=[a.key for a in lake_assets],
+            deps=[key for a in lake_assets for key in a.keys],
             automation_condition=LOAD_AFTER_EXTRACT,
             metadata={"dagster/column_schema": warehouse_column_schema(table)},
         )
@@ -114,6 +115,9 @@ def warehouse(
     def on_step(name: str) -> None:
         report(Progress(task="warehouse load", done=0, rows=0, unit=name))
         context.log.info(f"warehouse load: {name}")
+        reason = interrupt.stopped()
+        if reason is not None:  # raised inside the transaction: rolled back, nothing loaded
+            raise Interrupted(f"the warehouse load was {reason} before it committed")
 
     max_row_drop_share = pipeline.get(settings.MAX_ROW_DROP_SHARE)
     wait_s = pipeline.get(settings.WAREHOUSE_WAIT)
@@ -127,8 +131,11 @@ def warehouse(
         on_step=on_step,
         wait_s=wait_s,
         on_busy=on_busy,
+        memory_limit=pipeline.get(settings.WAREHOUSE_MEMORY),
     )
-    con = open_warehouse(pipeline.data_path, wait_s=wait_s)
+    con = open_warehouse(
+        pipeline.data_path, wait_s=wait_s, memory_limit=pipeline.get(settings.WAREHOUSE_MEMORY)
+    )
     try:
         counts = {
             table: con.execute(f'SELECT count(*) FROM "{table}"').fetchall()[0][0]

@@ -1,0 +1,205 @@
+"""`qual-pipeline refresh` of many types as a user runs it (the installed console script, a real
+local MTurk): every type lands in one extraction run; a type that fails mid-way fails alone and a
+re-run retries only it; SIGINT and SIGTERM stop it at once, with no MTurk request after the signal,
+the previous warehouse as it was and no partial snapshot in the lake; a re-run then completes."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+from support.mturk import make_data, qualification, qualification_type, type_id
+
+from qual_pipeline.local_mturk.server import FaultConfig
+
+SCRIPT = Path(sys.executable).with_name("qual-pipeline")
+
+
+def many_types_data(count: int, workers: int = 3, big: dict[str, int] | None = None) -> dict:
+    """`count` types of `workers` workers each; `big` gives some types more workers."""
+    types = [type_id(100 + n) for n in range(count)]
+    quals = []
+    for t in types:
+        for i in range((big or {}).get(t, workers)):
+            quals.append(qualification(i, 10 + i % 90, qual_type_id=t))
+    return make_data(types=[qualification_type(t, f"Study {t[-4:]}") for t in types],
+                     qualifications=quals)  # fmt: skip
+
+
+def refresh(env: dict[str, str], data_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(SCRIPT), "refresh", "--data-dir", str(data_dir), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env, "COLUMNS": "200"},
+        timeout=300,
+    )
+
+
+def warehouse_types(data_dir: Path) -> set[str]:
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+        rows = con.execute(
+            "SELECT DISTINCT qualification_type_id FROM worker_qualifications"
+        ).fetchall()
+    return {r[0] for r in rows}
+
+
+def test_refresh_of_300_types_lands_every_type_in_one_run_within_a_small_memory_limit(
+    local_mturk: Any, mturk_env: Any, tmp_path: Path
+) -> None:
+    server = local_mturk(data=many_types_data(300))
+    env = mturk_env(server)
+    env.pop("DAGSTER_HOME", None)
+    # The load of 300 small types fits a small DuckDB memory limit (keeping the lake files' row
+    # order ran out of memory under 64MB).
+    done = refresh(env, tmp_path / "data", "--warehouse-memory", "32MB")
+    assert done.returncode == 0, done.stderr
+    assert "refresh done: 300 type(s), 300 extracted (900 rows)" in done.stderr
+    assert warehouse_types(tmp_path / "data") == {type_id(100 + n) for n in range(300)}
+    calls = server.call_counts()
+    # The API's own cost: one listing for discovery and one for the types' metadata, then per type
+    # one page of Granted, one of Revoked workers and one of pending requests.
+    assert calls["ListWorkersWithQualificationType"] == 600
+    assert calls["ListQualificationRequests"] == 300
+    assert calls["ListQualificationTypes"] <= 2 * 3  # 300 types: 3 pages per listing
+    assert "Traceback" not in done.stderr
+    # Off a terminal, thousands of lines are no report: counts, not a line per type.
+    assert done.stderr.count("worker_qualifications 3TESTTYPE") == 0
+    assert "extract: 300/300 types, 900 rows" in done.stderr
+
+
+def test_a_type_failing_mid_way_fails_alone_and_a_rerun_retries_only_it(
+    local_mturk: Any, mturk_env: Any, tmp_path: Path
+) -> None:
+    failing = type_id(110)
+    server = local_mturk(
+        data=many_types_data(30, big={failing: 250}),
+        faults=FaultConfig(failing_type=failing),
+    )
+    env = {**mturk_env(server), "DAGSTER_HOME": str(tmp_path / "dagster_home")}
+    (tmp_path / "dagster_home").mkdir()
+    (tmp_path / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    data = tmp_path / "data"
+    first = refresh(env, data, "--max-attempts", "2")
+    assert first.returncode == 1, first.stderr
+    assert f"failed: {failing}:" in first.stderr
+    assert first.stderr.count("failed: 3TESTTYPE") == 1
+    assert "the other types landed" in first.stderr
+    others = {type_id(100 + n) for n in range(30)} - {failing}
+    assert warehouse_types(data) == others
+    assert "Traceback" not in first.stderr
+
+    server.set_faults(FaultConfig())
+    before = server.call_counts()
+    second = refresh(env, data, "--retry-failed")
+    assert second.returncode == 0, second.stderr
+    assert "refresh done: 30 type(s), 1 extracted (250 rows)" in second.stderr
+    calls = server.call_counts() - before
+    # Only the failed type is paged again: 3 pages of its 250 Granted workers, 1 of Revoked, 1 of
+    # pending requests.
+    assert calls["ListWorkersWithQualificationType"] == 4
+    assert calls["ListQualificationRequests"] == 1
+    assert warehouse_types(data) == others | {failing}
+
+
+def lake_leftovers(data_dir: Path) -> list[Path]:
+    """Files in the lake that are no published snapshot (temp files, staging)."""
+    return [
+        p
+        for p in (data_dir / "lake").rglob("*")
+        if p.is_file() and (p.name.startswith(".") or not p.name.endswith(".parquet"))
+    ]
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def interrupt_refresh(server: Any, env: dict[str, str], data: Path, signum: int) -> tuple:
+    """Start a refresh, signal it once it is paging, return (exit code, stderr, seconds from the
+    signal to the exit, requests that reached MTurk after the signal)."""
+    before = server.call_counts()["ListWorkersWithQualificationType"]
+    with (data.parent / f"refresh-{signum}.log").open("w+") as log:
+        process = subprocess.Popen(
+            [str(SCRIPT), "refresh", "--data-dir", str(data)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **env, "COLUMNS": "200"},
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while server.call_counts()["ListWorkersWithQualificationType"] < before + 20:
+                assert process.poll() is None and time.monotonic() < deadline, "never paged"
+                time.sleep(0.02)
+            signalled = time.monotonic()
+            process.send_signal(signum)
+            code = process.wait(timeout=30)
+            seconds = time.monotonic() - signalled
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        log.seek(0)
+        text = log.read()
+    # A request on the wire when the signal came may still arrive: allow 0.2 s for it.
+    return code, text, seconds, server.requests_after(signalled + 0.2)
+
+
+def test_sigint_and_sigterm_stop_a_refresh_at_once_and_a_rerun_completes(
+    local_mturk: Any, mturk_env: Any, tmp_path: Path
+) -> None:
+    server = local_mturk(data=many_types_data(120))
+    env = mturk_env(server)
+    env.pop("DAGSTER_HOME", None)
+    data = tmp_path / "data"
+    assert refresh(env, data).returncode == 0
+    warehouse = digest(data / "warehouse.duckdb")
+
+    server.set_faults(FaultConfig(latency_ms=150))  # a slow MTurk: the refresh takes a while
+    for signum, expected in ((signal.SIGINT, 130), (signal.SIGTERM, 143)):
+        code, text, seconds, late = interrupt_refresh(server, env, data, signum)
+        assert code == expected, text
+        assert seconds < 5, text
+        assert late == 0, f"{late} MTurk request(s) after {signum.name}"
+        assert f"interrupted ({signum.name})" in text
+        assert "the warehouse was not loaded" in text
+        assert "Traceback" not in text
+        assert digest(data / "warehouse.duckdb") == warehouse
+        assert lake_leftovers(data) == []
+        assert not (data / ".staging").exists() or not any((data / ".staging").iterdir())
+
+    server.set_faults(FaultConfig())
+    again = refresh(env, data)
+    assert again.returncode == 0, again.stderr
+    assert "refresh done: 120 type(s), 120 extracted" in again.stderr
+    assert len(warehouse_types(data)) == 120
+
+
+def test_failing_type_fault_fails_only_pages_after_the_first(local_mturk: Any) -> None:
+    """The local MTurk's `failing_type` fault: the first page of the type is served, the next
+    ones fail (ServiceFault), and other types are untouched."""
+    from support.mturk import mturk_client
+
+    failing = type_id(100)
+    server = local_mturk(
+        data=many_types_data(2, big={failing: 150}), faults=FaultConfig(failing_type=failing)
+    )
+    client = mturk_client(server)
+    page = client.list_workers_with_qualification_type(
+        QualificationTypeId=failing, Status="Granted", MaxResults=100
+    )
+    assert len(page["Qualifications"]) == 100
+    with pytest.raises(client.exceptions.ServiceFault):
+        client.list_workers_with_qualification_type(
+            QualificationTypeId=failing, NextToken=page["NextToken"], MaxResults=100
+        )
+    other = client.list_workers_with_qualification_type(QualificationTypeId=type_id(101))
+    assert len(other["Qualifications"]) == 3
