@@ -83,6 +83,9 @@ def run_demo(data_dir: Path, *, workers: int, types: int) -> int:
                 settings.DATA_DIR.name: str(data_dir),
                 settings.INPUTS_DIR.name: str(inputs),
                 settings.TYPES.name: "owned",
+                # The demo is the local profile, whatever the environment says.
+                settings.STORAGE.name: None,
+                settings.CATALOG.name: None,
             }
         )
         instance = instance_for_cli()
@@ -115,9 +118,9 @@ def run_demo(data_dir: Path, *, workers: int, types: int) -> int:
 
 
 def _query(data_dir: Path, sql: str, params: dict[str, Any] | None = None) -> list[tuple]:
-    from qual_pipeline.warehouse.connection import open_warehouse_read_only
+    from qual_pipeline.stores.profile import local_stores
 
-    con = open_warehouse_read_only(data_dir)
+    con = local_stores(data_dir).warehouse.connect(read_only=True)
     try:
         return con.execute(sql, params or {}).fetchall()
     finally:

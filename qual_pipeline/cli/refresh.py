@@ -13,13 +13,23 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 
 from qual_pipeline import settings
-from qual_pipeline.cli.options import DATA_DIR_DEFAULT, DataDir, option
+from qual_pipeline.cli.options import (
+    DATA_DIR_DEFAULT,
+    Account,
+    Catalog,
+    DataDir,
+    Storage,
+    StorageProfile,
+    open_cli_stores,
+    option,
+)
 from qual_pipeline.cli.render import err, fail, refresh_progress
 
 if TYPE_CHECKING:
@@ -44,6 +54,10 @@ def refresh(
     warehouse_wait: Annotated[
         float, option(settings.WAREHOUSE_WAIT)
     ] = settings.WAREHOUSE_WAIT.default,
+    storage: Storage = None,
+    catalog: Catalog = None,
+    account: Account = None,
+    storage_profile: StorageProfile = None,
 ) -> None:
     """Discover, extract every type into the lake and load the warehouse, through the same Dagster
     definitions the UI uses (runs appear in the UI when DAGSTER_HOME is set)."""
@@ -58,6 +72,10 @@ def refresh(
         settings.AWS_PROFILE.name: aws_profile or None,
         settings.MAX_ROW_DROP_SHARE.name: max_row_drop_share,
         settings.WAREHOUSE_WAIT.name: warehouse_wait,
+        settings.STORAGE.name: storage or None,
+        settings.CATALOG.name: catalog or None,
+        settings.ACCOUNT.name: account or None,
+        settings.STORAGE_PROFILE.name: storage_profile or None,
     }
     raise typer.Exit(run_refresh(values))
 
@@ -85,6 +103,16 @@ def run_refresh(values: dict[str, Any], instance: DagsterInstance | None = None)
 
     started = time.monotonic()
     try:
+        # The profile's settings are checked before any run starts (a bad one exits 2).
+        open_cli_stores(
+            data_dir=Path(values.get(settings.DATA_DIR.name) or DATA_DIR_DEFAULT),
+            storage=values.get(settings.STORAGE.name),
+            catalog=values.get(settings.CATALOG.name),
+            account=values.get(settings.ACCOUNT.name),
+            storage_profile=values.get(settings.STORAGE_PROFILE.name),
+            environment=values.get(settings.ENVIRONMENT.name) or settings.ENVIRONMENT.default,
+            aws_profile=values.get(settings.AWS_PROFILE.name),
+        )
         defs = build_definitions(values)
         instance = instance or instance_for_cli()
         with refresh_progress(err) as listeners:

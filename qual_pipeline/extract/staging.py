@@ -3,7 +3,8 @@
 MTurk documents no page order and no stability between pages, so one worker can appear twice (or
 change) while we page. A Python set of every worker id would grow with the qualification; instead
 pages are streamed to a staging Parquet file with a sequence column, and an in-memory DuckDB with a
-memory limit and spilling to disk under the data directory, sorts them by key and sequence, one
+memory limit and spilling to disk in the scratch folder the stores give (under the data directory
+in the local profile, a temporary folder in the shared one), sorts them by key and sequence, one
 hash slice of keys at a time so that each sort is bounded; the first row of each run of equal keys
 is the last observation, picked while streaming the sorted batches.
 """
@@ -32,20 +33,16 @@ ROWS_PER_PASS = 250_000
 BUCKET_BUFFER_ROWS = 100_000  # rows buffered across all open buckets while splitting
 
 
-def staging_root(data_dir: Path) -> Path:
-    """Scratch space for extraction, outside the lake so lake globs never see it."""
-    return Path(data_dir) / ".staging"
-
-
 class Staging:
     """Stage pages with `write(batch)`, then read them back with `last_per_key()`.
 
-    Everything it creates lives in one directory that is removed on exit, success or not.
+    Everything it creates lives in one new directory under `scratch`, removed on exit, success or
+    not.
     """
 
     def __init__(
         self,
-        data_dir: Path,
+        scratch: Path,
         schema: pa.Schema,
         key: str,
         *,
@@ -56,7 +53,7 @@ class Staging:
             raise ValueError(f"de-duplication key {key!r} is not a column of the schema")
         self.schema = schema
         self.key = key
-        self.directory = staging_root(data_dir) / uuid.uuid4().hex
+        self.directory = Path(scratch) / uuid.uuid4().hex
         self.path = self.directory / "pages.parquet"
         self.rows = 0
         self._memory_limit = memory_limit

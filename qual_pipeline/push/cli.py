@@ -16,9 +16,10 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Literal, NoReturn
+from typing import Annotated, Literal, NoReturn
 
 import duckdb
+import psycopg2
 import typer
 from botocore.exceptions import BotoCoreError, NoCredentialsError
 from rich.console import Console
@@ -26,6 +27,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from qual_pipeline import settings as declared
+from qual_pipeline.cli.options import (
+    Account,
+    Catalog,
+    Storage,
+    StorageProfile,
+    open_cli_stores,
+)
 from qual_pipeline.mturk_api.client import ApiStats, ConfigurationError, RateLimiter, make_client
 from qual_pipeline.push.guard import (
     DEFAULT_MAX_CHANGES,
@@ -38,6 +46,7 @@ from qual_pipeline.push.guard import (
 from qual_pipeline.push.journal import Journal, JournalBusy
 from qual_pipeline.push.plan import SQL_DIR, Kind, PlanError
 from qual_pipeline.push.runner import (
+    RESUME_HINT,
     PushFailed,
     PushInterrupted,
     PushReport,
@@ -56,13 +65,12 @@ from qual_pipeline.push.score import (
     score_json,
     score_table,
 )
-from qual_pipeline.warehouse.connection import (
-    WarehouseBusyError,
-    WarehouseNotFoundError,
-    open_warehouse_read_only,
-    require_warehouse,
-    warehouse_session,
-)
+from qual_pipeline.stores.journal import JournalStoreError
+from qual_pipeline.stores.locks import LockError
+from qual_pipeline.stores.object_storage import StorageError
+from qual_pipeline.stores.postgres import first_line
+from qual_pipeline.stores.profile import Stores
+from qual_pipeline.stores.warehouse import WarehouseStoreError
 from qual_pipeline.warehouse.export import ExportError, export_website_csv
 
 out = Console()
@@ -215,6 +223,10 @@ def plan_command(
     ignore_check: IgnoreCheck = None,
     rows: Annotated[int, typer.Option(min=0, help="Plan rows to list (changes first).")] = 50,
     output: Annotated[str, typer.Option(help="table or json.")] = "table",
+    storage: Storage = None,
+    catalog: Catalog = None,
+    account: Account = None,
+    storage_profile: StorageProfile = None,
 ) -> None:
     """Plan: diff the desired scores (or request decisions) against the warehouse, opened
     read-only, and save the plan in the journal under the id it prints, with its verdict.
@@ -231,13 +243,14 @@ def plan_command(
         ignore_check,
         allow_revokes,
     )
+    stores = _stores(data_dir, environment, storage, catalog, account, storage_profile)
     with _failures():
-        require_warehouse(data_dir)  # before the journal is created next to it
-        with Journal(data_dir, sql_dir) as journal, journal.lock():
+        stores.warehouse.require()  # before the journal is created (next to it, locally)
+        with Journal(stores.journal.connect(), sql_dir) as journal, journal.lock():
             saved = save_plan(
                 kind,
                 journal=journal,
-                read_warehouse=read_only_warehouse(data_dir),
+                read_warehouse=read_only_warehouse(stores.warehouse),
                 inputs_dir=inputs_dir,
                 settings=settings,
                 sql_dir=sql_dir,
@@ -343,6 +356,10 @@ def push_command(
     retry_mode: RetryMode = declared.RETRY_MODE.default,
     crash_at: Annotated[str | None, typer.Option(hidden=True)] = None,
     batch_size: Annotated[int, typer.Option(hidden=True, min=1)] = 100,
+    storage: Storage = None,
+    catalog: Catalog = None,
+    account: Account = None,
+    storage_profile: StorageProfile = None,
 ) -> None:
     """Push a saved plan to MTurk: finish any interrupted push first, then apply exactly the
     newest saved plan (or --plan ID), refusing it if the warehouse was reloaded, the inputs
@@ -388,6 +405,7 @@ def push_command(
         else None
     )
     stats = ApiStats()
+    stores = _stores(data_dir, environment, storage, catalog, account, storage_profile)
     with _failures():
         client = make_client(
             environment=environment,
@@ -408,8 +426,7 @@ def push_command(
             report = run_push(
                 kind,
                 client=client,
-                data_dir=data_dir,
-                connect_warehouse=_warehouse(data_dir),
+                stores=stores,
                 inputs_dir=inputs_dir,
                 settings=settings,
                 plan_id=plan,
@@ -457,12 +474,18 @@ def export_command(
         ),
     ],
     data_dir: DataDir = Path("data"),
+    environment: Environment = "sandbox",
+    storage: Storage = None,
+    catalog: Catalog = None,
+    account: Account = None,
+    storage_profile: StorageProfile = None,
 ) -> None:
     """Export the warehouse as the requester website's worker CSV: type a score or Revoke in an
     UPDATE- cell, then `qual-pipeline plan --website-csv FILE`. Revoked and missing
     qualifications are blank, as on the website. Reads the warehouse only."""
+    stores = _stores(data_dir, environment, storage, catalog, account, storage_profile)
     with _failures():
-        with closing(open_warehouse_read_only(data_dir, wait_s=10.0)) as con:
+        with closing(stores.warehouse.connect(read_only=True)) as con:
             written = export_website_csv(con, website_csv)
         names = ", ".join(name for _, name in written.types) or "none"
         _say(
@@ -511,8 +534,10 @@ def _failures() -> Iterator[None]:
         ConfigurationError,
         ScoreLookupError,
         ExportError,
-        WarehouseNotFoundError,
-        WarehouseBusyError,
+        WarehouseStoreError,
+        JournalStoreError,
+        LockError,
+        StorageError,
     ) as e:
         _fail(str(e))
     except NoCredentialsError:
@@ -522,6 +547,8 @@ def _failures() -> Iterator[None]:
         )
     except BotoCoreError as e:
         _fail(f"could not talk to MTurk: {e}")
+    except psycopg2.Error as e:  # the shared profile's journal or lock database went away
+        _fail(f"the PostgreSQL catalog failed: {first_line(e)}. {RESUME_HINT}")
     except duckdb.IOException as e:
         _fail(f"could not open the warehouse: {e}. Retry when the other process is done")
 
@@ -531,9 +558,27 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(1)
 
 
-def _warehouse(data_dir: Path) -> Callable[[], Any]:
-    """A connection factory for the warehouse: opened per unit of work, closed right after."""
-    return lambda: warehouse_session(data_dir)
+def _stores(
+    data_dir: Path,
+    environment: str,
+    storage: str | None,
+    catalog: str | None,
+    account: str | None,
+    storage_profile: str | None,
+) -> Stores:
+    """The stores of the profile the options choose; exit 2 naming a setting that does not fit."""
+    try:
+        return open_cli_stores(
+            data_dir=data_dir,
+            storage=storage,
+            catalog=catalog,
+            account=account,
+            storage_profile=storage_profile,
+            environment=environment,
+        )
+    except ConfigurationError as e:
+        err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
 
 
 def _plan_settings(

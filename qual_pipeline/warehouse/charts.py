@@ -1,11 +1,13 @@
-"""Pictures of the warehouse: score distributions per type and scores over time, as PNG files.
+"""Pictures of the warehouse: score distributions per type and scores over time, as PNG images.
 
-People read a histogram faster than a table; the load asset attaches these to its metadata.
+People read a histogram faster than a table; the load asset attaches these to its metadata and
+publishes them in the chart store (`<data_dir>/charts/`, or PREFIX/charts/ on object storage).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import io
+from typing import BinaryIO
 
 import duckdb
 import matplotlib
@@ -50,7 +52,7 @@ def _integer_bins(scores: list[int]) -> list[float]:
     return [low - 0.5 + i * width for i in range((high - low) // width + 2)]
 
 
-def render_score_distribution(con: duckdb.DuckDBPyConnection, path: Path) -> Path:
+def render_score_distribution(con: duckdb.DuckDBPyConnection, out: BinaryIO) -> None:
     types = _largest_types(con)
     fig, axes = _grid(len(types))
     if not types:
@@ -70,12 +72,11 @@ def render_score_distribution(con: duckdb.DuckDBPyConnection, path: Path) -> Pat
         ax.tick_params(labelsize=7)
     fig.suptitle("Score distribution of granted workers per qualification type", fontsize=11)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    fig.savefig(out, dpi=90, format="png")
     plt.close(fig)
-    return path
 
 
-def render_scores_over_time(con: duckdb.DuckDBPyConnection, path: Path) -> Path:
+def render_scores_over_time(con: duckdb.DuckDBPyConnection, out: BinaryIO) -> None:
     types = dict(_largest_types(con))
     rows = con.execute(
         "SELECT qualification_type_id, day, mean_score FROM daily_scores "
@@ -99,16 +100,18 @@ def render_scores_over_time(con: duckdb.DuckDBPyConnection, path: Path) -> Path:
     else:
         _empty(ax, "No score history yet")
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    fig.savefig(out, dpi=90, format="png")
     plt.close(fig)
-    return path
 
 
-def render_charts(con: duckdb.DuckDBPyConnection, out_dir: Path) -> list[Path]:
-    """Write score_distribution.png and scores_over_time.png into out_dir; return their paths."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    return [
-        render_score_distribution(con, out_dir / SCORE_DISTRIBUTION_PNG),
-        render_scores_over_time(con, out_dir / SCORES_OVER_TIME_PNG),
-    ]
+def render_charts(con: duckdb.DuckDBPyConnection) -> dict[str, bytes]:
+    """score_distribution.png and scores_over_time.png, by file name, as PNG bytes."""
+    charts: dict[str, bytes] = {}
+    for name, render in (
+        (SCORE_DISTRIBUTION_PNG, render_score_distribution),
+        (SCORES_OVER_TIME_PNG, render_scores_over_time),
+    ):
+        buffer = io.BytesIO()
+        render(con, buffer)
+        charts[name] = buffer.getvalue()
+    return charts

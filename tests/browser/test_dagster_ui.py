@@ -30,11 +30,11 @@ import pytest
 from conftest import REGION, REQUESTER, make_data, qualification, qualification_type, type_id
 from dagster import AssetKey, DagsterInstance, DagsterRunStatus
 from playwright.sync_api import Locator, Page, expect, sync_playwright
+from support.stores import read_warehouse
 
 from qual_pipeline.defs.partitions import qualification_type_partitions
 from qual_pipeline.defs.pools import set_pool_limits
 from qual_pipeline.local_mturk.server import LocalMTurk
-from qual_pipeline.warehouse.connection import open_warehouse_read_only
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
@@ -307,7 +307,7 @@ def test_backfill_two_types_from_the_ui_loads_the_warehouse(dagster_stack: Dagst
             browser.close()
             instance.dispose()
 
-    con = open_warehouse_read_only(dagster_stack.data_dir)
+    con = read_warehouse(dagster_stack.data_dir)
     try:
         rows = con.execute(
             "SELECT qualification_type_id, worker_id, integer_value FROM worker_qualifications"

@@ -28,13 +28,12 @@ from dagster import (
     instance_for_test,
 )
 from rich.console import Console
+from support.stores import read_warehouse, stores_of
 from typer.testing import CliRunner
 
 from qual_pipeline.cli.refresh import report
 from qual_pipeline.defs.partitions import qualification_type_partitions
 from qual_pipeline.defs.sensors import partition_changes
-from qual_pipeline.lake import layout
-from qual_pipeline.lake.writer import SnapshotWriter
 from qual_pipeline.push.cli import register
 from qual_pipeline.push.journal import Journal
 from qual_pipeline.refresh import (
@@ -44,7 +43,6 @@ from qual_pipeline.refresh import (
     refresh,
 )
 from qual_pipeline.schema import WORKER_QUALIFICATIONS
-from qual_pipeline.warehouse.connection import open_warehouse_read_only
 
 T1, T2, FOREIGN = type_id(11), type_id(12), type_id(13)
 
@@ -85,7 +83,7 @@ def definitions() -> Definitions:
 
 
 def warehouse_rows(data_dir: Path, sql: str) -> list[tuple]:
-    con = open_warehouse_read_only(data_dir)
+    con = read_warehouse(data_dir)
     try:
         return con.execute(sql).fetchall()
     finally:
@@ -186,7 +184,7 @@ def test_push_job_applies_the_plan_its_plan_asset_saved(pipeline_env: dict) -> N
     pushed = latest_metadata(instance, "push")
     assert pushed["plan_id"] == planned["plan_id"]
     assert (planned["verdict"], planned["update"], planned["unchanged"]) == ("may be pushed", 1, 1)
-    with Journal(pipeline_env["data_dir"]) as journal:
+    with Journal(stores_of(pipeline_env["data_dir"]).journal.connect()) as journal:
         applied = journal.plan(str(planned["plan_id"]))
         assert applied is not None and applied.state == "done"
     assert server.call_counts()["AssociateQualificationWithWorker"] == 1
@@ -246,13 +244,14 @@ def test_warnings_are_shown_and_blocking_checks_fail_the_load_run(pipeline_env: 
 
     # A broken extraction of T2: its snapshot again, newer, with one worker twice.
     data_dir = pipeline_env["data_dir"]
-    current = layout.current_snapshots(data_dir, "worker_qualifications")[T2]
-    rows = pq.read_table(current).to_pylist()
+    lake = stores_of(data_dir).lake
+    current = lake.current_snapshots("worker_qualifications")[T2]
+    rows = pq.read_table(current.location).to_pylist()
     rows.append(dict(rows[0], integer_value=99))
     now = datetime.now(UTC)
     for r in rows:
         r["extracted_at"] = now
-    with SnapshotWriter(current.parent, WORKER_QUALIFICATIONS, snapshot_at=now) as writer:
+    with lake.writer("worker_qualifications", WORKER_QUALIFICATIONS, T2, snapshot_at=now) as writer:
         writer.write(pa.Table.from_pylist(rows, schema=WORKER_QUALIFICATIONS))
     result = defs.resolve_job_def("load_warehouse").execute_in_process(
         instance=instance, run_config=QUIET, raise_on_error=False

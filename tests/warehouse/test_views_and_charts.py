@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
+from support.stores import read_warehouse, stores_of
 from warehouse_lake import (
     OTHER,
     SKILL,
@@ -15,7 +16,7 @@ from warehouse_lake import (
     write_qualification_types,
 )
 
-from qual_pipeline.warehouse import load_warehouse, open_warehouse_read_only, render_charts
+from qual_pipeline.warehouse import load_warehouse, render_charts
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -26,7 +27,7 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 def query(data_dir: Path, sql: str) -> list[tuple]:
-    con = open_warehouse_read_only(data_dir)
+    con = read_warehouse(data_dir)
     try:
         return con.execute(sql).fetchall()
     finally:
@@ -99,26 +100,26 @@ def test_views_answer_the_scenario(data_dir: Path) -> None:
 
 def test_charts_render_as_png(data_dir: Path, tmp_path: Path) -> None:
     load_three_refreshes(data_dir)
-    con = open_warehouse_read_only(data_dir)
-    paths = render_charts(con, tmp_path / "charts")
+    con = read_warehouse(data_dir)
+    charts = render_charts(con)
     con.close()
-    assert [p.name for p in paths] == ["score_distribution.png", "scores_over_time.png"]
-    for path in paths:
-        assert path.read_bytes().startswith(PNG_SIGNATURE)
-        assert path.stat().st_size > 5_000  # axes, bars and labels, not an empty canvas
+    assert list(charts) == ["score_distribution.png", "scores_over_time.png"]
+    for png in charts.values():
+        assert png.startswith(PNG_SIGNATURE)
+        assert len(png) > 5_000  # axes, bars and labels, not an empty canvas
 
 
 def test_charts_of_an_empty_warehouse_say_so(data_dir: Path, tmp_path: Path) -> None:
-    load_warehouse(data_dir)
-    con = open_warehouse_read_only(data_dir)
-    paths = render_charts(con, tmp_path / "charts")
+    load_warehouse(stores_of(data_dir))
+    con = read_warehouse(data_dir)
+    charts = render_charts(con)
     con.close()
-    assert all(p.read_bytes().startswith(PNG_SIGNATURE) for p in paths)
+    assert all(png.startswith(PNG_SIGNATURE) for png in charts.values())
 
 
 def test_days_are_utc_days_whatever_the_session_time_zone(data_dir: Path) -> None:
     load_three_refreshes(data_dir)  # changes at 06:00 UTC: the previous day in Los Angeles
-    con = open_warehouse_read_only(data_dir)
+    con = read_warehouse(data_dir)
     try:
         con.execute("SET TimeZone = 'America/Los_Angeles'")
         days = con.execute("SELECT DISTINCT day FROM changes_per_day ORDER BY day").fetchall()

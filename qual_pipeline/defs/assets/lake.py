@@ -46,7 +46,7 @@ def _result(result: ExtractResult, stats: ApiStats, schema_fields: object) -> Ma
     metadata = {
         "dagster/row_count": result.rows,
         "dagster/column_schema": schema_fields,
-        "snapshot": MetadataValue.path(str(result.path)),
+        "snapshot": MetadataValue.path(result.location),
         "pages": result.pages,
         "records_seen": result.records_seen,
         "duplicates": result.duplicates,
@@ -77,7 +77,7 @@ def lake_qualification_types(
     type_ids = pipeline.type_ids()
     result = extract_qualification_types(
         client,
-        pipeline.data_path,
+        pipeline.stores(mturk),
         type_ids,
         on_page=_on_page(context, "qualification_types"),
         run_id=context.run.run_id,
@@ -105,7 +105,7 @@ def partitioned_lake_asset(spec: TableSpec, description: str) -> AssetsDefinitio
         result = extract_table(
             spec,
             mturk.client(stats),
-            pipeline.data_path,
+            pipeline.stores(mturk),
             type_id,
             on_page=_on_page(context, f"{spec.table} {type_id}"),
             run_id=context.run.run_id,

@@ -25,11 +25,10 @@ from dagster import (
 from qual_pipeline import settings
 from qual_pipeline.defs.assets.lake import lake_assets
 from qual_pipeline.defs.pools import WAREHOUSE_POOL
-from qual_pipeline.defs.resources import PipelineConfig
+from qual_pipeline.defs.resources import MTurkResource, PipelineConfig
 from qual_pipeline.progress import Progress, report
 from qual_pipeline.warehouse.charts import render_charts
 from qual_pipeline.warehouse.checks import BLOCKING_CHECKS
-from qual_pipeline.warehouse.connection import open_warehouse
 from qual_pipeline.warehouse.load import load_warehouse
 
 CHECKED_TABLE = AssetKey(["warehouse", "worker_qualifications"])
@@ -78,37 +77,45 @@ CHECKS: dict[str, str] = {
     can_subset=False,
 )
 def warehouse(
-    context: AssetExecutionContext, pipeline: PipelineConfig
+    context: AssetExecutionContext, pipeline: PipelineConfig, mturk: MTurkResource
 ) -> Iterator[MaterializeResult | AssetCheckResult]:
     def on_step(name: str) -> None:
         report(Progress(task="warehouse load", done=0, rows=0, unit=name))
         context.log.info(f"warehouse load: {name}")
 
-    max_row_drop_share = pipeline.get(settings.MAX_ROW_DROP_SHARE)
+    stores = pipeline.stores(mturk)
     wait_s = pipeline.get(settings.WAREHOUSE_WAIT)
 
     def on_busy() -> None:
-        context.log.info(f"warehouse.duckdb is held by another process; waiting up to {wait_s} s")
+        context.log.info(
+            f"the warehouse {stores.warehouse.describe()} is held by another writer; waiting up "
+            f"to {wait_s} s"
+        )
+
+    def on_retry(attempt: int, error: BaseException) -> None:
+        context.log.info(f"warehouse load: commit conflict ({error}); running it again")
 
     result = load_warehouse(
-        pipeline.data_path,
-        max_row_drop_share=max_row_drop_share,
+        stores,
+        max_row_drop_share=pipeline.get(settings.MAX_ROW_DROP_SHARE),
         on_step=on_step,
-        wait_s=wait_s,
         on_busy=on_busy,
+        on_retry=on_retry,
     )
-    con = open_warehouse(pipeline.data_path, wait_s=wait_s)
+    # Counts and charts read the committed warehouse, as any reader does: no waiting on DuckLake.
+    con = stores.warehouse.connect(read_only=True)
     try:
         counts = {
             table: con.execute(f'SELECT count(*) FROM "{table}"').fetchall()[0][0]
             for table in TABLES
         }
-        charts = render_charts(con, pipeline.data_path / "charts")
+        charts = render_charts(con)
     finally:
         con.close()
+    published = [stores.charts.publish(name, png) for name, png in charts.items()]
     chart_md = "\n\n".join(
-        f"![{p.stem}](data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()})"
-        for p in charts
+        f"![{name.removesuffix('.png')}](data:image/png;base64,{base64.b64encode(png).decode()})"
+        for name, png in charts.items()
     )
     for table in TABLES:
         metadata: dict[str, object] = {"dagster/row_count": counts[table]}
@@ -119,7 +126,8 @@ def warehouse(
                 "changes": MetadataValue.json(result.changes),
                 "duration_s": round(result.duration_s, 3),
                 "charts": MetadataValue.md(chart_md),
-                "warehouse": MetadataValue.path(str(result.warehouse)),
+                "chart_files": MetadataValue.json(published),
+                "warehouse": result.warehouse,
             }
         yield MaterializeResult(asset_key=AssetKey(["warehouse", table]), metadata=metadata)
     for check in result.checks:
