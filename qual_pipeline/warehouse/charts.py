@@ -6,19 +6,42 @@ publishes them in the chart store (`<data_dir>/charts/`, or PREFIX/charts/ on ob
 
 from __future__ import annotations
 
+import atexit
 import io
-from typing import BinaryIO
+import os
+import shutil
+import tempfile
+from types import ModuleType
+from typing import TYPE_CHECKING, BinaryIO
 
 import duckdb
-import matplotlib
 
-matplotlib.use("Agg")
-# The backend is chosen before pyplot loads, so no display is ever needed.
-import matplotlib.pyplot as plt
+if TYPE_CHECKING:
+    import matplotlib.pyplot as plt
 
 MAX_TYPES = 12
 SCORE_DISTRIBUTION_PNG = "score_distribution.png"
 SCORES_OVER_TIME_PNG = "scores_over_time.png"
+
+
+def _pyplot() -> ModuleType:
+    """matplotlib's pyplot on the Agg backend (no display), imported on first use only.
+
+    matplotlib keeps a font cache and a config folder under HOME (~/.cache/matplotlib,
+    ~/.config/matplotlib) on import. Unless MPLCONFIGDIR names a folder, they go to a temporary
+    folder removed when the process exits: a run leaves nothing on its machine, and commands that
+    draw no chart (push, sql) never import matplotlib at all.
+    """
+    if "MPLCONFIGDIR" not in os.environ:
+        folder = tempfile.mkdtemp(prefix="qual_pipeline-matplotlib-")
+        atexit.register(shutil.rmtree, folder, True)
+        os.environ["MPLCONFIGDIR"] = folder
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot
+
+    return matplotlib.pyplot
 
 
 def _largest_types(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
@@ -38,7 +61,7 @@ def _empty(ax: plt.Axes, text: str) -> None:
 def _grid(count: int) -> tuple[plt.Figure, list[plt.Axes]]:
     cols = min(3, max(count, 1))
     rows = -(-max(count, 1) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 2.8 * rows), squeeze=False)
+    fig, axes = _pyplot().subplots(rows, cols, figsize=(4 * cols, 2.8 * rows), squeeze=False)
     flat = [ax for row in axes for ax in row]
     for ax in flat[count:]:
         ax.set_axis_off()
@@ -73,7 +96,7 @@ def render_score_distribution(con: duckdb.DuckDBPyConnection, out: BinaryIO) -> 
     fig.suptitle("Score distribution of granted workers per qualification type", fontsize=11)
     fig.tight_layout()
     fig.savefig(out, dpi=90, format="png")
-    plt.close(fig)
+    _pyplot().close(fig)
 
 
 def render_scores_over_time(con: duckdb.DuckDBPyConnection, out: BinaryIO) -> None:
@@ -89,7 +112,7 @@ def render_scores_over_time(con: duckdb.DuckDBPyConnection, out: BinaryIO) -> No
         days, means = series.setdefault(type_id, ([], []))
         days.append(day)
         means.append(mean)
-    fig, ax = plt.subplots(figsize=(8, 4))
+    fig, ax = _pyplot().subplots(figsize=(8, 4))
     for type_id, (days, means) in series.items():
         ax.plot(days, means, marker="." if len(days) < 60 else None, label=types[type_id][:30])
     if series:
@@ -101,7 +124,7 @@ def render_scores_over_time(con: duckdb.DuckDBPyConnection, out: BinaryIO) -> No
         _empty(ax, "No score history yet")
     fig.tight_layout()
     fig.savefig(out, dpi=90, format="png")
-    plt.close(fig)
+    _pyplot().close(fig)
 
 
 def render_charts(con: duckdb.DuckDBPyConnection) -> dict[str, bytes]:
