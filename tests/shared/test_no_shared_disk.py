@@ -14,6 +14,8 @@ from pathlib import Path
 
 import boto3
 import psycopg2
+import pyarrow as pa
+import pyarrow.parquet as pq
 from conftest import REGION, REQUESTER, make_data, qualification, qualification_type, type_id
 from support.services import S3Server
 from support.shared import Machine
@@ -24,6 +26,9 @@ T1, T2 = type_id(71), type_id(72)
 WORKERS = 60
 CHANGES = 30
 ASSOCIATE = "AssociateQualificationWithWorker"
+STORAGE_SECRET = "storage-profile-secret-4f1c"
+CATALOG_PASSWORD = "catalog-password-9b2e"
+INSTANCE_PASSWORD = "instance-password-7d3a"
 
 
 def mturk_rows(mturk) -> set[tuple[str, str, str, int | None]]:
@@ -56,6 +61,42 @@ def csv_rows(output: str) -> set[tuple[str, str, str, int | None]]:
     return found
 
 
+def with_password(dsn: str, password: str) -> str:
+    """The DSN with a password (the test server trusts any; the point is where it ends up)."""
+    return dsn.replace("postgresql://postgres@", f"postgresql://postgres:{password}@", 1)
+
+
+def database_text(dsn: str) -> str:
+    """Every row of every table of the database (all schemas but PostgreSQL's own), as text."""
+    con = psycopg2.connect(dsn)
+    try:
+        with con.cursor() as cur:
+            cur.execute(
+                "SELECT table_schema, table_name FROM information_schema.tables "
+                "WHERE table_schema NOT IN ('pg_catalog', 'information_schema') "
+                "AND table_type = 'BASE TABLE'"
+            )
+            tables = cur.fetchall()
+            assert tables, dsn
+            chunks = []
+            for schema, table in tables:
+                cur.execute(f'SELECT t::text FROM "{schema}"."{table}" AS t')
+                chunks.extend(row[0] for row in cur.fetchall())
+            return "\n".join(chunks)
+    finally:
+        con.close()
+
+
+def object_text(s3, bucket: str, key: str) -> str:
+    """An object's bytes as text; a Parquet file's every value and footer entry besides."""
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    text = body.decode("latin-1")
+    if key.endswith(".parquet"):
+        parquet = pq.ParquetFile(pa.BufferReader(body))
+        text += str(parquet.metadata.metadata) + str(parquet.read().to_pylist())
+    return text
+
+
 def journal_states(catalog: str, schema: str) -> dict[str, int]:
     con = psycopg2.connect(catalog)
     try:
@@ -76,15 +117,16 @@ def test_refresh_plan_push_kill_resume_and_sql_on_four_machines(
         + [qualification(i, i, qual_type_id=T2) for i in range(5, 20)],
     )
     mturk = local_mturk(data=data)
-    catalog = postgres_server.create_database()
-    instance = postgres_server.create_database()
+    # Passwords in both URLs (the test server trusts any): no output or stored state may show them.
+    catalog = with_password(postgres_server.create_database(), CATALOG_PASSWORD)
+    instance = with_password(postgres_server.create_database(), INSTANCE_PASSWORD)
     # Storage keys in a profile of their own, apart from the requester's MTurk keys (moto takes
     # any key; the point is that the two are resolved separately).
     aws = tmp_path / "aws"
     aws.mkdir()
     (aws / "credentials").write_text(
         "[storage]\naws_access_key_id = QPSTORAGEPROFILE0001\n"
-        "aws_secret_access_key = storage-profile-secret\n"
+        f"aws_secret_access_key = {STORAGE_SECRET}\n"
     )
     shared = {
         "QUAL_PIPELINE_STORAGE": f"s3://{s3_bucket}/team",
@@ -132,7 +174,7 @@ def test_refresh_plan_push_kill_resume_and_sql_on_four_machines(
     finally:
         if push.poll() is None:
             push.kill()
-        push.communicate()
+        killed_output = "".join(push.communicate())
     sent_before = mturk.call_counts()[ASSOCIATE]
     assert sent_before < CHANGES
     states = journal_states(catalog, f"qp_sandbox_{account.replace('-', '_')}_journal")
@@ -178,4 +220,29 @@ def test_refresh_plan_push_kill_resume_and_sql_on_four_machines(
         f"team/lake/sandbox/{account}",
         f"team/charts/sandbox/{account}",
     } | ({f"team/warehouse/sandbox/{account}"} if any("/warehouse/" in k for k in keys) else set())
-    assert REQUESTER.secret_access_key not in refreshed.stdout + refreshed.stderr
+
+    # No secret in any output, object or stored row: the requester's MTurk secret key, the
+    # storage profile's secret key, the catalog's and the instance's passwords.
+    secrets = (REQUESTER.secret_access_key, STORAGE_SECRET, CATALOG_PASSWORD, INSTANCE_PASSWORD)
+    outputs = killed_output + "".join(
+        run.stdout + run.stderr for run in (refreshed, planned, resumed, queried, audit)
+    )
+    s3 = s3_server.client()
+    stored = {key: object_text(s3, s3_bucket, key) for key in keys}
+    stored["catalog database"] = database_text(catalog)
+    stored["Dagster instance database"] = database_text(instance)
+    # The search sees what is stored: worker ids inside the lake's Parquet values, and the
+    # refresh's runs in the instance database.
+    assert any(
+        key.endswith(".parquet") and "AW000000000059" in text for key, text in stored.items()
+    )
+    con = psycopg2.connect(instance)
+    try:
+        with con.cursor() as cur:
+            cur.execute("SELECT count(*) FROM runs WHERE status = 'SUCCESS'")
+            assert cur.fetchone()[0] >= 1
+    finally:
+        con.close()
+    for secret in secrets:
+        assert secret not in outputs
+        assert [where for where, text in stored.items() if secret in text] == [], secret
