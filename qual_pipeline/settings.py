@@ -2,9 +2,10 @@
 CLI option and description.
 
 Everything else is derived from these declarations: the Dagster resources' fields and their
-descriptions (`defs/resources.py`), the CLI options of the commands that take them
-(`cli/options.py`: same environment variables, same defaults), and the README's configuration
-table (`python -m qual_pipeline.settings` prints it; a test keeps the README in step).
+descriptions (`defs/resources.py`), the CLI options of the commands each setting names in
+`commands` (`cli/options.py` adds them to those commands: same environment variables, same
+defaults), and the README's configuration table (`python -m qual_pipeline.settings` prints it; a
+test keeps the README in step).
 
 `read_by` says who reads a setting and when:
 - `mturk` / `pipeline`: a field of that Dagster resource, resolved through `EnvVar` when a run
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
@@ -52,6 +53,10 @@ class Setting(Generic[T]):
     choices: tuple[str, ...] = ()
     minimum: float | None = None
     maximum: float | None = None
+    folder: bool = False
+    """The value names a folder (the CLI option takes a path that is not a file)."""
+    repeatable: bool = False
+    """A comma-separated list (the CLI option may be given once per item)."""
 
     def parse(self, text: str, *, source: str | None = None) -> T:
         """The typed value of `text` as written in the environment (or a config field).
@@ -107,6 +112,13 @@ class Setting(Generic[T]):
             return "true" if value else "false"
         return str(value)
 
+    @property
+    def required_default(self) -> T:
+        """The default of a setting that has one (ValueError for a setting unset by default)."""
+        if self.default is None:
+            raise ValueError(f"setting {self.name} has no default")
+        return self.default
+
     def example(self) -> str:
         return self.as_text(self.default) or "1"
 
@@ -128,7 +140,7 @@ ENDPOINT_URL = Setting(
     "means the real service of MTURK_ENVIRONMENT",
     read_by="mturk",
     flag="--endpoint-url",
-    commands=("refresh",),
+    commands=("refresh", "push", "score"),
 )
 ENVIRONMENT = Setting(
     "environment",
@@ -138,7 +150,7 @@ ENVIRONMENT = Setting(
     description="MTurk environment: sandbox or production",
     read_by="mturk",
     flag="--environment",
-    commands=("refresh", "sql", "plan", "push", "export"),
+    commands=("refresh", "sql", "plan", "push", "score", "export"),
     choices=("sandbox", "production"),
 )
 RETRY_MODE = Setting(
@@ -149,7 +161,7 @@ RETRY_MODE = Setting(
     description="botocore retry mode: standard, or adaptive (which also slows down when throttled)",
     read_by="mturk",
     flag="--retry-mode",
-    commands=("refresh", "push"),
+    commands=("refresh", "push", "score"),
     choices=("standard", "adaptive"),
 )
 MAX_ATTEMPTS = Setting(
@@ -161,7 +173,7 @@ MAX_ATTEMPTS = Setting(
     "dropped request fails",
     read_by="mturk",
     flag="--max-attempts",
-    commands=("refresh", "push"),
+    commands=("refresh", "push", "score"),
     unit="attempts",
     minimum=1,
 )
@@ -171,7 +183,8 @@ RATE = Setting(
     None,
     "QUAL_PIPELINE_RATE",
     description="Most MTurk requests per second one process sends, shared by all its "
-    "extractions and pushes; unset means no client-side limit",
+    "extractions and pushes (`push` keeps within it too, at its own QUAL_PIPELINE_PUSH_RATE); "
+    "unset means no client-side limit",
     read_by="mturk",
     flag="--rate",
     commands=("refresh",),
@@ -187,7 +200,9 @@ AWS_PROFILE = Setting(
     "unset means boto3's standard credential chain",
     read_by="mturk",
     flag="--aws-profile",
-    commands=("refresh",),
+    # plan, sql and export: in the shared profile without QUAL_PIPELINE_ACCOUNT, the requester's
+    # access key id names the account's state.
+    commands=("refresh", "sql", "plan", "push", "score", "export"),
 )
 
 # Where data lives and what is mirrored.
@@ -200,7 +215,8 @@ DATA_DIR = Setting(
     "QUAL_PIPELINE_STORAGE unset)",
     read_by="pipeline",
     flag="--data-dir",
-    commands=("refresh", "sql", "ui"),
+    commands=("refresh", "sql", "plan", "push", "export", "ui"),
+    folder=True,
 )
 # The shared profile: set QUAL_PIPELINE_STORAGE and QUAL_PIPELINE_CATALOG together.
 STORE_COMMANDS = ("refresh", "sql", "plan", "push", "export")
@@ -285,6 +301,8 @@ INPUTS_DIR = Setting(
     "from",
     read_by="pipeline",
     flag="--inputs-dir",
+    commands=("plan", "push"),
+    folder=True,
 )
 MAX_ROW_DROP_SHARE = Setting(
     "max_row_drop_share",
@@ -310,12 +328,14 @@ WAREHOUSE_WAIT = Setting(
     "the account's current warehouse writer to finish",
     read_by="pipeline",
     flag="--warehouse-wait",
-    commands=("refresh",),
+    commands=("refresh", "plan", "push", "export"),
     unit="seconds",
     minimum=0.0,
 )
 
-# The push's safety rails and pace.
+# The push's safety rails and pace. The plan's settings are recorded in the plan; `push` takes
+# them only with --replan (it plans and applies in one step).
+PLAN_COMMANDS = ("plan", "push")
 PUSH_MAX_CHANGES = Setting(
     "push_max_changes",
     int,
@@ -324,6 +344,7 @@ PUSH_MAX_CHANGES = Setting(
     description="Guard: refuse a push that changes more workers than this, per qualification type",
     read_by="pipeline",
     flag="--max-changes",
+    commands=PLAN_COMMANDS,
     unit="workers per type",
     minimum=0,
 )
@@ -336,6 +357,7 @@ PUSH_MAX_SHARE = Setting(
     "holders (a type nobody holds counts as 100%)",
     read_by="pipeline",
     flag="--max-share",
+    commands=PLAN_COMMANDS,
     unit="share, 0.10 = 10%",
     minimum=0.0,
 )
@@ -348,6 +370,7 @@ PUSH_ALLOW_GRANTS = Setting(
     "(AssociateQualificationWithWorker); off, those rows are rejected",
     read_by="pipeline",
     flag="--allow-grants",
+    commands=PLAN_COMMANDS,
 )
 PUSH_ALLOW_REVOKES = Setting(
     "push_allow_revokes",
@@ -358,6 +381,7 @@ PUSH_ALLOW_REVOKES = Setting(
     "(DisassociateQualificationFromWorker); off, those rows are rejected",
     read_by="pipeline",
     flag="--allow-revokes",
+    commands=PLAN_COMMANDS,
 )
 PUSH_MAX_REVOKES = Setting(
     "push_max_revokes",
@@ -367,6 +391,7 @@ PUSH_MAX_REVOKES = Setting(
     description="Guard: refuse a push that revokes more workers than this, per qualification type",
     read_by="pipeline",
     flag="--max-revokes",
+    commands=PLAN_COMMANDS,
     unit="workers per type",
     minimum=0,
 )
@@ -379,6 +404,7 @@ PUSH_MAX_REVOKE_SHARE = Setting(
     "holders",
     read_by="pipeline",
     flag="--max-revoke-share",
+    commands=PLAN_COMMANDS,
     unit="share, 0.02 = 2%",
     minimum=0.0,
 )
@@ -390,6 +416,7 @@ PUSH_ALLOW_PRODUCTION = Setting(
     description="Allow a push to the production marketplace",
     read_by="pipeline",
     flag="--allow-production",
+    commands=("push",),
 )
 PUSH_SEND_NOTIFICATIONS = Setting(
     "push_send_notifications",
@@ -400,6 +427,7 @@ PUSH_SEND_NOTIFICATIONS = Setting(
     "is to e-mail)",
     read_by="pipeline",
     flag="--send-notifications",
+    commands=("push",),
 )
 PUSH_SKIP_REJECTED = Setting(
     "push_skip_rejected",
@@ -409,6 +437,7 @@ PUSH_SKIP_REJECTED = Setting(
     description="Push the valid rows even when some desired rows are rejected",
     read_by="pipeline",
     flag="--skip-rejected",
+    commands=PLAN_COMMANDS,
 )
 PUSH_IGNORE_CHECKS = Setting(
     "push_ignore_checks",
@@ -420,6 +449,8 @@ PUSH_IGNORE_CHECKS = Setting(
     "check refuses",
     read_by="pipeline",
     flag="--ignore-check",
+    commands=PLAN_COMMANDS,
+    repeatable=True,
 )
 PUSH_RATE = Setting(
     "push_rate",
@@ -430,6 +461,7 @@ PUSH_RATE = Setting(
     "QUAL_PIPELINE_RATE too, when that is set)",
     read_by="pipeline",
     flag="--rate",
+    commands=("push",),
     unit="requests per second",
     minimum=0.01,
 )
@@ -441,10 +473,37 @@ PUSH_CONCURRENCY = Setting(
     description="MTurk calls a push keeps in flight at once",
     read_by="pipeline",
     flag="--concurrency",
+    commands=("push",),
     unit="calls",
     minimum=1,
     maximum=64,
 )
+PUSH_BATCH_SIZE = Setting(
+    "push_batch_size",
+    int,
+    100,
+    "QUAL_PIPELINE_PUSH_BATCH_SIZE",
+    description="Changes a push journals, sends and reads back together; a push stopped mid-way "
+    "reads back at most one batch before it goes on",
+    read_by="pipeline",
+    flag="--batch-size",
+    commands=("push",),
+    unit="changes",
+    minimum=1,
+)
+
+PLAN_SETTINGS: tuple[Setting[Any], ...] = (
+    PUSH_MAX_CHANGES,
+    PUSH_MAX_SHARE,
+    PUSH_ALLOW_GRANTS,
+    PUSH_ALLOW_REVOKES,
+    PUSH_MAX_REVOKES,
+    PUSH_MAX_REVOKE_SHARE,
+    PUSH_SKIP_REJECTED,
+    PUSH_IGNORE_CHECKS,
+)
+"""What a plan is built and judged with, recorded in it: `plan` takes them, `push` only with
+--replan (a saved plan is pushed as it was judged)."""
 
 # Orchestration.
 SCHEDULE_CRON = Setting(
@@ -497,10 +556,18 @@ SETTINGS: tuple[Setting[Any], ...] = (
     PUSH_IGNORE_CHECKS,
     PUSH_RATE,
     PUSH_CONCURRENCY,
+    PUSH_BATCH_SIZE,
     SCHEDULE_CRON,
     API_CONCURRENCY,
 )
 """Every setting, in the order the README lists them."""
+
+
+def names(values: str | Iterable[str] | None) -> tuple[str, ...]:
+    """The names a list setting holds: comma-separated text (its environment form) or the items
+    of a repeated CLI option (each may itself hold commas); stripped, empty ones dropped."""
+    items = [values] if isinstance(values, str) else list(values or ())
+    return tuple(n.strip() for item in items for n in item.split(",") if n.strip())
 
 
 def read_by(reader: ReadBy) -> Iterator[Setting[Any]]:

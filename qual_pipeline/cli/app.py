@@ -11,12 +11,15 @@ import sys
 import typer
 
 from qual_pipeline.cli.demo import demo
+from qual_pipeline.cli.export import export
 from qual_pipeline.cli.local_mturk import app as local_mturk_app
+from qual_pipeline.cli.plan import plan
+from qual_pipeline.cli.push import push
 from qual_pipeline.cli.refresh import refresh
 from qual_pipeline.cli.render import err
+from qual_pipeline.cli.score import score
 from qual_pipeline.cli.sql import sql
 from qual_pipeline.cli.ui import ui
-from qual_pipeline.push.cli import register as register_push
 
 app = typer.Typer(
     name="qual-pipeline",
@@ -28,7 +31,10 @@ app = typer.Typer(
 )
 app.command()(refresh)
 app.command()(sql)
-register_push(app)
+app.command()(plan)
+app.command()(push)
+app.command()(score)
+app.command()(export)
 app.command()(demo)
 app.command()(ui)
 app.add_typer(local_mturk_app, name="local-mturk")

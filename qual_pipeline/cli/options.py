@@ -1,19 +1,33 @@
 """CLI options derived from `qual_pipeline.settings`: the same environment variable, default,
-range and help as the setting declares, so a command and the Dagster resources never drift."""
+range and help as the setting declares, so a command and the Dagster resources never drift.
+
+A command takes its settings through `@takes_settings("name")`: every setting whose `commands`
+lists the command becomes one of its options, in declaration order, and the command receives
+their values as `values`, a dict by setting name in the form the Dagster resources take them
+(text for folders, comma-separated text for lists, None for an empty optional value).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+import inspect
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from qual_pipeline import settings
-from qual_pipeline.settings import ConfigurationError, Setting
+from qual_pipeline.settings import Setting
 
 if TYPE_CHECKING:
+    from qual_pipeline.mturk_api.client import ApiStats
+    from qual_pipeline.push.saved_plan import PlanSettings
     from qual_pipeline.stores.profile import Stores
+
+SettingValues = dict[str, Any]
+"""A command's setting values by setting name (`values[settings.DATA_DIR.name]`)."""
+Command = TypeVar("Command", bound=Callable[..., None])
 
 
 def option(setting: Setting[Any], **extra: Any) -> Any:
@@ -27,6 +41,8 @@ def option(setting: Setting[Any], **extra: Any) -> Any:
         kwargs["max"] = setting.maximum
     if setting.choices:
         kwargs["callback"] = _one_of(setting.choices)
+    if setting.folder:
+        kwargs["file_okay"] = False
     return typer.Option(setting.flag, **kwargs, **extra)
 
 
@@ -39,46 +55,142 @@ def _one_of(choices: tuple[str, ...]) -> Callable[[str | None], str | None]:
     return check
 
 
-DataDir = Annotated[Path, option(settings.DATA_DIR, file_okay=False)]
-DATA_DIR_DEFAULT = Path(settings.DATA_DIR.default or "data")
+def _parameter(setting: Setting[Any], panel: str | None) -> inspect.Parameter:
+    """The command parameter of a setting: its Python type, its option (in the help's `panel`)
+    and its default."""
+    kind: Any
+    if setting.repeatable:
+        kind, default = list[str] | None, None
+    elif setting.folder:
+        kind, default = Path, Path(setting.required_default)
+    else:
+        kind = setting.kind if setting.default is not None else setting.kind | None
+        default = setting.default
+    return inspect.Parameter(
+        setting.name,
+        inspect.Parameter.KEYWORD_ONLY,
+        default=default,
+        annotation=Annotated[kind, option(setting, rich_help_panel=panel)],
+    )
 
-# The profile (local, or shared with QUAL_PIPELINE_STORAGE and QUAL_PIPELINE_CATALOG): the options
-# of every command that opens the stores.
-Storage = Annotated[str | None, option(settings.STORAGE)]
-Catalog = Annotated[str | None, option(settings.CATALOG)]
-Account = Annotated[str | None, option(settings.ACCOUNT)]
-StorageProfile = Annotated[str | None, option(settings.STORAGE_PROFILE)]
+
+def _value(setting: Setting[Any], given: Any) -> Any:
+    """An option's value in the form the resources take it."""
+    if setting.repeatable:
+        return ",".join(settings.names(given)) or None
+    if setting.folder:
+        return str(given)
+    if setting.default is None and given == "":
+        return None  # as in the environment: empty means unset
+    return given
 
 
-def open_cli_stores(
-    *,
-    data_dir: Path,
-    storage: str | None,
-    catalog: str | None,
-    account: str | None,
-    storage_profile: str | None,
-    environment: str,
-    warehouse_wait_s: float = settings.WAREHOUSE_WAIT.default,
-    aws_profile: str | None = None,
-) -> Stores:
-    """The stores of the profile these option values choose; ConfigurationError naming the
-    setting that does not fit."""
+def takes_settings(
+    command: str, panels: dict[str, Iterable[Setting[Any]]] | None = None
+) -> Callable[[Command], Command]:
+    """Give the decorated function one option per setting that names `command` in its
+    `commands`, after its own parameters; it is called with their values as `values`.
+
+    panels: a help panel title -> the settings shown under it (the others: under Options).
+    """
+    taken = tuple(s for s in settings.SETTINGS if command in s.commands)
+    panel_of = {s.name: title for title, listed in (panels or {}).items() for s in listed}
+
+    def decorate(func: Command) -> Command:
+        own = inspect.signature(func, eval_str=True)
+        kept = [p for name, p in own.parameters.items() if name != "values"]
+        parameters = [*kept, *(_parameter(s, panel_of.get(s.name)) for s in taken)]
+
+        @functools.wraps(func)
+        def with_settings(**given: Any) -> None:
+            values = {s.name: _value(s, given.pop(s.name)) for s in taken}
+            func(**given, values=values)
+
+        with_settings.__signature__ = own.replace(parameters=parameters)  # type: ignore[attr-defined]
+        with_settings.__annotations__ = {p.name: p.annotation for p in parameters}
+        return with_settings  # type: ignore[return-value]
+
+    return decorate
+
+
+def typed_on_command_line(ctx: typer.Context, taken: Iterable[Setting[Any]]) -> list[str]:
+    """The flags of the settings `taken` that the user typed (not taken from the environment or
+    the default)."""
+    typed = []
+    for setting in taken:
+        source = ctx.get_parameter_source(setting.name)
+        # By name: typer's click and the `click` package each have a ParameterSource.
+        if source is not None and source.name == "COMMANDLINE":
+            typed.append(setting.flag or setting.name)
+    return typed
+
+
+def plan_settings(values: SettingValues) -> PlanSettings:
+    """The plan settings of a command's values; a bad value is a usage error (exit 2)."""
+    from qual_pipeline.push.saved_plan import PlanSettings
+
+    try:
+        return PlanSettings.from_settings(lambda setting: values[setting.name])
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+
+
+def mturk_client(
+    values: SettingValues, *, rate: float | None = None, stats: ApiStats | None = None
+) -> Any:
+    """A boto3 MTurk client of a command's MTurk settings (environment, endpoint, retries,
+    profile), held to `rate` requests per second (None: no limit of its own) and to
+    QUAL_PIPELINE_RATE when that is set (the limit every request of one process shares)."""
+    from qual_pipeline.mturk_api.client import RateLimiter, limit_rate, make_client
+
+    client = make_client(
+        environment=values[settings.ENVIRONMENT.name],
+        endpoint_url=values[settings.ENDPOINT_URL.name],
+        retry_mode=values[settings.RETRY_MODE.name],
+        max_attempts=values[settings.MAX_ATTEMPTS.name],
+        rate_limiter=RateLimiter(rate) if rate else None,
+        stats=stats,
+        profile_name=values[settings.AWS_PROFILE.name],
+    )
+    shared = settings.RATE.from_env()
+    return limit_rate(client, RateLimiter(shared)) if shared else client
+
+
+def _given(values: SettingValues, setting: Setting[Any]) -> Any:
+    """A command's value of `setting`, or (for a setting the command does not take) its value in
+    the environment or its default."""
+    return values[setting.name] if setting.name in values else setting.from_env()
+
+
+def open_cli_stores(values: SettingValues, *, warehouse_wait_s: float | None = None) -> Stores:
+    """The stores of the profile a command's values choose (local, or shared with --storage and
+    --catalog). Raises ConfigurationError naming a setting that does not fit (within
+    `render.failures()`: exit 2).
+
+    warehouse_wait_s: overrides QUAL_PIPELINE_WAREHOUSE_WAIT (e.g. 0 for a reader).
+    """
     from qual_pipeline.mturk_api.client import requester_key_id
     from qual_pipeline.stores.profile import StoreConfigError, StoreSettings, open_stores
 
+    aws_profile = _given(values, settings.AWS_PROFILE)
+    wait_s = (
+        _given(values, settings.WAREHOUSE_WAIT) if warehouse_wait_s is None else warehouse_wait_s
+    )
     try:
         return open_stores(
             StoreSettings(
-                data_dir=Path(data_dir).expanduser().resolve(),
-                storage=storage,
-                catalog=catalog,
-                account=account,
-                storage_profile=storage_profile,
-                environment=environment,
-                warehouse_wait_s=warehouse_wait_s,
-                snapshot_grace_s=settings.SNAPSHOT_GRACE.from_env() or 0.0,
+                data_dir=Path(_given(values, settings.DATA_DIR)).expanduser().resolve(),
+                storage=_given(values, settings.STORAGE),
+                catalog=_given(values, settings.CATALOG),
+                account=_given(values, settings.ACCOUNT),
+                storage_profile=_given(values, settings.STORAGE_PROFILE),
+                environment=_given(values, settings.ENVIRONMENT),
+                warehouse_wait_s=wait_s,
+                snapshot_grace_s=settings.SNAPSHOT_GRACE.required_default
+                if (grace := settings.SNAPSHOT_GRACE.from_env()) is None
+                else grace,
                 requester_key_id=lambda: requester_key_id(aws_profile),
             )
         )
     except StoreConfigError as exc:
-        raise ConfigurationError(str(exc)) from None
+        raise settings.ConfigurationError(str(exc)) from None

@@ -13,23 +13,12 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
 
-from qual_pipeline import settings
-from qual_pipeline.cli.options import (
-    DATA_DIR_DEFAULT,
-    Account,
-    Catalog,
-    DataDir,
-    Storage,
-    StorageProfile,
-    open_cli_stores,
-    option,
-)
+from qual_pipeline.cli.options import SettingValues, open_cli_stores, takes_settings
 from qual_pipeline.cli.render import err, fail, refresh_progress
 
 if TYPE_CHECKING:
@@ -39,44 +28,10 @@ if TYPE_CHECKING:
     from qual_pipeline.refresh import RefreshOutcome
 
 
-def refresh(
-    data_dir: DataDir = DATA_DIR_DEFAULT,
-    types: Annotated[str, option(settings.TYPES)] = settings.TYPES.default,
-    endpoint_url: Annotated[str | None, option(settings.ENDPOINT_URL)] = None,
-    environment: Annotated[str, option(settings.ENVIRONMENT)] = settings.ENVIRONMENT.default,
-    retry_mode: Annotated[str, option(settings.RETRY_MODE)] = settings.RETRY_MODE.default,
-    max_attempts: Annotated[int, option(settings.MAX_ATTEMPTS)] = settings.MAX_ATTEMPTS.default,
-    rate: Annotated[float | None, option(settings.RATE)] = None,
-    aws_profile: Annotated[str | None, option(settings.AWS_PROFILE)] = None,
-    max_row_drop_share: Annotated[
-        float, option(settings.MAX_ROW_DROP_SHARE)
-    ] = settings.MAX_ROW_DROP_SHARE.default,
-    warehouse_wait: Annotated[
-        float, option(settings.WAREHOUSE_WAIT)
-    ] = settings.WAREHOUSE_WAIT.default,
-    storage: Storage = None,
-    catalog: Catalog = None,
-    account: Account = None,
-    storage_profile: StorageProfile = None,
-) -> None:
+@takes_settings("refresh")
+def refresh(*, values: SettingValues) -> None:
     """Discover, extract every type into the lake and load the warehouse, through the same Dagster
     definitions the UI uses (runs appear in the UI when DAGSTER_HOME is set)."""
-    values: dict[str, Any] = {
-        settings.DATA_DIR.name: str(data_dir),
-        settings.TYPES.name: types,
-        settings.ENDPOINT_URL.name: endpoint_url or None,
-        settings.ENVIRONMENT.name: environment,
-        settings.RETRY_MODE.name: retry_mode,
-        settings.MAX_ATTEMPTS.name: max_attempts,
-        settings.RATE.name: rate,
-        settings.AWS_PROFILE.name: aws_profile or None,
-        settings.MAX_ROW_DROP_SHARE.name: max_row_drop_share,
-        settings.WAREHOUSE_WAIT.name: warehouse_wait,
-        settings.STORAGE.name: storage or None,
-        settings.CATALOG.name: catalog or None,
-        settings.ACCOUNT.name: account or None,
-        settings.STORAGE_PROFILE.name: storage_profile or None,
-    }
     raise typer.Exit(run_refresh(values))
 
 
@@ -104,15 +59,7 @@ def run_refresh(values: dict[str, Any], instance: DagsterInstance | None = None)
     started = time.monotonic()
     try:
         # The profile's settings are checked before any run starts (a bad one exits 2).
-        open_cli_stores(
-            data_dir=Path(values.get(settings.DATA_DIR.name) or DATA_DIR_DEFAULT),
-            storage=values.get(settings.STORAGE.name),
-            catalog=values.get(settings.CATALOG.name),
-            account=values.get(settings.ACCOUNT.name),
-            storage_profile=values.get(settings.STORAGE_PROFILE.name),
-            environment=values.get(settings.ENVIRONMENT.name) or settings.ENVIRONMENT.default,
-            aws_profile=values.get(settings.AWS_PROFILE.name),
-        )
+        open_cli_stores(values)
         defs = build_definitions(values)
         instance = instance or instance_for_cli()
         with refresh_progress(err) as listeners:

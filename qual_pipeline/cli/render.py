@@ -6,7 +6,9 @@ stderr (`err`), results a script may read to stdout (`out`).
 
 from __future__ import annotations
 
+import json
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,6 +24,9 @@ from qual_pipeline.progress import Progress as Report
 from qual_pipeline.progress import listening
 
 if TYPE_CHECKING:
+    from qual_pipeline.mturk_api.client import ApiStats
+    from qual_pipeline.push.runner import PushReport
+    from qual_pipeline.push.saved_plan import SavedPlan
     from qual_pipeline.refresh import Materialized
 
 out = Console()
@@ -33,6 +38,63 @@ def fail(message: object, code: int = 1) -> typer.Exit:
     """Print `error: message` on stderr and return the exit to raise (`raise fail(...)`)."""
     err.print(f"[bold red]error:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
+
+
+def say(text: str, console: Console = out) -> None:
+    """A message line: never wrapped mid-sentence, so logs and greps see it whole."""
+    console.print(text, highlight=False, soft_wrap=True)
+
+
+@contextmanager
+def failures() -> Iterator[None]:
+    """Expected failures of the plan, push, score and export commands become one clear message:
+    exit 1 (refused or failed), or 2 for a bad setting; never a traceback."""
+    import duckdb
+    import psycopg2
+    from botocore.exceptions import BotoCoreError, NoCredentialsError
+
+    from qual_pipeline.mturk_api.errors import describe
+    from qual_pipeline.push.guard import PushRefused
+    from qual_pipeline.push.journal import JournalBusy
+    from qual_pipeline.push.plan import PlanError
+    from qual_pipeline.push.runner import RESUME_HINT, PushFailed, PushInterrupted
+    from qual_pipeline.push.score import ScoreLookupError
+    from qual_pipeline.settings import ConfigurationError
+    from qual_pipeline.stores.journal import JournalStoreError
+    from qual_pipeline.stores.locks import LockError
+    from qual_pipeline.stores.object_storage import StorageError
+    from qual_pipeline.stores.postgres import first_line
+    from qual_pipeline.stores.warehouse import WarehouseStoreError
+    from qual_pipeline.warehouse.export import ExportError
+
+    try:
+        yield
+    except ConfigurationError as e:
+        raise fail(e, 2) from None
+    except (
+        PlanError,
+        PushRefused,
+        PushFailed,
+        PushInterrupted,
+        JournalBusy,
+        ScoreLookupError,
+        ExportError,
+        WarehouseStoreError,
+        JournalStoreError,
+        LockError,
+        StorageError,
+    ) as e:
+        raise fail(e) from None
+    except NoCredentialsError as e:
+        raise fail(describe(e)) from None
+    except BotoCoreError as e:
+        raise fail(f"could not talk to MTurk: {describe(e)}") from None
+    except psycopg2.Error as e:  # the shared profile's journal or lock database went away
+        raise fail(f"the PostgreSQL catalog failed: {first_line(e)}. {RESUME_HINT}") from None
+    except duckdb.IOException as e:
+        raise fail(
+            f"could not open the warehouse: {e}. Retry when the other process is done"
+        ) from None
 
 
 def query_table(names: Sequence[str], rows: Sequence[Sequence[Any]], limit: int) -> Table:
@@ -153,3 +215,173 @@ def _progress_bar(console: Console) -> Iterator[RefreshListeners]:
         with listening(on_progress):
             yield RefreshListeners(lambda _name: None, on_done)
         finish_current()
+
+
+# plan, push, score
+
+
+PREVIEW_HEADERS = {
+    "raw_value": "as written",
+    "source_line": "line",
+    "source_column": "column",
+}
+"""Column titles of the plan's preview rows, where the column name alone says too little."""
+
+
+def plan_json(saved: SavedPlan) -> str:
+    """A saved plan as `plan --output json` prints it: its record, numbers, checks and preview."""
+    record, summary = saved.record, saved.summary
+    return json.dumps(
+        {
+            "plan_id": record.plan_id,
+            "kind": summary.kind,
+            "environment": record.environment,
+            "load_id": record.load_id,
+            "inputs_fingerprint": record.inputs_fingerprint,
+            "inputs": summary.inputs.source,
+            "not_applied": list(summary.inputs.notes),
+            "counts": summary.counts,
+            "rejected": summary.rejected,
+            "rejected_examples": summary.rejected_examples,
+            "per_type": [t.__dict__ for t in summary.per_type],
+            "checks": [f.__dict__ for f in saved.checks],
+            "ignored_checks": list(record.ignored_checks),
+            "verdict": list(record.verdict),
+            "rows": saved.preview,
+        },
+        default=str,
+    )
+
+
+def plan_tables(saved: SavedPlan) -> list[Table]:
+    """The plan as tables: counts per action, changes per type (what the guard judges), rejected
+    rows by reason with the first of each, and the first rows of the plan."""
+    summary = saved.summary
+    counts = Table(title=f"{summary.table}: counts per action")
+    counts.add_column("action")
+    counts.add_column("rows", justify="right")
+    for action, n in summary.counts.items():
+        counts.add_row(action, f"{n:,}")
+    tables = [counts]
+    if summary.per_type:
+        types = Table(title="changes per qualification type (guard)")
+        columns = ("type", "changes", "score changes", "revokes", "holders", "share")
+        for column in columns:
+            types.add_column(column, justify="left" if column == "type" else "right")
+        for t in summary.per_type:
+            types.add_row(
+                t.qualification_type_id,
+                f"{t.changes:,}",
+                f"{t.score_changes:,}",
+                f"{t.revokes:,}",
+                f"{t.workers:,}",
+                f"{t.share:.1%}",
+            )
+        tables.append(types)
+    if summary.rejected:
+        reasons = Table(title="rejected rows by reason")
+        reasons.add_column("reason")
+        reasons.add_column("rows", justify="right")
+        reasons.add_column("first at")
+        for reason, n in summary.rejected.items():
+            example = summary.rejected_examples.get(reason, "")
+            reasons.add_row(escape(reason), f"{n:,}", escape(example))
+        tables.append(reasons)
+    shown = saved.preview
+    if shown:
+        table = Table(title=f"plan rows (first {len(shown)}, changes first)")
+        # Where a row comes from and its value as written; optional columns only when used.
+        optional = ("source_column", "revoke_reason", "reject_reason")
+        columns = [
+            c
+            for c in shown[0]
+            if c != "explicit_value"
+            and (c not in optional or any(row[c] is not None for row in shown))
+        ]
+        for column in columns:
+            table.add_column(PREVIEW_HEADERS.get(column, column))
+        for row in shown:
+            table.add_row(*("" if row[c] is None else escape(str(row[c])) for c in columns))
+        tables.append(table)
+    return tables
+
+
+def plan_lines(saved: SavedPlan) -> list[str]:
+    """What `plan` says under its tables: the inputs, the checks, the verdict and the plan id."""
+    summary, record = saved.summary, saved.record
+    lines = [f"Inputs: {escape(summary.inputs.source)}"]
+    lines += [f"[yellow]{escape(note)}[/]" for note in summary.inputs.notes]
+    for f in saved.checks:
+        where = f"type {f.qualification_type_id}" if f.qualification_type_id else "the warehouse"
+        if not f.blocking:
+            label = "[yellow]warning:[/]"
+        elif f.check_name in record.ignored_checks:
+            label = "[yellow]ignored (--ignore-check):[/]"
+        else:
+            label = "[bold red]blocking check failed:[/]"
+        lines.append(
+            f"{label} {escape(f.check_name)} for {where} ({f.offending:,} offending) in "
+            f"warehouse load {record.load_id}"
+        )
+    if record.verdict:
+        listed = "\n- ".join(escape(v) for v in record.verdict)
+        lines.append(f"[bold yellow]A push of this plan would be refused:[/]\n- {listed}")
+    elif summary.changes == 0:
+        lines.append("Nothing to push: MTurk already holds every valid desired value.")
+    else:
+        lines.append(f"A push would send {summary.changes:,} change(s).")
+    if summary.rejected_rows and not record.verdict:
+        lines.append(f"{summary.rejected_rows:,} rejected row(s) are left out (--skip-rejected).")
+    lines.append(
+        f"Saved as plan [bold]{record.plan_id}[/] (warehouse load {record.load_id}, inputs "
+        f"{record.inputs_fingerprint}); nothing was sent to MTurk."
+    )
+    if not record.verdict and summary.changes:
+        flag = " --requests" if summary.kind == "requests" else ""
+        lines.append(
+            f"`qual-pipeline push{flag}` applies exactly this plan, and refuses it if the "
+            "warehouse is reloaded or the inputs change before then."
+        )
+    return lines
+
+
+def push_lines(report: PushReport, stats: ApiStats) -> list[str]:
+    """What `push` says at the end: each plan it pushed or resumed with its changes' states,
+    what was left to push, and the MTurk calls it made."""
+    lines = []
+    for plan in report.plans:
+        states = Counter(plan.states)
+        label = "resumed" if plan.resumed else "pushed"
+        lines.append(
+            f"{label} plan {plan.plan_id} ({plan.kind}): {plan.total:,} change(s), "
+            + ", ".join(f"{s} {n:,}" for s, n in sorted(states.items()))
+        )
+    if report.plan_id is not None and report.plan_id not in {p.plan_id for p in report.plans}:
+        lines.append(
+            f"Nothing to push: plan {report.plan_id} has no changes "
+            "(MTurk already holds every valid desired value)."
+        )
+    elif report.plan_id is None and report.plans:
+        lines.append("No saved plan left to push; run `qual-pipeline plan` to plan new changes.")
+    meta = stats.as_metadata()
+    lines.append(
+        f"MTurk calls: {meta['api_calls']:,} ({meta['retries']:,} retries: "
+        f"{meta['throttles']:,} throttled, {meta['service_faults']:,} faults). "
+        f"Run {report.run_id}; every attempt is in push_audit."
+    )
+    return lines
+
+
+def score_table(result: dict[str, Any]) -> Table:
+    """GetQualificationScore's answer as a two-column table, titled as the AWS CLI's table
+    output is."""
+    table = Table(title="GetQualificationScore", show_header=True)
+    table.add_column("Field")
+    table.add_column("Value")
+    for key, value in result["Qualification"].items():
+        if isinstance(value, dict):
+            for sub, inner in value.items():
+                table.add_row(f"{key}.{sub}", str(inner))
+        else:
+            table.add_row(key, str(value))
+    return table

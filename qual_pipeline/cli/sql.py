@@ -10,17 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markup import escape
 
-from qual_pipeline import settings
-from qual_pipeline.cli.options import (
-    DATA_DIR_DEFAULT,
-    Account,
-    Catalog,
-    DataDir,
-    Storage,
-    StorageProfile,
-    open_cli_stores,
-    option,
-)
+from qual_pipeline.cli.options import SettingValues, open_cli_stores, takes_settings
 from qual_pipeline.cli.render import err, fail, out, query_table
 from qual_pipeline.settings import ConfigurationError
 
@@ -30,33 +20,22 @@ if TYPE_CHECKING:
 OUTPUTS = ("table", "csv", "json")
 
 
+@takes_settings("sql")
 def sql(
     query: Annotated[str, typer.Argument(help='A read-only SQL query, e.g. "SELECT ...".')],
-    data_dir: DataDir = DATA_DIR_DEFAULT,
     output: Annotated[
         str, typer.Option(help="table, csv or json.", case_sensitive=False)
     ] = "table",
     limit: Annotated[int, typer.Option(min=1, help="Most rows printed in a table.")] = 200,
-    environment: Annotated[str, option(settings.ENVIRONMENT)] = settings.ENVIRONMENT.default,
-    storage: Storage = None,
-    catalog: Catalog = None,
-    account: Account = None,
-    storage_profile: StorageProfile = None,
+    *,
+    values: SettingValues,
 ) -> None:
     """Run a read-only query on the warehouse and print the result (a DuckDB file, or the
     shared profile's DuckLake, read at its last commit without waiting for a writer)."""
     if output.lower() not in OUTPUTS:
         raise fail(f"--output {output!r} is not known; use table, csv or json", 2)
     try:
-        stores = open_cli_stores(
-            data_dir=data_dir,
-            storage=storage,
-            catalog=catalog,
-            account=account,
-            storage_profile=storage_profile,
-            environment=environment,
-            warehouse_wait_s=0.0,
-        )
+        stores = open_cli_stores(values, warehouse_wait_s=0.0)
     except ConfigurationError as e:
         raise fail(e, 2) from None
     raise typer.Exit(run_query(query, stores, output.lower(), limit))

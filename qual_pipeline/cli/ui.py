@@ -16,27 +16,26 @@ from typing import Annotated
 import typer
 
 from qual_pipeline import settings
-from qual_pipeline.cli.options import DATA_DIR_DEFAULT, DataDir, option
+from qual_pipeline.cli.options import SettingValues, takes_settings
 from qual_pipeline.cli.render import out
 
 
+@takes_settings("ui")
 def ui(
     port: Annotated[int, typer.Option(help="Port of the Dagster UI.")] = 3000,
-    data_dir: DataDir = DATA_DIR_DEFAULT,
     workers: Annotated[int, typer.Option(min=10, help="Workers in the local data set.")] = 3000,
     types: Annotated[int, typer.Option(min=1, max=20, help="Qualification types.")] = 4,
-    api_concurrency: Annotated[
-        int, option(settings.API_CONCURRENCY)
-    ] = settings.API_CONCURRENCY.default,
+    *,
+    values: SettingValues,
 ) -> None:
     """Start a local MTurk and the Dagster UI (dagster dev) on dagster_home/ and workspace.yaml."""
     raise typer.Exit(
         run_ui(
             port=port,
-            data_dir=data_dir.resolve(),
+            data_dir=Path(values[settings.DATA_DIR.name]).resolve(),
             workers=workers,
             types=types,
-            api_concurrency=api_concurrency,
+            api_concurrency=values[settings.API_CONCURRENCY.name],
         )
     )
 

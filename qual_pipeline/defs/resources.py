@@ -99,8 +99,7 @@ class _Pipeline(SettingsResource):
 
     def ignored_checks(self) -> tuple[str, ...]:
         """The blocking checks QUAL_PIPELINE_PUSH_IGNORE_CHECKS lists (comma-separated)."""
-        listed = self.get(settings.PUSH_IGNORE_CHECKS) or ""
-        return tuple(c.strip() for c in listed.split(",") if c.strip())
+        return settings.names(self.get(settings.PUSH_IGNORE_CHECKS))
 
     def type_ids(self) -> list[str] | None:
         """The ids QUAL_PIPELINE_TYPES lists, or None for 'owned' (every type the caller owns)."""

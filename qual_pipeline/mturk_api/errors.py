@@ -11,27 +11,40 @@ from botocore.exceptions import (
 )
 
 NO_CREDENTIALS = (
-    "no usable AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE"
+    "no usable AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE "
+    "(boto3's standard credential chain); they are never stored or logged"
+)
+# MTurk's answer for a worker id the environment does not know (an error code its model does not
+# list): `The value "A143XRCI1YXAFE" is not valid for the parameter WorkerId.`
+UNKNOWN_WORKER_CODE = "ParameterValidationError"
+UNKNOWN_WORKER_HINT = (
+    "MTurk does not know this worker in the environment pushed to: sandbox and production have "
+    "separate worker ids, so a production worker id used on the sandbox (or a sandbox id on "
+    "production) fails this way. Check which environment the worker id comes from"
 )
 
 
 def describe_aws_error(exc: BaseException) -> tuple[str | None, str]:
     """(error code, one-line description) of a botocore failure.
 
-    A `ClientError` reads `Code: Message (TurkErrorCode) after N retries`; missing credentials,
-    broken paging and other botocore errors get a sentence naming the cause. Credentials are never
-    part of either: botocore keeps them out of its messages and this adds none.
+    A `ClientError` reads `Code: Message (TurkErrorCode), after N attempt(s)` (the attempts only
+    when botocore retried), followed by what an unknown WorkerId usually means; missing
+    credentials, broken paging and other botocore errors get a sentence naming the cause.
+    Credentials are never part of either: botocore keeps them out of its messages and this adds
+    none.
     """
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         code = error.get("Code")
         turk = exc.response.get("TurkErrorCode")
-        attempts = exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0)
-        text = f"{code}: {error.get('Message', '').strip()}"
+        text = f"{code or 'Error'}: {error.get('Message', '').strip()}".strip()
         if turk:
             text += f" ({turk})"
-        if attempts:
-            text += f" after {attempts} retries"
+        attempts = attempts_made(exc)
+        if attempts > 1:
+            text += f", after {attempts} attempt(s)"
+        if is_unknown_worker(exc):
+            text += f" -- {UNKNOWN_WORKER_HINT}"
         return code, text
     if isinstance(exc, NoCredentialsError | PartialCredentialsError):
         return "NoCredentials", NO_CREDENTIALS
@@ -40,3 +53,21 @@ def describe_aws_error(exc: BaseException) -> tuple[str | None, str]:
     if isinstance(exc, BotoCoreError):
         return type(exc).__name__, str(exc)
     return type(exc).__name__, str(exc)
+
+
+def describe(exc: BaseException) -> str:
+    """The one-line description of `describe_aws_error`, without the code."""
+    return describe_aws_error(exc)[1]
+
+
+def attempts_made(error: ClientError) -> int:
+    """How many attempts botocore made before giving up (1 when it did not retry)."""
+    return int(error.response.get("ResponseMetadata", {}).get("RetryAttempts", 0)) + 1
+
+
+def is_unknown_worker(error: ClientError) -> bool:
+    """Whether MTurk refused the call because the environment does not know the WorkerId."""
+    info = error.response.get("Error", {})
+    return info.get("Code") == UNKNOWN_WORKER_CODE and "parameter WorkerId" in info.get(
+        "Message", ""
+    )

@@ -12,19 +12,13 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from qual_pipeline.mturk_api.errors import describe, is_unknown_worker
+from qual_pipeline.mturk_api.model import MAX_PAGE_SIZE
 from qual_pipeline.push.journal import Change
 
 MISSING_CODES = ("AWS.MechanicalTurk.QualificationDoesNotExist",)
 REVOKED_CODES = ("AWS.MechanicalTurk.InvalidQualificationState",)
 REVOKED_TEXT = "can be called with a status of: Granted"
-# MTurk's answer for a worker id the environment does not know (unmodeled error code):
-# `The value "A143XRCI1YXAFE" is not valid for the parameter WorkerId.`
-UNKNOWN_WORKER_CODE = "ParameterValidationError"
-UNKNOWN_WORKER_HINT = (
-    "MTurk does not know this worker in the environment pushed to: sandbox and production have "
-    "separate worker ids, so a production worker id used on the sandbox (or a sandbox id on "
-    "production) fails this way. Check which environment the worker id comes from"
-)
 # Error codes botocore's retry modes retry (throttling, server faults, timeouts; as in
 # botocore.retries.standard): when one still comes back after the last attempt, MTurk could not be
 # reached for now. It says nothing about the change itself, so the push stops and resumes later.
@@ -70,29 +64,6 @@ def is_transient(error: ClientError) -> bool:
     return code in TRANSIENT_CODES or status >= 500
 
 
-def attempts_made(error: ClientError) -> int:
-    """How many attempts botocore made before giving up (1 when it did not retry)."""
-    return int(error.response.get("ResponseMetadata", {}).get("RetryAttempts", 0)) + 1
-
-
-def is_unknown_worker(error: ClientError) -> bool:
-    """Whether MTurk refused the call because the environment does not know the WorkerId."""
-    info = error.response.get("Error", {})
-    return info.get("Code") == UNKNOWN_WORKER_CODE and "parameter WorkerId" in info.get(
-        "Message", ""
-    )
-
-
-def describe_error(error: ClientError) -> str:
-    """`Code: Message` of an MTurk error, with the TurkErrorCode when there is one, and what an
-    unknown WorkerId usually means."""
-    info = error.response.get("Error", {})
-    turk = error.response.get("TurkErrorCode")
-    text = f"{info.get('Code', 'Error')}: {info.get('Message', '')}".strip()
-    text = f"{text} ({turk})" if turk else text
-    return f"{text} -- {UNKNOWN_WORKER_HINT}" if is_unknown_worker(error) else text
-
-
 def classify_score_error(error: ClientError) -> str | None:
     """'Missing' or 'Revoked' when GetQualificationScore failed for that reason, else None. A
     worker the environment does not know holds nothing there: 'Missing'."""
@@ -120,7 +91,7 @@ def read_score(client: Any, qualification_type_id: str, worker_id: str) -> Obser
             raise
         status = classify_score_error(e)
         if status is None:
-            return Observed("Unreadable", error=describe_error(e))
+            return Observed("Unreadable", error=describe(e))
         return Observed(status)
     qualification = answer.get("Qualification", {})
     return Observed(qualification.get("Status", "Granted"), qualification.get("IntegerValue"))
@@ -131,7 +102,7 @@ def pending_request_ids(client: Any, qualification_type_id: str) -> set[str]:
     found: set[str] = set()
     paginator = client.get_paginator("list_qualification_requests")
     for page in paginator.paginate(
-        QualificationTypeId=qualification_type_id, PaginationConfig={"PageSize": 100}
+        QualificationTypeId=qualification_type_id, PaginationConfig={"PageSize": MAX_PAGE_SIZE}
     ):
         found.update(r["QualificationRequestId"] for r in page.get("QualificationRequests", []))
     return found

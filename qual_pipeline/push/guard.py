@@ -10,14 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from qual_pipeline import settings
 from qual_pipeline.push.plan import PlanSummary
-
-DEFAULT_MAX_CHANGES = 500
-DEFAULT_MAX_SHARE = 0.10
-# Revocations stop a worker from working on every HIT that requires the type: stricter by default.
-DEFAULT_MAX_REVOKES = 50
-DEFAULT_MAX_REVOKE_SHARE = 0.02
-
 
 PRODUCTION_REFUSAL = (
     "this push targets the production MTurk environment, where changes reach real workers; "
@@ -32,12 +26,14 @@ class PushRefused(RuntimeError):
 @dataclass(frozen=True)
 class GuardLimits:
     """Per qualification type: refuse more than `max_changes` changes or `max_share` of holders,
-    and, among them, more than `max_revokes` revocations or `max_revoke_share` of holders."""
+    and, among them, more than `max_revokes` revocations or `max_revoke_share` of holders.
+    The defaults are the settings' (QUAL_PIPELINE_PUSH_MAX_*); revocations stop a worker from
+    working on every HIT that requires the type, so their limits are stricter."""
 
-    max_changes: int = DEFAULT_MAX_CHANGES
-    max_share: float = DEFAULT_MAX_SHARE
-    max_revokes: int = DEFAULT_MAX_REVOKES
-    max_revoke_share: float = DEFAULT_MAX_REVOKE_SHARE
+    max_changes: int = settings.PUSH_MAX_CHANGES.required_default
+    max_share: float = settings.PUSH_MAX_SHARE.required_default
+    max_revokes: int = settings.PUSH_MAX_REVOKES.required_default
+    max_revoke_share: float = settings.PUSH_MAX_REVOKE_SHARE.required_default
 
     def __post_init__(self) -> None:
         for flag, value in (

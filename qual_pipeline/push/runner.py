@@ -32,10 +32,9 @@ import duckdb
 import pyarrow as pa
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
+from qual_pipeline.mturk_api.errors import describe
 from qual_pipeline.push.calls import (
     Observed,
-    attempts_made,
-    describe_error,
     has_landed,
     is_transient,
     pending_request_ids,
@@ -50,11 +49,19 @@ from qual_pipeline.push.saved_plan import (
     PlanSettings,
     ReadWarehouse,
     SavedPlan,
+    ValueOf,
     confirm_unchanged,
     plan_to_push,
     read_only_warehouse,
     refused_message,
     save_plan,
+)
+from qual_pipeline.settings import (
+    ENVIRONMENT,
+    PUSH_ALLOW_PRODUCTION,
+    PUSH_BATCH_SIZE,
+    PUSH_CONCURRENCY,
+    PUSH_SEND_NOTIFICATIONS,
 )
 from qual_pipeline.stores.profile import Stores
 from qual_pipeline.stores.warehouse import WarehouseBusyError, WarehouseStore, run_transaction
@@ -62,7 +69,6 @@ from qual_pipeline.warehouse.pushed_changes import apply_pushed_changes
 from qual_pipeline.warehouse.sql_files import ensure_schema
 
 FLUSH_WAITS = (0.5, 1.0, 2.0, 4.0, 8.0)  # seconds between tries while the warehouse is busy
-CrashHook = Callable[[str], None]
 Progress = Callable[[int, int], None]
 RESUME_HINT = (
     "Nothing is lost: the journal holds every change. Run `qual-pipeline push` again (in Dagster: "
@@ -110,11 +116,23 @@ class PushFailed(RuntimeError):
 class PushSettings:
     """How a push sends a plan (what it sends is the saved plan's business)."""
 
-    environment: str = "sandbox"
-    allow_production: bool = False
-    send_notifications: bool = False
-    concurrency: int = 4
-    batch_size: int = 100
+    environment: str = ENVIRONMENT.required_default
+    allow_production: bool = PUSH_ALLOW_PRODUCTION.required_default
+    send_notifications: bool = PUSH_SEND_NOTIFICATIONS.required_default
+    concurrency: int = PUSH_CONCURRENCY.required_default
+    batch_size: int = PUSH_BATCH_SIZE.required_default
+
+    @classmethod
+    def from_settings(cls, value: ValueOf) -> PushSettings:
+        """The push settings as the declared settings (QUAL_PIPELINE_PUSH_*, MTURK_ENVIRONMENT)
+        give them."""
+        return cls(
+            environment=value(ENVIRONMENT),
+            allow_production=value(PUSH_ALLOW_PRODUCTION),
+            send_notifications=value(PUSH_SEND_NOTIFICATIONS),
+            concurrency=value(PUSH_CONCURRENCY),
+            batch_size=value(PUSH_BATCH_SIZE),
+        )
 
 
 @dataclass
@@ -167,7 +185,6 @@ def run_push(
     read_warehouse: ReadWarehouse | None = None,
     sql_dir: Path = SQL_DIR,
     progress: Progress | None = None,
-    crash_hook: CrashHook | None = None,
     website_csv: Path | None = None,
 ) -> PushReport:
     """Finish unfinished plans, then apply one saved plan of `kind` (or, with `replan`, plan,
@@ -191,7 +208,7 @@ def run_push(
     if website_csv is not None and replan is None:
         raise ValueError("website_csv builds a plan: pass it with replan (or to save_plan)")
     reader = read_warehouse or read_only_warehouse(stores.warehouse)
-    sender = _Sender(client, stores.warehouse, settings, sql_dir, report.run_id, crash_hook)
+    sender = _Sender(client, stores.warehouse, settings, sql_dir, report.run_id)
     with Journal(stores.journal.connect(), sql_dir) as journal, journal.lock():
         sender.journal = journal
         try:
@@ -278,7 +295,6 @@ def _run_locked(
     assert target is not None
     report.plan_id = target.plan_id
     opened = journal.open_plan(target.plan_id, send_notifications=settings.send_notifications)
-    sender.hook("journalled")
     if opened.total == 0:
         journal.finish_if_done(opened.plan_id)
         return
@@ -295,14 +311,12 @@ class _Sender:
         settings: PushSettings,
         sql_dir: Path,
         run_id: str,
-        crash_hook: CrashHook | None,
     ) -> None:
         self.client = client
         self.warehouse = warehouse
         self.settings = settings
         self.sql_dir = sql_dir
         self.run_id = run_id
-        self.crash_hook = crash_hook
         self.journal: Journal
         self.problems: list[str] = []
         self.plan: PlanRecord | None = None
@@ -316,17 +330,10 @@ class _Sender:
         with self._lock_check:
             self.journal.ensure_locked()
 
-    def hook(self, point: str) -> None:
-        if self.crash_hook is not None:
-            self.crash_hook(point)
-
     def interruption(self, error: BotoCoreError | ClientError) -> str:
         """What to tell the user when MTurk errors outlived the retries: what, where, and how the
         journal stands."""
-        if isinstance(error, ClientError):
-            what = f"{describe_error(error)}, after {attempts_made(error)} attempt(s)"
-        else:
-            what = str(error)
+        what = describe(error)
         state = ""
         if self.plan is not None:
             counts = self.journal.state_counts(self.plan.plan_id)
@@ -354,13 +361,11 @@ class _Sender:
             )
             while batch := self.journal.changes(plan.plan_id, "pending", size):
                 sending = self.journal.mark_sending(batch, self.run_id)
-                self.hook("marked_sending")
                 self.stage = f"sending the changes of plan {plan.plan_id}"
                 results = list(pool.map(lambda c: self._send(c, notify), sending))
                 sent = [c for c, outcome in zip(sending, results, strict=True) if outcome is None]
                 failed = [o for o in results if o is not None]
                 self.journal.record_outcomes([Outcome(c, "sent", "sent") for c in sent] + failed)
-                self.hook("marked_sent")
                 self.stage = f"reading back the changes of plan {plan.plan_id}"
                 self._verify(sent)
                 self.flush()
@@ -394,10 +399,9 @@ class _Sender:
             observed, pending = self._observe([change], parallel=False)
             if has_landed(change, observed.get(change.seq), change.seq in pending):
                 return None
-            error = describe_error(e)
+            error = describe(e)
             self.problems.append(f"{_who(change)}: {error}")
             return Outcome(change, "failed", "failed", error=error)
-        self.hook("sent")
         return None
 
     def _resolve_unknown(self, batch: list[Change]) -> None:
@@ -423,7 +427,6 @@ class _Sender:
             return _observed_outcome(c, "mismatch", "mismatch", seen, error)
 
         self.journal.record_outcomes(self._read_back(batch, mismatch))
-        self.hook("verified")
 
     def _read_back(
         self, batch: list[Change], otherwise: Callable[[Change, Observed | None], Outcome]
@@ -465,7 +468,7 @@ class _Sender:
             except ClientError as e:
                 if is_transient(e):
                     raise
-                unreadable = Observed("Unreadable", error=describe_error(e))
+                unreadable = Observed("Unreadable", error=describe(e))
                 observed.update((c.seq, unreadable) for c in of_type)
                 pending.update(c.seq for c in of_type)
                 continue

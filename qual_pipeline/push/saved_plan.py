@@ -26,6 +26,7 @@ from typing import Any
 
 import duckdb
 
+from qual_pipeline import settings as declared
 from qual_pipeline.push.guard import GuardLimits, PushRefused, plan_refusals
 from qual_pipeline.push.journal import Journal, PlanHeader, PlanRecord
 from qual_pipeline.push.plan import (
@@ -45,6 +46,8 @@ from qual_pipeline.warehouse.checks import BLOCKING_CHECKS, CheckFailure, check_
 from qual_pipeline.warehouse.load import latest_load_id
 
 ReadWarehouse = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
+ValueOf = Callable[[declared.Setting[Any]], Any]
+"""A setting's value where a front door holds it: a Dagster resource's, or a command's option."""
 REFUSED = "push refused, nothing was sent: "
 
 
@@ -73,6 +76,24 @@ class PlanSettings:
                 f"--ignore-check {', '.join(unknown)}: not a blocking check; the blocking checks "
                 f"are {', '.join(sorted(BLOCKING_CHECKS))}"
             )
+
+    @classmethod
+    def from_settings(cls, value: ValueOf) -> PlanSettings:
+        """The plan settings as the declared settings (QUAL_PIPELINE_PUSH_*, MTURK_ENVIRONMENT)
+        give them; ValueError for a value a plan cannot take."""
+        return cls(
+            environment=value(declared.ENVIRONMENT),
+            allow_grants=value(declared.PUSH_ALLOW_GRANTS),
+            allow_revokes=value(declared.PUSH_ALLOW_REVOKES),
+            limits=GuardLimits(
+                max_changes=value(declared.PUSH_MAX_CHANGES),
+                max_share=value(declared.PUSH_MAX_SHARE),
+                max_revokes=value(declared.PUSH_MAX_REVOKES),
+                max_revoke_share=value(declared.PUSH_MAX_REVOKE_SHARE),
+            ),
+            skip_rejected=value(declared.PUSH_SKIP_REJECTED),
+            ignore_checks=declared.names(value(declared.PUSH_IGNORE_CHECKS)),
+        )
 
     def as_record(self) -> dict[str, Any]:
         record = asdict(self)

@@ -7,18 +7,14 @@ module turns them into two error classes whose messages say what happened and wh
 
 from __future__ import annotations
 
-import json
-import re
 from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
-from rich.table import Table
 
-from qual_pipeline.push.calls import classify_score_error, describe_error
-
-TYPE_ID = re.compile(r"^[A-Z0-9]{1,64}$")
-WORKER_ID = re.compile(r"^A[A-Z0-9]{1,63}$")
+from qual_pipeline.mturk_api.errors import describe
+from qual_pipeline.mturk_api.model import TYPE_ID, WORKER_ID
+from qual_pipeline.push.calls import classify_score_error
 
 
 class ScoreLookupError(LookupError):
@@ -34,16 +30,19 @@ class QualificationMissing(ScoreLookupError):
 
 
 def check_ids(qualification_type_id: str, worker_id: str) -> None:
-    """Raise ValueError naming the id that fails MTurk's pattern, before any call."""
-    if not TYPE_ID.match(qualification_type_id):
+    """Raise ValueError naming the id that fails MTurk's shape (botocore's model), before any
+    call."""
+    if not TYPE_ID.matches(qualification_type_id):
         raise ValueError(
             f"qualification type id {qualification_type_id!r} is not valid: MTurk type ids are "
-            "1-64 upper-case letters and digits, e.g. 3YJP8DI8F47JY6LPEKOFHXLJ1G0Q49"
+            f"{TYPE_ID.min_length}-{TYPE_ID.max_length} upper-case letters and digits, e.g. "
+            "3YJP8DI8F47JY6LPEKOFHXLJ1G0Q49"
         )
-    if not WORKER_ID.match(worker_id):
+    if not WORKER_ID.matches(worker_id):
         raise ValueError(
             f"worker id {worker_id!r} is not valid: MTurk worker ids are A followed by upper-case "
-            "letters and digits, e.g. A143XRCI1YXAFE"
+            f"letters and digits, {WORKER_ID.min_length}-{WORKER_ID.max_length} characters, e.g. "
+            "A143XRCI1YXAFE"
         )
 
 
@@ -71,27 +70,9 @@ def get_qualification_score(client: Any, qualification_type_id: str, worker_id: 
                 "(or the type does not exist); check the worker id and that you use the right "
                 "environment: sandbox and production ids differ"
             ) from None
-        raise ScoreLookupError(f"MTurk refused the lookup: {describe_error(e)}") from None
+        raise ScoreLookupError(f"MTurk refused the lookup: {describe(e)}") from None
     qualification = dict(answer.get("Qualification", {}))
     grant_time = qualification.get("GrantTime")
     if isinstance(grant_time, datetime):
         qualification["GrantTime"] = grant_time.astimezone(UTC).isoformat()
     return {"Qualification": qualification}
-
-
-def score_json(result: dict) -> str:
-    return json.dumps(result, indent=4)
-
-
-def score_table(result: dict) -> Table:
-    """A two-column table with the title the AWS CLI's table output uses."""
-    table = Table(title="GetQualificationScore", show_header=True)
-    table.add_column("Field")
-    table.add_column("Value")
-    for key, value in result["Qualification"].items():
-        if isinstance(value, dict):
-            for sub, inner in value.items():
-                table.add_row(f"{key}.{sub}", str(inner))
-        else:
-            table.add_row(key, str(value))
-    return table

@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REGION, REQUESTER, make_data, qualification, qualification_type, type_id
 from dagster import AssetKey, DagsterInstance, DagsterRunStatus
 from playwright.sync_api import Locator, Page, expect, sync_playwright
+from support.mturk import REGION, REQUESTER, make_data, qualification, qualification_type, type_id
 from support.stores import read_warehouse
 
 from qual_pipeline.defs.partitions import qualification_type_partitions

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import OTHER_REQUESTER, make_data, qualification, qualification_type, type_id
+from support.mturk import OTHER_REQUESTER, make_data, qualification, qualification_type, type_id
 from typer.testing import CliRunner
 
 from qual_pipeline.cli.app import app

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import (
+from support.lake_data import footer_figures as read_extract_metadata
+from support.mturk import (
     OTHER_REQUESTER,
     OTHER_TYPE_ID,
     REQUESTER,
@@ -23,7 +24,6 @@ from conftest import (
     worker_id,
     workers_data,
 )
-from support.lake_data import footer_figures as read_extract_metadata
 
 from qual_pipeline.extract import (
     ExtractionError,

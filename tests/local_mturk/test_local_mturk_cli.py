@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import TYPE_ID, mturk_client, worker_id, workers_data
+from support.mturk import TYPE_ID, mturk_client, worker_id, workers_data
 
 AWS = Path(sys.executable).parent / "aws"
 CLI = [sys.executable, "-c", "from qual_pipeline.cli.local_mturk import app; app()"]

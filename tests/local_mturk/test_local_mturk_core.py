@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 from botocore.exceptions import ClientError
-from conftest import (
+from support.mturk import (
     OTHER_REQUESTER,
     OTHER_TYPE_ID,
     TYPE_ID,

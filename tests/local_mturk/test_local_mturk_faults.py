@@ -6,7 +6,7 @@ import time
 
 import pytest
 from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError
-from conftest import TYPE_ID, mturk_client, workers_data
+from support.mturk import TYPE_ID, mturk_client, workers_data
 
 from qual_pipeline.local_mturk.server import FaultConfig
 

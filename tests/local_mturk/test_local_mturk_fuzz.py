@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import (
+from support.mturk import (
     TYPE_ID,
     make_data,
     mturk_client,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import (
+from support.mturk import (
     OTHER_REQUESTER,
     TYPE_ID,
     make_data,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import (
+from support.mturk import (
     TYPE_ID,
     Requester,
     make_data,

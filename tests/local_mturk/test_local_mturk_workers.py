@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from conftest import (
+from support.mturk import (
     TYPE_ID,
     Requester,
     make_data,

@@ -15,7 +15,7 @@ from typing import Any
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-from conftest import REQUESTER, Requester
+from support.mturk import REQUESTER, Requester
 
 TARGET = "MTurkRequesterServiceV20170117."
 

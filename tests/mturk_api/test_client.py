@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from conftest import OTHER_REQUESTER, REQUESTER, TYPE_ID, make_data, qualification, worker_id
+from support.mturk import OTHER_REQUESTER, REQUESTER, TYPE_ID, make_data, qualification, worker_id
 
 from qual_pipeline.local_mturk.server import FaultConfig
 from qual_pipeline.mturk_api.client import (

@@ -10,15 +10,6 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-import typer
-from conftest import (
-    OTHER_REQUESTER,
-    REQUESTER,
-    make_data,
-    qualification,
-    qualification_type,
-    type_id,
-)
 from dagster import (
     AssetCheckSeverity,
     AssetKey,
@@ -28,13 +19,21 @@ from dagster import (
     instance_for_test,
 )
 from rich.console import Console
+from support.mturk import (
+    OTHER_REQUESTER,
+    REQUESTER,
+    make_data,
+    qualification,
+    qualification_type,
+    type_id,
+)
 from support.stores import read_warehouse, stores_of
 from typer.testing import CliRunner
 
+from qual_pipeline.cli import app
 from qual_pipeline.cli.refresh import report
 from qual_pipeline.defs.partitions import qualification_type_partitions
 from qual_pipeline.defs.sensors import partition_changes
-from qual_pipeline.push.cli import register
 from qual_pipeline.push.journal import Journal
 from qual_pipeline.refresh import (
     QUIET,
@@ -204,8 +203,6 @@ def test_push_job_applies_the_plan_its_plan_asset_saved(pipeline_env: dict) -> N
     ).success
     recorded = latest_metadata(instance, "push_plan")["plan_id"]
 
-    app = typer.Typer()
-    register(app)
     newer = CliRunner().invoke(
         app, ["plan", "--data-dir", str(pipeline_env["data_dir"]), "--max-share", "1"]
     )

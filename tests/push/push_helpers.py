@@ -11,11 +11,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import os
 import re
-import signal
-import subprocess
-import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,20 +19,18 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import typer
-from conftest import REQUESTER, make_data, qualification, qualification_type
+from support.mturk import OTHER_REQUESTER, make_data, qualification, qualification_type
+from support.push_process import REPO, kill_then_resume, run_push_process
 from support.stores import read_warehouse, stores_of
 from typer.testing import CliRunner
 
+from qual_pipeline.cli import app
 from qual_pipeline.lake.footer import footer_metadata
-from qual_pipeline.push.cli import register
 from qual_pipeline.push.journal import Journal
 from qual_pipeline.push.runner import PushReport, PushSettings, run_push
 from qual_pipeline.schema import QUALIFICATION_REQUESTS, QUALIFICATION_TYPES, WORKER_QUALIFICATIONS
 from qual_pipeline.stores.profile import Stores, local_stores
 from qual_pipeline.warehouse.load import LoadResult, load_warehouse
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -105,8 +99,6 @@ class World:
         return load_warehouse(stores)
 
     def mturk_data(self) -> dict[str, Any]:
-        from conftest import OTHER_REQUESTER
-
         types = [qualification_type(t, self.name(t), IsRequestable=True) for t in self.types]
         types += [
             qualification_type(t, self.name(t), owner=OTHER_REQUESTER) for t in self.foreign_types
@@ -156,14 +148,12 @@ def start_world(
     return mturk, common
 
 
-_APP = typer.Typer()
-register(_APP)
 PLAN_ID = re.compile(r"Saved as plan ([0-9a-f]{20}-\d{8}T\d{12})")
 
 
 def push_cli(*args: str) -> Any:
-    """`qual-pipeline <args>` for the push commands, in this process (typer's CliRunner)."""
-    return CliRunner().invoke(_APP, list(args), env={"COLUMNS": "200"})
+    """`qual-pipeline <args>` in this process (typer's CliRunner)."""
+    return CliRunner().invoke(app, list(args), env={"COLUMNS": "200"})
 
 
 def saved_plan_id(output: str) -> str:
@@ -175,7 +165,7 @@ def saved_plan_id(output: str) -> str:
 
 def push_here(client: Any, tmp_path: Path, **more: Any) -> PushReport:
     """A scores push in this process, on tmp_path's data and inputs (run_push's other arguments,
-    e.g. replan= or crash_hook=, pass through)."""
+    e.g. replan=, pass through)."""
     return run_push(
         "scores",
         client=client,
@@ -237,31 +227,6 @@ def warehouse_rows(data_dir: Path | Stores, sql: str) -> list[tuple[Any, ...]]:
         con.close()
 
 
-def run_push_process(
-    args: list[str], env: dict[str, str], cwd: Path, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    """`python -m qual_pipeline.push <args>` in a child process (so it can be SIGKILLed)."""
-    return subprocess.run(
-        [sys.executable, "-m", "qual_pipeline.push", *args],
-        env={**os.environ, **env, "COLUMNS": "200"},
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
-def kill_then_resume(
-    args: list[str], env: dict[str, str], crashes: list[str]
-) -> subprocess.CompletedProcess[str]:
-    """Run `args` once per crash spec (`POINT:N`, see the hidden --crash-at), each killed with
-    SIGKILL at that point (asserted), then once to the end; the last run's result."""
-    for crash in crashes:
-        killed = run_push_process([*args, "--crash-at", crash], env, cwd=REPO)
-        assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
-    return run_push_process(args, env, cwd=REPO)
-
-
 def subprocess_push_args(tmp_path: Path, *more: str) -> list[str]:
     """`push --replan` on tmp_path's data and inputs, fast and in small batches, plus `more`."""
     return [
@@ -281,4 +246,11 @@ def subprocess_push_args(tmp_path: Path, *more: str) -> list[str]:
     ]
 
 
-__all__ = ["REPO", "REQUESTER", "World", "run_push_process", "write_decisions", "write_desired"]
+__all__ = [
+    "REPO",
+    "World",
+    "kill_then_resume",
+    "run_push_process",
+    "write_decisions",
+    "write_desired",
+]

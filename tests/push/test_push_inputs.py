@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import type_id, worker_id
 from push_helpers import World, push_cli, start_world
+from support.mturk import type_id, worker_id
 
 T1 = type_id(81)
 W = [worker_id(i) for i in range(10)]

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
-from conftest import type_id, worker_id
 from push_helpers import (
     World,
     mturk_state,
@@ -17,6 +18,7 @@ from push_helpers import (
     write_decisions,
     write_desired,
 )
+from support.mturk import type_id, worker_id
 
 from qual_pipeline.local_mturk.server import FaultConfig
 from qual_pipeline.mturk_api.client import make_client
@@ -204,25 +206,28 @@ def test_a_read_back_mismatch_is_recorded_and_fails_the_run(setup, tmp_path: Pat
     mturk, _ = setup(standard_world(holders=10))
     write_desired(tmp_path / "inputs", [(T1, worker_id(1), 50), (T1, worker_id(2), 51)])
 
-    def someone_else_writes(point: str) -> None:
-        if point == "marked_sent":  # between our call and our read-back
-            mturk.admin.put_qualification(
-                {
-                    "QualificationTypeId": T1,
-                    "WorkerId": worker_id(2),
-                    "Status": "Granted",
-                    "IntegerValue": 3,
-                }
-            )
+    written = threading.Lock()
+    wrote: list[bool] = []
 
+    def someone_else_writes(**_: Any) -> None:
+        # Before the first read-back, so between our calls and every read-back of them.
+        with written:
+            if not wrote:
+                mturk.admin.put_qualification(
+                    {
+                        "QualificationTypeId": T1,
+                        "WorkerId": worker_id(2),
+                        "Status": "Granted",
+                        "IntegerValue": 3,
+                    }
+                )
+                wrote.append(True)
+
+    client = make_client(endpoint_url=mturk.endpoint_url)
+    client.meta.events.register("before-call.mturk.GetQualificationScore", someone_else_writes)
     data_dir = tmp_path / "data"
     with pytest.raises(PushFailed, match=r"read back Granted 3, expected Granted 51"):
-        push_here(
-            make_client(endpoint_url=mturk.endpoint_url),
-            tmp_path,
-            replan=PlanSettings(limits=GuardLimits(max_share=1)),
-            crash_hook=someone_else_writes,
-        )
+        push_here(client, tmp_path, replan=PlanSettings(limits=GuardLimits(max_share=1)))
     audit = warehouse_rows(data_dir, "SELECT worker_id, status, observed_value FROM push_audit")
     assert sorted(audit) == [(worker_id(1), "verified", 50), (worker_id(2), "mismatch", 3)]
     current = warehouse_rows(

@@ -6,8 +6,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import type_id, worker_id
 from push_helpers import World, write_decisions, write_desired
+from support.mturk import type_id, worker_id
 from support.stores import write_warehouse
 
 from qual_pipeline.push.plan import (

@@ -1,9 +1,10 @@
 """A push killed with SIGKILL at any point resumes to the same end state, one call per change.
 
-The push (`push --replan`: plan, save, open and send in one run) runs in a child process that
-kills itself (hidden --crash-at POINT:N) at the N-th time it reaches POINT: after opening the
-plan, after marking a batch 'sending' (before its calls), right after a successful call (before it
-is marked 'sent'), after marking a batch 'sent' (before its read-back) and after the read-back
+The push (`push --replan`: plan, save, open and send in one run) is the user's command in a child
+process, killed by the test at moments it observes from outside (support.push_process): when a
+batch is journalled 'sending' and its first call arrives (before any of its calls reach MTurk),
+right after MTurk applied a call (before the child hears of it), when a batch journalled 'sent'
+starts its read-back, and after the read-back is journalled while the test holds the warehouse
 (before push_audit and the warehouse are written). The local MTurk counts successful calls, so a
 change sent twice would show.
 """
@@ -13,7 +14,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import type_id, worker_id
 from push_helpers import (
     REPO,
     World,
@@ -24,6 +24,7 @@ from push_helpers import (
     warehouse_rows,
     write_desired,
 )
+from support.mturk import type_id, worker_id
 
 T1 = type_id(31)
 CHANGES = 23
@@ -31,18 +32,18 @@ ASSOCIATE = "AssociateQualificationWithWorker"
 
 
 @pytest.mark.parametrize(
-    "crashes",
+    "kills",
     [
-        ["marked_sending:2"],
-        ["sent:7"],
-        ["verified:3"],
+        ["before_send:2"],
+        ["after_call:7"],
+        ["before_audit:3"],
         # killed again and again, each time while resuming the previous run
-        ["journalled:1", "sent:4", "marked_sent:1", "verified:1"],
+        ["before_send:1", "after_call:4", "before_read_back:1", "before_audit:1"],
     ],
     ids=lambda c: "+".join(c),
 )
 def test_killed_push_resumes_exactly_once(
-    crashes: list[str], local_mturk, mturk_env, tmp_path: Path
+    kills: list[str], local_mturk, mturk_env, tmp_path: Path
 ) -> None:
     world = World(
         types=[T1],
@@ -55,7 +56,7 @@ def test_killed_push_resumes_exactly_once(
     desired = {worker_id(i): 500 + i for i in range(CHANGES - 1)} | {worker_id(90): 9}
     write_desired(tmp_path / "inputs", [(T1, w, v) for w, v in desired.items()])
     args = subprocess_push_args(tmp_path, "--allow-grants", "--max-share", "1")
-    resumed = kill_then_resume(args, env, crashes)
+    resumed = kill_then_resume(mturk, tmp_path / "data", args, env, kills)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert mturk_state(mturk, [(T1, w) for w in desired]) == {
         (T1, w): ("Granted", v) for w, v in desired.items()

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import type_id, worker_id
 from push_helpers import (
     REPO,
     World,
@@ -22,6 +21,7 @@ from push_helpers import (
     warehouse_rows,
     write_csv,
 )
+from support.mturk import type_id, worker_id
 
 from qual_pipeline.mturk_api.client import make_client
 from qual_pipeline.push.guard import GuardLimits
@@ -138,12 +138,12 @@ def test_a_revocation_is_sent_with_its_reason_read_back_and_recorded_in_the_hist
 
 
 @pytest.mark.parametrize(
-    "crashes",
-    [["sent:4"], ["marked_sending:2", "verified:1"]],
+    "kills",
+    [["after_call:4"], ["before_send:2", "before_audit:1"]],
     ids=lambda c: "+".join(c),
 )
 def test_a_killed_push_of_revocations_resumes_exactly_once(
-    crashes: list[str], local_mturk, mturk_env, tmp_path: Path
+    kills: list[str], local_mturk, mturk_env, tmp_path: Path
 ) -> None:
     world = holders(30)
     mturk = local_mturk(data=world.mturk_data())
@@ -154,7 +154,7 @@ def test_a_killed_push_of_revocations_resumes_exactly_once(
     args = subprocess_push_args(
         tmp_path, "--allow-revokes", "--max-share", "1", "--max-revoke-share", "1"
     )
-    resumed = kill_then_resume(args, env, crashes)
+    resumed = kill_then_resume(mturk, tmp_path / "data", args, env, kills)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert mturk.call_counts()[DISASSOCIATE] == len(revoked)  # one successful call per change
     assert mturk.call_counts()[ASSOCIATE] == 0

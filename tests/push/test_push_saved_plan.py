@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import type_id, worker_id
 from push_helpers import (
     REPO,
     World,
@@ -32,6 +31,7 @@ from push_helpers import (
     write_decisions,
     write_desired,
 )
+from support.mturk import type_id, worker_id
 from support.stores import stores_of, write_warehouse
 
 from qual_pipeline.lake.layout import warehouse_path
@@ -352,19 +352,18 @@ def test_a_read_back_that_keeps_failing_interrupts_and_resumes(
     mturk, _ = start_world(local_mturk, mturk_env, tmp_path, holders())
     write_desired(tmp_path / "inputs", [(T1, W[1], 50), (T1, W[2], 51)])
 
-    def throttle_after_sending(point: str) -> None:
-        if point == "marked_sent":  # the calls landed; every read-back is now throttled
-            mturk.set_faults(FaultConfig(throttle_rate=1.0))
-
     def push(**more: Any) -> Any:
         client = make_client(endpoint_url=mturk.endpoint_url, max_attempts=2)
         return push_here(client, tmp_path, **more)
 
+    def throttle_from_now(**_: Any) -> None:
+        # The first read-back: the calls have landed; from here on every request is throttled.
+        mturk.set_faults(FaultConfig(throttle_rate=1.0))
+
+    client = make_client(endpoint_url=mturk.endpoint_url, max_attempts=2)
+    client.meta.events.register("before-call.mturk.GetQualificationScore", throttle_from_now)
     with pytest.raises(PushInterrupted) as stopped:
-        push(
-            replan=PlanSettings(limits=GuardLimits(max_share=1)),
-            crash_hook=throttle_after_sending,
-        )
+        push_here(client, tmp_path, replan=PlanSettings(limits=GuardLimits(max_share=1)))
     message = str(stopped.value)
     assert "while reading back the changes of plan" in message
     assert "ThrottlingException" in message and "sent 2" in message
@@ -434,19 +433,10 @@ def test_a_read_back_mturk_refuses_for_good_is_recorded_as_failed(
     def malformed_read(params: dict[str, Any], **_: Any) -> None:
         params["WorkerId"] = "not-a-worker"  # MTurk answers ValidationException: no retry helps
 
-    def after_sending(point: str) -> None:
-        if point == "marked_sent":  # the call landed; every read-back is now refused for good
-            client.meta.events.register(
-                "provide-client-params.mturk.GetQualificationScore", malformed_read
-            )
-
+    # The push reads a score only to read a change back: every read-back is refused for good.
+    client.meta.events.register("provide-client-params.mturk.GetQualificationScore", malformed_read)
     with pytest.raises(PushFailed, match="MTurk refused to read it back"):
-        push_here(
-            client,
-            tmp_path,
-            replan=PlanSettings(limits=GuardLimits(max_share=1)),
-            crash_hook=after_sending,
-        )
+        push_here(client, tmp_path, replan=PlanSettings(limits=GuardLimits(max_share=1)))
     data = tmp_path / "data"
     (row,) = warehouse_rows(data, "SELECT status, observed_status, error FROM push_audit")
     assert row[:2] == ("failed", None) and "ValidationException" in row[2]

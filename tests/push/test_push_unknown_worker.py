@@ -7,18 +7,14 @@ to a known worker who holds nothing, and a grant to a worker id the sandbox does
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-from conftest import type_id, worker_id
-from push_helpers import World, mturk_state, warehouse_rows, write_desired
+from push_helpers import World, mturk_state, run_push_process, warehouse_rows, write_desired
+from support.mturk import type_id, worker_id
 
 T1 = type_id(31)
 PRODUCTION_WORKER = "A143XRCI1YXAFE"  # well-formed, but not a worker of this sandbox
 IDLE_WORKER = worker_id(50)  # a sandbox worker who holds nothing yet
-QUAL_PIPELINE = Path(sys.executable).parent / "qual-pipeline"
 
 
 def test_unknown_worker_fails_with_the_environment_explanation_and_the_rest_land(
@@ -33,9 +29,8 @@ def test_unknown_worker_fails_with_the_environment_explanation_and_the_rest_land
     desired = {worker_id(i): 100 + i for i in range(4)} | {IDLE_WORKER: 7, PRODUCTION_WORKER: 9}
     write_desired(tmp_path / "inputs", [(T1, w, v) for w, v in desired.items()])
 
-    result = subprocess.run(
+    result = run_push_process(
         [
-            str(QUAL_PIPELINE),
             "push",
             "--replan",
             "--data-dir",
@@ -50,10 +45,8 @@ def test_unknown_worker_fails_with_the_environment_explanation_and_the_rest_land
             "--rate",
             "200",
         ],
-        env={**os.environ, **env, "COLUMNS": "200"},
+        env,
         cwd=tmp_path,
-        capture_output=True,
-        text=True,
         timeout=120,
     )
     output = result.stdout + result.stderr
@@ -83,12 +76,6 @@ def test_unknown_worker_fails_with_the_environment_explanation_and_the_rest_land
     assert all(e is None for w, _, _, e in audit if w != PRODUCTION_WORKER)
 
     # Looking the worker up says the same thing instead of a bare error.
-    score = subprocess.run(
-        [str(QUAL_PIPELINE), "score", "--type", T1, "--worker", PRODUCTION_WORKER],
-        env={**os.environ, **env, "COLUMNS": "200"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    score = run_push_process(["score", "--type", T1, "--worker", PRODUCTION_WORKER], env)
     assert score.returncode == 1
     assert "sandbox and production ids differ" in " ".join(score.stderr.split())

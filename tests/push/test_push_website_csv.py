@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import type_id, worker_id
 from push_helpers import (
     World,
     file_digest,
@@ -18,6 +17,7 @@ from push_helpers import (
     start_world,
     warehouse_rows,
 )
+from support.mturk import type_id, worker_id
 
 ACCURACY, EXPERT, FOREIGN = type_id(61), type_id(62), type_id(63)
 NAMES = {

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from conftest import (
+from support.mturk import (
     OTHER_REQUESTER,
     REGION,
     REQUESTER,

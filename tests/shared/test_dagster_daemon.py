@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import REGION, REQUESTER, make_data, qualification, qualification_type, type_id
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
+from support.mturk import REGION, REQUESTER, make_data, qualification, qualification_type, type_id
 from support.services import S3Server
 from support.shared import Machine
 

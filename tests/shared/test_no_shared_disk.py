@@ -16,7 +16,7 @@ import boto3
 import psycopg2
 import pyarrow as pa
 import pyarrow.parquet as pq
-from conftest import REGION, REQUESTER, make_data, qualification, qualification_type, type_id
+from support.mturk import REGION, REQUESTER, make_data, qualification, qualification_type, type_id
 from support.services import S3Server
 from support.shared import Machine
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import TYPE_ID, make_data, mturk_client, qualification, worker_id
+from support.mturk import TYPE_ID, make_data, mturk_client, qualification, worker_id
 from support.stores import read_warehouse, stores_of
 
 from qual_pipeline.extract import (

@@ -24,13 +24,13 @@ from qual_pipeline import settings
 from qual_pipeline.defs.metadata import markdown_table
 from qual_pipeline.defs.pools import WAREHOUSE_POOL
 from qual_pipeline.defs.resources import MTurkResource, PipelineConfig
-from qual_pipeline.push.guard import GuardLimits
 from qual_pipeline.push.journal import Journal
 from qual_pipeline.push.plan import Kind
 from qual_pipeline.push.runner import PushReport, PushSettings, run_push
 from qual_pipeline.push.saved_plan import (
     PlanSettings,
     SavedPlan,
+    ValueOf,
     read_only_warehouse,
     save_plan,
 )
@@ -44,29 +44,9 @@ PLAN_ID = "plan_id"
 """The metadata key under which a plan asset records the plan its push asset applies."""
 
 
-def plan_settings(pipeline: PipelineConfig, mturk: MTurkResource) -> PlanSettings:
-    return PlanSettings(
-        environment=mturk.get(settings.ENVIRONMENT),
-        allow_grants=pipeline.get(settings.PUSH_ALLOW_GRANTS),
-        allow_revokes=pipeline.get(settings.PUSH_ALLOW_REVOKES),
-        limits=GuardLimits(
-            max_changes=pipeline.get(settings.PUSH_MAX_CHANGES),
-            max_share=pipeline.get(settings.PUSH_MAX_SHARE),
-            max_revokes=pipeline.get(settings.PUSH_MAX_REVOKES),
-            max_revoke_share=pipeline.get(settings.PUSH_MAX_REVOKE_SHARE),
-        ),
-        skip_rejected=pipeline.get(settings.PUSH_SKIP_REJECTED),
-        ignore_checks=pipeline.ignored_checks(),
-    )
-
-
-def push_settings(pipeline: PipelineConfig, mturk: MTurkResource) -> PushSettings:
-    return PushSettings(
-        environment=mturk.get(settings.ENVIRONMENT),
-        allow_production=pipeline.get(settings.PUSH_ALLOW_PRODUCTION),
-        send_notifications=pipeline.get(settings.PUSH_SEND_NOTIFICATIONS),
-        concurrency=pipeline.get(settings.PUSH_CONCURRENCY),
-    )
+def setting_value(pipeline: PipelineConfig, mturk: MTurkResource) -> ValueOf:
+    """A setting's value, from the resource that reads it."""
+    return lambda setting: (mturk if setting.read_by == "mturk" else pipeline).get(setting)
 
 
 def _plan_metadata(saved: SavedPlan) -> dict[str, Any]:
@@ -121,7 +101,7 @@ def _build_plan(
             journal=journal,
             read_warehouse=read_only_warehouse(stores.warehouse),
             inputs_dir=pipeline.inputs_path,
-            settings=plan_settings(pipeline, mturk),
+            settings=PlanSettings.from_settings(setting_value(pipeline, mturk)),
             preview_rows=20,
         )
     if saved.verdict:
@@ -165,7 +145,7 @@ def _push(
         client=mturk.client(rate=pipeline.get(settings.PUSH_RATE)),
         stores=pipeline.stores(mturk),
         inputs_dir=pipeline.inputs_path,
-        settings=push_settings(pipeline, mturk),
+        settings=PushSettings.from_settings(setting_value(pipeline, mturk)),
         plan_id=plan_id,
         progress=progress,
     )

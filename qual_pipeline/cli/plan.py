@@ -1,0 +1,103 @@
+"""`qual-pipeline plan`: diff the desired scores (or request decisions, or the requester website's
+worker CSV) against the warehouse, opened read-only, and save the plan in the push journal.
+
+Sends nothing to MTurk and writes nothing to the warehouse. Exit codes: 0 saved and a push of it
+may go, 1 saved but a push of it would be refused (the reasons are printed) or it could not be
+built, 2 bad usage.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from qual_pipeline import settings
+from qual_pipeline.cli.options import (
+    SettingValues,
+    open_cli_stores,
+    plan_settings,
+    takes_settings,
+)
+from qual_pipeline.cli.render import failures, out, plan_json, plan_lines, plan_tables, say
+from qual_pipeline.warehouse.sql_files import SQL_DIR
+
+Requests = Annotated[
+    bool,
+    typer.Option(
+        "--requests",
+        help="Plan decisions on pending qualification requests (sql/grant_decisions.sql: "
+        "AcceptQualificationRequest / RejectQualificationRequest) instead of scores.",
+    ),
+]
+WebsiteCsv = Annotated[
+    Path | None,
+    typer.Option(
+        "--website-csv",
+        dir_okay=False,
+        help="Plan the requester website's worker CSV (Manage > Workers > Download CSV, or "
+        "`qual-pipeline export --website-csv`): its UPDATE-<type name> cells, a whole number "
+        "or Revoke, instead of sql/desired_scores.sql.",
+    ),
+]
+SqlDir = Annotated[
+    Path, typer.Option(help="Folder holding desired_scores.sql, grant_decisions.sql, push_*.sql.")
+]
+
+
+@takes_settings("plan")
+def plan(
+    requests: Requests = False,
+    website_csv: WebsiteCsv = None,
+    sql_dir: SqlDir = SQL_DIR,
+    rows: Annotated[int, typer.Option(min=0, help="Plan rows to list (changes first).")] = 50,
+    output: Annotated[str, typer.Option(help="table or json.")] = "table",
+    *,
+    values: SettingValues,
+) -> None:
+    """Plan: diff the desired scores (or request decisions) against the warehouse, opened
+    read-only, and save the plan in the journal under the id it prints, with its verdict.
+    `push` then applies exactly that plan. Sends nothing to MTurk and writes nothing to the
+    warehouse. Exit 1 when a push of the plan would be refused (the reasons are printed)."""
+    from qual_pipeline.push.journal import Journal
+    from qual_pipeline.push.saved_plan import read_only_warehouse, save_plan
+
+    check_output(output)
+    check_website_csv(website_csv, requests)
+    chosen = plan_settings(values)
+    with failures():
+        stores = open_cli_stores(values)
+        stores.warehouse.require()  # before the journal is created (next to it, locally)
+        with Journal(stores.journal.connect(), sql_dir) as journal, journal.lock():
+            saved = save_plan(
+                "requests" if requests else "scores",
+                journal=journal,
+                read_warehouse=read_only_warehouse(stores.warehouse),
+                inputs_dir=Path(values[settings.INPUTS_DIR.name]),
+                settings=chosen,
+                sql_dir=sql_dir,
+                preview_rows=rows,
+                website_csv=website_csv,
+            )
+    if output == "json":
+        out.print_json(plan_json(saved))
+    else:
+        for table in plan_tables(saved):
+            out.print(table)
+        for line in plan_lines(saved):
+            say(line)
+    if saved.verdict:
+        raise typer.Exit(1)
+
+
+def check_website_csv(website_csv: Path | None, requests: bool) -> None:
+    if website_csv is not None and requests:
+        raise typer.BadParameter(
+            "--website-csv holds scores and revocations, not request decisions: drop --requests"
+        )
+
+
+def check_output(output: str) -> None:
+    if output not in ("json", "table"):
+        raise typer.BadParameter(f"--output must be json or table, got {output!r}")

@@ -1,0 +1,100 @@
+"""`qual-pipeline push`: apply a saved plan to MTurk (or, with --replan, plan and apply in one
+step), finishing any interrupted push first.
+
+The plan options (guard limits, grants, revocations, skipped rejections, ignored checks, the
+website CSV) belong to the plan: `push` takes them only with --replan, and refuses them typed
+without it (exit 2); set in the environment they apply to the plans --replan makes and are
+otherwise unused. Exit codes: 0 done, 1 refused or failed (the message says why and how to
+proceed), 2 bad usage or configuration.
+
+Pace: `--rate` (QUAL_PIPELINE_PUSH_RATE, default 5/s) is the push's own limit; when
+QUAL_PIPELINE_RATE, the shared limit of every request of one process, is set too, the push keeps
+within both, as the Dagster push assets do.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from qual_pipeline import settings
+from qual_pipeline.cli.options import (
+    SettingValues,
+    mturk_client,
+    open_cli_stores,
+    plan_settings,
+    takes_settings,
+    typed_on_command_line,
+)
+from qual_pipeline.cli.plan import Requests, SqlDir, WebsiteCsv, check_website_csv
+from qual_pipeline.cli.render import failures, push_lines, say
+from qual_pipeline.warehouse.sql_files import SQL_DIR
+
+
+@takes_settings("push", panels={"Plan options (with --replan only)": settings.PLAN_SETTINGS})
+def push(
+    ctx: typer.Context,
+    requests: Requests = False,
+    plan: Annotated[
+        str | None,
+        typer.Option("--plan", help="The saved plan to apply (default: the newest saved one)."),
+    ] = None,
+    replan: Annotated[
+        bool,
+        typer.Option(
+            "--replan",
+            help="Plan and apply in one step (unattended use): every guard and check still "
+            "applies, and the plan is saved in the journal like any other. Takes the plan "
+            "options of `plan` (--website-csv, --allow-grants, --max-share...), which a push "
+            "of a saved plan refuses.",
+        ),
+    ] = False,
+    website_csv: WebsiteCsv = None,
+    sql_dir: SqlDir = SQL_DIR,
+    *,
+    values: SettingValues,
+) -> None:
+    """Push a saved plan to MTurk: finish any interrupted push first, then apply exactly the
+    newest saved plan (or --plan ID), refusing it if the warehouse was reloaded, the inputs
+    changed or another push ran since it was saved; send (SendNotification=False unless asked),
+    read every change back and record it in push_audit. --replan plans and applies in one step."""
+    from qual_pipeline.mturk_api.client import ApiStats
+    from qual_pipeline.push.runner import PushFailed, PushSettings, run_push
+    from qual_pipeline.push.saved_plan import read_only_warehouse
+
+    if plan is not None and replan:
+        raise typer.BadParameter("pass either --plan ID (a saved plan) or --replan, not both")
+    check_website_csv(website_csv, requests)
+    typed = typed_on_command_line(ctx, settings.PLAN_SETTINGS)
+    typed += ["--website-csv"] if website_csv is not None else []
+    if typed and not replan:
+        raise typer.BadParameter(
+            f"{', '.join(typed)} belong(s) to the plan: pass them to `qual-pipeline plan` (then "
+            "push the plan it saves), or use `qual-pipeline push --replan` to plan and push in "
+            "one step"
+        )
+    replan_settings = plan_settings(values) if replan else None
+    stats = ApiStats()
+    with failures():
+        stores = open_cli_stores(values)
+        try:
+            report = run_push(
+                "requests" if requests else "scores",
+                client=mturk_client(values, rate=values[settings.PUSH_RATE.name], stats=stats),
+                stores=stores,
+                inputs_dir=Path(values[settings.INPUTS_DIR.name]),
+                settings=PushSettings.from_settings(lambda setting: values[setting.name]),
+                plan_id=plan,
+                replan=replan_settings,
+                read_warehouse=read_only_warehouse(stores.warehouse),
+                sql_dir=sql_dir,
+                website_csv=website_csv,
+            )
+        except PushFailed as e:
+            for line in push_lines(e.report, stats):
+                say(line)
+            raise
+        for line in push_lines(report, stats):
+            say(line)
