@@ -25,7 +25,7 @@ from support.shared import Machine
 from qual_pipeline.stores.namespace import default_account_label
 
 TA, TB = type_id(91), type_id(92)
-CHANGES_A, CHANGES_B = 30, 6
+CHANGES_A, CHANGES_B = 24, 6
 ASSOCIATE = "AssociateQualificationWithWorker"
 
 
@@ -81,13 +81,17 @@ def test_refreshes_at_once_land_and_one_pusher_per_account(
     scores_b = {f"AW{i:012d}": 70 + i for i in range(CHANGES_B)}
     inputs_a = write_desired(tmp_path / "inputs_a", TA, scores_a)
     inputs_b = write_desired(tmp_path / "inputs_b", TB, scores_b)
-    for machine, env, inputs, count in (
-        (a1, a_env, inputs_a, CHANGES_A),
-        (b1, b_env, inputs_b, CHANGES_B),
-    ):
-        planned = machine.run(env, "plan", "--inputs-dir", str(inputs), "--max-share", "1")
-        assert planned.returncode == 0, planned.stdout + planned.stderr
-        assert f"A push would send {count} change(s)." in planned.stdout
+    plans = [
+        (m.start(env, "plan", "--inputs-dir", str(inputs), "--max-share", "1"), count)
+        for m, env, inputs, count in (
+            (a1, a_env, inputs_a, CHANGES_A),
+            (b1, b_env, inputs_b, CHANGES_B),
+        )
+    ]
+    for process, count in plans:
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, out + err
+        assert f"A push would send {count} change(s)." in out
 
     push_a = a1.start(a_env, "push", "--inputs-dir", str(inputs_a), "--rate", "2")
     try:
@@ -115,17 +119,15 @@ def test_refreshes_at_once_land_and_one_pusher_per_account(
     assert push_a.returncode == 0, out_a + err_a
     assert mturk.call_counts()[ASSOCIATE] == CHANGES_A + CHANGES_B  # each change once
 
-    for machine, env, qual_type, scores in ((a2, a_env, TA, scores_a), (b1, b_env, TB, scores_b)):
-        queried = machine.run(
-            env,
-            "sql",
-            "--output",
-            "csv",
-            "SELECT qualification_type_id, worker_id, integer_value FROM worker_qualifications "
-            "ORDER BY ALL",
-        )
-        assert queried.returncode == 0, queried.stdout + queried.stderr
-        rows = [line.split(",") for line in queried.stdout.strip().splitlines()[1:]]
+    query = "SELECT qualification_type_id, worker_id, integer_value FROM worker_qualifications"
+    queries = [
+        (m.start(env, "sql", "--output", "csv", query), qual_type, scores)
+        for m, env, qual_type, scores in ((a2, a_env, TA, scores_a), (b1, b_env, TB, scores_b))
+    ]
+    for process, qual_type, scores in queries:
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, out + err
+        rows = [line.split(",") for line in out.strip().splitlines()[1:]]
         assert {t for t, _, _ in rows} == {qual_type}  # only the account's own type
         assert len(rows) == len(scores)
     for machine in (a1, a2, b1):

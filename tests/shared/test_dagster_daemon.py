@@ -23,6 +23,8 @@ from support.mturk import REGION, REQUESTER, make_data, qualification, qualifica
 from support.services import S3Server
 from support.shared import Machine
 
+from qual_pipeline.defs.pools import set_pool_limits
+
 TYPES = [type_id(81), type_id(82)]
 RUNS_TIMEOUT_S = 240
 STARTED = re.compile(r"Started process for run \(pid: (\d+)\)")
@@ -110,6 +112,9 @@ def test_daemon_runs_discovery_extraction_and_load_on_the_postgres_instance(
     log_path = tmp_path / "daemon.log"
     monkeypatch.setenv("DAGSTER_POSTGRES_URL", instance_url)
     instance = DagsterInstance.from_config(str(daemon_machine.root / "dagster_home"))
+    # What an operator sets once on the instance (as `qual-pipeline ui` does at start): two
+    # extraction steps at once; the slots live in PostgreSQL, shared by every run's process.
+    set_pool_limits(instance, api_concurrency=2)
     daemon_bin = Path(sys.executable).with_name("dagster-daemon")
     with log_path.open("wb") as log:
         daemon = subprocess.Popen(
