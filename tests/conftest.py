@@ -19,6 +19,13 @@ from qual_pipeline.local_mturk.server import FaultConfig, LocalMTurk
 pytest_plugins = ("support.services",)
 
 
+@pytest.fixture(autouse=True)
+def no_project_instance(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test touches the project's Dagster instance (`make` exports DAGSTER_HOME=dagster_home/):
+    a command a test runs gets a throw-away instance, or the temporary one the test sets."""
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+
+
 @pytest.fixture
 def local_mturk() -> Iterator[Callable[..., LocalMTurk]]:
     """Factory: `local_mturk(data=..., state_path=None, faults=None)` starts a server; all are

@@ -6,6 +6,7 @@ Exit codes scripts can trust: 0 done, 1 the work failed or was refused (the mess
 
 from __future__ import annotations
 
+import inspect
 import sys
 
 import typer
@@ -38,6 +39,31 @@ app.command()(export)
 app.command()(demo)
 app.command()(ui)
 app.add_typer(local_mturk_app, name="local-mturk")
+
+
+def reflowed(text: str) -> str:
+    """Help text from a docstring: its paragraphs kept, the line breaks inside each dropped.
+
+    Docstrings break lines where the source is 100 columns wide; typer's rich help keeps those
+    breaks and wraps again at the terminal's width, which breaks sentences in odd places. Without
+    them the terminal alone decides where a line ends.
+    """
+    paragraphs = inspect.cleandoc(text).split("\n\n")
+    return "\n\n".join(" ".join(paragraph.split()) for paragraph in paragraphs)
+
+
+def reflow_help(commands: typer.Typer) -> None:
+    """Give every command of `commands` (and of its sub-apps) its help text `reflowed`."""
+    for info in commands.registered_commands:
+        text = info.help or (inspect.getdoc(info.callback) if info.callback else None)
+        if text:
+            info.help = reflowed(text)
+    for group in commands.registered_groups:
+        if group.typer_instance is not None:
+            reflow_help(group.typer_instance)
+
+
+reflow_help(app)
 
 
 def main() -> None:

@@ -2,8 +2,13 @@
 
 It generates a data set, serves it on a free loopback port, and runs the same Dagster definitions
 the UI uses: discovery, extraction, warehouse load and checks, then a push of example desired scores
-and grant decisions with read-back. It finishes with a summary a person can read. Each run starts
-from a clean demo folder, so running it twice gives the same story.
+and grant decisions with read-back, and a load that draws the charts with the push in them. It
+finishes with a summary a person can read. Each run starts from a clean demo folder, so running it
+twice gives the same story.
+
+Its Dagster instance is a throw-away one of its own, never DAGSTER_HOME: the project's instance
+(what `make ui` and `refresh` use) holds no partition, run or materialization of the demo, whose
+data lives apart in the demo folder.
 """
 
 from __future__ import annotations
@@ -13,18 +18,28 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from qual_pipeline import settings
-from qual_pipeline.cli.render import out
+from qual_pipeline.cli.render import out, whole_words
 from qual_pipeline.lake.layout import lake_dir, warehouse_path
 from qual_pipeline.warehouse.sql_files import sql_text
 
+if TYPE_CHECKING:
+    from qual_pipeline.warehouse.charts import ScorePanel
+
 SEED = 2026
+BARS = " ▁▂▃▄▅▆▇█"  # an empty bin, then bins from the fewest workers to the most
+TEXT_BINS = 20  # bars of a histogram in the summary
+FIRST_QUERY = (
+    "SELECT qualification_type_id AS type_id, qualification_type_name AS name, "
+    "integer_value AS score, workers FROM score_distribution ORDER BY type_id, score LIMIT 20"
+)
+"""The query the summary (and the README) suggests first: sorted, every id whole."""
 SCORE_CHANGES = 40  # desired-score changes the demo asks for on its first type
 ACCEPTS, REJECTS = 5, 2
 
@@ -45,7 +60,8 @@ def demo(
 
 
 def run_demo(data_dir: Path, *, workers: int, types: int) -> int:
-    from qual_pipeline.cli.refresh import instance_for_cli
+    from dagster import DagsterInstance
+
     from qual_pipeline.definitions import build_definitions
     from qual_pipeline.local_process import generate_data, local_mturk, requester_credentials
     from qual_pipeline.refresh import QUIET, failure_message, refresh
@@ -88,7 +104,7 @@ def run_demo(data_dir: Path, *, workers: int, types: int) -> int:
                 settings.CATALOG.name: None,
             }
         )
-        instance = instance_for_cli()
+        instance = DagsterInstance.ephemeral()  # the demo's own: nothing in DAGSTER_HOME
         console.print("[bold]3/5[/] refresh: discover types, extract to the lake, load DuckDB")
         outcome = refresh(defs, instance)
         if not outcome.ok:
@@ -99,8 +115,12 @@ def run_demo(data_dir: Path, *, workers: int, types: int) -> int:
             return 1
         before = _scores(data_dir)
         _write_example_inputs(data_dir, inputs)
-        console.print("[bold]4/5[/] push: example desired scores and grant decisions")
-        for job in ("push_scores", "grant_requests"):
+        console.print(
+            "[bold]4/5[/] push: example desired scores and grant decisions, then the charts"
+        )
+        # The load after the push reads nothing new from the lake; it draws the charts again,
+        # so they show the pushed changes (the warehouse asset's metadata too).
+        for job in ("push_scores", "grant_requests", "load_warehouse"):
             result = defs.resolve_job_def(job).execute_in_process(
                 instance=instance, run_config=QUIET, raise_on_error=False
             )
@@ -167,24 +187,16 @@ def _summary(
     check_failures: list[str],
 ) -> None:
     per_type = Table(
-        "qualification type", "name", "granted", "revoked", "avg score", title="Workers per type"
+        "qualification type", "name", "scale", "granted", "revoked", title="Workers per type"
     )
-    for row in _query(data_dir, sql_text("demo/type_summary")):
-        per_type.add_row(*(str(v) for v in row))
+    rows = _query(data_dir, sql_text("demo/type_summary"))
+    whole_words(per_type, rows, console.width)
     console.print(per_type)
 
-    buckets: dict[int, int] = {}
-    for _type, _name, value, workers, _share in _query(
-        data_dir, "SELECT * FROM score_distribution"
-    ):
-        if value is not None and 0 <= value <= 100:
-            buckets[min(value // 10 * 10, 90)] = buckets.get(min(value // 10 * 10, 90), 0) + workers
-    histogram = sorted(buckets.items())
-    top = max((c for _, c in histogram), default=1)
-    console.print("[bold]Score distribution (granted, scores 0-100, all types)[/]")
-    for bucket, count in histogram:
-        upper = 100 if bucket == 90 else bucket + 9
-        console.print(f"  {bucket:>3}-{upper:<3} {'#' * max(1, 40 * count // top)} {count}")
+    console.print("[bold]Score distribution of granted workers[/], each type on its own scale:")
+    for panel in _score_panels(data_dir):
+        name = panel.name if len(panel.name) <= 30 else panel.name[:29] + "…"
+        console.print(f"  {name:<30} {panel.scale:<7} {_text_histogram(panel)}", highlight=False)
 
     after = _scores(data_dir)
     changed = [(k, before.get(k), v) for k, v in after.items() if before.get(k) != v]
@@ -204,9 +216,34 @@ def _summary(
         )
     console.print(
         f"[bold]Files[/]: lake {lake_dir(data_dir)}, warehouse {warehouse_path(data_dir)}, "
-        f"charts {data_dir / 'charts'}"
+        f"charts (drawn after the push) {data_dir / 'charts'}"
     )
     console.print(
-        f"Query it: .venv/bin/qual-pipeline sql --data-dir {data_dir} "
-        '"SELECT * FROM score_distribution"'
+        f'Query it: .venv/bin/qual-pipeline sql --data-dir {data_dir} "{FIRST_QUERY}"',
+        highlight=False,
+        soft_wrap=True,
     )
+
+
+def _score_panels(data_dir: Path) -> list[ScorePanel]:
+    from qual_pipeline.stores.profile import local_stores
+    from qual_pipeline.warehouse.charts import score_panels
+
+    con = local_stores(data_dir).warehouse.connect(read_only=True)
+    try:
+        return score_panels(con)[0]
+    finally:
+        con.close()
+
+
+def _text_histogram(panel: ScorePanel) -> str:
+    """A panel's histogram in one line: counts for a binary type, else a bar per bin."""
+    counts = panel.histogram()
+    if panel.scale == "binary":
+        return f"0: {counts[0]:,} workers, 1: {counts[1]:,} workers"
+    step = -(-len(counts) // TEXT_BINS)  # adjacent bins added up: at most TEXT_BINS bars
+    counts = [sum(counts[i : i + step]) for i in range(0, len(counts), step)]
+    top = max(counts) or 1
+    bars = "".join(BARS[0] if c == 0 else BARS[1 + (len(BARS) - 2) * c // top] for c in counts)
+    low, high = (0, 100) if panel.scale == "percent" else (min(panel.scores), max(panel.scores))
+    return f"{low} {bars} {high}, median {panel.median()}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import signal
 import sqlite3
 import sys
@@ -175,5 +176,27 @@ def generate_command(
     typer.echo(
         f"wrote {out}: {counts.qualifications} qualifications ({counts.revoked} revoked) of "
         f"{counts.workers} workers in {counts.types} types, {counts.requests} pending requests, "
-        f"{counts.known_workers} known workers; requester AccessKeyId {GENERATED_ACCESS_KEY_ID}"
+        f"{counts.known_workers} known workers"
     )
+    typer.echo(
+        f"The requester's keys are in {out} (requesters[0]); to use them with boto3 or the AWS "
+        "CLI (the secret is read from the file, never printed):"
+    )
+    for line in credential_exports(out.resolve()):
+        typer.echo(f"  {line}")
+
+
+def credential_exports(data: Path) -> list[str]:
+    """Shell lines that export the generated requester's keys for boto3 and the AWS CLI; the
+    secret is read from `data` when the line runs, so it never appears in the output."""
+    read_secret = (
+        'import json, sys; print(json.load(open(sys.argv[1]))["requesters"][0]["SecretAccessKey"])'
+    )
+    command = shlex.join([sys.executable, "-c", read_secret, str(data)])
+    return [
+        f"export AWS_ACCESS_KEY_ID={GENERATED_ACCESS_KEY_ID}",
+        f'export AWS_SECRET_ACCESS_KEY="$({command})"',
+        "export AWS_DEFAULT_REGION=us-east-1",
+        f"# then serve it (qual-pipeline local-mturk serve --data {shlex.quote(str(data))}) "
+        "and export MTURK_ENDPOINT_URL=<the URL it prints first>",
+    ]

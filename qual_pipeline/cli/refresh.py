@@ -18,7 +18,13 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.markup import escape
 
-from qual_pipeline.cli.options import SettingValues, open_cli_stores, takes_settings
+from qual_pipeline import settings
+from qual_pipeline.cli.options import (
+    SettingValues,
+    open_cli_stores,
+    takes_settings,
+    typed_on_command_line,
+)
 from qual_pipeline.cli.render import err, fail, refresh_progress
 
 if TYPE_CHECKING:
@@ -29,10 +35,13 @@ if TYPE_CHECKING:
 
 
 @takes_settings("refresh")
-def refresh(*, values: SettingValues) -> None:
+def refresh(ctx: typer.Context, *, values: SettingValues) -> None:
     """Discover, extract every type into the lake and load the warehouse, through the same Dagster
     definitions the UI uses (runs appear in the UI when DAGSTER_HOME is set)."""
-    raise typer.Exit(run_refresh(values))
+    # A mistake in the type list names what the user wrote: the flag, or the variable.
+    typed = typed_on_command_line(ctx, [settings.TYPES])
+    source = typed[0] if typed else settings.TYPES.env
+    raise typer.Exit(run_refresh(values, types_source=source))
 
 
 def instance_for_cli() -> DagsterInstance:
@@ -44,10 +53,15 @@ def instance_for_cli() -> DagsterInstance:
     return DagsterInstance.ephemeral()
 
 
-def run_refresh(values: dict[str, Any], instance: DagsterInstance | None = None) -> int:
+def run_refresh(
+    values: dict[str, Any],
+    instance: DagsterInstance | None = None,
+    *,
+    types_source: str = settings.TYPES.env,
+) -> int:
     """Run a refresh with these setting values (by name); the exit code: 0 done (warnings
     allowed), 1 a run or a blocking check failed (each failure printed), 2 it could not start
-    (settings, credentials, type list)."""
+    (settings, credentials, type list; a type list mistake names `types_source`)."""
     from botocore.exceptions import NoCredentialsError
     from dagster import DagsterUserCodeExecutionError
 
@@ -76,8 +90,12 @@ def run_refresh(values: dict[str, Any], instance: DagsterInstance | None = None)
         ConfigurationError,
         NoCredentialsError,
     ) as e:
-        return fail(root_cause(e), 2).exit_code
-    return report(outcome, err, time.monotonic() - started)
+        cause = root_cause(e)
+        if isinstance(cause, TypeSelectionError):
+            return fail(cause.naming(types_source), 2).exit_code
+        return fail(cause, 2).exit_code
+    # A throw-away instance starts empty, so every type is "new" to it: nothing to announce.
+    return report(outcome, err, time.monotonic() - started, discovery=not instance.is_ephemeral)
 
 
 def root_cause(error: BaseException) -> BaseException:
@@ -89,12 +107,15 @@ def root_cause(error: BaseException) -> BaseException:
     return error
 
 
-def report(outcome: RefreshOutcome, console: Console, seconds: float) -> int:
+def report(
+    outcome: RefreshOutcome, console: Console, seconds: float, *, discovery: bool = True
+) -> int:
     """Print on `console` what the refresh did, failed and warned about; 0 when no run and no
-    blocking check failed (warnings allowed), else 1."""
-    if outcome.added:
+    blocking check failed (warnings allowed), else 1. `discovery`: say which types are new or
+    gone (False for a throw-away instance, which knows no type before the run)."""
+    if outcome.added and discovery:
         console.print(f"discovered {len(outcome.added)} new type(s): {', '.join(outcome.added)}")
-    if outcome.removed:
+    if outcome.removed and discovery:
         console.print(f"no longer mirrored: {', '.join(outcome.removed)}")
     for name, message in outcome.failures.items():
         console.print(

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 out = Console()
 err = Console(stderr=True)
 LOG_EVERY_S = 5.0  # off a terminal, one progress line per task at most this often
+WHOLE_WORD_MAX = 64  # longest value kept whole in a table: MTurk's ids are at most 64 characters
 
 
 def fail(message: object, code: int = 1) -> typer.Exit:
@@ -97,13 +98,41 @@ def failures() -> Iterator[None]:
         ) from None
 
 
-def query_table(names: Sequence[str], rows: Sequence[Sequence[Any]], limit: int) -> Table:
-    """Rows of a query as a table, at most `limit` of them, the count in the caption."""
+def query_table(
+    names: Sequence[str], rows: Sequence[Sequence[Any]], limit: int, width: int
+) -> Table:
+    """Rows of a query as a table for a console `width` wide, at most `limit` of them, the count
+    in the caption (and a hint when the values cannot all be shown whole)."""
     caption = f"{len(rows)} row(s)" + (f", first {limit} shown" if len(rows) > limit else "")
     table = Table(*names, caption=caption)
-    for row in rows[:limit]:
-        table.add_row(*("" if v is None else str(v) for v in row))
+    if not whole_words(table, rows[:limit], width):
+        table.caption = f"{caption}; too wide to show every value whole: try --output csv"
     return table
+
+
+def whole_words(table: Table, rows: Sequence[Sequence[Any]], width: int) -> bool:
+    """Add `rows` to `table`, keeping every value without spaces (an id, a number) whole: never
+    cut or folded where a table squeezes its columns to fit `width`, so it can be copied. Text
+    with spaces wraps. False when those values are too wide for `width` together: then the table
+    is left to shorten them, rather than drop columns off its edge."""
+    cells = [["" if v is None else str(v) for v in row] for row in rows]
+    widths = [
+        min(max((len(c) for c in column if c and " " not in c), default=0), WHOLE_WORD_MAX)
+        for column in zip(*cells, strict=True)
+    ]
+    # No column gets narrower than the longest word of its header and cells: what that needs,
+    # with cell padding and borders.
+    needed = sum(
+        max((len(word) for text in (str(c.header), *cells_of) for word in text.split()), default=0)
+        for c, cells_of in zip(table.columns, zip(*cells, strict=True), strict=False)
+    )
+    fits = needed + 3 * len(table.columns) + 1 <= width
+    if fits:
+        for column, minimum in zip(table.columns, widths, strict=False):
+            column.min_width = minimum
+    for row in cells:
+        table.add_row(*row)
+    return fits
 
 
 def refresh_final_line(

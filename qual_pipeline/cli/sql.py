@@ -74,5 +74,5 @@ def run_query(query: str, stores: Stores, output: str, limit: int) -> int:
         writer.writerow(names)
         writer.writerows([[json_ready(v) for v in r] for r in rows])
     else:
-        out.print(query_table(names, [[json_ready(v) for v in r] for r in rows], limit))
+        out.print(query_table(names, [[json_ready(v) for v in r] for r in rows], limit, out.width))
     return 0

@@ -3,21 +3,32 @@
 The local MTurk keeps its state in <data_dir>/local_mturk.sqlite, so what you push survives a
 restart like on the real service. Dagster keeps its runs in DAGSTER_HOME (the project's
 dagster_home/ unless set).
+
+Ctrl-C (SIGINT) and SIGTERM (what systemd or `docker stop` send) stop everything it started:
+`dagster dev` runs in a process group of its own and is told to shut its webserver, daemon and code
+server down; whatever of that group is still alive after DEV_STOP_TIMEOUT_S is killed; then the
+local MTurk stops. The port is free when the command exits, with 130 (SIGINT) or 143 (SIGTERM).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
 
 from qual_pipeline import settings
 from qual_pipeline.cli.options import SettingValues, takes_settings
-from qual_pipeline.cli.render import out
+from qual_pipeline.cli.render import err, out
+
+DEV_STOP_TIMEOUT_S = 30.0
+"""How long `dagster dev` may take to shut its services down before its process group is killed."""
 
 
 @takes_settings("ui")
@@ -48,7 +59,50 @@ def dagster_dev_command(port: int) -> list[str]:
     return [str(dagster), "dev", *target, "-h", "127.0.0.1", "-p", str(port)]
 
 
+class Stopped(Exception):
+    """SIGINT or SIGTERM arrived; `signum` is the signal."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    # One stop at a time: the shutdown that follows is not interrupted by a second signal.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Stopped(signum)
+
+
+def stop_process_group(proc: subprocess.Popen[bytes], timeout: float = DEV_STOP_TIMEOUT_S) -> None:
+    """Stop `proc`, the leader of its own process group: SIGTERM to it (`dagster dev` then shuts
+    its services down), up to `timeout` seconds to exit, then SIGKILL to whatever of the group is
+    left (a run worker, a code server)."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=timeout)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
 def run_ui(*, port: int, data_dir: Path, workers: int, types: int, api_concurrency: int) -> int:
+    """Serve the UI until `dagster dev` exits or a signal stops it; the exit code: dagster dev's,
+    or 128 + the signal (130 SIGINT, 143 SIGTERM) with every child process stopped."""
+    handlers = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return _serve(port=port, data_dir=data_dir, workers=workers, types=types,
+                      api_concurrency=api_concurrency)  # fmt: skip
+    except Stopped as stopped:
+        err.print(f"interrupted ({stopped}): the Dagster UI and the local MTurk are stopped")
+        return 128 + stopped.signum
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+
+
+def _serve(*, port: int, data_dir: Path, workers: int, types: int, api_concurrency: int) -> int:
     from dagster import DagsterInstance
 
     from qual_pipeline.defs.pools import set_pool_limits
@@ -73,8 +127,10 @@ def run_ui(*, port: int, data_dir: Path, workers: int, types: int, api_concurren
         }
         env.pop("AWS_PROFILE", None)
         out.print(f"local MTurk: {server.endpoint_url}")
-        out.print(f"Dagster UI:  http://127.0.0.1:{port}  (Ctrl-C stops both)")
+        out.print(f"Dagster UI:  http://127.0.0.1:{port}  (Ctrl-C or SIGTERM stops both)")
+        # Its own session: a signal reaches it once, from here, and its group can be ended whole.
+        dev = subprocess.Popen(dagster_dev_command(port), env=env, start_new_session=True)
         try:
-            return subprocess.run(dagster_dev_command(port), env=env).returncode
-        except KeyboardInterrupt:
-            return 0
+            return dev.wait()
+        finally:
+            stop_process_group(dev)

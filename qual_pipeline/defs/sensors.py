@@ -4,6 +4,10 @@ With QUAL_PIPELINE_TYPES=owned (the default) the sensor lists the caller's own t
 comma-separated list it validates each id (malformed, unknown or not owned: an error naming it).
 New types get an extraction run straight away (and the type metadata a refresh); types that
 disappeared lose their partition.
+
+A partition the instance knows is not taken for extracted: a type whose lake snapshots are not in
+the data folder (the instance was used with another folder, or the folder was emptied) gets an
+extraction run too, and missing type metadata a refresh, unless such a run is queued or running.
 """
 
 import hashlib
@@ -12,9 +16,12 @@ from collections.abc import Sequence
 from dagster import (
     AddDynamicPartitionsRequest,
     AutomationConditionSensorDefinition,
+    DagsterInstance,
+    DagsterRunStatus,
     DefaultSensorStatus,
     DeleteDynamicPartitionsRequest,
     RunRequest,
+    RunsFilter,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
@@ -27,6 +34,18 @@ from qual_pipeline.defs.jobs import extract_type_job, refresh_types_job
 from qual_pipeline.defs.partitions import qualification_type_partitions
 from qual_pipeline.defs.resources import MTurkResource, PipelineConfig
 from qual_pipeline.extract.type_selection import resolve_type_ids
+from qual_pipeline.lake.layout import PARTITIONED_TABLES
+from qual_pipeline.stores.lake import LakeStore
+
+# A run in one of these states will publish its snapshots by itself.
+RUN_PENDING = [
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.NOT_STARTED,
+    DagsterRunStatus.STARTING,
+    DagsterRunStatus.STARTED,
+]
+
+MISSING_TAG = {"qual_pipeline/reason": "lake snapshot missing"}
 
 
 def partition_changes(
@@ -36,6 +55,19 @@ def partition_changes(
     have = set(existing)
     want = set(wanted)
     return sorted(want - have), sorted(have - want)
+
+
+def unextracted(type_ids: Sequence[str], lake: LakeStore) -> list[str]:
+    """The types among `type_ids` lacking a published snapshot of a partitioned lake table."""
+    present = [set(lake.current_snapshots(table)) for table in PARTITIONED_TABLES]
+    return sorted(t for t in type_ids if not all(t in tables for tables in present))
+
+
+def run_pending(instance: DagsterInstance, job_name: str, partition: str | None = None) -> bool:
+    """Whether a run of `job_name` (for `partition`, when given) is queued or running."""
+    tags = {"dagster/partition": partition} if partition is not None else {}
+    runs = RunsFilter(job_name=job_name, statuses=RUN_PENDING, tags=tags)
+    return instance.get_runs_count(runs) > 0
 
 
 @sensor(
@@ -50,22 +82,49 @@ def qualification_type_discovery(
     type_ids = resolve_type_ids(mturk.client(), pipeline.get(settings.TYPES))
     existing = context.instance.get_dynamic_partitions(qualification_type_partitions.name)
     added, removed = partition_changes(type_ids, existing)
-    if not added and not removed:
-        return SkipReason(f"{len(type_ids)} qualification types, none new or gone")
+    known = [t for t in type_ids if t in set(existing)]
+    lake = pipeline.stores(mturk).lake
+    missing = [
+        t
+        for t in unextracted(known, lake)
+        if not run_pending(context.instance, extract_type_job.name, t)
+    ]
+    types_missing = (
+        bool(type_ids)
+        and lake.current_snapshot("qualification_types") is None
+        and not run_pending(context.instance, refresh_types_job.name)
+    )
+    if not added and not removed and not missing and not types_missing:
+        return SkipReason(
+            f"{len(type_ids)} qualification types, none new or gone, each with its lake snapshots"
+        )
     requests: list[AddDynamicPartitionsRequest | DeleteDynamicPartitionsRequest] = []
     if added:
         requests.append(qualification_type_partitions.build_add_request(added))
     if removed:
         requests.append(qualification_type_partitions.build_delete_request(removed))
-    context.log.info(f"qualification types: {len(added)} new, {len(removed)} gone")
-    # The type metadata changes with the set of types: refresh it, then extract each new type.
-    types_key = "types-" + hashlib.sha256(",".join(sorted(type_ids)).encode()).hexdigest()[:16]
-    run_requests = [RunRequest(job_name=refresh_types_job.name, run_key=types_key)]
+    context.log.info(
+        f"qualification types: {len(added)} new, {len(removed)} gone, {len(missing)} known but "
+        f"without lake snapshots in {lake.describe()}"
+        + (f" ({', '.join(missing)}): extracting them again" if missing else "")
+    )
+    run_requests = []
+    if added or removed:
+        # The type metadata changes with the set of types: refresh it, then extract each new type.
+        digest = hashlib.sha256(",".join(sorted(type_ids)).encode()).hexdigest()[:16]
+        run_requests.append(RunRequest(job_name=refresh_types_job.name, run_key=f"types-{digest}"))
+    elif types_missing:
+        run_requests.append(RunRequest(job_name=refresh_types_job.name, tags=MISSING_TAG))
     run_requests += [
         RunRequest(job_name=extract_type_job.name, partition_key=t, run_key=f"discovered-{t}")
         for t in added
     ]
-    return SensorResult(run_requests=run_requests, dynamic_partitions_requests=requests)
+    # No run key: a snapshot that goes missing again later is extracted again.
+    run_requests += [
+        RunRequest(job_name=extract_type_job.name, partition_key=t, tags=MISSING_TAG)
+        for t in missing
+    ]
+    return SensorResult(run_requests=run_requests, dynamic_partitions_requests=requests or None)
 
 
 load_after_extract = AutomationConditionSensorDefinition(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from qual_pipeline import settings
+
 
 class ExtractionError(RuntimeError):
     """An MTurk request still failed after botocore's retries; the previous snapshot is intact."""
@@ -22,9 +24,21 @@ class ExtractionError(RuntimeError):
         self.error_code = error_code
 
 
+TYPES_SETTING = "{types setting}"
+"""Where a message names the type list's source: QUAL_PIPELINE_TYPES unless `naming` says else."""
+
+
 class TypeSelectionError(ValueError):
-    """QUAL_PIPELINE_TYPES names types that cannot be extracted; `problems` maps id -> reason."""
+    """The type list names types that cannot be extracted; `problems` maps id -> reason.
+
+    The message names QUAL_PIPELINE_TYPES; `naming("--types")` gives it as a command-line user
+    who passed the flag reads it."""
 
     def __init__(self, message: str, problems: dict[str, str] | None = None) -> None:
-        super().__init__(message)
+        super().__init__(message.replace(TYPES_SETTING, settings.TYPES.env))
+        self.template = message
         self.problems = problems or {}
+
+    def naming(self, source: str) -> str:
+        """The message with the type list's source named `source` (a flag, a variable)."""
+        return self.template.replace(TYPES_SETTING, source)

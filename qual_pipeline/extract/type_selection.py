@@ -12,13 +12,12 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from qual_pipeline import settings
-from qual_pipeline.extract.errors import TypeSelectionError
+from qual_pipeline.extract.errors import TYPES_SETTING, TypeSelectionError
 from qual_pipeline.mturk_api.errors import describe_aws_error
 from qual_pipeline.mturk_api.model import MAX_PAGE_SIZE, TYPE_ID
 
 OWNED = "owned"
-SETTING = settings.TYPES.env
+SETTING = TYPES_SETTING  # QUAL_PIPELINE_TYPES, or --types when the CLI's flag set it
 _FIX = f"fix {SETTING} or set it to '{OWNED}'"
 
 

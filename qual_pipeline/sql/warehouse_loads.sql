@@ -3,9 +3,9 @@
 -- it, and `push` refuses a saved plan whose load is no longer the newest. The load's check
 -- results are in check_results under the same load_id, written in the same transaction.
 CREATE TABLE IF NOT EXISTS warehouse_loads (
-    load_id VARCHAR NOT NULL,  -- e.g. 20250601T120000123456Z-3f2a9c1e
+    load_id VARCHAR NOT NULL,  -- the load, e.g. `20250601T120000123456Z-3f2a9c1e`
     seq BIGINT NOT NULL,  -- 1, 2, ...: the order of the loads
-    loaded_at TIMESTAMPTZ NOT NULL,
+    loaded_at TIMESTAMPTZ NOT NULL,  -- when the load ran
     snapshots BIGINT NOT NULL,  -- lake snapshots the load read
     worker_qualification_rows BIGINT NOT NULL,  -- rows in worker_qualifications after it
     history_changes BIGINT NOT NULL,  -- history versions it opened or closed

@@ -18,6 +18,7 @@ it returns.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 import uuid
@@ -101,11 +102,17 @@ def _scratch(root: Path | None) -> Iterator[Path]:
             yield Path(folder)
         return
     folder = root / uuid.uuid4().hex
-    folder.mkdir(parents=True)
+    try:
+        folder.mkdir(parents=True)
+    except FileNotFoundError:  # another extraction removed the empty root just now
+        folder.mkdir(parents=True)
     try:
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+        # The root (.staging/) goes when it is empty; another extraction's scratch space keeps it.
+        with contextlib.suppress(OSError):
+            root.rmdir()
 
 
 def local_stores(

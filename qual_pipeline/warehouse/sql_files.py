@@ -44,6 +44,7 @@ VIEWS: tuple[str, ...] = (
     "worker_qualification_changes",
     "changes_per_day",  # reads worker_qualification_changes
     "score_distribution",
+    "score_scales",
     "workers_by_location",
     "revocations",
     "daily_scores",

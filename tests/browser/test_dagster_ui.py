@@ -1,10 +1,13 @@
-"""Real browser test: a user backfills two qualification types in the Dagster UI.
+"""Real browser test: a user backfills two qualification types in the Dagster UI, then reads the
+warehouse asset: its row count, its column schema with descriptions, and its charts.
 
 A local MTurk serves three types; `dagster dev` (webserver, daemon, code server) runs as a child
 process in its own process group on 127.0.0.1, against a throwaway DAGSTER_HOME holding a copy of
-the project's dagster.yaml. The types' dynamic partitions are added before the daemon starts, so
-the discovery sensor finds nothing new and launches nothing: the extraction runs come from the
-clicks in headless Chromium, and the warehouse load from the load_after_extract sensor after them.
+the project's dagster.yaml. A `qual-pipeline refresh` on that instance extracts and loads the three
+types before the daemon starts, so the discovery sensor finds every type with its lake snapshots
+and launches nothing. Then the scores of two types change on the local MTurk: the extraction runs
+that bring the new scores in come from the clicks in headless Chromium, and the warehouse load from
+the load_after_extract sensor after them; the third type keeps its first scores.
 Screenshots land in test-artifacts/ (and one of the page plus the dagster dev log on failure).
 """
 
@@ -29,9 +32,19 @@ from typing import Any
 import pytest
 from dagster import AssetKey, DagsterInstance, DagsterRunStatus
 from playwright.sync_api import Locator, Page, expect, sync_playwright
-from support.mturk import REGION, REQUESTER, make_data, qualification, qualification_type, type_id
+from support.mturk import (
+    REGION,
+    REQUESTER,
+    make_data,
+    mturk_client,
+    qualification,
+    qualification_type,
+    type_id,
+)
 from support.stores import read_warehouse
 
+from qual_pipeline.defs.assets.warehouse import CHART_TITLES
+from qual_pipeline.defs.metadata import warehouse_column_schema
 from qual_pipeline.defs.partitions import qualification_type_partitions
 from qual_pipeline.defs.pools import set_pool_limits
 from qual_pipeline.local_mturk.server import LocalMTurk
@@ -67,6 +80,7 @@ class DagsterStack:
     log_path: Path
     type_ids: tuple[str, ...]
     scores: dict[str, dict[str, int]] = field(repr=False)  # type id -> worker id -> score
+    mturk_url: str = ""
 
 
 def _dataset() -> tuple[dict[str, Any], dict[str, dict[str, int]]]:
@@ -171,6 +185,17 @@ def dagster_stack(tmp_path: Path) -> Iterator[DagsterStack]:
         }
         for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "QUAL_PIPELINE_SCHEDULE_CRON"):
             env.pop(name, None)
+        # The types extracted and loaded first, registered in the instance as a refresh does.
+        script = Path(sys.executable).with_name("qual-pipeline")
+        refresh = subprocess.run(
+            [str(script), "refresh", "--data-dir", str(data_dir)],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert refresh.returncode == 0, refresh.stderr
         dev = [str(dagster), "dev", "-m", "qual_pipeline.definitions"]
         # A shell may start pytest with SIGINT ignored; `dagster dev` would inherit that and then
         # ignore SIGINT and SIGTERM alike, so it gets the default back in that case only.
@@ -193,6 +218,7 @@ def dagster_stack(tmp_path: Path) -> Iterator[DagsterStack]:
                 log_path=log_path,
                 type_ids=tuple(type_ids),
                 scores=scores,
+                mturk_url=mturk.endpoint_url,
             )
         finally:
             _stop(proc)
@@ -248,15 +274,66 @@ def _wait_for_warehouse_load(instance: DagsterInstance) -> None:
     )
 
 
+def _check_column_schema(page: Page) -> None:
+    """The asset's Columns section lists every column of the table with its type and the
+    description written in its DDL (the README's column table comes from the same comments)."""
+    schema = warehouse_column_schema(WAREHOUSE_TABLE.path[-1])
+    assert len(schema.columns) >= 10
+    expect(page.get_by_text("Columns", exact=True)).to_be_visible()
+    for column in schema.columns:
+        assert column.description, f"{column.name} has no description"
+        row = page.get_by_role("row").filter(has=page.get_by_text(column.name, exact=True))
+        expect(row).to_have_count(1)
+        expect(row).to_contain_text(column.type)
+        expect(row).to_contain_text(column.description.replace("`", ""))  # markdown code
+
+
+def _check_chart(page: Page, name: str, title: str) -> None:
+    """The chart in the metadata entry `name` opens as a PNG drawn whole inside its dialog."""
+    entry = page.get_by_role("row").filter(has=page.get_by_text(name, exact=True))
+    entry.get_by_text("[Show Markdown]").click()
+    dialog = page.get_by_role("dialog").filter(has_text=name)
+    image = dialog.get_by_role("img", name=title)
+    expect(image).to_be_visible()
+    shown = image.evaluate(
+        """i => ({complete: i.complete, natural: i.naturalWidth, height: i.naturalHeight,
+                 src: i.src.slice(0, 22), width: i.getBoundingClientRect().width,
+                 room: i.parentElement.clientWidth})"""
+    )
+    assert shown["complete"] and shown["natural"] > 300 and shown["height"] > 200, shown
+    assert shown["src"] == "data:image/png;base64,", shown
+    # Titles inside: the picture is not cut by the dialog (nothing to scroll sideways).
+    assert shown["width"] <= shown["room"], f"{name} is wider than its dialog: {shown}"
+    page.wait_for_timeout(500)  # the dialog's fade-in, for the screenshot
+    page.screenshot(path=str(ARTIFACTS / f"dagster_ui_{name}.png"))
+    dialog.get_by_role("button", name="Close").click()
+    expect(dialog).to_have_count(0)
+
+
 @pytest.mark.browser
 @pytest.mark.timeout(420)
 def test_backfill_two_types_from_the_ui_loads_the_warehouse(dagster_stack: DagsterStack) -> None:
     chosen = [dagster_stack.type_ids[0], dagster_stack.type_ids[2]]
-    expected = {
+    first = {
         (qual_type, worker, score)
-        for qual_type in chosen
-        for worker, score in dagster_stack.scores[qual_type].items()
+        for qual_type, scores in dagster_stack.scores.items()
+        for worker, score in scores.items()
     }
+    assert _warehouse_rows(dagster_stack.data_dir) == first, "the refresh loaded every type"
+    # New scores for the chosen types on the local MTurk; only a new extraction brings them in.
+    client = mturk_client(dagster_stack.mturk_url)
+    expected = set()
+    for qual_type, scores in dagster_stack.scores.items():
+        for worker, score in scores.items():
+            if qual_type in chosen:
+                score = (score + 7) % 100
+                client.associate_qualification_with_worker(
+                    QualificationTypeId=qual_type,
+                    WorkerId=worker,
+                    IntegerValue=score,
+                    SendNotification=False,
+                )
+            expected.add((qual_type, worker, score))
     ARTIFACTS.mkdir(exist_ok=True)
     instance = DagsterInstance.from_config(str(dagster_stack.dagster_home))
     with sync_playwright() as playwright:
@@ -274,7 +351,9 @@ def test_backfill_two_types_from_the_ui_loads_the_warehouse(dagster_stack: Dagst
             dialog = page.get_by_role("dialog")
             dialog.get_by_text("Select a partition or create one").click()
             for qual_type in chosen:
-                page.get_by_text(qual_type, exact=True).filter(visible=True).click()
+                # The partition list's entry, not the asset page's link to the partition.
+                entry = page.get_by_text(qual_type, exact=True).filter(visible=True)
+                entry.and_(page.locator("xpath=//*[not(ancestor::a)]")).click()
                 expect(page.get_by_role("checkbox", name=qual_type)).to_be_checked()
             page.keyboard.press("Escape")  # closes the partition list, not the dialog
             expect(dialog.get_by_text("2 partitions", exact=True)).to_be_visible()
@@ -298,7 +377,10 @@ def test_backfill_two_types_from_the_ui_loads_the_warehouse(dagster_stack: Dagst
             expect(_field(page, "Row count")).to_have_text(str(len(expected)))
             loaded = page.get_by_role("row").filter(has_text="snapshots_loaded")
             expect(loaded.get_by_role("cell").last).to_have_text(str(len(chosen)))
+            _check_column_schema(page)
             page.screenshot(path=str(ARTIFACTS / "dagster_ui_warehouse.png"), full_page=True)
+            for chart, title in CHART_TITLES.items():
+                _check_chart(page, Path(chart).stem, title)
         except BaseException:
             page.screenshot(path=str(ARTIFACTS / "dagster_ui_failure.png"), full_page=True)
             shutil.copy(dagster_stack.log_path, ARTIFACTS / "dagster_dev.log")
@@ -307,12 +389,18 @@ def test_backfill_two_types_from_the_ui_loads_the_warehouse(dagster_stack: Dagst
             browser.close()
             instance.dispose()
 
-    con = read_warehouse(dagster_stack.data_dir)
+    rows = _warehouse_rows(dagster_stack.data_dir)
+    assert len(rows) == len(expected), "one row per (type, worker) of the three types"
+    assert rows == expected, "new scores for the backfilled types, the first for the other"
+
+
+def _warehouse_rows(data_dir: Path) -> set[tuple[str, str, int]]:
+    con = read_warehouse(data_dir)
     try:
         rows = con.execute(
             "SELECT qualification_type_id, worker_id, integer_value FROM worker_qualifications"
         ).fetchall()
     finally:
         con.close()
-    assert len(rows) == len(expected), "one row per (type, worker) of the two backfilled types"
-    assert set(rows) == expected
+    assert len(rows) == len(set(rows)), "one row per (type, worker)"
+    return set(rows)

@@ -50,6 +50,53 @@ def test_every_command_has_help(command: list[str]) -> None:
     assert "--help" in result.output
 
 
+def odd_line_breaks(rendered: str, width: int) -> list[str]:
+    """Places where a line of help ends although the next line's first word would have fit after
+    it: a break the source text made, not the terminal. Checks the prose and the Commands panel
+    (option help is one string per option, wrapped by the terminal alone)."""
+    odd: list[str] = []
+    previous: tuple[str, int] | None = None  # the text of the line before and the room it had
+    in_commands = False
+    column = 0
+    for line in rendered.splitlines():
+        text, room = None, 0
+        if line.startswith("╭"):
+            in_commands, column, previous = "Commands" in line, 0, None
+        elif line.startswith("╰"):
+            in_commands, previous = False, None
+        elif line.startswith("│") and in_commands:
+            inner = line[1:-1]
+            name = inner[1:].split("  ", 1)[0] if inner[1:2].strip() else ""
+            if name:
+                column = inner.index(inner[len(name) + 1 :].lstrip(), len(name) + 1)
+                previous = None
+            text, room = inner[column:].rstrip(), len(inner) - column - 1
+        elif not line.startswith(("│", "╭", "╰")) and line.strip() and "Usage:" not in line:
+            text, room = line.strip(), width - 2
+        else:
+            previous = None
+        if text is None:
+            continue
+        if previous is not None and len(previous[0]) + 1 + len(text.split()[0]) <= previous[1]:
+            odd.append(f"{previous[0]!r} / {text!r}")
+        previous = (text, room)
+    return odd
+
+
+@pytest.mark.parametrize("width", [60, 80, 120])
+def test_help_breaks_lines_only_where_the_terminal_is_full(width: int) -> None:
+    """`--help` of every command at three widths: a paragraph never breaks mid-sentence where
+    the docstring's source lines ended (e.g. generate's "the others by / 20-100% of them")."""
+    odd = {}
+    for command in COMMANDS:
+        result = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": str(width)})
+        assert result.exit_code == 0, result.output
+        found = odd_line_breaks(result.output, width)
+        if found:
+            odd[" ".join(command) or "top"] = found
+    assert not odd, odd
+
+
 def test_unknown_option_is_usage_error() -> None:
     result = CliRunner().invoke(app, ["sql", "SELECT 1", "--bogus"])
     assert result.exit_code == 2
@@ -84,6 +131,8 @@ def test_refresh_then_sql(refreshed: dict[str, Any]) -> None:
     result = refreshed["result"]
     assert result.returncode == 0, result.stderr
     assert "refresh done: 1 type(s)" in result.stderr
+    # A throw-away instance (no DAGSTER_HOME) knows no type before a run: nothing to announce.
+    assert "discovered" not in result.stderr
     data_dir = str(refreshed["data_dir"])
     query = "SELECT count(*) AS workers, max(integer_value) AS top FROM worker_qualifications"
     table = qual_pipeline("sql", query, "--data-dir", data_dir)
@@ -123,6 +172,15 @@ def test_refresh_names_a_type_not_owned(refreshed: dict[str, Any]) -> None:
     assert FOREIGN in result.stderr
     assert "Traceback" not in result.stderr
     assert refreshed["env"]["AWS_SECRET_ACCESS_KEY"] not in result.stderr + result.stdout
+    # The message names what the user wrote: the flag here, the variable when that set it.
+    assert f"qualification type '{FOREIGN}' in --types is not owned" in result.stderr
+    assert "fix --types or set it to 'owned'" in result.stderr
+    assert "QUAL_PIPELINE_TYPES" not in result.stderr
+    env = {**refreshed["env"], "QUAL_PIPELINE_TYPES": f"{T1},bad-id"}
+    by_variable = qual_pipeline("refresh", "--data-dir", str(refreshed["data_dir"]), env=env)
+    assert by_variable.returncode == 2
+    assert "qualification type 'bad-id' in QUAL_PIPELINE_TYPES is malformed" in by_variable.stderr
+    assert "--types" not in by_variable.stderr
 
 
 def test_refresh_off_a_terminal_logs_final_counts_and_warns_without_failing(

@@ -9,22 +9,27 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from qual_pipeline import settings
 from qual_pipeline.lake import footer
+from qual_pipeline.warehouse import columns
+from qual_pipeline.warehouse.sql_files import TABLES
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 BLOCKS: dict[str, Callable[[], str]] = {
     "settings": settings.markdown_table,
     "footer": footer.markdown_table,
+    **{f"columns {table}": partial(columns.markdown_table, table) for table in TABLES},
 }
 """Block name -> the function that makes its text."""
 
 
 def _pattern(name: str) -> re.Pattern[str]:
+    quoted = re.escape(name)
     return re.compile(
-        rf"(<!-- generated: {name} .*?-->\n)(.*?)(<!-- end of generated {name} -->)", re.S
+        rf"(<!-- generated: {quoted} .*?-->\n)(.*?)(<!-- end of generated {quoted} -->)", re.S
     )
 
 

@@ -40,6 +40,13 @@ def test_code_layout_table_matches_the_folders() -> None:
     assert not missing, f"the README's code layout table does not list {missing}"
 
 
+def test_first_query_is_the_one_the_demo_suggests() -> None:
+    """The README's first query is the demo's (sorted, every id whole: tests/cli/test_demo.py)."""
+    from qual_pipeline.cli.demo import FIRST_QUERY
+
+    assert f'sql --data-dir data/demo \\\n  "{FIRST_QUERY}"' in README.read_text()
+
+
 def readme_command_lines() -> list[tuple[str, str]]:
     """(command words, text) of each `qual-pipeline ...` the README shows: in code blocks (with
     the indented lines that continue a synopsis, comments cut off) and in inline code."""

@@ -18,6 +18,7 @@ from qual_pipeline.extract.staging import Staging
 from qual_pipeline.lake.footer import EXTRACT_METADATA_KEY, footer_metadata, read_footer
 from qual_pipeline.schema import WORKER_QUALIFICATIONS
 from qual_pipeline.stores.lake import LocalLakeStore
+from qual_pipeline.stores.profile import local_stores
 
 TYPE = "3TESTTYPE000000000000000000001"
 AT = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -138,10 +139,34 @@ def test_staging_in_several_hash_passes_still_keeps_one_row_per_key(tmp_path, mo
 
 
 def test_staging_scratch_is_removed_on_failure(tmp_path):
-    with pytest.raises(RuntimeError), Staging(tmp_path, WORKER_QUALIFICATIONS, "worker_id") as s:
+    stores = local_stores(tmp_path)
+    with (
+        pytest.raises(RuntimeError),
+        stores.scratch() as scratch,
+        Staging(scratch, WORKER_QUALIFICATIONS, "worker_id") as s,
+    ):
         s.write(rows(["AW1"]))
         raise RuntimeError("page failed")
     assert not s.directory.exists()
+    assert not (tmp_path / ".staging").exists()  # and the empty .staging/ with it
+
+
+def test_staging_keeps_the_folder_another_extraction_still_uses(tmp_path):
+    stores = local_stores(tmp_path)
+    with (
+        stores.scratch() as first_scratch,
+        Staging(first_scratch, WORKER_QUALIFICATIONS, "worker_id") as first,
+    ):
+        with (
+            stores.scratch() as second_scratch,
+            Staging(second_scratch, WORKER_QUALIFICATIONS, "worker_id") as second,
+        ):
+            second.write(rows(["AW1"]))
+        assert not second.directory.exists()
+        assert first.directory.is_dir()  # .staging/ stays while the first one works in it
+        first.write(rows(["AW2"]))
+        assert [r["worker_id"] for b in first.last_per_key() for r in b.to_pylist()] == ["AW2"]
+    assert not (tmp_path / ".staging").exists()
 
 
 def test_staging_refuses_a_key_outside_the_schema(tmp_path):

@@ -68,7 +68,23 @@ def test_generate_command(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "qualifications" in result.stdout
-    assert len(json.loads(out.read_text())["qualification_types"]) == 2
+    data = json.loads(out.read_text())
+    assert len(data["qualification_types"]) == 2
+    # Ready export lines for the data set's requester; the secret is read from the file when
+    # they run, never printed.
+    requester = data["requesters"][0]
+    assert requester["SecretAccessKey"] not in result.stdout + result.stderr
+    assert f"keys are in {out}" in result.stdout
+    lines = [line.strip() for line in result.stdout.splitlines() if line.strip()]
+    script = "\n".join(line for line in lines if line.startswith(("export ", "# then")))
+    shell = subprocess.run(
+        ["bash", "-c", f"{script}\nenv"], capture_output=True, text=True, timeout=60
+    )
+    assert shell.returncode == 0, shell.stderr
+    env = dict(line.split("=", 1) for line in shell.stdout.splitlines() if "=" in line)
+    assert env["AWS_ACCESS_KEY_ID"] == requester["AccessKeyId"]
+    assert env["AWS_SECRET_ACCESS_KEY"] == requester["SecretAccessKey"]
+    assert env["AWS_DEFAULT_REGION"] == "us-east-1"
 
 
 def _aws(*args: str) -> dict:

@@ -3,6 +3,7 @@ a local MTurk over HTTP, with the lake, warehouse, checks and push assets."""
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,14 +27,17 @@ from support.mturk import (
     qualification,
     qualification_type,
     type_id,
+    worker_id,
 )
 from support.stores import read_warehouse, stores_of
 from typer.testing import CliRunner
 
 from qual_pipeline.cli import app
 from qual_pipeline.cli.refresh import report
+from qual_pipeline.defs.assets.warehouse import TABLES as WAREHOUSE_TABLES
 from qual_pipeline.defs.partitions import qualification_type_partitions
 from qual_pipeline.defs.sensors import partition_changes
+from qual_pipeline.lake import layout
 from qual_pipeline.push.journal import Journal
 from qual_pipeline.refresh import (
     QUIET,
@@ -42,6 +46,7 @@ from qual_pipeline.refresh import (
     refresh,
 )
 from qual_pipeline.schema import WORKER_QUALIFICATIONS
+from qual_pipeline.warehouse.sql_files import SQL_DIR
 
 T1, T2, FOREIGN = type_id(11), type_id(12), type_id(13)
 
@@ -134,17 +139,72 @@ def test_refresh_mirrors_owned_types_into_lake_and_warehouse(pipeline_env: dict)
     assert metadata["dagster/row_count"].value in (31, 10)
     assert "worker_id" in [c.name for c in metadata["dagster/column_schema"].value.columns]
 
+    lake_columns = metadata["dagster/column_schema"].value.columns
+    assert all(c.description for c in lake_columns)  # described as the warehouse's columns
+    assert {c.name: c.constraints.nullable for c in lake_columns}["worker_id"] is False
+
+    # Every warehouse asset: its row count and a described column schema, from the DDL.
+    data_dir = pipeline_env["data_dir"]
+    assert warehouse_asset_metadata(instance, data_dir)["worker_qualification_history"] == {
+        "versions_added": 41,
+        "changes_by_kind": {"new": 41},
+    }
+    charts = warehouse_metadata(instance, "worker_qualifications")
+    for chart in ("score_distribution", "over_time"):
+        markdown = charts[chart].value
+        assert markdown.startswith("![") and "](data:image/png;base64," in markdown
+        png = base64.b64decode(markdown.split("base64,", 1)[1].rstrip(")"))
+        assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5_000
+
     # A second refresh with nothing changed on MTurk adds no history.
-    history = warehouse_rows(
-        pipeline_env["data_dir"], "SELECT count(*) FROM worker_qualification_history"
-    )
+    history = warehouse_rows(data_dir, "SELECT count(*) FROM worker_qualification_history")
     assert refresh(defs, instance).ok
-    assert (
-        warehouse_rows(
-            pipeline_env["data_dir"], "SELECT count(*) FROM worker_qualification_history"
+    assert warehouse_rows(data_dir, "SELECT count(*) FROM worker_qualification_history") == history
+    assert warehouse_asset_metadata(instance, data_dir)["worker_qualification_history"] == {
+        "versions_added": 0,
+        "changes_by_kind": {},
+    }
+
+    # One worker rescored and revoked, one gone: the history's metadata counts each kind.
+    server = pipeline_env["server"]
+    server.admin.put_qualification(qualification(3, 99, qual_type_id=T1, status="Revoked"))
+    server.admin.remove_qualification(T1, worker_id(4))
+    assert refresh(defs, instance).ok
+    assert warehouse_asset_metadata(instance, data_dir)["worker_qualification_history"] == {
+        "versions_added": 1,
+        "changes_by_kind": {"gone": 1, "score": 1, "status": 1},
+    }
+
+
+def warehouse_metadata(instance: DagsterInstance, table: str) -> dict[str, Any]:
+    record = instance.get_latest_materialization_event(AssetKey(["warehouse", table]))
+    assert record is not None and record.asset_materialization is not None
+    return dict(record.asset_materialization.metadata)
+
+
+def warehouse_asset_metadata(instance: DagsterInstance, data_dir: Path) -> dict[str, dict]:
+    """Check what every warehouse asset's last materialization says about its table (row count,
+    column schema as DuckDB sees the table, each column described as in its DDL file); return
+    the metadata beyond that, by table."""
+    others: dict[str, dict] = {}
+    for table in WAREHOUSE_TABLES:
+        metadata = warehouse_metadata(instance, table)
+        assert (
+            metadata.pop("dagster/row_count").value
+            == warehouse_rows(data_dir, f"SELECT count(*) FROM {table}")[0][0]
         )
-        == history
-    )
+        schema = metadata.pop("dagster/column_schema").value
+        described = warehouse_rows(data_dir, f"DESCRIBE {table}")
+        assert [(c.name, c.type) for c in schema.columns] == [(r[0], r[1]) for r in described]
+        ddl = (SQL_DIR / f"{table}.sql").read_text()
+        for column in schema.columns:
+            assert column.description, f"{table}.{column.name} has no description"
+            assert column.description.split()[0] in ddl  # the text of its DDL comment
+        assert metadata.pop("load_id").value
+        others[table] = {
+            k: v.value for k, v in metadata.items() if table == "worker_qualification_history"
+        }
+    return others
 
 
 def test_refresh_names_a_type_it_cannot_mirror(
@@ -288,21 +348,67 @@ def test_partition_changes_adds_new_and_drops_gone_types() -> None:
 
 
 def test_discovery_sensor_adds_partitions_and_asks_for_runs(pipeline_env: dict) -> None:
-    from dagster import SensorResult, SkipReason, build_sensor_context
+    """New types get a partition and an extraction; a partition the instance knows whose lake
+    snapshots are not in the data folder (the instance was used with another folder) is
+    extracted again, once: not while an extraction of it is queued or running."""
+    from dagster import DagsterRunStatus, SensorResult, SkipReason, build_sensor_context
 
     defs = definitions()
     sensor = defs.resolve_sensor_def("qualification_type_discovery")
+
+    def tick(instance: DagsterInstance) -> SensorResult | SkipReason:
+        with build_sensor_context(instance=instance, resources=defs.resources) as context:
+            return sensor(context)
+
+    def jobs(result: SensorResult) -> list[tuple[str, str]]:
+        return sorted((r.job_name, r.partition_key or "") for r in result.run_requests or [])
+
     with instance_for_test() as instance:
         instance.add_dynamic_partitions(qualification_type_partitions.name, [T1, "3GONETYPE"])
-        with build_sensor_context(instance=instance, resources=defs.resources) as context:
-            result = sensor(context)
+        result = tick(instance)
         assert isinstance(result, SensorResult)
-        jobs = sorted((r.job_name, r.partition_key or "") for r in result.run_requests or [])
-        assert jobs == [("extract_qualification_type", T2), ("refresh_qualification_types", "")]
+        # T2 is new; T1 is known to the instance but has no snapshot in this data folder.
+        assert jobs(result) == [
+            ("extract_qualification_type", T1),
+            ("extract_qualification_type", T2),
+            ("refresh_qualification_types", ""),
+        ]
         added, removed = result.dynamic_partitions_requests
         assert list(added.partition_keys) == [T2]
         assert list(removed.partition_keys) == ["3GONETYPE"]
         instance.add_dynamic_partitions(qualification_type_partitions.name, [T2])
         instance.delete_dynamic_partition(qualification_type_partitions.name, "3GONETYPE")
-        with build_sensor_context(instance=instance, resources=defs.resources) as context:
-            assert isinstance(sensor(context), SkipReason)
+
+        # Run what the sensor asked for: every type's snapshots land, nothing more to do.
+        for request in result.run_requests or []:
+            run = defs.resolve_job_def(request.job_name).execute_in_process(
+                instance=instance, partition_key=request.partition_key, run_config=QUIET
+            )
+            assert run.success
+        assert isinstance(tick(instance), SkipReason)
+
+        # The data folder is emptied (or another one is used): the instance still lists both
+        # types as materialized, but discovery extracts them again, with the type metadata.
+        layout.lake_dir(pipeline_env["data_dir"]).rename(pipeline_env["data_dir"] / "old-lake")
+        result = tick(instance)
+        assert isinstance(result, SensorResult)
+        assert jobs(result) == [
+            ("extract_qualification_type", T1),
+            ("extract_qualification_type", T2),
+            ("refresh_qualification_types", ""),
+        ]
+        assert not result.dynamic_partitions_requests
+        assert all(r.run_key is None for r in result.run_requests or [])
+
+        # An extraction of T1 already running: only T2 (and the metadata) are asked for.
+        instance.create_run_for_job(
+            defs.resolve_job_def("extract_qualification_type"),
+            tags={"dagster/partition": T1},
+            status=DagsterRunStatus.STARTED,
+        )
+        result = tick(instance)
+        assert isinstance(result, SensorResult)
+        assert jobs(result) == [
+            ("extract_qualification_type", T2),
+            ("refresh_qualification_types", ""),
+        ]

@@ -14,7 +14,7 @@ from dagster import (
     asset,
 )
 
-from qual_pipeline.defs.metadata import column_schema
+from qual_pipeline.defs.metadata import lake_column_schema
 from qual_pipeline.defs.partitions import qualification_type_partitions
 from qual_pipeline.defs.pools import API_POOL
 from qual_pipeline.defs.resources import MTurkResource, PipelineConfig
@@ -83,7 +83,7 @@ def lake_qualification_types(
         run_id=context.run.run_id,
         stats=stats,
     )
-    return _result(result, stats, column_schema(QUALIFICATION_TYPES))
+    return _result(result, stats, lake_column_schema(QUALIFICATION_TYPES, "qualification_types"))
 
 
 def partitioned_lake_asset(spec: TableSpec, description: str) -> AssetsDefinition:
@@ -115,7 +115,7 @@ def partitioned_lake_asset(spec: TableSpec, description: str) -> AssetsDefinitio
             f"{spec.table} {type_id}: {result.rows} rows in {result.pages} pages, "
             f"{result.duplicates} duplicates, {stats.retries} retries"
         )
-        return _result(result, stats, column_schema(spec.schema))
+        return _result(result, stats, lake_column_schema(spec.schema, spec.table))
 
     return lake_table
 

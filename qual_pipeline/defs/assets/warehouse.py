@@ -8,6 +8,7 @@ names; a warning (severity WARN) is shown and blocks nothing.
 
 import base64
 from collections.abc import Iterator
+from pathlib import Path
 
 from dagster import (
     AssetCheckResult,
@@ -24,11 +25,13 @@ from dagster import (
 
 from qual_pipeline import settings
 from qual_pipeline.defs.assets.lake import lake_assets
+from qual_pipeline.defs.metadata import warehouse_column_schema
 from qual_pipeline.defs.pools import WAREHOUSE_POOL
 from qual_pipeline.defs.resources import MTurkResource, PipelineConfig
 from qual_pipeline.progress import Progress, report
-from qual_pipeline.warehouse.charts import render_charts
+from qual_pipeline.warehouse.charts import OVER_TIME_PNG, SCORE_DISTRIBUTION_PNG, render_charts
 from qual_pipeline.warehouse.checks import BLOCKING_CHECKS
+from qual_pipeline.warehouse.columns import table_doc
 from qual_pipeline.warehouse.load import load_warehouse
 
 CHECKED_TABLE = AssetKey(["warehouse", "worker_qualifications"])
@@ -37,12 +40,17 @@ CHECKED_TABLE = AssetKey(["warehouse", "worker_qualifications"])
 # that was never extracted does not hold the others back.
 LOAD_AFTER_EXTRACT = AutomationCondition.eager().without(~AutomationCondition.any_deps_missing())
 
-TABLES: dict[str, str] = {
-    "worker_qualifications": "Current state: one row per (qualification type, worker).",
-    "worker_qualification_history": "Every version of every (type, worker): type 2 history.",
-    "qualification_types": "The mirrored qualification types.",
-    "qualification_requests": "Pending qualification requests.",
-    "extract_runs": "One row per loaded lake snapshot: when, rows, pages, retries, duration.",
+TABLES = (
+    "worker_qualifications",
+    "worker_qualification_history",
+    "qualification_types",
+    "qualification_requests",
+    "extract_runs",
+)
+"""The warehouse tables shown as assets; what each holds is read from its DDL (`table_doc`)."""
+CHART_TITLES = {
+    SCORE_DISTRIBUTION_PNG: "Score distribution per type",
+    OVER_TIME_PNG: "Over time: changes per day, or grants per month before any change",
 }
 
 CHECKS: dict[str, str] = {
@@ -55,17 +63,40 @@ CHECKS: dict[str, str] = {
 }
 
 
+def chart_image(path: Path) -> MetadataValue:
+    """A chart PNG as markdown metadata the Dagster UI shows as an image (a data URI)."""
+    data = base64.b64encode(path.read_bytes()).decode()
+    return MetadataValue.md(
+        f"![{CHART_TITLES.get(path.name, path.stem)}](data:image/png;base64,{data})"
+    )
+
+
+def history_metadata(changes: dict[str, int]) -> dict[str, object]:
+    """What this load did to the history: versions added, and changes by kind (a version that
+    changed score and status counts once under each; `gone` closes a version, adds none)."""
+    by_kind: dict[str, int] = {}
+    for change, count in changes.items():
+        for kind in change.split(","):
+            by_kind[kind] = by_kind.get(kind, 0) + count
+    added = sum(count for change, count in changes.items() if change != "gone")
+    return {
+        "versions_added": added,
+        "changes_by_kind": MetadataValue.json(dict(sorted(by_kind.items()))),
+    }
+
+
 @multi_asset(
     specs=[
         AssetSpec(
             ["warehouse", table],
-            description=description,
+            description=table_doc(table).description,
             group_name="warehouse",
             kinds={"duckdb"},
             deps=[a.key for a in lake_assets],
             automation_condition=LOAD_AFTER_EXTRACT,
+            metadata={"dagster/column_schema": warehouse_column_schema(table)},
         )
-        for table, description in TABLES.items()
+        for table in TABLES
     ],
     check_specs=[
         AssetCheckSpec(
@@ -109,26 +140,30 @@ def warehouse(
             table: con.execute(f'SELECT count(*) FROM "{table}"').fetchall()[0][0]
             for table in TABLES
         }
-        charts = render_charts(con)
+        with stores.scratch() as folder:  # drawn here, published through the chart store
+            paths = render_charts(con, folder)
+            charts = {path.name: path.read_bytes() for path in paths}
+            images = {path.stem: chart_image(path) for path in paths}
     finally:
         con.close()
     published = [stores.charts.publish(name, png) for name, png in charts.items()]
-    chart_md = "\n\n".join(
-        f"![{name.removesuffix('.png')}](data:image/png;base64,{base64.b64encode(png).decode()})"
-        for name, png in charts.items()
-    )
     for table in TABLES:
-        metadata: dict[str, object] = {"dagster/row_count": counts[table]}
+        metadata: dict[str, object] = {
+            "dagster/row_count": counts[table],
+            "dagster/column_schema": warehouse_column_schema(table),
+            "load_id": result.load_id or "",
+        }
         if table == "worker_qualifications":
             metadata |= {
                 "snapshots_loaded": len(result.loaded),
-                "load_id": result.load_id or "",
                 "changes": MetadataValue.json(result.changes),
                 "duration_s": round(result.duration_s, 3),
-                "charts": MetadataValue.md(chart_md),
+                "warehouse": str(result.warehouse),
+                **images,
                 "chart_files": MetadataValue.json(published),
-                "warehouse": result.warehouse,
             }
+        if table == "worker_qualification_history":
+            metadata |= history_metadata(result.changes)
         yield MaterializeResult(asset_key=AssetKey(["warehouse", table]), metadata=metadata)
     for check in result.checks:
         metadata = {
