@@ -205,6 +205,21 @@ AWS_PROFILE = Setting(
     commands=("refresh", "sql", "plan", "push", "score", "export"),
 )
 
+CONNECT_TIMEOUT = Setting(
+    "connect_timeout_s",
+    float,
+    5.0,
+    "MTURK_CONNECT_TIMEOUT",
+    description="How long to wait for a connection to the MTurk endpoint to open: the commands "
+    "that call MTurk first check once that one opens (nothing listening, an unknown host or no "
+    "answer is reported at once, naming the endpoint), and each request's attempt waits as long",
+    read_by="mturk",
+    flag="--connect-timeout",
+    commands=("refresh", "push", "score"),
+    unit="seconds",
+    minimum=0.1,
+)
+
 # Where data lives and what is mirrored.
 DATA_DIR = Setting(
     "data_dir",
@@ -534,6 +549,7 @@ SETTINGS: tuple[Setting[Any], ...] = (
     MAX_ATTEMPTS,
     RATE,
     AWS_PROFILE,
+    CONNECT_TIMEOUT,
     DATA_DIR,
     STORAGE,
     CATALOG,

@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from qual_pipeline.cli import preflight
 from qual_pipeline.cli.options import SettingValues, open_cli_stores, takes_settings
 from qual_pipeline.cli.render import failures, say
 
@@ -36,6 +37,7 @@ def export(
     qualifications are blank, as on the website. Reads the warehouse only."""
     from qual_pipeline.warehouse.export import export_website_csv
 
+    preflight.check("export", values)
     with failures():
         stores = open_cli_stores(values)
         with closing(stores.warehouse.connect(read_only=True)) as con:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -25,6 +26,10 @@ if TYPE_CHECKING:
     from qual_pipeline.push.saved_plan import PlanSettings
     from qual_pipeline.stores.profile import Stores
 
+CONTEXT = "settings_context"
+"""The parameter `takes_settings` adds for typer's context when the command has none."""
+_TYPED: ContextVar[frozenset[str]] = ContextVar("qual_pipeline_typed_settings", default=frozenset())
+"""The flags of the settings the running command got on its command line."""
 SettingValues = dict[str, Any]
 """A command's setting values by setting name (`values[settings.DATA_DIR.name]`)."""
 Command = TypeVar("Command", bound=Callable[..., None])
@@ -43,6 +48,7 @@ def option(setting: Setting[Any], **extra: Any) -> Any:
         kwargs["callback"] = _one_of(setting.choices)
     if setting.folder:
         kwargs["file_okay"] = False
+        kwargs["readable"] = False  # the command checks it, naming what it needs it for
     return typer.Option(setting.flag, **kwargs, **extra)
 
 
@@ -99,18 +105,42 @@ def takes_settings(
     def decorate(func: Command) -> Command:
         own = inspect.signature(func, eval_str=True)
         kept = [p for name, p in own.parameters.items() if name != "values"]
+        context = next(
+            (n for n, p in own.parameters.items() if p.annotation is typer.Context), None
+        )
+        if context is None:  # typer passes the context to a parameter of this type
+            kept.append(
+                inspect.Parameter(CONTEXT, inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context)
+            )
         parameters = [*kept, *(_parameter(s, panel_of.get(s.name)) for s in taken)]
 
         @functools.wraps(func)
         def with_settings(**given: Any) -> None:
+            ctx = given[context] if context else given.pop(CONTEXT)
             values = {s.name: _value(s, given.pop(s.name)) for s in taken}
-            func(**given, values=values)
+            token = _TYPED.set(frozenset(typed_on_command_line(ctx, taken)))
+            try:
+                func(**given, values=values)
+            finally:
+                _TYPED.reset(token)
 
         with_settings.__signature__ = own.replace(parameters=parameters)  # type: ignore[attr-defined]
         with_settings.__annotations__ = {p.name: p.annotation for p in parameters}
         return with_settings  # type: ignore[return-value]
 
     return decorate
+
+
+def typed(setting: Setting[Any]) -> bool:
+    """Whether the command running now got `setting` on its command line (not from the
+    environment or the default); False outside a command (the demo's own calls)."""
+    return (setting.flag or setting.name) in _TYPED.get()
+
+
+def named(setting: Setting[Any]) -> str:
+    """How the user gave `setting` to the command running now: its option when typed, else its
+    environment variable (what a message about its value should name)."""
+    return (setting.flag or setting.env) if typed(setting) else setting.env
 
 
 def typed_on_command_line(ctx: typer.Context, taken: Iterable[Setting[Any]]) -> list[str]:
@@ -151,6 +181,7 @@ def mturk_client(
         rate_limiter=RateLimiter(rate) if rate else None,
         stats=stats,
         profile_name=values[settings.AWS_PROFILE.name],
+        connect_timeout=values[settings.CONNECT_TIMEOUT.name],
     )
     shared = settings.RATE.from_env()
     return limit_rate(client, RateLimiter(shared)) if shared else client
@@ -160,6 +191,14 @@ def _given(values: SettingValues, setting: Setting[Any]) -> Any:
     """A command's value of `setting`, or (for a setting the command does not take) its value in
     the environment or its default."""
     return values[setting.name] if setting.name in values else setting.from_env()
+
+
+def shared_profile(values: SettingValues) -> bool:
+    """Whether a command's values choose the shared profile (QUAL_PIPELINE_STORAGE or
+    QUAL_PIPELINE_CATALOG set): then no local data folder is read, written or created."""
+    return any(
+        (_given(values, setting) or "").strip() for setting in (settings.STORAGE, settings.CATALOG)
+    )
 
 
 def open_cli_stores(values: SettingValues, *, warehouse_wait_s: float | None = None) -> Stores:

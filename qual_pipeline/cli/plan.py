@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from qual_pipeline import settings
+from qual_pipeline.cli import preflight
 from qual_pipeline.cli.options import (
     SettingValues,
     open_cli_stores,
@@ -66,6 +67,7 @@ def plan(
     check_output(output)
     check_website_csv(website_csv, requests)
     chosen = plan_settings(values)
+    preflight.check("plan", values)
     with failures():
         stores = open_cli_stores(values)
         stores.warehouse.require()  # before the journal is created (next to it, locally)

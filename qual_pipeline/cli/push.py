@@ -5,7 +5,13 @@ The plan options (guard limits, grants, revocations, skipped rejections, ignored
 website CSV) belong to the plan: `push` takes them only with --replan, and refuses them typed
 without it (exit 2); set in the environment they apply to the plans --replan makes and are
 otherwise unused. Exit codes: 0 done, 1 refused or failed (the message says why and how to
-proceed), 2 bad usage or configuration.
+proceed), 2 bad usage or configuration (checked before any MTurk call), 130 / 143 interrupted by
+SIGINT (Ctrl-C) / SIGTERM.
+
+Stopping: on SIGINT or SIGTERM no MTurk request is sent any more (the client refuses it just
+before sending) and no further batch is journalled; the calls in flight end, the journal keeps
+every change's state, and one line says so. `push` again resumes exactly as after a kill. A second
+signal ends the process at once (the journal is safe at any point, as after a kill).
 
 Pace: `--rate` (QUAL_PIPELINE_PUSH_RATE, default 5/s) is the push's own limit; when
 QUAL_PIPELINE_RATE, the shared limit of every request of one process, is set too, the push keeps
@@ -14,12 +20,19 @@ within both, as the Dagster push assets do.
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from types import FrameType
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from qual_pipeline import settings
+from qual_pipeline import interrupt, settings
+from qual_pipeline.cli import preflight
 from qual_pipeline.cli.options import (
     SettingValues,
     mturk_client,
@@ -29,8 +42,13 @@ from qual_pipeline.cli.options import (
     typed_on_command_line,
 )
 from qual_pipeline.cli.plan import Requests, SqlDir, WebsiteCsv, check_website_csv
-from qual_pipeline.cli.render import failures, push_lines, say
+from qual_pipeline.cli.render import err, failures, push_lines, say
 from qual_pipeline.warehouse.sql_files import SQL_DIR
+
+if TYPE_CHECKING:
+    from qual_pipeline.mturk_api.client import ApiStats
+    from qual_pipeline.push.runner import PushReport
+    from qual_pipeline.push.saved_plan import PlanSettings
 
 
 @takes_settings("push", panels={"Plan options (with --replan only)": settings.PLAN_SETTINGS})
@@ -61,8 +79,6 @@ def push(
     changed or another push ran since it was saved; send (SendNotification=False unless asked),
     read every change back and record it in push_audit. --replan plans and applies in one step."""
     from qual_pipeline.mturk_api.client import ApiStats
-    from qual_pipeline.push.runner import PushFailed, PushSettings, run_push
-    from qual_pipeline.push.saved_plan import read_only_warehouse
 
     if plan is not None and replan:
         raise typer.BadParameter("pass either --plan ID (a saved plan) or --replan, not both")
@@ -77,17 +93,59 @@ def push(
         )
     replan_settings = plan_settings(values) if replan else None
     stats = ApiStats()
+    with stopping_on_signals() as caught:
+        preflight.check("push", values)
+        client = mturk_client(values, rate=values[settings.PUSH_RATE.name], stats=stats)
+        refuse_once_stopped(client)
+        try:
+            report = _push(
+                client,
+                stats,
+                values,
+                kind="requests" if requests else "scores",
+                plan=plan,
+                replan=replan_settings,
+                sql_dir=sql_dir,
+                website_csv=website_csv,
+            )
+        except interrupt.Interrupted:
+            if not caught:
+                raise
+            report = None
+        except typer.Exit:
+            if not caught:
+                raise
+            report = None  # the failure the stop caused: the line below says what happened
+    if caught:
+        raise typer.Exit(interrupted(caught[0], finished=report is not None))
+
+
+def _push(
+    client: Any,
+    stats: ApiStats,
+    values: SettingValues,
+    *,
+    kind: str,
+    plan: str | None,
+    replan: PlanSettings | None,
+    sql_dir: Path,
+    website_csv: Path | None,
+) -> PushReport:
+    """Run the push and print what it did; expected failures become one message (typer.Exit)."""
+    from qual_pipeline.push.runner import PushFailed, PushSettings, run_push
+    from qual_pipeline.push.saved_plan import read_only_warehouse
+
     with failures():
         stores = open_cli_stores(values)
         try:
             report = run_push(
-                "requests" if requests else "scores",
-                client=mturk_client(values, rate=values[settings.PUSH_RATE.name], stats=stats),
+                kind,  # type: ignore[arg-type]
+                client=client,
                 stores=stores,
                 inputs_dir=Path(values[settings.INPUTS_DIR.name]),
                 settings=PushSettings.from_settings(lambda setting: values[setting.name]),
                 plan_id=plan,
-                replan=replan_settings,
+                replan=replan,
                 read_warehouse=read_only_warehouse(stores.warehouse),
                 sql_dir=sql_dir,
                 website_csv=website_csv,
@@ -98,3 +156,62 @@ def push(
             raise
         for line in push_lines(report, stats):
             say(line)
+    return report
+
+
+@contextmanager
+def stopping_on_signals() -> Iterator[list[int]]:
+    """Inside the block SIGINT and SIGTERM ask the push to stop (`interrupt.stop`) instead of
+    ending the process; yields the list the caught signal numbers go to. A second signal ends the
+    process at once with the conventional code. Outside the main thread nothing is installed."""
+    caught: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield caught
+        return
+
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        if caught:
+            os._exit(128 + signum)
+        caught.append(signum)
+        interrupt.stop(f"interrupted by {signal.Signals(signum).name}")
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield caught
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        interrupt.clear()
+
+
+def refuse_once_stopped(client: Any) -> None:
+    """Make `client` refuse every request once the process is asked to stop: checked when an
+    attempt is about to go (before and after any rate limit's wait), so nothing is sent after the
+    signal; the refused call raises interrupt.Interrupted."""
+
+    def refuse(**_: Any) -> None:
+        reason = interrupt.stopped()
+        if reason is not None:
+            raise interrupt.Interrupted(reason)
+
+    client.meta.events.register_first("before-send.mturk", refuse)
+    client.meta.events.register("before-send.mturk", refuse)
+
+
+def interrupted(signum: int, *, finished: bool) -> int:
+    """Print the one line of an interrupted push; returns 128 + the signal number."""
+    name = signal.Signals(signum).name
+    if finished:
+        say(
+            f"[bold red]interrupted[/] ({name}) after the push had finished: nothing is left to "
+            "resume.",
+            err,
+        )
+    else:
+        say(
+            f"[bold red]interrupted[/] ({name}): no MTurk request was sent after the signal and "
+            "the journal holds every change. Run `qual-pipeline push` again to resume: changes "
+            "whose outcome is unknown are read back before anything is sent again.",
+            err,
+        )
+    return 128 + signum

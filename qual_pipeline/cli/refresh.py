@@ -3,7 +3,8 @@
 Off a terminal (cron, CI, a pipe) it prints log lines: page progress at most every 5 s per task,
 every warehouse step with its real counts, and a final line per task once its run has finished.
 Exit codes: 0 done (check warnings are printed, they block nothing), 1 a run failed or a blocking
-check failed (plan and push refuse the types it names), 2 bad configuration.
+check failed (plan and push refuse the types it names) or another refresh of the data folder is
+running, 2 bad configuration (checked before any MTurk call: `cli/preflight.py`).
 
 The options are the settings the refresh reads (`qual_pipeline.settings`); their values go to the
 definitions' resources as they are, never through the process environment.
@@ -11,19 +12,23 @@ definitions' resources as they are, never through the process environment.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.markup import escape
 
 from qual_pipeline import settings
+from qual_pipeline.cli import preflight
 from qual_pipeline.cli.options import (
     SettingValues,
+    named,
     open_cli_stores,
+    shared_profile,
     takes_settings,
-    typed_on_command_line,
 )
 from qual_pipeline.cli.render import err, fail, refresh_progress
 
@@ -35,13 +40,21 @@ if TYPE_CHECKING:
 
 
 @takes_settings("refresh")
-def refresh(ctx: typer.Context, *, values: SettingValues) -> None:
+def refresh(*, values: SettingValues) -> None:
     """Discover, extract every type into the lake and load the warehouse, through the same Dagster
     definitions the UI uses (runs appear in the UI when DAGSTER_HOME is set)."""
-    # A mistake in the type list names what the user wrote: the flag, or the variable.
-    typed = typed_on_command_line(ctx, [settings.TYPES])
-    source = typed[0] if typed else settings.TYPES.env
-    raise typer.Exit(run_refresh(values, types_source=source))
+    preflight.check("refresh", values)
+    # One refresh per data folder in the local profile; the shared profile has no local folder
+    # (concurrent loads there commit or retry whole, and lake snapshots are never overwritten).
+    lock = (
+        contextlib.nullcontext()
+        if shared_profile(values)
+        else preflight.refresh_lock(Path(values[settings.DATA_DIR.name]))
+    )
+    with lock:
+        # A mistake in the type list names what the user wrote: the flag, or the variable.
+        code = run_refresh(values, types_source=named(settings.TYPES))
+    raise typer.Exit(code)
 
 
 def instance_for_cli() -> DagsterInstance:
@@ -93,7 +106,7 @@ def run_refresh(
         cause = root_cause(e)
         if isinstance(cause, TypeSelectionError):
             return fail(cause.naming(types_source), 2).exit_code
-        return fail(cause, 2).exit_code
+        return fail(preflight.types_message(str(cause)), 2).exit_code
     # A throw-away instance starts empty, so every type is "new" to it: nothing to announce.
     return report(outcome, err, time.monotonic() - started, discovery=not instance.is_ephemeral)
 

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from qual_pipeline.cli import preflight
 from qual_pipeline.cli.options import SettingValues, mturk_client, takes_settings
 from qual_pipeline.cli.plan import check_output
 from qual_pipeline.cli.render import failures, out, score_table
@@ -30,6 +31,7 @@ def score(
     from qual_pipeline.push.score import check_ids, get_qualification_score
 
     check_output(output)
+    preflight.check("score", values)
     try:
         check_ids(type_id, worker)
     except ValueError as e:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markup import escape
 
+from qual_pipeline.cli import preflight
 from qual_pipeline.cli.options import SettingValues, open_cli_stores, takes_settings
 from qual_pipeline.cli.render import err, fail, out, query_table
 from qual_pipeline.settings import ConfigurationError
@@ -34,6 +35,7 @@ def sql(
     shared profile's DuckLake, read at its last commit without waiting for a writer)."""
     if output.lower() not in OUTPUTS:
         raise fail(f"--output {output!r} is not known; use table, csv or json", 2)
+    preflight.check("sql", values)
     try:
         stores = open_cli_stores(values, warehouse_wait_s=0.0)
     except ConfigurationError as e:

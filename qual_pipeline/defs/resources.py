@@ -89,6 +89,7 @@ class _MTurk(SettingsResource):
             rate_limiter=self.rate_limiter(),
             stats=stats,
             profile_name=self.get(settings.AWS_PROFILE) or None,
+            connect_timeout=self.get(settings.CONNECT_TIMEOUT),
         )
         return limit_rate(client, RateLimiter(rate)) if rate else client
 

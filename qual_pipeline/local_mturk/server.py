@@ -78,11 +78,15 @@ class _Service:
         self.faults = faults
         self.counts: Counter[str] = Counter()
         self.counts_lock = threading.Lock()
+        self.arrivals: list[float] = []
+        """time.monotonic() of every request's arrival, faulted ones included."""
         self.prefix = model.target_prefix() + "."
 
     def answer(
         self, method: str, path: str, headers: Mapping[str, str], body: bytes
     ) -> tuple[int, bytes] | object:
+        with self.counts_lock:
+            self.arrivals.append(time.monotonic())
         self.faults.delay()
         try:
             return 200, self._dispatch(method, path, headers, body)
@@ -632,6 +636,11 @@ class LocalMTurk:
         """Successful calls per operation name (requests failed by faults are not counted)."""
         with self._service.counts_lock:
             return Counter(self._service.counts)
+
+    def requests_after(self, moment: float) -> int:
+        """Requests that arrived after `moment` (a time.monotonic() value), answered or not."""
+        with self._service.counts_lock:
+            return sum(1 for t in self._service.arrivals if t > moment)
 
     def set_faults(self, faults: FaultConfig) -> None:
         self._service.faults.configure(faults)

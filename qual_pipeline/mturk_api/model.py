@@ -14,14 +14,16 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-import botocore.session
+from botocore.loaders import create_loader
 from botocore.model import ServiceModel
 
 
 @cache
 def service_model() -> ServiceModel:
-    """The MTurk Requester service model of the installed botocore."""
-    return botocore.session.get_session().get_service_model("mturk")
+    """The MTurk Requester service model of the installed botocore, read from its data files
+    alone: no AWS configuration is consulted (a bad AWS_PROFILE is reported by the command that
+    needs credentials, not by an import)."""
+    return ServiceModel(create_loader().load_service_model("mturk", "service-2"), "mturk")
 
 
 @dataclass(frozen=True)

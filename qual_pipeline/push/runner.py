@@ -13,7 +13,10 @@ environment and account, checked before every MTurk call):
    its attempts are copied to push_audit and its verified values into the warehouse.
 
 MTurk errors that outlive botocore's retries (throttling, faults, lost connections) stop the run
-with PushInterrupted: the journal holds every change's state, and the next push resumes.
+with PushInterrupted: the journal holds every change's state, and the next push resumes. So does a
+stop asked for by the process (`qual_pipeline.interrupt.stop`, from a signal handler): no batch is
+journalled for sending after it (`interrupt.Interrupted` is raised instead), the calls in flight
+end, and the ones refused by the client leave their changes 'sending', read back on resume.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import duckdb
 import pyarrow as pa
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
+from qual_pipeline import interrupt
 from qual_pipeline.mturk_api.errors import describe
 from qual_pipeline.push.calls import (
     Observed,
@@ -197,8 +201,8 @@ def run_push(
     read_warehouse: read-only connections for planning and checks (default: the stores').
     Raises PushRefused (nothing sent for the plan: no saved plan, out of date, refused by its
     verdict), JournalBusy (another push is running), PlanError (bad model or warehouse),
-    PushInterrupted (MTurk unreachable after retries: resume later) or PushFailed (after
-    recording every outcome).
+    PushInterrupted (MTurk unreachable after retries: resume later), interrupt.Interrupted (the
+    process was asked to stop: resume later) or PushFailed (after recording every outcome).
     """
     report = PushReport(run_id=uuid.uuid4().hex)
     if settings.environment == "production" and not settings.allow_production:
@@ -294,6 +298,7 @@ def _run_locked(
         )
     assert target is not None
     report.plan_id = target.plan_id
+    _stop_if_asked()
     opened = journal.open_plan(target.plan_id, send_notifications=settings.send_notifications)
     if opened.total == 0:
         journal.finish_if_done(opened.plan_id)
@@ -349,6 +354,7 @@ class _Sender:
         with ThreadPoolExecutor(max_workers=self.settings.concurrency) as pool:
             self.pool = pool
             # Unknown outcomes first: read back, and send again only what has not landed.
+            _stop_if_asked()
             self.stage = f"reading back the changes in flight of plan {plan.plan_id}"
             while batch := self.journal.changes(plan.plan_id, "sending", size):
                 self._resolve_unknown(batch)
@@ -360,6 +366,7 @@ class _Sender:
                 n for s, n in self.journal.state_counts(plan.plan_id).items() if s == "pending"
             )
             while batch := self.journal.changes(plan.plan_id, "pending", size):
+                _stop_if_asked()
                 sending = self.journal.mark_sending(batch, self.run_id)
                 self.stage = f"sending the changes of plan {plan.plan_id}"
                 results = list(pool.map(lambda c: self._send(c, notify), sending))
@@ -505,6 +512,14 @@ class _Sender:
                         ) from e
                     time.sleep(wait)
             self.journal.mark_recorded(rows)
+
+
+def _stop_if_asked() -> None:
+    """Raise interrupt.Interrupted once the process was asked to stop (nothing is journalled
+    for sending after that)."""
+    reason = interrupt.stopped()
+    if reason is not None:
+        raise interrupt.Interrupted(reason)
 
 
 def _who(change: Change) -> str:

@@ -105,6 +105,7 @@ def test_unknown_option_is_usage_error() -> None:
 def test_sql_without_warehouse_says_to_refresh(tmp_path: Path) -> None:
     result = qual_pipeline("sql", "SELECT 1", "--data-dir", str(tmp_path))
     assert result.returncode == 1
+    assert f"No warehouse at {tmp_path / 'warehouse.duckdb'}" in result.stderr
     assert "qual-pipeline refresh" in result.stderr
     assert "Traceback" not in result.stderr
 
@@ -170,6 +171,8 @@ def test_refresh_names_a_type_not_owned(refreshed: dict[str, Any]) -> None:
     )
     assert result.returncode == 2
     assert FOREIGN in result.stderr
+    assert f"qualification type '{FOREIGN}' in --types is not owned" in result.stderr
+    assert "QUAL_PIPELINE_TYPES" not in result.stderr  # the user typed --types
     assert "Traceback" not in result.stderr
     assert refreshed["env"]["AWS_SECRET_ACCESS_KEY"] not in result.stderr + result.stdout
     # The message names what the user wrote: the flag here, the variable when that set it.

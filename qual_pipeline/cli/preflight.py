@@ -1,0 +1,265 @@
+"""A command's configuration checked once, up front, before any MTurk call or file write.
+
+Each mistake is one line that names the setting as the user gave it (the option when it was typed,
+else the environment variable) and the fix, and exits 2: an MTurk endpoint URL that is not one, a
+data folder the command cannot write (or, for `sql` and `export`, read), a type list with a
+malformed id, no usable credentials. Then one TCP connection to the endpoint is opened and closed
+(no request is sent), so an endpoint where nothing listens, an unknown host or one that does not
+answer is reported within MTURK_CONNECT_TIMEOUT, naming the endpoint, with exit 1.
+
+`refresh_lock` keeps two refreshes of one data folder from running at once: the second refuses at
+once (exit 1), before any MTurk request, naming the one that runs.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import socket
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from qual_pipeline import settings
+from qual_pipeline.cli.options import SettingValues, named, shared_profile, typed
+from qual_pipeline.cli.render import fail
+from qual_pipeline.settings import Setting
+
+WRITES = {
+    "refresh": "refresh writes the lake and warehouse.duckdb there",
+    "push": "push keeps its journal (push_journal.sqlite) there and records what it sent in "
+    "warehouse.duckdb",
+    "plan": "plan saves its plan in the push journal (push_journal.sqlite) there",
+}
+READS = {
+    "sql": "sql reads warehouse.duckdb there",
+    "export": "export reads warehouse.duckdb there",
+    "plan": "plan reads warehouse.duckdb there",
+}
+CALLS_MTURK = ("refresh", "push", "score")
+REFRESH_LOCK = "refresh.lock"
+
+
+def given(setting: Setting[Any], value: object) -> str:
+    """`--data-dir /x` or `QUAL_PIPELINE_DATA_DIR=/x` (or, for a default, the variable and the
+    option that would change it)."""
+    if typed(setting):
+        return f"{setting.flag} {value}"
+    if os.environ.get(setting.env, "").strip():
+        return f"{setting.env}={value}"
+    return f"the data folder {value} (the default; set {setting.env} or {setting.flag})"
+
+
+def shown(setting: Setting[Any], value: object) -> str:
+    """`--endpoint-url X` when typed, else `MTURK_ENDPOINT_URL='X'`."""
+    return f"{setting.flag} {value}" if typed(setting) else f"{setting.env}={value!r}"
+
+
+def check(command: str, values: SettingValues) -> None:
+    """Every up-front check `command` needs (see the module); raises typer.Exit(2) (or 1 for an
+    endpoint that cannot be reached) after printing one line."""
+    url = endpoint(values) if command in CALLS_MTURK else ""
+    if settings.DATA_DIR.name in values and not shared_profile(values):
+        check_data_dir(command, Path(values[settings.DATA_DIR.name]))
+    if settings.TYPES.name in values:
+        check_types(values[settings.TYPES.name])
+    if command in CALLS_MTURK:
+        check_credentials(values)
+        check_reachable(url, values[settings.CONNECT_TIMEOUT.name])
+
+
+def endpoint(values: SettingValues) -> str:
+    """The endpoint the command's MTurk client will use; exit 2 when MTURK_ENDPOINT_URL is not
+    an http(s) URL with a host."""
+    from qual_pipeline.mturk_api.client import ENDPOINTS
+
+    url = values.get(settings.ENDPOINT_URL.name)
+    if not url:
+        return ENDPOINTS[values[settings.ENVIRONMENT.name]]
+    parts = urlsplit(url)
+    try:
+        port_ok = parts.port is None or parts.port >= 0
+    except ValueError:  # not a number, or out of range
+        port_ok = False
+    if parts.scheme in ("http", "https") and parts.hostname and port_ok:
+        return url
+    where = shown(settings.ENDPOINT_URL, url)
+    example = f"http://{url}" if "://" not in url else "http://127.0.0.1:8443"
+    raise fail(
+        f"{where} is not a URL MTurk can be reached at: write the scheme, the host and the "
+        f"port, e.g. {example} (a local MTurk) or https://mturk-requester-sandbox.us-east-1."
+        f"amazonaws.com; leave it out to use the real service of {settings.ENVIRONMENT.env}",
+        2,
+    )
+
+
+def check_data_dir(command: str, folder: Path) -> None:
+    """The data folder is a folder the command can read (sql, export, plan) and write (refresh,
+    push, plan); refresh creates it when missing. Exit 2 naming the setting otherwise."""
+    setting = settings.DATA_DIR
+    folder = folder.expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise fail(
+            f"{given(setting, folder)} is a file, not a folder: point {named(setting)} at the "
+            "folder of the lake and warehouse.duckdb",
+            2,
+        )
+    if not folder.exists():
+        if command != "refresh":
+            return  # the command says there is no warehouse yet, and how to make one
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise fail(
+                f"{given(setting, folder)} cannot be created ({e.strerror}): "
+                f"{WRITES[command]}; create it, or point {named(setting)} at a folder you can "
+                "write",
+                2,
+            ) from None
+    why = READS.get(command) or WRITES.get(command)
+    try:
+        os.listdir(folder)
+    except OSError as e:
+        raise fail(
+            f"{given(setting, folder)} is not readable ({e.strerror}): {why}; make it readable "
+            f"(chmod u+rx), or point {named(setting)} at another folder",
+            2,
+        ) from None
+    if command not in WRITES:
+        return
+    try:
+        handle, probe = tempfile.mkstemp(dir=folder, prefix=".qual-pipeline-write-check-")
+    except OSError as e:
+        raise fail(
+            f"{given(setting, folder)} is not writable ({e.strerror}): {WRITES[command]}; make "
+            f"it writable (chmod u+w), or point {named(setting)} at a folder you can write",
+            2,
+        ) from None
+    os.close(handle)
+    os.unlink(probe)
+
+
+def check_types(text: str | None) -> None:
+    """A type list with a malformed id is refused before any call, naming how it was given."""
+    from qual_pipeline.extract.errors import TypeSelectionError
+    from qual_pipeline.extract.type_selection import parse_type_setting
+
+    try:
+        parse_type_setting(text or "")
+    except TypeSelectionError as e:
+        raise fail(types_message(str(e)), 2) from None
+
+
+def types_message(message: str) -> str:
+    """An error about the type list, naming --types when the user typed it (the domain's
+    messages name QUAL_PIPELINE_TYPES)."""
+    if typed(settings.TYPES):
+        return message.replace(settings.TYPES.env, str(settings.TYPES.flag))
+    return message
+
+
+def check_credentials(values: SettingValues) -> None:
+    """boto3's standard chain finds a key id and a secret (never shown); exit 2 otherwise."""
+    import boto3
+    import botocore.session
+    from botocore.exceptions import BotoCoreError, PartialCredentialsError, ProfileNotFound
+
+    from qual_pipeline.mturk_api.errors import NO_CREDENTIALS
+
+    profile = values.get(settings.AWS_PROFILE.name)
+    try:
+        session = boto3.session.Session(
+            botocore_session=botocore.session.get_session(), profile_name=profile
+        )
+        found = session.get_credentials()
+        frozen = found.get_frozen_credentials() if found is not None else None
+    except ProfileNotFound:
+        raise fail(
+            f"{shown(settings.AWS_PROFILE, profile)} names no profile in the AWS credentials "
+            "or config file: add it (aws configure --profile NAME), or unset it to use "
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+            2,
+        ) from None
+    except PartialCredentialsError as e:
+        raise fail(
+            f"incomplete AWS credentials ({e}): set both AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE",
+            2,
+        ) from None
+    except BotoCoreError as e:
+        raise fail(f"could not read the AWS credentials: {e}", 2) from None
+    if frozen is None or not frozen.access_key or not frozen.secret_key:
+        raise fail(NO_CREDENTIALS, 2)
+
+
+def check_reachable(url: str, timeout_s: float) -> None:
+    """Open (and close) one TCP connection to the endpoint, unless a proxy carries its traffic;
+    exit 1 naming the endpoint when none opens within `timeout_s`."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    proxies = urllib.request.getproxies()
+    if proxies.get(parts.scheme) and not urllib.request.proxy_bypass(host):
+        return  # boto3 goes through the proxy: a direct connection proves nothing
+    setting = named(settings.ENDPOINT_URL) if typed(settings.ENDPOINT_URL) else None
+    where = f"MTurk at {url}" + (f" ({setting})" if setting else "")
+    fix = (
+        f"check {settings.ENDPOINT_URL.env} (is the local MTurk running? `qual-pipeline "
+        "local-mturk serve` prints its URL)"
+        if os.environ.get(settings.ENDPOINT_URL.env) or setting
+        else f"check the network, or {settings.ENVIRONMENT.env}"
+    )
+    started = time.monotonic()
+    try:
+        socket.create_connection((host, port), timeout=timeout_s).close()
+    except ConnectionRefusedError:
+        raise fail(f"cannot connect to {where}: nothing listens there; {fix}", 1) from None
+    except socket.gaierror as e:
+        raise fail(f"cannot connect to {where}: unknown host ({e.strerror}); {fix}", 1) from None
+    except TimeoutError:
+        raise fail(
+            f"cannot connect to {where}: no answer within {timeout_s:g} s "
+            f"({settings.CONNECT_TIMEOUT.env}); {fix}",
+            1,
+        ) from None
+    except OSError as e:
+        seconds = time.monotonic() - started
+        raise fail(
+            f"cannot connect to {where}: {e.strerror or e} after {seconds:.1f} s; {fix}", 1
+        ) from None
+
+
+@contextmanager
+def refresh_lock(data_dir: Path) -> Iterator[None]:
+    """Hold the data folder's refresh lock (`refresh.lock`, an flock the system releases when
+    the process ends, however it ends) for the block; when another refresh holds it, print one
+    line naming it and exit 1 at once."""
+    path = data_dir.expanduser() / REFRESH_LOCK
+    with open(path, "a+", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise fail(
+                f"another refresh of {data_dir} is running ({holder}); this one stopped before "
+                "any MTurk request. Refreshes of one data folder run one at a time: wait for it "
+                "to finish (its data is then current), then run again if needed",
+                1,
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+        handle.write(f"pid {os.getpid()}, started {started}\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()
+            handle.flush()

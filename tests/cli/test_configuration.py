@@ -1,0 +1,319 @@
+"""Configuration mistakes are caught once, up front, through the console script as a user runs it:
+one line naming the setting as it was given (option or variable) and the fix, exit 2, no
+traceback, and not one request at the local MTurk (its arrivals are counted). An endpoint where
+nothing listens is reported within seconds, naming it; a second refresh of one data folder refuses
+at once while the first runs on.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.folders import locked_folder
+from support.mturk import make_data, qualification, qualification_type, type_id
+
+from qual_pipeline.local_mturk.faults import FaultConfig
+from qual_pipeline.mturk_api.errors import NO_CREDENTIALS
+
+T1 = type_id(61)
+SCRIPT = Path(sys.executable).with_name("qual-pipeline")
+REFUSED_WITHIN_S = 6.0  # the whole command, Python's start included (it took ~12 s before)
+
+
+def run(
+    *args: str, env: dict[str, str], prefix: list[str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*(prefix or []), str(SCRIPT), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env, "COLUMNS": "200"},
+        timeout=120,
+    )
+
+
+def one_error_line(result: subprocess.CompletedProcess[str], code: int = 2) -> str:
+    """The one line a refused command prints (asserted: its exit code, no traceback)."""
+    assert result.returncode == code, result.stdout + result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: "), lines[0]
+    assert "Traceback" not in result.stdout + result.stderr
+    return lines[0]
+
+
+@pytest.fixture
+def mturk(local_mturk: Any, mturk_env: Any) -> tuple[Any, dict[str, str]]:
+    server = local_mturk(
+        data=make_data(
+            types=[qualification_type(T1, "Accuracy")],
+            qualifications=[qualification(i, 50 + i, qual_type_id=T1) for i in range(5)],
+        )
+    )
+    env = mturk_env(server)
+    env.pop("DAGSTER_HOME", None)
+    return server, env
+
+
+COMMAND_ARGS = {
+    "refresh": ["refresh"],
+    "push": ["push"],
+    "score": ["score", "--type", T1, "--worker", "AW000000000001"],
+}
+
+
+@pytest.mark.parametrize(
+    ("command", "given"), [("refresh", "environment"), ("push", "environment"), ("score", "option")]
+)
+def test_endpoint_without_scheme(command: str, given: str, mturk: Any, tmp_path: Path) -> None:
+    server, env = mturk
+    bare = server.endpoint_url.removeprefix("http://")  # 127.0.0.1:PORT: what users type
+    args = [*COMMAND_ARGS[command]]
+    if command != "score":
+        args += ["--data-dir", str(tmp_path / "data")]
+    if given == "option":
+        args += ["--endpoint-url", bare]
+        env = {**env, "MTURK_ENDPOINT_URL": server.endpoint_url}
+    else:
+        env = {**env, "MTURK_ENDPOINT_URL": bare}
+    line = one_error_line(run(*args, env=env))
+    named = f"--endpoint-url {bare}" if given == "option" else f"MTURK_ENDPOINT_URL='{bare}'"
+    assert line.startswith(f"error: {named} is not a URL MTurk can be reached at"), line
+    assert f"e.g. http://{bare}" in line
+    assert server.requests_after(0.0) == 0
+
+
+@pytest.mark.parametrize("command", ["refresh", "push", "plan"])
+def test_data_folder_not_writable(command: str, mturk: Any) -> None:
+    server, env = mturk
+    with locked_folder(readable=True) as (folder, prefix):
+        result = run(command, "--data-dir", str(folder), env=env, prefix=prefix)
+        assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]  # nothing written
+    line = one_error_line(result)
+    assert line.startswith(f"error: --data-dir {folder} is not writable (Permission denied): ")
+    assert "or point --data-dir at a folder you can write" in line
+    assert server.requests_after(0.0) == 0
+
+
+@pytest.mark.parametrize("command", ["sql", "export"])
+def test_data_folder_not_readable(command: str, mturk: Any, tmp_path: Path) -> None:
+    _, env = mturk
+    args = {"sql": ["sql", "SELECT 1"], "export": ["export", "--website-csv", "/tmp/x.csv"]}
+    with locked_folder(readable=False) as (folder, prefix):
+        result = run(
+            *args[command], env={**env, "QUAL_PIPELINE_DATA_DIR": str(folder)}, prefix=prefix
+        )
+    line = one_error_line(result)
+    assert line.startswith(
+        f"error: QUAL_PIPELINE_DATA_DIR={folder} is not readable (Permission denied): "
+        f"{command} reads warehouse.duckdb there"
+    ), line
+
+
+@pytest.mark.parametrize("command", list(COMMAND_ARGS))
+def test_missing_credentials(command: str, mturk: Any, tmp_path: Path) -> None:
+    server, env = mturk
+    args = [*COMMAND_ARGS[command]]
+    if command != "score":
+        args += ["--data-dir", str(tmp_path / "data")]
+    without = {k: v for k, v in env.items() if not k.startswith("AWS_ACCESS_KEY_ID")}
+    without = {k: v for k, v in without.items() if k != "AWS_SECRET_ACCESS_KEY"}
+    child_env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("AWS_ACCESS", "AWS_SECRET"))
+    }
+    result = subprocess.run(
+        [str(SCRIPT), *args],
+        capture_output=True,
+        text=True,
+        env={**child_env, **without, "COLUMNS": "200"},
+        timeout=120,
+    )
+    line = one_error_line(result)
+    assert line == f"error: {NO_CREDENTIALS}"
+    assert line.startswith(
+        "error: no usable AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or "
+        "AWS_PROFILE"
+    )
+    assert server.requests_after(0.0) == 0
+
+
+def test_incomplete_credentials_and_unknown_profile(mturk: Any) -> None:
+    server, env = mturk
+    score = COMMAND_ARGS["score"]
+    half = {k: v for k, v in os.environ.items() if k != "AWS_SECRET_ACCESS_KEY"}
+    result = subprocess.run(
+        [str(SCRIPT), *score],
+        capture_output=True,
+        text=True,
+        env={**half, **{k: v for k, v in env.items() if k != "AWS_SECRET_ACCESS_KEY"}},
+        timeout=120,
+    )
+    line = one_error_line(result)
+    assert line.startswith("error: incomplete AWS credentials (")
+    assert "missing: AWS_SECRET_ACCESS_KEY" in line
+    profile = one_error_line(run(*score, env={**env, "AWS_PROFILE": "nope"}))
+    assert profile.startswith("error: AWS_PROFILE='nope' names no profile in the AWS credentials")
+    flag = one_error_line(run(*score, "--aws-profile", "nope", env=env))
+    assert flag.startswith("error: --aws-profile nope names no profile")
+    assert server.requests_after(0.0) == 0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize("command", list(COMMAND_ARGS))
+def test_nothing_listening_is_reported_within_seconds(
+    command: str, mturk: Any, tmp_path: Path
+) -> None:
+    _, env = mturk
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    args = [*COMMAND_ARGS[command], "--endpoint-url", nowhere]
+    if command != "score":
+        args += ["--data-dir", str(tmp_path / "data")]
+    started = time.monotonic()
+    result = run(*args, env=env)
+    seconds = time.monotonic() - started
+    line = one_error_line(result, code=1)
+    assert line == (
+        f"error: cannot connect to MTurk at {nowhere} (--endpoint-url): nothing listens there; "
+        "check MTURK_ENDPOINT_URL (is the local MTurk running? `qual-pipeline local-mturk serve` "
+        "prints its URL)"
+    )
+    assert seconds < REFUSED_WITHIN_S, f"took {seconds:.1f} s"
+
+
+def test_unknown_host_and_no_answer(mturk: Any, tmp_path: Path) -> None:
+    """A host name that does not resolve; a port whose listener never accepts (its queue is full,
+    so the kernel drops further connection attempts unanswered): each reported at once."""
+    _, env = mturk
+    score = COMMAND_ARGS["score"]
+    unknown = one_error_line(
+        run(*score, env={**env, "MTURK_ENDPOINT_URL": "http://no-such-host.invalid:8443"}), code=1
+    )
+    assert unknown.startswith(
+        "error: cannot connect to MTurk at http://no-such-host.invalid:8443: unknown host ("
+    )
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        queued = []
+        for _ in range(4):  # fill the accept queue
+            sock = socket.socket()
+            sock.setblocking(False)
+            sock.connect_ex(listener.getsockname())
+            queued.append(sock)
+        time.sleep(0.2)
+        try:
+            started = time.monotonic()
+            silent = one_error_line(
+                run(*score, "--connect-timeout", "1", "--endpoint-url", url, env=env), code=1
+            )
+            seconds = time.monotonic() - started
+        finally:
+            for sock in queued:
+                sock.close()
+    assert silent == (
+        f"error: cannot connect to MTurk at {url} (--endpoint-url): no answer within 1 s "
+        "(MTURK_CONNECT_TIMEOUT); check MTURK_ENDPOINT_URL (is the local MTurk running? "
+        "`qual-pipeline local-mturk serve` prints its URL)"
+    )
+    assert seconds < REFUSED_WITHIN_S
+
+
+def test_types_errors_name_the_option_or_the_variable(mturk: Any, tmp_path: Path) -> None:
+    server, env = mturk
+    data = str(tmp_path / "data")
+    flag = one_error_line(run("refresh", "--data-dir", data, "--types", "nope", env=env))
+    assert (
+        "qualification type 'nope' in --types is malformed" in flag
+        and "fix --types or set it to 'owned'" in flag
+    )
+    assert "QUAL_PIPELINE_TYPES" not in flag
+    variable = one_error_line(
+        run("refresh", "--data-dir", data, env={**env, "QUAL_PIPELINE_TYPES": "nope"})
+    )
+    assert "in QUAL_PIPELINE_TYPES is malformed" in variable
+    assert server.requests_after(0.0) == 0
+
+
+def test_second_refresh_of_one_data_folder_refuses_at_once(
+    local_mturk: Any, mturk_env: Any, tmp_path: Path
+) -> None:
+    """The first refresh pages a local MTurk that answers after a second (so it is still running
+    when the second starts); the second, pointed at another local MTurk, refuses before sending it
+    anything; then the first is let finish and does, normally."""
+    data = make_data(
+        types=[qualification_type(T1, "Accuracy")],
+        qualifications=[qualification(i, 50 + i % 50, qual_type_id=T1) for i in range(300)],
+    )
+    slow = local_mturk(data=data, faults=FaultConfig(latency_ms=1000))
+    other = local_mturk(data=data)
+    env = mturk_env(slow)
+    env.pop("DAGSTER_HOME", None)
+    folder = tmp_path / "data"
+    first = subprocess.Popen(
+        [str(SCRIPT), "refresh", "--data-dir", str(folder)],
+        env={**os.environ, **env, "COLUMNS": "200"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while slow.requests_after(0.0) < 1:
+            assert first.poll() is None, first.communicate()
+            assert time.monotonic() < deadline, "the first refresh never called MTurk"
+            time.sleep(0.02)
+        second = run(
+            "refresh",
+            "--data-dir",
+            str(folder),
+            env={**env, "MTURK_ENDPOINT_URL": other.endpoint_url},
+        )
+        still_running = first.poll() is None
+        slow.set_faults(FaultConfig())
+        out, err = first.communicate(timeout=120)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    line = one_error_line(second, code=1)
+    assert line.startswith(
+        f"error: another refresh of {folder} is running (pid {first.pid}, started 20"
+    )
+    assert "this one stopped before any MTurk request" in line
+    assert other.requests_after(0.0) == 0
+    assert still_running
+    assert first.returncode == 0, out + err
+    assert "refresh done: 1 type(s)" in err
+
+    again = run("refresh", "--data-dir", str(folder), env=env)  # the lock is free again
+    assert again.returncode == 0, again.stderr
+
+
+def test_connect_timeout_reaches_every_client(mturk: Any) -> None:
+    """MTURK_CONNECT_TIMEOUT is each request's connect timeout too: in the CLI's clients and in
+    the Dagster resource's."""
+    from qual_pipeline import settings
+    from qual_pipeline.cli.options import mturk_client
+    from qual_pipeline.defs.resources import MTurkResource
+
+    server, _ = mturk
+    values = {s.name: s.default for s in settings.SETTINGS}
+    values[settings.ENDPOINT_URL.name] = server.endpoint_url
+    values[settings.CONNECT_TIMEOUT.name] = 2.5
+    assert mturk_client(values).meta.config.connect_timeout == 2.5
+    resource = MTurkResource(endpoint_url=server.endpoint_url, connect_timeout_s="1.5")
+    assert resource.client().meta.config.connect_timeout == 1.5
+    assert server.requests_after(0.0) == 0

@@ -1,0 +1,165 @@
+"""SIGINT and SIGTERM stop `qual-pipeline push` mid-run, and the next push resumes exactly once.
+
+The push is the user's command in a child process against a local MTurk that answers every request
+after a delay (`FaultConfig(latency_ms=...)`, what `local-mturk serve --latency-ms` sets), so the
+signal lands while calls are in flight. The local MTurk records when each request arrives: none may
+arrive after the signal (a request already on the wire gets 0.1 s). The journal is read from the
+test; the following push must land every change once (AssociateQualificationWithWorker counted on
+the local MTurk) and read every one back.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from push_helpers import (
+    World,
+    mturk_state,
+    run_push_process,
+    warehouse_rows,
+    write_desired,
+)
+from support.mturk import type_id, worker_id
+from support.push_process import REPO, push_command
+
+from qual_pipeline.local_mturk.faults import FaultConfig
+from qual_pipeline.push.journal import JOURNAL_NAME
+
+T1 = type_id(41)
+CHANGES = 60
+ASSOCIATE = "AssociateQualificationWithWorker"
+LATENCY_MS = 150
+STOP_WITHIN_S = 5.0
+ON_THE_WIRE_S = 0.1
+
+
+def push_args(tmp_path: Path, *more: str) -> list[str]:
+    return [
+        "push",
+        "--data-dir",
+        str(tmp_path / "data"),
+        "--inputs-dir",
+        str(tmp_path / "inputs"),
+        "--rate",
+        "200",
+        "--concurrency",
+        "4",
+        "--batch-size",
+        "8",
+        *more,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"]
+)
+def test_signal_stops_push_and_next_push_resumes_exactly_once(
+    signum: int, code: int, local_mturk, mturk_env, tmp_path: Path
+) -> None:
+    world = World(types=[T1], qualifications=[(T1, worker_id(i), "Granted", i) for i in range(70)])
+    mturk = local_mturk(data=world.mturk_data(), faults=FaultConfig(latency_ms=LATENCY_MS))
+    env = mturk_env(mturk)
+    data = tmp_path / "data"
+    world.warehouse(data)
+    desired = {worker_id(i): 500 + i for i in range(CHANGES)}
+    write_desired(tmp_path / "inputs", [(T1, w, v) for w, v in desired.items()])
+    planned = run_push_process(
+        [
+            "plan",
+            "--data-dir",
+            str(data),
+            "--inputs-dir",
+            str(tmp_path / "inputs"),
+            "--max-share",
+            "1",
+        ],
+        env,
+    )
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+
+    process = subprocess.Popen(
+        push_command(push_args(tmp_path)),
+        env={**os.environ, **env, "COLUMNS": "200"},
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while mturk.call_counts()[ASSOCIATE] < 12:  # mid-run: some batches sent, more to come
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "the push never got going"
+            time.sleep(0.01)
+        signalled = time.monotonic()
+        process.send_signal(signum)
+        stdout, stderr = process.communicate(timeout=30)
+        seconds = time.monotonic() - signalled
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+    assert process.returncode == code, stdout + stderr
+    assert seconds < STOP_WITHIN_S, f"took {seconds:.1f} s to stop"
+    assert mturk.requests_after(signalled + ON_THE_WIRE_S) == 0
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, stderr
+    name = signal.Signals(signum).name
+    assert lines[0] == (
+        f"interrupted ({name}): no MTurk request was sent after the signal and the journal holds "
+        "every change. Run `qual-pipeline push` again to resume: changes whose outcome is unknown "
+        "are read back before anything is sent again."
+    )
+    assert "Traceback" not in stdout + stderr
+
+    # The journal is consistent: every change in a state a resume knows, none failed, the plan
+    # still open, and fewer changes sent than planned (it stopped mid-way).
+    journal = sqlite3.connect(data / JOURNAL_NAME)
+    try:
+        states = dict(journal.execute("SELECT state, count(*) FROM changes GROUP BY state"))
+    finally:
+        journal.close()
+    assert sum(states.values()) == CHANGES, states
+    assert set(states) <= {"pending", "sending", "sent", "verified"}, states
+    assert states.get("pending", 0) > 0, states
+    sent_before = mturk.call_counts()[ASSOCIATE]
+    assert sent_before < CHANGES
+
+    resumed = run_push_process(push_args(tmp_path), env)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "resumed plan" in resumed.stdout, resumed.stdout
+    assert mturk.call_counts()[ASSOCIATE] == CHANGES  # each change landed exactly once
+    assert mturk_state(mturk, [(T1, w) for w in desired]) == {
+        (T1, w): ("Granted", v) for w, v in desired.items()
+    }
+    verified = warehouse_rows(
+        data, "SELECT count(DISTINCT worker_id) FROM push_audit WHERE status = 'verified'"
+    )
+    assert verified == [(CHANGES,)]
+
+
+def test_signal_after_the_push_finished_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    """In process: a signal inside the block is caught (not raised), asks every MTurk call to
+    stop, and is forgotten after it; a push that had finished when it came says so."""
+    from qual_pipeline import interrupt
+    from qual_pipeline.cli.push import interrupted, stopping_on_signals
+
+    before = signal.getsignal(signal.SIGINT)
+    with stopping_on_signals() as caught:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)
+        assert caught == [signal.SIGINT]
+        assert interrupt.stopped() == "interrupted by SIGINT"
+    assert interrupt.stopped() is None
+    assert signal.getsignal(signal.SIGINT) is before
+    assert interrupted(signal.SIGINT, finished=True) == 130
+    assert capsys.readouterr().err.strip() == (
+        "interrupted (SIGINT) after the push had finished: nothing is left to resume."
+    )
