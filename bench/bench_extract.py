@@ -60,11 +60,12 @@ def _worker_bare(url: str, type_id: str, out_dir: Path) -> dict[str, Any]:
 def _worker_ours(url: str, type_id: str, out_dir: Path) -> dict[str, Any]:
     from qual_pipeline.extract import extract_worker_qualifications
     from qual_pipeline.mturk_api.client import ApiStats, make_client
+    from qual_pipeline.stores.profile import local_stores
 
     stats = ApiStats()
     client = make_client(endpoint_url=url, stats=stats)
     start = time.perf_counter()
-    result = extract_worker_qualifications(client, type_id, out_dir, stats=stats)
+    result = extract_worker_qualifications(client, type_id, local_stores(out_dir), stats=stats)
     return {
         "rows": result.records_seen,
         "published_rows": result.rows,

@@ -21,15 +21,12 @@ import json
 import os
 import tempfile
 import time
-from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
-from qual_pipeline.lake import layout
-from qual_pipeline.lake.writer import SnapshotWriter
 from qual_pipeline.local_mturk.server import FaultConfig, LocalMTurk
 from qual_pipeline.mturk_api.client import ApiStats, RateLimiter, make_client
 from qual_pipeline.push.guard import GuardLimits
@@ -38,8 +35,9 @@ from qual_pipeline.push.plan import build_score_plan
 from qual_pipeline.push.runner import PushSettings, run_push
 from qual_pipeline.push.saved_plan import PlanSettings, read_only_warehouse, save_plan
 from qual_pipeline.schema import QUALIFICATION_TYPES, WORKER_QUALIFICATIONS
-from qual_pipeline.warehouse.connection import open_warehouse
+from qual_pipeline.stores.profile import local_stores
 from qual_pipeline.warehouse.load import load_warehouse
+from qual_pipeline.warehouse.sql_files import ensure_schema
 
 TYPES = 10
 BENCH_KEY = "BENCHPUSHREQUESTER01"
@@ -53,7 +51,9 @@ def type_id(i: int) -> str:
 def bench_plan(root: Path, rows: int) -> dict[str, Any]:
     data, inputs = root / "plan-data", root / "plan-inputs"
     inputs.mkdir(parents=True)
-    con = open_warehouse(data)
+    stores = local_stores(data)
+    con = stores.warehouse.connect()
+    ensure_schema(stores.warehouse, con)
     types = ", ".join(f"('{type_id(i)}', now())" for i in range(TYPES))
     con.execute(
         f"INSERT INTO qualification_types (qualification_type_id, extracted_at) VALUES {types}"
@@ -78,19 +78,19 @@ def bench_plan(root: Path, rows: int) -> dict[str, Any]:
         {"types": TYPES, "rows": rows},
     )
     con.close()
-    con = open_warehouse(data)
+    con = stores.warehouse.connect()
     try:
         start, cpu = time.perf_counter(), time.process_time()
         summary = build_score_plan(con, inputs_dir=inputs)
         seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     finally:
         con.close()
-    with Journal(data) as journal, journal.lock():
+    with Journal(stores.journal.connect()) as journal, journal.lock():
         start = time.perf_counter()
         saved = save_plan(
             "scores",
             journal=journal,
-            read_warehouse=read_only_warehouse(data),
+            read_warehouse=read_only_warehouse(stores.warehouse),
             inputs_dir=inputs,
             settings=PlanSettings(allow_grants=True, limits=GuardLimits(rows, 1.0)),
         )
@@ -143,14 +143,15 @@ def bench_push(root: Path, seconds: float, rate: float) -> dict[str, Any]:
     inputs.mkdir()
     # The warehouse as a refresh leaves it: lake snapshots, then a load (with its load id).
     now = datetime.now(UTC)
+    stores = local_stores(data)
     snapshots = [
         (
-            layout.table_dir(data, "qualification_types"),
+            ("qualification_types", None),
             QUALIFICATION_TYPES,
             {"qualification_type_id": [t]},
         ),
         (
-            layout.partition_dir(data, "worker_qualifications", t),
+            ("worker_qualifications", t),
             WORKER_QUALIFICATIONS,
             {
                 "qualification_type_id": [t] * changes,
@@ -160,13 +161,13 @@ def bench_push(root: Path, seconds: float, rate: float) -> dict[str, Any]:
             },
         ),
     ]
-    for directory, schema, given in snapshots:
+    for (table, partition), schema, given in snapshots:
         rows = len(next(iter(given.values())))
         columns = {f.name: given.get(f.name, [None] * rows) for f in schema}
         columns["extracted_at"] = [now] * rows
-        with SnapshotWriter(directory, schema, snapshot_at=now) as writer:
+        with stores.lake.writer(table, schema, partition, snapshot_at=now) as writer:
             writer.write(pa.Table.from_pydict(columns, schema=schema))
-    load_warehouse(data)
+    load_warehouse(stores)
     with (inputs / "desired_scores.csv").open("w") as f:
         f.write("qualification_type_id,worker_id,integer_value\n")
         f.writelines(f"{t},{w},{100 + i}\n" for i, w in enumerate(workers))
@@ -180,8 +181,7 @@ def bench_push(root: Path, seconds: float, rate: float) -> dict[str, Any]:
         report = run_push(
             "scores",
             client=client,
-            data_dir=data,
-            connect_warehouse=lambda: closing(open_warehouse(data)),
+            stores=stores,
             inputs_dir=inputs,
             settings=PushSettings(concurrency=8),
             replan=PlanSettings(limits=GuardLimits(max_changes=changes, max_share=1.0)),

@@ -22,10 +22,9 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from qual_pipeline.lake import layout
 from qual_pipeline.schema import WORKER_QUALIFICATIONS
+from qual_pipeline.stores.profile import local_stores
 from qual_pipeline.warehouse import LoadResult, load_warehouse
 
 TYPES = 10
@@ -63,13 +62,12 @@ def _snapshot(
 
 
 def _write(data_dir: Path, table: pa.Table, type_index: int, at: datetime) -> None:
-    directory = layout.partition_dir(
-        data_dir, "worker_qualifications", f"3BENCHTYPE{type_index:010d}"
-    )
-    directory.mkdir(parents=True, exist_ok=True)
-    for old in layout.snapshots_in(directory):
-        old.unlink()
-    pq.write_table(table, directory / layout.snapshot_name(at))
+    lake = local_stores(data_dir).lake
+    type_id = f"3BENCHTYPE{type_index:010d}"
+    with lake.writer("worker_qualifications", WORKER_QUALIFICATIONS, type_id, snapshot_at=at) as w:
+        w.write(table)
+    assert w.snapshot is not None
+    lake.delete_older(w.snapshot, grace_s=0)
 
 
 def write_lake(data_dir: Path, rows: int, *, changed: bool, seed: int = 7) -> None:
@@ -105,7 +103,7 @@ def write_lake(data_dir: Path, rows: int, *, changed: bool, seed: int = 7) -> No
 
 def _timed_load(data_dir: Path) -> tuple[LoadResult, float, float]:
     wall, cpu = time.perf_counter(), time.process_time()
-    result = load_warehouse(data_dir)
+    result = load_warehouse(local_stores(data_dir))
     return result, time.perf_counter() - wall, time.process_time() - cpu
 
 

@@ -150,7 +150,7 @@ ENVIRONMENT = Setting(
     description="MTurk environment: sandbox or production",
     read_by="mturk",
     flag="--environment",
-    commands=("refresh", "plan", "push", "score"),
+    commands=("refresh", "sql", "plan", "push", "score", "export"),
     choices=("sandbox", "production"),
 )
 RETRY_MODE = Setting(
@@ -202,7 +202,9 @@ AWS_PROFILE = Setting(
     "unset means boto3's standard credential chain",
     read_by="mturk",
     flag="--aws-profile",
-    commands=("refresh", "push", "score"),
+    # plan, sql and export: in the shared profile without QUAL_PIPELINE_ACCOUNT, the requester's
+    # access key id names the account's state.
+    commands=("refresh", "sql", "plan", "push", "score", "export"),
 )
 
 CONNECT_TIMEOUT = Setting(
@@ -226,11 +228,75 @@ DATA_DIR = Setting(
     str,
     "data",
     "QUAL_PIPELINE_DATA_DIR",
-    description="Folder of the lake, warehouse.duckdb and the push journal",
+    description="Folder of the lake, warehouse.duckdb and the push journal (local profile: "
+    "QUAL_PIPELINE_STORAGE unset)",
     read_by="pipeline",
     flag="--data-dir",
     commands=("refresh", "sql", "plan", "push", "export", "ui"),
     folder=True,
+)
+# The shared profile: set QUAL_PIPELINE_STORAGE and QUAL_PIPELINE_CATALOG together.
+STORE_COMMANDS = ("refresh", "sql", "plan", "push", "export")
+"""The commands that open the stores, and so take the profile's options."""
+STORAGE = Setting(
+    "storage",
+    str,
+    None,
+    "QUAL_PIPELINE_STORAGE",
+    description="Shared profile: object storage for the lake (PREFIX/lake/), the warehouse's data "
+    "files (PREFIX/warehouse/) and charts (PREFIX/charts/), as s3://BUCKET/PREFIX; the endpoint "
+    "comes from AWS_ENDPOINT_URL_S3. Unset means the local profile (everything under "
+    "QUAL_PIPELINE_DATA_DIR)",
+    read_by="pipeline",
+    flag="--storage",
+    commands=STORE_COMMANDS,
+)
+CATALOG = Setting(
+    "catalog",
+    str,
+    None,
+    "QUAL_PIPELINE_CATALOG",
+    description="Shared profile: the PostgreSQL database of the DuckLake catalog, the push "
+    "journal and the push lock, as postgresql://USER@HOST:PORT/DB (the password from PGPASSWORD "
+    "or ~/.pgpass); required with QUAL_PIPELINE_STORAGE",
+    read_by="pipeline",
+    flag="--catalog",
+    commands=STORE_COMMANDS,
+)
+ACCOUNT = Setting(
+    "account",
+    str,
+    None,
+    "QUAL_PIPELINE_ACCOUNT",
+    description="Shared profile: the requester account label that names this account's lake, "
+    "warehouse, journal and push lock (1 to 40 lower-case letters, digits and inner hyphens); "
+    "unset means key- and a salted hash of the requester's access key id",
+    read_by="pipeline",
+    flag="--account",
+    commands=STORE_COMMANDS,
+)
+STORAGE_PROFILE = Setting(
+    "storage_profile",
+    str,
+    None,
+    "QUAL_PIPELINE_STORAGE_PROFILE",
+    description="Shared profile: the AWS profile that holds the object storage's credentials "
+    "(storage keys are usually not the requester's MTurk keys); unset means boto3's standard "
+    "credential chain",
+    read_by="pipeline",
+    flag="--storage-profile",
+    commands=STORE_COMMANDS,
+)
+SNAPSHOT_GRACE = Setting(
+    "snapshot_grace_s",
+    float,
+    900.0,
+    "QUAL_PIPELINE_SNAPSHOT_GRACE",
+    description="How long a superseded lake snapshot stays readable before a later publish "
+    "deletes it, so a load that listed it just before is not broken",
+    read_by="pipeline",
+    unit="seconds",
+    minimum=0.0,
 )
 TYPES = Setting(
     "types",
@@ -300,8 +366,9 @@ WAREHOUSE_WAIT = Setting(
     float,
     10.0,
     "QUAL_PIPELINE_WAREHOUSE_WAIT",
-    description="How long a load or a push waits for another process (a query, a load) to "
-    "release warehouse.duckdb before it gives up",
+    description="How long a load or a push waits for the warehouse before it gives up: for "
+    "another process (a query, a load) to release warehouse.duckdb, or in the shared profile for "
+    "the account's current warehouse writer to finish",
     read_by="pipeline",
     flag="--warehouse-wait",
     commands=("refresh", "plan", "push", "export"),
@@ -512,6 +579,11 @@ SETTINGS: tuple[Setting[Any], ...] = (
     AWS_PROFILE,
     CONNECT_TIMEOUT,
     DATA_DIR,
+    STORAGE,
+    CATALOG,
+    ACCOUNT,
+    STORAGE_PROFILE,
+    SNAPSHOT_GRACE,
     TYPES,
     INPUTS_DIR,
     MAX_ROW_DROP_SHARE,

@@ -99,6 +99,9 @@ def run_demo(data_dir: Path, *, workers: int, types: int) -> int:
                 settings.DATA_DIR.name: str(data_dir),
                 settings.INPUTS_DIR.name: str(inputs),
                 settings.TYPES.name: "owned",
+                # The demo is the local profile, whatever the environment says.
+                settings.STORAGE.name: None,
+                settings.CATALOG.name: None,
             }
         )
         instance = DagsterInstance.ephemeral()  # the demo's own: nothing in DAGSTER_HOME
@@ -135,9 +138,9 @@ def run_demo(data_dir: Path, *, workers: int, types: int) -> int:
 
 
 def _query(data_dir: Path, sql: str, params: dict[str, Any] | None = None) -> list[tuple]:
-    from qual_pipeline.warehouse.connection import open_warehouse_read_only
+    from qual_pipeline.stores.profile import local_stores
 
-    con = open_warehouse_read_only(data_dir)
+    con = local_stores(data_dir).warehouse.connect(read_only=True)
     try:
         return con.execute(sql, params or {}).fetchall()
     finally:
@@ -223,10 +226,10 @@ def _summary(
 
 
 def _score_panels(data_dir: Path) -> list[ScorePanel]:
+    from qual_pipeline.stores.profile import local_stores
     from qual_pipeline.warehouse.charts import score_panels
-    from qual_pipeline.warehouse.connection import open_warehouse_read_only
 
-    con = open_warehouse_read_only(data_dir)
+    con = local_stores(data_dir).warehouse.connect(read_only=True)
     try:
         return score_panels(con)[0]
     finally:

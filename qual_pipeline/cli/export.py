@@ -13,9 +13,8 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from qual_pipeline import settings
 from qual_pipeline.cli import preflight
-from qual_pipeline.cli.options import SettingValues, takes_settings
+from qual_pipeline.cli.options import SettingValues, open_cli_stores, takes_settings
 from qual_pipeline.cli.render import failures, say
 
 
@@ -36,13 +35,13 @@ def export(
     """Export the warehouse as the requester website's worker CSV: type a score or Revoke in an
     UPDATE- cell, then `qual-pipeline plan --website-csv FILE`. Revoked and missing
     qualifications are blank, as on the website. Reads the warehouse only."""
-    from qual_pipeline.warehouse.connection import open_warehouse_read_only
     from qual_pipeline.warehouse.export import export_website_csv
 
     preflight.check("export", values)
-    data_dir, wait_s = Path(values[settings.DATA_DIR.name]), values[settings.WAREHOUSE_WAIT.name]
-    with failures(), closing(open_warehouse_read_only(data_dir, wait_s=wait_s)) as con:
-        written = export_website_csv(con, website_csv)
+    with failures():
+        stores = open_cli_stores(values)
+        with closing(stores.warehouse.connect(read_only=True)) as con:
+            written = export_website_csv(con, website_csv)
     names = ", ".join(name for _, name in written.types) or "none"
     say(
         f"Wrote {written.workers:,} worker(s) x {len(written.types)} qualification type(s) "

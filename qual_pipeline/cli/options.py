@@ -24,6 +24,7 @@ from qual_pipeline.settings import Setting
 if TYPE_CHECKING:
     from qual_pipeline.mturk_api.client import ApiStats
     from qual_pipeline.push.saved_plan import PlanSettings
+    from qual_pipeline.stores.profile import Stores
 
 CONTEXT = "settings_context"
 """The parameter `takes_settings` adds for typer's context when the command has none."""
@@ -184,3 +185,51 @@ def mturk_client(
     )
     shared = settings.RATE.from_env()
     return limit_rate(client, RateLimiter(shared)) if shared else client
+
+
+def _given(values: SettingValues, setting: Setting[Any]) -> Any:
+    """A command's value of `setting`, or (for a setting the command does not take) its value in
+    the environment or its default."""
+    return values[setting.name] if setting.name in values else setting.from_env()
+
+
+def shared_profile(values: SettingValues) -> bool:
+    """Whether a command's values choose the shared profile (QUAL_PIPELINE_STORAGE or
+    QUAL_PIPELINE_CATALOG set): then no local data folder is read, written or created."""
+    return any(
+        (_given(values, setting) or "").strip() for setting in (settings.STORAGE, settings.CATALOG)
+    )
+
+
+def open_cli_stores(values: SettingValues, *, warehouse_wait_s: float | None = None) -> Stores:
+    """The stores of the profile a command's values choose (local, or shared with --storage and
+    --catalog). Raises ConfigurationError naming a setting that does not fit (within
+    `render.failures()`: exit 2).
+
+    warehouse_wait_s: overrides QUAL_PIPELINE_WAREHOUSE_WAIT (e.g. 0 for a reader).
+    """
+    from qual_pipeline.mturk_api.client import requester_key_id
+    from qual_pipeline.stores.profile import StoreConfigError, StoreSettings, open_stores
+
+    aws_profile = _given(values, settings.AWS_PROFILE)
+    wait_s = (
+        _given(values, settings.WAREHOUSE_WAIT) if warehouse_wait_s is None else warehouse_wait_s
+    )
+    try:
+        return open_stores(
+            StoreSettings(
+                data_dir=Path(_given(values, settings.DATA_DIR)).expanduser().resolve(),
+                storage=_given(values, settings.STORAGE),
+                catalog=_given(values, settings.CATALOG),
+                account=_given(values, settings.ACCOUNT),
+                storage_profile=_given(values, settings.STORAGE_PROFILE),
+                environment=_given(values, settings.ENVIRONMENT),
+                warehouse_wait_s=wait_s,
+                snapshot_grace_s=settings.SNAPSHOT_GRACE.required_default
+                if (grace := settings.SNAPSHOT_GRACE.from_env()) is None
+                else grace,
+                requester_key_id=lambda: requester_key_id(aws_profile),
+            )
+        )
+    except StoreConfigError as exc:
+        raise settings.ConfigurationError(str(exc)) from None

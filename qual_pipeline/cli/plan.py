@@ -15,7 +15,12 @@ import typer
 
 from qual_pipeline import settings
 from qual_pipeline.cli import preflight
-from qual_pipeline.cli.options import SettingValues, plan_settings, takes_settings
+from qual_pipeline.cli.options import (
+    SettingValues,
+    open_cli_stores,
+    plan_settings,
+    takes_settings,
+)
 from qual_pipeline.cli.render import failures, out, plan_json, plan_lines, plan_tables, say
 from qual_pipeline.warehouse.sql_files import SQL_DIR
 
@@ -58,22 +63,19 @@ def plan(
     warehouse. Exit 1 when a push of the plan would be refused (the reasons are printed)."""
     from qual_pipeline.push.journal import Journal
     from qual_pipeline.push.saved_plan import read_only_warehouse, save_plan
-    from qual_pipeline.warehouse.connection import require_warehouse
 
     check_output(output)
     check_website_csv(website_csv, requests)
     chosen = plan_settings(values)
     preflight.check("plan", values)
-    data_dir = Path(values[settings.DATA_DIR.name])
     with failures():
-        require_warehouse(data_dir)  # before the journal is created next to it
-        with Journal(data_dir, sql_dir) as journal, journal.lock():
+        stores = open_cli_stores(values)
+        stores.warehouse.require()  # before the journal is created (next to it, locally)
+        with Journal(stores.journal.connect(), sql_dir) as journal, journal.lock():
             saved = save_plan(
                 "requests" if requests else "scores",
                 journal=journal,
-                read_warehouse=read_only_warehouse(
-                    data_dir, wait_s=values[settings.WAREHOUSE_WAIT.name]
-                ),
+                read_warehouse=read_only_warehouse(stores.warehouse),
                 inputs_dir=Path(values[settings.INPUTS_DIR.name]),
                 settings=chosen,
                 sql_dir=sql_dir,

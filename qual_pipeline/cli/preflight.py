@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from qual_pipeline import settings
-from qual_pipeline.cli.options import SettingValues, named, typed
+from qual_pipeline.cli.options import SettingValues, named, shared_profile, typed
 from qual_pipeline.cli.render import fail
 from qual_pipeline.settings import Setting
 
@@ -64,7 +64,7 @@ def check(command: str, values: SettingValues) -> None:
     """Every up-front check `command` needs (see the module); raises typer.Exit(2) (or 1 for an
     endpoint that cannot be reached) after printing one line."""
     url = endpoint(values) if command in CALLS_MTURK else ""
-    if settings.DATA_DIR.name in values:
+    if settings.DATA_DIR.name in values and not shared_profile(values):
         check_data_dir(command, Path(values[settings.DATA_DIR.name]))
     if settings.TYPES.name in values:
         check_types(values[settings.TYPES.name])

@@ -36,6 +36,7 @@ from qual_pipeline.cli import preflight
 from qual_pipeline.cli.options import (
     SettingValues,
     mturk_client,
+    open_cli_stores,
     plan_settings,
     takes_settings,
     typed_on_command_line,
@@ -91,8 +92,6 @@ def push(
             "one step"
         )
     replan_settings = plan_settings(values) if replan else None
-    data_dir = Path(values[settings.DATA_DIR.name])
-    wait_s = values[settings.WAREHOUSE_WAIT.name]
     stats = ApiStats()
     with stopping_on_signals() as caught:
         preflight.check("push", values)
@@ -104,8 +103,6 @@ def push(
                 stats,
                 values,
                 kind="requests" if requests else "scores",
-                data_dir=data_dir,
-                wait_s=wait_s,
                 plan=plan,
                 replan=replan_settings,
                 sql_dir=sql_dir,
@@ -129,8 +126,6 @@ def _push(
     values: SettingValues,
     *,
     kind: str,
-    data_dir: Path,
-    wait_s: float,
     plan: str | None,
     replan: PlanSettings | None,
     sql_dir: Path,
@@ -139,20 +134,19 @@ def _push(
     """Run the push and print what it did; expected failures become one message (typer.Exit)."""
     from qual_pipeline.push.runner import PushFailed, PushSettings, run_push
     from qual_pipeline.push.saved_plan import read_only_warehouse
-    from qual_pipeline.warehouse.connection import warehouse_session
 
     with failures():
+        stores = open_cli_stores(values)
         try:
             report = run_push(
                 kind,  # type: ignore[arg-type]
                 client=client,
-                data_dir=data_dir,
-                connect_warehouse=lambda: warehouse_session(data_dir, wait_s=wait_s),
+                stores=stores,
                 inputs_dir=Path(values[settings.INPUTS_DIR.name]),
                 settings=PushSettings.from_settings(lambda setting: values[setting.name]),
                 plan_id=plan,
                 replan=replan,
-                read_warehouse=read_only_warehouse(data_dir, wait_s=wait_s),
+                read_warehouse=read_only_warehouse(stores.warehouse),
                 sql_dir=sql_dir,
                 website_csv=website_csv,
             )

@@ -16,6 +16,7 @@ definitions' resources as they are, never through the process environment.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -31,7 +32,13 @@ from rich.markup import escape
 
 from qual_pipeline import settings
 from qual_pipeline.cli import preflight
-from qual_pipeline.cli.options import SettingValues, named, takes_settings
+from qual_pipeline.cli.options import (
+    SettingValues,
+    named,
+    open_cli_stores,
+    shared_profile,
+    takes_settings,
+)
 from qual_pipeline.cli.render import err, fail, refresh_progress
 
 if TYPE_CHECKING:
@@ -58,7 +65,14 @@ def refresh(
     warehouse, through the same Dagster definitions the UI uses (runs appear in the UI when
     DAGSTER_HOME is set)."""
     preflight.check("refresh", values)
-    with preflight.refresh_lock(Path(values[settings.DATA_DIR.name])):
+    # One refresh per data folder in the local profile; the shared profile has no local folder
+    # (concurrent loads there commit or retry whole, and lake snapshots are never overwritten).
+    lock = (
+        contextlib.nullcontext()
+        if shared_profile(values)
+        else preflight.refresh_lock(Path(values[settings.DATA_DIR.name]))
+    )
+    with lock:
         # A mistake in the type list names what the user wrote: the flag, or the variable.
         code = run_refresh(values, retry_failed=retry_failed, types_source=named(settings.TYPES))
     raise typer.Exit(code)
@@ -112,6 +126,8 @@ def _run_refresh(
     started = time.monotonic()
     outcome: RefreshOutcome | None = None
     try:
+        # The profile's settings are checked before any run starts (a bad one exits 2).
+        open_cli_stores(values)
         defs = build_definitions(values)
         if instance is None:
             if retry_failed and not os.environ.get("DAGSTER_HOME"):

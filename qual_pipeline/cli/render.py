@@ -51,16 +51,21 @@ def failures() -> Iterator[None]:
     """Expected failures of the plan, push, score and export commands become one clear message:
     exit 1 (refused or failed), or 2 for a bad setting; never a traceback."""
     import duckdb
+    import psycopg2
     from botocore.exceptions import BotoCoreError, NoCredentialsError
 
     from qual_pipeline.mturk_api.errors import describe
     from qual_pipeline.push.guard import PushRefused
     from qual_pipeline.push.journal import JournalBusy
     from qual_pipeline.push.plan import PlanError
-    from qual_pipeline.push.runner import PushFailed, PushInterrupted
+    from qual_pipeline.push.runner import RESUME_HINT, PushFailed, PushInterrupted
     from qual_pipeline.push.score import ScoreLookupError
     from qual_pipeline.settings import ConfigurationError
-    from qual_pipeline.warehouse.connection import WarehouseBusyError, WarehouseNotFoundError
+    from qual_pipeline.stores.journal import JournalStoreError
+    from qual_pipeline.stores.locks import LockError
+    from qual_pipeline.stores.object_storage import StorageError
+    from qual_pipeline.stores.postgres import first_line
+    from qual_pipeline.stores.warehouse import WarehouseStoreError
     from qual_pipeline.warehouse.export import ExportError
 
     try:
@@ -75,14 +80,18 @@ def failures() -> Iterator[None]:
         JournalBusy,
         ScoreLookupError,
         ExportError,
-        WarehouseNotFoundError,
-        WarehouseBusyError,
+        WarehouseStoreError,
+        JournalStoreError,
+        LockError,
+        StorageError,
     ) as e:
         raise fail(e) from None
     except NoCredentialsError as e:
         raise fail(describe(e)) from None
     except BotoCoreError as e:
         raise fail(f"could not talk to MTurk: {describe(e)}") from None
+    except psycopg2.Error as e:  # the shared profile's journal or lock database went away
+        raise fail(f"the PostgreSQL catalog failed: {first_line(e)}. {RESUME_HINT}") from None
     except duckdb.IOException as e:
         raise fail(
             f"could not open the warehouse: {e}. Retry when the other process is done"

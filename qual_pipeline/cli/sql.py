@@ -5,16 +5,18 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 
-from qual_pipeline import settings
 from qual_pipeline.cli import preflight
-from qual_pipeline.cli.options import SettingValues, takes_settings
+from qual_pipeline.cli.options import SettingValues, open_cli_stores, takes_settings
 from qual_pipeline.cli.render import err, fail, out, query_table
+from qual_pipeline.settings import ConfigurationError
+
+if TYPE_CHECKING:
+    from qual_pipeline.stores.profile import Stores
 
 OUTPUTS = ("table", "csv", "json")
 
@@ -29,27 +31,27 @@ def sql(
     *,
     values: SettingValues,
 ) -> None:
-    """Run a read-only query on the warehouse and print the result."""
+    """Run a read-only query on the warehouse and print the result (a DuckDB file, or the
+    shared profile's DuckLake, read at its last commit without waiting for a writer)."""
     if output.lower() not in OUTPUTS:
         raise fail(f"--output {output!r} is not known; use table, csv or json", 2)
     preflight.check("sql", values)
-    data_dir = Path(values[settings.DATA_DIR.name])
-    raise typer.Exit(run_query(query, data_dir, output.lower(), limit))
+    try:
+        stores = open_cli_stores(values, warehouse_wait_s=0.0)
+    except ConfigurationError as e:
+        raise fail(e, 2) from None
+    raise typer.Exit(run_query(query, stores, output.lower(), limit))
 
 
-def run_query(query: str, data_dir: Path, output: str, limit: int) -> int:
+def run_query(query: str, stores: Stores, output: str, limit: int) -> int:
     import duckdb
 
+    from qual_pipeline.stores.warehouse import WarehouseStoreError
     from qual_pipeline.warehouse.checks import json_ready
-    from qual_pipeline.warehouse.connection import (
-        WarehouseBusyError,
-        WarehouseNotFoundError,
-        open_warehouse_read_only,
-    )
 
     try:
-        con = open_warehouse_read_only(data_dir)
-    except (WarehouseNotFoundError, WarehouseBusyError) as e:
+        con = stores.warehouse.connect(read_only=True)
+    except WarehouseStoreError as e:
         return fail(e).exit_code
     try:
         cursor = con.execute(query)

@@ -13,20 +13,23 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-import duckdb
 from dagster import ConfigurableResource, EnvVar
 from pydantic import Field, PrivateAttr, create_model
 
 from qual_pipeline import settings
 from qual_pipeline.extract.type_selection import parse_type_setting
-from qual_pipeline.mturk_api.client import ApiStats, RateLimiter, limit_rate, make_client
-from qual_pipeline.push.saved_plan import ReadWarehouse, read_only_warehouse
-from qual_pipeline.settings import Setting
-from qual_pipeline.warehouse.connection import warehouse_session
+from qual_pipeline.mturk_api.client import (
+    ApiStats,
+    RateLimiter,
+    limit_rate,
+    make_client,
+    requester_key_id,
+)
+from qual_pipeline.settings import ConfigurationError, Setting
+from qual_pipeline.stores.profile import StoreConfigError, Stores, StoreSettings, open_stores
 
 T = TypeVar("T", str, int, float, bool)
 NATIVE = (str, int)
@@ -96,7 +99,8 @@ class _MTurk(SettingsResource):
 
 
 class _Pipeline(SettingsResource):
-    """Where the lake and warehouse live, which types to mirror, and the push's safety rails."""
+    """Where the lake, warehouse and journal live (the local or the shared profile), which types
+    to mirror, and the push's safety rails."""
 
     def ignored_checks(self) -> tuple[str, ...]:
         """The blocking checks QUAL_PIPELINE_PUSH_IGNORE_CHECKS lists (comma-separated)."""
@@ -114,15 +118,28 @@ class _Pipeline(SettingsResource):
     def inputs_path(self) -> Path:
         return Path(self.get(settings.INPUTS_DIR)).expanduser().resolve()
 
-    def warehouse_session(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
-        """A writable warehouse connection for one unit of work (the push path), waiting up to
-        QUAL_PIPELINE_WAREHOUSE_WAIT for another process to release the file."""
-        return warehouse_session(self.data_path, wait_s=self.get(settings.WAREHOUSE_WAIT))
-
-    def read_only_warehouse(self) -> ReadWarehouse:
-        """A factory of read-only warehouse connections (planning, checks), each waiting up to
-        QUAL_PIPELINE_WAREHOUSE_WAIT for a writer to release the file."""
-        return read_only_warehouse(self.data_path, wait_s=self.get(settings.WAREHOUSE_WAIT))
+    def stores(self, mturk: Any) -> Stores:
+        """Where the lake, warehouse, journal and charts live: the profile the settings choose
+        (`qual_pipeline.stores.profile`), namespaced by the `mturk` resource's environment and
+        the requester's account. ConfigurationError names a setting that does not fit."""
+        try:
+            return open_stores(
+                StoreSettings(
+                    data_dir=self.data_path,
+                    storage=self.get(settings.STORAGE),
+                    catalog=self.get(settings.CATALOG),
+                    account=self.get(settings.ACCOUNT),
+                    storage_profile=self.get(settings.STORAGE_PROFILE),
+                    environment=mturk.get(settings.ENVIRONMENT),
+                    warehouse_wait_s=self.get(settings.WAREHOUSE_WAIT),
+                    snapshot_grace_s=self.get(settings.SNAPSHOT_GRACE),
+                    requester_key_id=lambda: requester_key_id(
+                        mturk.get(settings.AWS_PROFILE) or None
+                    ),
+                )
+            )
+        except StoreConfigError as exc:
+            raise ConfigurationError(str(exc)) from None
 
 
 MTurkResource = _resource_class("MTurkResource", _MTurk, "mturk")

@@ -13,7 +13,6 @@ extraction run too, and missing type metadata a refresh, unless such a run is qu
 
 import hashlib
 from collections.abc import Sequence
-from pathlib import Path
 
 from dagster import (
     AddDynamicPartitionsRequest,
@@ -36,7 +35,8 @@ from qual_pipeline.defs.jobs import extract_types_job, partition_range_tags, ref
 from qual_pipeline.defs.partitions import qualification_type_partitions
 from qual_pipeline.defs.resources import MTurkResource, PipelineConfig
 from qual_pipeline.extract.type_selection import resolve_type_ids
-from qual_pipeline.lake.layout import PARTITIONED_TABLES, current_snapshot, current_snapshots
+from qual_pipeline.lake.layout import PARTITIONED_TABLES
+from qual_pipeline.stores.lake import LakeStore
 
 # A run in one of these states will publish its snapshots by itself.
 RUN_PENDING = [
@@ -58,9 +58,9 @@ def partition_changes(
     return sorted(want - have), sorted(have - want)
 
 
-def unextracted(type_ids: Sequence[str], data_dir: Path) -> list[str]:
+def unextracted(type_ids: Sequence[str], lake: LakeStore) -> list[str]:
     """The types among `type_ids` lacking a published snapshot of a partitioned lake table."""
-    present = [set(current_snapshots(data_dir, table)) for table in PARTITIONED_TABLES]
+    present = [set(lake.current_snapshots(table)) for table in PARTITIONED_TABLES]
     return sorted(t for t in type_ids if not all(t in tables for tables in present))
 
 
@@ -84,14 +84,15 @@ def qualification_type_discovery(
     existing = context.instance.get_dynamic_partitions(qualification_type_partitions.name)
     added, removed = partition_changes(type_ids, existing)
     known = [t for t in type_ids if t in set(existing)]
+    lake = pipeline.stores(mturk).lake
     missing = [
         t
-        for t in unextracted(known, pipeline.data_path)
+        for t in unextracted(known, lake)
         if not run_pending(context.instance, extract_types_job.name, t)
     ]
     types_missing = (
         bool(type_ids)
-        and current_snapshot(pipeline.data_path, "qualification_types") is None
+        and lake.current_snapshot("qualification_types") is None
         and not run_pending(context.instance, refresh_types_job.name)
     )
     if not added and not removed and not missing and not types_missing:
@@ -105,7 +106,7 @@ def qualification_type_discovery(
         requests.append(qualification_type_partitions.build_delete_request(removed))
     context.log.info(
         f"qualification types: {len(added)} new, {len(removed)} gone, {len(missing)} known but "
-        f"without lake snapshots in {pipeline.data_path}"
+        f"without lake snapshots in {lake.describe()}"
         + (f" ({', '.join(missing)}): extracting them again" if missing else "")
     )
     run_requests = []

@@ -23,7 +23,6 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from qual_pipeline.extract.errors import ExtractionError
@@ -36,6 +35,7 @@ from qual_pipeline.extract.tables import (
     extract_table,
 )
 from qual_pipeline.mturk_api.client import RequestsStopped, requests_stopped, stop_on
+from qual_pipeline.stores.profile import Stores
 
 TYPE_SPECS: tuple[TableSpec, ...] = (WORKER_QUALIFICATIONS_SPEC, QUALIFICATION_REQUESTS_SPEC)
 """The partitioned lake tables, extracted for every type in this order."""
@@ -88,7 +88,7 @@ class ExtractionProgress:
 
 def extract_types(
     client: Any,
-    data_dir: Path,
+    stores: Stores,
     type_ids: Iterable[str],
     *,
     specs: Sequence[TableSpec] = TYPE_SPECS,
@@ -129,7 +129,7 @@ def extract_types(
             if halted():
                 done.put(TypeOutcome(type_id, stopped=True))
                 continue
-            done.put(_extract_one(client, data_dir, type_id, specs, progress, run_id,
+            done.put(_extract_one(client, stores, type_id, specs, progress, run_id,
                                   extracted_at, memory_limit))  # fmt: skip
 
     threads = [
@@ -155,7 +155,7 @@ def extract_types(
 
 def _extract_one(
     client: Any,
-    data_dir: Path,
+    stores: Stores,
     type_id: str,
     specs: Sequence[TableSpec],
     progress: ExtractionProgress | None,
@@ -179,7 +179,7 @@ def _extract_one(
                 extract_table(
                     spec,
                     client,
-                    data_dir,
+                    stores,
                     type_id,
                     on_page=on_page,
                     run_id=run_id,

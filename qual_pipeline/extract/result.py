@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from qual_pipeline.lake.footer import ExtractFooter
+from qual_pipeline.stores.lake import LakeSnapshot
 
 
 @dataclass(frozen=True, kw_only=True)
 class ExtractResult(ExtractFooter):
-    """One published snapshot at `path`; the other fields are its footer (`as_metadata()`)."""
+    """One published `snapshot`; the other fields are its footer (`as_metadata()`)."""
 
-    path: Path
+    snapshot: LakeSnapshot
+
+    @property
+    def location(self) -> str:
+        """Where the snapshot is: a local path or an s3:// URL."""
+        return self.snapshot.location
 
     @property
     def rows_per_second(self) -> float:

@@ -3,7 +3,8 @@
 MTurk documents no page order and no stability between pages, so one worker can appear twice (or
 change) while we page. A Python set of every worker id would grow with the qualification; instead
 pages are streamed to a staging Parquet file with a sequence column, and an in-memory DuckDB with a
-memory limit and spilling to disk under the data directory, sorts them by key and sequence, one
+memory limit and spilling to disk in the scratch folder the stores give (under the data directory
+in the local profile, a temporary folder in the shared one), sorts them by key and sequence, one
 hash slice of keys at a time so that each sort is bounded; the first row of each run of equal keys
 is the last observation, picked while streaming the sorted batches.
 
@@ -14,7 +15,6 @@ extraction that ends within it is sorted there with Arrow, with no file and no D
 
 from __future__ import annotations
 
-import contextlib
 import re
 import shutil
 import threading
@@ -42,21 +42,16 @@ memory limit, so a refresh's peak memory does not grow with the size of its larg
 BUCKET_BUFFER_ROWS = 100_000  # rows buffered across all open buckets while splitting
 
 
-def staging_root(data_dir: Path) -> Path:
-    """Scratch space for extraction, outside the lake so lake globs never see it."""
-    return Path(data_dir) / ".staging"
-
-
 class Staging:
     """Stage pages with `write(batch)`, then read them back with `last_per_key()`.
 
-    Everything it creates lives in one directory under `.staging/` that is removed on exit,
-    success or not, and `.staging/` with it once no other extraction uses it.
+    Everything it creates lives in one new directory under `scratch`, removed on exit, success or
+    not.
     """
 
     def __init__(
         self,
-        data_dir: Path,
+        scratch: Path,
         schema: pa.Schema,
         key: str,
         *,
@@ -67,7 +62,7 @@ class Staging:
             raise ValueError(f"de-duplication key {key!r} is not a column of the schema")
         self.schema = schema
         self.key = key
-        self.directory = staging_root(data_dir) / uuid.uuid4().hex
+        self.directory = Path(scratch) / uuid.uuid4().hex
         self.path = self.directory / "pages.parquet"
         self.spilled = False
         """True once the pages outgrew memory and went to the staging file."""
@@ -94,8 +89,7 @@ class Staging:
         self._close_writer()
         self._buffer.clear()
         if self.spilled:
-            shutil.rmtree(self.directory, ignore_errors=True)
-            _remove_if_empty(self.directory.parent)
+            shutil.rmtree(self.directory, ignore_errors=True)  # the scratch folder: its owner's
 
     def write(self, batch: pa.RecordBatch) -> None:
         """Stage one page; later pages win over earlier ones for the same key."""
@@ -218,9 +212,3 @@ class Staging:
             self._flush()
             self._writer.close()
             self._writer = None
-
-
-def _remove_if_empty(directory: Path) -> None:
-    """Remove `directory` (the staging root) when nothing else is staged there."""
-    with contextlib.suppress(OSError):
-        directory.rmdir()

@@ -5,7 +5,9 @@ a partition, the normaliser that turns a page into the lake schema, and the coun
 holds. One code path serves all three (`extract_table`): botocore's paginator (retries come from the
 client's retry mode) runs a few pages ahead in a background thread, every page is normalised and
 staged, the last observation per key is kept (a worker can repeat or change between pages), and one
-snapshot is published atomically with its counts in the Parquet footer. Memory is bounded by one
+snapshot is published atomically through the lake store (a folder or object storage) with its
+counts in the Parquet footer; then the partition's snapshots superseded longer than the grace
+period ago, and what writers that died left behind, are removed. Memory is bounded by one
 page, one row group and the staging memory limit, whatever the number of rows. A request that
 still fails after the retries raises ExtractionError and leaves the previous snapshot as it was.
 """
@@ -18,7 +20,6 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, TypedDict, Unpack
 
 import pyarrow as pa
@@ -39,12 +40,12 @@ from qual_pipeline.extract.prefetch import prefetched
 from qual_pipeline.extract.result import ExtractResult
 from qual_pipeline.extract.staging import DEFAULT_MEMORY_LIMIT, Staging
 from qual_pipeline.extract.type_selection import validate_type_id
-from qual_pipeline.lake.layout import partition_dir, table_dir
-from qual_pipeline.lake.writer import SnapshotWriter
+from qual_pipeline.lake.footer import ExtractFooter, footer_metadata
 from qual_pipeline.mturk_api.client import ApiStats, counting_into
 from qual_pipeline.mturk_api.errors import describe_aws_error
 from qual_pipeline.mturk_api.model import MAX_PAGE_SIZE, QUALIFICATION_STATUSES, records_member
 from qual_pipeline.schema import QUALIFICATION_REQUESTS, QUALIFICATION_TYPES, WORKER_QUALIFICATIONS
+from qual_pipeline.stores.profile import Stores
 
 OnPage = Callable[[int, int], None]
 """Progress callback: on_page(pages_so_far, records_so_far), called after each page is staged."""
@@ -139,7 +140,7 @@ TABLE_SPECS: dict[str, TableSpec] = {
 def extract_worker_qualifications(
     client: Any,
     qualification_type_id: str,
-    data_dir: Path,
+    stores: Stores,
     **options: Unpack[ExtractOptions],
 ) -> ExtractResult:
     """Mirror every Granted and Revoked qualification of one type into its lake partition.
@@ -148,25 +149,25 @@ def extract_worker_qualifications(
     come after Granted ones). `options` are extract_table's keyword arguments.
     """
     return extract_table(
-        WORKER_QUALIFICATIONS_SPEC, client, data_dir, qualification_type_id, **options
+        WORKER_QUALIFICATIONS_SPEC, client, stores, qualification_type_id, **options
     )
 
 
 def extract_qualification_requests(
     client: Any,
     qualification_type_id: str,
-    data_dir: Path,
+    stores: Stores,
     **options: Unpack[ExtractOptions],
 ) -> ExtractResult:
     """Mirror the pending qualification requests of one type into its lake partition."""
     return extract_table(
-        QUALIFICATION_REQUESTS_SPEC, client, data_dir, qualification_type_id, **options
+        QUALIFICATION_REQUESTS_SPEC, client, stores, qualification_type_id, **options
     )
 
 
 def extract_qualification_types(
     client: Any,
-    data_dir: Path,
+    stores: Stores,
     type_ids: Sequence[str] | None = None,
     **options: Unpack[ExtractOptions],
 ) -> ExtractResult:
@@ -184,7 +185,7 @@ def extract_qualification_types(
             ),
             pages=lambda client, size: _listed_types_pages(client, ids, size),
         )
-    return extract_table(spec, client, data_dir, None, **options)
+    return extract_table(spec, client, stores, None, **options)
 
 
 def _listed_types_pages(
@@ -203,7 +204,7 @@ def _listed_types_pages(
 def extract_table(
     spec: TableSpec,
     client: Any,
-    data_dir: Path,
+    stores: Stores,
     qualification_type_id: str | None = None,
     *,
     extracted_at: datetime | None = None,
@@ -214,7 +215,8 @@ def extract_table(
     memory_limit: str = DEFAULT_MEMORY_LIMIT,
 ) -> ExtractResult:
     """Page `spec.operation` for one partition (a qualification type id, or None for an
-    unpartitioned table) and publish the result as one lake snapshot.
+    unpartitioned table) and publish the result as one snapshot in the lake of `stores` (staging
+    in its scratch folder).
 
     `page_size`: MaxResults per page, 1 to MTurk's maximum (100). The calls this extraction makes
     (in this thread and its prefetch thread) are counted on their own, so the snapshot records
@@ -223,11 +225,9 @@ def extract_table(
     large to sort in memory (spills beyond it).
     Raises ExtractionError (the previous snapshot unchanged) or ValueError for bad arguments.
     """
+    partition = None
     if spec.partitioned:
-        validate_type_id(qualification_type_id or "", source="qualification_type_id")
-        directory = partition_dir(Path(data_dir), spec.table, qualification_type_id or "")
-    else:
-        directory = table_dir(Path(data_dir), spec.table)
+        partition = validate_type_id(qualification_type_id or "", source="qualification_type_id")
     if not 1 <= page_size <= MAX_PAGE_SIZE:
         raise ValueError(f"page_size must be 1..{MAX_PAGE_SIZE} (MTurk's limit), got {page_size}")
     at = _utc(extracted_at)
@@ -236,10 +236,12 @@ def extract_table(
     calls = spec.calls(qualification_type_id)
     page_count = 0
     own = ApiStats()
+    lake = stores.lake
     with (
         counting_into(own),
         counting_into(stats) if stats is not None else contextlib.nullcontext(),
-        Staging(Path(data_dir), spec.schema, spec.key, memory_limit=memory_limit) as staging,
+        stores.scratch() as scratch,
+        Staging(scratch, spec.schema, spec.key, memory_limit=memory_limit) as staging,
     ):
         try:
             pages = (
@@ -274,14 +276,13 @@ def extract_table(
                 error_code=None,
             ) from exc
         counts = NormaliseCounts()
-        with SnapshotWriter(directory, spec.schema, snapshot_at=at) as writer:
+        with lake.writer(spec.table, spec.schema, partition, snapshot_at=at) as writer:
             for batch in staging.last_per_key():
                 writer.write(batch)
                 counts += spec.count(batch)
-            result = ExtractResult(
+            footer = dict(
                 table=spec.table,
                 qualification_type_id=qualification_type_id,
-                path=writer.path,
                 rows=writer.rows,
                 records_seen=staging.rows,
                 pages=page_count,
@@ -299,7 +300,13 @@ def extract_table(
                 duration_s=time.perf_counter() - clock,
                 run_id=run_id,
             )
-            writer.set_extract_metadata(result.as_metadata())
+            writer.set_footer_metadata(footer_metadata(ExtractFooter(**footer).as_metadata()))
+    assert writer.snapshot is not None
+    result = ExtractResult(snapshot=writer.snapshot, **footer)
+    # Older snapshots go only once superseded for the grace period: a load that listed one just
+    # before this publish can still read it. A newer one (an overlapping run) always stays.
+    lake.delete_older(writer.snapshot, grace_s=stores.snapshot_grace_s)
+    lake.remove_abandoned(spec.table, partition)
     return result
 
 

@@ -1,1 +1,2 @@
-"""The Parquet lake: layout and the streaming, atomically published snapshot writer."""
+"""The Parquet lake: its layout and names, and the footer contract with the warehouse loader (the
+writer and the listing are the lake store's: qual_pipeline.stores.lake)."""

@@ -9,6 +9,7 @@ the keys, their types and their meaning: the README's table is generated from `F
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
@@ -75,6 +76,11 @@ FOOTER_FIELDS: dict[str, tuple[str, str]] = {
     **{f.name: (str(f.type), f.metadata["doc"]) for f in fields(ExtractFooter)},
 }
 """Every footer key -> (type, meaning), in the order written."""
+
+
+def footer_metadata(figures: Mapping[str, Any]) -> dict[bytes, bytes]:
+    """The Parquet key-value metadata that carries `figures` (JSON under EXTRACT_METADATA_KEY)."""
+    return {EXTRACT_METADATA_KEY: json.dumps(dict(figures), default=str).encode()}
 
 
 def read_footer(raw: bytes | None) -> dict[str, Any]:

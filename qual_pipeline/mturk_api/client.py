@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import boto3
+import botocore.exceptions
 import botocore.session
 from botocore.config import Config
 from botocore.utils import parse_timestamp
@@ -433,6 +434,17 @@ def utc_timestamp(value: Any) -> datetime:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return datetime.fromtimestamp(value, UTC)
     return parse_timestamp(value).astimezone(UTC)
+
+
+def requester_key_id(profile_name: str | None = None) -> str | None:
+    """The access key id of the requester's credentials (boto3's standard chain, or the named
+    profile), or None when there are none. Only the id: it names the account's shared state by a
+    salted digest (stores/namespace.py); the key itself is never read out."""
+    try:
+        credentials = _session(profile_name).get_credentials()
+    except botocore.exceptions.ProfileNotFound:
+        return None
+    return credentials.access_key if credentials is not None else None
 
 
 def _session(profile_name: str | None) -> boto3.session.Session:

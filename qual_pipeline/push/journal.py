@@ -1,7 +1,10 @@
 """The push journal: the saved plans, and a write-ahead record that makes a push resumable after
 kill -9 or a power cut.
 
-SQLite in WAL mode with synchronous=FULL, at <data_dir>/push_journal.sqlite. `plan` saves a whole
+The journal's database comes from the stores (`qual_pipeline.stores.journal`): SQLite in WAL mode
+with synchronous=FULL at <data_dir>/push_journal.sqlite (local profile), or PostgreSQL (shared
+profile, so a push killed on one machine resumes on another); the same SQL and rules on both.
+`plan` saves a whole
 plan (its header, every change as 'pending', its rejected rows) in one transaction, in state
 'saved'; `push` opens exactly that plan (state 'open') before anything is sent. Each change is
 marked 'sending' (committed) before its call and 'sent' after it, so a row left in 'sending' is
@@ -11,11 +14,8 @@ attempts table is the outbox of the DuckDB push_audit table. DDL: sql/push_journ
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
-import os
-import sqlite3
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from qual_pipeline.push.plan import SQL_DIR, read_sql
+from qual_pipeline.stores.journal import JournalBusy, JournalDatabase
 
-JOURNAL_NAME = "push_journal.sqlite"
-LOCK_NAME = "push_journal.lock"
+__all__ = ["JournalBusy"]  # re-exported: the push's callers catch it from here
 OPEN_STATES = ("pending", "sending", "sent")
 FINAL_STATES = ("verified", "mismatch", "failed")
 PLAN_STATES = ("saved", "superseded", "open", "done")
@@ -47,10 +47,6 @@ _PLAN_COLUMNS = (
     "plan_id, kind, environment, send_notifications, total, state, created_at, finished_at, "
     + ", ".join(_PLAN_COLUMNS_ADDED)
 )
-
-
-class JournalBusy(RuntimeError):
-    """Another push (or plan) holds the journal of this data directory."""
 
 
 @dataclass(frozen=True)
@@ -146,28 +142,31 @@ def now_utc() -> str:
 
 
 class Journal:
-    """One data directory's push journal. Use from a single thread; hold `lock()` while pushing
-    or saving a plan."""
+    """One push journal, on the database the stores opened (closed with the journal). Use from a
+    single thread; hold `lock()` while pushing or saving a plan."""
 
-    def __init__(self, data_dir: Path, sql_dir: Path = SQL_DIR) -> None:
-        self.data_dir = Path(data_dir)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.path = self.data_dir / JOURNAL_NAME
-        self._db = sqlite3.connect(self.path, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA busy_timeout=10000")
-        self._migrate()
-        self._db.executescript(read_sql("push_journal", sql_dir) + ";")
+    def __init__(self, db: JournalDatabase, sql_dir: Path = SQL_DIR) -> None:
+        self._db = db
+        try:
+            self._migrate()
+            db.create(read_sql("push_journal", sql_dir))
+        except BaseException:
+            db.close()
+            raise
+
+    @property
+    def path(self) -> str:
+        """Where the journal is, for messages."""
+        return self._db.describe()
 
     def _migrate(self) -> None:
         """Journals of earlier versions: add the columns `plans` and `rejections` lack."""
-        present = {r[1] for r in self._db.execute("PRAGMA table_info(plans)").fetchall()}
+        present = self._db.columns("plans")
         if present:  # else a new journal: the DDL creates the table whole
             for column in _PLAN_COLUMNS_ADDED:
                 if column not in present:
                     self._db.execute(f"ALTER TABLE plans ADD COLUMN {column} TEXT")
-        present = {r[1] for r in self._db.execute("PRAGMA table_info(rejections)").fetchall()}
+        present = self._db.columns("rejections")
         if present:
             for column, kind in _REJECTION_COLUMNS_ADDED:
                 if column not in present:
@@ -184,34 +183,19 @@ class Journal:
 
     @contextmanager
     def lock(self) -> Iterator[None]:
-        """Exclusive right to push (or save a plan) from this data directory; released by the
-        OS even on kill -9."""
-        with open(self.data_dir / LOCK_NAME, "a+") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise JournalBusy(
-                    f"another push or plan is running from {self.data_dir} "
-                    "(it holds push_journal.lock); wait for it to finish"
-                ) from None
-            handle.seek(0)
-            handle.truncate()
-            handle.write(str(os.getpid()))
-            handle.flush()
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        """Exclusive right to push (or save a plan) with this journal; released even on
+        kill -9 (JournalBusy at once while another holds it)."""
+        with self._db.lock():
+            yield
+
+    def ensure_locked(self) -> None:
+        """Raise (LockLostError) if the lock was lost: called before MTurk calls."""
+        self._db.ensure_locked()
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
+    def _transaction(self) -> Iterator[JournalDatabase]:
+        with self._db.transaction():
             yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
 
     # plans
 

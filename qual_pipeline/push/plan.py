@@ -151,14 +151,6 @@ def read_sql(name: str, sql_dir: Path = SQL_DIR) -> str:
         raise PlanError(str(e)) from None
 
 
-def ensure_push_audit(con: duckdb.DuckDBPyConnection, sql_dir: Path = SQL_DIR) -> None:
-    """Create push_audit if it does not exist yet, and add the columns newer versions record
-    (idempotent; needs a writable connection)."""
-    con.execute("DROP VIEW IF EXISTS temp.push_audit")  # prepare_model's stand-in, if any
-    for statement in duckdb.extract_statements(read_sql("push_audit", sql_dir)):
-        con.execute(statement)
-
-
 def build_score_plan(
     con: duckdb.DuckDBPyConnection,
     *,
@@ -219,7 +211,8 @@ def prepare_model(
         raise PlanError("a website CSV holds scores and revocations, not request decisions")
     _require_tables(con, REQUIRED_TABLES[kind])
     if kind == "requests" and not _table_exists(con, "push_audit"):
-        # No push yet: decided requests come from an empty audit, without writing the warehouse.
+        # A warehouse not migrated since push_audit joined the schema: decided requests come
+        # from an empty audit, without writing the warehouse.
         con.execute(
             "CREATE OR REPLACE TEMP VIEW push_audit AS SELECT CAST(NULL AS VARCHAR) AS run_id, "
             "CAST(NULL AS VARCHAR) AS kind, CAST(NULL AS VARCHAR) AS qualification_request_id, "
@@ -392,7 +385,8 @@ def _main_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
     return {
         r[0]
         for r in con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_catalog = current_database() AND table_schema = 'main'"
         ).fetchall()
     }
 

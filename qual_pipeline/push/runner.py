@@ -1,6 +1,7 @@
 """Run a push: finish what an interrupted push left, then apply exactly one saved plan.
 
-Order of a run, all under the data directory's push lock:
+Order of a run, all under the journal's push lock (a file lock, or a PostgreSQL advisory lock per
+environment and account, checked before every MTurk call):
 1. every unfinished journalled plan is finished first (its 'sending' rows read back, never blindly
    re-sent), so a push killed at any moment resumes on the next run;
 2. the plan to apply is the saved one (`plan_id`, or the newest saved plan of the kind), checked
@@ -20,11 +21,11 @@ end, and the ones refused by the client leave their changes 'sending', read back
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,7 +47,7 @@ from qual_pipeline.push.calls import (
 )
 from qual_pipeline.push.guard import PRODUCTION_REFUSAL, PushRefused
 from qual_pipeline.push.journal import Change, Journal, Outcome, PlanRecord
-from qual_pipeline.push.plan import SQL_DIR, Kind, PlanSummary, ensure_push_audit
+from qual_pipeline.push.plan import SQL_DIR, Kind, PlanSummary
 from qual_pipeline.push.saved_plan import (
     REFUSED,
     PlanSettings,
@@ -66,10 +67,12 @@ from qual_pipeline.settings import (
     PUSH_CONCURRENCY,
     PUSH_SEND_NOTIFICATIONS,
 )
-from qual_pipeline.warehouse.pushed_changes import record_pushed_changes
+from qual_pipeline.stores.profile import Stores
+from qual_pipeline.stores.warehouse import WarehouseBusyError, WarehouseStore, run_transaction
+from qual_pipeline.warehouse.pushed_changes import apply_pushed_changes
+from qual_pipeline.warehouse.sql_files import ensure_schema
 
 FLUSH_WAITS = (0.5, 1.0, 2.0, 4.0, 8.0)  # seconds between tries while the warehouse is busy
-ConnectWarehouse = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
 Progress = Callable[[int, int], None]
 RESUME_HINT = (
     "Nothing is lost: the journal holds every change. Run `qual-pipeline push` again (in Dagster: "
@@ -178,8 +181,7 @@ def run_push(
     kind: Kind,
     *,
     client: Any,
-    data_dir: Path,
-    connect_warehouse: ConnectWarehouse,
+    stores: Stores,
     inputs_dir: Path,
     settings: PushSettings,
     plan_id: str | None = None,
@@ -195,7 +197,8 @@ def run_push(
     plan_id: the saved plan to apply; None applies the newest saved plan of `kind`.
     replan: plan settings to build a new plan with, instead of applying a saved one.
     website_csv: with `replan`, build the scores plan from the requester website's worker CSV.
-    read_warehouse: read-only connections for planning and checks (default: the data_dir's).
+    stores: where the journal and the warehouse are (the push's lock is the journal's).
+    read_warehouse: read-only connections for planning and checks (default: the stores').
     Raises PushRefused (nothing sent for the plan: no saved plan, out of date, refused by its
     verdict), JournalBusy (another push is running), PlanError (bad model or warehouse),
     PushInterrupted (MTurk unreachable after retries: resume later), interrupt.Interrupted (the
@@ -208,9 +211,9 @@ def run_push(
         raise ValueError("pass either plan_id (apply a saved plan) or replan, not both")
     if website_csv is not None and replan is None:
         raise ValueError("website_csv builds a plan: pass it with replan (or to save_plan)")
-    reader = read_warehouse or read_only_warehouse(data_dir)
-    sender = _Sender(client, connect_warehouse, settings, sql_dir, report.run_id)
-    with Journal(data_dir, sql_dir) as journal, journal.lock():
+    reader = read_warehouse or read_only_warehouse(stores.warehouse)
+    sender = _Sender(client, stores.warehouse, settings, sql_dir, report.run_id)
+    with Journal(stores.journal.connect(), sql_dir) as journal, journal.lock():
         sender.journal = journal
         try:
             _run_locked(
@@ -309,13 +312,13 @@ class _Sender:
     def __init__(
         self,
         client: Any,
-        connect_warehouse: ConnectWarehouse,
+        warehouse: WarehouseStore,
         settings: PushSettings,
         sql_dir: Path,
         run_id: str,
     ) -> None:
         self.client = client
-        self.connect_warehouse = connect_warehouse
+        self.warehouse = warehouse
         self.settings = settings
         self.sql_dir = sql_dir
         self.run_id = run_id
@@ -323,7 +326,14 @@ class _Sender:
         self.problems: list[str] = []
         self.plan: PlanRecord | None = None
         self.stage = "preparing the push"
-        self._audit_ready = False
+        self._schema_ready = False
+        self._lock_check = threading.Lock()
+
+    def locked(self) -> None:
+        """Stop (LockLostError) unless this process still holds the push lock: called before
+        every MTurk call, so that two pushers of one account never send at once."""
+        with self._lock_check:
+            self.journal.ensure_locked()
 
     def interruption(self, error: BotoCoreError | ClientError) -> str:
         """What to tell the user when MTurk errors outlived the retries: what, where, and how the
@@ -386,6 +396,7 @@ class _Sender:
         change stays 'sending', and the next run reads it back before sending it again.
         """
         try:
+            self.locked()
             send_change(self.client, change, send_notifications=notify)
         except ClientError as e:
             if is_transient(e):
@@ -449,6 +460,7 @@ class _Sender:
         scored = [c for c in batch if c.action != "reject"]
 
         def read(c: Change) -> Observed:
+            self.locked()
             return read_score(self.client, c.qualification_type_id, c.worker_id)
 
         results = self.pool.map(read, scored) if parallel else map(read, scored)
@@ -458,6 +470,7 @@ class _Sender:
         for type_id in sorted({c.qualification_type_id for c in requests}):
             of_type = [c for c in requests if c.qualification_type_id == type_id]
             try:
+                self.locked()
                 ids = pending_request_ids(self.client, type_id)
             except ClientError as e:
                 if is_transient(e):
@@ -470,22 +483,28 @@ class _Sender:
         return observed, pending
 
     def flush(self) -> None:
-        """Copy finished attempts to push_audit and verified values into the warehouse.
+        """Copy finished attempts to push_audit and verified values into the warehouse, both in
+        one warehouse transaction (retried whole on a conflict).
 
         Idempotent (audit rows are keyed by plan, change and attempt), so a crash between the
-        DuckDB commit and the journal's mark only means the next run writes the same rows again.
+        warehouse's commit and the journal's mark only means the next run writes the same rows
+        again.
         """
         while rows := self.journal.unrecorded():
+
+            def record(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]] = rows) -> None:
+                _insert_audit(con, rows)
+                _record_in_warehouse(con, rows)
+
             for wait in (*FLUSH_WAITS, None):
                 try:
-                    with self.connect_warehouse() as con:
-                        if not self._audit_ready:
-                            ensure_push_audit(con, self.sql_dir)
-                            self._audit_ready = True
-                        _insert_audit(con, rows)
-                        _record_in_warehouse(con, rows)
+                    with self.warehouse.writer() as con:
+                        if not self._schema_ready:
+                            ensure_schema(self.warehouse, con)
+                            self._schema_ready = True
+                        run_transaction(con, record)
                     break
-                except duckdb.IOException as e:  # another process holds the file
+                except (WarehouseBusyError, duckdb.IOException) as e:  # another writer holds it
                     if wait is None:
                         raise PushInterrupted(
                             f"could not write the warehouse: {e}. Every change is journalled; "
@@ -524,7 +543,11 @@ def _insert_audit(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]]) ->
     batch = pa.table(columns, schema=AUDIT_COLUMNS)
     con.register("push_audit_batch", batch)
     try:
-        con.execute("INSERT OR IGNORE INTO push_audit BY NAME SELECT * FROM push_audit_batch")
+        con.execute(
+            "INSERT INTO push_audit BY NAME SELECT * FROM push_audit_batch AS b WHERE NOT EXISTS "
+            "(SELECT 1 FROM push_audit AS a WHERE a.plan_id = b.plan_id AND a.seq = b.seq "
+            "AND a.attempt = b.attempt)"
+        )
     finally:
         con.unregister("push_audit_batch")
 
@@ -545,7 +568,7 @@ def _record_in_warehouse(con: duckdb.DuckDBPyConnection, rows: list[dict[str, An
             value = r["old_value"] if revoked else r["observed_value"]
             latest[key] = (*key, value, r["observed_status"])
     if latest:
-        record_pushed_changes(con, list(latest.values()), datetime.now(UTC))
+        apply_pushed_changes(con, list(latest.values()), datetime.now(UTC))
 
 
 def _observed_outcome(

@@ -41,8 +41,8 @@ from qual_pipeline.push.plan import (
     plan_rows,
     prepare_model,
 )
+from qual_pipeline.stores.warehouse import WarehouseStore
 from qual_pipeline.warehouse.checks import BLOCKING_CHECKS, CheckFailure, check_failures
-from qual_pipeline.warehouse.connection import open_warehouse_read_only
 from qual_pipeline.warehouse.load import latest_load_id
 
 ReadWarehouse = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
@@ -120,11 +120,10 @@ class SavedPlan:
         return self.record.verdict
 
 
-def read_only_warehouse(
-    data_dir: Path, wait_s: float = declared.WAREHOUSE_WAIT.required_default
-) -> ReadWarehouse:
-    """A factory of read-only connections to the warehouse (closed when the block ends)."""
-    return lambda: closing(open_warehouse_read_only(data_dir, wait_s=wait_s))
+def read_only_warehouse(warehouse: WarehouseStore) -> ReadWarehouse:
+    """A factory of read-only connections to the warehouse (closed when the block ends); a DuckDB
+    file held by a writer is waited for up to the store's wait, DuckLake never waits."""
+    return lambda: closing(warehouse.connect(read_only=True))
 
 
 def save_plan(

@@ -5,7 +5,8 @@
 -- landed; a later attempt sent it). observed_status: what the read-back found: 'Granted',
 -- 'Revoked' or 'Missing' (null for rejected requests, read back from the pending list).
 -- ignored_checks: the blocking checks the plan was allowed to ignore (--ignore-check), comma
--- separated. Never holds credentials.
+-- separated. Never holds credentials. One row per (plan_id, seq, attempt): the push inserts only the
+-- rows not there yet (DuckLake has no PRIMARY KEY; warehouses of earlier versions keep theirs).
 CREATE TABLE IF NOT EXISTS push_audit (
     run_id VARCHAR NOT NULL,
     plan_id VARCHAR NOT NULL,
@@ -24,8 +25,7 @@ CREATE TABLE IF NOT EXISTS push_audit (
     attempted_at TIMESTAMPTZ NOT NULL,
     finished_at TIMESTAMPTZ,
     observed_status VARCHAR,
-    ignored_checks VARCHAR,
-    PRIMARY KEY (plan_id, seq, attempt)
+    ignored_checks VARCHAR
 );
 
 -- Warehouses written by earlier versions gain the newer columns.

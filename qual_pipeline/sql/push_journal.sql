@@ -1,4 +1,5 @@
--- push_journal (SQLite, <data_dir>/push_journal.sqlite): the saved plans and the write-ahead record
+-- push_journal (SQLite at <data_dir>/push_journal.sqlite, or PostgreSQL in the shared profile: the
+-- same DDL runs on both): the saved plans and the write-ahead record
 -- of every push.
 -- plans: one row per plan. state 'saved' (built by `plan`, may be pushed), 'superseded' (a newer
 --        plan of the same kind was saved), 'open' (journalled for sending: a push is applying it
@@ -32,7 +33,7 @@ CREATE TABLE IF NOT EXISTS plans (
     ignored_checks TEXT
 );
 CREATE TABLE IF NOT EXISTS changes (
-    plan_id TEXT NOT NULL REFERENCES plans (plan_id),
+    plan_id TEXT NOT NULL REFERENCES plans (plan_id) ON UPDATE CASCADE,
     seq INTEGER NOT NULL,
     action TEXT NOT NULL,
     qualification_type_id TEXT NOT NULL,
@@ -47,7 +48,7 @@ CREATE TABLE IF NOT EXISTS changes (
 );
 CREATE INDEX IF NOT EXISTS changes_by_state ON changes (plan_id, state, seq);
 CREATE TABLE IF NOT EXISTS rejections (
-    plan_id TEXT NOT NULL REFERENCES plans (plan_id),
+    plan_id TEXT NOT NULL REFERENCES plans (plan_id) ON UPDATE CASCADE,
     seq INTEGER NOT NULL,
     qualification_type_id TEXT,
     worker_id TEXT,

@@ -37,12 +37,14 @@ from typing import Final, TypeVar
 import duckdb
 
 from qual_pipeline.stores.duckdb_extensions import connect, load_extensions
-from qual_pipeline.stores.locks import WAREHOUSE_WRITER, AdvisoryLock, LockHeldError
+from qual_pipeline.stores.locks import WAREHOUSE_WRITER, AdvisoryLock, LockError, LockHeldError
 from qual_pipeline.stores.namespace import Namespace
 from qual_pipeline.stores.object_storage import S3Storage
 from qual_pipeline.stores.postgres import first_line, redact_dsn, scrub
 
 T = TypeVar("T")
+OnBusy = Callable[[], None]
+"""Called once when the warehouse is found busy and the caller will wait (e.g. to say so)."""
 
 CATALOG: Final = "warehouse"
 """The name the warehouse is attached under on a DuckLake connection."""
@@ -67,6 +69,29 @@ class WarehouseBusyError(WarehouseStoreError):
 
 class WarehouseConflictError(WarehouseStoreError):
     """A transaction kept conflicting with concurrent writers; nothing of it was committed."""
+
+
+def set_memory_limit(con: duckdb.DuckDBPyConnection, memory_limit: str) -> None:
+    """Hold DuckDB to `memory_limit` (e.g. '256MB'); beyond it, sorts, joins and aggregates spill
+    to DuckDB's temp folder, and inserts do not keep the order of the rows they read.
+    ConfigurationError naming QUAL_PIPELINE_WAREHOUSE_MEMORY when DuckDB cannot read the value."""
+    from qual_pipeline import settings
+
+    text = memory_limit.strip()
+    problem = (
+        f"{settings.WAREHOUSE_MEMORY.env}={memory_limit!r} is not a memory size DuckDB reads; "
+        "write it as e.g. 256MB or 2GB"
+    )
+    if not text or not all(c.isalnum() or c in ". " for c in text):
+        raise settings.ConfigurationError(problem)
+    try:
+        con.execute(f"SET memory_limit = '{text}'")
+        # Inserts from thousands of lake files need not keep the files' order; keeping it holds
+        # every file's rows in memory until the earlier ones are written (out of memory at 300
+        # small types under 64MB, 2,000 under 256MB). Every query that needs an order says so.
+        con.execute("SET preserve_insertion_order = false")
+    except duckdb.Error as exc:
+        raise settings.ConfigurationError(problem) from exc
 
 
 def is_conflict(exc: BaseException) -> bool:
@@ -126,8 +151,10 @@ class WarehouseStore(ABC):
 
     @abstractmethod
     @contextmanager
-    def writer(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A writable connection held as the warehouse's only writer for the block."""
+    def writer(self, *, on_busy: OnBusy | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A writable connection held as the warehouse's only writer for the block; waits for
+        the current writer (on_busy is told once when it starts waiting), WarehouseBusyError
+        after the store's wait."""
 
     def write(
         self,
@@ -135,10 +162,18 @@ class WarehouseStore(ABC):
         *,
         attempts: int = COMMIT_ATTEMPTS,
         on_retry: Callable[[int, BaseException], None] | None = None,
+        on_busy: OnBusy | None = None,
     ) -> T:
         """Run `work` in one transaction as the only writer; conflicts retried as a whole."""
-        with self.writer() as con:
+        with self.writer(on_busy=on_busy) as con:
             return run_transaction(con, work, attempts=attempts, on_retry=on_retry)
+
+    def require(self) -> None:
+        """WarehouseNotFoundError (saying to refresh first) when nothing was loaded yet."""
+        self.connect(read_only=True).close()
+
+    def checkpoint(self, con: duckdb.DuckDBPyConnection) -> None:  # noqa: B027
+        """Fold the write-ahead log into the database after a large write (where that exists)."""
 
     def applied_migrations(self, con: duckdb.DuckDBPyConnection) -> set[str]:
         """The schema versions recorded as applied (read only; empty on a new warehouse)."""
@@ -158,12 +193,29 @@ class WarehouseStore(ABC):
         Checking is a read: a warehouse already at `version` gets no DDL and no new snapshot.
         Concurrent migrators: one applies, the others find it recorded (conflicts are retried).
         """
-        con = self.connect()
         try:
-            if version in self.applied_migrations(con):
-                return False
-        finally:
-            con.close()
+            con = self.connect(read_only=True)  # a read: creates nothing
+        except WarehouseNotFoundError:
+            pass
+        else:
+            try:
+                if version in self.applied_migrations(con):
+                    return False
+            finally:
+                con.close()
+        with self.writer() as con:
+            return self.migrate_with(con, version, apply)
+
+    def migrate_with(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        version: str,
+        apply: Callable[[duckdb.DuckDBPyConnection], None],
+    ) -> bool:
+        """`migrate` on a connection of `writer()` the caller holds (e.g. a load about to write);
+        a read when the version is recorded already."""
+        if version in self.applied_migrations(con):
+            return False
 
         def apply_once(con: duckdb.DuckDBPyConnection) -> bool:
             con.execute(
@@ -178,7 +230,7 @@ class WarehouseStore(ABC):
             )
             return True
 
-        return self.write(apply_once)
+        return run_transaction(con, apply_once)
 
 
 # -------------------------------------------------------------------------------------- DuckDB file
@@ -194,21 +246,27 @@ class DuckDBFileWarehouse(WarehouseStore):
     def describe(self) -> str:
         return str(self.path)
 
-    def connect(self, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-        if read_only and not self.path.is_file():
-            raise WarehouseNotFoundError(
-                f"No warehouse at {self.path}: run `qual-pipeline refresh` first."
-            )
-        if not read_only:
+    def connect(
+        self, *, read_only: bool = False, on_busy: OnBusy | None = None
+    ) -> duckdb.DuckDBPyConnection:
+        """Connect, retrying with backoff (50 ms doubling to 1 s) while another process holds
+        the file, for up to the store's wait_s; on_busy is told once when the wait begins."""
+        if read_only:
+            self.require()
+        else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + self.wait_s
         delay = 0.05
+        told = False
         while True:
             try:
                 return connect(str(self.path), read_only=read_only)
             except duckdb.IOException as exc:
                 if "lock" not in str(exc).lower():
                     raise
+                if on_busy is not None and not told:
+                    told = True
+                    on_busy()
                 if time.monotonic() >= deadline:
                     raise WarehouseBusyError(
                         f"Cannot open {self.path} for {'reading' if read_only else 'writing'}: "
@@ -218,10 +276,20 @@ class DuckDBFileWarehouse(WarehouseStore):
                 time.sleep(delay)
                 delay = min(delay * 2, 1.0)
 
+    def require(self) -> None:
+        if not self.path.is_file():
+            raise WarehouseNotFoundError(
+                f"No warehouse at {self.path}: run `qual-pipeline refresh` first (or point "
+                "QUAL_PIPELINE_DATA_DIR at the data directory that holds warehouse.duckdb)."
+            )
+
+    def checkpoint(self, con: duckdb.DuckDBPyConnection) -> None:
+        con.execute("CHECKPOINT")
+
     @contextmanager
-    def writer(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def writer(self, *, on_busy: OnBusy | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
         # The file lock makes the holder the only writer (and the only process) already.
-        con = self.connect()
+        con = self.connect(on_busy=on_busy)
         try:
             yield con
         finally:
@@ -292,12 +360,19 @@ class DuckLakeWarehouse(WarehouseStore):
         return con
 
     @contextmanager
-    def writer(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def writer(self, *, on_busy: OnBusy | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
         lock = AdvisoryLock(self.catalog, WAREHOUSE_WRITER, self.namespace)
         try:
-            lock.acquire(wait_s=self.writer_wait_s)
+            try:
+                lock.acquire()
+            except LockHeldError:
+                if on_busy is not None:
+                    on_busy()
+                lock.acquire(wait_s=self.writer_wait_s)
         except LockHeldError as exc:
             raise WarehouseBusyError(str(exc)) from None
+        except LockError as exc:
+            raise WarehouseStoreError(str(exc)) from None
         try:
             con = self.connect()
             try:

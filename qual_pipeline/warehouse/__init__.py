@@ -1,5 +1,9 @@
-"""The DuckDB warehouse: the single-writer load, history, SQL models and data-quality checks."""
+"""The warehouse: the single-writer load, history, SQL models and data-quality checks.
 
+Connections come from the warehouse store (`qual_pipeline.stores`): a DuckDB file or DuckLake.
+"""
+
+from qual_pipeline.stores.warehouse import WarehouseBusyError, WarehouseNotFoundError
 from qual_pipeline.warehouse.charts import render_charts
 from qual_pipeline.warehouse.checks import (
     BLOCKING_CHECKS,
@@ -17,13 +21,6 @@ from qual_pipeline.warehouse.checks import (
     recorded_checks,
     run_checks,
 )
-from qual_pipeline.warehouse.connection import (
-    WarehouseBusyError,
-    WarehouseNotFoundError,
-    open_warehouse,
-    open_warehouse_read_only,
-    warehouse_session,
-)
 from qual_pipeline.warehouse.load import (
     LoadedSnapshot,
     LoadResult,
@@ -31,7 +28,11 @@ from qual_pipeline.warehouse.load import (
     latest_load_id,
     load_warehouse,
 )
-from qual_pipeline.warehouse.pushed_changes import PushedChange, record_pushed_changes
+from qual_pipeline.warehouse.pushed_changes import (
+    PushedChange,
+    apply_pushed_changes,
+    record_pushed_changes,
+)
 
 __all__ = [
     "BLOCKING_CHECKS",
@@ -45,6 +46,7 @@ __all__ = [
     "WarehouseBusyError",
     "WarehouseLoadError",
     "WarehouseNotFoundError",
+    "apply_pushed_changes",
     "check_extraction_complete",
     "check_failures",
     "check_grant_time_not_in_future",
@@ -54,11 +56,8 @@ __all__ = [
     "check_unique_worker_qualifications",
     "latest_load_id",
     "load_warehouse",
-    "open_warehouse",
-    "open_warehouse_read_only",
     "record_pushed_changes",
     "recorded_checks",
     "render_charts",
     "run_checks",
-    "warehouse_session",
 ]

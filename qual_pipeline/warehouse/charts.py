@@ -11,28 +11,36 @@
   can already show.
 
 The data behind each chart comes from `score_panels` and `over_time` (plain values, testable); the
-functions `render_*` only draw it. The load asset attaches both PNGs to its metadata.
+functions `render_*` only draw it. The load asset attaches both PNGs to its metadata and publishes
+them in the chart store (`<data_dir>/charts/`, or PREFIX/charts/ on object storage).
+
+matplotlib is imported on the first drawing only (commands that draw nothing, such as push or sql,
+never import it), with its config and font cache in a temporary folder removed when the process
+exits unless MPLCONFIGDIR names one: a run leaves nothing in HOME (~/.cache, ~/.config).
 """
 
 from __future__ import annotations
 
+import atexit
 import bisect
+import os
+import shutil
+import tempfile
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
-import matplotlib
-
-matplotlib.use("Agg")
-# The backend is chosen before pyplot loads, so no display is ever needed.
-import matplotlib.dates as mdates
-import matplotlib.pyplot as plt
-from matplotlib.ticker import MaxNLocator
 
 from qual_pipeline.warehouse.sql_files import sql_text
+
+if TYPE_CHECKING:
+    import matplotlib.dates as mdates
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
 MAX_TYPES = 12
 SCORE_DISTRIBUTION_PNG = "score_distribution.png"
@@ -232,8 +240,27 @@ def _save(fig: plt.Figure, path: Path) -> Path:
     return path
 
 
+def _import_matplotlib() -> None:
+    """Bind `plt`, `mdates` and `MaxNLocator` on first use: the Agg backend (no display), the
+    config and font cache in a temporary folder removed at exit unless MPLCONFIGDIR is set."""
+    global plt, mdates, MaxNLocator
+    if "plt" in globals():
+        return
+    if "MPLCONFIGDIR" not in os.environ:
+        folder = tempfile.mkdtemp(prefix="qual_pipeline-matplotlib-")
+        atexit.register(shutil.rmtree, folder, True)
+        os.environ["MPLCONFIGDIR"] = folder
+    import matplotlib
+
+    matplotlib.use("Agg")  # chosen before pyplot loads
+    import matplotlib.dates as mdates
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+
 def render_score_distribution(con: duckdb.DuckDBPyConnection, path: Path) -> Path:
     """Draw `score_panels` into `path` (PNG); returns `path`."""
+    _import_matplotlib()
     panels, total = score_panels(con)
     fig, axes = _grid(len(panels))
     if not panels:
@@ -259,6 +286,7 @@ def render_over_time(
 ) -> Path:
     """Draw `over_time` for `type_ids` (default: the types of the score chart, else every
     type) into `path` (PNG); returns `path`."""
+    _import_matplotlib()
     if type_ids is None:
         type_ids = [p.type_id for p in score_panels(con)[0]] or list(_type_names(con))[:MAX_TYPES]
     chart = over_time(con, type_ids)

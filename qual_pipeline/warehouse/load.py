@@ -1,8 +1,12 @@
-"""The single-writer load: the lake's newest snapshots into DuckDB, in one transaction.
+"""The single-writer load: the lake's newest snapshots into the warehouse, in one transaction.
 
-Only snapshots not loaded before are read (extract_runs records every loaded one), so a second load
-of the same lake changes nothing. Everything is written between one BEGIN and one COMMIT: a failure,
-or a process killed halfway, leaves the previous tables exactly as they were.
+The lake and the warehouse come from the stores (a folder and a DuckDB file, or object storage and
+DuckLake). The load holds the warehouse's writer for its whole run, migrates the schema when this
+version's is not there yet, and reads footers and files through the lake store. Only snapshots not
+loaded before are read (extract_runs records every loaded one), so a second load of the same lake
+changes nothing. Everything is written between one BEGIN and one COMMIT: a failure, or a process
+killed halfway, leaves the previous tables exactly as they were; a commit conflict with another
+writer (DuckLake) runs the whole transaction again, which then loads only what is still new.
 
 A load that reads new snapshots gets a load id (warehouse_loads) and records its data-quality
 checks (check_results) in the same transaction: a push plan names the load it was built on, and
@@ -16,13 +20,21 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
 from qual_pipeline.lake import layout
 from qual_pipeline.schema import UTC_TIMESTAMP
+from qual_pipeline.stores.lake import LakeSnapshot, LakeStore
+from qual_pipeline.stores.profile import Stores
+from qual_pipeline.stores.warehouse import (
+    OnBusy,
+    WarehouseConflictError,
+    WarehouseStoreError,
+    run_transaction,
+    set_memory_limit,
+)
 from qual_pipeline.warehouse.checks import (
     DEFAULT_MAX_ROW_DROP_SHARE,
     CheckResult,
@@ -30,16 +42,16 @@ from qual_pipeline.warehouse.checks import (
     recorded_checks,
     run_checks,
 )
-from qual_pipeline.warehouse.connection import OnBusy, WarehouseBusyError, open_warehouse
 from qual_pipeline.warehouse.snapshots import (
     EXTRACT_FIGURES,
     Snapshot,
     SnapshotError,
     read_snapshot,
 )
-from qual_pipeline.warehouse.sql_files import registered, run_sql_file
+from qual_pipeline.warehouse.sql_files import ensure_schema, registered, run_sql_file
 
 StepHook = Callable[[str], None]
+RetryHook = Callable[[int, BaseException], None]
 
 
 class WarehouseLoadError(RuntimeError):
@@ -57,7 +69,8 @@ class LoadedSnapshot:
 
 @dataclass(frozen=True)
 class LoadResult:
-    warehouse: Path
+    warehouse: str
+    """Where the warehouse is (the store's description)."""
     loaded: tuple[LoadedSnapshot, ...]
     changes: dict[str, int] = field(default_factory=dict)
     """History versions this load opened or closed, by change: new, returned, score, gone, ..."""
@@ -81,8 +94,8 @@ def latest_load_id(con: duckdb.DuckDBPyConnection) -> str | None:
     Works on read-only connections and on warehouses written before loads were recorded.
     """
     present = con.execute(
-        "SELECT count(*) FROM information_schema.tables "
-        "WHERE table_schema = 'main' AND table_name = 'warehouse_loads'"
+        "SELECT count(*) FROM information_schema.tables WHERE table_catalog = current_database() "
+        "AND table_schema = 'main' AND table_name = 'warehouse_loads'"
     ).fetchall()[0][0]
     if not present:
         return None
@@ -125,22 +138,26 @@ def _loaded_snapshots(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str | N
     return {(table, type_id): newest for table, type_id, newest in rows}
 
 
-def _new_snapshots(data_dir: Path, loaded: dict[tuple[str, str | None], str]) -> list[Snapshot]:
-    """The current lake snapshots newer than the newest loaded one of the same partition."""
-    candidates: list[tuple[str, str | None, Path]] = [
-        (table, type_id, path)
+def _current_snapshots(lake: LakeStore) -> list[LakeSnapshot]:
+    """The newest published snapshot of every partition of every lake table."""
+    current = [
+        snapshot
         for table in layout.PARTITIONED_TABLES
-        for type_id, path in layout.current_snapshots(data_dir, table).items()
+        for snapshot in lake.current_snapshots(table).values()
     ]
-    types_snapshot = layout.current_snapshot(data_dir, "qualification_types")
+    types_snapshot = lake.current_snapshot("qualification_types")
     if types_snapshot is not None:
-        candidates.append(("qualification_types", None, types_snapshot))
-    new = []
-    for table, type_id, path in candidates:
-        newest_loaded = loaded.get((table, type_id))
-        if newest_loaded is None or path.name > newest_loaded:
-            new.append(read_snapshot(path, table, type_id))
-    return new
+        current.append(types_snapshot)
+    return current
+
+
+def _is_new(snapshot: LakeSnapshot | Snapshot, loaded: dict[tuple[str, str | None], str]) -> bool:
+    if isinstance(snapshot, Snapshot):
+        key = (snapshot.lake_table, snapshot.qualification_type_id)
+    else:
+        key = (snapshot.table, snapshot.partition)
+    newest_loaded = loaded.get(key)
+    return newest_loaded is None or snapshot.name > newest_loaded
 
 
 def _guard_row_count_drops(
@@ -203,7 +220,7 @@ def _load_worker_qualifications(
     con: duckdb.DuckDBPyConnection, snapshots: list[Snapshot], step: StepHook
 ) -> None:
     with registered(con, "observed_partitions", _partition_table(snapshots)):
-        files = [str(s.path) for s in snapshots]
+        files = [s.location for s in snapshots]
         run_sql_file(con, "load/replace_worker_qualifications", {"files": files})
         rows = sum(s.row_count for s in snapshots)
         step(
@@ -222,21 +239,29 @@ def _load_worker_qualifications(
 def _load_partitioned_requests(con: duckdb.DuckDBPyConnection, snapshots: list[Snapshot]) -> None:
     with registered(con, "observed_partitions", _partition_table(snapshots)):
         run_sql_file(
-            con, "load/replace_qualification_requests", {"files": [str(s.path) for s in snapshots]}
+            con, "load/replace_qualification_requests", {"files": [s.location for s in snapshots]}
         )
 
 
+@dataclass
+class _Written:
+    snapshots: list[Snapshot]
+    changes: dict[str, int]
+    load_id: str | None
+    recorded: bool
+
+
 def load_warehouse(
-    data_dir: Path,
+    stores: Stores,
     *,
     max_row_drop_share: float | None = None,
     now: datetime | None = None,
     on_step: StepHook | None = None,
-    wait_s: float = 0.0,
     on_busy: OnBusy | None = None,
+    on_retry: RetryHook | None = None,
     memory_limit: str | None = None,
 ) -> LoadResult:
-    """Load the lake under data_dir into <data_dir>/warehouse.duckdb; the warehouse's only writer.
+    """Load the lake of `stores` into its warehouse; the warehouse's only writer while it runs.
 
     max_row_drop_share: refuse the whole load (nothing written) when a type's new snapshot holds
     fewer than (1 - share) times the rows of its loaded one; None loads whatever the lake holds.
@@ -245,12 +270,12 @@ def load_warehouse(
     on_step: called after each step inside the transaction with the step's name, a colon and its
     real counts, e.g. "merge history: 12 version(s) opened or closed" (progress logging; an
     exception raised there aborts the load like any other failure).
-    wait_s: how long to wait, retrying with backoff, for another process (a query session, a
-    push) to release the warehouse file before giving up with WarehouseLoadError; `on_busy` is
-    called once when the wait begins.
+    on_busy: called once when another writer (or, for a DuckDB file, any other process) holds the
+    warehouse and the load starts waiting for it, up to the store's wait; then WarehouseLoadError.
+    on_retry: called with (attempt, error) before the transaction runs again after a conflict.
     memory_limit: DuckDB's memory limit for the load (e.g. '256MB'); beyond it DuckDB spills to
-    `warehouse.duckdb.tmp`, so the load's memory does not grow with the rows. None: DuckDB's
-    default (80% of the machine's memory).
+    its temp folder, so the load's memory does not grow with the rows. None: DuckDB's default
+    (80% of the machine's memory). ConfigurationError when DuckDB cannot read the value.
 
     A load that reads new snapshots (or the first one of a warehouse with no recorded load) runs
     every check inside its transaction and records a new load id with the results; the result
@@ -261,107 +286,123 @@ def load_warehouse(
     started = time.perf_counter()
     loaded_at = (now or datetime.now(UTC)).astimezone(UTC)
     step = on_step or (lambda _name: None)
-    data_dir = Path(data_dir)
+    lake, warehouse = stores.lake, stores.warehouse
     try:
-        con = open_warehouse(data_dir, wait_s=wait_s, on_busy=on_busy, memory_limit=memory_limit)
-    except WarehouseBusyError as exc:
-        raise WarehouseLoadError(f"Nothing was loaded: {exc}") from exc
-    try:
-        try:
-            snapshots = _new_snapshots(data_dir, _loaded_snapshots(con))
-        except SnapshotError as exc:
-            raise WarehouseLoadError(f"Nothing was loaded: {exc}") from exc
-        if max_row_drop_share is not None:
-            _guard_row_count_drops(con, snapshots, max_row_drop_share)
-        by_table = {
-            table: [s for s in snapshots if s.lake_table == table]
-            for table in ("worker_qualifications", "qualification_requests", "qualification_types")
-        }
-        changes: dict[str, int] = {}
-        recorded = False
-        con.execute("BEGIN TRANSACTION")
-        try:
-            if by_table["worker_qualifications"]:
-                _load_worker_qualifications(con, by_table["worker_qualifications"], step)
-                changes = dict(
-                    con.execute(
-                        "SELECT change, count(*) FROM history_changes GROUP BY ALL"
-                    ).fetchall()
-                )
-                run_sql_file(con, "load/drop_staging")
-            if by_table["qualification_requests"]:
-                requests = by_table["qualification_requests"]
-                _load_partitioned_requests(con, requests)
-                step(
-                    f"replace qualification_requests: {len(requests)} type(s), "
-                    f"{sum(s.row_count for s in requests):,} rows"
-                )
-            if by_table["qualification_types"]:
-                run_sql_file(
-                    con,
-                    "load/replace_qualification_types",
-                    {"files": [str(s.path) for s in by_table["qualification_types"]]},
-                )
-                types = by_table["qualification_types"]
-                step(f"replace qualification_types: {sum(s.row_count for s in types):,} rows")
-            if snapshots:
-                runs = _extract_runs_table(snapshots, loaded_at)
-                with registered(con, "new_extract_runs", runs):
-                    con.execute("INSERT INTO extract_runs BY NAME SELECT * FROM new_extract_runs")
-                step(f"record extract_runs: {len(snapshots)} snapshot(s)")
-            load_id = latest_load_id(con)
-            if snapshots or load_id is None:
-                checks = run_checks(
-                    con,
-                    now=loaded_at,
-                    max_row_drop_share=(
-                        DEFAULT_MAX_ROW_DROP_SHARE
-                        if max_row_drop_share is None
-                        else max_row_drop_share
-                    ),
-                )
-                load_id = _record_load(
-                    con, loaded_at, len(snapshots), sum(changes.values()), checks
-                )
-                recorded = True
-                blocking = [c.name for c in checks if c.blocking and not c.passed]
-                warned = [c.name for c in checks if not c.blocking and not c.passed]
-                step(
-                    f"run checks: {len(checks) - len(blocking) - len(warned)} passed"
-                    + (f", blocking failed: {', '.join(blocking)}" if blocking else "")
-                    + (f", warnings: {', '.join(warned)}" if warned else "")
-                    + f"; load {load_id}"
-                )
-            con.execute("COMMIT")
-        except Exception as exc:
-            con.execute("ROLLBACK")
-            if isinstance(exc, WarehouseLoadError):
+        with warehouse.writer(on_busy=on_busy) as con:
+            if memory_limit:
+                set_memory_limit(con, memory_limit)
+            ensure_schema(warehouse, con)
+            lake.configure_duckdb(con)
+            try:
+                # Footers are read before the transaction, through the lake store, once.
+                known = _loaded_snapshots(con)
+                candidates = [
+                    read_snapshot(lake, s) for s in _current_snapshots(lake) if _is_new(s, known)
+                ]
+            except SnapshotError as exc:
+                raise WarehouseLoadError(f"Nothing was loaded: {exc}") from exc
+
+            def write(con: duckdb.DuckDBPyConnection) -> _Written:
+                # Runs again whole after a conflict: what is new is decided inside it.
+                loaded = _loaded_snapshots(con)
+                snapshots = [s for s in candidates if _is_new(s, loaded)]
+                return _write_load(con, snapshots, loaded_at, max_row_drop_share, step)
+
+            try:
+                written = run_transaction(con, write, on_retry=on_retry)
+            except (WarehouseLoadError, WarehouseConflictError):
                 raise
-            raise WarehouseLoadError(
-                f"Loading the lake under {data_dir} failed and was rolled back; the warehouse is "
-                f"unchanged. Cause: {exc}"
-            ) from exc
-        if recorded:
-            con.execute("CHECKPOINT")
-        wq_rows, history_rows = con.execute(
-            "SELECT (SELECT count(*) FROM worker_qualifications), "
-            "(SELECT count(*) FROM worker_qualification_history)"
-        ).fetchall()[0]
-        checks = recorded_checks(con, load_id)
-    finally:
-        con.close()
+            except Exception as exc:
+                raise WarehouseLoadError(
+                    f"Loading the lake {lake.describe()} failed and was rolled back; the "
+                    f"warehouse is unchanged. Cause: {exc}"
+                ) from exc
+            if written.recorded:
+                warehouse.checkpoint(con)
+            wq_rows, history_rows = con.execute(
+                "SELECT (SELECT count(*) FROM worker_qualifications), "
+                "(SELECT count(*) FROM worker_qualification_history)"
+            ).fetchall()[0]
+            checks = recorded_checks(con, written.load_id) if written.load_id else []
+    except WarehouseConflictError as exc:
+        raise WarehouseLoadError(f"Nothing was loaded: {exc}") from exc
+    except WarehouseStoreError as exc:  # busy, unreachable
+        raise WarehouseLoadError(f"Nothing was loaded: {exc}") from exc
+    snapshots = written.snapshots
     return LoadResult(
-        warehouse=layout.warehouse_path(data_dir),
+        warehouse=warehouse.describe(),
         loaded=tuple(
             LoadedSnapshot(
                 s.lake_table, s.qualification_type_id, s.name, s.row_count, s.extracted_at
             )
             for s in snapshots
         ),
-        changes=changes,
+        changes=written.changes,
         worker_qualification_rows=wq_rows,
         history_rows=history_rows,
         duration_s=time.perf_counter() - started,
-        load_id=load_id,
+        load_id=written.load_id,
         checks=tuple(checks),
     )
+
+
+def _write_load(
+    con: duckdb.DuckDBPyConnection,
+    snapshots: list[Snapshot],
+    loaded_at: datetime,
+    max_row_drop_share: float | None,
+    step: StepHook,
+) -> _Written:
+    """Every step of one load inside the caller's transaction."""
+    if max_row_drop_share is not None:
+        _guard_row_count_drops(con, snapshots, max_row_drop_share)
+    by_table = {
+        table: [s for s in snapshots if s.lake_table == table]
+        for table in ("worker_qualifications", "qualification_requests", "qualification_types")
+    }
+    changes: dict[str, int] = {}
+    recorded = False
+    if by_table["worker_qualifications"]:
+        _load_worker_qualifications(con, by_table["worker_qualifications"], step)
+        changes = dict(
+            con.execute("SELECT change, count(*) FROM history_changes GROUP BY ALL").fetchall()
+        )
+        run_sql_file(con, "load/drop_staging")
+    if by_table["qualification_requests"]:
+        requests = by_table["qualification_requests"]
+        _load_partitioned_requests(con, requests)
+        step(
+            f"replace qualification_requests: {len(requests)} type(s), "
+            f"{sum(s.row_count for s in requests):,} rows"
+        )
+    if by_table["qualification_types"]:
+        types = by_table["qualification_types"]
+        run_sql_file(
+            con, "load/replace_qualification_types", {"files": [s.location for s in types]}
+        )
+        step(f"replace qualification_types: {sum(s.row_count for s in types):,} rows")
+    if snapshots:
+        runs = _extract_runs_table(snapshots, loaded_at)
+        with registered(con, "new_extract_runs", runs):
+            con.execute("INSERT INTO extract_runs BY NAME SELECT * FROM new_extract_runs")
+        step(f"record extract_runs: {len(snapshots)} snapshot(s)")
+    load_id = latest_load_id(con)
+    if snapshots or load_id is None:
+        checks = run_checks(
+            con,
+            now=loaded_at,
+            max_row_drop_share=(
+                DEFAULT_MAX_ROW_DROP_SHARE if max_row_drop_share is None else max_row_drop_share
+            ),
+        )
+        load_id = _record_load(con, loaded_at, len(snapshots), sum(changes.values()), checks)
+        recorded = True
+        blocking = [c.name for c in checks if c.blocking and not c.passed]
+        warned = [c.name for c in checks if not c.blocking and not c.passed]
+        step(
+            f"run checks: {len(checks) - len(blocking) - len(warned)} passed"
+            + (f", blocking failed: {', '.join(blocking)}" if blocking else "")
+            + (f", warnings: {', '.join(warned)}" if warned else "")
+            + f"; load {load_id}"
+        )
+    return _Written(snapshots, changes, load_id, recorded)

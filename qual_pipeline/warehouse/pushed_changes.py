@@ -64,9 +64,26 @@ def record_pushed_changes(
     changes: (qualification_type_id, worker_id, integer_value, status) read back from MTurk.
     observed_at: when the push was verified (timezone-aware); a value observed earlier than the
     warehouse's current version of a worker is ignored for that worker.
-    Returns the number of history versions added. con must be the warehouse's writable connection
-    (open_warehouse) with no transaction open; this commits.
+    Returns the number of history versions added. con must be a writable warehouse connection
+    with no transaction open; this commits (`apply_pushed_changes` does the same inside the
+    caller's transaction).
     """
+    con.execute("BEGIN TRANSACTION")
+    try:
+        added = apply_pushed_changes(con, changes, observed_at)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return added
+
+
+def apply_pushed_changes(
+    con: duckdb.DuckDBPyConnection,
+    changes: Iterable[PushedChange | tuple[str, str, int | None, str]],
+    observed_at: datetime,
+) -> int:
+    """`record_pushed_changes` inside a transaction the caller opened (and commits)."""
     if observed_at.tzinfo is None:
         raise ValueError("observed_at must be timezone-aware (UTC), e.g. datetime.now(UTC)")
     rows = [PushedChange(*change) for change in changes]
@@ -81,21 +98,15 @@ def record_pushed_changes(
             "complete": pa.array([False] * len(type_ids)),
         }
     )
-    con.execute("BEGIN TRANSACTION")
-    try:
-        with (
-            registered(con, "pushed_changes", pushed),
-            registered(con, "observed_partitions", partitions),
-        ):
-            run_sql_file(con, "load/observe_pushed_changes")
-            run_sql_file(con, "load/merge_history")
-            (added,) = con.execute(
-                "SELECT count(*) FROM history_changes WHERE change <> 'gone'"
-            ).fetchall()[0]
-            run_sql_file(con, "load/apply_pushed_changes")
-            run_sql_file(con, "load/drop_staging")
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
-    return added
+    with (
+        registered(con, "pushed_changes", pushed),
+        registered(con, "observed_partitions", partitions),
+    ):
+        run_sql_file(con, "load/observe_pushed_changes")
+        run_sql_file(con, "load/merge_history")
+        (added,) = con.execute(
+            "SELECT count(*) FROM history_changes WHERE change <> 'gone'"
+        ).fetchall()[0]
+        run_sql_file(con, "load/apply_pushed_changes")
+        run_sql_file(con, "load/drop_staging")
+    return int(added)

@@ -1,4 +1,5 @@
-"""What the load needs to know about a lake snapshot, read from its Parquet footer alone.
+"""What the load needs to know about a lake snapshot, read from its Parquet footer alone (through
+the lake store: a local file, or ranged reads of an object).
 
 The footer gives the row count, the extraction figures the writer left in the key-value metadata,
 and (from column statistics) when the rows were extracted, without reading any row. It is also where
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -17,6 +17,8 @@ import pyarrow.parquet as pq
 
 from qual_pipeline.lake.footer import EXTRACT_METADATA_KEY, read_footer
 from qual_pipeline.schema import LAKE_TABLES
+from qual_pipeline.stores.lake import LakeSnapshot, LakeStore, LakeStoreError
+from qual_pipeline.stores.object_storage import StorageError
 
 EXTRACT_FIGURES = (
     "pages",
@@ -36,24 +38,19 @@ class SnapshotError(ValueError):
 
 @dataclass(frozen=True)
 class Snapshot:
-    """One published lake snapshot file and what its footer says."""
+    """One published lake snapshot and what its footer says."""
 
     lake_table: str
     qualification_type_id: str | None  # None for the unpartitioned qualification_types
-    path: Path
+    location: str  # what read_parquet takes: a local path or an s3:// URL
+    name: str  # the snapshot's file name, <UTC timestamp>.parquet
     row_count: int
     extracted_at: datetime  # when the rows were observed on MTurk (UTC)
     extract: dict[str, Any]  # the footer (lake.footer.read_footer): every key, None when missing
 
-    @property
-    def name(self) -> str:
-        return self.path.name
 
-
-def _time_from_name(path: Path) -> datetime:
-    return datetime.strptime(path.name.removesuffix(".parquet"), "%Y%m%dT%H%M%S%fZ").replace(
-        tzinfo=UTC
-    )
+def _time_from_name(name: str) -> datetime:
+    return datetime.strptime(name.removesuffix(".parquet"), "%Y%m%dT%H%M%S%fZ").replace(tzinfo=UTC)
 
 
 def _newest_extracted_at(metadata: pq.FileMetaData, schema: pa.Schema) -> datetime | None:
@@ -68,7 +65,7 @@ def _newest_extracted_at(metadata: pq.FileMetaData, schema: pa.Schema) -> dateti
     return newest
 
 
-def _check_schema(path: Path, lake_table: str, found: pa.Schema) -> None:
+def _check_schema(path: str, lake_table: str, found: pa.Schema) -> None:
     expected = LAKE_TABLES[lake_table]
     problems = []
     for field in expected:
@@ -85,7 +82,7 @@ def _check_schema(path: Path, lake_table: str, found: pa.Schema) -> None:
 
 
 def _check_partition(
-    path: Path, metadata: pq.FileMetaData, schema: pa.Schema, qualification_type_id: str
+    path: str, metadata: pq.FileMetaData, schema: pa.Schema, qualification_type_id: str
 ) -> None:
     """The rows of a partition's file belong to its type (read from column statistics)."""
     column = schema.get_field_index("qualification_type_id")
@@ -102,27 +99,32 @@ def _check_partition(
             )
 
 
-def read_snapshot(path: Path, lake_table: str, qualification_type_id: str | None) -> Snapshot:
-    """Read a snapshot's footer; SnapshotError naming the file if it is unreadable or foreign."""
+def read_snapshot(lake: LakeStore, snapshot: LakeSnapshot) -> Snapshot:
+    """Read a snapshot's footer through its lake store; SnapshotError naming the snapshot if it
+    is unreadable or foreign."""
+    where = snapshot.location
     try:
-        metadata = pq.read_metadata(path)
+        metadata = lake.read_footer(snapshot)
         schema = metadata.schema.to_arrow_schema()
-    except (OSError, pa.ArrowException) as exc:
+    except (OSError, pa.ArrowException, LakeStoreError, StorageError) as exc:
         raise SnapshotError(
-            f"Snapshot {path} is not a readable Parquet file ({exc}). "
+            f"Snapshot {where} is not a readable Parquet file ({exc}). "
             "Delete the file and extract that partition again."
         ) from exc
-    _check_schema(path, lake_table, schema)
-    if qualification_type_id is not None:
-        _check_partition(path, metadata, schema, qualification_type_id)
+    _check_schema(where, snapshot.table, schema)
+    if snapshot.partition is not None:
+        _check_partition(where, metadata, schema, snapshot.partition)
     extract = read_footer((metadata.metadata or {}).get(EXTRACT_METADATA_KEY))
     extracted_at = (
-        _newest_extracted_at(metadata, schema) or extract["finished_at"] or _time_from_name(path)
+        _newest_extracted_at(metadata, schema)
+        or extract["finished_at"]
+        or _time_from_name(snapshot.name)
     )
     return Snapshot(
-        lake_table=lake_table,
-        qualification_type_id=qualification_type_id,
-        path=path,
+        lake_table=snapshot.table,
+        qualification_type_id=snapshot.partition,
+        location=snapshot.location,
+        name=snapshot.name,
         row_count=metadata.num_rows,
         extracted_at=extracted_at,
         extract=extract,

@@ -3,18 +3,28 @@
 The SQL is the product a user reads and extends; Python only decides the order and binds parameters.
 Tables and views are listed explicitly in dependency order, so adding a model is one file plus one
 line here.
+
+The warehouse's schema (every table and view, push_audit included) is applied as a migration, once
+per version (`ensure_schema`): the version is a digest of the DDL files' text, so a release that
+changes any of them migrates every warehouse once, and opening a warehouse at that version runs no
+DDL at all. The DDL is idempotent (CREATE TABLE IF NOT EXISTS, ADD COLUMN IF NOT EXISTS, CREATE OR
+REPLACE VIEW), so warehouses written before migrations were recorded migrate too.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from functools import cache
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
+
+from qual_pipeline.stores.warehouse import WarehouseStore
 
 SQL_DIR = Path(str(files("qual_pipeline") / "sql"))
 """The SQL shipped inside the package (package data, read the same from a checkout or a wheel)."""
@@ -73,10 +83,30 @@ def run_sql_file(
     return result
 
 
+SCHEMA_FILES: tuple[str, ...] = (*TABLES, "push_audit", *VIEWS)
+"""The DDL files of the warehouse's schema, in the order a migration runs them."""
+
+
 def create_models(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the tables that do not exist yet and (re)create every view, in dependency order."""
-    for name in (*TABLES, *VIEWS):
+    """Create the tables that do not exist yet (adding the columns newer versions record) and
+    (re)create every view, in dependency order."""
+    for name in SCHEMA_FILES:
         run_sql_file(con, name)
+
+
+@cache
+def schema_version() -> str:
+    """`schema-` and 16 hex digits of a SHA-256 of the schema's DDL files, in order."""
+    digest = hashlib.sha256()
+    for name in SCHEMA_FILES:
+        digest.update(name.encode() + b"\0" + sql_text(name).encode() + b"\0")
+    return "schema-" + digest.hexdigest()[:16]
+
+
+def ensure_schema(store: WarehouseStore, con: duckdb.DuckDBPyConnection) -> bool:
+    """Migrate the warehouse to this version's schema on `con`, a connection of
+    `store.writer()`: a read when it is there already. True when this call applied it."""
+    return store.migrate_with(con, schema_version(), create_models)
 
 
 @contextmanager

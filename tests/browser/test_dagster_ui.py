@@ -42,13 +42,13 @@ from support.mturk import (
     qualification_type,
     type_id,
 )
+from support.stores import read_warehouse
 
 from qual_pipeline.defs.assets.warehouse import CHART_TITLES
 from qual_pipeline.defs.metadata import warehouse_column_schema
 from qual_pipeline.defs.partitions import qualification_type_partitions
 from qual_pipeline.defs.pools import set_pool_limits
 from qual_pipeline.local_mturk.server import LocalMTurk
-from qual_pipeline.warehouse.connection import open_warehouse_read_only
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
@@ -408,7 +408,7 @@ def test_backfill_two_types_from_the_ui_loads_the_warehouse(dagster_stack: Dagst
 
 
 def _warehouse_rows(data_dir: Path) -> set[tuple[str, str, int]]:
-    con = open_warehouse_read_only(data_dir)
+    con = read_warehouse(data_dir)
     try:
         rows = con.execute(
             "SELECT qualification_type_id, worker_id, integer_value FROM worker_qualifications"

@@ -13,7 +13,7 @@ import pytest
 from support.mturk import OTHER_REQUESTER, make_data, qualification, qualification_type, type_id
 from typer.testing import CliRunner
 
-from qual_pipeline.cli import app
+from qual_pipeline.cli.app import app
 
 T1, FOREIGN = type_id(21), type_id(22)
 COMMANDS = [

@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 from dagster import DagsterInstance, SkipReason, build_sensor_context
 from support.mturk import Requester
+from support.stores import read_warehouse
 
 from qual_pipeline.defs.partitions import qualification_type_partitions
 from qual_pipeline.local_mturk.generate import GENERATED_ACCESS_KEY_ID, GENERATED_SECRET, generate
 from qual_pipeline.warehouse.charts import over_time
-from qual_pipeline.warehouse.connection import open_warehouse_read_only
 
 REPO = Path(__file__).resolve().parents[2]
 GENERATED = Requester(GENERATED_ACCESS_KEY_ID, GENERATED_SECRET)
@@ -38,7 +38,7 @@ def qual_pipeline(*args: str, env: dict[str, str]) -> subprocess.CompletedProces
 
 
 def query(data_dir: Path, sql: str) -> list[tuple[Any, ...]]:
-    con = open_warehouse_read_only(data_dir)
+    con = read_warehouse(data_dir)
     try:
         return con.execute(sql).fetchall()
     finally:
@@ -86,7 +86,7 @@ def test_demo_then_a_ui_style_refresh_sees_every_type_of_its_own_data(
     (pushed_until,) = query(demo_dir, "SELECT max(finished_at) FROM push_audit")[0]
     for chart in ("score_distribution.png", "over_time.png"):
         assert (demo_dir / "charts" / chart).stat().st_mtime >= pushed_until.timestamp()
-    con = open_warehouse_read_only(demo_dir)
+    con = read_warehouse(demo_dir)
     try:
         type_ids = [
             t

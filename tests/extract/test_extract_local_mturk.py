@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from support.lake_data import footer_figures as read_extract_metadata
 from support.mturk import (
     OTHER_REQUESTER,
     OTHER_TYPE_ID,
@@ -33,12 +34,10 @@ from qual_pipeline.extract import (
     extract_worker_qualifications,
     resolve_type_ids,
 )
-from qual_pipeline.extract.staging import staging_root
-from qual_pipeline.lake.layout import partition_dir, snapshots_in
-from qual_pipeline.lake.writer import read_extract_metadata
 from qual_pipeline.local_mturk.server import FaultConfig
 from qual_pipeline.mturk_api.client import ApiStats, make_client
 from qual_pipeline.schema import WORKER_QUALIFICATIONS
+from qual_pipeline.stores.profile import local_stores
 
 EXTRACTED_AT = datetime(2025, 6, 1, 12, 0, 0, 123456, tzinfo=UTC)
 THIRD_TYPE_ID = type_id(3)
@@ -109,12 +108,13 @@ import json, sys
 from datetime import datetime
 from qual_pipeline.extract import extract_worker_qualifications
 from qual_pipeline.mturk_api.client import make_client
+from qual_pipeline.stores.profile import local_stores
 endpoint, type_id, data_dir, at = sys.argv[1:5]
 client = make_client(endpoint_url=endpoint, max_attempts=1)
 result = extract_worker_qualifications(
-    client, type_id, data_dir, extracted_at=datetime.fromisoformat(at), page_size=3
+    client, type_id, local_stores(data_dir), extracted_at=datetime.fromisoformat(at), page_size=3
 )
-print(json.dumps({"path": str(result.path), "meta": result.as_metadata()}))
+print(json.dumps({"path": result.location, "meta": result.as_metadata()}))
 """
 
 
@@ -129,7 +129,9 @@ def test_lake_holds_exactly_the_expected_rows_whatever_the_tz(local_mturk, mturk
     )  # fmt: skip
     child = json.loads(out.stdout)
     path = Path(child["path"])
-    assert path.parent == partition_dir(tmp_path, "worker_qualifications", TYPE_ID)
+    assert (
+        path.parent == tmp_path / "lake/worker_qualifications" / f"qualification_type_id={TYPE_ID}"
+    )
     table = pq.read_table(path)
     assert table.schema.remove_metadata() == WORKER_QUALIFICATIONS
     assert table.to_pylist() == EXPECTED_ROWS
@@ -155,7 +157,9 @@ def _extract(mturk, data_dir, stats=None, **kwargs):
         endpoint_url=mturk.endpoint_url, max_attempts=kwargs.pop("max_attempts", 1), stats=stats
     )
     kwargs.setdefault("extracted_at", EXTRACTED_AT)
-    return extract_worker_qualifications(client, TYPE_ID, data_dir, stats=stats, **kwargs)
+    return extract_worker_qualifications(
+        client, TYPE_ID, local_stores(data_dir), stats=stats, **kwargs
+    )
 
 
 def test_throttles_faults_and_resets_give_exactly_the_fault_free_rows(
@@ -169,18 +173,18 @@ def test_throttles_faults_and_resets_give_exactly_the_fault_free_rows(
         data["qualifications"][n]["LocaleValue"] = {"Country": "US", "Subdivision": "WA"}
     clean = local_mturk(data)
     mturk_env(clean)
-    expected = pq.read_table(_extract(clean, tmp_path / "clean", page_size=20).path)
+    expected = pq.read_table(_extract(clean, tmp_path / "clean", page_size=20).location)
     assert expected.num_rows == 450
     faults = FaultConfig(throttle_rate=0.2, fault_rate=0.05, reset_rate=0.02, seed=SEED)
     flaky = local_mturk(data, faults=faults)
     stats = ApiStats()
     result = _extract(flaky, tmp_path / "flaky", stats, max_attempts=12, page_size=20)
-    assert pq.read_table(result.path).equals(expected)
+    assert pq.read_table(result.location).equals(expected)
     assert result.rows == 450 and result.duplicates == 0
     # The seed makes every kind of fault happen at least once in this run.
     assert stats.throttles > 0 and stats.faults > 0 and stats.connection_errors > 0
     assert result.throttles == stats.throttles and result.retries == stats.retries
-    assert read_extract_metadata(result.path)["retries"] == result.retries
+    assert read_extract_metadata(result.location)["retries"] == result.retries
 
 
 def test_partition_failing_halfway_leaves_the_previous_snapshot_complete(
@@ -189,7 +193,7 @@ def test_partition_failing_halfway_leaves_the_previous_snapshot_complete(
     mturk = local_mturk(workers_data(350))
     mturk_env(mturk)
     previous = _extract(mturk, tmp_path)
-    before = previous.path.read_bytes()
+    before = Path(previous.location).read_bytes()
     mturk.admin.put_qualification(qualification(0, 77))  # a change the failed run would carry
 
     def break_after_two_pages(pages: int, rows: int) -> None:
@@ -209,11 +213,11 @@ def test_partition_failing_halfway_leaves_the_previous_snapshot_complete(
     assert "ServiceFault" in message and "previous snapshot is unchanged" in message
     assert failure.value.error_code == "ServiceFault"
     assert REQUESTER.secret_access_key not in message
-    part = partition_dir(tmp_path, "worker_qualifications", TYPE_ID)
-    assert sorted(p.name for p in part.iterdir()) == [previous.path.name]  # no temp file
-    assert previous.path.read_bytes() == before
-    assert pq.read_table(previous.path).num_rows == 350
-    assert not staging_root(tmp_path).exists()  # no scratch space left, not even empty
+    part = tmp_path / "lake/worker_qualifications" / f"qualification_type_id={TYPE_ID}"
+    assert sorted(p.name for p in part.iterdir()) == [previous.snapshot.name]  # no temp file
+    assert Path(previous.location).read_bytes() == before
+    assert pq.read_table(previous.location).num_rows == 350
+    assert not (tmp_path / ".staging").exists()  # no scratch space left, not even empty
 
 
 def test_worker_changed_between_pages_is_one_row_with_the_last_observation(
@@ -233,13 +237,13 @@ def test_worker_changed_between_pages_is_one_row_with_the_last_observation(
 
     result = _extract(mturk, tmp_path, on_page=revoke_a_seen_worker_and_rescore_an_unseen_one)
     assert seen_first
-    rows = {r["worker_id"]: r for r in pq.read_table(result.path).to_pylist()}
+    rows = {r["worker_id"]: r for r in pq.read_table(result.location).to_pylist()}
     assert len(rows) == result.rows == 250
     assert (rows[worker_id(5)]["status"], rows[worker_id(5)]["integer_value"]) == ("Revoked", 66)
     assert rows[worker_id(240)]["integer_value"] == 1234
     assert (result.records_seen, result.duplicates) == (251, 1)
     assert (result.granted, result.revoked) == (249, 1)
-    assert read_extract_metadata(result.path)["duplicates"] == 1
+    assert read_extract_metadata(result.location)["duplicates"] == 1
 
 
 def test_on_page_reports_cumulative_progress(local_mturk, mturk_env, tmp_path):
@@ -258,11 +262,11 @@ def test_unknown_or_foreign_type_fails_with_type_operation_and_code(
     mturk_env(mturk)
     client = make_client(endpoint_url=mturk.endpoint_url, max_attempts=1)
     with pytest.raises(ExtractionError, match=THIRD_TYPE_ID) as failure:
-        extract_worker_qualifications(client, THIRD_TYPE_ID, tmp_path)
+        extract_worker_qualifications(client, THIRD_TYPE_ID, local_stores(tmp_path))
     assert "ListWorkersWithQualificationType failed: RequestError" in str(failure.value)
-    assert not partition_dir(tmp_path, "worker_qualifications", THIRD_TYPE_ID).exists()
+    assert local_stores(tmp_path).lake.partitions("worker_qualifications") == []
     with pytest.raises(TypeSelectionError, match="malformed"):
-        extract_worker_qualifications(client, "../../etc", tmp_path)
+        extract_worker_qualifications(client, "../../etc", local_stores(tmp_path))
 
 
 def test_qualification_types_and_requests_are_extracted(local_mturk, mturk_env, tmp_path):
@@ -284,19 +288,22 @@ def test_qualification_types_and_requests_are_extracted(local_mturk, mturk_env, 
     mturk = local_mturk(data)
     mturk_env(mturk)
     client = make_client(endpoint_url=mturk.endpoint_url, max_attempts=1)
-    owned = extract_qualification_types(client, tmp_path, extracted_at=EXTRACTED_AT)
-    ids = pq.read_table(owned.path, columns=["qualification_type_id"]).column(0).to_pylist()
+    stores = local_stores(tmp_path)
+    owned = extract_qualification_types(client, stores, extracted_at=EXTRACTED_AT)
+    ids = pq.read_table(owned.location, columns=["qualification_type_id"]).column(0).to_pylist()
     assert ids == [TYPE_ID, OTHER_TYPE_ID]  # not the other requester's type
-    chosen = extract_qualification_types(client, tmp_path, [OTHER_TYPE_ID])
-    assert pq.read_table(chosen.path).column("name").to_pylist() == ["Test type 0002"]
-    assert snapshots_in(chosen.path.parent) == [chosen.path]
-    requests = extract_qualification_requests(client, TYPE_ID, tmp_path)
-    assert requests.path.parent == partition_dir(tmp_path, "qualification_requests", TYPE_ID)
-    got = pq.read_table(requests.path).to_pylist()
+    chosen = extract_qualification_types(client, stores, [OTHER_TYPE_ID])
+    assert pq.read_table(chosen.location).column("name").to_pylist() == ["Test type 0002"]
+    # The superseded snapshot stays readable for the grace period; the newest is current.
+    assert stores.lake.snapshots("qualification_types") == [owned.snapshot, chosen.snapshot]
+    assert stores.lake.current_snapshot("qualification_types") == chosen.snapshot
+    requests = extract_qualification_requests(client, TYPE_ID, stores)
+    assert stores.lake.current_snapshots("qualification_requests") == {TYPE_ID: requests.snapshot}
+    got = pq.read_table(requests.location).to_pylist()
     assert [(r["qualification_request_id"], r["worker_id"], r["submit_time"]) for r in got] == [
         ("3REQUEST0000000000000000000001", worker_id(20), _utc(2023, 11, 14, 22, 13, 20, 500000))
     ]
-    assert read_extract_metadata(requests.path)["table"] == "qualification_requests"
+    assert read_extract_metadata(requests.location)["table"] == "qualification_requests"
 
 
 def test_type_selection_owned_list_and_errors_naming_each_bad_id(local_mturk, mturk_env):

@@ -1,9 +1,10 @@
-"""The snapshot writer (atomic publish, footer stats) and the staging de-duplication."""
+"""Snapshots as the extraction writes them through the local lake store (row groups, footer
+stats, a Hive layout any reader takes) and the staging de-duplication. The store's own rules
+(publish whole or nothing, never overwrite, delete older only after the grace) are tested in
+tests/stores/test_lake_store.py."""
 
 from __future__ import annotations
 
-import os
-import time
 from datetime import UTC, datetime
 
 import duckdb
@@ -13,18 +14,15 @@ import pyarrow.parquet as pq
 import pytest
 
 from qual_pipeline.extract import staging as staging_module
-from qual_pipeline.extract.staging import Staging, staging_root
-from qual_pipeline.lake.layout import current_snapshots, partition_dir, snapshots_in, table_dir
-from qual_pipeline.lake.writer import (
-    EXTRACT_METADATA_KEY,
-    SnapshotWriter,
-    read_extract_metadata,
-    remove_stale_temp_files,
-)
+from qual_pipeline.extract.staging import Staging
+from qual_pipeline.lake.footer import EXTRACT_METADATA_KEY, footer_metadata, read_footer
 from qual_pipeline.schema import WORKER_QUALIFICATIONS
+from qual_pipeline.stores.lake import LocalLakeStore
+from qual_pipeline.stores.profile import local_stores
 
 TYPE = "3TESTTYPE000000000000000000001"
 AT = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+TABLE = "worker_qualifications"
 
 
 def rows(workers: list[str], *, score: int = 1, status: str = "Granted") -> pa.RecordBatch:
@@ -48,95 +46,55 @@ def rows(workers: list[str], *, score: int = 1, status: str = "Granted") -> pa.R
     )
 
 
-def test_publish_replaces_the_previous_snapshot_and_stores_stats(tmp_path):
-    part = partition_dir(tmp_path, "worker_qualifications", TYPE)
-    with SnapshotWriter(part, WORKER_QUALIFICATIONS, snapshot_at=AT) as first:
-        first.write(rows(["AW1", "AW2"]))
-    assert snapshots_in(part) == [first.path]
+def test_pages_are_buffered_into_row_groups_and_stats_go_to_the_footer(tmp_path):
+    lake = LocalLakeStore(tmp_path / "lake")
     later = datetime(2025, 1, 3, tzinfo=UTC)
-    with SnapshotWriter(part, WORKER_QUALIFICATIONS, snapshot_at=later, row_group_rows=2) as w:
+    with lake.writer(TABLE, WORKER_QUALIFICATIONS, TYPE, snapshot_at=later, row_group_rows=2) as w:
         for i in range(5):
             w.write(rows([f"AW{i}"]))
-        w.set_extract_metadata({"rows": 5, "run_id": "r-1"})
-    assert snapshots_in(part) == [w.path]  # the older one is gone
-    assert [p.name for p in part.iterdir()] == [w.path.name]  # no temp file left
-    assert w.path.name == "20250103T000000000000Z.parquet"
-    meta = pq.read_metadata(w.path)
+        w.set_footer_metadata(footer_metadata({"rows": 5, "run_id": "r-1"}))
+    assert w.snapshot is not None
+    assert w.snapshot.name == "20250103T000000000000Z.parquet"
+    part = tmp_path / "lake" / TABLE / f"qualification_type_id={TYPE}"
+    assert [p.name for p in part.iterdir()] == [w.snapshot.name]  # no temp file left
+    meta = pq.read_metadata(w.snapshot.location)
     assert meta.num_rows == 5 and meta.num_row_groups == 3  # buffered into groups of 2
-    assert read_extract_metadata(w.path) == {"rows": 5, "run_id": "r-1"}
-    assert EXTRACT_METADATA_KEY in meta.metadata
-
-
-def test_failure_keeps_the_previous_snapshot_and_removes_the_temp_file(tmp_path):
-    part = partition_dir(tmp_path, "worker_qualifications", TYPE)
-    with SnapshotWriter(part, WORKER_QUALIFICATIONS, snapshot_at=AT) as good:
-        good.write(rows(["AW1", "AW2", "AW3"]))
-    before = good.path.read_bytes()
-    writer = SnapshotWriter(part, WORKER_QUALIFICATIONS, snapshot_at=datetime.now(UTC))
-    with pytest.raises(RuntimeError, match="boom"), writer as w:
-        w.write(rows(["AW9"]))
-        assert w.temp_path.exists() and w.temp_path.name.startswith(".")
-        raise RuntimeError("boom")
-    assert not writer.published
-    assert sorted(p.name for p in part.iterdir()) == [good.path.name]
-    assert good.path.read_bytes() == before
-    assert pq.read_table(good.path).num_rows == 3
-
-
-def test_publish_keeps_a_newer_snapshot_of_an_overlapping_run(tmp_path):
-    part = partition_dir(tmp_path, "worker_qualifications", TYPE)
-    older_start, newer_start = AT, datetime(2025, 1, 3, tzinfo=UTC)
-    # The run that started later publishes first; the slower, older run publishes after it.
-    with SnapshotWriter(part, WORKER_QUALIFICATIONS, snapshot_at=newer_start) as newer:
-        newer.write(rows(["AW1", "AW2"]))
-    with SnapshotWriter(part, WORKER_QUALIFICATIONS, snapshot_at=older_start) as older:
-        older.write(rows(["AW1"]))
-    assert snapshots_in(part) == [older.path, newer.path]  # the newer one was not deleted
-    assert current_snapshots(tmp_path, "worker_qualifications") == {TYPE: newer.path}
-    newest_start = datetime(2025, 1, 4, tzinfo=UTC)
-    with SnapshotWriter(part, WORKER_QUALIFICATIONS, snapshot_at=newest_start) as newest:
-        newest.write(rows(["AW3"]))
-    assert snapshots_in(part) == [newest.path]  # both older ones go at the next publish
+    figures = read_footer(lake.read_footer(w.snapshot).metadata[EXTRACT_METADATA_KEY])
+    assert (figures["rows"], figures["run_id"]) == (5, "r-1")
 
 
 def test_wrong_schema_is_refused_with_both_schemas_named(tmp_path):
+    lake = LocalLakeStore(tmp_path)
     with (
         pytest.raises(TypeError, match="does not match"),
-        SnapshotWriter(tmp_path, WORKER_QUALIFICATIONS) as w,
+        lake.writer(TABLE, WORKER_QUALIFICATIONS, TYPE) as w,
     ):
         w.write(pa.RecordBatch.from_pylist([{"worker_id": "AW1"}]))
-    assert list(tmp_path.iterdir()) == []
+    assert lake.snapshots(TABLE, TYPE) == []
+    assert lake.remove_abandoned(TABLE, TYPE, max_age_s=0) == 0  # nothing left behind
 
 
 def test_empty_snapshot_is_published_with_the_schema(tmp_path):
-    with SnapshotWriter(tmp_path, WORKER_QUALIFICATIONS) as w:
+    lake = LocalLakeStore(tmp_path)
+    with lake.writer(TABLE, WORKER_QUALIFICATIONS, TYPE) as w:
         pass
-    assert pq.read_schema(w.path).remove_metadata() == WORKER_QUALIFICATIONS
-    assert pq.read_metadata(w.path).num_rows == 0
-    assert read_extract_metadata(w.path) is None  # no stats were set
-
-
-def test_stale_temp_files_of_crashed_writers_are_removed_fresh_ones_kept(tmp_path):
-    stale, fresh = tmp_path / ".old.abc.tmp", tmp_path / ".new.def.tmp"
-    stale.write_bytes(b"x")
-    fresh.write_bytes(b"x")
-    old = time.time() - 3 * 24 * 3600
-    os.utime(stale, (old, old))
-    assert remove_stale_temp_files(tmp_path) == [stale]
-    assert fresh.exists()
+    assert w.snapshot is not None
+    assert pq.read_schema(w.snapshot.location).remove_metadata() == WORKER_QUALIFICATIONS
+    assert pq.read_metadata(w.snapshot.location).num_rows == 0
+    assert EXTRACT_METADATA_KEY not in (lake.read_footer(w.snapshot).metadata or {})
 
 
 def test_lake_is_readable_as_a_hive_dataset_by_duckdb_and_pyarrow(tmp_path):
+    lake = LocalLakeStore(tmp_path / "lake")
     other = "3TESTTYPE000000000000000000002"
     for type_id, workers in ((TYPE, ["AW1", "AW2"]), (other, ["AW3"])):
-        part = partition_dir(tmp_path, "worker_qualifications", type_id)
-        with SnapshotWriter(part, WORKER_QUALIFICATIONS) as w:
+        with lake.writer(TABLE, WORKER_QUALIFICATIONS, type_id) as w:
             batch = rows(workers)
             batch = batch.set_column(0, "qualification_type_id", pa.array([type_id] * len(workers)))
             w.write(pa.RecordBatch.from_arrays(batch.columns, schema=WORKER_QUALIFICATIONS))
     # A crashed writer's temp file must not be read as data.
-    (partition_dir(tmp_path, "worker_qualifications", TYPE) / ".x.y.tmp").write_bytes(b"junk")
-    root = table_dir(tmp_path, "worker_qualifications")
+    root = tmp_path / "lake" / TABLE
+    (root / f"qualification_type_id={TYPE}" / ".x.y.tmp").write_bytes(b"junk")
     found = duckdb.sql(
         "SELECT qualification_type_id, count(*) FROM read_parquet($glob, hive_partitioning=true) "
         "GROUP BY ALL ORDER BY 1",
@@ -145,7 +103,7 @@ def test_lake_is_readable_as_a_hive_dataset_by_duckdb_and_pyarrow(tmp_path):
     assert found == [(TYPE, 2), (other, 1)]
     table = ds.dataset(root, format="parquet", partitioning="hive").to_table()
     assert table.num_rows == 3
-    assert set(current_snapshots(tmp_path, "worker_qualifications")) == {TYPE, other}
+    assert set(lake.current_snapshots(TABLE)) == {TYPE, other}
 
 
 def test_staging_keeps_the_last_observation_of_each_key_sorted(tmp_path):
@@ -162,7 +120,7 @@ def test_staging_keeps_the_last_observation_of_each_key_sorted(tmp_path):
         ("AW2", 1, "Granted"),
         ("AW3", 3, "Revoked"),
     ]
-    assert not staging_root(tmp_path).exists()  # no scratch space was needed
+    assert not any(tmp_path.iterdir())  # no scratch space was needed
 
 
 def test_staging_beyond_one_row_group_spills_to_disk_and_keeps_the_same_rows(tmp_path, monkeypatch):
@@ -179,7 +137,7 @@ def test_staging_beyond_one_row_group_spills_to_disk_and_keeps_the_same_rows(tmp
         ("AW3", 3, "Revoked"),
     ]
     assert not s.directory.exists()  # scratch space removed
-    assert not staging_root(tmp_path).exists()  # and the empty .staging/ with it
+    assert list(tmp_path.iterdir()) == []  # nothing left in the scratch folder
 
 
 def test_staging_in_several_hash_passes_still_keeps_one_row_per_key(tmp_path, monkeypatch):
@@ -199,24 +157,36 @@ def test_staging_in_several_hash_passes_still_keeps_one_row_per_key(tmp_path, mo
 
 def test_staging_scratch_is_removed_on_failure(tmp_path, monkeypatch):
     monkeypatch.setattr(staging_module, "STAGING_ROW_GROUP_ROWS", 1)
-    with pytest.raises(RuntimeError), Staging(tmp_path, WORKER_QUALIFICATIONS, "worker_id") as s:
+    stores = local_stores(tmp_path)
+    with (
+        pytest.raises(RuntimeError),
+        stores.scratch() as scratch,
+        Staging(scratch, WORKER_QUALIFICATIONS, "worker_id") as s,
+    ):
         s.write(rows(["AW1"]))
         assert s.directory.is_dir()
         raise RuntimeError("page failed")
     assert not s.directory.exists()
-    assert not staging_root(tmp_path).exists()
+    assert not (tmp_path / ".staging").exists()  # and the empty .staging/ with it
 
 
 def test_staging_keeps_the_folder_another_extraction_still_uses(tmp_path, monkeypatch):
     monkeypatch.setattr(staging_module, "STAGING_ROW_GROUP_ROWS", 1)  # both spill to disk
-    with Staging(tmp_path, WORKER_QUALIFICATIONS, "worker_id") as first:
+    stores = local_stores(tmp_path)
+    with (
+        stores.scratch() as first_scratch,
+        Staging(first_scratch, WORKER_QUALIFICATIONS, "worker_id") as first,
+    ):
         first.write(rows(["AW2"]))
-        with Staging(tmp_path, WORKER_QUALIFICATIONS, "worker_id") as second:
+        with (
+            stores.scratch() as second_scratch,
+            Staging(second_scratch, WORKER_QUALIFICATIONS, "worker_id") as second,
+        ):
             second.write(rows(["AW1"]))
         assert not second.directory.exists()
         assert first.directory.is_dir()  # .staging/ stays while the first one works in it
         assert [r["worker_id"] for b in first.last_per_key() for r in b.to_pylist()] == ["AW2"]
-    assert not staging_root(tmp_path).exists()
+    assert not (tmp_path / ".staging").exists()
 
 
 def test_staging_refuses_a_key_outside_the_schema(tmp_path):

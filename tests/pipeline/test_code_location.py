@@ -30,6 +30,7 @@ from support.mturk import (
     type_id,
     worker_id,
 )
+from support.stores import read_warehouse, stores_of
 from typer.testing import CliRunner
 
 from qual_pipeline.cli import app
@@ -38,7 +39,6 @@ from qual_pipeline.defs.assets.warehouse import TABLES as WAREHOUSE_TABLES
 from qual_pipeline.defs.partitions import qualification_type_partitions
 from qual_pipeline.defs.sensors import partition_changes
 from qual_pipeline.lake import layout
-from qual_pipeline.lake.writer import SnapshotWriter
 from qual_pipeline.push.journal import Journal
 from qual_pipeline.refresh import (
     QUIET,
@@ -47,7 +47,6 @@ from qual_pipeline.refresh import (
     refresh,
 )
 from qual_pipeline.schema import WORKER_QUALIFICATIONS
-from qual_pipeline.warehouse.connection import open_warehouse_read_only
 from qual_pipeline.warehouse.sql_files import SQL_DIR
 
 T1, T2, FOREIGN = type_id(11), type_id(12), type_id(13)
@@ -89,7 +88,7 @@ def definitions() -> Definitions:
 
 
 def warehouse_rows(data_dir: Path, sql: str) -> list[tuple]:
-    con = open_warehouse_read_only(data_dir)
+    con = read_warehouse(data_dir)
     try:
         return con.execute(sql).fetchall()
     finally:
@@ -251,7 +250,7 @@ def test_push_job_applies_the_plan_its_plan_asset_saved(pipeline_env: dict) -> N
     pushed = latest_metadata(instance, "push")
     assert pushed["plan_id"] == planned["plan_id"]
     assert (planned["verdict"], planned["update"], planned["unchanged"]) == ("may be pushed", 1, 1)
-    with Journal(pipeline_env["data_dir"]) as journal:
+    with Journal(stores_of(pipeline_env["data_dir"]).journal.connect()) as journal:
         applied = journal.plan(str(planned["plan_id"]))
         assert applied is not None and applied.state == "done"
     assert server.call_counts()["AssociateQualificationWithWorker"] == 1
@@ -309,13 +308,14 @@ def test_warnings_are_shown_and_blocking_checks_fail_the_load_run(pipeline_env: 
 
     # A broken extraction of T2: its snapshot again, newer, with one worker twice.
     data_dir = pipeline_env["data_dir"]
-    current = layout.current_snapshots(data_dir, "worker_qualifications")[T2]
-    rows = pq.read_table(current).to_pylist()
+    lake = stores_of(data_dir).lake
+    current = lake.current_snapshots("worker_qualifications")[T2]
+    rows = pq.read_table(current.location).to_pylist()
     rows.append(dict(rows[0], integer_value=99))
     now = datetime.now(UTC)
     for r in rows:
         r["extracted_at"] = now
-    with SnapshotWriter(current.parent, WORKER_QUALIFICATIONS, snapshot_at=now) as writer:
+    with lake.writer("worker_qualifications", WORKER_QUALIFICATIONS, T2, snapshot_at=now) as writer:
         writer.write(pa.Table.from_pylist(rows, schema=WORKER_QUALIFICATIONS))
     result = defs.resolve_job_def("load_warehouse").execute_in_process(
         instance=instance, run_config=QUIET, raise_on_error=False

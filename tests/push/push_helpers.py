@@ -13,25 +13,23 @@ import csv
 import hashlib
 import re
 from collections.abc import Iterable
-from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 from support.mturk import OTHER_REQUESTER, make_data, qualification, qualification_type
 from support.push_process import REPO, kill_then_resume, run_push_process
+from support.stores import read_warehouse, stores_of
 from typer.testing import CliRunner
 
 from qual_pipeline.cli import app
-from qual_pipeline.lake import layout
-from qual_pipeline.lake.layout import warehouse_path
-from qual_pipeline.lake.writer import SnapshotWriter
+from qual_pipeline.lake.footer import footer_metadata
+from qual_pipeline.push.journal import Journal
 from qual_pipeline.push.runner import PushReport, PushSettings, run_push
 from qual_pipeline.schema import QUALIFICATION_REQUESTS, QUALIFICATION_TYPES, WORKER_QUALIFICATIONS
-from qual_pipeline.warehouse.connection import open_warehouse
+from qual_pipeline.stores.profile import Stores, local_stores
 from qual_pipeline.warehouse.load import LoadResult, load_warehouse
 
 
@@ -47,7 +45,7 @@ class World:
         return self.names.get(type_id, f"type {type_id[-4:]}")
 
     def warehouse(
-        self, data_dir: Path, *, duplicated: Iterable[tuple[str, str]] = ()
+        self, data_dir: Path | Stores, *, duplicated: Iterable[tuple[str, str]] = ()
     ) -> LoadResult:
         """Publish the world as one lake snapshot per table and partition, then load it.
 
@@ -56,8 +54,11 @@ class World:
         """
         now = datetime.now(UTC)
         twice = set(duplicated)
+        stores = stores_of(data_dir)
         _publish(
-            layout.table_dir(data_dir, "qualification_types"),
+            stores,
+            "qualification_types",
+            None,
             QUALIFICATION_TYPES,
             [{"qualification_type_id": t, "name": self.name(t)} for t in self.types],
             now,
@@ -70,7 +71,9 @@ class World:
             ]
             rows += [r for r in rows if (t, r["worker_id"]) in twice]
             _publish(
-                layout.partition_dir(data_dir, "worker_qualifications", t),
+                stores,
+                "worker_qualifications",
+                t,
                 WORKER_QUALIFICATIONS,
                 rows,
                 now,
@@ -82,7 +85,9 @@ class World:
                 },
             )
             _publish(
-                layout.partition_dir(data_dir, "qualification_requests", t),
+                stores,
+                "qualification_requests",
+                t,
                 QUALIFICATION_REQUESTS,
                 [
                     {"qualification_request_id": r, "qualification_type_id": t, "worker_id": w}
@@ -91,7 +96,7 @@ class World:
                 ],
                 now,
             )
-        return load_warehouse(data_dir)
+        return load_warehouse(stores)
 
     def mturk_data(self) -> dict[str, Any]:
         types = [qualification_type(t, self.name(t), IsRequestable=True) for t in self.types]
@@ -111,7 +116,9 @@ class World:
 
 
 def _publish(
-    directory: Path,
+    stores: Stores,
+    table: str,
+    partition: str | None,
     schema: pa.Schema,
     rows: list[dict[str, Any]],
     at: datetime,
@@ -119,10 +126,10 @@ def _publish(
 ) -> None:
     columns = {f.name: [r.get(f.name) for r in rows] for f in schema}
     columns["extracted_at"] = [at] * len(rows)
-    with SnapshotWriter(directory, schema, snapshot_at=at) as writer:
+    with stores.lake.writer(table, schema, partition, snapshot_at=at) as writer:
         writer.write(pa.Table.from_pydict(columns, schema=schema))
         if figures is not None:
-            writer.set_extract_metadata(figures)
+            writer.set_footer_metadata(footer_metadata(figures))
 
 
 def start_world(
@@ -159,12 +166,10 @@ def saved_plan_id(output: str) -> str:
 def push_here(client: Any, tmp_path: Path, **more: Any) -> PushReport:
     """A scores push in this process, on tmp_path's data and inputs (run_push's other arguments,
     e.g. replan=, pass through)."""
-    data = tmp_path / "data"
     return run_push(
         "scores",
         client=client,
-        data_dir=data,
-        connect_warehouse=lambda: closing(open_warehouse(data)),
+        stores=more.pop("stores", None) or local_stores(tmp_path / "data"),
         inputs_dir=tmp_path / "inputs",
         settings=more.pop("settings", PushSettings()),
         **more,
@@ -209,8 +214,13 @@ def mturk_state(
     return found
 
 
-def warehouse_rows(data_dir: Path, sql: str) -> list[tuple[Any, ...]]:
-    con = duckdb.connect(str(warehouse_path(data_dir)), read_only=True)
+def journal_of(target: Path | Stores) -> Journal:
+    """The push journal of a data folder (or of any stores), opened."""
+    return Journal(stores_of(target).journal.connect())
+
+
+def warehouse_rows(data_dir: Path | Stores, sql: str) -> list[tuple[Any, ...]]:
+    con = read_warehouse(data_dir)
     try:
         return con.execute(sql).fetchall()
     finally:

@@ -1,5 +1,6 @@
 """The journal: a whole plan saved at once with its header, opened for sending, attempts as an
-outbox, one pusher at a time, and journals of earlier versions migrated."""
+outbox, one pusher at a time, and journals of earlier versions migrated. The same tests run on
+both journal stores: SQLite in the data folder (local profile) and PostgreSQL (shared profile)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,21 @@ from typing import Any
 import pytest
 
 from qual_pipeline.push.journal import Journal, JournalBusy, Outcome, PlanHeader, PlanRecord
+from qual_pipeline.stores.journal import JournalStore, PostgresJournalStore, SqliteJournalStore
+from qual_pipeline.stores.namespace import Namespace
+
+ACME = Namespace("sandbox", "acme")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> JournalStore:
+    if request.param == "sqlite":
+        return SqliteJournalStore(tmp_path)
+    return PostgresJournalStore(request.getfixturevalue("postgres_database"), ACME)
+
+
+def opened(store: JournalStore) -> Journal:
+    return Journal(store.connect())
 
 
 def header(kind: str = "scores", **more: Any) -> PlanHeader:
@@ -38,8 +54,8 @@ def plan_batches(n: int) -> list[list[dict]]:
     ]
 
 
-def test_plan_lifecycle_and_audit_outbox(tmp_path: Path) -> None:
-    with Journal(tmp_path) as journal:
+def test_plan_lifecycle_and_audit_outbox(store: JournalStore) -> None:
+    with opened(store) as journal:
         saved = journal.save_plan(
             header(verdict=("too many",), ignored_checks=("extraction_complete",)),
             changes=plan_batches(3),
@@ -87,16 +103,16 @@ def test_plan_lifecycle_and_audit_outbox(tmp_path: Path) -> None:
         assert journal.unrecorded() == []
 
 
-def test_journal_survives_reopening(tmp_path: Path) -> None:
-    with Journal(tmp_path) as journal:
+def test_journal_survives_reopening(store: JournalStore) -> None:
+    with opened(store) as journal:
         plan = saved_and_opened(journal, 2)
         journal.mark_sending(journal.changes(plan.plan_id, "pending", limit=1), "run1")
-    with Journal(tmp_path) as journal:
+    with opened(store) as journal:
         assert journal.state_counts(plan.plan_id) == {"sending": 1, "pending": 1}
 
 
-def test_plan_id_hashes_the_contents(tmp_path: Path) -> None:
-    with Journal(tmp_path) as journal:
+def test_plan_id_hashes_the_contents(store: JournalStore) -> None:
+    with opened(store) as journal:
         ids = [
             journal.save_plan(header(), changes=b).plan_id
             for b in (plan_batches(2), plan_batches(2), plan_batches(3))
@@ -105,19 +121,21 @@ def test_plan_id_hashes_the_contents(tmp_path: Path) -> None:
     assert ids[0][:20] != ids[2][:20]
 
 
-def test_one_pusher_per_data_dir(tmp_path: Path) -> None:
+def test_one_pusher_per_journal(store: JournalStore) -> None:
     with (
-        Journal(tmp_path) as first,
-        Journal(tmp_path) as second,
+        opened(store) as first,
+        opened(store) as second,
         first.lock(),
-        pytest.raises(JournalBusy, match="another push or plan is running"),
+        pytest.raises(JournalBusy, match=r"(another push or plan|Another push of sandbox/acme) is"),
         second.lock(),
     ):
+        first.ensure_locked()
+    with opened(store) as again, again.lock():  # released with the block
         pass
 
 
-def test_a_new_plan_supersedes_the_saved_one_of_its_kind(tmp_path: Path) -> None:
-    with Journal(tmp_path) as journal:
+def test_a_new_plan_supersedes_the_saved_one_of_its_kind(store: JournalStore) -> None:
+    with opened(store) as journal:
         first = journal.save_plan(header(), changes=plan_batches(1))
         requests = journal.save_plan(header("requests"), changes=plan_batches(1))
         second = journal.save_plan(header(), changes=plan_batches(2))
@@ -133,7 +151,9 @@ def test_a_new_plan_supersedes_the_saved_one_of_its_kind(tmp_path: Path) -> None
 
 
 def test_a_journal_of_an_earlier_version_is_migrated_and_resumes(tmp_path: Path) -> None:
-    """Plans journalled before saved plans existed keep resuming after an upgrade."""
+    """Plans journalled before saved plans existed keep resuming after an upgrade (SQLite: the
+    PostgreSQL journal came after them)."""
+    store = SqliteJournalStore(tmp_path)
     db = sqlite3.connect(tmp_path / "push_journal.sqlite")
     db.executescript(
         """
@@ -146,7 +166,7 @@ def test_a_journal_of_an_earlier_version_is_migrated_and_resumes(tmp_path: Path)
         """
     )
     db.close()
-    with Journal(tmp_path) as journal:
+    with opened(store) as journal:
         (old,) = journal.open_plans()
         assert (old.plan_id, old.load_id, old.verdict) == ("old", None, ())
         assert journal.save_plan(header(), changes=plan_batches(1)).state == "saved"

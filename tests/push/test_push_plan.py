@@ -8,17 +8,16 @@ from pathlib import Path
 import pytest
 from push_helpers import World, write_decisions, write_desired
 from support.mturk import type_id, worker_id
+from support.stores import write_warehouse
 
 from qual_pipeline.push.plan import (
     PlanError,
     build_request_plan,
     build_score_plan,
-    ensure_push_audit,
     inputs_fingerprint,
     plan_rows,
     prepare_model,
 )
-from qual_pipeline.warehouse.connection import open_warehouse
 from qual_pipeline.warehouse.sql_files import SQL_DIR
 
 T1, T2, NOT_OWNED = type_id(11), type_id(12), type_id(99)
@@ -39,7 +38,7 @@ def world_con(tmp_path: Path):
         requests=[("REQ1", T1, W[10]), ("REQ2", T1, W[11]), ("REQ3", T2, W[12])],
     )
     world.warehouse(tmp_path / "data")
-    con = open_warehouse(tmp_path / "data")
+    con = write_warehouse(tmp_path / "data")
     yield con
     con.close()
 
@@ -223,8 +222,7 @@ def test_request_plan_actions_and_bad_input(world_con, tmp_path: Path) -> None:
 def test_request_decided_by_an_earlier_push_is_unchanged(world_con, tmp_path: Path) -> None:
     inputs = tmp_path / "inputs"
     write_decisions(inputs, [("REQ1", "accept", 80, None)])
-    assert build_request_plan(world_con, inputs_dir=inputs).changes == 1  # no push_audit yet
-    ensure_push_audit(world_con)
+    assert build_request_plan(world_con, inputs_dir=inputs).changes == 1  # push_audit is empty
     world_con.execute(
         "INSERT INTO push_audit (run_id, plan_id, seq, attempt, kind, qualification_type_id, "
         "worker_id, qualification_request_id, action, status, attempted_at) VALUES "

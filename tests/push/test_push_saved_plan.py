@@ -20,6 +20,7 @@ from push_helpers import (
     REPO,
     World,
     file_digest,
+    journal_of,
     mturk_state,
     push_cli,
     push_here,
@@ -31,15 +32,14 @@ from push_helpers import (
     write_desired,
 )
 from support.mturk import type_id, worker_id
+from support.stores import stores_of, write_warehouse
 
 from qual_pipeline.lake.layout import warehouse_path
 from qual_pipeline.local_mturk.server import FaultConfig
 from qual_pipeline.mturk_api.client import make_client
 from qual_pipeline.push.guard import GuardLimits
-from qual_pipeline.push.journal import Journal
 from qual_pipeline.push.runner import PushFailed, PushInterrupted
 from qual_pipeline.push.saved_plan import PlanSettings
-from qual_pipeline.warehouse.connection import open_warehouse
 from qual_pipeline.warehouse.load import load_warehouse
 from qual_pipeline.warehouse.sql_files import SQL_DIR
 
@@ -74,7 +74,7 @@ def test_push_applies_exactly_the_saved_plan(world, tmp_path: Path) -> None:
     planned = push_cli("plan", *common, "--max-share", "1")
     assert planned.exit_code == 0, planned.output
     plan_id = saved_plan_id(planned.output)
-    with Journal(tmp_path / "data") as journal:
+    with journal_of(tmp_path / "data") as journal:
         saved = journal.plan(plan_id)
         assert saved is not None and (saved.state, saved.total) == ("saved", 2)
         rows = [
@@ -95,7 +95,7 @@ def test_push_applies_exactly_the_saved_plan(world, tmp_path: Path) -> None:
         (plan_id, w, old, new, "verified", "Granted") for w, old, new in rows
     ]  # exactly the saved rows, nothing else
     assert mturk.call_counts()[ASSOCIATE] == 2
-    with Journal(tmp_path / "data") as journal:
+    with journal_of(tmp_path / "data") as journal:
         assert journal.plan(plan_id).state == "done"  # type: ignore[union-attr]
 
     nothing = push_cli("push", *common)
@@ -150,7 +150,7 @@ def test_a_reload_between_plan_and_push_is_refused_with_no_call(world, tmp_path:
     data = tmp_path / "data"
     write_desired(tmp_path / "inputs", [(T1, W[1], 50)])
     plan_id = saved_plan_id(push_cli("plan", *common, "--max-share", "1").output)
-    assert load_warehouse(data).up_to_date  # a load with nothing new changes nothing
+    assert load_warehouse(stores_of(data)).up_to_date  # a load with nothing new changes nothing
     holders().warehouse(data)  # a refresh: new snapshots, a new load
 
     refused = push_cli("push", *common)
@@ -201,7 +201,7 @@ def test_plan_leaves_the_warehouse_file_byte_for_byte_unchanged(world, tmp_path:
     before, files = file_digest(path), sorted(p.name for p in path.parent.iterdir())
     assert push_cli("plan", *common, "--allow-grants").exit_code == 1  # a rejected row
     assert push_cli("plan", *common, "--output", "json").exit_code == 1
-    # No push_audit yet: the requests plan reads it as empty instead of creating it.
+    # Requests are planned read-only too (push_audit exists from the first load's migration).
     assert push_cli("plan", "--requests", *common, "--max-share", "1").exit_code == 0
     assert file_digest(path) == before
     added = {p.name for p in path.parent.iterdir()} - set(files)
@@ -324,7 +324,7 @@ def test_throttling_beyond_the_retries_ends_cleanly_and_the_push_resumes(
     assert "Traceback" not in failed.stderr + failed.stdout
     assert "ThrottlingException" in failed.stderr and "after 2 attempt(s)" in failed.stderr
     assert "Run `qual-pipeline push` again" in failed.stderr
-    with Journal(tmp_path / "data") as journal:
+    with journal_of(tmp_path / "data") as journal:
         (plan,) = journal.open_plans()  # consistent: every change in a known state
         assert sum(journal.state_counts(plan.plan_id).values()) == plan.total == 12
     unfinished = push_cli("plan", *common, "--max-share", "1")
@@ -389,10 +389,12 @@ def test_a_warehouse_without_a_recorded_load_is_refused_until_a_load_records_one
     Its push_audit, created by an earlier version, gains the newer columns on the next push."""
     _mturk, common = start_world(local_mturk, mturk_env, tmp_path, holders())
     data = tmp_path / "data"
-    con = open_warehouse(data)
+    con = write_warehouse(data)
     try:  # as a warehouse loaded by the first release: no load ids, no recorded checks
         con.execute("DROP TABLE warehouse_loads")
         con.execute("DROP TABLE check_results")
+        con.execute("DROP TABLE qual_pipeline_migrations")  # no migrations were recorded then
+        con.execute("DROP TABLE push_audit")
         con.execute(  # push_audit as the first release created it
             "CREATE TABLE push_audit (run_id VARCHAR NOT NULL, plan_id VARCHAR NOT NULL, "
             "seq BIGINT NOT NULL, attempt INTEGER NOT NULL, kind VARCHAR NOT NULL, "
@@ -410,7 +412,7 @@ def test_a_warehouse_without_a_recorded_load_is_refused_until_a_load_records_one
     assert "the warehouse has no recorded load" in refused.output
     assert "qual-pipeline refresh" in refused.output
 
-    first = load_warehouse(data)
+    first = load_warehouse(stores_of(data))
     assert first.up_to_date and first.load_id is not None
     assert push_cli("plan", *common, "--max-share", "1").exit_code == 0
     pushed = push_cli("push", *common)

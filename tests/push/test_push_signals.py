@@ -29,7 +29,7 @@ from support.mturk import type_id, worker_id
 from support.push_process import REPO, push_command
 
 from qual_pipeline.local_mturk.faults import FaultConfig
-from qual_pipeline.push.journal import JOURNAL_NAME
+from qual_pipeline.stores.journal import JOURNAL_NAME
 
 T1 = type_id(41)
 CHANGES = 60

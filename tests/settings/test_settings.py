@@ -12,7 +12,7 @@ import typer
 from dagster import MaterializeResult, asset, materialize
 
 from qual_pipeline import settings
-from qual_pipeline.cli import app
+from qual_pipeline.cli.app import app
 from qual_pipeline.defs.resources import MTurkResource, PipelineConfig
 from qual_pipeline.extract.type_selection import parse_type_setting
 from qual_pipeline.settings import SETTINGS, ConfigurationError

@@ -89,6 +89,35 @@ def test_extensions_load_from_the_installed_wheels_and_nothing_is_downloaded():
     assert all(loaded[name] for name in EXTENSION_WHEELS)
 
 
+def test_without_the_wheel_an_extension_loads_from_a_prepopulated_directory(tmp_path, monkeypatch):
+    """An air-gapped host without the wheels: the extension file copied into DuckDB's extension
+    directory (as `INSTALL` on a connected machine leaves it) loads from there, signature checked;
+    an empty directory gives the message naming the wheel, and still nothing is downloaded."""
+    import shutil
+
+    from qual_pipeline.stores import duckdb_extensions
+
+    wheel_file = extension_path("httpfs")
+    assert wheel_file is not None
+    monkeypatch.setattr(duckdb_extensions, "extension_path", lambda name: None)
+    empty = connect()
+    empty.execute(f"SET extension_directory = '{tmp_path / 'empty'}'")
+    with pytest.raises(duckdb_extensions.ExtensionMissingError) as missing:
+        load_extensions(empty, "httpfs")
+    assert f"duckdb-extension-httpfs=={duckdb.__version__}" in str(missing.value)
+    assert not (tmp_path / "empty").exists() or not any((tmp_path / "empty").rglob("*.duckdb_*"))
+
+    con = connect()
+    platform = con.execute("PRAGMA platform").fetchone()[0]
+    folder = tmp_path / "extensions" / f"v{duckdb.__version__}" / platform
+    folder.mkdir(parents=True)
+    shutil.copy(wheel_file, folder / "httpfs.duckdb_extension")
+    con.execute(f"SET extension_directory = '{tmp_path / 'extensions'}'")
+    load_extensions(con, "httpfs")
+    loaded = dict(con.execute("SELECT extension_name, loaded FROM duckdb_extensions()").fetchall())
+    assert loaded["httpfs"]
+
+
 def test_migrations_run_once_per_version(store):
     calls: list[str] = []
 

@@ -1,12 +1,17 @@
-"""Rows for lake tests: worker_qualifications batches, small or deliberately large."""
+"""Rows for lake tests: worker_qualifications batches, small or deliberately large; footers."""
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
+from qual_pipeline.lake.footer import EXTRACT_METADATA_KEY
 from qual_pipeline.schema import UTC_TIMESTAMP, WORKER_QUALIFICATIONS
 
 TYPE_ID = "3TESTTYPE000000000000000000001"
@@ -47,3 +52,9 @@ def big_batches(min_bytes: int, *, type_id: str = TYPE_ID) -> list[pa.RecordBatc
         worker_rows(per_batch, type_id=type_id, start=i * per_batch, pad=pad)
         for i in range(batches)
     ]
+
+
+def footer_figures(location: str | Path) -> dict[str, Any] | None:
+    """The extraction figures a snapshot file carries in its footer, as written (JSON), or None."""
+    raw = (pq.read_metadata(str(location)).metadata or {}).get(EXTRACT_METADATA_KEY)
+    return json.loads(raw) if raw is not None else None

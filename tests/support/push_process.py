@@ -42,7 +42,7 @@ from urllib.parse import urlsplit
 import duckdb
 
 from qual_pipeline.lake.layout import warehouse_path
-from qual_pipeline.push.journal import JOURNAL_NAME
+from qual_pipeline.stores.journal import JOURNAL_NAME
 
 REPO = Path(__file__).resolve().parents[2]
 CHANGE_CALLS = frozenset(

@@ -10,6 +10,7 @@ from typing import TypeVar
 
 import duckdb
 import pytest
+from support.stores import read_warehouse, stores_of
 from warehouse_lake import T1, T2, worker, write_qualification_types, write_worker_qualifications
 
 from qual_pipeline.warehouse import (
@@ -23,7 +24,6 @@ from qual_pipeline.warehouse import (
     check_unique_worker_qualifications,
     latest_load_id,
     load_warehouse,
-    open_warehouse_read_only,
     run_checks,
 )
 
@@ -67,8 +67,8 @@ Result = TypeVar("Result")
 
 
 def checked(data_dir: Path, check: Callable[[duckdb.DuckDBPyConnection], Result]) -> Result:
-    load_warehouse(data_dir)
-    con = open_warehouse_read_only(data_dir)
+    load_warehouse(stores_of(data_dir))
+    con = read_warehouse(data_dir)
     try:
         return check(con)
     finally:
@@ -92,18 +92,18 @@ def test_every_check_passes_on_good_data(data_dir: Path) -> None:
 
 def test_each_load_records_its_checks_per_type_under_its_load_id(data_dir: Path) -> None:
     good_lake(data_dir)
-    first = load_warehouse(data_dir, now=NOW)
+    first = load_warehouse(stores_of(data_dir), now=NOW)
     assert first.load_id and [c.passed for c in first.checks] == [True] * 6
     # Nothing new in the lake: no new load, the recorded results are reported again.
-    again = load_warehouse(data_dir, now=NOW)
+    again = load_warehouse(stores_of(data_dir), now=NOW)
     assert again.up_to_date and again.load_id == first.load_id
     assert again.checks == first.checks
     write_worker_qualifications(data_dir, SKILL, [worker("A", 1), worker("A", 2)], T2)
-    second = load_warehouse(data_dir, now=NOW)
+    second = load_warehouse(stores_of(data_dir), now=NOW)
     assert second.load_id != first.load_id
     unique = {c.name: c for c in second.checks}["unique_worker_qualifications"]
     assert (unique.passed, unique.by_type) == (False, {SKILL: 1})
-    con = open_warehouse_read_only(data_dir)
+    con = read_warehouse(data_dir)
     try:
         assert latest_load_id(con) == second.load_id
         rows = con.execute(
@@ -235,7 +235,7 @@ def test_a_mirrored_type_without_a_complete_snapshot_fails_the_extraction_check(
 
 def test_a_row_count_drop_beyond_the_share_fails(data_dir: Path) -> None:
     write_worker_qualifications(data_dir, SKILL, [worker(f"W{i}") for i in range(10)], T1)
-    load_warehouse(data_dir)
+    load_warehouse(stores_of(data_dir))
     write_worker_qualifications(data_dir, SKILL, [worker(f"W{i}") for i in range(4)], T2)
     result = checked(data_dir, check_row_count_drop)
     assert not result.passed and result.blocking

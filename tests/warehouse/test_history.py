@@ -7,6 +7,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from support.stores import read_warehouse, stores_of, write_warehouse
 from warehouse_lake import (
     OTHER,
     SKILL,
@@ -21,8 +22,6 @@ from warehouse_lake import (
 
 from qual_pipeline.warehouse import (
     load_warehouse,
-    open_warehouse,
-    open_warehouse_read_only,
     record_pushed_changes,
 )
 
@@ -39,7 +38,7 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 def rows(data_dir: Path, query: str) -> list[tuple]:
-    con = open_warehouse_read_only(data_dir)
+    con = read_warehouse(data_dir)
     try:
         return con.execute(query).fetchall()
     finally:
@@ -93,7 +92,7 @@ def test_a_worker_who_comes_back_opens_a_returned_version(data_dir: Path) -> Non
         [worker("A", 15), worker("B", 20), worker("C", 31), worker("D", 40), worker("E", 50)],
         T4,
     )
-    assert load_warehouse(data_dir).changes == {"returned": 1, "locale": 1}
+    assert load_warehouse(stores_of(data_dir)).changes == {"returned": 1, "locale": 1}
     assert rows(
         data_dir,
         "SELECT integer_value, valid_from, valid_to, change, end_reason "
@@ -109,7 +108,7 @@ def all_tables(data_dir: Path) -> dict[str, list[tuple]]:
 def test_loading_the_same_snapshots_again_changes_nothing(data_dir: Path) -> None:
     three_refreshes(data_dir)
     before = all_tables(data_dir)
-    again = load_warehouse(data_dir)
+    again = load_warehouse(stores_of(data_dir))
     assert again.up_to_date and again.changes == {}
     assert all_tables(data_dir) == before
 
@@ -118,10 +117,10 @@ def test_replaying_a_loaded_snapshot_adds_no_history(data_dir: Path) -> None:
     """Even with the record of loaded snapshots gone, the merge itself is idempotent."""
     three_refreshes(data_dir)
     before = all_tables(data_dir)
-    con = open_warehouse(data_dir)
+    con = write_warehouse(data_dir)
     con.execute("DELETE FROM extract_runs WHERE lake_table = 'worker_qualifications'")
     con.close()
-    replay = load_warehouse(data_dir)
+    replay = load_warehouse(stores_of(data_dir))
     assert [s.snapshot for s in replay.loaded if s.lake_table == "worker_qualifications"]
     assert replay.changes == {}
     after = all_tables(data_dir)
@@ -140,7 +139,7 @@ def test_duplicate_rows_in_a_snapshot_keep_one_version_per_worker(data_dir: Path
         ],
         T1,
     )
-    load_warehouse(data_dir)
+    load_warehouse(stores_of(data_dir))
     assert rows(data_dir, "SELECT count(*) FROM worker_qualifications") == [(3,)]
     assert rows(
         data_dir,
@@ -156,9 +155,9 @@ def test_pushed_changes_show_at_once_and_the_next_refresh_adds_nothing(data_dir:
     write_worker_qualifications(
         data_dir, SKILL, [worker("A", 10, country="DE"), worker("B", 20)], T1
     )
-    load_warehouse(data_dir)
+    load_warehouse(stores_of(data_dir))
     pushed_at = T1 + timedelta(hours=2)
-    con = open_warehouse(data_dir)
+    con = write_warehouse(data_dir)
     added = pushed(
         con,
         [(SKILL, "A", 90, "Granted"), (SKILL, "B", 20, "Revoked"), (SKILL, "N", 5, "Granted")],
@@ -195,7 +194,7 @@ def test_pushed_changes_show_at_once_and_the_next_refresh_adds_nothing(data_dir:
         [worker("A", 90, country="DE"), worker("B", 20, "Revoked"), worker("N", 5)],
         T2,
     )
-    refresh = load_warehouse(data_dir)
+    refresh = load_warehouse(stores_of(data_dir))
     assert refresh.changes == {}
     assert rows(data_dir, HISTORY) == history_before
     assert rows(
@@ -205,14 +204,14 @@ def test_pushed_changes_show_at_once_and_the_next_refresh_adds_nothing(data_dir:
 
 def test_a_snapshot_taken_before_a_push_does_not_undo_it(data_dir: Path) -> None:
     write_worker_qualifications(data_dir, SKILL, [worker("A", 10)], T1)
-    load_warehouse(data_dir)
+    load_warehouse(stores_of(data_dir))
     pushed_at = T2
-    con = open_warehouse(data_dir)
+    con = write_warehouse(data_dir)
     pushed(con, [(SKILL, "A", 90, "Granted"), (SKILL, "N", 5, "Granted")], pushed_at)
     con.close()
     # An extraction that started before the push finishes after it, with the old value.
     write_worker_qualifications(data_dir, SKILL, [worker("A", 10)], pushed_at - timedelta(hours=1))
-    assert load_warehouse(data_dir).changes == {}
+    assert load_warehouse(stores_of(data_dir)).changes == {}
     assert rows(
         data_dir,
         "SELECT worker_id, integer_value FROM worker_qualifications ORDER BY worker_id",

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from support.stores import read_warehouse, stores_of
 from warehouse_lake import (
     T1,
     T2,
@@ -21,13 +22,12 @@ from warehouse_lake import (
 )
 
 from qual_pipeline.lake import layout
+from qual_pipeline.stores.profile import local_stores
 from qual_pipeline.warehouse import (
     WarehouseBusyError,
     WarehouseLoadError,
     WarehouseNotFoundError,
     load_warehouse,
-    open_warehouse_read_only,
-    warehouse_session,
 )
 
 SKILL = "3SKILL0000000000000000000000"
@@ -47,7 +47,7 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 def snapshot_of_tables(data_dir: Path) -> dict[str, list[tuple]]:
-    con = open_warehouse_read_only(data_dir)
+    con = read_warehouse(data_dir)
     try:
         return {t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in TABLES}
     finally:
@@ -62,7 +62,7 @@ def yesterday(data_dir: Path) -> dict[str, list[tuple]]:
     write_qualification_requests(
         data_dir, SKILL, [{"qualification_request_id": "R1", "worker_id": "C"}], T1
     )
-    load_warehouse(data_dir)
+    load_warehouse(stores_of(data_dir))
     before = snapshot_of_tables(data_dir)
     assert before["worker_qualification_history"]
     write_qualification_types(data_dir, [{"qualification_type_id": SKILL, "name": "Skill 2"}], T2)
@@ -92,9 +92,9 @@ def test_extract_runs_record_each_snapshot_with_the_writer_figures(data_dir: Pat
     )
     write_worker_qualifications(data_dir, OTHER, [], T1, {"pages": 1})  # keys missing: nulls
     loaded_at = datetime(2025, 3, 1, 7, tzinfo=UTC)
-    result = load_warehouse(data_dir, now=loaded_at)
+    result = load_warehouse(stores_of(data_dir), now=loaded_at)
     assert {(s.qualification_type_id, s.rows) for s in result.loaded} == {(SKILL, 2), (OTHER, 0)}
-    con = open_warehouse_read_only(data_dir)
+    con = read_warehouse(data_dir)
     runs = con.execute(
         "SELECT qualification_type_id, snapshot, extracted_at, loaded_at, row_count, pages, "
         "duplicates, granted, revoked, invalid_locales, retries, throttles, started_at, "
@@ -130,8 +130,8 @@ def test_types_and_pending_requests_are_replaced_by_their_newest_snapshots(
     data_dir: Path,
 ) -> None:
     yesterday(data_dir)
-    load_warehouse(data_dir)
-    con = open_warehouse_read_only(data_dir)
+    load_warehouse(stores_of(data_dir))
+    con = read_warehouse(data_dir)
     assert con.execute("SELECT name FROM qualification_types").fetchall() == [("Skill 2",)]
     assert con.execute("SELECT count(*) FROM qualification_requests").fetchall() == [(0,)]
     con.close()
@@ -145,30 +145,40 @@ def test_a_failure_halfway_rolls_back_everything(data_dir: Path) -> None:
             raise RuntimeError("disk full (simulated)")
 
     with pytest.raises(WarehouseLoadError, match=r"rolled back.*disk full"):
-        load_warehouse(data_dir, on_step=fail_after_history)
+        load_warehouse(stores_of(data_dir), on_step=fail_after_history)
     assert snapshot_of_tables(data_dir) == before
-    load_warehouse(data_dir)  # and the next load goes through
+    load_warehouse(stores_of(data_dir))  # and the next load goes through
     assert snapshot_of_tables(data_dir) != before
+
+
+def current_file(data_dir: Path, type_id: str) -> Path:
+    """The file of a type's current worker_qualifications snapshot in the local lake."""
+    lake = local_stores(data_dir).lake
+    return Path(lake.current_snapshots("worker_qualifications")[type_id].location)
+
+
+def partition_folder(data_dir: Path, type_id: str) -> Path:
+    return layout.lake_dir(data_dir) / "worker_qualifications" / f"qualification_type_id={type_id}"
 
 
 def test_a_snapshot_corrupt_inside_fails_the_load_and_keeps_yesterday(data_dir: Path) -> None:
     before = yesterday(data_dir)
-    corrupt = layout.current_snapshots(data_dir, "worker_qualifications")[OTHER]
+    corrupt = current_file(data_dir, OTHER)
     data = bytearray(corrupt.read_bytes())
     footer_length = int.from_bytes(data[-8:-4], "little")
     data[4 : len(data) - footer_length - 8] = b"\xff" * (len(data) - footer_length - 12)
     corrupt.write_bytes(bytes(data))  # the footer still reads: the damage shows mid-load
     with pytest.raises(WarehouseLoadError, match="rolled back"):
-        load_warehouse(data_dir)
+        load_warehouse(stores_of(data_dir))
     assert snapshot_of_tables(data_dir) == before
 
 
 def test_an_unreadable_snapshot_is_named_in_the_error(data_dir: Path) -> None:
     before = yesterday(data_dir)
-    broken = layout.current_snapshots(data_dir, "worker_qualifications")[OTHER]
+    broken = current_file(data_dir, OTHER)
     broken.write_bytes(b"not parquet at all")
     with pytest.raises(WarehouseLoadError, match=f"{broken.name}.*extract that partition again"):
-        load_warehouse(data_dir)
+        load_warehouse(stores_of(data_dir))
     assert snapshot_of_tables(data_dir) == before
 
 
@@ -176,20 +186,20 @@ def test_a_snapshot_with_a_foreign_schema_is_refused(data_dir: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    directory = layout.partition_dir(data_dir, "worker_qualifications", SKILL)
+    directory = partition_folder(data_dir, SKILL)
     directory.mkdir(parents=True)
     pq.write_table(pa.table({"worker_id": ["A"]}), directory / layout.snapshot_name(T1))
     with pytest.raises(WarehouseLoadError, match="column qualification_type_id is missing"):
-        load_warehouse(data_dir)
+        load_warehouse(stores_of(data_dir))
 
 
 def test_rows_of_another_type_in_a_partition_are_refused(data_dir: Path) -> None:
-    path = write_worker_qualifications(data_dir, SKILL, [worker("A")], T1)
-    wrong = layout.partition_dir(data_dir, "worker_qualifications", OTHER)
+    path = Path(write_worker_qualifications(data_dir, SKILL, [worker("A")], T1).location)
+    wrong = partition_folder(data_dir, OTHER)
     wrong.mkdir(parents=True)
     path.rename(wrong / path.name)
     with pytest.raises(WarehouseLoadError, match="belong to another qualification type"):
-        load_warehouse(data_dir)
+        load_warehouse(stores_of(data_dir))
 
 
 def test_a_load_killed_halfway_leaves_yesterdays_tables(data_dir: Path) -> None:
@@ -198,6 +208,7 @@ def test_a_load_killed_halfway_leaves_yesterdays_tables(data_dir: Path) -> None:
         f"""
         import sys, time
         from pathlib import Path
+        from qual_pipeline.stores.profile import local_stores
         from qual_pipeline.warehouse import load_warehouse
 
         def pause(step):
@@ -206,7 +217,7 @@ def test_a_load_killed_halfway_leaves_yesterdays_tables(data_dir: Path) -> None:
             if name == "merge history":
                 time.sleep(60)
 
-        load_warehouse(Path({str(data_dir)!r}), on_step=pause)
+        load_warehouse(local_stores(Path({str(data_dir)!r})), on_step=pause)
         """
     )
     child = subprocess.Popen(
@@ -223,29 +234,29 @@ def test_a_load_killed_halfway_leaves_yesterdays_tables(data_dir: Path) -> None:
     assert steps == ["replace worker_qualifications", "merge history"]
     assert snapshot_of_tables(data_dir) == before
     # The warehouse is usable as it was, and the next load goes through.
-    assert load_warehouse(data_dir).changes == {"score": 2, "gone": 1, "new": 1}
+    assert load_warehouse(stores_of(data_dir)).changes == {"score": 2, "gone": 1, "new": 1}
 
 
 def test_a_sudden_row_count_drop_is_refused_when_guarded(data_dir: Path) -> None:
     write_worker_qualifications(data_dir, SKILL, [worker(f"W{i}") for i in range(10)], T1)
-    load_warehouse(data_dir)
+    load_warehouse(stores_of(data_dir))
     write_worker_qualifications(data_dir, SKILL, [worker("W1"), worker("W2")], T2)
     before = snapshot_of_tables(data_dir)
     with pytest.raises(WarehouseLoadError, match=f"{SKILL}: 10 -> 2 rows.*max_row_drop_share"):
-        load_warehouse(data_dir, max_row_drop_share=0.5)
+        load_warehouse(stores_of(data_dir), max_row_drop_share=0.5)
     assert snapshot_of_tables(data_dir) == before
-    assert load_warehouse(data_dir, max_row_drop_share=0.9).changes == {"gone": 8}
+    assert load_warehouse(stores_of(data_dir), max_row_drop_share=0.9).changes == {"gone": 8}
 
 
 def test_queries_before_any_load_get_a_clear_error(data_dir: Path) -> None:
     with pytest.raises(WarehouseNotFoundError, match="qual-pipeline refresh"):
-        open_warehouse_read_only(data_dir)
+        read_warehouse(data_dir)
 
 
 def test_the_read_only_connection_cannot_write(data_dir: Path) -> None:
     write_worker_qualifications(data_dir, SKILL, [worker("A")], T1)
-    load_warehouse(data_dir)
-    con = open_warehouse_read_only(data_dir)
+    load_warehouse(stores_of(data_dir))
+    con = read_warehouse(data_dir)
     with pytest.raises(Exception, match="read-only"):
         con.execute("DELETE FROM worker_qualifications")
     con.close()
@@ -253,7 +264,7 @@ def test_the_read_only_connection_cannot_write(data_dir: Path) -> None:
 
 def test_an_empty_lake_loads_nothing_and_creates_the_tables(data_dir: Path) -> None:
     steps: list[str] = []
-    result = load_warehouse(data_dir, on_step=steps.append)
+    result = load_warehouse(stores_of(data_dir), on_step=steps.append)
     assert result.up_to_date
     assert snapshot_of_tables(data_dir) == {table: [] for table in TABLES}
     # The first load records a load id and its checks even when the lake is empty.
@@ -264,7 +275,7 @@ def test_an_empty_lake_loads_nothing_and_creates_the_tables(data_dir: Path) -> N
 def test_each_step_names_its_real_counts(data_dir: Path) -> None:
     yesterday(data_dir)
     steps: list[str] = []
-    result = load_warehouse(data_dir, on_step=steps.append)
+    result = load_warehouse(stores_of(data_dir), on_step=steps.append)
     assert steps == [
         "replace worker_qualifications: 2 type(s), 3 rows from the lake",
         "merge history: 4 version(s) opened or closed",
@@ -300,16 +311,16 @@ def hold_warehouse(data_dir: Path) -> subprocess.Popen[str]:
 
 def test_a_second_process_gets_a_clear_error_while_one_writes(data_dir: Path) -> None:
     write_worker_qualifications(data_dir, SKILL, [worker("A")], T1)
-    load_warehouse(data_dir)
+    load_warehouse(stores_of(data_dir))
     holder = hold_warehouse(data_dir)
     try:
         with pytest.raises(WarehouseLoadError, match="another process holds it"):
-            load_warehouse(data_dir)
+            load_warehouse(stores_of(data_dir))
         with pytest.raises(WarehouseBusyError, match="Retry when it is done"):
-            open_warehouse_read_only(data_dir)
+            read_warehouse(data_dir)
         with (
             pytest.raises(WarehouseBusyError, match="for writing"),
-            warehouse_session(data_dir, wait_s=0.2),
+            local_stores(data_dir, warehouse_wait_s=0.2).warehouse.writer(),
         ):
             pass
     finally:
@@ -318,13 +329,10 @@ def test_a_second_process_gets_a_clear_error_while_one_writes(data_dir: Path) ->
 
 
 def test_a_push_session_waits_for_a_running_load_to_finish(data_dir: Path) -> None:
-    with (
-        pytest.raises(WarehouseNotFoundError, match="qual-pipeline refresh"),
-        warehouse_session(data_dir),
-    ):
-        pass
+    with pytest.raises(WarehouseNotFoundError, match="qual-pipeline refresh"):
+        local_stores(data_dir).warehouse.require()  # what a push asks before anything
     write_worker_qualifications(data_dir, SKILL, [worker("A")], T1)
-    load_warehouse(data_dir)
+    load_warehouse(stores_of(data_dir))
     holder = hold_warehouse(data_dir)
     busy: list[str] = []
 
@@ -335,7 +343,8 @@ def test_a_push_session_waits_for_a_running_load_to_finish(data_dir: Path) -> No
         holder.stdin.flush()
 
     try:
-        with warehouse_session(data_dir, wait_s=30, on_busy=on_busy) as con:
+        writer = local_stores(data_dir, warehouse_wait_s=30).warehouse.writer(on_busy=on_busy)
+        with writer as con:
             rows = con.execute("SELECT worker_id FROM worker_qualifications ORDER BY 1").fetchall()
         # It waited (told once that the file was held) and got in only once the holder let go:
         # it sees the row the holder wrote just before closing.
@@ -348,7 +357,7 @@ def test_a_push_session_waits_for_a_running_load_to_finish(data_dir: Path) -> No
 
 def test_a_load_waits_for_a_process_that_holds_the_file(data_dir: Path) -> None:
     write_worker_qualifications(data_dir, SKILL, [worker("A")], T1)
-    load_warehouse(data_dir)
+    load_warehouse(stores_of(data_dir))
     write_worker_qualifications(data_dir, SKILL, [worker("A"), worker("C")], T2)
     holder = hold_warehouse(data_dir)
     busy: list[str] = []
@@ -360,7 +369,7 @@ def test_a_load_waits_for_a_process_that_holds_the_file(data_dir: Path) -> None:
         holder.stdin.flush()
 
     try:
-        result = load_warehouse(data_dir, wait_s=30, on_busy=on_busy)
+        result = load_warehouse(local_stores(data_dir, warehouse_wait_s=30), on_busy=on_busy)
         assert busy == ["busy"]
         assert [s.rows for s in result.loaded] == [2]
         assert holder.wait(timeout=30) == 0

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import pytest
+from support.stores import read_warehouse, stores_of
 from warehouse_lake import (
     OTHER,
     SKILL,
@@ -18,12 +20,11 @@ from warehouse_lake import (
     write_worker_qualifications,
 )
 
-from qual_pipeline.warehouse import load_warehouse, open_warehouse_read_only, render_charts
+from qual_pipeline.warehouse import load_warehouse, render_charts
 from qual_pipeline.warehouse.charts import (
     TITLE_CHARS,
     over_time,
     panel_title,
-    plt,
     render_over_time,
     render_score_distribution,
     score_panels,
@@ -38,7 +39,7 @@ def data_dir(tmp_path: Path) -> Path:
 
 
 def query(data_dir: Path, sql: str) -> list[tuple]:
-    con = open_warehouse_read_only(data_dir)
+    con = read_warehouse(data_dir)
     try:
         return con.execute(sql).fetchall()
     finally:
@@ -111,7 +112,7 @@ def test_views_answer_the_scenario(data_dir: Path) -> None:
 
 def test_charts_render_as_png(data_dir: Path, tmp_path: Path) -> None:
     load_three_refreshes(data_dir)
-    con = open_warehouse_read_only(data_dir)
+    con = read_warehouse(data_dir)
     paths = render_charts(con, tmp_path / "charts")
     con.close()
     assert [p.name for p in paths] == ["score_distribution.png", "over_time.png"]
@@ -121,8 +122,8 @@ def test_charts_render_as_png(data_dir: Path, tmp_path: Path) -> None:
 
 
 def test_charts_of_an_empty_warehouse_say_so(data_dir: Path, tmp_path: Path) -> None:
-    load_warehouse(data_dir)
-    con = open_warehouse_read_only(data_dir)
+    load_warehouse(stores_of(data_dir))
+    con = read_warehouse(data_dir)
     paths = render_charts(con, tmp_path / "charts")
     con.close()
     assert all(p.read_bytes().startswith(PNG_SIGNATURE) for p in paths)
@@ -163,12 +164,12 @@ def three_scales(data_dir: Path) -> None:
         [worker(f"Q{i}", 250 + 130 * i, grant_time=january if i else march) for i in range(6)],
         T1,
     )
-    load_warehouse(data_dir)
+    load_warehouse(stores_of(data_dir))
 
 
 def test_each_scale_gets_its_own_axis(data_dir: Path) -> None:
     three_scales(data_dir)
-    con = open_warehouse_read_only(data_dir)
+    con = read_warehouse(data_dir)
     try:
         panels, total = score_panels(con)
         scales = con.execute("SELECT * FROM score_scales ORDER BY ALL").fetchall()
@@ -195,7 +196,7 @@ def test_each_scale_gets_its_own_axis(data_dir: Path) -> None:
 
 def test_over_time_shows_grants_on_a_first_load_then_changes_per_day(data_dir: Path) -> None:
     three_scales(data_dir)
-    con = open_warehouse_read_only(data_dir)
+    con = read_warehouse(data_dir)
     try:
         first = over_time(con, [BINARY, PERCENT, POINTS])
     finally:
@@ -213,8 +214,8 @@ def test_over_time_shows_grants_on_a_first_load_then_changes_per_day(data_dir: P
         [worker(f"P{i}", 45 if i == 0 else 40 + 10 * i) for i in range(7)] + [worker("P9", 90)],
         T2,
     )
-    load_warehouse(data_dir)
-    con = open_warehouse_read_only(data_dir)
+    load_warehouse(stores_of(data_dir))
+    con = read_warehouse(data_dir)
     try:
         later = over_time(con, [BINARY, PERCENT, POINTS])
     finally:
@@ -229,7 +230,7 @@ def test_chart_titles_fit_their_figure(data_dir: Path, tmp_path: Path) -> None:
     """Every title and label lies inside the picture: a single-type chart included, and a long
     type name wrapped on at most two lines."""
     three_scales(data_dir)
-    con = open_warehouse_read_only(data_dir)
+    con = read_warehouse(data_dir)
     try:
         for type_ids in ([PERCENT], [BINARY, PERCENT, POINTS]):
             for render in (render_score_distribution, render_over_time):
@@ -267,7 +268,7 @@ def assert_text_inside(figure: plt.Figure) -> None:
 
 def test_days_are_utc_days_whatever_the_session_time_zone(data_dir: Path) -> None:
     load_three_refreshes(data_dir)  # changes at 06:00 UTC: the previous day in Los Angeles
-    con = open_warehouse_read_only(data_dir)
+    con = read_warehouse(data_dir)
     try:
         con.execute("SET TimeZone = 'America/Los_Angeles'")
         days = con.execute("SELECT DISTINCT day FROM changes_per_day ORDER BY day").fetchall()

@@ -8,7 +8,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from support.mturk import TYPE_ID, make_data, mturk_client, qualification, worker_id
+from support.stores import read_warehouse, stores_of
 
 from qual_pipeline.extract import (
     extract_qualification_requests,
@@ -16,7 +18,8 @@ from qual_pipeline.extract import (
     extract_worker_qualifications,
 )
 from qual_pipeline.local_mturk.server import LocalMTurk
-from qual_pipeline.warehouse import LoadResult, load_warehouse, open_warehouse_read_only, run_checks
+from qual_pipeline.stores.lake import SnapshotExistsError
+from qual_pipeline.warehouse import LoadResult, load_warehouse, run_checks
 
 T1 = datetime(2025, 6, 1, 12, tzinfo=UTC)
 T2 = T1 + timedelta(days=1)
@@ -25,10 +28,11 @@ W1, W2, W3, W4 = (worker_id(n) for n in range(1, 5))
 
 
 def refresh(client: Any, data_dir: Path, at: datetime) -> LoadResult:
-    extract_qualification_types(client, data_dir, extracted_at=at)
-    extract_worker_qualifications(client, TYPE_ID, data_dir, extracted_at=at)
-    extract_qualification_requests(client, TYPE_ID, data_dir, extracted_at=at)
-    return load_warehouse(data_dir)
+    stores = stores_of(data_dir)
+    extract_qualification_types(client, stores, extracted_at=at)
+    extract_worker_qualifications(client, TYPE_ID, stores, extracted_at=at)
+    extract_qualification_requests(client, TYPE_ID, stores, extracted_at=at)
+    return load_warehouse(stores)
 
 
 def test_three_refreshes_against_the_local_mturk(
@@ -62,9 +66,11 @@ def test_three_refreshes_against_the_local_mturk(
     )
     assert server.admin.remove_qualification(TYPE_ID, W3)
     assert refresh(client, data_dir, T3).changes == {"status": 1, "gone": 1}
-    assert refresh(client, data_dir, T3).up_to_date  # the same snapshots again: nothing
+    assert load_warehouse(stores_of(data_dir)).up_to_date  # the same snapshots again: nothing
+    with pytest.raises(SnapshotExistsError):  # a snapshot of that name is never overwritten
+        extract_worker_qualifications(client, TYPE_ID, stores_of(data_dir), extracted_at=T3)
 
-    con = open_warehouse_read_only(data_dir)
+    con = read_warehouse(data_dir)
     history = con.execute(
         "SELECT worker_id, status, integer_value, country, subdivision, valid_from, valid_to, "
         "change, end_reason FROM worker_qualification_history ORDER BY worker_id, valid_from"

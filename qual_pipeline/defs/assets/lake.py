@@ -60,7 +60,7 @@ def snapshot_metadata(result: ExtractResult) -> dict[str, Any]:
     asset's definition, not repeated on each of thousands of partitions)."""
     metadata: dict[str, Any] = {
         "dagster/row_count": result.rows,
-        "snapshot": MetadataValue.path(str(result.path)),
+        "snapshot": MetadataValue.path(result.location),
         "pages": result.pages,
         "records_seen": result.records_seen,
         "duplicates": result.duplicates,
@@ -100,7 +100,7 @@ def lake_qualification_types(
 
     result = extract_qualification_types(
         client,
-        pipeline.data_path,
+        pipeline.stores(mturk),
         pipeline.type_ids(),
         on_page=on_page,
         run_id=context.run.run_id,
@@ -159,7 +159,7 @@ def lake_type_tables(
     context.log.info(f"extracting {len(type_ids)} type(s), {concurrency} at a time")
     outcomes = extract_types(
         client,
-        pipeline.data_path,
+        pipeline.stores(mturk),
         type_ids,
         concurrency=concurrency,
         progress=progress,

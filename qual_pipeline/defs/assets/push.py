@@ -27,7 +27,13 @@ from qual_pipeline.defs.resources import MTurkResource, PipelineConfig
 from qual_pipeline.push.journal import Journal
 from qual_pipeline.push.plan import Kind
 from qual_pipeline.push.runner import PushReport, PushSettings, run_push
-from qual_pipeline.push.saved_plan import PlanSettings, SavedPlan, ValueOf, save_plan
+from qual_pipeline.push.saved_plan import (
+    PlanSettings,
+    SavedPlan,
+    ValueOf,
+    read_only_warehouse,
+    save_plan,
+)
 
 PLAN_DEPS = [
     AssetKey(["warehouse", "worker_qualifications"]),
@@ -88,11 +94,12 @@ def _plan_metadata(saved: SavedPlan) -> dict[str, Any]:
 def _build_plan(
     kind: Kind, context: AssetExecutionContext, pipeline: PipelineConfig, mturk: MTurkResource
 ) -> MaterializeResult:
-    with Journal(pipeline.data_path) as journal, journal.lock():
+    stores = pipeline.stores(mturk)
+    with Journal(stores.journal.connect()) as journal, journal.lock():
         saved = save_plan(
             kind,
             journal=journal,
-            read_warehouse=pipeline.read_only_warehouse(),
+            read_warehouse=read_only_warehouse(stores.warehouse),
             inputs_dir=pipeline.inputs_path,
             settings=PlanSettings.from_settings(setting_value(pipeline, mturk)),
             preview_rows=20,
@@ -136,12 +143,10 @@ def _push(
     report: PushReport = run_push(
         kind,
         client=mturk.client(rate=pipeline.get(settings.PUSH_RATE)),
-        data_dir=pipeline.data_path,
-        connect_warehouse=pipeline.warehouse_session,
+        stores=pipeline.stores(mturk),
         inputs_dir=pipeline.inputs_path,
         settings=PushSettings.from_settings(setting_value(pipeline, mturk)),
         plan_id=plan_id,
-        read_warehouse=pipeline.read_only_warehouse(),
         progress=progress,
     )
     return MaterializeResult(

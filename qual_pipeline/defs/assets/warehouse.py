@@ -27,13 +27,12 @@ from qual_pipeline import interrupt, settings
 from qual_pipeline.defs.assets.lake import lake_assets
 from qual_pipeline.defs.metadata import warehouse_column_schema
 from qual_pipeline.defs.pools import WAREHOUSE_POOL
-from qual_pipeline.defs.resources import PipelineConfig
+from qual_pipeline.defs.resources import MTurkResource, PipelineConfig
 from qual_pipeline.interrupt import Interrupted
 from qual_pipeline.progress import Progress, report
 from qual_pipeline.warehouse.charts import OVER_TIME_PNG, SCORE_DISTRIBUTION_PNG, render_charts
 from qual_pipeline.warehouse.checks import BLOCKING_CHECKS
 from qual_pipeline.warehouse.columns import table_doc
-from qual_pipeline.warehouse.connection import open_warehouse
 from qual_pipeline.warehouse.load import load_warehouse
 
 CHECKED_TABLE = AssetKey(["warehouse", "worker_qualifications"])
@@ -110,7 +109,7 @@ def history_metadata(changes: dict[str, int]) -> dict[str, object]:
     can_subset=False,
 )
 def warehouse(
-    context: AssetExecutionContext, pipeline: PipelineConfig
+    context: AssetExecutionContext, pipeline: PipelineConfig, mturk: MTurkResource
 ) -> Iterator[MaterializeResult | AssetCheckResult]:
     def on_step(name: str) -> None:
         report(Progress(task="warehouse load", done=0, rows=0, unit=name))
@@ -119,31 +118,40 @@ def warehouse(
         if reason is not None:  # raised inside the transaction: rolled back, nothing loaded
             raise Interrupted(f"the warehouse load was {reason} before it committed")
 
-    max_row_drop_share = pipeline.get(settings.MAX_ROW_DROP_SHARE)
+    stores = pipeline.stores(mturk)
     wait_s = pipeline.get(settings.WAREHOUSE_WAIT)
 
     def on_busy() -> None:
-        context.log.info(f"warehouse.duckdb is held by another process; waiting up to {wait_s} s")
+        context.log.info(
+            f"the warehouse {stores.warehouse.describe()} is held by another writer; waiting up "
+            f"to {wait_s} s"
+        )
+
+    def on_retry(attempt: int, error: BaseException) -> None:
+        context.log.info(f"warehouse load: commit conflict ({error}); running it again")
 
     result = load_warehouse(
-        pipeline.data_path,
-        max_row_drop_share=max_row_drop_share,
+        stores,
+        max_row_drop_share=pipeline.get(settings.MAX_ROW_DROP_SHARE),
         on_step=on_step,
-        wait_s=wait_s,
         on_busy=on_busy,
+        on_retry=on_retry,
         memory_limit=pipeline.get(settings.WAREHOUSE_MEMORY),
     )
-    con = open_warehouse(
-        pipeline.data_path, wait_s=wait_s, memory_limit=pipeline.get(settings.WAREHOUSE_MEMORY)
-    )
+    # Counts and charts read the committed warehouse, as any reader does: no waiting on DuckLake.
+    con = stores.warehouse.connect(read_only=True)
     try:
         counts = {
             table: con.execute(f'SELECT count(*) FROM "{table}"').fetchall()[0][0]
             for table in TABLES
         }
-        charts = render_charts(con, pipeline.data_path / "charts")
+        with stores.scratch() as folder:  # drawn here, published through the chart store
+            paths = render_charts(con, folder)
+            charts = {path.name: path.read_bytes() for path in paths}
+            images = {path.stem: chart_image(path) for path in paths}
     finally:
         con.close()
+    published = [stores.charts.publish(name, png) for name, png in charts.items()]
     for table in TABLES:
         metadata: dict[str, object] = {
             "dagster/row_count": counts[table],
@@ -155,8 +163,9 @@ def warehouse(
                 "snapshots_loaded": len(result.loaded),
                 "changes": MetadataValue.json(result.changes),
                 "duration_s": round(result.duration_s, 3),
-                "warehouse": MetadataValue.path(str(result.warehouse)),
-                **{path.stem: chart_image(path) for path in charts},
+                "warehouse": str(result.warehouse),
+                **images,
+                "chart_files": MetadataValue.json(published),
             }
         if table == "worker_qualification_history":
             metadata |= history_metadata(result.changes)

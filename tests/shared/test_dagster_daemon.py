@@ -1,0 +1,200 @@
+"""The shipped deploy/dagster.yaml on PostgreSQL, run by the Dagster daemon with the
+QueuedRunCoordinator and the DefaultRunLauncher: the discovery sensor finds the local MTurk's types
+and requests the type metadata and one extraction per type, the automation sensor then requests
+the warehouse load, and every run executes in a process of its own (its pid in the instance's event
+log), with the lake and the warehouse's data files on moto's S3 and the catalog in PostgreSQL. The
+daemon's machine (working folder, DAGSTER_HOME, HOME, TMPDIR) holds nothing afterwards but the
+dagster.yaml put there, and a `sql` on another machine reads exactly the local MTurk's rows."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
+from support.mturk import REGION, REQUESTER, make_data, qualification, qualification_type, type_id
+from support.services import S3Server
+from support.shared import Machine
+
+from qual_pipeline.defs.pools import set_pool_limits
+
+TYPES = [type_id(81), type_id(82)]
+RUNS_TIMEOUT_S = 240
+STARTED = re.compile(r"Started process for run \(pid: (\d+)\)")
+
+
+def _stop(daemon: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the daemon, then whatever is left of the group it leads (code server, runs)."""
+    if daemon.poll() is None:
+        daemon.send_signal(signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            daemon.wait(timeout=30)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(daemon.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        daemon.wait(timeout=5)
+
+
+def _finished_runs(instance: DagsterInstance) -> dict[str, list]:
+    """Finished runs by job name."""
+    runs: dict[str, list] = {}
+    for run in instance.get_runs():
+        runs.setdefault(run.job_name, []).append(run)
+    return runs
+
+
+def _run_pid(instance: DagsterInstance, run_id: str) -> int | None:
+    """The pid the run's process reported when it started."""
+    for entry in instance.all_logs(run_id, of_type=DagsterEventType.ENGINE_EVENT):
+        found = STARTED.search(entry.message or "")
+        if found:
+            return int(found.group(1))
+    return None
+
+
+def _run_pids(instance: DagsterInstance) -> list[int]:
+    return [pid for run in instance.get_runs() if (pid := _run_pid(instance, run.run_id))]
+
+
+def _alive(pids: list[int]) -> list[int]:
+    """The pids that still name a running (not zombie) process."""
+    alive = []
+    for pid in pids:
+        with contextlib.suppress(FileNotFoundError):
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            if state != "Z":
+                alive.append(pid)
+    return alive
+
+
+@pytest.mark.timeout(RUNS_TIMEOUT_S + 120)
+def test_daemon_runs_discovery_extraction_and_load_on_the_postgres_instance(
+    tmp_path: Path,
+    local_mturk,
+    s3_server: S3Server,
+    s3_bucket,
+    postgres_server,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data = make_data(
+        types=[qualification_type(t) for t in TYPES],
+        qualifications=[
+            qualification(i, (i * 7) % 100, qual_type_id=t)
+            for n, t in enumerate(TYPES)
+            for i in range(10 * (n + 1))
+        ],
+    )
+    mturk = local_mturk(data=data)
+    instance_url = postgres_server.create_database().replace(
+        "postgresql://", "postgresql+psycopg2://"
+    )
+    shared = {
+        "QUAL_PIPELINE_STORAGE": f"s3://{s3_bucket}/deploy",
+        "QUAL_PIPELINE_CATALOG": postgres_server.create_database(),
+        "QUAL_PIPELINE_TYPES": "owned",
+        **s3_server.env(),
+        # The requester's keys for MTurk; the storage keys are the same here (moto takes any).
+        "AWS_ACCESS_KEY_ID": REQUESTER.access_key_id,
+        "AWS_SECRET_ACCESS_KEY": REQUESTER.secret_access_key,
+        "AWS_DEFAULT_REGION": REGION,
+        "MTURK_ENDPOINT_URL": mturk.endpoint_url,
+        "DAGSTER_POSTGRES_URL": instance_url,
+    }
+    daemon_machine = Machine.new(tmp_path / "daemon")
+    reader = Machine.new(tmp_path / "reader")
+    log_path = tmp_path / "daemon.log"
+    monkeypatch.setenv("DAGSTER_POSTGRES_URL", instance_url)
+    instance = DagsterInstance.from_config(str(daemon_machine.root / "dagster_home"))
+    # What an operator sets once on the instance (as `qual-pipeline ui` does at start): two
+    # extraction steps at once; the slots live in PostgreSQL, shared by every run's process.
+    set_pool_limits(instance, api_concurrency=2)
+    daemon_bin = Path(sys.executable).with_name("dagster-daemon")
+    with log_path.open("wb") as log:
+        daemon = subprocess.Popen(
+            [str(daemon_bin), "run", "-m", "qual_pipeline.definitions"],
+            cwd=daemon_machine.work,
+            env=daemon_machine.env(shared),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + RUNS_TIMEOUT_S
+        while True:
+            runs = _finished_runs(instance)
+            loads = [
+                r
+                for r in runs.get("__ASSET_JOB", [])
+                if r.status == DagsterRunStatus.SUCCESS
+                and any(k.path[0] == "warehouse" for k in (r.asset_selection or ()))
+            ]
+            failed = [r for rs in runs.values() for r in rs if r.status == DagsterRunStatus.FAILURE]
+            assert not failed, [(r.job_name, r.run_id) for r in failed]
+            if loads:
+                break
+            assert daemon.poll() is None, log_path.read_text()[-4000:]
+            assert time.monotonic() < deadline, (
+                {job: [r.status.value for r in rs] for job, rs in runs.items()},
+                log_path.read_text()[-4000:],
+            )
+            time.sleep(2)
+        # A run's process outlives its RUN_SUCCESS event a little: let every one end by itself.
+        deadline = time.monotonic() + 30
+        while _alive(_run_pids(instance)):
+            assert time.monotonic() < deadline, _alive(_run_pids(instance))
+            time.sleep(0.5)
+    finally:
+        _stop(daemon)
+
+    runs = _finished_runs(instance)
+    # Discovery asks for one run over the new types' partition key range (types and metadata).
+    extractions = runs["extract_qualification_types"]
+    assert len(extractions) == 1
+    ranged = extractions[0].tags
+    ends = {
+        ranged["dagster/asset_partition_range_start"],
+        ranged["dagster/asset_partition_range_end"],
+    }
+    assert ends == set(TYPES)
+    assert all(r.status == DagsterRunStatus.SUCCESS for r in extractions)
+    # Each run in a process of its own (the extraction, the load), none the daemon or the test.
+    finished = [r for rs in runs.values() for r in rs if r.status == DagsterRunStatus.SUCCESS]
+    run_pids = [_run_pid(instance, r.run_id) for r in finished]
+    assert None not in run_pids
+    assert len(set(run_pids)) == len(run_pids) >= 2
+    assert not {daemon.pid, os.getpid()} & set(run_pids)
+    instance.dispose()
+
+    queried = reader.run(
+        shared,
+        "sql",
+        "--output",
+        "csv",
+        "SELECT qualification_type_id, count(*), sum(integer_value) FROM worker_qualifications "
+        "GROUP BY ALL ORDER BY ALL",
+    )
+    assert queried.returncode == 0, queried.stdout + queried.stderr
+    expected = [
+        f"{t},{10 * (n + 1)},{sum((i * 7) % 100 for i in range(10 * (n + 1)))}"
+        for n, t in enumerate(TYPES)
+    ]
+    assert queried.stdout.strip().splitlines()[1:] == expected
+
+    # The daemon's telemetry thread makes two empty folders in DAGSTER_HOME (even with telemetry
+    # off): Dagster's, empty, and nothing of a run.
+    telemetry = ["dagster_home/.logs_queue", "dagster_home/logs"]
+    for folder in telemetry:
+        assert not (daemon_machine.root / folder).is_dir() or not any(
+            (daemon_machine.root / folder).iterdir()
+        ), folder
+    assert [p for p in daemon_machine.left_behind() if p not in telemetry] == []
+    assert reader.left_behind() == []
+    keys = [o["Key"] for o in s3_server.client().list_objects_v2(Bucket=s3_bucket)["Contents"]]
+    assert {k.split("/")[1] for k in keys} == {"lake", "warehouse", "charts"}
