@@ -6,6 +6,7 @@ there (`from support.mturk import REQUESTER, make_data`), never from this file.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,15 @@ import pytest
 from support.mturk import REGION, REQUESTER, Requester
 
 from qual_pipeline.local_mturk.server import FaultConfig, LocalMTurk
+
+# The CLI's rich consoles are made when qual_pipeline.cli.render is first imported, and a COLUMNS
+# set then would fix their width for the whole test process. Import it here, before any test
+# sets COLUMNS, so that every in-process command follows the COLUMNS its test gives.
+_columns = os.environ.pop("COLUMNS", None)
+import qual_pipeline.cli.render  # noqa: E402,F401
+
+if _columns is not None:
+    os.environ["COLUMNS"] = _columns
 
 # Fixtures of real services (moto's S3 server, PostgreSQL) for every test that asks for them.
 pytest_plugins = ("support.services",)
