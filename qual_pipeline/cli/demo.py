@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import csv
 import os
+import shlex
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -219,10 +221,27 @@ def _summary(
         f"charts (drawn after the push) {data_dir / 'charts'}"
     )
     console.print(
-        f'Query it: .venv/bin/qual-pipeline sql --data-dir {data_dir} "{FIRST_QUERY}"',
+        f'Query it: {invoked_as()} sql --data-dir {shlex.quote(str(data_dir))} "{FIRST_QUERY}"',
         highlight=False,
         soft_wrap=True,
     )
+
+
+def invoked_as() -> str:
+    """The command that runs qual-pipeline again the way the user just ran it: its bare name when
+    the shell finds this very program on PATH, else its path (relative to the current folder
+    when under it, as `.venv/bin/qual-pipeline` after `make demo`), quoted for the shell."""
+    program = Path(sys.argv[0])
+    if program.name != "qual-pipeline":  # run another way (python -m, a test): the installed name
+        return "qual-pipeline"
+    on_path = shutil.which("qual-pipeline")
+    if on_path is not None and Path(on_path).resolve() == program.resolve():
+        return "qual-pipeline"
+    try:
+        shown = program.absolute().relative_to(Path.cwd())
+    except ValueError:
+        shown = program.absolute()
+    return shlex.quote(str(shown))
 
 
 def _score_panels(data_dir: Path) -> list[ScorePanel]:

@@ -10,6 +10,7 @@ entry only: the editable install's finder there is not activated)."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -96,6 +97,14 @@ def test_pip_install_then_demo_and_sql_from_an_empty_folder(tmp_path: Path) -> N
     assert demo.returncode == 0, output
     assert "demo done in" in output
     assert "Traceback" not in output
+    # The query the demo suggests runs as printed from where the demo was run (the installed
+    # program, not a checkout's .venv/bin/qual-pipeline).
+    (suggested,) = re.findall(r"^Query it: (.+)$", demo.stdout, flags=re.M)
+    assert ".venv/bin" not in suggested
+    again = subprocess.run(
+        ["bash", "-c", suggested], capture_output=True, text=True, env=env, cwd=empty, timeout=60
+    )
+    assert again.returncode == 0 and "worker" in again.stdout.lower(), again.stdout + again.stderr
 
     queried = subprocess.run(
         [command, "sql", "--data-dir", "data/demo", "--output", "csv", COUNTS],
