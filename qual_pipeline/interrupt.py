@@ -8,7 +8,12 @@ its steps, before anything is committed), and waits that honour it end early (`w
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
 
 _event = threading.Event()
 _reason = ["stopped"]
@@ -37,3 +42,29 @@ def wait(seconds: float) -> bool:
 
 class Interrupted(RuntimeError):
     """Work that was refused or abandoned because the process was told to stop."""
+
+
+@contextmanager
+def stopping_on_signals() -> Iterator[list[int]]:
+    """Inside the block SIGINT and SIGTERM stop the work (`stop`) instead of killing the process;
+    yields the list the caught signal numbers are appended to. A second signal ends the process at
+    once with the conventional code (128 + the signal). Outside the main thread (a test runner's
+    worker) nothing is installed. The stop is cleared when the block ends."""
+    caught: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield caught
+        return
+
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        if caught:
+            os._exit(128 + signum)
+        caught.append(signum)
+        stop(f"interrupted by {signal.Signals(signum).name}")
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield caught
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        clear()

@@ -20,13 +20,8 @@ within both, as the Dagster push assets do.
 
 from __future__ import annotations
 
-import os
 import signal
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -43,6 +38,7 @@ from qual_pipeline.cli.options import (
 )
 from qual_pipeline.cli.plan import Requests, SqlDir, WebsiteCsv, check_website_csv
 from qual_pipeline.cli.render import err, failures, push_lines, say
+from qual_pipeline.interrupt import stopping_on_signals
 from qual_pipeline.warehouse.sql_files import SQL_DIR
 
 if TYPE_CHECKING:
@@ -157,31 +153,6 @@ def _push(
         for line in push_lines(report, stats):
             say(line)
     return report
-
-
-@contextmanager
-def stopping_on_signals() -> Iterator[list[int]]:
-    """Inside the block SIGINT and SIGTERM ask the push to stop (`interrupt.stop`) instead of
-    ending the process; yields the list the caught signal numbers go to. A second signal ends the
-    process at once with the conventional code. Outside the main thread nothing is installed."""
-    caught: list[int] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield caught
-        return
-
-    def handle(signum: int, _frame: FrameType | None) -> None:
-        if caught:
-            os._exit(128 + signum)
-        caught.append(signum)
-        interrupt.stop(f"interrupted by {signal.Signals(signum).name}")
-
-    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield caught
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        interrupt.clear()
 
 
 def refuse_once_stopped(client: Any) -> None:

@@ -19,12 +19,8 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -40,6 +36,7 @@ from qual_pipeline.cli.options import (
     takes_settings,
 )
 from qual_pipeline.cli.render import err, fail, refresh_progress
+from qual_pipeline.interrupt import stopping_on_signals
 
 if TYPE_CHECKING:
     from dagster import DagsterInstance
@@ -165,34 +162,6 @@ def _run_refresh(
     assert outcome is not None and instance is not None
     # A throw-away instance starts empty, so every type is "new" to it: nothing to announce.
     return report(outcome, err, time.monotonic() - started, discovery=not instance.is_ephemeral)
-
-
-@contextmanager
-def stopping_on_signals() -> Iterator[list[int]]:
-    """Inside the block SIGINT and SIGTERM stop the work (`qual_pipeline.interrupt.stop`) instead
-    of killing the process; yields the list the caught signal numbers are appended to. A second
-    signal ends the process at once with the conventional code. Outside the main thread (a test
-    runner's worker) nothing is installed."""
-    from qual_pipeline import interrupt
-
-    caught: list[int] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield caught
-        return
-
-    def handle(signum: int, _frame: FrameType | None) -> None:
-        if caught:
-            os._exit(128 + signum)
-        caught.append(signum)
-        interrupt.stop(f"interrupted by {signal.Signals(signum).name}")
-
-    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield caught
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        interrupt.clear()
 
 
 def interrupted(signum: int, outcome: RefreshOutcome | None, console: Console) -> int:

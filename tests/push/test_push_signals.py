@@ -149,7 +149,8 @@ def test_signal_after_the_push_finished_says_so(capsys: pytest.CaptureFixture[st
     """In process: a signal inside the block is caught (not raised), asks every MTurk call to
     stop, and is forgotten after it; a push that had finished when it came says so."""
     from qual_pipeline import interrupt
-    from qual_pipeline.cli.push import interrupted, stopping_on_signals
+    from qual_pipeline.cli.push import interrupted
+    from qual_pipeline.interrupt import stopping_on_signals
 
     before = signal.getsignal(signal.SIGINT)
     with stopping_on_signals() as caught:
