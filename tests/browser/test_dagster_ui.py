@@ -23,8 +23,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +31,7 @@ from typing import Any
 import pytest
 from dagster import AssetKey, DagsterInstance, DagsterRunStatus, RunsFilter
 from playwright.sync_api import Locator, Page, expect, sync_playwright
+from support.dagster_ui import wait_for_ui
 from support.mturk import (
     REGION,
     REQUESTER,
@@ -122,23 +121,6 @@ def _prepare_instance(home: Path, type_ids: list[str]) -> None:
     (home / ".nux" / "nux.yaml").write_text("seen: 1\n")
 
 
-def _wait_for_ui(url: str, proc: subprocess.Popen[bytes], log_path: Path) -> None:
-    deadline = time.monotonic() + UI_START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(
-                f"dagster dev exited with {proc.returncode}; its log:\n{log_path.read_text()}"
-            )
-        with (
-            contextlib.suppress(urllib.error.URLError, OSError),
-            urllib.request.urlopen(f"{url}/server_info", timeout=2) as answer,
-        ):
-            if answer.status == 200:
-                return
-        time.sleep(0.5)
-    raise RuntimeError(f"the Dagster UI did not answer within {UI_START_TIMEOUT_S}s at {url}")
-
-
 def _stop(proc: subprocess.Popen[bytes]) -> None:
     """Ask `dagster dev` to shut its services down, then end whatever is left of its group."""
     if proc.poll() is None:
@@ -211,7 +193,7 @@ def dagster_stack(tmp_path: Path) -> Iterator[DagsterStack]:
             preexec_fn=_default_sigint if sigint_ignored else None,
         )
         try:
-            _wait_for_ui(url, proc, log_path)
+            wait_for_ui(url, proc, log_path, UI_START_TIMEOUT_S)
             yield DagsterStack(
                 url=url,
                 data_dir=data_dir,

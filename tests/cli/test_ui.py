@@ -17,11 +17,10 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
+from support.dagster_ui import wait_for_ui
 
 from qual_pipeline.cli.ui import DEV_STOP_TIMEOUT_S
 
@@ -85,21 +84,6 @@ def _port_is_free(port: int) -> bool:
     return True
 
 
-def _wait_for_ui(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + UI_START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"ui exited with {proc.returncode}:\n{log.read_text()}")
-        with (
-            contextlib.suppress(urllib.error.URLError, OSError),
-            urllib.request.urlopen(f"{url}/server_info", timeout=2) as answer,
-        ):
-            if answer.status == 200:
-                return
-        time.sleep(0.5)
-    raise AssertionError(f"the UI did not answer at {url} within {UI_START_TIMEOUT_S}s")
-
-
 @pytest.mark.timeout(UI_START_TIMEOUT_S + 120)
 def test_sigterm_to_ui_stops_every_child_and_frees_the_port(tmp_path: Path) -> None:
     home = tmp_path / "dagster_home"
@@ -122,7 +106,7 @@ def test_sigterm_to_ui_stops_every_child_and_frees_the_port(tmp_path: Path) -> N
         )
     started: dict[int, str] = {}
     try:
-        _wait_for_ui(f"http://127.0.0.1:{port}", ui, stderr)
+        wait_for_ui(f"http://127.0.0.1:{port}", ui, stderr, UI_START_TIMEOUT_S)
         (mturk_port,) = re.findall(r"local MTurk: http://127\.0\.0\.1:(\d+)", stdout.read_text())
         time.sleep(5)  # the daemon's first ticks: discovery launches extraction runs
         started = _descendants(ui.pid)
