@@ -37,6 +37,7 @@ from qual_pipeline.extract.result import ExtractResult
 from qual_pipeline.extract.tables import (
     QUALIFICATION_REQUESTS_SPEC,
     WORKER_QUALIFICATIONS_SPEC,
+    TableSpec,
     extract_qualification_types,
 )
 from qual_pipeline.mturk_api.client import ApiStats
@@ -109,33 +110,28 @@ def lake_qualification_types(
     return MaterializeResult(metadata={**snapshot_metadata(result), **stats.as_metadata()})
 
 
+def _type_table_spec(spec: TableSpec, description: str) -> AssetSpec:
+    """The asset of one partitioned lake table, with the column schema of its Arrow schema."""
+    return AssetSpec(
+        TABLE_KEYS[spec.table],
+        group_name="lake",
+        kinds={"parquet", "mturk"},
+        skippable=True,
+        metadata={"dagster/column_schema": lake_column_schema(spec.schema, spec.table)},
+        description=description,
+    )
+
+
 @multi_asset(
     specs=[
-        AssetSpec(
-            WORKER_QUALIFICATIONS_KEY,
-            group_name="lake",
-            kinds={"parquet", "mturk"},
-            skippable=True,
-            metadata={
-                "dagster/column_schema": lake_column_schema(
-                    WORKER_QUALIFICATIONS_SPEC.schema, WORKER_QUALIFICATIONS_SPEC.table
-                )
-            },
-            description="Every Granted and Revoked qualification of one type, one row per "
-            "worker, normalised (ISO 3166 locales, UTC grant times), as a Parquet snapshot in "
-            "the lake.",
+        _type_table_spec(
+            WORKER_QUALIFICATIONS_SPEC,
+            "Every Granted and Revoked qualification of one type, one row per worker, "
+            "normalised (ISO 3166 locales, UTC grant times), as a Parquet snapshot in the lake.",
         ),
-        AssetSpec(
-            QUALIFICATION_REQUESTS_KEY,
-            group_name="lake",
-            kinds={"parquet", "mturk"},
-            skippable=True,
-            metadata={
-                "dagster/column_schema": lake_column_schema(
-                    QUALIFICATION_REQUESTS_SPEC.schema, QUALIFICATION_REQUESTS_SPEC.table
-                )
-            },
-            description="Pending qualification requests of one type, for the grant path.",
+        _type_table_spec(
+            QUALIFICATION_REQUESTS_SPEC,
+            "Pending qualification requests of one type, for the grant path.",
         ),
     ],
     name="lake_type_tables",
