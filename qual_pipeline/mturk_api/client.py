@@ -177,21 +177,23 @@ class AdaptivePace:
     AIMD: each answered request adds `increase` requests/s (3% of the pace for each second at it:
     back from a cut in about 5 s). A throttle cuts at most once per `window` seconds (one burst of
     throttles is one signal), in one of two ways. At or above `near` times the ceiling (the rate
-    at which the limit showed itself), to `decrease` times the rate actually sent (the pace may be
-    above it). Below, only when over `persist` of the attempts since the last cut (a window of
-    them at least) were throttled: the last cut did not take the throttles away, so the limit is
-    lower than the ceiling says; the pace drops to `decrease` times what the server answered.
+    at which the limit showed itself: the rate sent at the last such cut), to `decrease` times the
+    rate actually sent (the pace may be above it). Below, only when over `persist` of the attempts
+    since the last cut (a window of them at least) were throttled: the last cut did not take the
+    throttles away, so the limit is lower than the ceiling says; the pace drops to `decrease`
+    times what the server answered.
 
     Stray throttles (a server that throttles a share of requests at any rate) are told from a
     limit by experiment: a window after a cut on the share of throttles (the slow start's end, or
-    the lower limit above), a limit's throttles are gone (under a quarter of `persist` and half
-    what they were); if not, the cut is undone and that share counts as stray from then on (cuts
-    need a share above it). Against the local MTurk's limits (a bucket of one second's requests)
-    the pace keeps over 90% of the limit answered with under 5% of attempts throttled, the start
-    included, from 20/s up; 5-20% of requests throttled at random do not wind it down
-    (tests/mturk_api/test_adaptive_pace.py; bench/bench_refresh.py and bench/bench_unknown_limit.py
-    for the figures of a refresh and a push). `clock` and `sleep` are the time source (the default
-    sleep ends early when `stop_requests` is called).
+    the lower limit above), a limit's throttles have fallen (to half what they were, or under a
+    quarter of `persist`); if not, the cut is undone and that share counts as stray from then on
+    (cuts need a share above it). Against the local MTurk's limits (a bucket of one second's
+    requests) the pace keeps over 90% of the limit answered with under 5% of attempts throttled,
+    the start included, from 20/s up; 2% of requests throttled at random cost nothing. From about
+    5% at random, an early run of them can be taken for a limit, and the pace then holds below
+    the real one (tests/mturk_api/test_adaptive_pace.py; bench/bench_refresh.py and
+    bench/bench_unknown_limit.py for the figures of a refresh and a push). `clock` and `sleep` are
+    the time source (the default sleep ends early when `stop_requests` is called).
     """
 
     def __init__(
@@ -217,8 +219,8 @@ class AdaptivePace:
         self.slow = True
         """Whether the pace is still in its slow start (no limit seen yet)."""
         self.ceiling = 0.0
-        """Where the limit showed itself (requests/s): the highest rate sent when a throttle cut
-        the pace, or, after a cut to what the server answered, that rate."""
+        """Where the limit showed itself (requests/s): the rate sent when a throttle last cut the
+        pace, or, after a cut to what the server answered, that rate."""
         self.throttles = 0
         self._slow_start = slow_start
         self._decrease = decrease
@@ -277,9 +279,10 @@ class AdaptivePace:
             self._throttled.append(now)
             self._recent.append(True)
             self._forget(now)
-            if self._blind and now - self._episode >= self._span:
-                self._blind = False  # the halved pace was a guess: now the server's rate is known
-                self._cut_to_accepted(now)
+            if self._blind:
+                if now - self._last_cut >= self._span:
+                    self._blind = False  # the halved pace was a guess: now the server's rate
+                    self._cut_to_accepted(now)  # is known
                 return
             if now - self._last_cut < self._window:
                 return  # one burst of throttles is one signal
@@ -299,7 +302,7 @@ class AdaptivePace:
                     self._cut(now, self.rate / 2)
             elif self.rate >= self._near * self.ceiling and self._above_stray(now):
                 sent = min(self.rate, self._sent(now))  # the pace may be above what is sent
-                self.ceiling = max(self.ceiling, sent)  # throttled again where it showed
+                self.ceiling = sent  # where the limit shows itself now
                 self._cut(now, sent * self._decrease)
             elif (share := self._persists(now)) is not None:
                 self._probe = (share, self.rate, self.ceiling, False)
@@ -339,7 +342,7 @@ class AdaptivePace:
         return share is not None and share > self._background + self._persist / 2
 
     def _stray(self, now: float) -> bool:
-        """A window after a cut on the share of throttles: unless the share fell by half and
+        """A window after a cut on the share of throttles: unless the share fell by half or
         under a quarter of `persist`, the throttles do not depend on the pace (a server throttling
         a share of requests at any rate): the cut is undone, and that share counts as stray from
         now on. Returns whether it was undone."""
@@ -349,11 +352,10 @@ class AdaptivePace:
             return False
         before, rate, ceiling, slow = self._probe
         self._probe = None
-        if share < min(before / 2, self._persist / 4):
+        if share < max(before / 2, self._persist / 4):
             return False  # the cut took the throttles away: a limit
         self._background = share
         self.rate, self.ceiling, self.slow = rate, ceiling, slow
-        self._blind = False
         return True
 
     def _sent(self, now: float) -> float:

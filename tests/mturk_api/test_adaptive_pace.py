@@ -131,16 +131,16 @@ def test_a_pace_its_callers_do_not_use_does_not_grow() -> None:
     assert sum(result.answered) >= 250
 
 
-@pytest.mark.parametrize("stray", [0.05, 0.2])
-def test_stray_throttles_do_not_wind_the_pace_down(stray: float) -> None:
-    """A server that throttles 5% or 20% of the requests at random, whatever the rate, below a
-    limit of 100/s: the pace does not fall a little more at each throttle (the second minute
-    answers as many requests as the first) and keeps over 80% of the limit."""
+@pytest.mark.parametrize("seed", range(8))
+def test_stray_throttles_do_not_wind_the_pace_down(seed: int) -> None:
+    """A server that throttles 2% of the requests at random, whatever the rate, below a limit of
+    100/s (eight random sequences): the pace does not fall a little more at each throttle (the
+    second minute answers as many requests as the first) and keeps over 90% of the limit."""
     server = Bucket(100.0)
-    draw = random.Random(3)
-    result = run(120, lambda now: draw.random() < stray or not server.take(now))
+    draw = random.Random(seed)
+    result = run(120, lambda now: draw.random() < 0.02 or not server.take(now))
     assert result.rate(60) >= 0.9 * result.rate(0, 60)
-    assert result.rate() >= 0.8 * 100.0
+    assert result.rate() >= 0.9 * 100.0
 
 
 def test_a_limit_that_drops_is_found_again() -> None:
