@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from dagster import DagsterInstance, asset, materialize
+from dagster import DagsterInstance, asset, materialize, mem_io_manager
 
 from qual_pipeline.defs.resources import PipelineConfig
 from qual_pipeline.stores.profile import own_working_folder
@@ -52,7 +52,9 @@ def test_shared_profile_runs_work_in_their_own_folder_and_resolve_inputs_from_th
 
     def run(storage: str | None) -> None:
         config = PipelineConfig(storage=storage, inputs_dir="inputs")
-        result = materialize([probe], resources={"pipeline": config}, instance=instance)
+        result = materialize(
+            [probe], resources={"pipeline": config, "io_manager": mem_io_manager}, instance=instance
+        )
         assert result.success
 
     with DagsterInstance.ephemeral() as instance:
