@@ -2,8 +2,8 @@
 QueuedRunCoordinator and the DefaultRunLauncher: the discovery sensor finds the local MTurk's types
 and requests the type metadata and one extraction per type, the automation sensor then requests
 the warehouse load, and every run executes in a process of its own (its pid in the instance's event
-log), with the lake and the warehouse's data files on moto's S3 and the catalog in PostgreSQL. The
-daemon's machine (working folder, DAGSTER_HOME, HOME, TMPDIR) holds nothing afterwards but the
+log) and in a working folder of its own (new under TMPDIR, removed at its end), with the lake and
+the warehouse's data files on moto's S3 and the catalog in PostgreSQL. The daemon's machine (working folder, DAGSTER_HOME, HOME, TMPDIR) holds nothing afterwards but the
 dagster.yaml put there, and a `sql` on another machine reads exactly the local MTurk's rows."""
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from qual_pipeline.defs.pools import set_pool_limits
 TYPES = [type_id(81), type_id(82)]
 RUNS_TIMEOUT_S = 240
 STARTED = re.compile(r"Started process for run \(pid: (\d+)\)")
+WORKING = re.compile(r"Working folder (\S+), temporary files in (\S+):")
 
 
 def _stop(daemon: subprocess.Popen[bytes]) -> None:
@@ -57,6 +58,15 @@ def _run_pid(instance: DagsterInstance, run_id: str) -> int | None:
         if found:
             return int(found.group(1))
     return None
+
+
+def _run_folders(instance: DagsterInstance, run_id: str) -> list[tuple[str, str]]:
+    """(working folder, temporary folder) each process of the run reported when it set up."""
+    return [
+        (found.group(1), found.group(2))
+        for entry in instance.all_logs(run_id)
+        if (found := WORKING.search(entry.user_message or ""))
+    ]
 
 
 def _run_pids(instance: DagsterInstance) -> list[int]:
@@ -170,6 +180,16 @@ def test_daemon_runs_discovery_extraction_and_load_on_the_postgres_instance(
     assert None not in run_pids
     assert len(set(run_pids)) == len(run_pids) >= 2
     assert not {daemon.pid, os.getpid()} & set(run_pids)
+    # ... and in a folder of its own (each step's process of the multiprocess executor too): its
+    # working directory and temporary folder, new (so empty) under the machine's TMPDIR, never
+    # another run's, and gone once the run is done.
+    folders = {r.run_id: _run_folders(instance, r.run_id) for r in finished}
+    assert all(folders.values()), folders
+    working = [cwd for found in folders.values() for cwd, _ in found]
+    assert all(cwd == tmp for found in folders.values() for cwd, tmp in found), folders
+    assert len(set(working)) == len(working) >= len(finished)
+    tmp = (daemon_machine.root / "tmp").resolve()
+    assert all(Path(w).parent == tmp and not Path(w).exists() for w in working), working
     instance.dispose()
 
     queried = reader.run(
