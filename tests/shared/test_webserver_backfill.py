@@ -13,11 +13,7 @@ new scores of every type.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,10 +23,8 @@ from typing import Any
 
 import pytest
 from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
-from support.dagster_ui import wait_for_ui
+from support.dagster_ui import free_port, stop_group, wait_for_ui
 from support.mturk import (
-    REGION,
-    REQUESTER,
     make_data,
     mturk_client,
     qualification,
@@ -39,7 +33,7 @@ from support.mturk import (
     worker_id,
 )
 from support.services import S3Server
-from support.shared import Machine
+from support.shared import Machine, instance_database, shared_settings
 
 from qual_pipeline.defs.pools import set_pool_limits
 
@@ -73,12 +67,6 @@ mutation Launch($params: LaunchBackfillParams!) {
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _graphql(url: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
     request = urllib.request.Request(
         f"{url}/graphql",
@@ -89,18 +77,6 @@ def _graphql(url: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
         body = json.loads(answer.read())
     assert "errors" not in body, body
     return body["data"]
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM to `dagster dev`, then whatever is left of its group (webserver, daemon, runs)."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=30)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=5)
 
 
 def _scores(reader: Machine, shared: dict[str, str]) -> list[str]:
@@ -131,20 +107,14 @@ def test_a_ui_backfill_of_thirty_types_on_the_postgres_instance_is_one_run(
         qualifications=[qualification(w, s, qual_type_id=t) for (t, w), s in first.items()],
     )
     mturk = local_mturk(data=data)
-    instance_url = postgres_server.create_database().replace(
-        "postgresql://", "postgresql+psycopg2://"
+    instance_url = instance_database(postgres_server)
+    shared = shared_settings(
+        storage=f"s3://{s3_bucket}/ui",
+        catalog=postgres_server.create_database(),
+        s3_env=s3_server.env(),
+        mturk_url=mturk.endpoint_url,
+        instance_url=instance_url,
     )
-    shared = {
-        "QUAL_PIPELINE_STORAGE": f"s3://{s3_bucket}/ui",
-        "QUAL_PIPELINE_CATALOG": postgres_server.create_database(),
-        "QUAL_PIPELINE_TYPES": "owned",
-        **s3_server.env(),
-        "AWS_ACCESS_KEY_ID": REQUESTER.access_key_id,
-        "AWS_SECRET_ACCESS_KEY": REQUESTER.secret_access_key,
-        "AWS_DEFAULT_REGION": REGION,
-        "MTURK_ENDPOINT_URL": mturk.endpoint_url,
-        "DAGSTER_POSTGRES_URL": instance_url,
-    }
     refresher = Machine.new(tmp_path / "refresher")
     server = Machine.new(tmp_path / "server")
     reader = Machine.new(tmp_path / "reader")
@@ -166,7 +136,7 @@ def test_a_ui_backfill_of_thirty_types_on_the_postgres_instance_is_one_run(
     monkeypatch.setenv("DAGSTER_POSTGRES_URL", instance_url)
     instance = DagsterInstance.from_config(str(server.root / "dagster_home"))
     set_pool_limits(instance, api_concurrency=2)
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     log_path = tmp_path / "dagster_dev.log"
     dagster = Path(sys.executable).with_name("dagster")
@@ -239,7 +209,7 @@ def test_a_ui_backfill_of_thirty_types_on_the_postgres_instance_is_one_run(
             assert time.monotonic() < deadline, log_path.read_text()[-3000:]
             time.sleep(1)
     finally:
-        _stop(proc)
+        stop_group(proc)
         instance.dispose()
 
     expected = sorted(f"{t},{sum(changed[(t, w)] for w in range(WORKERS))}" for t in TYPES)
