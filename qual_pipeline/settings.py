@@ -498,10 +498,11 @@ PUSH_IGNORE_CHECKS = Setting(
 PUSH_RATE = Setting(
     "push_rate",
     float,
-    5.0,
+    None,
     "QUAL_PIPELINE_PUSH_RATE",
     description="Most MTurk requests per second a push sends, reads and writes together (within "
-    "QUAL_PIPELINE_RATE too, when that is set)",
+    "QUAL_PIPELINE_RATE too, when that is set); unset means no fixed limit of its own (the "
+    "adaptive retry mode finds MTurk's)",
     read_by="pipeline",
     flag="--rate",
     commands=("push",),

@@ -13,9 +13,10 @@ before sending) and no further batch is journalled; the calls in flight end, the
 every change's state, and one line says so. `push` again resumes exactly as after a kill. A second
 signal ends the process at once (the journal is safe at any point, as after a kill).
 
-Pace: `--rate` (QUAL_PIPELINE_PUSH_RATE, default 5/s) is the push's own limit; when
+Pace: `--rate` (QUAL_PIPELINE_PUSH_RATE, unset by default) is the push's own limit; when
 QUAL_PIPELINE_RATE, the shared limit of every request of one process, is set too, the push keeps
-within both, as the Dagster push assets do.
+within both, as the Dagster push assets do. With neither set, the adaptive retry mode's pace finds
+the rate MTurk accepts by itself.
 """
 
 from __future__ import annotations

@@ -159,122 +159,218 @@ HISTORY_S = 10.0
 
 
 class AdaptivePace:
-    """Finds a request rate limit it is not told, and keeps it busy: additive increase,
-    multiplicative decrease (AIMD), shared by every thread and client that uses it.
+    """Finds a request rate limit it is not told, and keeps it busy: a slow start, then additive
+    increase, multiplicative decrease (AIMD), shared by every thread and client that uses it.
 
-    Until over `first` of at least 4 x `evidence` attempts in a window are throttled nothing
-    waits (the retries' back-off thins a limit's throttles). Then a `ThrottlingException` cuts the
-    pace, at most once per `window` seconds (one burst of throttles is one signal): to `decrease`
-    times the rate the server answered in the last window, that first time and whenever over
-    `heavy` of the window's attempts were throttled (a limit far below the pace: cut again every
-    few requests until it is found); to `decrease` times the pace when the pace is at or near
-    `ceiling`, where the limit showed itself before (a limit throttles at the same rate again and
-    again). A throttle well below the ceiling is a stray one (MTurk throttles a request now and
-    then at any rate) and cuts nothing, so random throttles do not wind the pace down. Each
-    answered request adds `increase` requests/s, so the pace grows by `increase` of itself each
-    second spent at it (3%: back from a cut in about 5 s). Requests are spaced evenly (a bucket of
-    one token), so the server's own bucket is never emptied in a burst. Against a limit the pace
-    saws between about 85% and 100% of it, which the server's burst allowance smooths: over 90%
-    of the limit answered, under 5% of attempts throttled from 20 requests/s up, and 20% of
-    attempts throttled at random do not wind it down (tests/mturk_api/test_adaptive_pace.py).
-    `clock` and `sleep` are the time source (the default sleep ends early when `stop_requests` is
-    called).
+    Requests are spaced evenly at the pace (a bucket of one token), so the server's own bucket is
+    never emptied in a burst. The pace grows only while it holds requests back (a request waited
+    on it within the last `window` seconds, and fewer than 1.5x the pace were sent): a pace the
+    callers do not use is no evidence the server would take it.
+
+    Slow start: the pace begins at `initial` requests/s and each answered request adds
+    `slow_start` to it (x1.65 for each second spent at it), until over `first` of the last
+    `evidence` attempts are throttled. The pace then drops to `decrease` times the rate the server
+    answered since its throttles began: its bucket was empty from then on, so its burst allowance
+    (answers above its rate until spent) is not taken for its rate. Too soon after the first
+    throttle to measure that, the pace is halved first and cut again half a window later.
+
+    AIMD: each answered request adds `increase` requests/s (3% of the pace for each second at it:
+    back from a cut in about 5 s). A throttle cuts at most once per `window` seconds (one burst of
+    throttles is one signal), in one of two ways. At or above `near` times the ceiling (the rate
+    at which the limit showed itself: the rate sent at the last such cut), to `decrease` times the
+    rate actually sent (the pace may be above it). Below, only when over `persist` of the attempts
+    since the last cut (a window of them at least) were throttled: the last cut did not take the
+    throttles away, so the limit is lower than the ceiling says; the pace drops to `decrease`
+    times what the server answered.
+
+    Stray throttles (a server that throttles a share of requests at any rate) are told from a
+    limit by experiment: a window after a cut on the share of throttles (the slow start's end, or
+    the lower limit above), a limit's throttles have fallen (to half what they were, or under a
+    quarter of `persist`); if not, the cut is undone and that share counts as stray from then on
+    (cuts need a share above it). Against the local MTurk's limits (a bucket of one second's
+    requests) the pace keeps over 90% of the limit answered with under 5% of attempts throttled,
+    the start included, from 20/s up; 2% of requests throttled at random cost nothing. From about
+    5% at random, an early run of them can be taken for a limit, and the pace then holds below
+    the real one (tests/mturk_api/test_adaptive_pace.py; bench/bench_refresh.py and
+    bench/bench_unknown_limit.py for the figures of a refresh and a push). `clock` and `sleep` are
+    the time source (the default sleep ends early when `stop_requests` is called).
     """
 
     def __init__(
         self,
         *,
+        initial: float = 10.0,
+        slow_start: float = 0.5,
         decrease: float = 0.85,
         increase: float = 0.03,
         window: float = 1.0,
         near: float = 0.9,
-        heavy: float = 0.5,
         first: float = 0.25,
-        evidence: int = 5,
+        persist: float = 0.1,
+        evidence: int = 12,
         minimum: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = _wait_unless_stopped,
     ) -> None:
-        self.rate: float | None = None
-        """Requests per second now allowed; None until the first throttle (no limit known)."""
+        if initial <= 0 or minimum <= 0:
+            raise ConfigurationError("an adaptive pace's initial and minimum rates must be > 0")
+        self.rate = float(initial)
+        """Requests per second now allowed."""
+        self.slow = True
+        """Whether the pace is still in its slow start (no limit seen yet)."""
         self.ceiling = 0.0
-        """Where the limit showed itself: the highest pace a cut was made at (after a cut to
-        what the server took, that new pace)."""
+        """Where the limit showed itself (requests/s): the rate sent when a throttle last cut the
+        pace, or, after a cut to what the server answered, that rate."""
         self.throttles = 0
+        self._slow_start = slow_start
         self._decrease = decrease
         self._increase = increase
         self._window = window
         self._near = near
-        self._heavy = heavy
         self._first = first
-        self._evidence = evidence
+        self._persist = persist
         self._minimum = minimum
         self._clock = clock
         self._sleep = sleep
         self._answered: deque[float] = deque()
         self._throttled: deque[float] = deque()
+        self._recent: deque[bool] = deque(maxlen=evidence)  # the last attempts: throttled?
         self._next = clock()
+        self._last_wait = float("-inf")
         self._last_cut = float("-inf")
+        self._blind = False  # the last cut halved the pace before the server's rate was known
+        self._span = window / 2  # the shortest span the server's rate is measured over
+        self._episode = float("-inf")  # when the current run of throttles began
+        self._background = 0.0  # the share of attempts throttled whatever the pace
+        # Before a cut on the share of throttles: that share, the pace, ceiling and slow start.
+        self._probe: tuple[float, float, float, bool] | None = None
         self._lock = threading.Lock()
 
     def acquire(self) -> None:
-        """Wait until the pace allows a request (at once while no limit is known or once
-        requests are stopped)."""
+        """Wait until the pace allows a request (at once once requests are stopped)."""
         with self._lock:
-            if self.rate is None:
-                return
             now = self._clock()
             start = max(now, self._next)
             self._next = start + 1.0 / self.rate
             wait = start - now
+            if wait > 0:
+                self._last_wait = now
         if wait > 0 and interrupt.stopped() is None:
             self._sleep(wait)
 
     def answered(self) -> None:
-        """An attempt got an answer that was not a throttle: the pace grows a little."""
+        """An attempt got an answer that was not a throttle: the pace grows a little, if it
+        holds requests back."""
         with self._lock:
             now = self._clock()
             self._answered.append(now)
+            self._recent.append(False)
             self._forget(now)
-            if self.rate is not None:
-                self.rate += self._increase
+            if now - self._last_wait <= self._window and self.rate < 1.5 * self._sent(now):
+                self.rate += self._slow_start if self.slow else self._increase
 
     def throttled(self) -> None:
         """An attempt was throttled: the pace may drop below what the server just accepted."""
         with self._lock:
             now = self._clock()
             self.throttles += 1
+            if not self._throttled or self._throttled[-1] < now - self._window:
+                self._episode = now  # a new run of throttles: the server's bucket is empty now
             self._throttled.append(now)
+            self._recent.append(True)
             self._forget(now)
-            span = self._window
-            answered = sum(1 for t in self._answered if t >= now - span)
-            throttled = sum(1 for t in self._throttled if t >= now - span)
-            attempts = answered + throttled
-            if attempts < self._evidence:
-                return  # too little seen to tell a limit from a stray throttle
-            share = self._heavy if self.rate is not None else self._first
-            heavy = attempts >= 4 * self._evidence and throttled / attempts > share
-            # One burst of throttles is one signal: a window, or a few requests' worth at the pace
-            # while throttles are heavy (a pace far too high comes down in a few steps).
-            quiet = self._window if self.rate is None or not heavy else 5.0 / self.rate
-            if now - self._last_cut < min(self._window, quiet):
+            if self._blind:
+                if now - self._last_cut >= self._span:
+                    self._blind = False  # the halved pace was a guess: now the server's rate
+                    self._cut_to_accepted(now)  # is known
                 return
-            # Over a whole window even at the start: a server's first burst (its bucket full)
-            # must not read as its rate.
-            accepted = sum(1 for t in self._answered if t >= now - self._window) / self._window
-            if self.rate is None and not heavy:
-                return  # stray throttles while no limit is known: the retries absorb them
-            if self.rate is None or heavy:
-                base = min(self.rate or accepted, accepted)  # what the server takes
-                self.ceiling = max(self._minimum, base * self._decrease)
-            elif self.rate >= self._near * self.ceiling:
-                base = self.rate  # throttled again where the limit showed itself
-                self.ceiling = max(self.ceiling, base)
-            else:
-                return  # a stray throttle well below where the limit showed itself
-            self._last_cut = now
-            self.rate = max(self._minimum, base * self._decrease)
-            self._next = max(self._next, now + 1.0 / self.rate)
+            if now - self._last_cut < self._window:
+                return  # one burst of throttles is one signal
+            if self._probe is not None and self._stray(now):
+                return
+            if self.slow:
+                recent = self._recent
+                share = recent.count(True) / max(1, len(recent))
+                if len(recent) < recent.maxlen or share <= self._background + self._first:
+                    return  # stray throttles, or a limit not yet far below the pace: keep growing
+                self._probe = (share, self.rate, self.ceiling, True)
+                self.slow = False
+                if now - self._episode >= self._span:
+                    self._cut_to_accepted(now)
+                else:  # too soon to measure what the server takes: halve, measure on
+                    self._blind = True
+                    self._cut(now, self.rate / 2)
+            elif self.rate >= self._near * self.ceiling and self._above_stray(now):
+                sent = min(self.rate, self._sent(now))  # the pace may be above what is sent
+                self.ceiling = sent  # where the limit shows itself now
+                self._cut(now, sent * self._decrease)
+            elif (share := self._persists(now)) is not None:
+                self._probe = (share, self.rate, self.ceiling, False)
+                self._cut_to_accepted(now)  # the last cut was not enough: the limit is lower
+            # else: a stray throttle well below where the limit showed itself
+
+    def _cut(self, now: float, rate: float) -> None:
+        self._last_cut = now
+        self.rate = max(self._minimum, rate)
+        self._next = max(self._next, now + 1.0 / self.rate)
+
+    def _cut_to_accepted(self, now: float) -> None:
+        """The limit is what the server answers while it throttles: it becomes the ceiling, and
+        the pace drops below it."""
+        accepted = min(self.rate, self._accepted(now))
+        self.ceiling = max(self._minimum, accepted)
+        self._cut(now, accepted * self._decrease)
+
+    def _share_since(self, since: float, minimum: int = 2) -> float | None:
+        """The share of attempts throttled since `since`, or None over too few attempts."""
+        throttled = sum(1 for t in self._throttled if t > since)
+        attempts = throttled + sum(1 for t in self._answered if t > since)
+        return throttled / attempts if attempts >= minimum * (self._recent.maxlen or 1) else None
+
+    def _persists(self, now: float) -> float | None:
+        """The share of attempts throttled over a window since the last cut (or since the
+        throttles began) when it is over `persist` above the stray throttles' share."""
+        since = max(self._last_cut, self._episode)
+        share = self._share_since(since) if now - since >= self._window else None
+        return share if share is not None and share > self._background + self._persist else None
+
+    def _above_stray(self, now: float) -> bool:
+        """Whether the last window's share of throttled attempts is above the stray ones'."""
+        if not self._background:
+            return True
+        share = self._share_since(now - self._window, minimum=1)
+        return share is not None and share > self._background + self._persist / 2
+
+    def _stray(self, now: float) -> bool:
+        """A window after a cut on the share of throttles: unless the share fell by half or
+        under a quarter of `persist`, the throttles do not depend on the pace (a server throttling
+        a share of requests at any rate): the cut is undone, and that share counts as stray from
+        now on. Returns whether it was undone."""
+        assert self._probe is not None
+        share = self._share_since(self._last_cut, minimum=2)
+        if share is None:
+            return False
+        before, rate, ceiling, slow = self._probe
+        self._probe = None
+        if share < max(before / 2, self._persist / 4):
+            return False  # the cut took the throttles away: a limit
+        self._background = share
+        self.rate, self.ceiling, self.slow = rate, ceiling, slow
+        return True
+
+    def _sent(self, now: float) -> float:
+        """Attempts/s over the last window (all answered, throttled or not)."""
+        since = now - self._window
+        sent = sum(1 for t in self._answered if t > since)
+        return (sent + sum(1 for t in self._throttled if t > since)) / self._window
+
+    def _accepted(self, now: float) -> float:
+        """Requests/s the server answered since its current run of throttles began (at most a
+        window back, at least half a window): its bucket was empty then, so its burst allowance
+        is not counted."""
+        since = max(self._episode, now - self._window)
+        span = max(now - since, self._span)
+        return sum(1 for t in self._answered if t > now - span) / span
 
     def _forget(self, now: float) -> None:
         for times in (self._answered, self._throttled):
