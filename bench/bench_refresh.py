@@ -6,7 +6,12 @@ fresh subprocess:
   load; a fresh Dagster instance on disk) against a bare boto3 loop making the same calls
   (ListQualificationTypes, then Granted and Revoked workers and pending requests of every type,
   one after the other), at 5, 300 and 2,000 types of about 50 workers each
-  (target: refresh / bare at most 2 at 300 and 2,000 types);
+  (target: refresh / bare at most 2 at 300 and 2,000 types), with where the refresh's time went
+  by the instance's records (the extraction run's creation, which records one planned event per
+  type and table, and its run, the paging beside each type's materialization events; the load;
+  the rest: process start, imports, discovery) and Dagster's own cost of recording such a run,
+  measured alone: a ranged run over 300 dynamic partitions that only yields materializations
+  (one or two assets per partition, the metadata of a lake snapshot), no API call, no file;
 - a refresh of many types against `rate_limit` requests/s per requester with QUAL_PIPELINE_RATE
   unset (the limit is not told to the client): the achieved rate of answered requests as a share
   of the limit, and the share of requests throttled (targets: at least 0.9; under 0.05);
@@ -165,9 +170,10 @@ def _bare(server: Server) -> dict[str, Any]:
     return {**json.loads(done.stdout.strip().splitlines()[-1]), **server.counts()}
 
 
-def _refresh(server: Server, scratch: Path, *extra: str) -> dict[str, Any]:
+def _refresh(server: Server, scratch: Path, *extra: str, runs: bool = False) -> dict[str, Any]:
     """`qual-pipeline refresh` in a fresh process, on a fresh data folder and Dagster instance;
-    its wall time, peak RSS (of the refresh process) and what the server answered."""
+    its wall time, peak RSS (of the refresh process) and what the server answered; with `runs`,
+    also where its time went by the instance's own records (`run_breakdown`)."""
     work = Path(tempfile.mkdtemp(dir=scratch, prefix="refresh-"))
     home = work / "dagster_home"
     home.mkdir()
@@ -183,8 +189,41 @@ def _refresh(server: Server, scratch: Path, *extra: str) -> dict[str, Any]:
     if done.returncode != 0:
         raise RuntimeError(f"refresh failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     measured = json.loads(done.stdout.strip().splitlines()[-1])
+    if runs:
+        measured |= run_breakdown(home)
     shutil.rmtree(work, ignore_errors=True)
     return {**measured, **server.counts()}
+
+
+def run_breakdown(home: Path) -> dict[str, Any]:
+    """Where a refresh's runs spent their time, from the Dagster instance in `home`: for the
+    extraction run, the seconds from its creation to its start (Dagster records the run and one
+    ASSET_MATERIALIZATION_PLANNED event per type and table) and from its start to its end (the
+    paging, which runs beside the recording of each type's materializations); the load run's
+    seconds from creation to end; the events each run recorded."""
+    from dagster import DagsterInstance
+
+    previous = os.environ.get("DAGSTER_HOME")
+    os.environ["DAGSTER_HOME"] = str(home)
+    try:
+        instance = DagsterInstance.get()
+        records = {r.dagster_run.job_name: r for r in instance.get_run_records()}
+        figures: dict[str, Any] = {}
+        for name, job in (("extract", "extract_qualification_types"), ("load", "load_warehouse")):
+            record = records[job]
+            created = record.create_timestamp.timestamp()
+            started = record.start_time or created
+            ended = record.end_time or started
+            figures[f"{name}_events"] = len(instance.all_logs(record.dagster_run.run_id))
+            figures[f"{name}_creation_s"] = started - created
+            figures[f"{name}_run_s"] = ended - started
+        instance.dispose()
+    finally:
+        if previous is None:
+            os.environ.pop("DAGSTER_HOME", None)
+        else:
+            os.environ["DAGSTER_HOME"] = previous
+    return figures
 
 
 def measure(command: list[str]) -> dict[str, Any]:
@@ -206,7 +245,7 @@ def many_types(scratch: Path, sizes: list[int]) -> dict[str, Any]:
         server = Server(_generate(scratch, WORKERS_PER_TYPE, types))
         try:
             bare = _bare(server)
-            ours = _refresh(server, scratch)
+            ours = _refresh(server, scratch, runs=True)
         finally:
             server.stop()
         print(f"{types} types: bare {bare}\n{types} types: refresh {ours}", flush=True)
@@ -215,7 +254,109 @@ def many_types(scratch: Path, sizes: list[int]) -> dict[str, Any]:
         figures[f"types_{types}_refresh_s"] = round(ours["seconds"], 3)
         figures[f"types_{types}_refresh_over_bare"] = round(ours["seconds"] / bare["seconds"], 2)
         figures[f"types_{types}_calls_refresh_over_bare"] = round(ours["ok"] / bare["ok"], 3)
+        # Where the refresh's time went: the paging (first to last per-type answer), the
+        # extraction run's creation (planned events) and run (paging beside materialization
+        # events), the load run, and the rest (process start, imports, discovery, report).
+        runs = ours["extract_creation_s"] + ours["extract_run_s"] + ours["load_run_s"]
+        runs += ours["load_creation_s"]
+        events = ours["extract_events"]
+        figures[f"types_{types}_paging_s"] = round(ours["paging_span_s"], 3)
+        figures[f"types_{types}_extract_events"] = events
+        figures[f"types_{types}_extract_events_per_type"] = round(events / types, 2)
+        figures[f"types_{types}_extract_creation_s"] = round(ours["extract_creation_s"], 3)
+        figures[f"types_{types}_extract_run_s"] = round(ours["extract_run_s"], 3)
+        figures[f"types_{types}_extract_ms_per_event"] = round(
+            1000 * (ours["extract_creation_s"] + ours["extract_run_s"]) / events, 2
+        )
+        figures[f"types_{types}_load_s"] = round(ours["load_creation_s"] + ours["load_run_s"], 3)
+        figures[f"types_{types}_outside_runs_s"] = round(ours["seconds"] - runs, 3)
     figures["speed_target"] = SPEED_TARGET
+    return figures
+
+
+FLOOR_PARTITIONS = 300
+
+
+def recording_floor(partitions: int, assets: int) -> dict[str, Any]:
+    """In this (fresh) process: a ranged run over `partitions` dynamic partitions of a
+    multi-asset of `assets` specs that only yields one materialization per asset and partition,
+    on a fresh Dagster instance on disk; the run's seconds and events."""
+    from dagster import (
+        AssetMaterialization,
+        AssetSpec,
+        BackfillPolicy,
+        DagsterInstance,
+        Definitions,
+        DynamicPartitionsDefinition,
+        MetadataValue,
+        define_asset_job,
+        multi_asset,
+    )
+
+    home = Path(tempfile.mkdtemp(prefix="bench-floor-"))
+    shutil.copy(ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    os.environ["DAGSTER_HOME"] = str(home)
+    keys_def = DynamicPartitionsDefinition(name="types")
+    specs = [AssetSpec(["lake", f"table_{n}"], skippable=True) for n in range(assets)]
+
+    @multi_asset(
+        specs=specs,
+        partitions_def=keys_def,
+        backfill_policy=BackfillPolicy.single_run(),
+        can_subset=False,
+    )
+    def tables(context):  # type: ignore[no-untyped-def]  # a string annotation would not resolve
+        for key in context.partition_keys:
+            for spec in specs:
+                yield AssetMaterialization(
+                    asset_key=spec.key,
+                    partition=key,
+                    metadata={  # what a lake snapshot's materialization records
+                        "dagster/row_count": 50,
+                        "snapshot": MetadataValue.path(f"/lake/{key}/snapshot.parquet"),
+                        **dict.fromkeys(("pages", "records_seen", "duplicates", "retries"), 1),
+                        **dict.fromkeys(("throttles", "granted", "revoked"), 1),
+                        **dict.fromkeys(("invalid_locales", "missing_locales", "null_scores"), 0),
+                        "duration_s": 0.01,
+                    },
+                )
+
+    job = define_asset_job("floor", selection=[tables])
+    defs = Definitions(assets=[tables], jobs=[job])
+    instance = DagsterInstance.get()
+    keys = [f"3FLOOR{n:024d}" for n in range(partitions)]
+    instance.add_dynamic_partitions("types", keys)
+    start = time.perf_counter()
+    result = defs.resolve_job_def("floor").execute_in_process(
+        instance=instance,
+        tags={
+            "dagster/asset_partition_range_start": keys[0],
+            "dagster/asset_partition_range_end": keys[-1],
+        },
+        run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+    )
+    seconds = time.perf_counter() - start
+    events = len(instance.all_logs(result.run_id))
+    instance.dispose()
+    shutil.rmtree(home, ignore_errors=True)
+    return {"seconds": seconds, "events": events, "success": result.success}
+
+
+def recording_floors(partitions: int = FLOOR_PARTITIONS) -> dict[str, Any]:
+    figures: dict[str, Any] = {}
+    for assets in (2, 1):
+        done = subprocess.run(
+            [sys.executable, __file__, "--floor", f"{partitions},{assets}"],
+            capture_output=True, text=True, env=_env(), timeout=3600,
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise RuntimeError(f"recording floor failed:\n{done.stderr[-3000:]}")
+        floor = json.loads(done.stdout.strip().splitlines()[-1])
+        print(f"recording {partitions} partitions x {assets} asset(s): {floor}", flush=True)
+        name = f"floor_{partitions}_types_{assets}_asset{'s' if assets > 1 else ''}"
+        figures[f"{name}_s"] = round(floor["seconds"], 3)
+        figures[f"{name}_events"] = floor["events"]
+        figures[f"{name}_ms_per_type"] = round(1000 * floor["seconds"] / partitions, 2)
     return figures
 
 
@@ -279,6 +420,7 @@ def main() -> None:
     parser.add_argument("--skip", default="", help="parts to skip: types, rate, rss")
     parser.add_argument("--bare", help=argparse.SUPPRESS)
     parser.add_argument("--measure", help=argparse.SUPPRESS)
+    parser.add_argument("--floor", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare:
         print(json.dumps(bare_loop(args.bare)))
@@ -286,12 +428,17 @@ def main() -> None:
     if args.measure:
         print(json.dumps(measure(json.loads(args.measure))))
         return
+    if args.floor:
+        partitions, assets = (int(x) for x in args.floor.split(","))
+        print(json.dumps(recording_floor(partitions, assets)))
+        return
     skip = set(args.skip.split(","))
     figures: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="bench-refresh-") as tmp:
         scratch = Path(tmp)
         if "types" not in skip:
             figures |= many_types(scratch, _sizes(args.types))
+            figures |= recording_floors()
         if "rate" not in skip:
             figures |= rate_limited(scratch, args.rate_types, args.rate_limit)
         if "rss" not in skip:
