@@ -126,7 +126,7 @@ def bare_loop(url: str) -> dict[str, Any]:
     import boto3
 
     client = boto3.client("mturk", region_name="us-east-1", endpoint_url=url)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     type_ids: list[str] = []
     for page in client.get_paginator("list_qualification_types").paginate(
         MustBeRequestable=False, MustBeOwnedByCaller=True, PaginationConfig={"PageSize": 100}
@@ -145,7 +145,8 @@ def bare_loop(url: str) -> dict[str, Any]:
             QualificationTypeId=type_id, PaginationConfig={"PageSize": 100}
         ):
             rows += len(page["QualificationRequests"])
-    return {"types": len(type_ids), "rows": rows, "seconds": time.perf_counter() - start}
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return {"types": len(type_ids), "rows": rows, "seconds": seconds, "cpu_s": cpu}
 
 
 # Measurements ------------------------------------------------------------------------------------
@@ -227,16 +228,19 @@ def run_breakdown(home: Path) -> dict[str, Any]:
 
 
 def measure(command: list[str]) -> dict[str, Any]:
-    """Run `command`, return its wall time and peak RSS (its own, as the only child)."""
+    """Run `command`, return its wall time, peak RSS and CPU seconds (its own, as the only
+    child)."""
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         print(done.stderr[-3000:], file=sys.stderr)
         raise SystemExit(done.returncode)
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    peak = usage.ru_maxrss / 1024
     last = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else ""
-    return {"seconds": seconds, "peak_rss_mb": peak, "last_line": last}
+    cpu = usage.ru_utime + usage.ru_stime
+    return {"seconds": seconds, "peak_rss_mb": peak, "last_line": last, "cpu_s": cpu}
 
 
 def many_types(scratch: Path, sizes: list[int]) -> dict[str, Any]:
@@ -254,6 +258,11 @@ def many_types(scratch: Path, sizes: list[int]) -> dict[str, Any]:
         figures[f"types_{types}_refresh_s"] = round(ours["seconds"], 3)
         figures[f"types_{types}_refresh_over_bare"] = round(ours["seconds"] / bare["seconds"], 2)
         figures[f"types_{types}_calls_refresh_over_bare"] = round(ours["ok"] / bare["ok"], 3)
+        # CPU seconds (user + system) of each process: less swayed by other work on the machine
+        # than wall time, though a loaded disk still slows SQLite's commits.
+        figures[f"types_{types}_bare_cpu_s"] = round(bare["cpu_s"], 3)
+        figures[f"types_{types}_refresh_cpu_s"] = round(ours["cpu_s"], 3)
+        figures[f"types_{types}_cpu_refresh_over_bare"] = round(ours["cpu_s"] / bare["cpu_s"], 2)
         # Where the refresh's time went: the paging (first to last per-type answer), the
         # extraction run's creation (planned events) and run (paging beside materialization
         # events), the load run, and the rest (process start, imports, discovery, report).
