@@ -11,7 +11,8 @@ fresh subprocess:
   type and table, and its run, the paging beside each type's materialization events; the load;
   the rest: process start, imports, discovery) and Dagster's own cost of recording such a run,
   measured alone: a ranged run over 300 dynamic partitions that only yields materializations
-  (one or two assets per partition, the metadata of a lake snapshot), no API call, no file;
+  (one or two assets per partition, the metadata of a lake snapshot), no API call, no file; and
+  the same refresh with DAGSTER_HOME unset (the CLI's throw-away in-memory instance);
 - a refresh of many types against `rate_limit` requests/s per requester with QUAL_PIPELINE_RATE
   unset (the limit is not told to the client): the achieved rate of answered requests as a share
   of the limit, and the share of requests throttled (targets: at least 0.9; under 0.05);
@@ -171,14 +172,20 @@ def _bare(server: Server) -> dict[str, Any]:
     return {**json.loads(done.stdout.strip().splitlines()[-1]), **server.counts()}
 
 
-def _refresh(server: Server, scratch: Path, *extra: str, runs: bool = False) -> dict[str, Any]:
-    """`qual-pipeline refresh` in a fresh process, on a fresh data folder and Dagster instance;
-    its wall time, peak RSS (of the refresh process) and what the server answered; with `runs`,
-    also where its time went by the instance's own records (`run_breakdown`)."""
+def _refresh(
+    server: Server, scratch: Path, *extra: str, runs: bool = False, on_disk: bool = True
+) -> dict[str, Any]:
+    """`qual-pipeline refresh` in a fresh process, on a fresh data folder and Dagster instance
+    (on disk in DAGSTER_HOME, or with `on_disk=False` DAGSTER_HOME unset: the throw-away
+    in-memory instance the CLI then uses); its wall time, peak RSS (of the refresh process) and
+    what the server answered; with `runs`, also where its time went by the instance's own
+    records (`run_breakdown`)."""
     work = Path(tempfile.mkdtemp(dir=scratch, prefix="refresh-"))
-    home = work / "dagster_home"
-    home.mkdir()
-    shutil.copy(ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    home: Path | None = None
+    if on_disk:
+        home = work / "dagster_home"
+        home.mkdir()
+        shutil.copy(ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
     server.clear()
     script = Path(sys.executable).with_name("qual-pipeline")
     command = [str(script), "refresh", "--data-dir", str(work / "data"), *extra]
@@ -190,7 +197,7 @@ def _refresh(server: Server, scratch: Path, *extra: str, runs: bool = False) -> 
     if done.returncode != 0:
         raise RuntimeError(f"refresh failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     measured = json.loads(done.stdout.strip().splitlines()[-1])
-    if runs:
+    if runs and home is not None:
         measured |= run_breakdown(home)
     shutil.rmtree(work, ignore_errors=True)
     return {**measured, **server.counts()}
@@ -250,6 +257,7 @@ def many_types(scratch: Path, sizes: list[int]) -> dict[str, Any]:
         try:
             bare = _bare(server)
             ours = _refresh(server, scratch, runs=True)
+            in_memory = _refresh(server, scratch, on_disk=False)
         finally:
             server.stop()
         print(f"{types} types: bare {bare}\n{types} types: refresh {ours}", flush=True)
@@ -258,6 +266,11 @@ def many_types(scratch: Path, sizes: list[int]) -> dict[str, Any]:
         figures[f"types_{types}_refresh_s"] = round(ours["seconds"], 3)
         figures[f"types_{types}_refresh_over_bare"] = round(ours["seconds"] / bare["seconds"], 2)
         figures[f"types_{types}_calls_refresh_over_bare"] = round(ours["ok"] / bare["ok"], 3)
+        # The same refresh with DAGSTER_HOME unset: Dagster's records kept in memory.
+        figures[f"types_{types}_in_memory_refresh_s"] = round(in_memory["seconds"], 3)
+        figures[f"types_{types}_in_memory_refresh_over_bare"] = round(
+            in_memory["seconds"] / bare["seconds"], 2
+        )
         # CPU seconds (user + system) of each process: less swayed by other work on the machine
         # than wall time, though a loaded disk still slows SQLite's commits.
         figures[f"types_{types}_bare_cpu_s"] = round(bare["cpu_s"], 3)
