@@ -6,7 +6,13 @@ fresh subprocess:
   load; a fresh Dagster instance on disk) against a bare boto3 loop making the same calls
   (ListQualificationTypes, then Granted and Revoked workers and pending requests of every type,
   one after the other), at 5, 300 and 2,000 types of about 50 workers each
-  (target: refresh / bare at most 2 at 300 and 2,000 types);
+  (target: refresh / bare at most 2 at 300 and 2,000 types), with where the refresh's time went
+  by the instance's records (the extraction run's creation, which records one planned event per
+  type and table, and its run, the paging beside each type's materialization events; the load;
+  the rest: process start, imports, discovery) and Dagster's own cost of recording such a run,
+  measured alone: a ranged run over 300 dynamic partitions that only yields materializations
+  (one or two assets per partition, the metadata of a lake snapshot), no API call, no file; and
+  the same refresh with DAGSTER_HOME unset (the CLI's throw-away in-memory instance);
 - a refresh of many types against `rate_limit` requests/s per requester with QUAL_PIPELINE_RATE
   unset (the limit is not told to the client): the achieved rate of answered requests as a share
   of the limit (the whole refresh, and its paging alone), and the share of requests throttled
@@ -125,7 +131,7 @@ def bare_loop(url: str) -> dict[str, Any]:
     import boto3
 
     client = boto3.client("mturk", region_name="us-east-1", endpoint_url=url)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     type_ids: list[str] = []
     for page in client.get_paginator("list_qualification_types").paginate(
         MustBeRequestable=False, MustBeOwnedByCaller=True, PaginationConfig={"PageSize": 100}
@@ -144,7 +150,8 @@ def bare_loop(url: str) -> dict[str, Any]:
             QualificationTypeId=type_id, PaginationConfig={"PageSize": 100}
         ):
             rows += len(page["QualificationRequests"])
-    return {"types": len(type_ids), "rows": rows, "seconds": time.perf_counter() - start}
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return {"types": len(type_ids), "rows": rows, "seconds": seconds, "cpu_s": cpu}
 
 
 # Measurements ------------------------------------------------------------------------------------
@@ -169,13 +176,20 @@ def _bare(server: Server) -> dict[str, Any]:
     return {**json.loads(done.stdout.strip().splitlines()[-1]), **server.counts()}
 
 
-def _refresh(server: Server, scratch: Path, *extra: str) -> dict[str, Any]:
-    """`qual-pipeline refresh` in a fresh process, on a fresh data folder and Dagster instance;
-    its wall time, peak RSS (of the refresh process) and what the server answered."""
+def _refresh(
+    server: Server, scratch: Path, *extra: str, runs: bool = False, on_disk: bool = True
+) -> dict[str, Any]:
+    """`qual-pipeline refresh` in a fresh process, on a fresh data folder and Dagster instance
+    (on disk in DAGSTER_HOME, or with `on_disk=False` DAGSTER_HOME unset: the throw-away
+    in-memory instance the CLI then uses); its wall time, peak RSS (of the refresh process) and
+    what the server answered; with `runs`, also where its time went by the instance's own
+    records (`run_breakdown`)."""
     work = Path(tempfile.mkdtemp(dir=scratch, prefix="refresh-"))
-    home = work / "dagster_home"
-    home.mkdir()
-    shutil.copy(ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    home: Path | None = None
+    if on_disk:
+        home = work / "dagster_home"
+        home.mkdir()
+        shutil.copy(ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
     server.clear()
     script = Path(sys.executable).with_name("qual-pipeline")
     command = [str(script), "refresh", "--data-dir", str(work / "data"), *extra]
@@ -187,21 +201,57 @@ def _refresh(server: Server, scratch: Path, *extra: str) -> dict[str, Any]:
     if done.returncode != 0:
         raise RuntimeError(f"refresh failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     measured = json.loads(done.stdout.strip().splitlines()[-1])
+    if runs and home is not None:
+        measured |= run_breakdown(home)
     shutil.rmtree(work, ignore_errors=True)
     return {**measured, **server.counts()}
 
 
+def run_breakdown(home: Path) -> dict[str, Any]:
+    """Where a refresh's runs spent their time, from the Dagster instance in `home`: for the
+    extraction run, the seconds from its creation to its start (Dagster records the run and one
+    ASSET_MATERIALIZATION_PLANNED event per type and table) and from its start to its end (the
+    paging, which runs beside the recording of each type's materializations); the load run's
+    seconds from creation to end; the events each run recorded."""
+    from dagster import DagsterInstance
+
+    previous = os.environ.get("DAGSTER_HOME")
+    os.environ["DAGSTER_HOME"] = str(home)
+    try:
+        instance = DagsterInstance.get()
+        records = {r.dagster_run.job_name: r for r in instance.get_run_records()}
+        figures: dict[str, Any] = {}
+        for name, job in (("extract", "extract_qualification_types"), ("load", "load_warehouse")):
+            record = records[job]
+            created = record.create_timestamp.timestamp()
+            started = record.start_time or created
+            ended = record.end_time or started
+            figures[f"{name}_events"] = len(instance.all_logs(record.dagster_run.run_id))
+            figures[f"{name}_creation_s"] = started - created
+            figures[f"{name}_run_s"] = ended - started
+        instance.dispose()
+    finally:
+        if previous is None:
+            os.environ.pop("DAGSTER_HOME", None)
+        else:
+            os.environ["DAGSTER_HOME"] = previous
+    return figures
+
+
 def measure(command: list[str]) -> dict[str, Any]:
-    """Run `command`, return its wall time and peak RSS (its own, as the only child)."""
+    """Run `command`, return its wall time, peak RSS and CPU seconds (its own, as the only
+    child)."""
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         print(done.stderr[-3000:], file=sys.stderr)
         raise SystemExit(done.returncode)
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    peak = usage.ru_maxrss / 1024
     last = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else ""
-    return {"seconds": seconds, "peak_rss_mb": peak, "last_line": last}
+    cpu = usage.ru_utime + usage.ru_stime
+    return {"seconds": seconds, "peak_rss_mb": peak, "last_line": last, "cpu_s": cpu}
 
 
 def many_types(scratch: Path, sizes: list[int]) -> dict[str, Any]:
@@ -210,7 +260,8 @@ def many_types(scratch: Path, sizes: list[int]) -> dict[str, Any]:
         server = Server(_generate(scratch, WORKERS_PER_TYPE, types))
         try:
             bare = _bare(server)
-            ours = _refresh(server, scratch)
+            ours = _refresh(server, scratch, runs=True)
+            in_memory = _refresh(server, scratch, on_disk=False)
         finally:
             server.stop()
         print(f"{types} types: bare {bare}\n{types} types: refresh {ours}", flush=True)
@@ -219,6 +270,32 @@ def many_types(scratch: Path, sizes: list[int]) -> dict[str, Any]:
         figures[f"types_{types}_refresh_s"] = round(ours["seconds"], 3)
         figures[f"types_{types}_refresh_over_bare"] = round(ours["seconds"] / bare["seconds"], 2)
         figures[f"types_{types}_calls_refresh_over_bare"] = round(ours["ok"] / bare["ok"], 3)
+        # The same refresh with DAGSTER_HOME unset: Dagster's records kept in memory.
+        figures[f"types_{types}_in_memory_refresh_s"] = round(in_memory["seconds"], 3)
+        figures[f"types_{types}_in_memory_refresh_over_bare"] = round(
+            in_memory["seconds"] / bare["seconds"], 2
+        )
+        # CPU seconds (user + system) of each process: less swayed by other work on the machine
+        # than wall time, though a loaded disk still slows SQLite's commits.
+        figures[f"types_{types}_bare_cpu_s"] = round(bare["cpu_s"], 3)
+        figures[f"types_{types}_refresh_cpu_s"] = round(ours["cpu_s"], 3)
+        figures[f"types_{types}_cpu_refresh_over_bare"] = round(ours["cpu_s"] / bare["cpu_s"], 2)
+        # Where the refresh's time went: the paging (first to last per-type answer), the
+        # extraction run's creation (planned events) and run (paging beside materialization
+        # events), the load run, and the rest (process start, imports, discovery, report).
+        runs = ours["extract_creation_s"] + ours["extract_run_s"] + ours["load_run_s"]
+        runs += ours["load_creation_s"]
+        events = ours["extract_events"]
+        figures[f"types_{types}_paging_s"] = round(ours["paging_span_s"], 3)
+        figures[f"types_{types}_extract_events"] = events
+        figures[f"types_{types}_extract_events_per_type"] = round(events / types, 2)
+        figures[f"types_{types}_extract_creation_s"] = round(ours["extract_creation_s"], 3)
+        figures[f"types_{types}_extract_run_s"] = round(ours["extract_run_s"], 3)
+        figures[f"types_{types}_extract_ms_per_event"] = round(
+            1000 * (ours["extract_creation_s"] + ours["extract_run_s"]) / events, 2
+        )
+        figures[f"types_{types}_load_s"] = round(ours["load_creation_s"] + ours["load_run_s"], 3)
+        figures[f"types_{types}_outside_runs_s"] = round(ours["seconds"] - runs, 3)
     figures["speed_target"] = SPEED_TARGET
     return figures
 
@@ -245,6 +322,92 @@ def _start_and_steady(answers: list[tuple[float, int, str]]) -> dict[str, Any]:
     if len(steady) > 1:
         rate = (len(steady) - 1) / (steady[-1] - steady[0])
         figures["rate_steady_achieved_per_s"] = round(rate, 2)
+    return figures
+
+
+FLOOR_PARTITIONS = 300
+
+
+def recording_floor(partitions: int, assets: int) -> dict[str, Any]:
+    """In this (fresh) process: a ranged run over `partitions` dynamic partitions of a
+    multi-asset of `assets` specs that only yields one materialization per asset and partition,
+    on a fresh Dagster instance on disk; the run's seconds and events."""
+    from dagster import (
+        AssetMaterialization,
+        AssetSpec,
+        BackfillPolicy,
+        DagsterInstance,
+        Definitions,
+        DynamicPartitionsDefinition,
+        MetadataValue,
+        define_asset_job,
+        multi_asset,
+    )
+
+    home = Path(tempfile.mkdtemp(prefix="bench-floor-"))
+    shutil.copy(ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    os.environ["DAGSTER_HOME"] = str(home)
+    keys_def = DynamicPartitionsDefinition(name="types")
+    specs = [AssetSpec(["lake", f"table_{n}"], skippable=True) for n in range(assets)]
+
+    @multi_asset(
+        specs=specs,
+        partitions_def=keys_def,
+        backfill_policy=BackfillPolicy.single_run(),
+        can_subset=False,
+    )
+    def tables(context):  # type: ignore[no-untyped-def]  # a string annotation would not resolve
+        for key in context.partition_keys:
+            for spec in specs:
+                yield AssetMaterialization(
+                    asset_key=spec.key,
+                    partition=key,
+                    metadata={  # what a lake snapshot's materialization records
+                        "dagster/row_count": 50,
+                        "snapshot": MetadataValue.path(f"/lake/{key}/snapshot.parquet"),
+                        **dict.fromkeys(("pages", "records_seen", "duplicates", "retries"), 1),
+                        **dict.fromkeys(("throttles", "granted", "revoked"), 1),
+                        **dict.fromkeys(("invalid_locales", "missing_locales", "null_scores"), 0),
+                        "duration_s": 0.01,
+                    },
+                )
+
+    job = define_asset_job("floor", selection=[tables])
+    defs = Definitions(assets=[tables], jobs=[job])
+    instance = DagsterInstance.get()
+    keys = [f"3FLOOR{n:024d}" for n in range(partitions)]
+    instance.add_dynamic_partitions("types", keys)
+    start = time.perf_counter()
+    result = defs.resolve_job_def("floor").execute_in_process(
+        instance=instance,
+        tags={
+            "dagster/asset_partition_range_start": keys[0],
+            "dagster/asset_partition_range_end": keys[-1],
+        },
+        run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+    )
+    seconds = time.perf_counter() - start
+    events = len(instance.all_logs(result.run_id))
+    instance.dispose()
+    shutil.rmtree(home, ignore_errors=True)
+    return {"seconds": seconds, "events": events, "success": result.success}
+
+
+def recording_floors(partitions: int = FLOOR_PARTITIONS) -> dict[str, Any]:
+    figures: dict[str, Any] = {}
+    for assets in (2, 1):
+        done = subprocess.run(
+            [sys.executable, __file__, "--floor", f"{partitions},{assets}"],
+            capture_output=True, text=True, env=_env(), timeout=3600,
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise RuntimeError(f"recording floor failed:\n{done.stderr[-3000:]}")
+        floor = json.loads(done.stdout.strip().splitlines()[-1])
+        print(f"recording {partitions} partitions x {assets} asset(s): {floor}", flush=True)
+        name = f"floor_{partitions}_types_{assets}_asset{'s' if assets > 1 else ''}"
+        figures[f"{name}_s"] = round(floor["seconds"], 3)
+        figures[f"{name}_events"] = floor["events"]
+        figures[f"{name}_ms_per_type"] = round(1000 * floor["seconds"] / partitions, 2)
     return figures
 
 
@@ -317,6 +480,7 @@ def main() -> None:
     parser.add_argument("--skip", default="", help="parts to skip: types, rate, rss")
     parser.add_argument("--bare", help=argparse.SUPPRESS)
     parser.add_argument("--measure", help=argparse.SUPPRESS)
+    parser.add_argument("--floor", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare:
         print(json.dumps(bare_loop(args.bare)))
@@ -324,12 +488,17 @@ def main() -> None:
     if args.measure:
         print(json.dumps(measure(json.loads(args.measure))))
         return
+    if args.floor:
+        partitions, assets = (int(x) for x in args.floor.split(","))
+        print(json.dumps(recording_floor(partitions, assets)))
+        return
     skip = set(args.skip.split(","))
     figures: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="bench-refresh-") as tmp:
         scratch = Path(tmp)
         if "types" not in skip:
             figures |= many_types(scratch, _sizes(args.types))
+            figures |= recording_floors()
         if "rate" not in skip:
             figures |= rate_limited(scratch, args.rate_types, args.rate_limit)
         if "rss" not in skip:
