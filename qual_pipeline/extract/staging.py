@@ -30,6 +30,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 SEQUENCE_COLUMN = "_seq"
+ALLOCATOR_FLUSH_THRESHOLD = "16MB"
+"""Freed memory DuckDB's allocator may keep cached before returning it (128MB by default: more
+than the sort's own limit, and it grew with the number of sorts a refresh ran)."""
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 DEFAULT_MEMORY_LIMIT = "64MB"
 STAGING_ROW_GROUP_ROWS = 64 * 1024
@@ -127,6 +130,8 @@ class Staging:
                 "threads": self._threads,
                 "temp_directory": str(self.directory / "spill"),
                 "preserve_insertion_order": False,
+                "allocator_flush_threshold": ALLOCATOR_FLUSH_THRESHOLD,
+                "allocator_bulk_deallocation_flush_threshold": ALLOCATOR_FLUSH_THRESHOLD,
             },
         )
         try:
