@@ -12,11 +12,13 @@ arguments and never read the environment themselves.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Mapping
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from dagster import ConfigurableResource, EnvVar
+from dagster import ConfigurableResource, EnvVar, InitResourceContext
 from pydantic import Field, PrivateAttr, create_model
 
 from qual_pipeline import settings
@@ -29,7 +31,13 @@ from qual_pipeline.mturk_api.client import (
     requester_key_id,
 )
 from qual_pipeline.settings import ConfigurationError, Setting
-from qual_pipeline.stores.profile import StoreConfigError, Stores, StoreSettings, open_stores
+from qual_pipeline.stores.profile import (
+    StoreConfigError,
+    Stores,
+    StoreSettings,
+    open_stores,
+    own_working_folder,
+)
 
 T = TypeVar("T", str, int, float, bool)
 NATIVE = (str, int)
@@ -100,7 +108,34 @@ class _MTurk(SettingsResource):
 
 class _Pipeline(SettingsResource):
     """Where the lake, warehouse and journal live (the local or the shared profile), which types
-    to mirror, and the push's safety rails."""
+    to mirror, and the push's safety rails.
+
+    In the shared profile each run works in a folder of its own (`own_working_folder`): set up
+    when the run's process starts using this resource, it is the process's working directory and
+    temporary folder, starts empty, and is removed with its contents when the run's process is
+    done. Paths the settings give relative (QUAL_PIPELINE_INPUTS_DIR) keep meaning the folder the
+    process started in.
+    """
+
+    _origin: Path | None = PrivateAttr(default=None)
+    _working: ExitStack | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        self._origin = Path.cwd()
+        run = context.dagster_run
+        if run is None or not (self.get(settings.STORAGE) or "").strip():
+            return
+        self._working = ExitStack()
+        self._working.enter_context(own_working_folder(f"run-{run.run_id[:8]}"))
+        context.log.info(
+            f"Working folder {Path.cwd()}, temporary files in {tempfile.gettempdir()}: this "
+            "run's own, empty at its start and removed when its process is done."
+        )
+
+    def teardown_after_execution(self, context: InitResourceContext) -> None:
+        if self._working is not None:
+            self._working.close()
+            self._working = None
 
     def ignored_checks(self) -> tuple[str, ...]:
         """The blocking checks QUAL_PIPELINE_PUSH_IGNORE_CHECKS lists (comma-separated)."""
@@ -112,11 +147,15 @@ class _Pipeline(SettingsResource):
 
     @property
     def data_path(self) -> Path:
-        return Path(self.get(settings.DATA_DIR)).expanduser().resolve()
+        return self._path(self.get(settings.DATA_DIR))
 
     @property
     def inputs_path(self) -> Path:
-        return Path(self.get(settings.INPUTS_DIR)).expanduser().resolve()
+        return self._path(self.get(settings.INPUTS_DIR))
+
+    def _path(self, given: str) -> Path:
+        """`given` made absolute against the folder the process started in."""
+        return ((self._origin or Path.cwd()) / Path(given).expanduser()).resolve()
 
     def stores(self, mturk: Any) -> Stores:
         """Where the lake, warehouse, journal and charts live: the profile the settings choose

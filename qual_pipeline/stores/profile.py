@@ -19,6 +19,7 @@ it returns.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import tempfile
 import uuid
@@ -190,3 +191,30 @@ def open_stores(settings: StoreSettings) -> Stores:
         snapshot_grace_s=settings.snapshot_grace_s,
         staging_root=None,
     )
+
+
+@contextmanager
+def own_working_folder(label: str) -> Iterator[Path]:
+    """Work in a new, empty folder until the end of the block, then remove it with its contents.
+
+    The process's working directory and its temporary folder (`tempfile`, so DuckDB's spill
+    files, the extraction's scratch space and matplotlib's cache) point into the folder meanwhile,
+    and back afterwards. The folder is made under the temporary folder in use before (TMPDIR),
+    named `qual_pipeline-<label>-<random>`. This is how a run of the shared profile keeps no local
+    state: whatever it writes locally is gone when it ends, and two runs never see each other's
+    files, as in containers without a shared disk. Changes process-wide state: for a process that
+    runs one job at a time (a Dagster run's or step's own process).
+    """
+    safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in label)[:40]
+    folder = Path(tempfile.mkdtemp(prefix=f"qual_pipeline-{safe}-")).resolve()
+    origin = Path.cwd()
+    tempdir = tempfile.tempdir
+    try:
+        os.chdir(folder)
+        tempfile.tempdir = str(folder)
+        yield folder
+    finally:
+        tempfile.tempdir = tempdir
+        with contextlib.suppress(OSError):
+            os.chdir(origin)
+        shutil.rmtree(folder, ignore_errors=True)

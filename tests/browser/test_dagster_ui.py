@@ -14,12 +14,10 @@ Screenshots land in test-artifacts/ (and one of the page plus the dagster dev lo
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,7 +29,7 @@ from typing import Any
 import pytest
 from dagster import AssetKey, DagsterInstance, DagsterRunStatus, RunsFilter
 from playwright.sync_api import Locator, Page, expect, sync_playwright
-from support.dagster_ui import wait_for_ui
+from support.dagster_ui import free_port, stop_group, wait_for_ui
 from support.mturk import (
     REGION,
     REQUESTER,
@@ -100,12 +98,6 @@ def _dataset() -> tuple[dict[str, Any], dict[str, dict[str, int]]]:
     return data, scores
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _prepare_instance(home: Path, type_ids: list[str]) -> None:
     """Partitions and pool limits in place before the daemon's first tick."""
     home.mkdir(parents=True)
@@ -121,19 +113,6 @@ def _prepare_instance(home: Path, type_ids: list[str]) -> None:
     (home / ".nux" / "nux.yaml").write_text("seen: 1\n")
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    """Ask `dagster dev` to shut its services down, then end whatever is left of its group."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=30)
-    # The code server and run workers can outlive the leader: finish the group in any case.
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=5)
-
-
 def _default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
@@ -147,7 +126,7 @@ def dagster_stack(tmp_path: Path) -> Iterator[DagsterStack]:
     home = tmp_path / "dagster_home"
     data_dir = tmp_path / "data"
     _prepare_instance(home, type_ids)
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     log_path = tmp_path / "dagster_dev.log"
     dagster = Path(sys.executable).with_name("dagster")
@@ -204,7 +183,7 @@ def dagster_stack(tmp_path: Path) -> Iterator[DagsterStack]:
                 mturk_url=mturk.endpoint_url,
             )
         finally:
-            _stop(proc)
+            stop_group(proc, signal.SIGINT)
 
 
 def _field(page: Page, label: str) -> Locator:

@@ -20,18 +20,12 @@ import time
 from pathlib import Path
 
 import pytest
-from support.dagster_ui import wait_for_ui
+from support.dagster_ui import free_port, wait_for_ui
 
 from qual_pipeline.cli.ui import DEV_STOP_TIMEOUT_S
 
 REPO = Path(__file__).resolve().parents[2]
 UI_START_TIMEOUT_S = 180
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _stat(pid: int) -> tuple[int, str, str] | None:
@@ -91,7 +85,7 @@ def test_sigterm_to_ui_stops_every_child_and_frees_the_port(tmp_path: Path) -> N
     shutil.copy(REPO / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MTURK_"))}
     env |= {"DAGSTER_HOME": str(home), "COLUMNS": "200"}
-    port = _free_port()
+    port = free_port()
     script = Path(sys.executable).with_name("qual-pipeline")
     stdout, stderr = tmp_path / "ui.out", tmp_path / "ui.err"
     cmd = [str(script), "ui", "--port", str(port), "--data-dir", str(tmp_path / "data")]

@@ -2,16 +2,16 @@
 QueuedRunCoordinator and the DefaultRunLauncher: the discovery sensor finds the local MTurk's types
 and requests the type metadata and one extraction per type, the automation sensor then requests
 the warehouse load, and every run executes in a process of its own (its pid in the instance's event
-log), with the lake and the warehouse's data files on moto's S3 and the catalog in PostgreSQL. The
-daemon's machine (working folder, DAGSTER_HOME, HOME, TMPDIR) holds nothing afterwards but the
-dagster.yaml put there, and a `sql` on another machine reads exactly the local MTurk's rows."""
+log) and in a working folder of its own (new under TMPDIR, removed at its end), with the lake and
+the warehouse's data files on moto's S3 and the catalog in PostgreSQL. The daemon's machine
+(working folder, DAGSTER_HOME, HOME, TMPDIR) holds nothing afterwards but the dagster.yaml put
+there, and a `sql` on another machine reads exactly the local MTurk's rows."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -19,27 +19,17 @@ from pathlib import Path
 
 import pytest
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
-from support.mturk import REGION, REQUESTER, make_data, qualification, qualification_type, type_id
+from support.dagster_ui import stop_group
+from support.mturk import make_data, qualification, qualification_type, type_id
 from support.services import S3Server
-from support.shared import Machine
+from support.shared import Machine, instance_database, shared_settings
 
 from qual_pipeline.defs.pools import set_pool_limits
 
 TYPES = [type_id(81), type_id(82)]
 RUNS_TIMEOUT_S = 240
 STARTED = re.compile(r"Started process for run \(pid: (\d+)\)")
-
-
-def _stop(daemon: subprocess.Popen[bytes]) -> None:
-    """SIGTERM to the daemon, then whatever is left of the group it leads (code server, runs)."""
-    if daemon.poll() is None:
-        daemon.send_signal(signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            daemon.wait(timeout=30)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(daemon.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        daemon.wait(timeout=5)
+WORKING = re.compile(r"Working folder (\S+), temporary files in (\S+):")
 
 
 def _finished_runs(instance: DagsterInstance) -> dict[str, list]:
@@ -57,6 +47,15 @@ def _run_pid(instance: DagsterInstance, run_id: str) -> int | None:
         if found:
             return int(found.group(1))
     return None
+
+
+def _run_folders(instance: DagsterInstance, run_id: str) -> list[tuple[str, str]]:
+    """(working folder, temporary folder) each process of the run reported when it set up."""
+    return [
+        (found.group(1), found.group(2))
+        for entry in instance.all_logs(run_id)
+        if (found := WORKING.search(entry.user_message or ""))
+    ]
 
 
 def _run_pids(instance: DagsterInstance) -> list[int]:
@@ -92,21 +91,14 @@ def test_daemon_runs_discovery_extraction_and_load_on_the_postgres_instance(
         ],
     )
     mturk = local_mturk(data=data)
-    instance_url = postgres_server.create_database().replace(
-        "postgresql://", "postgresql+psycopg2://"
+    instance_url = instance_database(postgres_server)
+    shared = shared_settings(
+        storage=f"s3://{s3_bucket}/deploy",
+        catalog=postgres_server.create_database(),
+        s3_env=s3_server.env(),
+        mturk_url=mturk.endpoint_url,
+        instance_url=instance_url,
     )
-    shared = {
-        "QUAL_PIPELINE_STORAGE": f"s3://{s3_bucket}/deploy",
-        "QUAL_PIPELINE_CATALOG": postgres_server.create_database(),
-        "QUAL_PIPELINE_TYPES": "owned",
-        **s3_server.env(),
-        # The requester's keys for MTurk; the storage keys are the same here (moto takes any).
-        "AWS_ACCESS_KEY_ID": REQUESTER.access_key_id,
-        "AWS_SECRET_ACCESS_KEY": REQUESTER.secret_access_key,
-        "AWS_DEFAULT_REGION": REGION,
-        "MTURK_ENDPOINT_URL": mturk.endpoint_url,
-        "DAGSTER_POSTGRES_URL": instance_url,
-    }
     daemon_machine = Machine.new(tmp_path / "daemon")
     reader = Machine.new(tmp_path / "reader")
     log_path = tmp_path / "daemon.log"
@@ -151,7 +143,7 @@ def test_daemon_runs_discovery_extraction_and_load_on_the_postgres_instance(
             assert time.monotonic() < deadline, _alive(_run_pids(instance))
             time.sleep(0.5)
     finally:
-        _stop(daemon)
+        stop_group(daemon)
 
     runs = _finished_runs(instance)
     # Discovery asks for one run over the new types' partition key range (types and metadata).
@@ -170,6 +162,16 @@ def test_daemon_runs_discovery_extraction_and_load_on_the_postgres_instance(
     assert None not in run_pids
     assert len(set(run_pids)) == len(run_pids) >= 2
     assert not {daemon.pid, os.getpid()} & set(run_pids)
+    # ... and in a folder of its own (each step's process of the multiprocess executor too): its
+    # working directory and temporary folder, new (so empty) under the machine's TMPDIR, never
+    # another run's, and gone once the run is done.
+    folders = {r.run_id: _run_folders(instance, r.run_id) for r in finished}
+    assert all(folders.values()), folders
+    working = [cwd for found in folders.values() for cwd, _ in found]
+    assert all(cwd == tmp for found in folders.values() for cwd, tmp in found), folders
+    assert len(set(working)) == len(working) >= len(finished)
+    tmp = (daemon_machine.root / "tmp").resolve()
+    assert all(Path(w).parent == tmp and not Path(w).exists() for w in working), working
     instance.dispose()
 
     queried = reader.run(

@@ -1,8 +1,12 @@
-"""Waiting for a Dagster UI a test started (`dagster dev` or `qual-pipeline ui`) to answer."""
+"""Dagster processes a test starts (`dagster dev`, the daemon, `qual-pipeline ui`): a free port,
+waiting for the UI to answer, stopping the process group."""
 
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
+import socket
 import subprocess
 import time
 import urllib.error
@@ -27,3 +31,23 @@ def wait_for_ui(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: f
                 return
         time.sleep(0.5)
     raise AssertionError(f"the UI did not answer at {url} within {timeout_s}s")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def stop_group(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
+    """`sig` to a process that leads its own group (`dagster dev`, the daemon), up to 30 s for it
+    to shut its services down, then SIGKILL to whatever is left of the group (code server, runs)."""
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=30)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=5)

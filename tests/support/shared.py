@@ -10,6 +10,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED_DAGSTER_YAML = REPO / "deploy" / "dagster.yaml"
@@ -87,3 +88,30 @@ class Machine:
                 continue  # the four folders themselves
             found.append(str(relative))
         return found
+
+
+def shared_settings(
+    *, storage: str, catalog: str, s3_env: dict[str, str], mturk_url: str, instance_url: str
+) -> dict[str, str]:
+    """The variables every machine of a shared-profile test has in common: the storage and the
+    catalog, moto's endpoint, the requester's keys for MTurk (the storage keys are the same here:
+    moto takes any), the local MTurk and the PostgreSQL Dagster instance."""
+    from support.mturk import REGION, REQUESTER
+
+    return {
+        "QUAL_PIPELINE_STORAGE": storage,
+        "QUAL_PIPELINE_CATALOG": catalog,
+        "QUAL_PIPELINE_TYPES": "owned",
+        **s3_env,
+        "AWS_ACCESS_KEY_ID": REQUESTER.access_key_id,
+        "AWS_SECRET_ACCESS_KEY": REQUESTER.secret_access_key,
+        "AWS_DEFAULT_REGION": REGION,
+        "MTURK_ENDPOINT_URL": mturk_url,
+        "DAGSTER_POSTGRES_URL": instance_url,
+    }
+
+
+def instance_database(postgres_server: Any) -> str:
+    """A fresh database for a Dagster instance, as the URL dagster-postgres takes (SQLAlchemy 2
+    wants the driver named)."""
+    return postgres_server.create_database().replace("postgresql://", "postgresql+psycopg2://")
