@@ -354,9 +354,9 @@ WAREHOUSE_MEMORY = Setting(
     str,
     "256MB",
     "QUAL_PIPELINE_WAREHOUSE_MEMORY",
-    description="Memory DuckDB may use for a warehouse load (and the push's warehouse work) "
-    "before it spills to a temp folder next to warehouse.duckdb, as DuckDB writes it, e.g. "
-    "256MB or 2GB",
+    description="Memory DuckDB may use for a warehouse load (and the counts and charts drawn "
+    "after it) before it spills to a temp folder next to warehouse.duckdb, as DuckDB writes it, "
+    "e.g. 256MB or 2GB; a merge load of 10,000,000 rows needs 512MB",
     read_by="pipeline",
     flag="--warehouse-memory",
     commands=("refresh",),

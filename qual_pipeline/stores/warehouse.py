@@ -71,6 +71,10 @@ class WarehouseConflictError(WarehouseStoreError):
     """A transaction kept conflicting with concurrent writers; nothing of it was committed."""
 
 
+ALLOCATOR_FLUSH_THRESHOLD = "16MB"
+"""Freed memory DuckDB's allocator may keep cached before it returns it to the system."""
+
+
 def set_memory_limit(con: duckdb.DuckDBPyConnection, memory_limit: str) -> None:
     """Hold DuckDB to `memory_limit` (e.g. '256MB'); beyond it, sorts, joins and aggregates spill
     to DuckDB's temp folder, and inserts do not keep the order of the rows they read.
@@ -90,6 +94,12 @@ def set_memory_limit(con: duckdb.DuckDBPyConnection, memory_limit: str) -> None:
         # every file's rows in memory until the earlier ones are written (out of memory at 300
         # small types under 64MB, 2,000 under 256MB). Every query that needs an order says so.
         con.execute("SET preserve_insertion_order = false")
+        # Memory DuckDB frees goes back to the system once a task freed more than this, instead
+        # of staying cached in its allocator (128MB by default, on top of the limit).
+        con.execute(f"SET allocator_flush_threshold = '{ALLOCATOR_FLUSH_THRESHOLD}'")
+        con.execute(
+            f"SET allocator_bulk_deallocation_flush_threshold = '{ALLOCATOR_FLUSH_THRESHOLD}'"
+        )
     except duckdb.Error as exc:
         raise settings.ConfigurationError(problem) from exc
 

@@ -221,12 +221,15 @@ def _load_worker_qualifications(
 ) -> None:
     with registered(con, "observed_partitions", _partition_table(snapshots)):
         files = [s.location for s in snapshots]
+        inspect = run_sql_file(
+            con, "load/inspect_refreshed_worker_qualifications", {"files": files}
+        )
+        inspected = inspect.fetchall()
         run_sql_file(con, "load/replace_worker_qualifications", {"files": files})
         rows = sum(s.row_count for s in snapshots)
         step(
             f"replace worker_qualifications: {len(snapshots)} type(s), {rows:,} rows from the lake"
         )
-        inspected = run_sql_file(con, "load/inspect_refreshed_worker_qualifications").fetchall()
         if inspected[0][0]:  # duplicate keys
             run_sql_file(con, "load/observe_refreshed_worker_qualifications_deduplicated")
         else:

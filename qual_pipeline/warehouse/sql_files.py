@@ -13,6 +13,7 @@ REPLACE VIEW), so warehouses written before migrations were recorded migrate too
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -111,9 +112,23 @@ def ensure_schema(store: WarehouseStore, con: duckdb.DuckDBPyConnection) -> bool
 
 @contextmanager
 def registered(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> Iterator[None]:
-    """Expose an Arrow table to SQL under `name` for the duration of the block."""
-    con.register(name, table)
+    """Expose an Arrow table to SQL under `name` for the duration of the block, as a temporary
+    table holding a copy of its rows (`name` comes from this package, never from user input).
+
+    A copy, not a view of the Arrow table: DuckDB knows a table's row count, so a join of a
+    short list (the refreshed types) with a large table builds its hash table on the short side;
+    over an Arrow view it could pick the large side and run out of the memory limit (it did at
+    10,000,000 rows under 256MB). Created inside the caller's transaction, if any, so a rollback
+    removes it too.
+    """
+    view = f"_arrow_{name}"
+    con.register(view, table)
+    try:
+        con.execute(f'CREATE OR REPLACE TEMP TABLE "{name}" AS SELECT * FROM "{view}"')
+    finally:
+        con.unregister(view)
     try:
         yield
     finally:
-        con.unregister(name)
+        with contextlib.suppress(duckdb.Error):  # an aborted transaction drops it on rollback
+            con.execute(f'DROP TABLE IF EXISTS temp.main."{name}"')

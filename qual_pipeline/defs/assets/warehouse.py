@@ -30,6 +30,7 @@ from qual_pipeline.defs.pools import WAREHOUSE_POOL
 from qual_pipeline.defs.resources import MTurkResource, PipelineConfig
 from qual_pipeline.interrupt import Interrupted
 from qual_pipeline.progress import Progress, report
+from qual_pipeline.stores.warehouse import set_memory_limit
 from qual_pipeline.warehouse.charts import OVER_TIME_PNG, SCORE_DISTRIBUTION_PNG, render_charts
 from qual_pipeline.warehouse.checks import BLOCKING_CHECKS
 from qual_pipeline.warehouse.columns import table_doc
@@ -130,17 +131,21 @@ def warehouse(
     def on_retry(attempt: int, error: BaseException) -> None:
         context.log.info(f"warehouse load: commit conflict ({error}); running it again")
 
+    memory_limit = pipeline.get(settings.WAREHOUSE_MEMORY)
     result = load_warehouse(
         stores,
         max_row_drop_share=pipeline.get(settings.MAX_ROW_DROP_SHARE),
         on_step=on_step,
         on_busy=on_busy,
         on_retry=on_retry,
-        memory_limit=pipeline.get(settings.WAREHOUSE_MEMORY),
+        memory_limit=memory_limit,
     )
     # Counts and charts read the committed warehouse, as any reader does: no waiting on DuckLake.
+    # Within the same memory limit as the load: unlimited, DuckDB keeps every block it reads
+    # cached (up to 80% of the machine), so the charts' scans grew with the rows.
     con = stores.warehouse.connect(read_only=True)
     try:
+        set_memory_limit(con, memory_limit)
         counts = {
             table: con.execute(f'SELECT count(*) FROM "{table}"').fetchall()[0][0]
             for table in TABLES
