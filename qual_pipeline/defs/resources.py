@@ -122,7 +122,7 @@ class _Pipeline(SettingsResource):
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
         self._origin = Path.cwd()
-        run = context.dagster_run
+        run = context.run
         if run is None or not (self.get(settings.STORAGE) or "").strip():
             return
         self._working = ExitStack()
