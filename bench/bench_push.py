@@ -26,11 +26,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
+from common import load_holders  # bench/, this script's folder
 
 from qual_pipeline.local_mturk.server import FaultConfig, LocalMTurk
 from qual_pipeline.mturk_api.client import ApiStats, RateLimiter, make_client
@@ -39,9 +38,7 @@ from qual_pipeline.push.journal import Journal
 from qual_pipeline.push.plan import build_score_plan
 from qual_pipeline.push.runner import PushSettings, run_push
 from qual_pipeline.push.saved_plan import PlanSettings, read_only_warehouse, save_plan
-from qual_pipeline.schema import QUALIFICATION_TYPES, WORKER_QUALIFICATIONS
 from qual_pipeline.stores.profile import local_stores
-from qual_pipeline.warehouse.load import load_warehouse
 from qual_pipeline.warehouse.sql_files import ensure_schema
 
 TYPES = 10
@@ -196,32 +193,8 @@ def bench_push(root: Path, seconds: float, rate: float) -> dict[str, Any]:
     data, inputs = root / "push-data", root / "push-inputs"
     inputs.mkdir()
     # The warehouse as a refresh leaves it: lake snapshots, then a load (with its load id).
-    now = datetime.now(UTC)
+    load_holders(data, t, workers)
     stores = local_stores(data)
-    snapshots = [
-        (
-            ("qualification_types", None),
-            QUALIFICATION_TYPES,
-            {"qualification_type_id": [t]},
-        ),
-        (
-            ("worker_qualifications", t),
-            WORKER_QUALIFICATIONS,
-            {
-                "qualification_type_id": [t] * changes,
-                "worker_id": workers,
-                "status": ["Granted"] * changes,
-                "integer_value": [1] * changes,
-            },
-        ),
-    ]
-    for (table, partition), schema, given in snapshots:
-        rows = len(next(iter(given.values())))
-        columns = {f.name: given.get(f.name, [None] * rows) for f in schema}
-        columns["extracted_at"] = [now] * rows
-        with stores.lake.writer(table, schema, partition, snapshot_at=now) as writer:
-            writer.write(pa.Table.from_pydict(columns, schema=schema))
-    load_warehouse(stores)
     with (inputs / "desired_scores.csv").open("w") as f:
         f.write("qualification_type_id,worker_id,integer_value\n")
         f.writelines(f"{t},{w},{100 + i}\n" for i, w in enumerate(workers))

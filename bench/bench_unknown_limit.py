@@ -27,14 +27,13 @@ import os
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 import bench_refresh  # noqa: E402
-from common import report  # noqa: E402
+from common import load_holders, report  # noqa: E402
 
 RATE_TARGET = 0.9
 THROTTLE_TARGET = 0.05
@@ -63,11 +62,8 @@ def _share(answers: list[tuple[float, int, str]], limit: float) -> dict[str, Any
 def _world(root: Path, changes: int) -> tuple[dict[str, Any], Any, Path, list[str]]:
     """A local MTurk data set of one type held by `changes` workers at 1, the warehouse as a
     refresh of it leaves it, and desired scores changing every worker's value."""
-    import pyarrow as pa
 
-    from qual_pipeline.schema import QUALIFICATION_TYPES, WORKER_QUALIFICATIONS
     from qual_pipeline.stores.profile import local_stores
-    from qual_pipeline.warehouse.load import load_warehouse
 
     workers = [f"A{i:013d}" for i in range(changes)]
     data = {
@@ -86,28 +82,8 @@ def _world(root: Path, changes: int) -> tuple[dict[str, Any], Any, Path, list[st
             for w in workers
         ],
     }
+    load_holders(root / "push-data", TYPE_ID, workers)
     stores = local_stores(root / "push-data")
-    now = datetime.now(UTC)
-    tables = [
-        (("qualification_types", None), QUALIFICATION_TYPES, {"qualification_type_id": [TYPE_ID]}),
-        (
-            ("worker_qualifications", TYPE_ID),
-            WORKER_QUALIFICATIONS,
-            {
-                "qualification_type_id": [TYPE_ID] * changes,
-                "worker_id": workers,
-                "status": ["Granted"] * changes,
-                "integer_value": [1] * changes,
-            },
-        ),
-    ]
-    for (table, partition), schema, given in tables:
-        rows = len(next(iter(given.values())))
-        columns = {f.name: given.get(f.name, [None] * rows) for f in schema}
-        columns["extracted_at"] = [now] * rows
-        with stores.lake.writer(table, schema, partition, snapshot_at=now) as writer:
-            writer.write(pa.Table.from_pydict(columns, schema=schema))
-    load_warehouse(stores)
     inputs = root / "push-inputs"
     inputs.mkdir()
     with (inputs / "desired_scores.csv").open("w") as f:

@@ -42,3 +42,39 @@ def report(name: str, figures: dict[str, Any]) -> Path:
     path = RESULTS_DIR / f"{name}.json"
     path.write_text(json.dumps(figures, indent=2) + "\n")
     return path
+
+
+def load_holders(data_dir: Path, type_id: str, workers: list[str]) -> None:
+    """The local warehouse under `data_dir` as a refresh leaves it: lake snapshots of one type
+    held by `workers` (score 1 each), then a load (with its load id)."""
+    from datetime import UTC, datetime
+
+    import pyarrow as pa
+
+    from qual_pipeline.schema import QUALIFICATION_TYPES, WORKER_QUALIFICATIONS
+    from qual_pipeline.stores.profile import local_stores
+    from qual_pipeline.warehouse.load import load_warehouse
+
+    stores = local_stores(data_dir)
+    now = datetime.now(UTC)
+    n = len(workers)
+    snapshots = [
+        (("qualification_types", None), QUALIFICATION_TYPES, {"qualification_type_id": [type_id]}),
+        (
+            ("worker_qualifications", type_id),
+            WORKER_QUALIFICATIONS,
+            {
+                "qualification_type_id": [type_id] * n,
+                "worker_id": workers,
+                "status": ["Granted"] * n,
+                "integer_value": [1] * n,
+            },
+        ),
+    ]
+    for (table, partition), schema, given in snapshots:
+        rows = len(next(iter(given.values())))
+        columns = {f.name: given.get(f.name, [None] * rows) for f in schema}
+        columns["extracted_at"] = [now] * rows
+        with stores.lake.writer(table, schema, partition, snapshot_at=now) as writer:
+            writer.write(pa.Table.from_pydict(columns, schema=schema))
+    load_warehouse(stores)
