@@ -34,7 +34,11 @@ from qual_pipeline.extract.tables import (
     TableSpec,
     extract_table,
 )
-from qual_pipeline.memory import release_free_memory, use_system_arrow_pool
+from qual_pipeline.memory import (
+    limit_malloc_arenas,
+    release_free_memory,
+    use_system_arrow_pool,
+)
 from qual_pipeline.mturk_api.client import RequestsStopped, requests_stopped, stop_on
 from qual_pipeline.stores.profile import Stores
 
@@ -110,6 +114,7 @@ def extract_types(
         raise ValueError(f"concurrency must be at least 1, got {concurrency}")
     ids = list(dict.fromkeys(type_ids))
     use_system_arrow_pool()  # freed Arrow buffers returned by release_free_memory, not kept
+    limit_malloc_arenas()  # the worker threads share malloc's arenas instead of one each
     stop = stop or threading.Event()
     unhook = stop_on(client, stop, "the extraction was stopped")
     if progress is not None:

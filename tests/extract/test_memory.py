@@ -60,3 +60,56 @@ def test_freed_arrow_buffers_below_a_live_one_go_back_to_the_system():
     # them alone kept it (the kept buffer lies above them).
     assert grown > 150, report
     assert report["freed"] - report["released"] > 100, report
+
+
+ARENAS_CHILD = """
+import ctypes, ctypes.util, json, os, sys, tempfile, threading
+from qual_pipeline.memory import limit_malloc_arenas
+
+limited = limit_malloc_arenas() if sys.argv[1] == "limit" else None
+
+def allocate():
+    kept = [bytes(4096) for _ in range(1000)]  # through malloc, in this thread's arena
+    done.wait()
+
+done = threading.Event()
+threads = [threading.Thread(target=allocate) for _ in range(8)]
+for thread in threads:
+    thread.start()
+libc = ctypes.CDLL(ctypes.util.find_library("c"))
+libc.fopen.restype = ctypes.c_void_p
+libc.malloc_info.argtypes = [ctypes.c_int, ctypes.c_void_p]
+libc.fclose.argtypes = [ctypes.c_void_p]
+path = tempfile.mktemp()
+stream = libc.fopen(path.encode(), b"w")
+libc.malloc_info(0, stream)
+libc.fclose(stream)
+done.set()
+for thread in threads:
+    thread.join()
+with open(path) as info:
+    arenas = info.read().count("<heap nr=")
+os.unlink(path)
+print(json.dumps({"limited": limited, "arenas": arenas}))
+"""
+
+
+def _arenas(mode: str, **env: str) -> dict:
+    base = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
+    done = subprocess.run(
+        [sys.executable, "-c", ARENAS_CHILD, mode],
+        capture_output=True, text=True, env={**base, **env}, timeout=120, check=True,
+    )  # fmt: skip
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_threads_share_a_few_malloc_arenas_instead_of_one_each():
+    unlimited = _arenas("none")
+    limited = _arenas("limit")
+    assert limited["limited"] is True
+    assert unlimited["arenas"] >= 8, unlimited  # glibc's default: one per thread here
+    assert limited["arenas"] <= 3, limited  # MALLOC_ARENAS, and the main arena
+
+
+def test_a_malloc_arena_count_the_user_chose_is_kept():
+    assert _arenas("limit", MALLOC_ARENA_MAX="6")["limited"] is False
