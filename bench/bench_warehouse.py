@@ -97,7 +97,7 @@ def write_lake(data_dir: Path, rows: int, *, changed: bool, seed: int = 7) -> No
             scores = np.where(change < 0.03, (scores + 5) % 101, scores).astype(np.int32)
             revoked = np.where((change >= 0.03) & (change < 0.04), ~revoked, revoked)
             place = np.where((change >= 0.04) & (change < 0.045), (place + 1) % 5, place)
-            keep = change >= 0.045  # 0.5% gone
+            keep = (change < 0.045) | (change >= 0.05)  # 0.5% gone, the changed rows kept
             workers, scores, revoked, place = (
                 workers[keep],
                 scores[keep],
