@@ -41,7 +41,7 @@ from qual_pipeline.push.plan import (
     plan_rows,
     prepare_model,
 )
-from qual_pipeline.stores.warehouse import WarehouseStore
+from qual_pipeline.stores.warehouse import WarehouseStore, set_memory_limit
 from qual_pipeline.warehouse.checks import BLOCKING_CHECKS, CheckFailure, check_failures
 from qual_pipeline.warehouse.load import latest_load_id
 
@@ -60,6 +60,8 @@ class PlanSettings:
     allow_revokes: plan revocations the inputs ask for (else rejected).
     limits: the mass-change guard. skip_rejected: rejected rows do not refuse the plan.
     ignore_checks: blocking checks whose failure does not refuse the plan (recorded and audited).
+    memory_limit: DuckDB's memory limit while the plan is built and its inputs read again before
+    a push (QUAL_PIPELINE_WAREHOUSE_MEMORY, e.g. '256MB'; beyond it DuckDB spills); None: no limit.
     """
 
     environment: str = "sandbox"
@@ -68,6 +70,7 @@ class PlanSettings:
     limits: GuardLimits = field(default_factory=GuardLimits)
     skip_rejected: bool = False
     ignore_checks: tuple[str, ...] = ()
+    memory_limit: str | None = None
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.ignore_checks) - BLOCKING_CHECKS)
@@ -93,6 +96,7 @@ class PlanSettings:
             ),
             skip_rejected=value(declared.PUSH_SKIP_REJECTED),
             ignore_checks=declared.names(value(declared.PUSH_IGNORE_CHECKS)),
+            memory_limit=value(declared.WAREHOUSE_MEMORY),
         )
 
     def as_record(self) -> dict[str, Any]:
@@ -152,6 +156,8 @@ def save_plan(
             "plan again"
         )
     with read_warehouse() as con:
+        if settings.memory_limit:
+            set_memory_limit(con, settings.memory_limit)
         if kind == "scores":
             summary = build_score_plan(
                 con,
@@ -275,6 +281,9 @@ def confirm_unchanged(
     kind: Kind = "requests" if record.kind == "requests" else "scores"
     website_csv = record.settings.get("website_csv")
     with read_warehouse() as con:
+        memory_limit = record.settings.get("memory_limit")
+        if memory_limit:
+            set_memory_limit(con, str(memory_limit))
         load_id = latest_load_id(con)
         if load_id != record.load_id:
             raise PushRefused(
