@@ -395,6 +395,8 @@ def _read_plain_csv(
             f"null_padding = false)) WHERE NOT ({blank})",
             [str(path)],
         )
+    except duckdb.OutOfMemoryException:
+        raise
     except duckdb.Error:
         con.execute(f"DROP TABLE IF EXISTS temp.{table}")
         return None

@@ -44,3 +44,18 @@ def test_a_memory_size_duckdb_cannot_read_is_named(common: list[str]) -> None:
     assert result.exit_code == 2
     assert "QUAL_PIPELINE_WAREHOUSE_MEMORY='lots' is not a memory size" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_plan_out_of_memory_names_the_setting(common: list[str], tmp_path: Path) -> None:
+    rows = "".join(f"{T1},A{i:013d},{i % 100}\n" for i in range(200_000))
+    (tmp_path / "inputs" / "desired_scores.csv").write_text(
+        f"qualification_type_id,worker_id,integer_value\n{rows}"
+    )
+    result = push_cli("plan", *common, "--warehouse-memory", "2MB")
+    import traceback
+
+    traceback.print_exception(result.exception)
+    assert result.exit_code == 1
+    assert "ran out of its memory limit" in result.output
+    assert "QUAL_PIPELINE_WAREHOUSE_MEMORY" in result.output
+    assert "Traceback" not in result.output
