@@ -3,8 +3,10 @@ requester website's worker CSV.
 
 Each file is read with Python's csv module (UTF-8, an Excel byte-order mark allowed) and streamed in
 batches into a TEMP table of the planner's connection, so it works on a read-only warehouse and a
-million rows never sit in Python at once. Every row keeps the file line it starts on and its values
-exactly as written (an empty cell is NULL), so a rejected row can be shown as the user wrote it.
+million rows never sit in Python at once; a desired-scores or grant-decisions file with one record
+per line (no quote, no empty line) is read by DuckDB's CSV reader instead, into the same table.
+Every row keeps the file line it starts on and its values exactly as written (an empty cell is
+NULL), so a rejected row can be shown as the user wrote it.
 
 - `load_csv_table` reads desired_scores.csv or grant_decisions.csv: header names are matched
   case-insensitively, trimmed, with inner spaces read as underscores (`Worker_ID`, ` worker id `
