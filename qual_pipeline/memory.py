@@ -5,25 +5,24 @@ arenas (one per thread, up to eight per core) for reuse, and Arrow's memory pool
 jemalloc) keeps freed pages too. Both are reused within the process, but they stay in its
 resident set. An extraction of millions of rows frees a lot in bursts (each de-duplicating sort
 and the snapshot written from it), and what glibc kept grew with the rows: 98 MB at about 400,000
-rows and 284 MB at about 4,000,000 in a refresh of 5 types, all of it carried into the warehouse
-load that ran next in the same process.
+rows and 284 MB at about 4,000,000 in a refresh of 5 types (free in its arenas, by mallinfo2),
+carried into the warehouse load that ran next in the same process.
 
 `release_free_memory()` hands it back: Arrow's pool `release_unused()`, then glibc's
-`malloc_trim(0)`, which returns every free page of every arena, not only the top of the heap.
+`malloc_trim(0)`, which returns the free pages of every arena, not only the top of the heap.
 Both are cheap (milliseconds) and harmless to allocations in use; on a system without glibc
 (macOS, musl) the second step does nothing.
 
-`use_system_arrow_pool()` makes Arrow allocate through the C library's malloc instead of its
-bundled mimalloc: mimalloc keeps freed pages per thread (and `release_unused` collects only the
-calling thread's), so with eight extraction threads what it held grew with the rows too; through
-malloc the trim above returns it. Measured on a refresh of about 4,000,000 rows over 5 types
-(warehouse memory 128MB): peak RSS 596 MB with the system pool, 676-698 MB with mimalloc. A pool
-chosen by the user (ARROW_DEFAULT_MEMORY_POOL) is kept.
+`use_system_arrow_pool()` makes Arrow allocate through the C library's malloc instead of its bundled
+mimalloc, which kept freed pages per thread; through malloc the trim above returns them. Measured on
+a refresh of about 4,000,000 rows over 5 types (warehouse memory 128MB, one run each): peak RSS 596
+MB with the system pool, 676-698 MB with mimalloc. A pool chosen by the user
+(ARROW_DEFAULT_MEMORY_POOL) is kept.
 
-`limit_malloc_arenas()` has the extraction's threads share two malloc arenas: with one per thread,
-each held pages that a few live objects pinned (malloc_trim cannot return those), and a refresh of
-about 4,000,000 rows carried 546 MB into its load against 348 MB with two arenas (peak 870 MB
-against 665 MB, warehouse memory 256MB). A count chosen by the user (MALLOC_ARENA_MAX) is kept.
+`limit_malloc_arenas()` has the process's threads share two malloc arenas: with one per thread, each
+kept some 40 MB resident that malloc_trim did not return, and a refresh of about 4,000,000 rows
+carried 546 MB into its load against 348 MB with two arenas (peak 870 MB against 665 MB, warehouse
+memory 256MB, one run each). A count chosen by the user (MALLOC_ARENA_MAX) is kept.
 """
 
 from __future__ import annotations
@@ -97,9 +96,9 @@ def use_system_arrow_pool() -> None:
 
 def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
     """Have glibc's malloc create at most `arenas` arenas from now on, unless MALLOC_ARENA_MAX
-    chose a number. Threads then share arenas instead of keeping one each: the pages a thread's
-    arena holds for a few live objects are not returned even by malloc_trim, and eight extraction
-    threads kept one each. The GIL serializes most allocations anyway. True when it was set."""
+    chose a number. Threads then share arenas instead of keeping one each: a thread's arena kept
+    pages resident that malloc_trim did not return, and eight extraction threads kept one each.
+    The GIL serializes most allocations anyway. True when it was set."""
     if os.environ.get("MALLOC_ARENA_MAX"):
         return False
     libc = _libc()
