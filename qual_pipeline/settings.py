@@ -355,11 +355,12 @@ WAREHOUSE_MEMORY = Setting(
     "256MB",
     "QUAL_PIPELINE_WAREHOUSE_MEMORY",
     description="Memory DuckDB may use for a warehouse load (and the counts and charts drawn "
-    "after it) before it spills to a temp folder next to warehouse.duckdb, as DuckDB writes it, "
-    "e.g. 256MB or 2GB; a merge load of 10,000,000 rows needs 512MB",
+    "after it), and for building a push plan, before it spills to a temp folder next to "
+    "warehouse.duckdb, as DuckDB writes it, e.g. 256MB or 2GB; a plan of 10,000,000 rows "
+    "needs 512MB",
     read_by="pipeline",
     flag="--warehouse-memory",
-    commands=("refresh",),
+    commands=("refresh", "plan", "push"),
 )
 WAREHOUSE_WAIT = Setting(
     "warehouse_wait_s",

@@ -3,8 +3,10 @@ requester website's worker CSV.
 
 Each file is read with Python's csv module (UTF-8, an Excel byte-order mark allowed) and streamed in
 batches into a TEMP table of the planner's connection, so it works on a read-only warehouse and a
-million rows never sit in Python at once. Every row keeps the file line it starts on and its values
-exactly as written (an empty cell is NULL), so a rejected row can be shown as the user wrote it.
+million rows never sit in Python at once; a desired-scores or grant-decisions file with one record
+per line (no quote, no empty line) is read by DuckDB's CSV reader instead, into the same table.
+Every row keeps the file line it starts on and its values exactly as written (an empty cell is
+NULL), so a rejected row can be shown as the user wrote it.
 
 - `load_csv_table` reads desired_scores.csv or grant_decisions.csv: header names are matched
   case-insensitively, trimmed, with inner spaces read as underscores (`Worker_ID`, ` worker id `
@@ -96,15 +98,19 @@ def load_csv_table(
                 + _semicolon_hint(header)
             )
         width = len(header)
-        schema = pa.schema(
-            [
-                *((c, pa.string()) for c in wanted),
-                ("source_line", pa.int64()),
-                ("input_problem", pa.string()),
-            ]
-        )
-        batches = rows.column_batches([positions.get(c) for c in wanted], width, schema)
-        count = _write_table(con, table, schema, batches)
+        count = None
+        if header_line == 1 and _one_record_per_line(path):
+            count = _read_plain_csv(con, path, table, width, {c: positions.get(c) for c in wanted})
+        if count is None:
+            schema = pa.schema(
+                [
+                    *((c, pa.string()) for c in wanted),
+                    ("source_line", pa.int64()),
+                    ("input_problem", pa.string()),
+                ]
+            )
+            batches = rows.column_batches([positions.get(c) for c in wanted], width, schema)
+            count = _write_table(con, table, schema, batches)
     return LoadedCsv(
         path=path, table=table, rows=count, present=tuple(c for c in optional if c in positions)
     )
@@ -329,6 +335,76 @@ class _Rows:
             raise InputError(
                 f"{self.path}, line {self._reader.line_num}: not valid CSV: {e}"
             ) from None
+
+
+SCAN_BYTES = 1 << 24
+
+
+def _one_record_per_line(path: Path) -> bool:
+    """True when every line of `path` is one record that DuckDB's CSV reader splits exactly as
+    this module's reader does: no quote (no quoted comma or line break), no empty line, no NUL,
+    no carriage return but in CRLF line ends. One pass over the bytes, SCAN_BYTES at a time."""
+    previous = b"\n"  # the file's first line is not empty (its header is on line 1)
+    try:
+        with path.open("rb") as handle:
+            while chunk := handle.read(SCAN_BYTES):
+                window = previous + chunk
+                if (
+                    b'"' in chunk
+                    or b"\0" in chunk
+                    or b"\n\n" in window
+                    or b"\n\r\n" in window
+                    or window.count(b"\r") != window.count(b"\r\n") + window.endswith(b"\r")
+                ):
+                    return False
+                previous = chunk[-2:]
+    except OSError:
+        return False
+    return not previous.endswith(b"\r")
+
+
+def _read_plain_csv(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    table: str,
+    width: int,
+    positions: dict[str, int | None],
+) -> int | None:
+    """Read a file `_one_record_per_line` accepted (header on line 1, `width` cells) into TEMP
+    table `table` with DuckDB's CSV reader: the same table as the batches of `_Rows`, the line of
+    a record being its number after the header plus one. Rows of only empty cells are left out.
+
+    None, with no table left, when DuckDB refuses the file (a row of another number of cells, not
+    UTF-8): the caller then reads it with the csv module, whose rows and messages are the reference.
+    At 10,000,000 rows about 2 s on 2 cores, against about 15 s for the csv module.
+    """
+    columns = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(width))
+    select = ", ".join(
+        f"nullif(c{at}, '') AS {name}" if at is not None else f"CAST(NULL AS VARCHAR) AS {name}"
+        for name, at in positions.items()
+    )
+    blank = " AND ".join(f"nullif(c{i}, '') IS NULL" for i in range(width))
+    (ordered,) = con.execute("SELECT current_setting('preserve_insertion_order')").fetchall()[0]
+    try:
+        # row_number() counts the records in the file's order only while the order is kept.
+        con.execute("SET preserve_insertion_order = true")
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {select}, source_line, "
+            "CAST(NULL AS VARCHAR) AS input_problem FROM ("
+            "SELECT *, row_number() OVER () + 1 AS source_line FROM read_csv(?, "
+            f"columns = {{{columns}}}, delim = ',', quote = '', escape = '', comment = '', "
+            "header = false, skip = 1, auto_detect = false, strict_mode = true, "
+            f"null_padding = false)) WHERE NOT ({blank})",
+            [str(path)],
+        )
+    except duckdb.OutOfMemoryException:
+        raise
+    except duckdb.Error:
+        con.execute(f"DROP TABLE IF EXISTS temp.{table}")
+        return None
+    finally:
+        con.execute(f"SET preserve_insertion_order = {'true' if ordered else 'false'}")
+    return int(con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
 
 
 def _open(path: Path) -> _Rows:

@@ -254,6 +254,8 @@ def inputs_fingerprint(con: duckdb.DuckDBPyConnection, kind: Kind) -> str:
             f"SELECT count(*), coalesce(bit_xor(h), 0), coalesce(sum(CAST(h AS HUGEINT)), 0) "
             f"FROM (SELECT {row_hash} AS h FROM {INPUT_VIEWS[kind]})"
         ).fetchall()[0]
+    except duckdb.OutOfMemoryException:
+        raise
     except duckdb.Error as e:
         raise PlanError(f"reading the plan's inputs failed: {e}") from e
     digest = hashlib.sha256(f"{kind}|{rows}|{xor}|{total}".encode()).hexdigest()[:24]
@@ -283,10 +285,22 @@ def _build(
     plan_sql = read_sql(table, sql_dir)
     try:
         con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS\n{plan_sql}\n")
+    except duckdb.OutOfMemoryException:
+        raise
     except duckdb.Error as e:
         raise PlanError(f"sql/{table}.sql failed on the rows of {inputs.source}: {e}") from e
     _refuse_duplicate_changes(con, kind)
     return summarise(con, kind, sql_dir, inputs)
+
+
+def out_of_memory(con: duckdb.DuckDBPyConnection, source: str) -> str:
+    """What to say when DuckDB ran out of the plan's memory limit on the rows of `source`."""
+    (limit,) = con.execute("SELECT current_setting('memory_limit')").fetchall()[0]
+    return (
+        f"the plan ran out of its memory limit ({limit}) on the rows of {source}: plan with "
+        "more memory (QUAL_PIPELINE_WAREHOUSE_MEMORY or --warehouse-memory; 10,000,000 rows "
+        "need 512MB)"
+    )
 
 
 def _refuse_duplicate_changes(con: duckdb.DuckDBPyConnection, kind: Kind) -> None:

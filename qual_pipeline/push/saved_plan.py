@@ -38,10 +38,11 @@ from qual_pipeline.push.plan import (
     build_request_plan,
     build_score_plan,
     inputs_fingerprint,
+    out_of_memory,
     plan_rows,
     prepare_model,
 )
-from qual_pipeline.stores.warehouse import WarehouseStore
+from qual_pipeline.stores.warehouse import WarehouseStore, set_memory_limit
 from qual_pipeline.warehouse.checks import BLOCKING_CHECKS, CheckFailure, check_failures
 from qual_pipeline.warehouse.load import latest_load_id
 
@@ -60,6 +61,8 @@ class PlanSettings:
     allow_revokes: plan revocations the inputs ask for (else rejected).
     limits: the mass-change guard. skip_rejected: rejected rows do not refuse the plan.
     ignore_checks: blocking checks whose failure does not refuse the plan (recorded and audited).
+    memory_limit: DuckDB's memory limit while the plan is built and its inputs read again before
+    a push (QUAL_PIPELINE_WAREHOUSE_MEMORY, e.g. '256MB'; beyond it DuckDB spills); None: no limit.
     """
 
     environment: str = "sandbox"
@@ -68,6 +71,7 @@ class PlanSettings:
     limits: GuardLimits = field(default_factory=GuardLimits)
     skip_rejected: bool = False
     ignore_checks: tuple[str, ...] = ()
+    memory_limit: str | None = None
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.ignore_checks) - BLOCKING_CHECKS)
@@ -93,6 +97,7 @@ class PlanSettings:
             ),
             skip_rejected=value(declared.PUSH_SKIP_REJECTED),
             ignore_checks=declared.names(value(declared.PUSH_IGNORE_CHECKS)),
+            memory_limit=value(declared.WAREHOUSE_MEMORY),
         )
 
     def as_record(self) -> dict[str, Any]:
@@ -152,45 +157,67 @@ def save_plan(
             "plan again"
         )
     with read_warehouse() as con:
-        if kind == "scores":
-            summary = build_score_plan(
-                con,
-                inputs_dir=inputs_dir,
-                sql_dir=sql_dir,
-                allow_grants=settings.allow_grants,
-                allow_revokes=settings.allow_revokes,
-                website_csv=website_csv,
+        try:
+            return _save_plan(
+                con, kind, journal, inputs_dir, settings, sql_dir, preview_rows, website_csv
             )
-        elif website_csv is not None:
-            raise PlanError("a website CSV holds scores and revocations, not request decisions")
-        else:
-            summary = build_request_plan(con, inputs_dir=inputs_dir, sql_dir=sql_dir)
-        fingerprint = inputs_fingerprint(con, kind)
-        load_id = latest_load_id(con)
-        types = [t.qualification_type_id for t in summary.per_type]
-        failures = check_failures(con, load_id, types) if load_id else []
-        verdict = plan_refusals(summary, settings.limits, skip_rejected=settings.skip_rejected)
-        verdict += _check_refusals(load_id, failures, settings.ignore_checks)
-        header = PlanHeader(
-            kind=kind,
-            environment=settings.environment,
-            load_id=load_id,
-            inputs_fingerprint=fingerprint,
-            settings={
-                **settings.as_record(),
-                "inputs_dir": str(Path(inputs_dir).resolve()),
-                "website_csv": str(Path(website_csv).resolve()) if website_csv else None,
-            },
-            summary=_summary_record(summary, failures),
-            verdict=tuple(verdict),
-            ignored_checks=tuple(sorted(settings.ignore_checks)),
+        except duckdb.OutOfMemoryException as e:
+            source = str(website_csv) if website_csv else f"the {kind} inputs in {inputs_dir}"
+            raise PlanError(out_of_memory(con, source)) from e
+
+
+def _save_plan(
+    con: duckdb.DuckDBPyConnection,
+    kind: Kind,
+    journal: Journal,
+    inputs_dir: Path,
+    settings: PlanSettings,
+    sql_dir: Path,
+    preview_rows: int,
+    website_csv: Path | None,
+) -> SavedPlan:
+    """`save_plan` on the open read-only connection `con`."""
+    if settings.memory_limit:
+        set_memory_limit(con, settings.memory_limit)
+    if kind == "scores":
+        summary = build_score_plan(
+            con,
+            inputs_dir=inputs_dir,
+            sql_dir=sql_dir,
+            allow_grants=settings.allow_grants,
+            allow_revokes=settings.allow_revokes,
+            website_csv=website_csv,
         )
-        record = journal.save_plan(
-            header,
-            changes=plan_rows(con, kind, actions=CHANGE_ACTIONS[kind]),
-            rejections=plan_rows(con, kind, actions=("rejected",)),
-        )
-        preview = _preview(con, kind, preview_rows)
+    elif website_csv is not None:
+        raise PlanError("a website CSV holds scores and revocations, not request decisions")
+    else:
+        summary = build_request_plan(con, inputs_dir=inputs_dir, sql_dir=sql_dir)
+    fingerprint = inputs_fingerprint(con, kind)
+    load_id = latest_load_id(con)
+    types = [t.qualification_type_id for t in summary.per_type]
+    failures = check_failures(con, load_id, types) if load_id else []
+    verdict = plan_refusals(summary, settings.limits, skip_rejected=settings.skip_rejected)
+    verdict += _check_refusals(load_id, failures, settings.ignore_checks)
+    header = PlanHeader(
+        kind=kind,
+        environment=settings.environment,
+        load_id=load_id,
+        inputs_fingerprint=fingerprint,
+        settings={
+            **settings.as_record(),
+            "inputs_dir": str(Path(inputs_dir).resolve()),
+            "website_csv": str(Path(website_csv).resolve()) if website_csv else None,
+        },
+        summary=_summary_record(summary, failures),
+        verdict=tuple(verdict),
+        ignored_checks=tuple(sorted(settings.ignore_checks)),
+    )
+    record = journal.save_plan(
+        header,
+        changes=plan_rows(con, kind, actions=CHANGE_ACTIONS[kind]),
+        rejections=plan_rows(con, kind, actions=("rejected",)),
+    )
+    preview = _preview(con, kind, preview_rows)
     return SavedPlan(record=record, summary=summary, checks=failures, preview=preview)
 
 
@@ -275,6 +302,9 @@ def confirm_unchanged(
     kind: Kind = "requests" if record.kind == "requests" else "scores"
     website_csv = record.settings.get("website_csv")
     with read_warehouse() as con:
+        memory_limit = record.settings.get("memory_limit")
+        if memory_limit:
+            set_memory_limit(con, str(memory_limit))
         load_id = latest_load_id(con)
         if load_id != record.load_id:
             raise PushRefused(
@@ -292,12 +322,17 @@ def confirm_unchanged(
                 allow_revokes=bool(record.settings.get("allow_revokes")),
                 website_csv=Path(website_csv) if website_csv else None,
             )
+            fingerprint = inputs_fingerprint(con, kind)
         except PlanError as e:
             raise PushRefused(
                 f"{REFUSED}the inputs of plan {record.plan_id} cannot be read again to check "
                 f"that they did not change: {e}"
             ) from None
-        fingerprint = inputs_fingerprint(con, kind)
+        except duckdb.OutOfMemoryException:
+            raise PushRefused(
+                f"{REFUSED}the inputs of plan {record.plan_id} cannot be read again to check "
+                f"that they did not change: {out_of_memory(con, 'its inputs')}"
+            ) from None
     if fingerprint != record.inputs_fingerprint:
         raise PushRefused(
             f"{REFUSED}the inputs changed since plan {record.plan_id} was saved: "

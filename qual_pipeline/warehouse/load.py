@@ -218,7 +218,9 @@ def _extract_runs_table(snapshots: list[Snapshot], loaded_at: datetime) -> pa.Ta
 
 def _load_worker_qualifications(
     con: duckdb.DuckDBPyConnection, snapshots: list[Snapshot], step: StepHook
-) -> None:
+) -> dict[str, int]:
+    """Replace the refreshed types' rows and merge them into the history; the history versions
+    opened or closed, by change (new, returned, score, gone, ...)."""
     with registered(con, "observed_partitions", _partition_table(snapshots)):
         files = [s.location for s in snapshots]
         inspect = run_sql_file(
@@ -235,8 +237,11 @@ def _load_worker_qualifications(
         else:
             run_sql_file(con, "load/observe_refreshed_worker_qualifications")
         run_sql_file(con, "load/merge_history")
-        (versions,) = con.execute("SELECT count(*) FROM history_changes").fetchall()[0]
-        step(f"merge history: {versions:,} version(s) opened or closed")
+        changes = dict(
+            con.execute("SELECT change, count(*) FROM history_changes GROUP BY ALL").fetchall()
+        )
+        step(f"merge history: {sum(changes.values()):,} version(s) opened or closed")
+    return changes
 
 
 def _load_partitioned_requests(con: duckdb.DuckDBPyConnection, snapshots: list[Snapshot]) -> None:
@@ -366,10 +371,7 @@ def _write_load(
     changes: dict[str, int] = {}
     recorded = False
     if by_table["worker_qualifications"]:
-        _load_worker_qualifications(con, by_table["worker_qualifications"], step)
-        changes = dict(
-            con.execute("SELECT change, count(*) FROM history_changes GROUP BY ALL").fetchall()
-        )
+        changes = _load_worker_qualifications(con, by_table["worker_qualifications"], step)
         run_sql_file(con, "load/drop_staging")
     if by_table["qualification_requests"]:
         requests = by_table["qualification_requests"]

@@ -22,9 +22,7 @@ from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
 from support.dagster_ui import stop_group
 from support.mturk import make_data, qualification, qualification_type, type_id
 from support.services import S3Server
-from support.shared import Machine, instance_database, shared_settings
-
-from qual_pipeline.defs.pools import set_pool_limits
+from support.shared import Machine, operator_instance, shared_settings
 
 TYPES = [type_id(81), type_id(82)]
 RUNS_TIMEOUT_S = 240
@@ -91,22 +89,13 @@ def test_daemon_runs_discovery_extraction_and_load_on_the_postgres_instance(
         ],
     )
     mturk = local_mturk(data=data)
-    instance_url = instance_database(postgres_server)
     shared = shared_settings(
-        storage=f"s3://{s3_bucket}/deploy",
-        catalog=postgres_server.create_database(),
-        s3_env=s3_server.env(),
-        mturk_url=mturk.endpoint_url,
-        instance_url=instance_url,
+        postgres_server, s3_server, s3_bucket, prefix="deploy", mturk_url=mturk.endpoint_url
     )
     daemon_machine = Machine.new(tmp_path / "daemon")
     reader = Machine.new(tmp_path / "reader")
     log_path = tmp_path / "daemon.log"
-    monkeypatch.setenv("DAGSTER_POSTGRES_URL", instance_url)
-    instance = DagsterInstance.from_config(str(daemon_machine.root / "dagster_home"))
-    # What an operator sets once on the instance (as `qual-pipeline ui` does at start): two
-    # extraction steps at once; the slots live in PostgreSQL, shared by every run's process.
-    set_pool_limits(instance, api_concurrency=2)
+    instance = operator_instance(daemon_machine, shared, monkeypatch, api_concurrency=2)
     daemon_bin = Path(sys.executable).with_name("dagster-daemon")
     with log_path.open("wb") as log:
         daemon = subprocess.Popen(

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
+from dagster import AssetKey, DagsterEventType, DagsterRunStatus, RunsFilter
 from support.dagster_ui import free_port, stop_group, wait_for_ui
 from support.mturk import (
     make_data,
@@ -33,9 +33,7 @@ from support.mturk import (
     worker_id,
 )
 from support.services import S3Server
-from support.shared import Machine, instance_database, shared_settings
-
-from qual_pipeline.defs.pools import set_pool_limits
+from support.shared import Machine, operator_instance, shared_settings
 
 TYPES = [type_id(300 + n) for n in range(30)]
 WORKERS = 6
@@ -107,13 +105,8 @@ def test_a_ui_backfill_of_thirty_types_on_the_postgres_instance_is_one_run(
         qualifications=[qualification(w, s, qual_type_id=t) for (t, w), s in first.items()],
     )
     mturk = local_mturk(data=data)
-    instance_url = instance_database(postgres_server)
     shared = shared_settings(
-        storage=f"s3://{s3_bucket}/ui",
-        catalog=postgres_server.create_database(),
-        s3_env=s3_server.env(),
-        mturk_url=mturk.endpoint_url,
-        instance_url=instance_url,
+        postgres_server, s3_server, s3_bucket, prefix="ui", mturk_url=mturk.endpoint_url
     )
     refresher = Machine.new(tmp_path / "refresher")
     server = Machine.new(tmp_path / "server")
@@ -133,9 +126,7 @@ def test_a_ui_backfill_of_thirty_types_on_the_postgres_instance_is_one_run(
             SendNotification=False,
         )
 
-    monkeypatch.setenv("DAGSTER_POSTGRES_URL", instance_url)
-    instance = DagsterInstance.from_config(str(server.root / "dagster_home"))
-    set_pool_limits(instance, api_concurrency=2)
+    instance = operator_instance(server, shared, monkeypatch, api_concurrency=2)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log_path = tmp_path / "dagster_dev.log"

@@ -91,24 +91,41 @@ class Machine:
 
 
 def shared_settings(
-    *, storage: str, catalog: str, s3_env: dict[str, str], mturk_url: str, instance_url: str
+    postgres_server: Any, s3_server: Any, bucket: str, *, prefix: str, mturk_url: str
 ) -> dict[str, str]:
-    """The variables every machine of a shared-profile test has in common: the storage and the
-    catalog, moto's endpoint, the requester's keys for MTurk (the storage keys are the same here:
-    moto takes any), the local MTurk and the PostgreSQL Dagster instance."""
+    """The variables every machine of a shared-profile test has in common: the storage under
+    `s3://<bucket>/<prefix>` and a fresh catalog database, moto's endpoint, the requester's keys
+    for MTurk (the storage keys are the same here: moto takes any), the local MTurk and a fresh
+    PostgreSQL database for the Dagster instance (DAGSTER_POSTGRES_URL)."""
     from support.mturk import REGION, REQUESTER
 
     return {
-        "QUAL_PIPELINE_STORAGE": storage,
-        "QUAL_PIPELINE_CATALOG": catalog,
+        "QUAL_PIPELINE_STORAGE": f"s3://{bucket}/{prefix}",
+        "QUAL_PIPELINE_CATALOG": postgres_server.create_database(),
         "QUAL_PIPELINE_TYPES": "owned",
-        **s3_env,
+        **s3_server.env(),
         "AWS_ACCESS_KEY_ID": REQUESTER.access_key_id,
         "AWS_SECRET_ACCESS_KEY": REQUESTER.secret_access_key,
         "AWS_DEFAULT_REGION": REGION,
         "MTURK_ENDPOINT_URL": mturk_url,
-        "DAGSTER_POSTGRES_URL": instance_url,
+        "DAGSTER_POSTGRES_URL": instance_database(postgres_server),
     }
+
+
+def operator_instance(
+    machine: Machine, shared: dict[str, str], monkeypatch: Any, *, api_concurrency: int
+) -> Any:
+    """The machine's PostgreSQL Dagster instance, opened in this process, with the pool limit an
+    operator sets once on it (as `qual-pipeline ui` does at start): `api_concurrency` extraction
+    steps at once, the slots living in PostgreSQL, shared by every run's process."""
+    from dagster import DagsterInstance
+
+    from qual_pipeline.defs.pools import set_pool_limits
+
+    monkeypatch.setenv("DAGSTER_POSTGRES_URL", shared["DAGSTER_POSTGRES_URL"])
+    instance = DagsterInstance.from_config(str(machine.root / "dagster_home"))
+    set_pool_limits(instance, api_concurrency=api_concurrency)
+    return instance
 
 
 def instance_database(postgres_server: Any) -> str:

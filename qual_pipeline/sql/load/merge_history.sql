@@ -3,7 +3,20 @@
 -- only a complete observation (a full snapshot) can tell that a worker is gone.
 -- An observation never overrides a newer one: a change counts only if observed after the open
 -- version began, so replaying a snapshot or a push adds nothing.
-CREATE OR REPLACE TEMP TABLE history_changes AS
+-- history_changes (a view, read for the counts) lists every version opened or closed: the staged
+-- changes of types that have a history, and the first sightings of types that have none, which
+-- are inserted straight from the observations rather than staged (a first load of 10,000,000 rows
+-- staged them all, then copied them: 36 s of its 73 under 512MB).
+
+-- Observed types without any history version: all their observations are new.
+CREATE OR REPLACE TEMP TABLE first_sighted_types AS
+SELECT p.qualification_type_id
+FROM observed_partitions AS p
+ANTI JOIN (
+    SELECT DISTINCT qualification_type_id FROM worker_qualification_history
+) AS h USING (qualification_type_id);
+
+CREATE OR REPLACE TEMP TABLE staged_history_changes AS
 WITH open_versions AS (
     SELECT
         h.qualification_type_id, h.worker_id, h.status, h.integer_value, h.country,
@@ -44,7 +57,10 @@ compared AS (
                 END
             ), '')
         END AS change
-    FROM observed_worker_qualifications AS o
+    FROM (
+        SELECT * FROM observed_worker_qualifications
+        ANTI JOIN first_sighted_types USING (qualification_type_id)
+    ) AS o
     FULL OUTER JOIN open_versions AS v
         ON v.qualification_type_id = o.qualification_type_id AND v.worker_id = o.worker_id
 )
@@ -53,7 +69,7 @@ SELECT * FROM compared WHERE change IS NOT NULL;
 -- A key with no open version but a version closed as gone has come back. A join with the keys
 -- of gone versions (each once), not a correlated EXISTS: DuckDB then builds on the gone keys,
 -- few, instead of on every new key (a first load of 1,000,000 rows spent 1.4 s here, now 0.01).
-UPDATE history_changes AS c
+UPDATE staged_history_changes AS c
 SET change = 'returned'
 FROM (
     SELECT DISTINCT qualification_type_id, worker_id
@@ -66,7 +82,7 @@ WHERE c.change = 'new'
 
 UPDATE worker_qualification_history AS h
 SET valid_to = c.observed_at, end_reason = CASE WHEN c.change = 'gone' THEN 'gone' ELSE 'superseded' END
-FROM history_changes AS c
+FROM staged_history_changes AS c
 WHERE c.closes_open_version
     AND h.valid_to IS NULL
     AND h.qualification_type_id = c.qualification_type_id
@@ -76,5 +92,21 @@ INSERT INTO worker_qualification_history BY NAME
 SELECT
     qualification_type_id, worker_id, status, integer_value, country, subdivision,
     observed_at AS valid_from, NULL AS valid_to, change, NULL AS end_reason, source
-FROM history_changes
+FROM staged_history_changes
 WHERE change <> 'gone';
+
+INSERT INTO worker_qualification_history BY NAME
+SELECT
+    qualification_type_id, worker_id, status, integer_value, country, subdivision,
+    observed_at AS valid_from, NULL AS valid_to, 'new' AS change, NULL AS end_reason, source
+FROM observed_worker_qualifications
+SEMI JOIN first_sighted_types USING (qualification_type_id);
+
+CREATE OR REPLACE TEMP VIEW history_changes AS
+SELECT * FROM staged_history_changes
+UNION ALL
+SELECT
+    qualification_type_id, worker_id, status, integer_value, country, subdivision, observed_at,
+    source, false AS closes_open_version, 'new' AS change
+FROM observed_worker_qualifications
+SEMI JOIN first_sighted_types USING (qualification_type_id);

@@ -1,0 +1,61 @@
+"""`plan --warehouse-memory` (QUAL_PIPELINE_WAREHOUSE_MEMORY) holds the plan's DuckDB to a memory
+limit: a value DuckDB reads plans as without it, one it does not is a usage error naming it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from push_helpers import World, push_cli, start_world
+from support.mturk import type_id, worker_id
+
+T1 = type_id(82)
+W = [worker_id(i) for i in range(4)]
+
+
+@pytest.fixture
+def common(local_mturk, mturk_env, tmp_path: Path) -> list[str]:
+    world = World(types=[T1], qualifications=[(T1, w, "Granted", 10) for w in W])
+    _, common = start_world(local_mturk, mturk_env, tmp_path, world)
+    (tmp_path / "inputs").mkdir()
+    (tmp_path / "inputs" / "desired_scores.csv").write_text(
+        f"qualification_type_id,worker_id,integer_value\n{T1},{W[1]},11\n{T1},{W[2]},10\n"
+    )
+    return common
+
+
+def test_a_plan_within_a_memory_limit_is_the_same_plan(common: list[str]) -> None:
+    plans = []
+    for memory in ("64MB", "2GB"):
+        result = push_cli(
+            "plan", *common, "--warehouse-memory", memory, "--max-share", "1", "--output", "json"
+        )
+        assert result.exit_code == 0, result.output
+        plans.append(json.loads(result.output))
+    assert plans[0]["counts"] == plans[1]["counts"] == {
+        "update": 1, "grant": 0, "revoke": 0, "unchanged": 1, "rejected": 0
+    }  # fmt: skip
+    assert plans[0]["rows"] == plans[1]["rows"]
+
+
+def test_a_memory_size_duckdb_cannot_read_is_named(common: list[str]) -> None:
+    result = push_cli("plan", *common, "--warehouse-memory", "lots")
+    assert result.exit_code == 2
+    assert "QUAL_PIPELINE_WAREHOUSE_MEMORY='lots' is not a memory size" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_plan_out_of_memory_names_the_setting(common: list[str], tmp_path: Path) -> None:
+    rows = "".join(f"{T1},A{i:013d},{i % 100}\n" for i in range(200_000))
+    (tmp_path / "inputs" / "desired_scores.csv").write_text(
+        f"qualification_type_id,worker_id,integer_value\n{rows}"
+    )
+    result = push_cli("plan", *common, "--warehouse-memory", "2MB")
+    import traceback
+
+    traceback.print_exception(result.exception)
+    assert result.exit_code == 1
+    assert "ran out of its memory limit" in result.output
+    assert "QUAL_PIPELINE_WAREHOUSE_MEMORY" in result.output
+    assert "Traceback" not in result.output
