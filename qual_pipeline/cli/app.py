@@ -21,6 +21,7 @@ from qual_pipeline.cli.render import err
 from qual_pipeline.cli.score import score
 from qual_pipeline.cli.sql import sql
 from qual_pipeline.cli.ui import ui
+from qual_pipeline.memory import limit_malloc_arenas
 
 app = typer.Typer(
     name="qual-pipeline",
@@ -67,6 +68,8 @@ reflow_help(app)
 
 
 def main() -> None:
+    # Before any thread starts: every thread's malloc arena, not only the extraction's, counts.
+    limit_malloc_arenas()
     try:
         app()
     except KeyboardInterrupt:

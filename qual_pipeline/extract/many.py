@@ -34,6 +34,11 @@ from qual_pipeline.extract.tables import (
     TableSpec,
     extract_table,
 )
+from qual_pipeline.memory import (
+    limit_malloc_arenas,
+    release_free_memory,
+    use_system_arrow_pool,
+)
 from qual_pipeline.mturk_api.client import RequestsStopped, requests_stopped, stop_on
 from qual_pipeline.stores.profile import Stores
 
@@ -108,6 +113,8 @@ def extract_types(
     if concurrency < 1:
         raise ValueError(f"concurrency must be at least 1, got {concurrency}")
     ids = list(dict.fromkeys(type_ids))
+    use_system_arrow_pool()  # freed Arrow buffers returned by release_free_memory, not kept
+    limit_malloc_arenas()  # the worker threads share malloc's arenas instead of one each
     stop = stop or threading.Event()
     unhook = stop_on(client, stop, "the extraction was stopped")
     if progress is not None:
@@ -149,6 +156,7 @@ def extract_types(
     finally:
         if finished:
             unhook()  # every thread is done: the client may serve other work
+            release_free_memory()  # what the extraction freed, before the load that follows
         else:
             stop.set()  # the consumer stopped early (or was interrupted): send nothing more
 

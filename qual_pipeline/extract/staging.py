@@ -29,6 +29,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from qual_pipeline.memory import release_free_memory
+
 SEQUENCE_COLUMN = "_seq"
 ALLOCATOR_FLUSH_THRESHOLD = "16MB"
 """Freed memory DuckDB's allocator may keep cached before returning it (128MB by default: more
@@ -124,7 +126,12 @@ class Staging:
         if self.rows == 0:
             return
         with SPILLED_SORTS:
-            yield from self._last_per_key_spilled()
+            try:
+                yield from self._last_per_key_spilled()
+            finally:
+                # What the sort and its Arrow batches freed goes back to the system before the
+                # next sort: kept in glibc's arenas it grew with the number of sorts (the rows).
+                release_free_memory()
 
     def _last_per_key_spilled(self) -> Iterator[pa.RecordBatch]:
         con = duckdb.connect(
@@ -171,6 +178,7 @@ class Staging:
                 )
                 relation = con.sql(query, params={"files": [str(f) for f in files]})
                 yield from self._first_per_key(relation)
+                release_free_memory()  # each bucket's sort and batches: freed, returned
         finally:
             con.close()
 
