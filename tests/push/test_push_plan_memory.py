@@ -59,3 +59,16 @@ def test_a_plan_out_of_memory_names_the_setting(common: list[str], tmp_path: Pat
     assert "ran out of its memory limit" in result.output
     assert "QUAL_PIPELINE_WAREHOUSE_MEMORY" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("memory", ["16MB", "32MB"])
+def test_a_small_file_plans_within_a_small_limit(common: list[str], memory: str) -> None:
+    # DuckDB's CSV reader allocates a 32MB buffer by default, whatever the file's size: a plan
+    # of two rows ran out of a 32MB limit that the csv module's reader fits.
+    result = push_cli(
+        "plan", *common, "--warehouse-memory", memory, "--max-share", "1", "--output", "json"
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["counts"] == {
+        "update": 1, "grant": 0, "revoke": 0, "unchanged": 1, "rejected": 0
+    }  # fmt: skip
