@@ -150,3 +150,42 @@ def test_a_long_value_reads_the_same_both_ways(
     fast, _ = _outcome(path, fast=True, monkeypatch=monkeypatch)
     reference, _ = _outcome(path, fast=False, monkeypatch=monkeypatch)
     assert fast == reference
+
+
+@pytest.mark.parametrize("memory", ["32MB", "256MB"])
+def test_a_file_larger_than_the_buffer_is_read_by_duckdb_within_a_limit(
+    memory: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # DuckDB's reader, with its default 32MB buffer, ran out of a 32MB limit that the csv module
+    # reads this file within; 256MB is the setting's default.
+    from qual_pipeline.stores.warehouse import set_memory_limit
+
+    path = tmp_path / "desired_scores.csv"
+    rows = "".join(f"T1,A{i},{i % 100}\n" if i % 9 else ",,\n" for i in range(1_000_000))
+    path.write_text(f"qualification_type_id,worker_id,integer_value\n{rows}")
+    tables = []
+    read_plain = inputs._read_plain_csv
+    used: list[bool] = []
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        count = read_plain(*args, **kwargs)
+        used.append(count is not None)
+        return count
+
+    for fast in (True, False):
+        con = duckdb.connect()
+        set_memory_limit(con, memory)
+        used.clear()
+        with monkeypatch.context() as m:
+            m.setattr(inputs, "_read_plain_csv", spy)
+            if not fast:
+                m.setattr(inputs, "_one_record_per_line", lambda _path: None)
+            load_csv_table(con, path, "desired_csv", required=REQUIRED)
+        assert used == ([True] if fast else [])
+        tables.append(
+            con.execute(
+                "SELECT count(*), min(source_line), max(source_line), "
+                "count(*) FILTER (WHERE 'A' || (source_line - 2) <> worker_id) FROM desired_csv"
+            ).fetchall()
+        )
+    assert tables[0] == tables[1] == [(888_888, 3, 1_000_000, 0)]
