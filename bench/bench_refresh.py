@@ -11,8 +11,13 @@ fresh subprocess:
   type and table, and its run, the paging beside each type's materialization events; the load;
   the rest: process start, imports, discovery) and Dagster's own cost of recording such a run,
   measured alone: a ranged run over 300 dynamic partitions that only yields materializations
-  (one or two assets per partition, the metadata of a lake snapshot), no API call, no file; and
-  the same refresh with DAGSTER_HOME unset (the CLI's throw-away in-memory instance);
+  (one or two assets per partition, the metadata of a lake snapshot), no API call, no file, on
+  each kind of instance storage: the default SQLite one of dagster_home/dagster.yaml (a database
+  per run and an index database), Dagster's consolidated SQLite event log (one database), the
+  in-memory instance, and PostgreSQL (dagster-postgres, a local server, as deploy/dagster.yaml);
+  the same refresh with DAGSTER_HOME unset (the CLI's throw-away in-memory instance); and that
+  one with `--retry-mode standard` (no adaptive pace, so no slow start: the paging as fast as
+  the bare loop's, the refresh's floor with Dagster recording in memory);
 - a refresh of many types against `rate_limit` requests/s per requester with QUAL_PIPELINE_RATE
   unset (the limit is not told to the client): the achieved rate of answered requests as a share
   of the limit (the whole refresh, and its paging alone), and the share of requests throttled
@@ -24,12 +29,13 @@ fresh subprocess:
   5 types (target: the larger at most 1.15x the smaller).
 
 Run: .venv/bin/python bench/bench_refresh.py [--types 5,300,2000] [--rss-rows 400000,4000000]
-     [--rate-types 300] [--skip types,rss]
+     [--rate-types 300] [--skip types,floor,rate,rss]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -262,6 +268,7 @@ def many_types(scratch: Path, sizes: list[int]) -> dict[str, Any]:
             bare = _bare(server)
             ours = _refresh(server, scratch, runs=True)
             in_memory = _refresh(server, scratch, on_disk=False)
+            unpaced = _refresh(server, scratch, "--retry-mode", "standard", on_disk=False)
         finally:
             server.stop()
         print(f"{types} types: bare {bare}\n{types} types: refresh {ours}", flush=True)
@@ -275,6 +282,14 @@ def many_types(scratch: Path, sizes: list[int]) -> dict[str, Any]:
         figures[f"types_{types}_in_memory_refresh_over_bare"] = round(
             in_memory["seconds"] / bare["seconds"], 2
         )
+        figures[f"types_{types}_in_memory_paging_s"] = round(in_memory["paging_span_s"], 3)
+        # And without the adaptive pace (`--retry-mode standard`): its slow start (10 requests/s,
+        # growing with each answer) is what holds the paging behind the bare loop's.
+        figures[f"types_{types}_unpaced_in_memory_refresh_s"] = round(unpaced["seconds"], 3)
+        figures[f"types_{types}_unpaced_in_memory_refresh_over_bare"] = round(
+            unpaced["seconds"] / bare["seconds"], 2
+        )
+        figures[f"types_{types}_unpaced_in_memory_paging_s"] = round(unpaced["paging_span_s"], 3)
         # CPU seconds (user + system) of each process: less swayed by other work on the machine
         # than wall time, though a loaded disk still slows SQLite's commits.
         figures[f"types_{types}_bare_cpu_s"] = round(bare["cpu_s"], 3)
@@ -326,12 +341,32 @@ def _start_and_steady(answers: list[tuple[float, int, str]]) -> dict[str, Any]:
 
 
 FLOOR_PARTITIONS = 300
+STORAGES = ("sqlite", "consolidated", "memory", "postgres")
+"""Instance storages the recording floor is measured on (see `recording_floor`)."""
+CONSOLIDATED_YAML = """
+event_log_storage:
+  module: dagster._core.storage.event_log
+  class: ConsolidatedSqliteEventLogStorage
+  config:
+    base_dir:
+      env: DAGSTER_HOME
+"""
+POSTGRES_YAML = """
+storage:
+  postgres:
+    postgres_url:
+      env: DAGSTER_POSTGRES_URL
+"""
 
 
-def recording_floor(partitions: int, assets: int) -> dict[str, Any]:
+def recording_floor(partitions: int, assets: int, storage: str = "sqlite") -> dict[str, Any]:
     """In this (fresh) process: a ranged run over `partitions` dynamic partitions of a
     multi-asset of `assets` specs that only yields one materialization per asset and partition,
-    on a fresh Dagster instance on disk; the run's seconds and events."""
+    on a fresh Dagster instance: `storage` 'sqlite' (dagster_home/dagster.yaml as shipped: the
+    default SQLite storage, a database per run beside an index database), 'consolidated'
+    (Dagster's ConsolidatedSqliteEventLogStorage: one event database), 'memory' (the ephemeral
+    instance) or 'postgres' (DAGSTER_POSTGRES_URL, as deploy/dagster.yaml); the run's wall and
+    CPU seconds and its events."""
     from dagster import (
         AssetMaterialization,
         AssetSpec,
@@ -345,7 +380,9 @@ def recording_floor(partitions: int, assets: int) -> dict[str, Any]:
     )
 
     home = Path(tempfile.mkdtemp(prefix="bench-floor-"))
-    shutil.copy(ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    extra = {"consolidated": CONSOLIDATED_YAML, "postgres": POSTGRES_YAML}.get(storage, "")
+    yaml = (ROOT / "dagster_home" / "dagster.yaml").read_text()
+    (home / "dagster.yaml").write_text(yaml + extra)
     os.environ["DAGSTER_HOME"] = str(home)
     keys_def = DynamicPartitionsDefinition(name="types")
     specs = [AssetSpec(["lake", f"table_{n}"], skippable=True) for n in range(assets)]
@@ -374,10 +411,10 @@ def recording_floor(partitions: int, assets: int) -> dict[str, Any]:
 
     job = define_asset_job("floor", selection=[tables])
     defs = Definitions(assets=[tables], jobs=[job])
-    instance = DagsterInstance.get()
+    instance = DagsterInstance.ephemeral() if storage == "memory" else DagsterInstance.get()
     keys = [f"3FLOOR{n:024d}" for n in range(partitions)]
     instance.add_dynamic_partitions("types", keys)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     result = defs.resolve_job_def("floor").execute_in_process(
         instance=instance,
         tags={
@@ -386,28 +423,61 @@ def recording_floor(partitions: int, assets: int) -> dict[str, Any]:
         },
         run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
     )
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     events = len(instance.all_logs(result.run_id))
     instance.dispose()
     shutil.rmtree(home, ignore_errors=True)
-    return {"seconds": seconds, "events": events, "success": result.success}
+    return {"seconds": seconds, "cpu_s": cpu, "events": events, "success": result.success}
+
+
+def _floor(partitions: int, assets: int, storage: str, env: dict[str, str]) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, __file__, "--floor", f"{partitions},{assets},{storage}"],
+        capture_output=True, text=True, env=env, timeout=3600,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"recording floor failed:\n{done.stderr[-3000:]}")
+    floor = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"recording {partitions} partitions x {assets} asset(s), {storage}: {floor}", flush=True)
+    return floor
+
+
+def _postgres_url(stack: contextlib.ExitStack) -> str | None:
+    """A fresh PostgreSQL database on 127.0.0.1 (the tests' server helper: initdb and postgres
+    from Debian's package), as the URL dagster-postgres takes; None when PostgreSQL is not
+    installed."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from support.services import ServiceStartError, postgres_bin_dir, running_postgres
+
+    try:
+        postgres_bin_dir()
+    except ServiceStartError:
+        return None
+    server = stack.enter_context(running_postgres())
+    return server.create_database().replace("postgresql://", "postgresql+psycopg2://")
 
 
 def recording_floors(partitions: int = FLOOR_PARTITIONS) -> dict[str, Any]:
+    """Dagster's cost of recording a ranged run of `partitions` types, alone: with two assets
+    per partition and one on the shipped instance, then two on each other storage."""
     figures: dict[str, Any] = {}
-    for assets in (2, 1):
-        done = subprocess.run(
-            [sys.executable, __file__, "--floor", f"{partitions},{assets}"],
-            capture_output=True, text=True, env=_env(), timeout=3600,
-        )  # fmt: skip
-        if done.returncode != 0:
-            raise RuntimeError(f"recording floor failed:\n{done.stderr[-3000:]}")
-        floor = json.loads(done.stdout.strip().splitlines()[-1])
-        print(f"recording {partitions} partitions x {assets} asset(s): {floor}", flush=True)
-        name = f"floor_{partitions}_types_{assets}_asset{'s' if assets > 1 else ''}"
-        figures[f"{name}_s"] = round(floor["seconds"], 3)
-        figures[f"{name}_events"] = floor["events"]
-        figures[f"{name}_ms_per_type"] = round(1000 * floor["seconds"] / partitions, 2)
+    with contextlib.ExitStack() as stack:
+        for assets, storage in [(2, "sqlite"), (1, "sqlite")] + [(2, s) for s in STORAGES[1:]]:
+            env = _env()
+            if storage == "postgres":
+                url = _postgres_url(stack)
+                if url is None:
+                    print("recording floor on PostgreSQL: not installed here", flush=True)
+                    continue
+                env["DAGSTER_POSTGRES_URL"] = url
+            floor = _floor(partitions, assets, storage, env)
+            name = f"floor_{partitions}_types_{assets}_asset{'s' if assets > 1 else ''}"
+            name += "" if storage == "sqlite" else f"_{storage}"
+            figures[f"{name}_s"] = round(floor["seconds"], 3)
+            figures[f"{name}_events"] = floor["events"]
+            figures[f"{name}_ms_per_type"] = round(1000 * floor["seconds"] / partitions, 2)
+            figures[f"{name}_ms_per_event"] = round(1000 * floor["seconds"] / floor["events"], 2)
+            figures[f"{name}_cpu_ms_per_event"] = round(1000 * floor["cpu_s"] / floor["events"], 2)
     return figures
 
 
@@ -477,7 +547,7 @@ def main() -> None:
     parser.add_argument("--rate-types", type=int, default=300, help="types of the rate run")
     parser.add_argument("--rate-limit", type=float, default=20.0, help="requests/s per requester")
     parser.add_argument("--rss-rows", default="400000,4000000", help="row counts of the RSS runs")
-    parser.add_argument("--skip", default="", help="parts to skip: types, rate, rss")
+    parser.add_argument("--skip", default="", help="parts to skip: types, floor, rate, rss")
     parser.add_argument("--bare", help=argparse.SUPPRESS)
     parser.add_argument("--measure", help=argparse.SUPPRESS)
     parser.add_argument("--floor", help=argparse.SUPPRESS)
@@ -489,8 +559,8 @@ def main() -> None:
         print(json.dumps(measure(json.loads(args.measure))))
         return
     if args.floor:
-        partitions, assets = (int(x) for x in args.floor.split(","))
-        print(json.dumps(recording_floor(partitions, assets)))
+        partitions, assets, storage = args.floor.split(",")
+        print(json.dumps(recording_floor(int(partitions), int(assets), storage)))
         return
     skip = set(args.skip.split(","))
     figures: dict[str, Any] = {}
@@ -498,6 +568,7 @@ def main() -> None:
         scratch = Path(tmp)
         if "types" not in skip:
             figures |= many_types(scratch, _sizes(args.types))
+        if "floor" not in skip:
             figures |= recording_floors()
         if "rate" not in skip:
             figures |= rate_limited(scratch, args.rate_types, args.rate_limit)

@@ -96,6 +96,10 @@ class Stores:
         )
 
 
+SCRATCH_ATTEMPTS = 20
+"""Tries at creating a scratch folder while other extractions remove the empty root."""
+
+
 @contextmanager
 def _scratch(root: Path | None) -> Iterator[Path]:
     if root is None:
@@ -103,10 +107,17 @@ def _scratch(root: Path | None) -> Iterator[Path]:
             yield Path(folder)
         return
     folder = root / uuid.uuid4().hex
-    try:
-        folder.mkdir(parents=True)
-    except FileNotFoundError:  # another extraction removed the empty root just now
-        folder.mkdir(parents=True)
+    for attempt in range(SCRATCH_ATTEMPTS):
+        # Another extraction may remove the empty root at any moment: between creating it and
+        # creating the folder in it (FileNotFoundError), or between pathlib finding it exists and
+        # checking it is a folder (FileExistsError). Create both again.
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            folder.mkdir()
+            break
+        except (FileNotFoundError, FileExistsError):
+            if attempt == SCRATCH_ATTEMPTS - 1:
+                raise
     try:
         yield folder
     finally:

@@ -5,6 +5,7 @@ tests/stores/test_lake_store.py."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 
 import duckdb
@@ -186,6 +187,32 @@ def test_staging_keeps_the_folder_another_extraction_still_uses(tmp_path, monkey
         assert not second.directory.exists()
         assert first.directory.is_dir()  # .staging/ stays while the first one works in it
         assert [r["worker_id"] for b in first.last_per_key() for r in b.to_pylist()] == ["AW2"]
+    assert not (tmp_path / ".staging").exists()
+
+
+def test_scratch_folders_of_many_extractions_at_once_never_collide_with_the_root_removal(
+    tmp_path,
+):
+    """Extractions running side by side (a refresh pages 8 types at once) each take a scratch
+    folder under .staging/ while others remove the empty root: none fails (a refresh of 2,000
+    types failed one type with FileExistsError on .staging before)."""
+    stores = local_stores(tmp_path)
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            for _ in range(500):
+                with stores.scratch() as folder:
+                    assert folder.is_dir()
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
     assert not (tmp_path / ".staging").exists()
 
 
