@@ -2,11 +2,11 @@
 step), finishing any interrupted push first.
 
 The plan options (guard limits, grants, revocations, skipped rejections, ignored checks, the
-website CSV) belong to the plan: `push` takes them only with --replan, and refuses them typed
-without it (exit 2); set in the environment they apply to the plans --replan makes and are
-otherwise unused. Exit codes: 0 done, 1 refused or failed (the message says why and how to
-proceed), 2 bad usage or configuration (checked before any MTurk call), 130 / 143 interrupted by
-SIGINT (Ctrl-C) / SIGTERM.
+website CSV, the memory limit) belong to the plan: `push` takes them only with --replan, and
+refuses them typed without it (exit 2); set in the environment they apply to the plans --replan
+makes and are otherwise unused. Exit codes: 0 done, 1 refused or failed (the message says why and
+how to proceed), 2 bad usage or configuration (checked before any MTurk call), 130 / 143
+interrupted by SIGINT (Ctrl-C) / SIGTERM.
 
 Stopping: on SIGINT or SIGTERM no MTurk request is sent any more (the client refuses it just
 before sending) and no further batch is journalled; the calls in flight end, the journal keeps
@@ -80,7 +80,8 @@ def push(
     if plan is not None and replan:
         raise typer.BadParameter("pass either --plan ID (a saved plan) or --replan, not both")
     check_website_csv(website_csv, requests)
-    typed = typed_on_command_line(ctx, settings.PLAN_SETTINGS)
+    # A saved plan's inputs are read again within the memory limit it was planned with.
+    typed = typed_on_command_line(ctx, (*settings.PLAN_SETTINGS, settings.WAREHOUSE_MEMORY))
     typed += ["--website-csv"] if website_csv is not None else []
     if typed and not replan:
         raise typer.BadParameter(

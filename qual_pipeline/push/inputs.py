@@ -99,8 +99,11 @@ def load_csv_table(
             )
         width = len(header)
         count = None
-        if header_line == 1 and _one_record_per_line(path):
-            count = _read_plain_csv(con, path, table, width, {c: positions.get(c) for c in wanted})
+        lines = _one_record_per_line(path) if header_line == 1 else None
+        if lines:
+            count = _read_plain_csv(
+                con, path, table, width, {c: positions.get(c) for c in wanted}, lines
+            )
         if count is None:
             schema = pa.schema(
                 [
@@ -338,13 +341,35 @@ class _Rows:
 
 
 SCAN_BYTES = 1 << 24
+CSV_BUFFER_BYTES = (1 << 20, 32 << 20)
+"""The least and the most of DuckDB's CSV reader buffer: in between, the power of two at or below
+a sixteenth of the connection's memory limit. DuckDB's default, 32MB whatever the file's size,
+left a plan of two rows out of a 32MB limit; 1MB at any limit cost about half as much CPU again
+as 32MB on a large file."""
+_SIZE_UNITS = {"bytes": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}
 
 
-def _one_record_per_line(path: Path) -> bool:
-    """True when every line of `path` is one record that DuckDB's CSV reader splits exactly as
-    this module's reader does: no quote (no quoted comma or line break), no empty line, no NUL,
-    no carriage return but in CRLF line ends. One pass over the bytes, SCAN_BYTES at a time."""
+def _csv_buffer_bytes(con: duckdb.DuckDBPyConnection) -> int:
+    """DuckDB's CSV reader buffer within the memory limit of `con` (CSV_BUFFER_BYTES)."""
+    least, most = CSV_BUFFER_BYTES
+    (limit,) = con.execute("SELECT current_setting('memory_limit')").fetchall()[0]
+    number, _, unit = str(limit).partition(" ")  # e.g. '244.1 MiB'
+    try:
+        size = float(number) * _SIZE_UNITS[unit]
+    except (ValueError, KeyError):
+        return least
+    # A power of two: DuckDB's parallel reader refuses some other sizes (a 15,997,337-byte
+    # buffer: "does not support a full read on this file").
+    return min(max(1 << (int(size // 16).bit_length() - 1), least), most)
+
+
+def _one_record_per_line(path: Path) -> int | None:
+    """The number of lines of `path` when every line is one record that DuckDB's CSV reader splits
+    exactly as this module's reader does: no quote (no quoted comma or line break), no empty line,
+    no NUL, no carriage return but in CRLF line ends; else None. One pass over the bytes,
+    SCAN_BYTES at a time."""
     previous = b"\n"  # the file's first line is not empty (its header is on line 1)
+    lines = 0
     try:
         with path.open("rb") as handle:
             while chunk := handle.read(SCAN_BYTES):
@@ -356,11 +381,14 @@ def _one_record_per_line(path: Path) -> bool:
                     or b"\n\r\n" in window
                     or window.count(b"\r") != window.count(b"\r\n") + window.endswith(b"\r")
                 ):
-                    return False
+                    return None
+                lines += chunk.count(b"\n")
                 previous = chunk[-2:]
     except OSError:
-        return False
-    return not previous.endswith(b"\r")
+        return None
+    if previous.endswith(b"\r"):
+        return None
+    return lines + (not previous.endswith(b"\n"))
 
 
 def _read_plain_csv(
@@ -369,34 +397,52 @@ def _read_plain_csv(
     table: str,
     width: int,
     positions: dict[str, int | None],
+    lines: int,
 ) -> int | None:
-    """Read a file `_one_record_per_line` accepted (header on line 1, `width` cells) into TEMP
-    table `table` with DuckDB's CSV reader: the same table as the batches of `_Rows`, the line of
-    a record being its number after the header plus one. Rows of only empty cells are left out.
+    """Read a file `_one_record_per_line` accepted (header on line 1, `width` cells, `lines`
+    lines) into TEMP table `table` with DuckDB's CSV reader: the same table as the batches of
+    `_Rows`, the line of a record being its number after the header plus one. Rows of only empty
+    cells are left out.
 
     None, with no table left, when DuckDB refuses the file (a row of another number of cells, not
-    UTF-8): the caller then reads it with the csv module, whose rows and messages are the reference.
-    At 10,000,000 rows about 2 s on 2 cores, against about 15 s for the csv module.
+    UTF-8, a line longer than the csv module's field limit) or its records do not reach line
+    `lines` (DuckDB leaves out a last line longer than its buffer without an error): the caller
+    then reads it with the csv module, whose rows and messages are the reference. At 10,000,000
+    rows about 2 s on 2 cores, against about 15 s for the csv module.
     """
     columns = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(width))
     select = ", ".join(
         f"nullif(c{at}, '') AS {name}" if at is not None else f"CAST(NULL AS VARCHAR) AS {name}"
         for name, at in positions.items()
     )
-    blank = " AND ".join(f"nullif(c{i}, '') IS NULL" for i in range(width))
+    blank = f"concat({', '.join(f'c{i}' for i in range(width))}) = ''"
     (ordered,) = con.execute("SELECT current_setting('preserve_insertion_order')").fetchall()[0]
     try:
         # row_number() counts the records in the file's order only while the order is kept.
         con.execute("SET preserve_insertion_order = true")
+        # A line longer than the csv module's field limit is refused (the csv module refuses a
+        # value that long, with its message); the buffer is DuckDB's per reading thread.
+        # The last record is kept even when blank (marked in input_problem, then deleted): its
+        # line tells that DuckDB read every line.
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT {select}, source_line, "
-            "CAST(NULL AS VARCHAR) AS input_problem FROM ("
-            "SELECT *, row_number() OVER () + 1 AS source_line FROM read_csv(?, "
+            f"CASE WHEN source_line = {lines} AND {blank} THEN 'blank' END AS input_problem "
+            "FROM (SELECT *, row_number() OVER () + 1 AS source_line FROM read_csv(?, "
             f"columns = {{{columns}}}, delim = ',', quote = '', escape = '', comment = '', "
             "header = false, skip = 1, auto_detect = false, strict_mode = true, "
-            f"null_padding = false)) WHERE NOT ({blank})",
+            f"null_padding = false, max_line_size = {csv.field_size_limit()}, "
+            f"buffer_size = {_csv_buffer_bytes(con)})) "
+            f"WHERE NOT ({blank}) OR source_line = {lines}",
             [str(path)],
         )
+        last, marked = con.execute(
+            f"SELECT coalesce(max(source_line), 1), count(input_problem) FROM {table}"
+        ).fetchall()[0]
+        if last != lines:
+            con.execute(f"DROP TABLE IF EXISTS temp.{table}")
+            return None
+        if marked:
+            con.execute(f"DELETE FROM {table} WHERE input_problem IS NOT NULL")
     except duckdb.OutOfMemoryException:
         raise
     except duckdb.Error:

@@ -293,11 +293,13 @@ def _build(
     return summarise(con, kind, sql_dir, inputs)
 
 
-def out_of_memory(con: duckdb.DuckDBPyConnection, source: str) -> str:
-    """What to say when DuckDB ran out of the plan's memory limit on the rows of `source`."""
-    (limit,) = con.execute("SELECT current_setting('memory_limit')").fetchall()[0]
+def out_of_memory(limit: str | None, source: str) -> str:
+    """What to say when DuckDB ran out of the plan's memory limit `limit` (as the setting gives
+    it; None or empty: DuckDB's default) on the rows of `source`. Asks DuckDB nothing: within a
+    limit of a few KB not even `current_setting` runs."""
+    held = limit.strip() if limit and limit.strip() else "none set, DuckDB's default"
     return (
-        f"the plan ran out of its memory limit ({limit}) on the rows of {source}: plan with "
+        f"the plan ran out of its memory limit ({held}) on the rows of {source}: plan with "
         "more memory (QUAL_PIPELINE_WAREHOUSE_MEMORY or --warehouse-memory; 10,000,000 rows "
         "need 512MB)"
     )

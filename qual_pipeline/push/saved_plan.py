@@ -163,7 +163,7 @@ def save_plan(
             )
         except duckdb.OutOfMemoryException as e:
             source = str(website_csv) if website_csv else f"the {kind} inputs in {inputs_dir}"
-            raise PlanError(out_of_memory(con, source)) from e
+            raise PlanError(out_of_memory(settings.memory_limit, source)) from e
 
 
 def _save_plan(
@@ -331,7 +331,7 @@ def confirm_unchanged(
         except duckdb.OutOfMemoryException:
             raise PushRefused(
                 f"{REFUSED}the inputs of plan {record.plan_id} cannot be read again to check "
-                f"that they did not change: {out_of_memory(con, 'its inputs')}"
+                f"that they did not change: {out_of_memory(str(memory_limit or ''), 'its inputs')}"
             ) from None
     if fingerprint != record.inputs_fingerprint:
         raise PushRefused(

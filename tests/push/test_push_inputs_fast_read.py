@@ -26,6 +26,8 @@ FILES: dict[str, tuple[bytes, bool]] = {
         b"T1,A1,5,,\r\nT1,A2,,revoke,left the study\r\n,,,,\r\nT1,A3,6,,\r\n",
         True,
     ),
+    "empty last row": (b"qualification_type_id,worker_id,integer_value\nT1,A1,5\n,,\n", True),
+    "empty last row, no line end": (b"Worker_ID,qualification_type_id,integer_value\n,,", True),
     "empty line": (b"qualification_type_id,worker_id,integer_value\nT1,A1,5\n\nT1,A2,6\n", False),
     "empty last lines": (b"qualification_type_id,worker_id,integer_value\nT1,A1,5\n\n\n", False),
     "too many cells": (
@@ -118,3 +120,72 @@ def test_the_scan_sees_a_quote_past_its_first_chunk(
     assert not inputs._one_record_per_line(path)
     path.write_text(f"qualification_type_id,worker_id,integer_value\n{rows}T1,A9,1\n")
     assert inputs._one_record_per_line(path)
+
+
+def _outcome(path: Path, *, fast: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[object, bool]:
+    """`_read`, or the message of the InputError it raised."""
+    try:
+        return _read(path, fast=fast, monkeypatch=monkeypatch)
+    except InputError as e:
+        return str(e), False
+
+
+@pytest.mark.parametrize(
+    "cells",
+    [
+        b"T1,A1,5,x\nT1,A2,6," + b"y" * 200_000 + b"\n",  # over the csv module's field limit
+        b"T1,A1,5," + b"y" * 131_072 + b"\nT1,A2,6,\n",  # at it
+        b"T1,A1,5,x\nT1,A2,6," + b"y" * 40_000_000 + b"\n",  # the last line over any buffer
+        b"T1,A1,5,x\nT1,A2,6," + b"y" * 2_000_000,  # the same without its line end
+    ],
+    ids=["over the field limit", "at the field limit", "last line 40MB", "last line 2MB"],
+)
+def test_a_long_value_reads_the_same_both_ways(
+    cells: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # DuckDB's reader read a value the csv module refuses, and left out a last line longer than
+    # its buffer without an error (no row instead of the csv module's message).
+    path = tmp_path / "desired_scores.csv"
+    path.write_bytes(b"qualification_type_id,worker_id,integer_value,reason\n" + cells)
+    fast, _ = _outcome(path, fast=True, monkeypatch=monkeypatch)
+    reference, _ = _outcome(path, fast=False, monkeypatch=monkeypatch)
+    assert fast == reference
+
+
+@pytest.mark.parametrize("memory", ["32MB", "256MB"])
+def test_a_file_larger_than_the_buffer_is_read_by_duckdb_within_a_limit(
+    memory: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # DuckDB's reader, with its default 32MB buffer, ran out of a 32MB limit that the csv module
+    # reads this file within; 256MB is the setting's default.
+    from qual_pipeline.stores.warehouse import set_memory_limit
+
+    path = tmp_path / "desired_scores.csv"
+    rows = "".join(f"T1,A{i},{i % 100}\n" if i % 9 else ",,\n" for i in range(1_000_000))
+    path.write_text(f"qualification_type_id,worker_id,integer_value\n{rows}")
+    tables = []
+    read_plain = inputs._read_plain_csv
+    used: list[bool] = []
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        count = read_plain(*args, **kwargs)
+        used.append(count is not None)
+        return count
+
+    for fast in (True, False):
+        con = duckdb.connect()
+        set_memory_limit(con, memory)
+        used.clear()
+        with monkeypatch.context() as m:
+            m.setattr(inputs, "_read_plain_csv", spy)
+            if not fast:
+                m.setattr(inputs, "_one_record_per_line", lambda _path: None)
+            load_csv_table(con, path, "desired_csv", required=REQUIRED)
+        assert used == ([True] if fast else [])
+        tables.append(
+            con.execute(
+                "SELECT count(*), min(source_line), max(source_line), "
+                "count(*) FILTER (WHERE 'A' || (source_line - 2) <> worker_id) FROM desired_csv"
+            ).fetchall()
+        )
+    assert tables[0] == tables[1] == [(888_888, 3, 1_000_000, 0)]

@@ -59,3 +59,37 @@ def test_a_plan_out_of_memory_names_the_setting(common: list[str], tmp_path: Pat
     assert "ran out of its memory limit" in result.output
     assert "QUAL_PIPELINE_WAREHOUSE_MEMORY" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("memory", ["16MB", "32MB"])
+def test_a_small_file_plans_within_a_small_limit(common: list[str], memory: str) -> None:
+    # DuckDB's CSV reader allocates a 32MB buffer by default, whatever the file's size: a plan
+    # of two rows ran out of a 32MB limit that the csv module's reader fits.
+    result = push_cli(
+        "plan", *common, "--warehouse-memory", memory, "--max-share", "1", "--output", "json"
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["counts"] == {
+        "update": 1, "grant": 0, "revoke": 0, "unchanged": 1, "rejected": 0
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("memory", ["10KB", "0MB"])
+def test_a_limit_too_small_for_any_query_is_a_refusal(common: list[str], memory: str) -> None:
+    # The message about running out of memory asked DuckDB for its limit, within that limit.
+    result = push_cli("plan", *common, "--warehouse-memory", memory)
+    assert result.exit_code == 1, result.output
+    assert f"ran out of its memory limit ({memory})" in result.output
+    assert "QUAL_PIPELINE_WAREHOUSE_MEMORY" in result.output
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_push_refuses_a_memory_limit_without_replan(common: list[str]) -> None:
+    # The push re-reads its inputs within the limit the plan was saved with: a --warehouse-memory
+    # typed on `push` alone changed nothing, silently.
+    assert push_cli("plan", *common, "--max-share", "1").exit_code == 0
+    result = push_cli("push", *common, "--warehouse-memory", "1GB")
+    assert result.exit_code == 2, result.output
+    assert "--warehouse-memory" in result.output
+    assert "--replan" in result.output
