@@ -86,8 +86,8 @@ def _value(setting: Setting[Any], given: Any) -> Any:
         return ",".join(settings.names(given)) or None
     if setting.folder:
         return str(given)
-    if setting.default is None and given == "":
-        return None  # as in the environment: empty means unset
+    if given == "":
+        return setting.default  # as in the environment: empty means the default (or unset)
     return given
 
 

@@ -4,6 +4,7 @@ limit: a value DuckDB reads plans as without it, one it does not is a usage erro
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -93,3 +94,14 @@ def test_push_refuses_a_memory_limit_without_replan(common: list[str]) -> None:
     assert result.exit_code == 2, result.output
     assert "--warehouse-memory" in result.output
     assert "--replan" in result.output
+
+
+def test_an_empty_limit_is_the_default_not_none(common: list[str], tmp_path: Path) -> None:
+    # An empty value means the setting's default, as an empty QUAL_PIPELINE_WAREHOUSE_MEMORY does;
+    # `--warehouse-memory ""` planned with no limit at all, silently.
+    result = push_cli("plan", *common, "--warehouse-memory", "", "--max-share", "1")
+    assert result.exit_code == 0, result.output
+    data_dir = Path(common[common.index("--data-dir") + 1])
+    with sqlite3.connect(data_dir / "push_journal.sqlite") as journal:
+        (saved,) = journal.execute("SELECT settings FROM plans").fetchone()
+    assert json.loads(saved)["memory_limit"] == "256MB"

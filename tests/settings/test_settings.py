@@ -139,6 +139,30 @@ def test_values_are_read_when_a_run_launches_floats_and_booleans_too(
         materialize([probe], resources={"pipeline": resources["pipeline"]})
 
 
+def test_an_empty_variable_keeps_the_default_in_a_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    # What the README says of a variable left empty: a run reads the default, not ''.
+    for setting in (settings.WAREHOUSE_MEMORY, settings.PUSH_MAX_CHANGES):
+        monkeypatch.setenv(setting.env, "")
+    from qual_pipeline.definitions import build_definitions
+
+    resources = build_definitions().resources
+    seen: dict[str, Any] = {}
+
+    @asset
+    def probe(pipeline: PipelineConfig) -> MaterializeResult:
+        seen.update(
+            memory=pipeline.get(settings.WAREHOUSE_MEMORY),
+            changes=pipeline.get(settings.PUSH_MAX_CHANGES),
+        )
+        return MaterializeResult()
+
+    assert materialize([probe], resources={"pipeline": resources["pipeline"]}).success
+    assert seen == {
+        "memory": settings.WAREHOUSE_MEMORY.default,
+        "changes": settings.PUSH_MAX_CHANGES.default,
+    }
+
+
 def test_values_the_cli_passes_win_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("QUAL_PIPELINE_MAX_ROW_DROP_SHARE", "0.9")
     from qual_pipeline.definitions import build_definitions
