@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import load_holders  # bench/, this script's folder
+from common import holders_data, load_holders  # bench/, this script's folder
 
 from qual_pipeline import settings
 from qual_pipeline.local_mturk.server import FaultConfig, LocalMTurk
@@ -174,22 +174,7 @@ def bench_push(root: Path, seconds: float, rate: float) -> dict[str, Any]:
     changes = int(seconds * rate / 2)  # two calls per change: associate + read-back
     workers = [f"A{i:013d}" for i in range(changes)]
     t = type_id(0)
-    data_doc = {
-        "requesters": [{"AccessKeyId": BENCH_KEY, "SecretAccessKey": BENCH_SECRET}],
-        "qualification_types": [
-            {
-                "QualificationTypeId": t,
-                "Name": "bench push",
-                "Description": "bench",
-                "QualificationTypeStatus": "Active",
-                "Owner": BENCH_KEY,
-            }
-        ],
-        "qualifications": [
-            {"QualificationTypeId": t, "WorkerId": w, "Status": "Granted", "IntegerValue": 1}
-            for w in workers
-        ],
-    }
+    data_doc = holders_data(BENCH_KEY, BENCH_SECRET, t, "bench push", workers)
     os.environ.update(
         {
             "AWS_ACCESS_KEY_ID": BENCH_KEY,

@@ -33,7 +33,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 import bench_refresh  # noqa: E402
-from common import load_holders, report  # noqa: E402
+from common import holders_data, load_holders, report  # noqa: E402
 
 RATE_TARGET = 0.9
 THROTTLE_TARGET = 0.05
@@ -66,22 +66,7 @@ def _world(root: Path, changes: int) -> tuple[dict[str, Any], Any, Path, list[st
     from qual_pipeline.stores.profile import local_stores
 
     workers = [f"A{i:013d}" for i in range(changes)]
-    data = {
-        "requesters": [{"AccessKeyId": KEY, "SecretAccessKey": SECRET}],
-        "qualification_types": [
-            {
-                "QualificationTypeId": TYPE_ID,
-                "Name": "bench unknown limit",
-                "Description": "bench",
-                "QualificationTypeStatus": "Active",
-                "Owner": KEY,
-            }
-        ],
-        "qualifications": [
-            {"QualificationTypeId": TYPE_ID, "WorkerId": w, "Status": "Granted", "IntegerValue": 1}
-            for w in workers
-        ],
-    }
+    data = holders_data(KEY, SECRET, TYPE_ID, "bench unknown limit", workers)
     load_holders(root / "push-data", TYPE_ID, workers)
     stores = local_stores(root / "push-data")
     inputs = root / "push-inputs"

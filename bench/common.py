@@ -44,6 +44,27 @@ def report(name: str, figures: dict[str, Any]) -> Path:
     return path
 
 
+def holders_data(key: str, secret: str, type_id: str, name: str, workers: list[str]) -> dict:
+    """A local MTurk data set (the `--data` document) of one requester owning one type, `name`,
+    held by `workers` at score 1 each."""
+    return {
+        "requesters": [{"AccessKeyId": key, "SecretAccessKey": secret}],
+        "qualification_types": [
+            {
+                "QualificationTypeId": type_id,
+                "Name": name,
+                "Description": "bench",
+                "QualificationTypeStatus": "Active",
+                "Owner": key,
+            }
+        ],
+        "qualifications": [
+            {"QualificationTypeId": type_id, "WorkerId": w, "Status": "Granted", "IntegerValue": 1}
+            for w in workers
+        ],
+    }
+
+
 def load_holders(data_dir: Path, type_id: str, workers: list[str]) -> None:
     """The local warehouse under `data_dir` as a refresh leaves it: lake snapshots of one type
     held by `workers` (score 1 each), then a load (with its load id)."""
