@@ -3,6 +3,8 @@ csv module's reader: values as written, empty cells NULL, lines, rows of empty c
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -51,9 +53,10 @@ FILES: dict[str, tuple[bytes, bool]] = {
 }
 
 
-def _read(path: Path, *, fast: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[list[tuple], bool]:
-    """The table read from `path` and whether DuckDB's reader read it (`fast`: when it can)."""
-    con = duckdb.connect()
+@contextlib.contextmanager
+def _reader(monkeypatch: pytest.MonkeyPatch, *, fast: bool) -> Iterator[list[bool]]:
+    """Within it, CSV files are read by DuckDB's reader when they can be (`fast`) or always by
+    the csv module; yields the list of whether each DuckDB read succeeded."""
     read_plain = inputs._read_plain_csv
     used: list[bool] = []
 
@@ -65,7 +68,14 @@ def _read(path: Path, *, fast: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[l
     with monkeypatch.context() as m:
         m.setattr(inputs, "_read_plain_csv", spy)
         if not fast:
-            m.setattr(inputs, "_one_record_per_line", lambda _path: False)
+            m.setattr(inputs, "_one_record_per_line", lambda _path: None)
+        yield used
+
+
+def _read(path: Path, *, fast: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[list[tuple], bool]:
+    """The table read from `path` and whether DuckDB's reader read it (`fast`: when it can)."""
+    con = duckdb.connect()
+    with _reader(monkeypatch, fast=fast) as used:
         loaded = load_csv_table(con, path, "desired_csv", required=REQUIRED, optional=OPTIONAL)
     rows = con.execute("SELECT * FROM desired_csv ORDER BY source_line").fetchall()
     assert loaded.rows == len(rows)
@@ -164,22 +174,10 @@ def test_a_file_larger_than_the_buffer_is_read_by_duckdb_within_a_limit(
     rows = "".join(f"T1,A{i},{i % 100}\n" if i % 9 else ",,\n" for i in range(1_000_000))
     path.write_text(f"qualification_type_id,worker_id,integer_value\n{rows}")
     tables = []
-    read_plain = inputs._read_plain_csv
-    used: list[bool] = []
-
-    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
-        count = read_plain(*args, **kwargs)
-        used.append(count is not None)
-        return count
-
     for fast in (True, False):
         con = duckdb.connect()
         set_memory_limit(con, memory)
-        used.clear()
-        with monkeypatch.context() as m:
-            m.setattr(inputs, "_read_plain_csv", spy)
-            if not fast:
-                m.setattr(inputs, "_one_record_per_line", lambda _path: None)
+        with _reader(monkeypatch, fast=fast) as used:
             load_csv_table(con, path, "desired_csv", required=REQUIRED)
         assert used == ([True] if fast else [])
         tables.append(
