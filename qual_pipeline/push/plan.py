@@ -334,15 +334,22 @@ def summarise(
     counts.update(dict(con.execute(f"SELECT action, count(*) FROM {table} GROUP BY 1").fetchall()))
     rejected: dict[str, int] = {}
     examples: dict[str, str] = {}
-    for reason, n, line, column, raw in con.execute(
+    ids = ID_COLUMNS[kind]
+    firsts = "".join(f", arg_min_null({c}, coalesce(source_line, 0))" for c in ids)
+    for reason, n, line, column, raw, *first_ids in con.execute(
         f"SELECT reason, count(*), min(source_line), "
         f"arg_min_null(source_column, coalesce(source_line, 0)), "
-        f"arg_min_null(raw_value, coalesce(source_line, 0)) "
+        f"arg_min_null(raw_value, coalesce(source_line, 0)){firsts} "
         f"FROM {table} WHERE action = 'rejected' GROUP BY 1 ORDER BY 2 DESC, 1"
     ).fetchall():
         rejected[reason] = n
         if line is not None:
-            examples[reason] = row_location(line, column, raw)
+            field = _field_of(reason, ids)
+            if field is None:
+                examples[reason] = row_location(line, column, raw)
+            else:  # a reason about an id shows the id, not the row's value
+                value = first_ids[ids.index(field)]
+                examples[reason] = row_location(line, column, value, field=field)
     changes = ", ".join(f"'{a}'" for a in CHANGE_ACTIONS[kind])
     score_change = "action = 'update'" if kind == "scores" else "effect = 'update'"
     con.execute(
@@ -367,12 +374,31 @@ def summarise(
     )
 
 
-def row_location(line: int | None, column: str | None, raw: str | None) -> str:
-    """`line 7, column "UPDATE-Accuracy": '85.5'`: where an input row is and what it says."""
+ID_COLUMNS: dict[Kind, tuple[str, ...]] = {
+    "scores": ("qualification_type_id", "worker_id"),
+    "requests": ("qualification_request_id", "qualification_type_id"),
+}
+"""The id columns of each plan table that a rejection reason may be about."""
+
+
+def _field_of(reason: str, ids: tuple[str, ...]) -> str | None:
+    """The id column `reason` is about (`worker_id must be ...`, `not one of your qualification
+    types`), or None for a reason about the row's value."""
+    if reason.startswith("not one of your qualification types") and "qualification_type_id" in ids:
+        return "qualification_type_id"
+    return next((c for c in ids if reason.startswith(f"{c} ")), None)
+
+
+def row_location(
+    line: int | None, column: str | None, raw: str | None, *, field: str | None = None
+) -> str:
+    """`line 7, column "UPDATE-Accuracy": '85.5'`: where an input row is and what it says; with
+    `field`, what it says there (`line 3: worker_id 'a12'`)."""
     where = f"line {line}" if line is not None else "a row"
     if column:
         where += f", column {column!r}"
-    return f"{where}: {raw!r}" if raw is not None else f"{where}: empty"
+    said = f"{field} " if field else ""
+    return f"{where}: {said}{raw!r}" if raw is not None else f"{where}: {said}empty"
 
 
 def plan_rows(

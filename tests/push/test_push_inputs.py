@@ -94,6 +94,30 @@ def test_a_rejected_row_shows_its_line_and_its_value_as_written(world, tmp_path:
     assert f"read from {desired} (read by sql/desired_scores.sql)" in refused.output
 
 
+def test_a_rejected_id_is_shown_not_the_rows_value(world, tmp_path: Path) -> None:
+    # The first-at example of a reason about an id showed the row's score ('11'), which is not
+    # what was wrong.
+    _, common = world
+    write(
+        tmp_path / "inputs" / "desired_scores.csv",
+        "qualification_type_id,worker_id,integer_value\n"
+        f"{T1},{W[1]},11\n"
+        f"{T1},a-12,11\n"
+        f"3NOSUCHTYPE000000000,{W[2]},12\n",
+    )
+    code, plan = plan_json(common)
+    assert code == 1
+    assert plan["rejected_examples"] == {
+        "worker_id must be A followed by upper-case letters and digits (at most 64)":
+            "line 3: worker_id 'a-12'",
+        "not one of your qualification types (not in qualification_types)":
+            "line 4: qualification_type_id '3NOSUCHTYPE000000000'",
+    }  # fmt: skip
+    refused = push_cli("push", *common, "--replan", "--max-share", "1")
+    assert refused.exit_code == 1
+    assert "(first at line 3: worker_id 'a-12')" in refused.output
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
