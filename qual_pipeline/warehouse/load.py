@@ -320,6 +320,13 @@ def load_warehouse(
                 written = run_transaction(con, write, on_retry=on_retry)
             except (WarehouseLoadError, WarehouseConflictError):
                 raise
+            except duckdb.OutOfMemoryException as exc:
+                raise WarehouseLoadError(
+                    f"Loading the lake {lake.describe()} ran out of its memory limit "
+                    f"({memory_limit or 'none set'}) and was rolled back; the warehouse is "
+                    "unchanged. Load with more memory: QUAL_PIPELINE_WAREHOUSE_MEMORY or "
+                    "--warehouse-memory (a merge load of 10,000,000 rows needs 256MB)"
+                ) from exc
             except Exception as exc:
                 raise WarehouseLoadError(
                     f"Loading the lake {lake.describe()} failed and was rolled back; the "

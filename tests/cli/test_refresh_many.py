@@ -227,3 +227,18 @@ def test_failing_type_fault_fails_only_pages_after_the_first(local_mturk: Any) -
         )
     other = client.list_workers_with_qualification_type(QualificationTypeId=type_id(101))
     assert len(other["Qualifications"]) == 3
+
+
+def test_a_load_out_of_its_memory_limit_names_the_setting(
+    local_mturk: Any, mturk_env: Any, tmp_path: Path
+) -> None:
+    # DuckDB's own advice (SET threads, SET memory_limit) was all a user was told.
+    server = local_mturk(data=many_types_data(3, workers=2000))
+    env = mturk_env(server)
+    env.pop("DAGSTER_HOME", None)
+    done = refresh(env, tmp_path / "data", "--warehouse-memory", "1MB")
+    assert done.returncode == 1, done.stderr
+    assert "ran out of its memory limit (1MB) and was rolled back" in done.stderr
+    assert "QUAL_PIPELINE_WAREHOUSE_MEMORY or --warehouse-memory" in done.stderr
+    assert "SET memory_limit" not in done.stderr
+    assert "Traceback" not in done.stderr
