@@ -25,6 +25,7 @@ from typing import Any, Literal
 import duckdb
 
 from qual_pipeline.push.inputs import InputError, load_csv_table, load_website_csv
+from qual_pipeline.stores.warehouse import shown_memory_limit
 from qual_pipeline.warehouse.sql_files import SQL_DIR, sql_text
 
 Kind = Literal["scores", "requests"]
@@ -297,11 +298,10 @@ def out_of_memory(limit: str | None, source: str) -> str:
     """What to say when DuckDB ran out of the plan's memory limit `limit` (as the setting gives
     it; None or empty: DuckDB's default) on the rows of `source`. Asks DuckDB nothing: within a
     limit of a few KB not even `current_setting` runs."""
-    held = limit.strip() if limit and limit.strip() else "none set, DuckDB's default"
     return (
-        f"the plan ran out of its memory limit ({held}) on the rows of {source}: plan with "
-        "more memory (QUAL_PIPELINE_WAREHOUSE_MEMORY or --warehouse-memory; 10,000,000 rows "
-        "need 512MB)"
+        f"the plan ran out of its memory limit ({shown_memory_limit(limit)}) on the rows of "
+        f"{source}: plan with more memory (QUAL_PIPELINE_WAREHOUSE_MEMORY or "
+        "--warehouse-memory; 10,000,000 rows need 512MB)"
     )
 
 

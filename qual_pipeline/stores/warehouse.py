@@ -75,6 +75,13 @@ ALLOCATOR_FLUSH_THRESHOLD = "16MB"
 """Freed memory DuckDB's allocator may keep cached before it returns it to the system."""
 
 
+def shown_memory_limit(memory_limit: str | None) -> str:
+    """How a message names the memory limit a connection ran with: as the setting gives it, or
+    `none set, DuckDB's default` for None or empty."""
+    text = (memory_limit or "").strip()
+    return text or "none set, DuckDB's default"
+
+
 def set_memory_limit(con: duckdb.DuckDBPyConnection, memory_limit: str) -> None:
     """Hold DuckDB to `memory_limit` (e.g. '256MB'); beyond it, sorts, joins and aggregates spill
     to DuckDB's temp folder, and inserts do not keep the order of the rows they read.

@@ -34,6 +34,7 @@ from qual_pipeline.stores.warehouse import (
     WarehouseStoreError,
     run_transaction,
     set_memory_limit,
+    shown_memory_limit,
 )
 from qual_pipeline.warehouse.checks import (
     DEFAULT_MAX_ROW_DROP_SHARE,
@@ -323,7 +324,7 @@ def load_warehouse(
             except duckdb.OutOfMemoryException as exc:
                 raise WarehouseLoadError(
                     f"Loading the lake {lake.describe()} ran out of its memory limit "
-                    f"({memory_limit or 'none set'}) and was rolled back; the warehouse is "
+                    f"({shown_memory_limit(memory_limit)}) and was rolled back; the warehouse is "
                     "unchanged. Load with more memory: QUAL_PIPELINE_WAREHOUSE_MEMORY or "
                     "--warehouse-memory (a merge load of 10,000,000 rows needs 256MB)"
                 ) from exc
