@@ -200,9 +200,16 @@ class AdaptivePace:
     quarter of `persist`); if not, the cut is undone and that share counts as stray from then on
     (cuts need a share above it). Against the local MTurk's limits (a bucket of one second's
     requests) the pace keeps over 90% of the limit answered with under 5% of attempts throttled,
-    the start included (at most 10 throttles), from 20/s up; 2% of requests throttled at random
-    cost nothing. From about 5% at random, an early run of them can be taken for a limit, and the
-    pace then holds below the real one (tests/mturk_api/test_adaptive_pace.py;
+    the start included (at most 10 throttles), from 20/s up, and so with 4 or 8 callers at a
+    real service's latency (100-300 ms; at 5/s under 8% throttled). 2% of requests throttled at
+    random under a 100/s limit leave over 90% of it answered with under 5% throttled (one caller
+    without back-offs, eight sequences; 8 callers with back-offs, 1 ms answers: five of six, one
+    wound down to 18%): a share of throttles left by
+    a cut counts as stray only up to `first` (above it, the cut was not deep enough). From about
+    5% at random, an early run of them can be taken for a limit, and the pace then holds below
+    the real one. At 1-2/s a throttle
+    is a large share (13-30% throttled); a limit that rises is found at 3% a second
+    (tests/mturk_api/test_adaptive_pace.py and test_adaptive_pace_latency.py;
     bench/bench_refresh.py and bench/bench_unknown_limit.py for the figures of a refresh and a
     push). `clock` and `sleep` are the time source (the default sleep ends early when
     `stop_requests` is called).
@@ -419,8 +426,10 @@ class AdaptivePace:
             return False
         before, rate, ceiling, slow = self._probe
         self._probe = None
-        if share < max(before / 2, self._persist / 4):
-            return False  # the cut took the throttles away: a limit
+        if share < max(before / 2, self._persist / 4) or share > self._first:
+            # The cut took the throttles away, or left over `first` of the attempts throttled
+            # (no stray share: the cut was not deep enough): a limit.
+            return False
         self._background = share
         self.rate, self.ceiling, self.slow = rate, ceiling, slow
         return True
