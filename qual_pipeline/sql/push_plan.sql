@@ -11,8 +11,14 @@
 -- value as written.
 -- Inputs: the view desired_score_rows (the user's model or the website CSV, in the columns
 -- qualification_type_id, worker_id, integer_value, action, reason, source_line, source_column,
--- input_problem) and getvariable('allow_grants'), getvariable('allow_revokes').
-WITH desired AS (
+-- input_problem) and getvariable('allow_grants'), getvariable('allow_revokes'),
+-- getvariable('group_rows').
+-- group_rows true: rows are grouped per (type, worker, problem), so repeats of a worker merge
+-- (identical) or are rejected (different values). group_rows false: every input row is its own
+-- candidate, as the grouping would make it when no (type, worker) repeats; push.plan builds with
+-- false first and again with true when the plan's (type, worker) are not all distinct. The
+-- grouping costs most of a 10,000,000-row plan; skipping it is the common case's plan.
+WITH desired AS NOT MATERIALIZED (
     SELECT
         CAST(qualification_type_id AS VARCHAR) AS qualification_type_id,
         CAST(worker_id AS VARCHAR) AS worker_id,
@@ -25,7 +31,7 @@ WITH desired AS (
     FROM desired_score_rows
 ),
 
-parsed AS (
+parsed AS NOT MATERIALIZED (
     SELECT
         *,
         trim(raw_value) AS value_text,
@@ -34,7 +40,7 @@ parsed AS (
     FROM desired
 ),
 
-checked AS (
+checked AS NOT MATERIALIZED (
     SELECT
         qualification_type_id,
         worker_id,
@@ -71,7 +77,7 @@ checked AS (
     FROM parsed
 ),
 
-wished AS (
+wished AS NOT MATERIALIZED (
     SELECT
         *,
         CASE WHEN is_revoke THEN 'revoke' ELSE CAST(new_value AS VARCHAR) END AS wish
@@ -117,6 +123,22 @@ candidates AS (
                 || first_wish || ' and ' || last_wish || ')'
         END AS problem
     FROM grouped
+    WHERE getvariable('group_rows')
+    UNION ALL
+    -- The same columns for a row that is its own group (one row per (type, worker)).
+    SELECT
+        qualification_type_id,
+        worker_id,
+        CASE WHEN row_problem IS NULL THEN new_value END AS new_value,
+        row_problem IS NULL AND is_revoke AS is_revoke,
+        raw_value,
+        revoke_reason,
+        source_line,
+        source_column,
+        CAST(1 AS BIGINT) AS input_rows,
+        row_problem AS problem
+    FROM wished
+    WHERE NOT getvariable('group_rows')
 )
 
 SELECT
