@@ -139,6 +139,27 @@ candidates AS (
         row_problem AS problem
     FROM wished
     WHERE NOT getvariable('group_rows')
+),
+
+type_codes AS (
+    -- Every type id the plan can meet on either side, as a number: the join with
+    -- worker_qualifications compares (number, worker) instead of the 30-character id, a smaller
+    -- hash table that spills less within the memory limit. owned: in qualification_types.
+    SELECT qualification_type_id, row_number() OVER () AS type_code, bool_or(owned) AS owned
+    FROM (
+        SELECT qualification_type_id, true AS owned FROM qualification_types
+        UNION ALL
+        SELECT DISTINCT qualification_type_id, false FROM worker_qualifications
+    )
+    WHERE qualification_type_id IS NOT NULL
+    GROUP BY qualification_type_id
+),
+
+current AS (
+    -- worker_qualifications keyed by the type's number (a row without a type matches nothing)
+    SELECT k.type_code, c.worker_id, c.status, c.integer_value
+    FROM worker_qualifications AS c
+    JOIN type_codes AS k ON c.qualification_type_id = k.qualification_type_id
 )
 
 SELECT
@@ -154,7 +175,7 @@ SELECT
     d.source_column,
     CASE
         WHEN d.problem IS NOT NULL THEN 'rejected'
-        WHEN t.qualification_type_id IS NULL THEN 'rejected'
+        WHEN NOT coalesce(t.owned, false) THEN 'rejected'
         WHEN d.is_revoke AND c.status IS DISTINCT FROM 'Granted' THEN 'unchanged'
         WHEN d.is_revoke AND getvariable('allow_revokes') THEN 'revoke'
         WHEN d.is_revoke THEN 'rejected'
@@ -166,7 +187,7 @@ SELECT
     END AS action,
     CASE
         WHEN d.problem IS NOT NULL THEN d.problem
-        WHEN t.qualification_type_id IS NULL
+        WHEN NOT coalesce(t.owned, false)
             THEN 'not one of your qualification types (not in qualification_types)'
         WHEN d.is_revoke AND c.status IS DISTINCT FROM 'Granted' THEN NULL
         WHEN d.is_revoke AND getvariable('allow_revokes') THEN NULL
@@ -180,7 +201,7 @@ SELECT
         ELSE 'the worker does not hold this qualification; granting it needs --allow-grants'
     END AS reason
 FROM candidates AS d
-LEFT JOIN qualification_types AS t
+LEFT JOIN type_codes AS t
     ON d.qualification_type_id = t.qualification_type_id
-LEFT JOIN worker_qualifications AS c
-    ON d.qualification_type_id = c.qualification_type_id AND d.worker_id = c.worker_id
+LEFT JOIN current AS c
+    ON t.type_code = c.type_code AND d.worker_id = c.worker_id
