@@ -105,3 +105,28 @@ def test_loading_again_replaces_a_view_with_a_table_and_back(
     for path, worker in ((plain, "A1"), (quoted, "A2"), (plain, "A1")):
         load_csv_table(con, path, "desired_csv", required=REQUIRED)
         assert con.execute("SELECT worker_id FROM desired_csv").fetchall() == [(worker,)]
+
+
+@pytest.mark.parametrize(
+    ("content", "accepted"),
+    [
+        (b"h,i\r\nT1,A1\r\nT1,A2\r\n", True),  # CRLF line ends
+        (b"h,i\nT1,A1\nT1,A2", True),
+        (b"h,i\r\nT1,A1\rT1,A2\r\n", False),  # a lone carriage return
+        (b"h,i\r\nT1,A1\r\n\r\nT1,A2\r\n", False),  # an empty CRLF line
+        (b"h,i\nT1,A1\n\nT1,A2\n", False),  # an empty line
+        (b"h,i\nT1,A1\nT1,A2\r", False),  # ends with a carriage return
+        (b"\nh,i\nT1,A1\n", False),  # starts with an empty line
+    ],
+)
+def test_the_scan_decides_the_same_at_every_chunk_boundary(
+    content: bytes, accepted: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scan reads SCAN_BYTES at a time and looks at carriage returns only in chunks that
+    have one (or follow one): wherever a chunk ends, the same verdict."""
+    path = tmp_path / "desired_scores.csv"
+    path.write_bytes(content)
+    lines = content.count(b"\n") + (not content.endswith(b"\n"))
+    for size in range(1, len(content) + 1):
+        monkeypatch.setattr(inputs, "SCAN_BYTES", size)
+        assert inputs._one_record_per_line(path) == (lines if accepted else None), size
