@@ -127,6 +127,6 @@ def test_the_scan_decides_the_same_at_every_chunk_boundary(
     path = tmp_path / "desired_scores.csv"
     path.write_bytes(content)
     lines = content.count(b"\n") + (not content.endswith(b"\n"))
-    for size in range(1, len(content) + 1):
+    for size in range(2, len(content) + 1):  # a chunk of 2 bytes or more, as SCAN_BYTES is
         monkeypatch.setattr(inputs, "SCAN_BYTES", size)
         assert inputs._one_record_per_line(path) == (lines if accepted else None), size
