@@ -308,7 +308,7 @@ def out_of_memory(limit: str | None, source: str) -> str:
     return (
         f"the plan ran out of its memory limit ({shown_memory_limit(limit)}) on the rows of "
         f"{source}: plan with more memory (QUAL_PIPELINE_WAREHOUSE_MEMORY or "
-        "--warehouse-memory; 10,000,000 rows need 512MB)"
+        "--warehouse-memory)"
     )
 
 
