@@ -168,11 +168,16 @@ class AdaptivePace:
     callers do not use is no evidence the server would take it.
 
     Slow start: the pace begins at `initial` requests/s and each answered request adds
-    `slow_start` to it (x1.65 for each second spent at it), until over `first` of the last
-    `evidence` attempts are throttled. The pace then drops to `decrease` times the rate the server
-    answered since its throttles began: its bucket was empty from then on, so its burst allowance
-    (answers above its rate until spent) is not taken for its rate. Too soon after the first
-    throttle to measure that, the pace is halved first and cut again half a window later.
+    `slow_start` to it (growth proportional to the pace: x20 for each second spent at it, 500/s
+    within about 170 answers and 1.5 s), while fewer than 1.5x the pace were sent over the last
+    `slow_span` seconds, until over `first` of the last `evidence` attempts are throttled. The
+    pace then drops to `decrease` times the rate the server answered since its throttles began:
+    its bucket was empty from then on, so its burst allowance (answers above its rate until spent)
+    is not taken for its rate. Too soon after the first throttle to measure that (half a window,
+    or `evidence` answers since it), the pace is first cut to the share of attempts the server
+    answered since its throttles began (1/5 to 1/2 of it), then, if throttled since, to the
+    measured rate: the fast growth overshoots a server's burst allowance, and the first cut takes
+    the overshoot away.
 
     AIMD: each answered request adds `increase` requests/s (3% of the pace for each second at it:
     back from a cut in about 5 s). A throttle cuts at most once per `window` seconds (one burst of
@@ -189,18 +194,20 @@ class AdaptivePace:
     quarter of `persist`); if not, the cut is undone and that share counts as stray from then on
     (cuts need a share above it). Against the local MTurk's limits (a bucket of one second's
     requests) the pace keeps over 90% of the limit answered with under 5% of attempts throttled,
-    the start included, from 20/s up; 2% of requests throttled at random cost nothing. From about
-    5% at random, an early run of them can be taken for a limit, and the pace then holds below
-    the real one (tests/mturk_api/test_adaptive_pace.py; bench/bench_refresh.py and
-    bench/bench_unknown_limit.py for the figures of a refresh and a push). `clock` and `sleep` are
-    the time source (the default sleep ends early when `stop_requests` is called).
+    the start included (at most 10 throttles), from 20/s up; 2% of requests throttled at random
+    cost nothing. From about 5% at random, an early run of them can be taken for a limit, and the
+    pace then holds below the real one (tests/mturk_api/test_adaptive_pace.py;
+    bench/bench_refresh.py and bench/bench_unknown_limit.py for the figures of a refresh and a
+    push). `clock` and `sleep` are the time source (the default sleep ends early when
+    `stop_requests` is called).
     """
 
     def __init__(
         self,
         *,
         initial: float = 10.0,
-        slow_start: float = 0.5,
+        slow_start: float = 3.0,
+        slow_span: float = 0.25,
         decrease: float = 0.85,
         increase: float = 0.03,
         window: float = 1.0,
@@ -223,6 +230,7 @@ class AdaptivePace:
         pace, or, after a cut to what the server answered, that rate."""
         self.throttles = 0
         self._slow_start = slow_start
+        self._slow_span = slow_span
         self._decrease = decrease
         self._increase = increase
         self._window = window
@@ -266,8 +274,11 @@ class AdaptivePace:
             self._answered.append(now)
             self._recent.append(False)
             self._forget(now)
-            if now - self._last_wait <= self._window and self.rate < 1.5 * self._sent(now):
+            span = self._slow_span if self.slow else self._window
+            if now - self._last_wait <= self._window and self.rate < 1.5 * self._sent(now, span):
                 self.rate += self._slow_start if self.slow else self._increase
+            if self._blind and (now - self._last_cut >= self._span or self._measured()):
+                self._after_guess(now)
 
     def throttled(self) -> None:
         """An attempt was throttled: the pace may drop below what the server just accepted."""
@@ -280,9 +291,8 @@ class AdaptivePace:
             self._recent.append(True)
             self._forget(now)
             if self._blind:
-                if now - self._last_cut >= self._span:
-                    self._blind = False  # the halved pace was a guess: now the server's rate
-                    self._cut_to_accepted(now)  # is known
+                if now - self._last_cut >= self._span or self._measured():
+                    self._after_guess(now)
                 return
             if now - self._last_cut < self._window:
                 return  # one burst of throttles is one signal
@@ -297,9 +307,9 @@ class AdaptivePace:
                 self.slow = False
                 if now - self._episode >= self._span:
                     self._cut_to_accepted(now)
-                else:  # too soon to measure what the server takes: halve, measure on
+                else:  # too soon to measure what the server takes: guess, measure on
                     self._blind = True
-                    self._cut(now, self.rate / 2)
+                    self._cut(now, self.rate * self._answered_share())
             elif self.rate >= self._near * self.ceiling and self._above_stray(now):
                 sent = min(self.rate, self._sent(now))  # the pace may be above what is sent
                 self.ceiling = sent  # where the limit shows itself now
@@ -308,6 +318,17 @@ class AdaptivePace:
                 self._probe = (share, self.rate, self.ceiling, False)
                 self._cut_to_accepted(now)  # the last cut was not enough: the limit is lower
             # else: a stray throttle well below where the limit showed itself
+
+    def _after_guess(self, now: float) -> None:
+        """Half a window, or `evidence` answers, after the slow start's guessed cut: throttled
+        since, the server's rate is now known, and the pace drops below it; never throttled, the
+        guess was below the limit: the pace stays at it, the ceiling where a cut to it from the
+        limit would have put it."""
+        self._blind = False
+        if _count_since(self._throttled, self._last_cut):
+            self._cut_to_accepted(now)
+        else:  # the limit is above the guess: stay there, and let AIMD find it
+            self.ceiling = self.rate / self._decrease
 
     def _cut(self, now: float, rate: float) -> None:
         self._last_cut = now
@@ -323,8 +344,8 @@ class AdaptivePace:
 
     def _share_since(self, since: float, minimum: int = 2) -> float | None:
         """The share of attempts throttled since `since`, or None over too few attempts."""
-        throttled = sum(1 for t in self._throttled if t > since)
-        attempts = throttled + sum(1 for t in self._answered if t > since)
+        throttled = _count_since(self._throttled, since)
+        attempts = throttled + _count_since(self._answered, since)
         return throttled / attempts if attempts >= minimum * (self._recent.maxlen or 1) else None
 
     def _persists(self, now: float) -> float | None:
@@ -358,24 +379,49 @@ class AdaptivePace:
         self.rate, self.ceiling, self.slow = rate, ceiling, slow
         return True
 
-    def _sent(self, now: float) -> float:
-        """Attempts/s over the last window (all answered, throttled or not)."""
-        since = now - self._window
-        sent = sum(1 for t in self._answered if t > since)
-        return (sent + sum(1 for t in self._throttled if t > since)) / self._window
+    def _sent(self, now: float, span: float | None = None) -> float:
+        """Attempts/s over the last `span` seconds (a window by default; answered or not)."""
+        span = self._window if span is None else span
+        since = now - span
+        return (_count_since(self._answered, since) + _count_since(self._throttled, since)) / span
+
+    def _answered_share(self) -> float:
+        """The share of attempts answered since the current run of throttles began, between
+        1/5 and 1/2: what the server answers of the pace, once its burst allowance is spent."""
+        throttled = _count_since(self._throttled, self._episode, inclusive=True)
+        answered = _count_since(self._answered, self._episode, inclusive=True)
+        return min(0.5, max(0.2, answered / max(1, answered + throttled)))
+
+    def _measured(self) -> bool:
+        """Whether `evidence` requests were answered since the current run of throttles began
+        (enough to measure the server's rate, before half a window has passed at a high one)."""
+        return _count_since(self._answered, self._episode) >= (self._recent.maxlen or 1)
 
     def _accepted(self, now: float) -> float:
         """Requests/s the server answered since its current run of throttles began (at most a
         window back, at least half a window): its bucket was empty then, so its burst allowance
         is not counted."""
         since = max(self._episode, now - self._window)
+        if now - since < self._span and self._measured():
+            return _count_since(self._answered, since) / (now - since)
         span = max(now - since, self._span)
-        return sum(1 for t in self._answered if t > now - span) / span
+        return _count_since(self._answered, now - span) / span
 
     def _forget(self, now: float) -> None:
         for times in (self._answered, self._throttled):
             while times and times[0] < now - HISTORY_S:
                 times.popleft()
+
+
+def _count_since(times: deque[float], since: float, *, inclusive: bool = False) -> int:
+    """How many of `times` (ascending) are after `since` (or at it, if `inclusive`), counted from
+    the newest: the cost is the count, not the history's length."""
+    count = 0
+    for t in reversed(times):
+        if t < since or (t == since and not inclusive):
+            break
+        count += 1
+    return count
 
 
 _paces: dict[str, AdaptivePace] = {}
