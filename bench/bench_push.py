@@ -241,8 +241,8 @@ def main() -> None:
         "--memory-limit",
         default=MEMORY_LIMIT,
         help=f"the plan's DuckDB memory limit, as {settings.WAREHOUSE_MEMORY.env} sets it "
-        f"(default {MEMORY_LIMIT}: a plan of 10,000,000 rows runs out of the setting's default, "
-        f"{settings.WAREHOUSE_MEMORY.default})",
+        f"(default {MEMORY_LIMIT}, as the earlier figures were measured; the setting's default "
+        f"is {settings.WAREHOUSE_MEMORY.default})",
     )
     parser.add_argument(
         "--no-push", action="store_true", help="measure the plan only (no push under a limit)"

@@ -356,8 +356,8 @@ WAREHOUSE_MEMORY = Setting(
     "QUAL_PIPELINE_WAREHOUSE_MEMORY",
     description="Memory DuckDB may use for a warehouse load (and the counts and charts drawn "
     "after it), and for building a push plan, before it spills to a temp folder next to "
-    "warehouse.duckdb, as DuckDB writes it, e.g. 256MB or 2GB; a plan of 10,000,000 rows "
-    "needs 512MB",
+    "warehouse.duckdb, as DuckDB writes it, e.g. 256MB or 2GB; a plan of 10,000,000 desired "
+    "rows runs within 256MB",
     read_by="pipeline",
     flag="--warehouse-memory",
     commands=("refresh", "plan", "push"),

@@ -284,13 +284,20 @@ def _build(
     )
     table = PLAN_TABLES[kind]
     plan_sql = read_sql(table, sql_dir)
-    try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS\n{plan_sql}\n")
-    except duckdb.OutOfMemoryException:
-        raise
-    except duckdb.Error as e:
-        raise PlanError(f"sql/{table}.sql failed on the rows of {inputs.source}: {e}") from e
-    _refuse_duplicate_changes(con, kind)
+    # Scores: first without grouping the input rows (each its own candidate), which is the plan
+    # whenever no (type, worker) repeats; a plan whose keys repeat is built again, grouped.
+    for group_rows in (False, True) if kind == "scores" else (True,):
+        con.execute("SET VARIABLE group_rows = ?", [group_rows])
+        try:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS\n{plan_sql}\n")
+        except duckdb.OutOfMemoryException:
+            raise
+        except duckdb.Error as e:
+            raise PlanError(f"sql/{table}.sql failed on the rows of {inputs.source}: {e}") from e
+        if not group_rows and _keys_distinct(con, kind):
+            break  # one row per key: no change can repeat either
+    else:
+        _refuse_duplicate_changes(con, kind)
     return summarise(con, kind, sql_dir, inputs)
 
 
@@ -301,8 +308,22 @@ def out_of_memory(limit: str | None, source: str) -> str:
     return (
         f"the plan ran out of its memory limit ({shown_memory_limit(limit)}) on the rows of "
         f"{source}: plan with more memory (QUAL_PIPELINE_WAREHOUSE_MEMORY or "
-        "--warehouse-memory; 10,000,000 rows need 512MB)"
+        "--warehouse-memory)"
     )
+
+
+def _keys_distinct(con: duckdb.DuckDBPyConnection, kind: Kind) -> bool:
+    """Whether every row of the built plan table has its own key (e.g. type and worker).
+
+    Compares DuckDB's 64-bit hash of the key: two keys of one hash read as a repeat, which only
+    costs building the plan again grouped, never a wrong plan. The plan table is read, not its
+    inputs, so a model that returns other rows when run again cannot fool it.
+    """
+    table, key = PLAN_TABLES[kind], _ORDER[kind]
+    (distinct,) = con.execute(
+        f"SELECT count(*) = count(DISTINCT hash({key})) FROM {table}"
+    ).fetchone()
+    return bool(distinct)
 
 
 def _refuse_duplicate_changes(con: duckdb.DuckDBPyConnection, kind: Kind) -> None:

@@ -11,8 +11,14 @@
 -- value as written.
 -- Inputs: the view desired_score_rows (the user's model or the website CSV, in the columns
 -- qualification_type_id, worker_id, integer_value, action, reason, source_line, source_column,
--- input_problem) and getvariable('allow_grants'), getvariable('allow_revokes').
-WITH desired AS (
+-- input_problem) and getvariable('allow_grants'), getvariable('allow_revokes'),
+-- getvariable('group_rows').
+-- group_rows true: rows are grouped per (type, worker, problem), so repeats of a worker merge
+-- (identical) or are rejected (different values). group_rows false: every input row is its own
+-- candidate, as the grouping would make it when no (type, worker) repeats; push.plan builds with
+-- false first and again with true when the plan's (type, worker) are not all distinct. The
+-- grouping costs most of a 10,000,000-row plan; skipping it is the common case's plan.
+WITH desired AS NOT MATERIALIZED (
     SELECT
         CAST(qualification_type_id AS VARCHAR) AS qualification_type_id,
         CAST(worker_id AS VARCHAR) AS worker_id,
@@ -25,7 +31,7 @@ WITH desired AS (
     FROM desired_score_rows
 ),
 
-parsed AS (
+parsed AS NOT MATERIALIZED (
     SELECT
         *,
         trim(raw_value) AS value_text,
@@ -34,7 +40,7 @@ parsed AS (
     FROM desired
 ),
 
-checked AS (
+checked AS NOT MATERIALIZED (
     SELECT
         qualification_type_id,
         worker_id,
@@ -71,7 +77,7 @@ checked AS (
     FROM parsed
 ),
 
-wished AS (
+wished AS NOT MATERIALIZED (
     SELECT
         *,
         CASE WHEN is_revoke THEN 'revoke' ELSE CAST(new_value AS VARCHAR) END AS wish
@@ -117,6 +123,43 @@ candidates AS (
                 || first_wish || ' and ' || last_wish || ')'
         END AS problem
     FROM grouped
+    WHERE getvariable('group_rows')
+    UNION ALL
+    -- The same columns for a row that is its own group (one row per (type, worker)).
+    SELECT
+        qualification_type_id,
+        worker_id,
+        CASE WHEN row_problem IS NULL THEN new_value END AS new_value,
+        row_problem IS NULL AND is_revoke AS is_revoke,
+        raw_value,
+        revoke_reason,
+        source_line,
+        source_column,
+        CAST(1 AS BIGINT) AS input_rows,
+        row_problem AS problem
+    FROM wished
+    WHERE NOT getvariable('group_rows')
+),
+
+type_codes AS (
+    -- Every type id the plan can meet on either side, as a number: the join with
+    -- worker_qualifications compares (number, worker) instead of the 30-character id, a smaller
+    -- hash table that spills less within the memory limit. owned: in qualification_types.
+    SELECT qualification_type_id, row_number() OVER () AS type_code, bool_or(owned) AS owned
+    FROM (
+        SELECT qualification_type_id, true AS owned FROM qualification_types
+        UNION ALL
+        SELECT DISTINCT qualification_type_id, false FROM worker_qualifications
+    )
+    WHERE qualification_type_id IS NOT NULL
+    GROUP BY qualification_type_id
+),
+
+current AS (
+    -- worker_qualifications keyed by the type's number (a row without a type matches nothing)
+    SELECT k.type_code, c.worker_id, c.status, c.integer_value
+    FROM worker_qualifications AS c
+    JOIN type_codes AS k ON c.qualification_type_id = k.qualification_type_id
 )
 
 SELECT
@@ -132,7 +175,7 @@ SELECT
     d.source_column,
     CASE
         WHEN d.problem IS NOT NULL THEN 'rejected'
-        WHEN t.qualification_type_id IS NULL THEN 'rejected'
+        WHEN NOT coalesce(t.owned, false) THEN 'rejected'
         WHEN d.is_revoke AND c.status IS DISTINCT FROM 'Granted' THEN 'unchanged'
         WHEN d.is_revoke AND getvariable('allow_revokes') THEN 'revoke'
         WHEN d.is_revoke THEN 'rejected'
@@ -144,7 +187,7 @@ SELECT
     END AS action,
     CASE
         WHEN d.problem IS NOT NULL THEN d.problem
-        WHEN t.qualification_type_id IS NULL
+        WHEN NOT coalesce(t.owned, false)
             THEN 'not one of your qualification types (not in qualification_types)'
         WHEN d.is_revoke AND c.status IS DISTINCT FROM 'Granted' THEN NULL
         WHEN d.is_revoke AND getvariable('allow_revokes') THEN NULL
@@ -158,7 +201,7 @@ SELECT
         ELSE 'the worker does not hold this qualification; granting it needs --allow-grants'
     END AS reason
 FROM candidates AS d
-LEFT JOIN qualification_types AS t
+LEFT JOIN type_codes AS t
     ON d.qualification_type_id = t.qualification_type_id
-LEFT JOIN worker_qualifications AS c
-    ON d.qualification_type_id = c.qualification_type_id AND d.worker_id = c.worker_id
+LEFT JOIN current AS c
+    ON t.type_code = c.type_code AND d.worker_id = c.worker_id

@@ -241,10 +241,15 @@ def run_checks(
     *,
     now: datetime | None = None,
     max_row_drop_share: float = DEFAULT_MAX_ROW_DROP_SHARE,
+    unique: CheckResult | None = None,
 ) -> list[CheckResult]:
-    """Every check, blocking ones first."""
+    """Every check, blocking ones first.
+
+    unique: the uniqueness check's result when the caller computed it on worker_qualifications
+    as it stands now (the load does, right after replacing the refreshed types' rows); None runs it.
+    """
     return [
-        check_unique_worker_qualifications(con),
+        unique if unique is not None else check_unique_worker_qualifications(con),
         check_extraction_complete(con),
         check_row_count_drop(con, max_drop_share=max_row_drop_share),
         check_scores_present(con),

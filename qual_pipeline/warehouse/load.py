@@ -39,6 +39,7 @@ from qual_pipeline.stores.warehouse import (
 from qual_pipeline.warehouse.checks import (
     DEFAULT_MAX_ROW_DROP_SHARE,
     CheckResult,
+    check_unique_worker_qualifications,
     record_checks,
     recorded_checks,
     run_checks,
@@ -219,21 +220,24 @@ def _extract_runs_table(snapshots: list[Snapshot], loaded_at: datetime) -> pa.Ta
 
 def _load_worker_qualifications(
     con: duckdb.DuckDBPyConnection, snapshots: list[Snapshot], step: StepHook
-) -> dict[str, int]:
-    """Replace the refreshed types' rows and merge them into the history; the history versions
-    opened or closed, by change (new, returned, score, gone, ...)."""
+) -> tuple[dict[str, int], CheckResult]:
+    """Replace the refreshed types' rows and merge them into the history.
+
+    Returns the history versions opened or closed, by change (new, returned, score, gone, ...),
+    and the uniqueness check of worker_qualifications as replaced. That check decides the merge's
+    path (any duplicate key: one row per key, see the _deduplicated observation) and is the
+    load's recorded one: nothing later in the load writes worker_qualifications, so computing
+    it again would find the same (at 10,000,000 rows it groups 10,000,000 key hashes).
+    """
     with registered(con, "observed_partitions", _partition_table(snapshots)):
         files = [s.location for s in snapshots]
-        inspect = run_sql_file(
-            con, "load/inspect_refreshed_worker_qualifications", {"files": files}
-        )
-        inspected = inspect.fetchall()
         run_sql_file(con, "load/replace_worker_qualifications", {"files": files})
         rows = sum(s.row_count for s in snapshots)
         step(
             f"replace worker_qualifications: {len(snapshots)} type(s), {rows:,} rows from the lake"
         )
-        if inspected[0][0]:  # duplicate keys
+        unique = check_unique_worker_qualifications(con)
+        if not unique.passed:  # duplicate keys (in a refreshed type, or left from before)
             run_sql_file(con, "load/observe_refreshed_worker_qualifications_deduplicated")
         else:
             run_sql_file(con, "load/observe_refreshed_worker_qualifications")
@@ -242,7 +246,7 @@ def _load_worker_qualifications(
             con.execute("SELECT change, count(*) FROM history_changes GROUP BY ALL").fetchall()
         )
         step(f"merge history: {sum(changes.values()):,} version(s) opened or closed")
-    return changes
+    return changes, unique
 
 
 def _load_partitioned_requests(con: duckdb.DuckDBPyConnection, snapshots: list[Snapshot]) -> None:
@@ -377,9 +381,10 @@ def _write_load(
         for table in ("worker_qualifications", "qualification_requests", "qualification_types")
     }
     changes: dict[str, int] = {}
+    unique: CheckResult | None = None
     recorded = False
     if by_table["worker_qualifications"]:
-        changes = _load_worker_qualifications(con, by_table["worker_qualifications"], step)
+        changes, unique = _load_worker_qualifications(con, by_table["worker_qualifications"], step)
         run_sql_file(con, "load/drop_staging")
     if by_table["qualification_requests"]:
         requests = by_table["qualification_requests"]
@@ -404,6 +409,7 @@ def _write_load(
         checks = run_checks(
             con,
             now=loaded_at,
+            unique=unique,
             max_row_drop_share=(
                 DEFAULT_MAX_ROW_DROP_SHARE if max_row_drop_share is None else max_row_drop_share
             ),
