@@ -165,7 +165,8 @@ class AdaptivePace:
     Requests are spaced evenly at the pace (a bucket of one token), so the server's own bucket is
     never emptied in a burst. The pace grows only while it holds requests back (a request waited
     on it within the last `window` seconds, and fewer than 1.5x the pace were sent): a pace the
-    callers do not use is no evidence the server would take it.
+    callers do not use is no evidence the server would take it (within two of its intervals, below
+    one request a window: a request's own wait is then longer than the window).
 
     Slow start: the pace begins at `initial` requests/s and each answered request adds
     `slow_start` to it (growth proportional to the pace: x20 for each second spent at it, 500/s
@@ -177,7 +178,12 @@ class AdaptivePace:
     or `evidence` answers since it), the pace is first cut to the share of attempts the server
     answered since its throttles began (1/5 to 1/2 of it), then, if throttled since, to the
     measured rate: the fast growth overshoots a server's burst allowance, and the first cut takes
-    the overshoot away.
+    the overshoot away. That guess is judged only on attempts sent after it (`acquire` returns
+    when an attempt went; `answered` and `throttled` take it back): the answers to requests sent
+    before it arrive after it, throttled, and callers in a retry's back-off send nothing for up to
+    a second. Throttled, the guess is cut to the rate the server answered, measured over the
+    guess's own answers (from the first) or over half a window at least, when one of its attempts
+    is throttled; `evidence` of them answered, none throttled and a window on, the guess stays.
 
     AIMD: each answered request adds `increase` requests/s (3% of the pace for each second at it:
     back from a cut in about 5 s). A throttle cuts at most once per `window` seconds (one burst of
@@ -194,9 +200,16 @@ class AdaptivePace:
     quarter of `persist`); if not, the cut is undone and that share counts as stray from then on
     (cuts need a share above it). Against the local MTurk's limits (a bucket of one second's
     requests) the pace keeps over 90% of the limit answered with under 5% of attempts throttled,
-    the start included (at most 10 throttles), from 20/s up; 2% of requests throttled at random
-    cost nothing. From about 5% at random, an early run of them can be taken for a limit, and the
-    pace then holds below the real one (tests/mturk_api/test_adaptive_pace.py;
+    the start included (at most 10 throttles), from 20/s up, and so with 4 or 8 callers at a
+    real service's latency (100-300 ms; at 5/s under 8% throttled). 2% of requests throttled at
+    random under a 100/s limit leave over 90% of it answered with under 5% throttled (one caller
+    without back-offs, eight sequences; 8 callers with back-offs, 1 ms answers: five of six, one
+    wound down to 18%): a share of throttles left by
+    a cut counts as stray only up to `first` (above it, the cut was not deep enough). From about
+    5% at random, an early run of them can be taken for a limit, and the pace then holds below
+    the real one. At 1-2/s a throttle
+    is a large share (13-30% throttled); a limit that rises is found at 3% a second
+    (tests/mturk_api/test_adaptive_pace.py and test_adaptive_pace_latency.py;
     bench/bench_refresh.py and bench/bench_unknown_limit.py for the figures of a refresh and a
     push). `clock` and `sleep` are the time source (the default sleep ends early when
     `stop_requests` is called).
@@ -246,7 +259,10 @@ class AdaptivePace:
         self._next = clock()
         self._last_wait = float("-inf")
         self._last_cut = float("-inf")
-        self._blind = False  # the last cut halved the pace before the server's rate was known
+        self._blind = False  # the last cut guessed the pace before the server's rate was known
+        self._guess_answered = 0  # since that guess: attempts sent after it and answered
+        self._guess_throttled = 0  # and throttled
+        self._guess_since = 0.0  # when the first of them was answered or throttled
         self._span = window / 2  # the shortest span the server's rate is measured over
         self._episode = float("-inf")  # when the current run of throttles began
         self._background = 0.0  # the share of attempts throttled whatever the pace
@@ -254,8 +270,10 @@ class AdaptivePace:
         self._probe: tuple[float, float, float, bool] | None = None
         self._lock = threading.Lock()
 
-    def acquire(self) -> None:
-        """Wait until the pace allows a request (at once once requests are stopped)."""
+    def acquire(self) -> float:
+        """Wait until the pace allows a request (at once once requests are stopped); returns
+        the moment (on the pace's clock) the request was allowed to go, to be given back with
+        its answer (`answered(sent)` or `throttled(sent)`)."""
         with self._lock:
             now = self._clock()
             start = max(now, self._next)
@@ -265,23 +283,36 @@ class AdaptivePace:
                 self._last_wait = now
         if wait > 0 and interrupt.stopped() is None:
             self._sleep(wait)
+        return start
 
-    def answered(self) -> None:
+    def answered(self, sent: float | None = None) -> None:
         """An attempt got an answer that was not a throttle: the pace grows a little, if it
-        holds requests back."""
+        holds requests back. `sent`: what `acquire` returned for that attempt (default: now)."""
         with self._lock:
             now = self._clock()
             self._answered.append(now)
             self._recent.append(False)
             self._forget(now)
             span = self._slow_span if self.slow else self._window
-            if now - self._last_wait <= self._window and self.rate < 1.5 * self._sent(now, span):
+            # A request waited on the pace lately: within a window, or two of its intervals
+            # (below one request a window, a request's own wait is longer than the window).
+            held = max(self._window, 2.0 / self.rate)
+            if now - self._last_wait <= held and self.rate < 1.5 * self._sent(now, span):
                 self.rate += self._slow_start if self.slow else self._increase
-            if self._blind and (now - self._last_cut >= self._span or self._measured()):
-                self._after_guess(now)
+            if self._blind and (sent is None or sent >= self._last_cut):
+                if not self._guess_answered + self._guess_throttled:
+                    self._guess_since = now
+                self._guess_answered += 1
+                if (
+                    not self._guess_throttled
+                    and self._guess_answered >= (self._recent.maxlen or 1)
+                    and now - self._last_cut >= self._window
+                ):
+                    self._after_guess(now)
 
-    def throttled(self) -> None:
-        """An attempt was throttled: the pace may drop below what the server just accepted."""
+    def throttled(self, sent: float | None = None) -> None:
+        """An attempt was throttled: the pace may drop below what the server just accepted.
+        `sent`: what `acquire` returned for that attempt (default: now)."""
         with self._lock:
             now = self._clock()
             self.throttles += 1
@@ -291,8 +322,15 @@ class AdaptivePace:
             self._recent.append(True)
             self._forget(now)
             if self._blind:
-                if now - self._last_cut >= self._span or self._measured():
-                    self._after_guess(now)
+                # Only attempts sent at the guessed pace tell whether the guess is above the
+                # limit: those sent before it (in flight, or retried after a back-off that
+                # began before it) are the overshoot's answers.
+                if sent is None or sent >= self._last_cut:
+                    if not self._guess_answered + self._guess_throttled:
+                        self._guess_since = now
+                    self._guess_throttled += 1
+                    if now - self._last_cut >= self._span or self._guess_measured():
+                        self._after_guess(now)
                 return
             if now - self._last_cut < self._window:
                 return  # one burst of throttles is one signal
@@ -309,6 +347,7 @@ class AdaptivePace:
                     self._cut_to_accepted(now)
                 else:  # too soon to measure what the server takes: guess, measure on
                     self._blind = True
+                    self._guess_answered = self._guess_throttled = 0
                     self._cut(now, self.rate * self._answered_share())
             elif self.rate >= self._near * self.ceiling and self._above_stray(now):
                 sent = min(self.rate, self._sent(now))  # the pace may be above what is sent
@@ -320,25 +359,33 @@ class AdaptivePace:
             # else: a stray throttle well below where the limit showed itself
 
     def _after_guess(self, now: float) -> None:
-        """Half a window, or `evidence` answers, after the slow start's guessed cut: throttled
-        since, the server's rate is now known, and the pace drops below it; never throttled, the
-        guess was below the limit: the pace stays at it, the ceiling where a cut to it from the
-        limit would have put it."""
+        """After the slow start's guessed cut, judged on the attempts sent at the guessed pace
+        only: one of them throttled (and half a window, or `evidence` answers, since the
+        throttles began), the server's rate is now known, and the pace drops below it;
+        `evidence` of them answered and none throttled, the guess was below the limit: the pace
+        stays at it, the ceiling where a cut to it from the limit would have put it."""
         self._blind = False
-        if _count_since(self._throttled, self._last_cut):
+        if self._guess_throttled and now - self._last_cut < self._span:
+            # Measured before half a window: over the guessed pace's own answers, from the
+            # first (callers in a retry's back-off right after the cut send nothing before it).
+            accepted = self._guess_answered / max(now - self._guess_since, _EPSILON)
+            self.ceiling = max(self._minimum, min(self.rate, accepted))
+            self._cut(now, self.ceiling * self._decrease)
+        elif self._guess_throttled:
             self._cut_to_accepted(now)
         else:  # the limit is above the guess: stay there, and let AIMD find it
             self.ceiling = self.rate / self._decrease
+            self._probe = None  # the cut took the throttles away: a limit, not stray throttles
 
     def _cut(self, now: float, rate: float) -> None:
         self._last_cut = now
         self.rate = max(self._minimum, rate)
         self._next = max(self._next, now + 1.0 / self.rate)
 
-    def _cut_to_accepted(self, now: float) -> None:
-        """The limit is what the server answers while it throttles: it becomes the ceiling, and
-        the pace drops below it."""
-        accepted = min(self.rate, self._accepted(now))
+    def _cut_to_accepted(self, now: float, floor: float = 0.0) -> None:
+        """The limit is what the server answers while it throttles (at least `floor`): it becomes
+        the ceiling, and the pace drops below it."""
+        accepted = min(self.rate, max(floor, self._accepted(now)))
         self.ceiling = max(self._minimum, accepted)
         self._cut(now, accepted * self._decrease)
 
@@ -356,10 +403,16 @@ class AdaptivePace:
         return share if share is not None and share > self._background + self._persist else None
 
     def _above_stray(self, now: float) -> bool:
-        """Whether the last window's share of throttled attempts is above the stray ones'."""
+        """Whether the last window's share of throttled attempts is above the stray ones'. With
+        no stray share known yet: any throttle, under `4 * evidence` attempts a window; from
+        there (a few stray throttles are then a small share of a window), a share above half of
+        `persist`, so that stray throttles at a high rate do not wind the pace down."""
+        since = now - self._window
         if not self._background:
-            return True
-        share = self._share_since(now - self._window, minimum=1)
+            attempts = _count_since(self._throttled, since) + _count_since(self._answered, since)
+            if attempts < 4 * (self._recent.maxlen or 1):
+                return True
+        share = self._share_since(since, minimum=1)
         return share is not None and share > self._background + self._persist / 2
 
     def _stray(self, now: float) -> bool:
@@ -373,8 +426,10 @@ class AdaptivePace:
             return False
         before, rate, ceiling, slow = self._probe
         self._probe = None
-        if share < max(before / 2, self._persist / 4):
-            return False  # the cut took the throttles away: a limit
+        if share < max(before / 2, self._persist / 4) or share > self._first:
+            # The cut took the throttles away, or left over `first` of the attempts throttled
+            # (no stray share: the cut was not deep enough): a limit.
+            return False
         self._background = share
         self.rate, self.ceiling, self.slow = rate, ceiling, slow
         return True
@@ -391,6 +446,11 @@ class AdaptivePace:
         throttled = _count_since(self._throttled, self._episode, inclusive=True)
         answered = _count_since(self._answered, self._episode, inclusive=True)
         return min(0.5, max(0.2, answered / max(1, answered + throttled)))
+
+    def _guess_measured(self) -> bool:
+        """Whether `evidence` attempts sent at the guessed pace were answered (enough to measure
+        the server's rate, before half a window has passed at a high one)."""
+        return self._guess_answered >= (self._recent.maxlen or 1)
 
     def _measured(self) -> bool:
         """Whether `evidence` requests were answered since the current run of throttles began
@@ -436,19 +496,25 @@ def adaptive_pace(endpoint_url: str) -> AdaptivePace:
 
 
 def pace_adaptively(client: Any, pace: AdaptivePace) -> Any:
-    """Hold every attempt of `client` to `pace` and tell it each answer; returns the client."""
+    """Hold every attempt of `client` to `pace` and tell it each answer, with the moment that
+    attempt was let go (an attempt is sent and answered in one thread); returns the client."""
+    attempt = threading.local()
+
+    def before_send(**_: Any) -> None:
+        attempt.sent = pace.acquire()
 
     def on_needs_retry(response: Any = None, caught_exception: Any = None, **_: Any) -> None:
+        sent, attempt.sent = getattr(attempt, "sent", None), None
         if caught_exception is not None or response is None:
             return
         http, parsed = response
         code = (parsed or {}).get("Error", {}).get("Code", "")
         if code == "ThrottlingException" or http.status_code == 429:
-            pace.throttled()
+            pace.throttled(sent)
         else:
-            pace.answered()
+            pace.answered(sent)
 
-    client.meta.events.register("before-send.mturk", lambda **_: pace.acquire())
+    client.meta.events.register("before-send.mturk", before_send)
     client.meta.events.register("before-send.mturk", _refuse_once_stopped)
     client.meta.events.register("needs-retry.mturk", on_needs_retry)
     return client
