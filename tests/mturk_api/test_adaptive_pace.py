@@ -10,27 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
+from support.pace import Bucket
 
 from qual_pipeline.mturk_api.client import AdaptivePace
-
-
-class Bucket:
-    """A server's rate limit: `rate` tokens a second, a burst of `burst` (the local MTurk's: one
-    second's worth)."""
-
-    def __init__(self, rate: float, burst: float | None = None) -> None:
-        self.rate = rate
-        self.capacity = burst if burst is not None else rate
-        self.tokens = self.capacity
-        self.last = 0.0
-
-    def take(self, now: float) -> bool:
-        self.tokens = min(self.capacity, self.tokens + (now - self.last) * self.rate)
-        self.last = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return True
-        return False
 
 
 @dataclass

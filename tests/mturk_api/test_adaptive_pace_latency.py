@@ -18,30 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
+from support.pace import Bucket
 
 from qual_pipeline.mturk_api.client import AdaptivePace
 
 QUOTA = 500  # botocore's standard retry quota
 THROTTLE_COST = 5
 MAX_ATTEMPTS = 10
-
-
-class Bucket:
-    """A server's rate limit: `rate` tokens a second, a burst of `burst` (default one second's)."""
-
-    def __init__(self, rate: float, burst: float | None = None) -> None:
-        self.rate = rate
-        self.capacity = burst if burst is not None else max(1.0, rate)
-        self.tokens = self.capacity
-        self.last = 0.0
-
-    def take(self, now: float) -> bool:
-        self.tokens = min(self.capacity, self.tokens + (now - self.last) * self.rate)
-        self.last = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return True
-        return False
 
 
 @dataclass
