@@ -444,6 +444,9 @@ def _read_plain_csv(
         con.execute("SET preserve_insertion_order = true")
         count = _read_by_position(con, path, table, reader, blank, positions, lines)
         if count is not None:
+            if _spaces_only_row(con, table, positions):
+                _drop_loaded(con, table)
+                return None
             return count
         # A line longer than the csv module's field limit is refused (the csv module refuses a
         # value that long, with its message); the buffer is DuckDB's per reading thread.
@@ -464,6 +467,9 @@ def _read_plain_csv(
             return None
         if marked:
             con.execute(f"DELETE FROM {table} WHERE input_problem IS NOT NULL")
+        if _spaces_only_row(con, table, positions):
+            _drop_loaded(con, table)
+            return None
     except duckdb.OutOfMemoryException:
         raise
     except duckdb.Error:
@@ -511,6 +517,32 @@ def _read_by_position(
         f"CAST(NULL AS VARCHAR) AS input_problem FROM {stored}"
     )
     return int(count)
+
+
+_SPACES = r"[\t\n\x{0b}\f\r\x{1c}-\x{1f} \x{85}\p{Z}]*"
+"""Cells the csv module's `str.strip` empties (all of Python's whitespace, in RE2's syntax)."""
+
+
+def _spaces_only_row(
+    con: duckdb.DuckDBPyConnection, table: str, positions: dict[str, int | None]
+) -> bool:
+    """Whether a row of `table` has only empty or whitespace cells in the columns it reads.
+
+    DuckDB's reader accepts a record with more cells than the header when the extra ones are
+    empty (` , , ,` under a header of three); the csv module's reader leaves such a row out when
+    every cell is whitespace, and keeps it when it has as many cells as the header. Which one it
+    was is not in the table, so a file with such a row (rare: it is rejected or left out either
+    way) is read again by the csv module, whose rows are the reference. Cheap on the common rows:
+    a cell starting with a printable ASCII character ends the test of the row.
+    """
+    read = [name for name, at in positions.items() if at is not None]
+    spaces = " AND ".join(
+        f"({name} IS NULL OR (({name} < '!' OR {name} > '~') "
+        f"AND regexp_full_match({name}, '{_SPACES}')))"
+        for name in read
+    )
+    (found,) = con.execute(f"SELECT count(*) FROM (FROM {table} WHERE {spaces} LIMIT 1)").fetchone()
+    return bool(found)
 
 
 def _drop_loaded(con: duckdb.DuckDBPyConnection, table: str) -> None:

@@ -80,14 +80,20 @@ checked AS NOT MATERIALIZED (
 wished AS NOT MATERIALIZED (
     SELECT
         *,
-        CASE WHEN is_revoke THEN 'revoke' ELSE CAST(new_value AS VARCHAR) END AS wish
+        -- a revocation's reason is part of it (the message the worker sees): two reasons for
+        -- one worker are two different values
+        CASE
+            WHEN is_revoke THEN 'revoke' || coalesce(': ' || revoke_reason, '')
+            ELSE CAST(new_value AS VARCHAR)
+        END AS wish
     FROM checked
 ),
 
 grouped AS (
     -- One pass: valid rows collapse to one per (type, worker); invalid rows to one per
     -- (type, worker, problem), keeping how many input rows they stand for and the first of them.
-    -- `wish` is the desired state as one comparable value: the score, or 'revoke'.
+    -- `wish` is the desired state as one comparable value: the score, or 'revoke' with its
+    -- reason.
     SELECT
         qualification_type_id,
         worker_id,
