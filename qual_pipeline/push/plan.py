@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 import duckdb
 
+from qual_pipeline.push import inputs as inputs_module
 from qual_pipeline.push.inputs import InputError, load_csv_table, load_website_csv
 from qual_pipeline.stores.warehouse import shown_memory_limit
 from qual_pipeline.warehouse.sql_files import SQL_DIR, sql_text
@@ -261,6 +262,20 @@ def inputs_fingerprint(con: duckdb.DuckDBPyConnection, kind: Kind) -> str:
         raise PlanError(f"reading the plan's inputs failed: {e}") from e
     digest = hashlib.sha256(f"{kind}|{rows}|{xor}|{total}".encode()).hexdigest()[:24]
     return f"{rows}-{digest}"
+
+
+def planner_version(kind: Kind, sql_dir: Path = SQL_DIR) -> str:
+    """A digest of what turns input rows into a plan: sql/<plan table>.sql as read from `sql_dir`
+    and this package's plan and input-reading modules (`planner-<16 hex>`).
+
+    Saved with a plan; `push` refuses a saved plan whose planner differs from its own (a plan
+    saved before an upgrade), since the same inputs may now plan otherwise (e.g. two revocations
+    with different reasons, merged before, rejected since). PlanError when the SQL file is missing.
+    """
+    digest = hashlib.sha256(read_sql(PLAN_TABLES[kind], sql_dir).encode())
+    for module in (__file__, inputs_module.__file__):
+        digest.update(b"\0" + Path(str(module)).read_bytes())
+    return "planner-" + digest.hexdigest()[:16]
 
 
 def _build(

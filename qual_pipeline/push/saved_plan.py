@@ -40,6 +40,7 @@ from qual_pipeline.push.plan import (
     inputs_fingerprint,
     out_of_memory,
     plan_rows,
+    planner_version,
     prepare_model,
 )
 from qual_pipeline.stores.warehouse import WarehouseStore, set_memory_limit
@@ -207,6 +208,7 @@ def _save_plan(
             **settings.as_record(),
             "inputs_dir": str(Path(inputs_dir).resolve()),
             "website_csv": str(Path(website_csv).resolve()) if website_csv else None,
+            "planner": planner_version(kind, sql_dir),
         },
         summary=_summary_record(summary, failures),
         verdict=tuple(verdict),
@@ -285,7 +287,8 @@ def confirm_unchanged(
 ) -> None:
     """Refuse (PushRefused) unless the saved plan is still exactly what would be planned now:
     no push ran since it was saved, its verdict lets it go, the warehouse is at the load it was
-    built on and the inputs give the same rows (same fingerprint)."""
+    built on, the inputs give the same rows (same fingerprint) and it was saved by this version's
+    planner (`planner_version`: a plan saved before an upgrade is planned again)."""
     again = "Run `qual-pipeline plan` again and review the new plan (or `push --replan`)"
     since = journal.opened_since(record)
     if since:
@@ -313,6 +316,14 @@ def confirm_unchanged(
                 "may have changed. " + again
             )
         try:
+            planner = planner_version(kind, sql_dir)
+            if planner != record.settings.get("planner"):
+                raise PushRefused(
+                    f"{REFUSED}plan {record.plan_id} was saved by another version of "
+                    "qual_pipeline (or with another sql/"
+                    f"{'push_plan' if kind == 'scores' else 'grant_plan'}.sql), which may plan the "
+                    "same inputs otherwise. " + again
+                )
             inputs = prepare_model(
                 con,
                 kind,
