@@ -3,9 +3,10 @@
 Each mistake is one line that names the setting as the user gave it (the option when it was typed,
 else the environment variable) and the fix, and exits 2: an MTurk endpoint URL that is not one, a
 data folder the command cannot write (or, for `sql` and `export`, read), a type list with a
-malformed id, no usable credentials. Then one TCP connection to the endpoint is opened and closed
-(no request is sent), so an endpoint where nothing listens, an unknown host or one that does not
-answer is reported within MTURK_CONNECT_TIMEOUT, naming the endpoint, with exit 1.
+malformed id, a warehouse memory limit DuckDB cannot read, no usable credentials. Then one TCP
+connection to the endpoint is opened and closed (no request is sent), so an endpoint where nothing
+listens, an unknown host or one that does not answer is reported within MTURK_CONNECT_TIMEOUT,
+naming the endpoint, with exit 1.
 
 `refresh_lock` keeps two refreshes of one data folder from running at once: the second refuses at
 once (exit 1), before any MTurk request, naming the one that runs.
@@ -68,6 +69,8 @@ def check(command: str, values: SettingValues) -> None:
         check_data_dir(command, Path(values[settings.DATA_DIR.name]))
     if settings.TYPES.name in values:
         check_types(values[settings.TYPES.name])
+    if command in ("refresh", "plan"):  # push: with --replan (cli/push.py checks it then)
+        check_memory(values)
     if command in CALLS_MTURK:
         check_credentials(values)
         check_reachable(url, values[settings.CONNECT_TIMEOUT.name])
@@ -161,6 +164,21 @@ def types_message(message: str) -> str:
     if typed(settings.TYPES):
         return message.replace(settings.TYPES.env, str(settings.TYPES.flag))
     return message
+
+
+def check_memory(values: SettingValues) -> None:
+    """A warehouse memory limit DuckDB cannot read is refused before anything runs, naming it as
+    it was given (`--warehouse-memory abc` or `QUAL_PIPELINE_WAREHOUSE_MEMORY='abc'`)."""
+    from qual_pipeline.stores.warehouse import check_memory_limit
+
+    setting = settings.WAREHOUSE_MEMORY
+    memory_limit = values.get(setting.name)
+    if not memory_limit:
+        return
+    try:
+        check_memory_limit(memory_limit, where=shown(setting, memory_limit))
+    except settings.ConfigurationError as e:
+        raise fail(str(e), 2) from None
 
 
 def check_credentials(values: SettingValues) -> None:

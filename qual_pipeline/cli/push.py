@@ -92,6 +92,8 @@ def push(
     replan_settings = plan_settings(values) if replan else None
     stats = ApiStats()
     with stopping_on_signals() as caught:
+        if replan:
+            preflight.check_memory(values)
         preflight.check("push", values)
         client = mturk_client(values, rate=values[settings.PUSH_RATE.name], stats=stats)
         refuse_once_stopped(client)

@@ -371,21 +371,29 @@ def summarise(
     rejected: dict[str, int] = {}
     examples: dict[str, str] = {}
     ids = ID_COLUMNS[kind]
-    firsts = "".join(f", arg_min_null({c}, coalesce(source_line, 0))" for c in ids)
-    for reason, n, line, column, raw, *first_ids in con.execute(
+    # the first row's ids, and (scores) its revocation's reason
+    shown = (*ids, "revoke_reason") if kind == "scores" else ids
+    firsts = "".join(f", arg_min_null({c}, coalesce(source_line, 0))" for c in shown)
+    for reason, n, line, column, raw, *first in con.execute(
         f"SELECT reason, count(*), min(source_line), "
         f"arg_min_null(source_column, coalesce(source_line, 0)), "
         f"arg_min_null(raw_value, coalesce(source_line, 0)){firsts} "
         f"FROM {table} WHERE action = 'rejected' GROUP BY 1 ORDER BY 2 DESC, 1"
     ).fetchall():
         rejected[reason] = n
-        if line is not None:
-            field = _field_of(reason, ids)
-            if field is None:
-                examples[reason] = row_location(line, column, raw)
-            else:  # a reason about an id shows the id, not the row's value
-                value = first_ids[ids.index(field)]
-                examples[reason] = row_location(line, column, value, field=field)
+        if line is None:
+            continue
+        field = _field_of(reason, ids)
+        if kind == "scores" and reason.startswith(REVOKE_REJECTION):
+            # a revocation has no value: show that it is one, and its reason
+            examples[reason] = revocation_location(
+                line, column, first[shown.index("revoke_reason")]
+            )
+        elif field is None:
+            examples[reason] = row_location(line, column, raw)
+        else:  # a reason about an id shows the id, not the row's value
+            value = first[shown.index(field)]
+            examples[reason] = row_location(line, column, value, field=field)
     changes = ", ".join(f"'{a}'" for a in CHANGE_ACTIONS[kind])
     score_change = "action = 'update'" if kind == "scores" else "effect = 'update'"
     con.execute(
@@ -417,12 +425,23 @@ ID_COLUMNS: dict[Kind, tuple[str, ...]] = {
 """The id columns of each plan table that a rejection reason may be about."""
 
 
+REVOKE_REJECTION = "revoking a qualification needs --allow-revokes"
+"""How sql/push_plan.sql's reason for a revocation that is not allowed begins."""
+
+
 def _field_of(reason: str, ids: tuple[str, ...]) -> str | None:
     """The id column `reason` is about (`worker_id must be ...`, `not one of your qualification
-    types`), or None for a reason about the row's value."""
+    types`, `the same worker appears 2 times ...`), or None for a reason about the row's value."""
     if reason.startswith("not one of your qualification types") and "qualification_type_id" in ids:
         return "qualification_type_id"
+    if reason.startswith("the same worker appears") and "worker_id" in ids:
+        return "worker_id"  # its values are in the reason; the first row may be a revocation
     return next((c for c in ids if reason.startswith(f"{c} ")), None)
+
+
+def _where(line: int | None, column: str | None) -> str:
+    where = f"line {line}" if line is not None else "a row"
+    return f"{where}, column {column!r}" if column else where
 
 
 def row_location(
@@ -430,11 +449,16 @@ def row_location(
 ) -> str:
     """`line 7, column "UPDATE-Accuracy": '85.5'`: where an input row is and what it says; with
     `field`, what it says there (`line 3: worker_id 'a12'`)."""
-    where = f"line {line}" if line is not None else "a row"
-    if column:
-        where += f", column {column!r}"
+    where = _where(line, column)
     said = f"{field} " if field else ""
     return f"{where}: {said}{raw!r}" if raw is not None else f"{where}: {said}empty"
+
+
+def revocation_location(line: int | None, column: str | None, revoke_reason: str | None) -> str:
+    """`line 3: revoke, reason 'left the study'` (or `line 3: revoke, no reason`): where a
+    revocation is and what it asks (it has no value to show)."""
+    said = f"reason {revoke_reason!r}" if revoke_reason is not None else "no reason"
+    return f"{_where(line, column)}: revoke, {said}"
 
 
 def plan_rows(

@@ -82,17 +82,18 @@ def shown_memory_limit(memory_limit: str | None) -> str:
     return text or "none set, DuckDB's default"
 
 
-def set_memory_limit(con: duckdb.DuckDBPyConnection, memory_limit: str) -> None:
+def set_memory_limit(
+    con: duckdb.DuckDBPyConnection, memory_limit: str, *, where: str | None = None
+) -> None:
     """Hold DuckDB to `memory_limit` (e.g. '256MB'); beyond it, sorts, joins and aggregates spill
     to DuckDB's temp folder, and inserts do not keep the order of the rows they read.
-    ConfigurationError naming QUAL_PIPELINE_WAREHOUSE_MEMORY when DuckDB cannot read the value."""
+    ConfigurationError when DuckDB cannot read the value, naming it as `where` says (e.g.
+    `--warehouse-memory abc`; default `QUAL_PIPELINE_WAREHOUSE_MEMORY='abc'`)."""
     from qual_pipeline import settings
 
     text = memory_limit.strip()
-    problem = (
-        f"{settings.WAREHOUSE_MEMORY.env}={memory_limit!r} is not a memory size DuckDB reads; "
-        "write it as e.g. 256MB or 2GB"
-    )
+    where = where or f"{settings.WAREHOUSE_MEMORY.env}={memory_limit!r}"
+    problem = f"{where} is not a memory size DuckDB reads; write it as e.g. 256MB or 2GB"
     if not text or not all(c.isalnum() or c in ". " for c in text):
         raise settings.ConfigurationError(problem)
     try:
@@ -109,6 +110,13 @@ def set_memory_limit(con: duckdb.DuckDBPyConnection, memory_limit: str) -> None:
         )
     except duckdb.Error as exc:
         raise settings.ConfigurationError(problem) from exc
+
+
+def check_memory_limit(memory_limit: str, *, where: str | None = None) -> None:
+    """ConfigurationError (see `set_memory_limit`) unless DuckDB reads `memory_limit`; tried on
+    an in-memory connection, so a command can refuse a bad value before it does anything."""
+    with duckdb.connect() as con:
+        set_memory_limit(con, memory_limit, where=where)
 
 
 def is_conflict(exc: BaseException) -> bool:

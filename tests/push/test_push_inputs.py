@@ -118,6 +118,38 @@ def test_a_rejected_id_is_shown_not_the_rows_value(world, tmp_path: Path) -> Non
     assert "(first at line 3: worker_id 'a-12')" in refused.output
 
 
+def test_a_rejected_revocation_is_shown_as_one_with_its_reason(world, tmp_path: Path) -> None:
+    # A revocation has no value: its example read `line 3: empty`.
+    _, common = world
+    header = "qualification_type_id,worker_id,integer_value,action,reason\n"
+    write(
+        tmp_path / "inputs" / "desired_scores.csv",
+        f"{header}{T1},{W[1]},11,,\n"
+        f"{T1},{W[2]},,revoke,left the study\n"
+        f"{T1},{W[3]},,revoke,\n"
+        f"{T1},{W[4]},,revoke,fraud\n"
+        f"{T1},{W[4]},,revoke,spam\n",
+    )
+    needs = "revoking a qualification needs --allow-revokes (the worker can no longer work on HITs that require it)"  # noqa: E501
+    twice = "the same worker appears 2 times with different values (revoke: fraud and revoke: spam)"
+    code, plan = plan_json(common)
+    assert code == 1
+    assert plan["rejected_examples"] == {
+        needs: "line 3: revoke, reason 'left the study'",
+        twice: f"line 5: worker_id '{W[4]}'",
+    }
+    shown = push_cli("plan", *common, "--max-share", "1")
+    assert "line 3: revoke, reason 'left the study'" in shown.output
+    assert "empty" not in shown.output
+    refused = push_cli("push", *common, "--replan", "--max-share", "1")
+    assert refused.exit_code == 1
+    assert f"2 x {needs} (first at line 3: revoke, reason 'left the study')" in refused.output
+
+    write(tmp_path / "inputs" / "desired_scores.csv", f"{header}{T1},{W[3]},,Revoke,\n")
+    code, plan = plan_json(common)
+    assert plan["rejected_examples"] == {needs: "line 2: revoke, no reason"}
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [

@@ -4,7 +4,10 @@ limit: a value DuckDB reads plans as without it, one it does not is a usage erro
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,7 @@ from support.mturk import type_id, worker_id
 
 T1 = type_id(82)
 W = [worker_id(i) for i in range(4)]
+SCRIPT = Path(sys.executable).with_name("qual-pipeline")
 
 
 @pytest.fixture
@@ -40,11 +44,36 @@ def test_a_plan_within_a_memory_limit_is_the_same_plan(common: list[str]) -> Non
     assert plans[0]["rows"] == plans[1]["rows"]
 
 
-def test_a_memory_size_duckdb_cannot_read_is_named(common: list[str]) -> None:
-    result = push_cli("plan", *common, "--warehouse-memory", "lots")
-    assert result.exit_code == 2
-    assert "QUAL_PIPELINE_WAREHOUSE_MEMORY='lots' is not a memory size" in result.output
-    assert "Traceback" not in result.output
+COMMANDS = {"plan": ["plan"], "push --replan": ["push", "--replan"], "refresh": ["refresh"]}
+
+
+@pytest.mark.parametrize("given", ["option", "variable"])
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_a_memory_size_duckdb_cannot_read_is_named_as_given(
+    common: list[str], command: str, given: str
+) -> None:
+    # Through the console script. The message named QUAL_PIPELINE_WAREHOUSE_MEMORY when the user
+    # had typed --warehouse-memory; refresh said so only after extracting from MTurk.
+    args = [*COMMANDS[command], "--data-dir", common[common.index("--data-dir") + 1]]
+    if command != "refresh":
+        args += ["--inputs-dir", common[common.index("--inputs-dir") + 1], "--max-share", "1"]
+    env = {**os.environ, "COLUMNS": "200"}
+    if given == "option":
+        args += ["--warehouse-memory", "lots"]
+    else:
+        env["QUAL_PIPELINE_WAREHOUSE_MEMORY"] = "lots"
+    result = subprocess.run(
+        [str(SCRIPT), *args], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    named = (
+        "--warehouse-memory lots" if given == "option" else "QUAL_PIPELINE_WAREHOUSE_MEMORY='lots'"
+    )
+    assert lines == [
+        f"error: {named} is not a memory size DuckDB reads; write it as e.g. 256MB or 2GB"
+    ], result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
 
 
 def test_a_plan_out_of_memory_names_the_setting(common: list[str], tmp_path: Path) -> None:
