@@ -143,6 +143,15 @@ def named(setting: Setting[Any]) -> str:
     return (setting.flag or setting.env) if typed(setting) else setting.env
 
 
+def as_given(message: str, *taken: Setting[Any]) -> str:
+    """`message`, which names settings by their environment variable (as the domain's messages
+    do), naming each of `taken` as the command running now got it: its option when typed (see
+    `named`)."""
+    for setting in taken:
+        message = message.replace(setting.env, named(setting))
+    return message
+
+
 def typed_on_command_line(ctx: typer.Context, taken: Iterable[Setting[Any]]) -> list[str]:
     """The flags of the settings `taken` that the user typed (not taken from the environment or
     the default)."""
@@ -156,13 +165,15 @@ def typed_on_command_line(ctx: typer.Context, taken: Iterable[Setting[Any]]) -> 
 
 
 def plan_settings(values: SettingValues) -> PlanSettings:
-    """The plan settings of a command's values; a bad value is a usage error (exit 2)."""
+    """The plan settings of a command's values; a bad value is one line naming it as it was given
+    (typer.Exit(2))."""
+    from qual_pipeline.cli.render import fail
     from qual_pipeline.push.saved_plan import PlanSettings
 
     try:
         return PlanSettings.from_settings(lambda setting: values[setting.name])
     except ValueError as e:
-        raise typer.BadParameter(str(e)) from None
+        raise fail(as_given(str(e), settings.PUSH_IGNORE_CHECKS), 2) from None
 
 
 def mturk_client(
@@ -231,5 +242,6 @@ def open_cli_stores(values: SettingValues, *, warehouse_wait_s: float | None = N
                 requester_key_id=lambda: requester_key_id(aws_profile),
             )
         )
-    except StoreConfigError as exc:
-        raise settings.ConfigurationError(str(exc)) from None
+    except StoreConfigError as exc:  # its messages name QUAL_PIPELINE_STORAGE / _CATALOG
+        message = as_given(str(exc), settings.STORAGE, settings.CATALOG)
+        raise settings.ConfigurationError(message) from None

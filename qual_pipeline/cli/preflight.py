@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from qual_pipeline import settings
-from qual_pipeline.cli.options import SettingValues, named, shared_profile, typed
+from qual_pipeline.cli.options import SettingValues, as_given, named, shared_profile, typed
 from qual_pipeline.cli.render import fail
 from qual_pipeline.settings import Setting
 
@@ -161,9 +161,7 @@ def check_types(text: str | None) -> None:
 def types_message(message: str) -> str:
     """An error about the type list, naming --types when the user typed it (the domain's
     messages name QUAL_PIPELINE_TYPES)."""
-    if typed(settings.TYPES):
-        return message.replace(settings.TYPES.env, str(settings.TYPES.flag))
-    return message
+    return as_given(message, settings.TYPES)
 
 
 def check_memory(values: SettingValues) -> None:

@@ -46,6 +46,15 @@ def say(text: str, console: Console = out) -> None:
     console.print(text, highlight=False, soft_wrap=True)
 
 
+def warehouse_message(error: Exception) -> str:
+    """A warehouse store's error (which names QUAL_PIPELINE_DATA_DIR, e.g. `No warehouse at ...`),
+    naming the data folder as the running command got it: --data-dir when typed."""
+    from qual_pipeline import settings
+    from qual_pipeline.cli.options import as_given
+
+    return as_given(str(error), settings.DATA_DIR)
+
+
 @contextmanager
 def failures() -> Iterator[None]:
     """Expected failures of the plan, push, score and export commands become one clear message:
@@ -72,6 +81,8 @@ def failures() -> Iterator[None]:
         yield
     except ConfigurationError as e:
         raise fail(e, 2) from None
+    except WarehouseStoreError as e:
+        raise fail(warehouse_message(e)) from None
     except (
         PlanError,
         PushRefused,
@@ -80,7 +91,6 @@ def failures() -> Iterator[None]:
         JournalBusy,
         ScoreLookupError,
         ExportError,
-        WarehouseStoreError,
         JournalStoreError,
         LockError,
         StorageError,

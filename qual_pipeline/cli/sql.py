@@ -12,7 +12,7 @@ from rich.markup import escape
 
 from qual_pipeline.cli import preflight
 from qual_pipeline.cli.options import SettingValues, open_cli_stores, takes_settings
-from qual_pipeline.cli.render import err, fail, out, query_table
+from qual_pipeline.cli.render import err, fail, out, query_table, warehouse_message
 from qual_pipeline.settings import ConfigurationError
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ def run_query(query: str, stores: Stores, output: str, limit: int) -> int:
     try:
         con = stores.warehouse.connect(read_only=True)
     except WarehouseStoreError as e:
-        return fail(e).exit_code
+        return fail(warehouse_message(e)).exit_code
     try:
         cursor = con.execute(query)
         if cursor.description is None:

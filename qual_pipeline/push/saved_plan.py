@@ -77,9 +77,11 @@ class PlanSettings:
     def __post_init__(self) -> None:
         unknown = sorted(set(self.ignore_checks) - BLOCKING_CHECKS)
         if unknown:
+            names = ", ".join(repr(name) for name in unknown)
+            what = "is not a blocking check" if len(unknown) == 1 else "are not blocking checks"
             raise ValueError(
-                f"--ignore-check {', '.join(unknown)}: not a blocking check; the blocking checks "
-                f"are {', '.join(sorted(BLOCKING_CHECKS))}"
+                f"{names} in {declared.PUSH_IGNORE_CHECKS.env} {what}: the blocking checks are "
+                f"{', '.join(sorted(BLOCKING_CHECKS))}"
             )
 
     @classmethod

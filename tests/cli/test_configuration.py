@@ -317,3 +317,62 @@ def test_connect_timeout_reaches_every_client(mturk: Any) -> None:
     resource = MTurkResource(endpoint_url=server.endpoint_url, connect_timeout_s="1.5")
     assert resource.client().meta.config.connect_timeout == 1.5
     assert server.requests_after(0.0) == 0
+
+
+@pytest.mark.parametrize("command", ["sql", "refresh"])
+def test_catalog_named_as_given(command: str, mturk: Any, tmp_path: Path) -> None:
+    server, env = mturk
+    args = ["sql", "SELECT 1"] if command == "sql" else ["refresh"]
+    args += ["--data-dir", str(tmp_path / "data")]
+    flag = one_error_line(
+        run(*args, "--storage", "s3://team-bucket/lake", "--catalog", "nope", env=env)
+    )
+    assert "--catalog is not of the form postgresql://USER@HOST:PORT/DB" in flag
+    assert "QUAL_PIPELINE_CATALOG" not in flag
+    variable = one_error_line(
+        run(
+            *args,
+            env={
+                **env,
+                "QUAL_PIPELINE_STORAGE": "s3://team-bucket/lake",
+                "QUAL_PIPELINE_CATALOG": "nope",
+            },
+        )
+    )
+    assert "QUAL_PIPELINE_CATALOG is not of the form postgresql://USER@HOST:PORT/DB" in variable
+    alone = one_error_line(run(*args, "--catalog", "postgresql://me@db:5432/lake", env=env))
+    assert "--catalog is set but QUAL_PIPELINE_STORAGE is not" in alone
+    assert server.requests_after(0.0) == 0
+
+
+@pytest.mark.parametrize("command", ["sql", "plan"])
+def test_no_warehouse_names_the_data_folder_as_given(command: str, tmp_path: Path) -> None:
+    data = tmp_path / "empty"
+    data.mkdir()
+    args = ["sql", "SELECT 1"] if command == "sql" else ["plan"]
+    env = {"QUAL_PIPELINE_INPUTS_DIR": str(tmp_path / "inputs")}
+    flag = one_error_line(run(*args, "--data-dir", str(data), env=env), code=1)
+    assert f"No warehouse at {data / 'warehouse.duckdb'}" in flag
+    assert "point --data-dir at the data directory" in flag
+    assert "QUAL_PIPELINE_DATA_DIR" not in flag
+    variable = one_error_line(run(*args, env={**env, "QUAL_PIPELINE_DATA_DIR": str(data)}), code=1)
+    assert "point QUAL_PIPELINE_DATA_DIR at the data directory" in variable
+
+
+def test_ignored_check_named_as_given(mturk: Any, tmp_path: Path) -> None:
+    server, env = mturk
+    data = str(tmp_path / "data")
+    flag = one_error_line(run("plan", "--data-dir", data, "--ignore-check", "x", env=env))
+    assert "'x' in --ignore-check is not a blocking check: the blocking checks are " in flag
+    assert "QUAL_PIPELINE_PUSH_IGNORE_CHECKS" not in flag
+    two = one_error_line(
+        run("plan", "--data-dir", data, "--ignore-check", "x", "--ignore-check", "y", env=env)
+    )
+    assert "'x', 'y' in --ignore-check are not blocking checks" in two
+    for args in (["plan"], ["push", "--replan"]):
+        variable = one_error_line(
+            run(*args, "--data-dir", data, env={**env, "QUAL_PIPELINE_PUSH_IGNORE_CHECKS": "x"})
+        )
+        assert "'x' in QUAL_PIPELINE_PUSH_IGNORE_CHECKS is not a blocking check" in variable
+        assert "--ignore-check" not in variable
+    assert server.requests_after(0.0) == 0
