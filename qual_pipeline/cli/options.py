@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import re
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from pathlib import Path
@@ -147,8 +148,8 @@ def as_given(message: str, *taken: Setting[Any]) -> str:
     """`message`, which names settings by their environment variable (as the domain's messages
     do), naming each of `taken` as the command running now got it: its option when typed (see
     `named`)."""
-    for setting in taken:
-        message = message.replace(setting.env, named(setting))
+    for setting in taken:  # whole names only: QUAL_PIPELINE_STORAGE is not _STORAGE_PROFILE
+        message = re.sub(rf"\b{re.escape(setting.env)}\b", named(setting), message)
     return message
 
 
@@ -242,6 +243,8 @@ def open_cli_stores(values: SettingValues, *, warehouse_wait_s: float | None = N
                 requester_key_id=lambda: requester_key_id(aws_profile),
             )
         )
-    except StoreConfigError as exc:  # its messages name QUAL_PIPELINE_STORAGE / _CATALOG
-        message = as_given(str(exc), settings.STORAGE, settings.CATALOG)
+    except StoreConfigError as exc:  # its messages name the settings by their variables
+        message = as_given(
+            str(exc), settings.STORAGE, settings.CATALOG, settings.ACCOUNT, settings.STORAGE_PROFILE
+        )
         raise settings.ConfigurationError(message) from None

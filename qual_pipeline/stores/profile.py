@@ -33,7 +33,7 @@ from qual_pipeline.stores.charts import ChartStore, LocalChartStore, S3ChartStor
 from qual_pipeline.stores.journal import JournalStore, PostgresJournalStore, SqliteJournalStore
 from qual_pipeline.stores.lake import DELETE_GRACE_S, LakeStore, LocalLakeStore, S3LakeStore
 from qual_pipeline.stores.namespace import Namespace, NamespaceError
-from qual_pipeline.stores.object_storage import S3Storage, StorageConfigError
+from qual_pipeline.stores.object_storage import S3Location, S3Storage, StorageConfigError
 from qual_pipeline.stores.warehouse import (
     DuckDBFileWarehouse,
     DuckLakeWarehouse,
@@ -177,6 +177,10 @@ def open_stores(settings: StoreSettings) -> Stores:
             "QUAL_PIPELINE_CATALOG is not of the form postgresql://USER@HOST:PORT/DB."
         )
     try:
+        location = S3Location.parse(storage)
+    except StorageConfigError as exc:
+        raise StoreConfigError(_naming(exc, "QUAL_PIPELINE_STORAGE")) from None
+    try:
         namespace = Namespace.for_requester(
             settings.environment,
             settings.account,
@@ -186,11 +190,12 @@ def open_stores(settings: StoreSettings) -> Stores:
                 else None
             ),
         )
-        s3 = S3Storage(storage, profile=settings.storage_profile or None)
     except NamespaceError as exc:
-        raise StoreConfigError(f"{exc} (QUAL_PIPELINE_ACCOUNT, --account)") from None
+        raise StoreConfigError(_naming(exc, "QUAL_PIPELINE_ACCOUNT")) from None
+    try:
+        s3 = S3Storage(location, profile=settings.storage_profile or None)
     except StorageConfigError as exc:
-        raise StoreConfigError(str(exc)) from None
+        raise StoreConfigError(_naming(exc, "QUAL_PIPELINE_STORAGE_PROFILE")) from None
     return Stores(
         profile="shared",
         lake=S3LakeStore(s3, namespace),
@@ -202,6 +207,12 @@ def open_stores(settings: StoreSettings) -> Stores:
         snapshot_grace_s=settings.snapshot_grace_s,
         staging_root=None,
     )
+
+
+def _naming(error: Exception, variable: str) -> str:
+    """`error`'s message followed by the setting it is about, by its variable (the CLI names it
+    as the user gave it: `cli.options.as_given`)."""
+    return f"{str(error).rstrip('.')} ({variable})."
 
 
 @contextmanager

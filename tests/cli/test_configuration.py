@@ -376,3 +376,52 @@ def test_ignored_check_named_as_given(mturk: Any, tmp_path: Path) -> None:
         assert "'x' in QUAL_PIPELINE_PUSH_IGNORE_CHECKS is not a blocking check" in variable
         assert "--ignore-check" not in variable
     assert server.requests_after(0.0) == 0
+
+
+SHARED = ("s3://team-bucket/lake", "postgresql://me@db:5432/lake")
+
+
+@pytest.mark.parametrize(
+    ("flag", "variable", "bad", "says"),
+    [
+        (
+            "--storage",
+            "QUAL_PIPELINE_STORAGE",
+            "team-bucket/lake",
+            "Storage location 'team-bucket/lake' is not of the form s3://BUCKET/PREFIX",
+        ),
+        (
+            "--account",
+            "QUAL_PIPELINE_ACCOUNT",
+            "Not A Label!",
+            "Requester account label 'Not A Label!' is not valid",
+        ),
+        (
+            "--storage-profile",
+            "QUAL_PIPELINE_STORAGE_PROFILE",
+            "no-such",
+            "Storage profile 'no-such' is not in the AWS config or credentials files",
+        ),
+    ],
+)
+def test_shared_settings_named_as_given(
+    flag: str, variable: str, bad: str, says: str, mturk: Any, tmp_path: Path
+) -> None:
+    """A bad storage location, account label or storage profile names the setting as the user
+    gave it (QUAL_PIPELINE_STORAGE is not taken for the start of QUAL_PIPELINE_STORAGE_PROFILE)."""
+    server, env = mturk
+    storage, catalog = SHARED
+    given = {"--storage": storage, "--catalog": catalog, "--account": "lab"} | {flag: bad}
+    options = [part for item in given.items() for part in item]
+    args = ["sql", "SELECT 1", "--data-dir", str(tmp_path / "data")]
+    typed = one_error_line(run(*args, *options, env=env))
+    assert says in typed and typed.endswith(f"({flag})."), typed
+    assert variable not in typed
+    variables = {
+        "QUAL_PIPELINE_STORAGE": storage,
+        "QUAL_PIPELINE_CATALOG": catalog,
+        "QUAL_PIPELINE_ACCOUNT": "lab",
+    } | {variable: bad}
+    from_env = one_error_line(run(*args, env={**env, **variables}))
+    assert says in from_env and from_env.endswith(f"({variable})."), from_env
+    assert server.requests_after(0.0) == 0
