@@ -47,15 +47,19 @@ class Fault(Enum):
     SERVICE_FAULT = "service_fault"
 
 
-class _Bucket:
-    def __init__(self, rate: float) -> None:
-        self.rate = rate
-        self.capacity = max(1.0, rate)
-        self.tokens = self.capacity
-        self.last = time.monotonic()
+class TokenBucket:
+    """A per-requester rate limit: `rate` tokens a second, a burst of `burst` tokens (default one
+    second's worth, at least one). `take(now)` answers whether a request arriving at `now`
+    (seconds; time.monotonic() when omitted) is served; the fake-clock tests pass their own."""
 
-    def take(self) -> bool:
-        current = time.monotonic()
+    def __init__(self, rate: float, burst: float | None = None, now: float | None = None) -> None:
+        self.rate = rate
+        self.capacity = burst if burst is not None else max(1.0, rate)
+        self.tokens = self.capacity
+        self.last = time.monotonic() if now is None else now
+
+    def take(self, now: float | None = None) -> bool:
+        current = time.monotonic() if now is None else now
         self.tokens = min(self.capacity, self.tokens + (current - self.last) * self.rate)
         self.last = current
         if self.tokens >= 1.0:
@@ -75,7 +79,7 @@ class FaultInjector:
         with self._lock:
             self.config = config
             self._rng = random.Random(config.seed)
-            self._buckets: dict[str, _Bucket] = {}
+            self._buckets: dict[str, TokenBucket] = {}
 
     def delay(self) -> None:
         if self.config.latency_ms:
@@ -106,7 +110,7 @@ class FaultInjector:
             if config.rate_limit is not None:
                 bucket = self._buckets.get(requester)
                 if bucket is None:
-                    bucket = self._buckets[requester] = _Bucket(config.rate_limit)
+                    bucket = self._buckets[requester] = TokenBucket(config.rate_limit)
                 if not bucket.take():
                     return Fault.THROTTLE
         return None
