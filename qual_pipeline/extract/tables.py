@@ -53,6 +53,11 @@ OnPage = Callable[[int, int], None]
 PAGES_BEFORE_PREFETCH = 2
 """Pages read in the caller's thread before the prefetch thread starts (most partitions of a
 requester with many types hold one page of Granted and one of Revoked workers)."""
+SMALL_SNAPSHOT_ROWS = 10_000
+"""A snapshot of at most this many rows is compressed with Snappy, a larger one with Zstandard:
+zstd's set-up per column chunk cost a small snapshot more than writing the rest of it (0.58-0.80
+ms against 0.35-0.48 ms with Snappy for a type of 37 workers, about a quarter of the extraction's
+own CPU per type), while the few kilobytes it saves there do not matter."""
 
 Params = Mapping[str, Any]
 Normaliser = Callable[[Sequence[Mapping[str, Any]], datetime, Params], pa.RecordBatch]
@@ -278,7 +283,10 @@ def extract_table(
                 error_code=None,
             ) from exc
         counts = NormaliseCounts()
-        with lake.writer(spec.table, spec.schema, partition, snapshot_at=at) as writer:
+        compression = "snappy" if staging.rows <= SMALL_SNAPSHOT_ROWS else "zstd"
+        with lake.writer(
+            spec.table, spec.schema, partition, snapshot_at=at, compression=compression
+        ) as writer:
             for batch in staging.last_per_key():
                 writer.write(batch)
                 counts += spec.count(batch)

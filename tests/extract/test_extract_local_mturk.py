@@ -35,6 +35,7 @@ from qual_pipeline.extract import (
     resolve_type_ids,
 )
 from qual_pipeline.extract import staging as staging_module
+from qual_pipeline.extract import tables as tables_module
 from qual_pipeline.extract.tables import WORKER_QUALIFICATIONS_SPEC, _Pages
 from qual_pipeline.local_mturk.server import FaultConfig
 from qual_pipeline.mturk_api.client import ApiStats, make_client
@@ -292,6 +293,22 @@ def test_a_small_type_takes_no_scratch_folder_a_large_one_does(
     monkeypatch.setattr(staging_module, "STAGING_ROW_GROUP_ROWS", 50)  # now it spills
     with pytest.raises(FileExistsError, match=r"\.staging"):
         _extract(mturk, tmp_path, page_size=50, extracted_at=datetime.now(UTC))
+
+
+def test_a_small_snapshot_is_compressed_with_snappy_a_large_one_with_zstd(
+    local_mturk, mturk_env, tmp_path, monkeypatch
+):
+    mturk = local_mturk(workers_data(120))
+    mturk_env(mturk)
+    small = _extract(mturk, tmp_path / "small")
+    monkeypatch.setattr(tables_module, "SMALL_SNAPSHOT_ROWS", 119)
+    large = _extract(mturk, tmp_path / "large")
+    for result, codec in ((small, "SNAPPY"), (large, "ZSTD")):
+        footer = pq.read_metadata(result.location)
+        assert footer.num_rows == 120
+        columns = footer.row_group(0).num_columns
+        assert {footer.row_group(0).column(c).compression for c in range(columns)} == {codec}
+    assert pq.read_table(small.location).equals(pq.read_table(large.location))
 
 
 def test_unknown_or_foreign_type_fails_with_type_operation_and_code(
