@@ -3,7 +3,9 @@
 In one run, against the local MTurk served from this process (127.0.0.1), each measurement in a
 fresh subprocess:
 - time of `qual-pipeline refresh` (discovery, one extraction run over every type, the warehouse
-  load; a fresh Dagster instance on disk) against a bare boto3 loop making the same calls
+  load; a fresh Dagster instance on disk), and of its extraction alone (`extract_types` with the
+  product's client and concurrency, no Dagster: the refresh's own work per type), against a bare
+  boto3 loop making the same calls
   (ListQualificationTypes, then Granted and Revoked workers and pending requests of every type,
   one after the other), at 5, 300 and 2,000 types of about 50 workers each
   (target: refresh / bare at most 2 at 300 and 2,000 types), with where the refresh's time went
@@ -163,6 +165,34 @@ def bare_loop(url: str) -> dict[str, Any]:
     return {"types": len(type_ids), "rows": rows, "seconds": seconds, "cpu_s": cpu}
 
 
+def extraction_alone(url: str) -> dict[str, Any]:
+    """The refresh's extraction of every type without Dagster: `extract_types` with the
+    product's client (adaptive pace) and default concurrency, into a fresh local lake, after one
+    listing of the types (not timed); its wall and CPU seconds."""
+    from qual_pipeline import settings
+    from qual_pipeline.extract.many import extract_types
+    from qual_pipeline.mturk_api.client import make_client
+    from qual_pipeline.stores.profile import local_stores
+
+    concurrency = settings.EXTRACT_CONCURRENCY.default
+    client = make_client(endpoint_url=url, pool_size=2 * concurrency + 2)
+    type_ids: list[str] = []
+    for page in client.get_paginator("list_qualification_types").paginate(
+        MustBeRequestable=False, MustBeOwnedByCaller=True, PaginationConfig={"PageSize": 100}
+    ):
+        type_ids += [t["QualificationTypeId"] for t in page["QualificationTypes"]]
+    with tempfile.TemporaryDirectory(prefix="bench-extract-") as data:
+        start, cpu = time.perf_counter(), time.process_time()
+        outcomes = list(
+            extract_types(client, local_stores(data), type_ids, concurrency=concurrency)
+        )
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    failed = [o.error for o in outcomes if not o.ok]
+    if failed:
+        raise RuntimeError(f"{len(failed)} type(s) failed: {failed[0]}")
+    return {"types": len(outcomes), "seconds": seconds, "cpu_s": cpu}
+
+
 # Measurements ------------------------------------------------------------------------------------
 
 
@@ -182,6 +212,17 @@ def _bare(server: Server) -> dict[str, Any]:
     )  # fmt: skip
     if done.returncode != 0:
         raise RuntimeError(f"bare loop failed:\n{done.stderr[-3000:]}")
+    return {**json.loads(done.stdout.strip().splitlines()[-1]), **server.counts()}
+
+
+def _extraction_alone(server: Server) -> dict[str, Any]:
+    server.clear()
+    done = subprocess.run(
+        [sys.executable, __file__, "--extract", server.url],
+        capture_output=True, text=True, env=_env(), timeout=3600,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"extraction alone failed:\n{done.stderr[-3000:]}")
     return {**json.loads(done.stdout.strip().splitlines()[-1]), **server.counts()}
 
 
@@ -291,6 +332,7 @@ def many_types(scratch: Path, sizes: list[int]) -> dict[str, Any]:
         server = Server(_generate(scratch, WORKERS_PER_TYPE, types))
         try:
             bare = _bare(server)
+            alone = _extraction_alone(server)
             ours = _refresh(server, scratch, runs=True)
             in_memory = _refresh(server, scratch, on_disk=False)
             unpaced = _refresh(server, scratch, "--retry-mode", "standard", on_disk=False)
@@ -302,6 +344,16 @@ def many_types(scratch: Path, sizes: list[int]) -> dict[str, Any]:
         figures[f"types_{types}_refresh_s"] = round(ours["seconds"], 3)
         figures[f"types_{types}_refresh_over_bare"] = round(ours["seconds"] / bare["seconds"], 2)
         figures[f"types_{types}_calls_refresh_over_bare"] = round(ours["ok"] / bare["ok"], 3)
+        # The extraction alone (no Dagster, no load): what the refresh's own work per type costs
+        # beyond the API calls the bare loop makes, in wall and CPU time.
+        figures[f"types_{types}_extraction_alone_s"] = round(alone["seconds"], 3)
+        figures[f"types_{types}_extraction_alone_over_bare"] = round(
+            alone["seconds"] / bare["seconds"], 2
+        )
+        figures[f"types_{types}_extraction_alone_cpu_s"] = round(alone["cpu_s"], 3)
+        figures[f"types_{types}_extraction_alone_cpu_ms_per_type_over_bare"] = round(
+            1000 * (alone["cpu_s"] - bare["cpu_s"]) / types, 2
+        )
         # The same refresh with DAGSTER_HOME unset: Dagster's records kept in memory.
         figures[f"types_{types}_in_memory_refresh_s"] = round(in_memory["seconds"], 3)
         figures[f"types_{types}_in_memory_refresh_over_bare"] = round(
@@ -633,11 +685,15 @@ def main() -> None:
     )
     parser.add_argument("--pg-types", default="300,2000", help="type counts of the postgres part")
     parser.add_argument("--bare", help=argparse.SUPPRESS)
+    parser.add_argument("--extract", help=argparse.SUPPRESS)
     parser.add_argument("--measure", help=argparse.SUPPRESS)
     parser.add_argument("--floor", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare:
         print(json.dumps(bare_loop(args.bare)))
+        return
+    if args.extract:
+        print(json.dumps(extraction_alone(args.extract)))
         return
     if args.measure:
         print(json.dumps(measure(json.loads(args.measure))))
