@@ -29,6 +29,7 @@ from qual_pipeline.warehouse.charts import (
     render_score_distribution,
     score_panels,
 )
+from qual_pipeline.warehouse.sql_files import sql_text
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -224,6 +225,32 @@ def test_over_time_shows_grants_on_a_first_load_then_changes_per_day(data_dir: P
     assert [(p.type_id, p.series) for p in later.panels] == [
         (PERCENT, {"new": [(T2.date(), 1)], "score": [(T2.date(), 1)]})
     ]
+
+
+def test_changes_over_time_count_the_events_of_worker_qualification_changes(
+    data_dir: Path,
+) -> None:
+    """The chart's count reads the history directly (no window over it), yet counts exactly the
+    events of the view worker_qualification_changes after each type's first load: a score, a
+    revocation, a grant again, a move, a new worker, and a worker gone (at its version's end)."""
+    load_three_refreshes(data_dir)
+    from_view = query(
+        data_dir,
+        "WITH first_load AS (SELECT qualification_type_id, min(valid_from) AS loaded_at "
+        "FROM worker_qualification_history GROUP BY ALL) "
+        "SELECT c.qualification_type_id, CAST(c.changed_at AT TIME ZONE 'UTC' AS DATE), kind, "
+        "count(*) FROM worker_qualification_changes AS c JOIN first_load USING "
+        "(qualification_type_id) CROSS JOIN unnest(string_split(c.change, ',')) AS k(kind) "
+        "WHERE c.changed_at > loaded_at GROUP BY ALL ORDER BY ALL",
+    )
+    kinds = {kind for _, _, kind, _ in from_view}
+    assert {"score", "status", "locale", "new", "gone"} <= kinds
+    con = read_warehouse(data_dir)
+    try:
+        charted = con.execute(sql_text("charts/changes_after_first_load")).fetchall()
+    finally:
+        con.close()
+    assert charted == from_view
 
 
 def test_chart_titles_fit_their_figure(data_dir: Path, tmp_path: Path) -> None:
