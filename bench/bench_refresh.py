@@ -3,7 +3,9 @@
 In one run, against the local MTurk served from this process (127.0.0.1), each measurement in a
 fresh subprocess:
 - time of `qual-pipeline refresh` (discovery, one extraction run over every type, the warehouse
-  load; a fresh Dagster instance on disk) against a bare boto3 loop making the same calls
+  load; a fresh Dagster instance on disk), and of its extraction alone (`extract_types` with the
+  product's client and concurrency, no Dagster: the refresh's own work per type), against a bare
+  boto3 loop making the same calls
   (ListQualificationTypes, then Granted and Revoked workers and pending requests of every type,
   one after the other), at 5, 300 and 2,000 types of about 50 workers each
   (target: refresh / bare at most 2 at 300 and 2,000 types), with where the refresh's time went
@@ -26,10 +28,13 @@ fresh subprocess:
   20/s) is a realistic run: a requester with hundreds of types; a run much shorter than the
   start weighs the start's dozen throttles more;
 - peak RSS of a whole refresh (extraction and load) at about 400,000 and 4,000,000 rows over
-  5 types (target: the larger at most 1.15x the smaller).
+  5 types (target: the larger at most 1.15x the smaller);
+- the refresh on the shared profile's Dagster instance (deploy/dagster.yaml on a local
+  PostgreSQL) with Dagster's event batching off and on (DAGSTER_EVENT_BATCH_SIZE), back to back,
+  at 300 and 2,000 types: the extraction run's creation (its planned events), its run, the whole.
 
 Run: .venv/bin/python bench/bench_refresh.py [--types 5,300,2000] [--rss-rows 400000,4000000]
-     [--rate-types 300] [--skip types,floor,rate,rss]
+     [--rate-types 300] [--pg-types 300,2000] [--skip types,floor,rate,rss,postgres]
 """
 
 from __future__ import annotations
@@ -160,6 +165,34 @@ def bare_loop(url: str) -> dict[str, Any]:
     return {"types": len(type_ids), "rows": rows, "seconds": seconds, "cpu_s": cpu}
 
 
+def extraction_alone(url: str) -> dict[str, Any]:
+    """The refresh's extraction of every type without Dagster: `extract_types` with the
+    product's client (adaptive pace) and default concurrency, into a fresh local lake, after one
+    listing of the types (not timed); its wall and CPU seconds."""
+    from qual_pipeline import settings
+    from qual_pipeline.extract.many import extract_types
+    from qual_pipeline.mturk_api.client import make_client
+    from qual_pipeline.stores.profile import local_stores
+
+    concurrency = settings.EXTRACT_CONCURRENCY.default
+    client = make_client(endpoint_url=url, pool_size=2 * concurrency + 2)
+    type_ids: list[str] = []
+    for page in client.get_paginator("list_qualification_types").paginate(
+        MustBeRequestable=False, MustBeOwnedByCaller=True, PaginationConfig={"PageSize": 100}
+    ):
+        type_ids += [t["QualificationTypeId"] for t in page["QualificationTypes"]]
+    with tempfile.TemporaryDirectory(prefix="bench-extract-") as data:
+        start, cpu = time.perf_counter(), time.process_time()
+        outcomes = list(
+            extract_types(client, local_stores(data), type_ids, concurrency=concurrency)
+        )
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    failed = [o.error for o in outcomes if not o.ok]
+    if failed:
+        raise RuntimeError(f"{len(failed)} type(s) failed: {failed[0]}")
+    return {"types": len(outcomes), "seconds": seconds, "cpu_s": cpu}
+
+
 # Measurements ------------------------------------------------------------------------------------
 
 
@@ -182,35 +215,68 @@ def _bare(server: Server) -> dict[str, Any]:
     return {**json.loads(done.stdout.strip().splitlines()[-1]), **server.counts()}
 
 
+def _extraction_alone(server: Server) -> dict[str, Any]:
+    server.clear()
+    done = subprocess.run(
+        [sys.executable, __file__, "--extract", server.url],
+        capture_output=True, text=True, env=_env(), timeout=3600,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"extraction alone failed:\n{done.stderr[-3000:]}")
+    return {**json.loads(done.stdout.strip().splitlines()[-1]), **server.counts()}
+
+
 def _refresh(
-    server: Server, scratch: Path, *extra: str, runs: bool = False, on_disk: bool = True
+    server: Server,
+    scratch: Path,
+    *extra: str,
+    runs: bool = False,
+    on_disk: bool = True,
+    instance_yaml: Path = ROOT / "dagster_home" / "dagster.yaml",
+    env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """`qual-pipeline refresh` in a fresh process, on a fresh data folder and Dagster instance
-    (on disk in DAGSTER_HOME, or with `on_disk=False` DAGSTER_HOME unset: the throw-away
-    in-memory instance the CLI then uses); its wall time, peak RSS (of the refresh process) and
-    what the server answered; with `runs`, also where its time went by the instance's own
-    records (`run_breakdown`)."""
+    (`instance_yaml` in DAGSTER_HOME, or with `on_disk=False` DAGSTER_HOME unset: the throw-away
+    in-memory instance the CLI then uses), with `env` added to its environment; its wall time,
+    peak RSS (of the refresh process) and what the server answered; with `runs`, also where its
+    time went by the instance's own records (`run_breakdown`)."""
     work = Path(tempfile.mkdtemp(dir=scratch, prefix="refresh-"))
     home: Path | None = None
     if on_disk:
         home = work / "dagster_home"
         home.mkdir()
-        shutil.copy(ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+        shutil.copy(instance_yaml, home / "dagster.yaml")
     server.clear()
     script = Path(sys.executable).with_name("qual-pipeline")
     command = [str(script), "refresh", "--data-dir", str(work / "data"), *extra]
     done = subprocess.run(
         [sys.executable, __file__, "--measure", json.dumps(command)],
-        capture_output=True, text=True, env={**_env(home), "MTURK_ENDPOINT_URL": server.url},
-        timeout=7200,
+        capture_output=True, text=True, timeout=7200,
+        env={**_env(home), "MTURK_ENDPOINT_URL": server.url, **(env or {})},
     )  # fmt: skip
     if done.returncode != 0:
         raise RuntimeError(f"refresh failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     measured = json.loads(done.stdout.strip().splitlines()[-1])
     if runs and home is not None:
-        measured |= run_breakdown(home)
+        with _environ(env or {}):
+            measured |= run_breakdown(home)
     shutil.rmtree(work, ignore_errors=True)
     return {**measured, **server.counts()}
+
+
+@contextlib.contextmanager
+def _environ(values: dict[str, str]) -> Any:
+    """This process's environment with `values` set, as it was after the block."""
+    before = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def run_breakdown(home: Path) -> dict[str, Any]:
@@ -266,6 +332,7 @@ def many_types(scratch: Path, sizes: list[int]) -> dict[str, Any]:
         server = Server(_generate(scratch, WORKERS_PER_TYPE, types))
         try:
             bare = _bare(server)
+            alone = _extraction_alone(server)
             ours = _refresh(server, scratch, runs=True)
             in_memory = _refresh(server, scratch, on_disk=False)
             unpaced = _refresh(server, scratch, "--retry-mode", "standard", on_disk=False)
@@ -277,6 +344,16 @@ def many_types(scratch: Path, sizes: list[int]) -> dict[str, Any]:
         figures[f"types_{types}_refresh_s"] = round(ours["seconds"], 3)
         figures[f"types_{types}_refresh_over_bare"] = round(ours["seconds"] / bare["seconds"], 2)
         figures[f"types_{types}_calls_refresh_over_bare"] = round(ours["ok"] / bare["ok"], 3)
+        # The extraction alone (no Dagster, no load): what the refresh's own work per type costs
+        # beyond the API calls the bare loop makes, in wall and CPU time.
+        figures[f"types_{types}_extraction_alone_s"] = round(alone["seconds"], 3)
+        figures[f"types_{types}_extraction_alone_over_bare"] = round(
+            alone["seconds"] / bare["seconds"], 2
+        )
+        figures[f"types_{types}_extraction_alone_cpu_s"] = round(alone["cpu_s"], 3)
+        figures[f"types_{types}_extraction_alone_cpu_ms_per_type_over_bare"] = round(
+            1000 * (alone["cpu_s"] - bare["cpu_s"]) / types, 2
+        )
         # The same refresh with DAGSTER_HOME unset: Dagster's records kept in memory.
         figures[f"types_{types}_in_memory_refresh_s"] = round(in_memory["seconds"], 3)
         figures[f"types_{types}_in_memory_refresh_over_bare"] = round(
@@ -442,10 +519,9 @@ def _floor(partitions: int, assets: int, storage: str, env: dict[str, str]) -> d
     return floor
 
 
-def _postgres_url(stack: contextlib.ExitStack) -> str | None:
-    """A fresh PostgreSQL database on 127.0.0.1 (the tests' server helper: initdb and postgres
-    from Debian's package), as the URL dagster-postgres takes; None when PostgreSQL is not
-    installed."""
+def _postgres_server(stack: contextlib.ExitStack) -> Any:
+    """A PostgreSQL server on 127.0.0.1 (the tests' server helper: initdb and postgres from
+    Debian's package), stopped with `stack`; None when PostgreSQL is not installed."""
     sys.path.insert(0, str(ROOT / "tests"))
     from support.services import ServiceStartError, postgres_bin_dir, running_postgres
 
@@ -453,8 +529,65 @@ def _postgres_url(stack: contextlib.ExitStack) -> str | None:
         postgres_bin_dir()
     except ServiceStartError:
         return None
-    server = stack.enter_context(running_postgres())
-    return server.create_database().replace("postgresql://", "postgresql+psycopg2://")
+    return stack.enter_context(running_postgres())
+
+
+def _dagster_url(postgres: Any) -> str:
+    """A fresh database of `postgres`, as the URL dagster-postgres takes."""
+    return postgres.create_database().replace("postgresql://", "postgresql+psycopg2://")
+
+
+def _postgres_url(stack: contextlib.ExitStack) -> str | None:
+    """A fresh PostgreSQL database on a new local server (see `_postgres_server`) as the URL
+    dagster-postgres takes; None when PostgreSQL is not installed."""
+    postgres = _postgres_server(stack)
+    return None if postgres is None else _dagster_url(postgres)
+
+
+BATCH_SIZE = "1000"
+"""DAGSTER_EVENT_BATCH_SIZE in the batched runs of `postgres_batching` (more than any batch)."""
+
+
+def postgres_batching(scratch: Path, sizes: list[int]) -> dict[str, Any]:
+    """The refresh on the shared profile's Dagster instance (deploy/dagster.yaml, on a local
+    PostgreSQL server, a fresh database per run) with Dagster's event batching off
+    (DAGSTER_EVENT_BATCH_SIZE=0, the default) and on (BATCH_SIZE), back to back beside a bare
+    loop, at each of `sizes` types: the whole refresh, the extraction run's creation (its planned
+    events), its run, the paging; the load average before each."""
+    figures: dict[str, Any] = {}
+    with contextlib.ExitStack() as stack:
+        postgres = _postgres_server(stack)
+        if postgres is None:
+            print("refresh on PostgreSQL: not installed here", flush=True)
+            return figures
+        for types in sizes:
+            server = Server(_generate(scratch, WORKERS_PER_TYPE, types))
+            try:
+                figures[f"pg_{types}_load_before_bare"] = round(os.getloadavg()[0], 2)
+                bare = _bare(server)
+                figures[f"pg_{types}_bare_s"] = round(bare["seconds"], 3)
+                for name, size in (("unbatched", "0"), ("batched", BATCH_SIZE)):
+                    key = f"pg_{types}_{name}"
+                    figures[f"{key}_load_before"] = round(os.getloadavg()[0], 2)
+                    env = {"DAGSTER_POSTGRES_URL": _dagster_url(postgres)}
+                    env["DAGSTER_EVENT_BATCH_SIZE"] = size
+                    ours = _refresh(
+                        server,
+                        scratch,
+                        runs=True,
+                        instance_yaml=ROOT / "deploy" / "dagster.yaml",
+                        env=env,
+                    )
+                    print(f"{types} types on PostgreSQL, {name}: {ours}", flush=True)
+                    figures[f"{key}_refresh_s"] = round(ours["seconds"], 3)
+                    figures[f"{key}_over_bare"] = round(ours["seconds"] / bare["seconds"], 2)
+                    figures[f"{key}_extract_creation_s"] = round(ours["extract_creation_s"], 3)
+                    figures[f"{key}_extract_run_s"] = round(ours["extract_run_s"], 3)
+                    figures[f"{key}_extract_events"] = ours["extract_events"]
+                    figures[f"{key}_paging_s"] = round(ours["paging_span_s"], 3)
+            finally:
+                server.stop()
+    return figures
 
 
 def recording_floors(partitions: int = FLOOR_PARTITIONS) -> dict[str, Any]:
@@ -547,13 +680,20 @@ def main() -> None:
     parser.add_argument("--rate-types", type=int, default=300, help="types of the rate run")
     parser.add_argument("--rate-limit", type=float, default=20.0, help="requests/s per requester")
     parser.add_argument("--rss-rows", default="400000,4000000", help="row counts of the RSS runs")
-    parser.add_argument("--skip", default="", help="parts to skip: types, floor, rate, rss")
+    parser.add_argument(
+        "--skip", default="", help="parts to skip: types, floor, rate, rss, postgres"
+    )
+    parser.add_argument("--pg-types", default="300,2000", help="type counts of the postgres part")
     parser.add_argument("--bare", help=argparse.SUPPRESS)
+    parser.add_argument("--extract", help=argparse.SUPPRESS)
     parser.add_argument("--measure", help=argparse.SUPPRESS)
     parser.add_argument("--floor", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare:
         print(json.dumps(bare_loop(args.bare)))
+        return
+    if args.extract:
+        print(json.dumps(extraction_alone(args.extract)))
         return
     if args.measure:
         print(json.dumps(measure(json.loads(args.measure))))
@@ -574,6 +714,8 @@ def main() -> None:
             figures |= rate_limited(scratch, args.rate_types, args.rate_limit)
         if "rss" not in skip:
             figures |= peak_memory(scratch, _sizes(args.rss_rows))
+        if "postgres" not in skip:
+            figures |= postgres_batching(scratch, _sizes(args.pg_types))
     report("refresh", figures)
 
 

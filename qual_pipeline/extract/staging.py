@@ -10,7 +10,10 @@ is the last observation, picked while streaming the sorted batches.
 
 Most partitions are small (a type per study holds tens or hundreds of workers): pages are held in
 memory up to one staging row group (`STAGING_ROW_GROUP_ROWS`), the same bound as before, and an
-extraction that ends within it is sorted there with Arrow, with no file and no DuckDB at all.
+extraction that ends within it is sorted there with Arrow, with no file, no DuckDB and no scratch
+folder at all: given a factory of scratch folders (`Stores.scratch`), a Staging takes one only when
+its pages outgrow memory (creating and removing a folder cost a small type more than its paging
+did on a busy disk).
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ import re
 import shutil
 import threading
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, ExitStack
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -55,12 +59,13 @@ class Staging:
     """Stage pages with `write(batch)`, then read them back with `last_per_key()`.
 
     Everything it creates lives in one new directory under `scratch`, removed on exit, success or
-    not.
+    not. `scratch` is a folder, or a factory of scratch folders (a context manager giving a folder,
+    removed on its exit, such as `Stores.scratch`) entered only once the pages spill to disk.
     """
 
     def __init__(
         self,
-        scratch: Path,
+        scratch: Path | Callable[[], AbstractContextManager[Path]],
         schema: pa.Schema,
         key: str,
         *,
@@ -71,8 +76,11 @@ class Staging:
             raise ValueError(f"de-duplication key {key!r} is not a column of the schema")
         self.schema = schema
         self.key = key
-        self.directory = Path(scratch) / uuid.uuid4().hex
-        self.path = self.directory / "pages.parquet"
+        self._scratch = scratch
+        self._scratch_folder = ExitStack()
+        self._name = uuid.uuid4().hex
+        self.directory: Path | None = None if callable(scratch) else Path(scratch) / self._name
+        """This staging's own folder (None until the pages spill, when `scratch` is a factory)."""
         self.spilled = False
         """True once the pages outgrew memory and went to the staging file."""
         self.rows = 0
@@ -95,10 +103,13 @@ class Staging:
         tb: TracebackType | None,
     ) -> None:
         self._open = False
-        self._close_writer()
-        self._buffer.clear()
-        if self.spilled:
-            shutil.rmtree(self.directory, ignore_errors=True)  # the scratch folder: its owner's
+        try:
+            self._close_writer()
+        finally:
+            self._buffer.clear()
+            if self.spilled and self.directory is not None:
+                shutil.rmtree(self.directory, ignore_errors=True)  # the scratch folder: its owner's
+            self._scratch_folder.close()  # a folder taken from a factory goes back to it
 
     def write(self, batch: pa.RecordBatch) -> None:
         """Stage one page; later pages win over earlier ones for the same key."""
@@ -139,7 +150,7 @@ class Staging:
             config={
                 "memory_limit": self._memory_limit,
                 "threads": self._threads,
-                "temp_directory": str(self.directory / "spill"),
+                "temp_directory": str(self._folder() / "spill"),
                 "preserve_insertion_order": False,
                 "allocator_flush_threshold": ALLOCATOR_FLUSH_THRESHOLD,
                 "allocator_bulk_deallocation_flush_threshold": ALLOCATOR_FLUSH_THRESHOLD,
@@ -156,18 +167,18 @@ class Staging:
             order = f"ORDER BY {self.key}, {SEQUENCE_COLUMN} DESC"
             if buckets == 1:
                 query = f"SELECT * FROM read_parquet($path) {order}"
-                yield from self._first_per_key(con.sql(query, params={"path": str(self.path)}))
+                yield from self._first_per_key(con.sql(query, params={"path": str(self._path())}))
                 return
-            bucket_dir = self.directory / "buckets"
+            bucket_dir = self._folder() / "buckets"
             target = str(bucket_dir).replace("'", "''")  # COPY TO takes no parameter here
             # Each open bucket buffers rows until this threshold: keep their sum bounded.
             con.execute(f"SET partitioned_write_flush_threshold = {BUCKET_BUFFER_ROWS // buckets}")
             con.execute(
                 f"COPY (SELECT *, hash({self.key}) % $buckets AS _bucket FROM read_parquet($path))"
                 f" TO '{target}' (FORMAT parquet, PARTITION_BY (_bucket))",
-                {"path": str(self.path), "buckets": buckets},
+                {"path": str(self._path()), "buckets": buckets},
             )
-            self.path.unlink()  # the buckets hold every row now; free the disk space
+            self._path().unlink()  # the buckets hold every row now; free the disk space
             for bucket in range(buckets):
                 files = sorted((bucket_dir / f"_bucket={bucket}").glob("*.parquet"))
                 if not files:
@@ -207,8 +218,24 @@ class Staging:
             # DuckDB reports every column nullable; the data is the same, the schema is ours.
             yield pa.RecordBatch.from_arrays(kept.columns[:-1], schema=self.schema)
 
+    @property
+    def path(self) -> Path | None:
+        """The staging file (None until the pages spill, when `scratch` is a factory)."""
+        return None if self.directory is None else self.directory / "pages.parquet"
+
+    def _folder(self) -> Path:
+        assert self.directory is not None, "only a staging that spilled has a folder"
+        return self.directory
+
+    def _path(self) -> Path:
+        return self._folder() / "pages.parquet"
+
     def _flush(self) -> None:
         if self._buffer and self._writer is None:
+            if self.directory is None:
+                assert callable(self._scratch)
+                folder = self._scratch_folder.enter_context(self._scratch())
+                self.directory = folder / self._name
             for attempt in range(3):  # another extraction may remove the empty root meanwhile
                 try:
                     self.directory.mkdir(parents=True, exist_ok=False)
@@ -216,7 +243,7 @@ class Staging:
                 except FileNotFoundError:
                     if attempt == 2:
                         raise
-            self._writer = pq.ParquetWriter(self.path, self._staged_schema, compression="lz4")
+            self._writer = pq.ParquetWriter(self._path(), self._staged_schema, compression="lz4")
             self.spilled = True
         if self._buffer and self._writer is not None:
             table = pa.Table.from_batches(self._buffer, schema=self._staged_schema)

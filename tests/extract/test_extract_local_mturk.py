@@ -34,6 +34,9 @@ from qual_pipeline.extract import (
     extract_worker_qualifications,
     resolve_type_ids,
 )
+from qual_pipeline.extract import staging as staging_module
+from qual_pipeline.extract import tables as tables_module
+from qual_pipeline.extract.tables import WORKER_QUALIFICATIONS_SPEC, _Pages
 from qual_pipeline.local_mturk.server import FaultConfig
 from qual_pipeline.mturk_api.client import ApiStats, make_client
 from qual_pipeline.schema import WORKER_QUALIFICATIONS
@@ -253,6 +256,59 @@ def test_on_page_reports_cumulative_progress(local_mturk, mturk_env, tmp_path):
     result = _extract(mturk, tmp_path, on_page=lambda p, r: calls.append((p, r)))
     assert calls == [(1, 100), (2, 200), (3, 205), (4, 205)]  # last: the empty Revoked page
     assert result.pages == 4
+
+
+def test_pages_tell_whether_another_request_is_due(local_mturk, mturk_env):
+    """After the last page of the last call no request is due: the extraction starts no prefetch
+    thread for what is not there (most types of a requester with thousands hold one page)."""
+    mturk = local_mturk(workers_data(205))
+    mturk_env(mturk)
+    client = make_client(endpoint_url=mturk.endpoint_url, max_attempts=1)
+    spec = WORKER_QUALIFICATIONS_SPEC
+    stream = _Pages(client, spec.operation, spec.calls(TYPE_ID), 100)
+    assert stream.pending()
+    seen = [(params["Status"], len(records), stream.pending()) for params, records in stream]
+    # Granted: 100, 100, 5; then the one (empty) Revoked page, after which nothing is due.
+    assert seen == [
+        ("Granted", 100, True),
+        ("Granted", 100, True),
+        ("Granted", 5, True),
+        ("Revoked", 0, False),
+    ]
+    assert not stream.pending()
+
+
+def test_a_small_type_takes_no_scratch_folder_a_large_one_does(
+    local_mturk, mturk_env, tmp_path, monkeypatch
+):
+    """Pages that fit in memory are sorted there: the extraction creates and removes no scratch
+    folder (on a busy disk that cost a small type more than its paging). With `.staging` made
+    unusable (a file in its place), a small type still lands; one that spills fails, naming it
+    (a disk problem: `extract_types` reports it as that type's failure)."""
+    mturk = local_mturk(workers_data(120))
+    mturk_env(mturk)
+    (tmp_path / ".staging").write_text("not a folder")
+    result = _extract(mturk, tmp_path, page_size=50)
+    assert result.rows == 120 and pq.read_table(result.location).num_rows == 120
+    monkeypatch.setattr(staging_module, "STAGING_ROW_GROUP_ROWS", 50)  # now it spills
+    with pytest.raises(FileExistsError, match=r"\.staging"):
+        _extract(mturk, tmp_path, page_size=50, extracted_at=datetime.now(UTC))
+
+
+def test_a_small_snapshot_is_compressed_with_snappy_a_large_one_with_zstd(
+    local_mturk, mturk_env, tmp_path, monkeypatch
+):
+    mturk = local_mturk(workers_data(120))
+    mturk_env(mturk)
+    small = _extract(mturk, tmp_path / "small")
+    monkeypatch.setattr(tables_module, "SMALL_SNAPSHOT_ROWS", 119)
+    large = _extract(mturk, tmp_path / "large")
+    for result, codec in ((small, "SNAPPY"), (large, "ZSTD")):
+        footer = pq.read_metadata(result.location)
+        assert footer.num_rows == 120
+        columns = footer.row_group(0).num_columns
+        assert {footer.row_group(0).column(c).compression for c in range(columns)} == {codec}
+    assert pq.read_table(small.location).equals(pq.read_table(large.location))
 
 
 def test_unknown_or_foreign_type_fails_with_type_operation_and_code(

@@ -58,3 +58,36 @@ def test_the_first_items_come_from_the_callers_thread_and_a_short_list_starts_no
     assert list(prefetched(pages(5), after=2)) == [0, 1, 2, 3, 4]
     assert threads[:2] == [threading.current_thread().name] * 2
     assert set(threads[2:]) == {"page-prefetch"}
+
+
+def test_no_thread_starts_when_nothing_more_is_pending_after_the_first_items() -> None:
+    """A type of one page per call: the caller can tell nothing more is due, so the rest (the
+    end of the iterator) is read in its own thread, and no thread is started."""
+    threads: list[str] = []
+    state = {"left": 0}
+
+    def pages(n: int) -> Iterator[int]:
+        state["left"] = n
+        for i in range(n):
+            state["left"] -= 1
+            threads.append(threading.current_thread().name)
+            yield i
+
+    started: list[str] = []
+    original = threading.Thread.start
+
+    def recording_start(self: threading.Thread) -> None:
+        started.append(self.name)
+        original(self)
+
+    threading.Thread.start = recording_start  # type: ignore[method-assign]
+    try:
+        assert list(prefetched(pages(2), after=1, pending=lambda: state["left"] > 0)) == [0, 1]
+        assert started == ["page-prefetch"]  # one more page was due after the first: a thread
+        started.clear()
+        threads.clear()
+        assert list(prefetched(pages(2), after=2, pending=lambda: state["left"] > 0)) == [0, 1]
+        assert started == []  # both read, nothing pending: no thread
+        assert threads == [threading.current_thread().name] * 2
+    finally:
+        threading.Thread.start = original  # type: ignore[method-assign]

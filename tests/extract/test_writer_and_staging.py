@@ -219,3 +219,26 @@ def test_scratch_folders_of_many_extractions_at_once_never_collide_with_the_root
 def test_staging_refuses_a_key_outside_the_schema(tmp_path):
     with pytest.raises(ValueError, match="not a column"):
         Staging(tmp_path, WORKER_QUALIFICATIONS, "worker_id; DROP TABLE x")
+
+
+def test_staging_takes_a_scratch_folder_from_its_factory_only_when_it_spills(tmp_path, monkeypatch):
+    stores = local_stores(tmp_path)
+    with Staging(stores.scratch, WORKER_QUALIFICATIONS, "worker_id") as small:
+        small.write(rows(["AW2", "AW1"]))
+        assert not (tmp_path / ".staging").exists()  # in memory: no folder taken
+        assert [r["worker_id"] for b in small.last_per_key() for r in b.to_pylist()] == [
+            "AW1",
+            "AW2",
+        ]
+    assert small.directory is None and small.path is None
+    monkeypatch.setattr(staging_module, "STAGING_ROW_GROUP_ROWS", 1)
+    with Staging(stores.scratch, WORKER_QUALIFICATIONS, "worker_id") as large:
+        large.write(rows(["AW2"]))
+        large.write(rows(["AW1"]))
+        assert large.spilled and large.path is not None and large.path.is_file()
+        assert large.path.parent.parent.parent == tmp_path / ".staging"  # the factory's folder
+        assert [r["worker_id"] for b in large.last_per_key() for r in b.to_pylist()] == [
+            "AW1",
+            "AW2",
+        ]
+    assert not (tmp_path / ".staging").exists()  # folder given back and removed with its root
