@@ -221,3 +221,62 @@ def test_a_snapshot_taken_before_a_push_does_not_undo_it(data_dir: Path) -> None
         "SELECT worker_id, integer_value FROM worker_qualification_history "
         "WHERE valid_to IS NULL ORDER BY worker_id",
     ) == [("A", 90), ("N", 5)]
+
+
+def test_swapped_and_nulled_fields_are_changes(data_dir: Path) -> None:
+    """Values swapped between the two locale fields, a subdivision alone, a null turning into 0
+    and back are changes."""
+    write_worker_qualifications(
+        data_dir,
+        SKILL,
+        [
+            worker("A", 10, country="US"),
+            worker("B", None),
+            worker("C", 5, country="US", subdivision="US-WA"),
+            worker("D", 7, country="DE"),
+            worker("E", 1),
+            worker("F", 2, country="US", subdivision="US-WA"),
+        ],
+        T1,
+    )
+    load_warehouse(stores_of(data_dir))
+    write_worker_qualifications(
+        data_dir,
+        SKILL,
+        [
+            worker("A", 10, subdivision="US"),  # the value moved to the other locale field
+            worker("B", 0),  # null score -> 0
+            worker("C", 5, country="US-WA", subdivision="US"),  # the two values swapped
+            worker("D", 7, "Revoked", country="DE"),
+            worker("E", 1),
+            worker("F", 2, country="US", subdivision="US-CA"),  # the subdivision alone
+        ],
+        T2,
+    )
+    assert load_warehouse(stores_of(data_dir)).changes == {"locale": 3, "score": 1, "status": 1}
+    write_worker_qualifications(
+        data_dir,
+        SKILL,
+        [
+            worker("A", 10, subdivision="US"),
+            worker("B", None),  # 0 -> null
+            worker("C", 5, country="US-WA", subdivision="US"),
+            worker("D", 7, "Revoked", country="DE"),
+            worker("E", 1),
+            worker("F", 2, country="US", subdivision="US-CA"),
+        ],
+        T3,
+    )
+    assert load_warehouse(stores_of(data_dir)).changes == {"score": 1}
+    assert rows(
+        data_dir,
+        "SELECT worker_id, change, integer_value, country, subdivision "
+        "FROM worker_qualification_history WHERE valid_to IS NULL ORDER BY worker_id",
+    ) == [
+        ("A", "locale", 10, None, "US"),
+        ("B", "score", None, None, None),
+        ("C", "locale", 5, "US-WA", "US"),
+        ("D", "status", 7, "DE", None),
+        ("E", "new", 1, None, None),
+        ("F", "locale", 2, "US", "US-CA"),
+    ]
