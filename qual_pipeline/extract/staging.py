@@ -9,11 +9,11 @@ hash slice of keys at a time so that each sort is bounded; the first row of each
 is the last observation, picked while streaming the sorted batches.
 
 Most partitions are small (a type per study holds tens or hundreds of workers): pages are held in
-memory up to one staging row group (`STAGING_ROW_GROUP_ROWS`), the same bound as before, and an
-extraction that ends within it is sorted there with Arrow, with no file, no DuckDB and no scratch
-folder at all: given a factory of scratch folders (`Stores.scratch`), a Staging takes one only when
-its pages outgrow memory (creating and removing a folder cost a small type more than its paging
-did on a busy disk).
+memory while they hold fewer records than one staging row group (`STAGING_ROW_GROUP_ROWS`, the same
+bound as before; the page that reaches it spills them), and an extraction that ends below it is
+sorted there with Arrow, with no file, no DuckDB and no scratch folder at all: given a factory of
+scratch folders (`Stores.scratch`), a Staging takes one only when its pages outgrow memory
+(creating and removing a folder cost a small type more than its paging did on a busy disk).
 """
 
 from __future__ import annotations

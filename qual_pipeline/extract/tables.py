@@ -54,7 +54,8 @@ PAGES_BEFORE_PREFETCH = 2
 """Pages read in the caller's thread before the prefetch thread starts (most partitions of a
 requester with many types hold one page of Granted and one of Revoked workers)."""
 SMALL_SNAPSHOT_ROWS = 10_000
-"""A snapshot of at most this many rows is compressed with Snappy, a larger one with Zstandard:
+"""A snapshot of at most this many rows (after de-duplication) is compressed with Snappy, a larger
+one, or one whose pages outgrew memory (`STAGING_ROW_GROUP_ROWS` records), with Zstandard:
 zstd's set-up per column chunk cost a small snapshot more than writing the rest of it (0.58-0.80
 ms against 0.35-0.48 ms with Snappy for a type of 37 workers, about a quarter of the extraction's
 own CPU per type), while the few kilobytes it saves there do not matter."""
@@ -283,11 +284,20 @@ def extract_table(
                 error_code=None,
             ) from exc
         counts = NormaliseCounts()
-        compression = "snappy" if staging.rows <= SMALL_SNAPSHOT_ROWS else "zstd"
+        compression = "zstd"  # pages that outgrew memory: over 64k records read
+        kept: list[pa.RecordBatch] | None = None
+        if not staging.spilled:
+            # Sorted in memory already, and the writer would hold them all until it closes: the
+            # snapshot's own rows (after de-duplication) pick the codec, not the records read.
+            kept = list(staging.last_per_key())
+            if sum(batch.num_rows for batch in kept) <= SMALL_SNAPSHOT_ROWS:
+                compression = "snappy"
         with lake.writer(
             spec.table, spec.schema, partition, snapshot_at=at, compression=compression
         ) as writer:
-            for batch in staging.last_per_key():
+            # A spilled sort is only ever iterated here, never kept in a local: a failure closes
+            # it (its DuckDB connection and SPILLED_SORTS) even while the traceback is kept.
+            for batch in kept if kept is not None else staging.last_per_key():
                 writer.write(batch)
                 counts += spec.count(batch)
             footer = dict(

@@ -311,6 +311,30 @@ def test_a_small_snapshot_is_compressed_with_snappy_a_large_one_with_zstd(
     assert pq.read_table(small.location).equals(pq.read_table(large.location))
 
 
+def test_the_snapshots_own_rows_pick_its_codec_not_the_records_read(
+    local_mturk, mturk_env, tmp_path, monkeypatch
+):
+    """At the threshold: a snapshot of exactly SMALL_SNAPSHOT_ROWS rows whose pages held one more
+    record (a worker revoked while paging, seen on both lists) is a small snapshot (Snappy); one
+    more worker makes it a large one (Zstandard). It was zstd: the records read decided."""
+    monkeypatch.setattr(tables_module, "SMALL_SNAPSHOT_ROWS", 60)
+    mturk = local_mturk(workers_data(60))
+    mturk_env(mturk)
+
+    def revoke_a_seen_worker(pages: int, rows: int) -> None:
+        if pages == 1:
+            mturk.admin.put_qualification(qualification(3, 66, status="Revoked"))
+
+    small = _extract(mturk, tmp_path / "small", page_size=25, on_page=revoke_a_seen_worker)
+    mturk.admin.put_qualification(qualification(60, 1))
+    large = _extract(mturk, tmp_path / "large", page_size=25)
+    for result, rows, seen, codec in ((small, 60, 61, "SNAPPY"), (large, 61, 61, "ZSTD")):
+        footer = pq.read_metadata(result.location)
+        assert (footer.num_rows, result.rows, result.records_seen) == (rows, rows, seen)
+        columns = footer.row_group(0).num_columns
+        assert {footer.row_group(0).column(c).compression for c in range(columns)} == {codec}
+
+
 def test_unknown_or_foreign_type_fails_with_type_operation_and_code(
     local_mturk, mturk_env, tmp_path
 ):
