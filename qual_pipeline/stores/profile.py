@@ -96,6 +96,19 @@ class Stores:
         )
 
 
+class ScratchError(OSError):
+    """The extraction's scratch folder cannot be created: names the folder, the reason and the
+    fix (it lives under the data directory; what is in its place must go)."""
+
+    def __init__(self, root: Path, error: OSError) -> None:
+        reason = error.strerror or type(error).__name__
+        super().__init__(
+            f"Cannot create the extraction's scratch folder under {root} ({reason}): it must be a "
+            f"folder this user can write. Remove or rename what is at {root}, or point "
+            "QUAL_PIPELINE_DATA_DIR (--data-dir) at a writable folder."
+        )
+
+
 SCRATCH_ATTEMPTS = 20
 """Tries at creating a scratch folder while other extractions remove the empty root."""
 
@@ -115,9 +128,11 @@ def _scratch(root: Path | None) -> Iterator[Path]:
             root.mkdir(parents=True, exist_ok=True)
             folder.mkdir()
             break
-        except (FileNotFoundError, FileExistsError):
+        except (FileNotFoundError, FileExistsError) as error:
             if attempt == SCRATCH_ATTEMPTS - 1:
-                raise
+                raise ScratchError(root, error) from None
+        except OSError as error:  # not a race: permissions, a full or read-only disk
+            raise ScratchError(root, error) from None
     try:
         yield folder
     finally:

@@ -291,8 +291,11 @@ def test_a_small_type_takes_no_scratch_folder_a_large_one_does(
     result = _extract(mturk, tmp_path, page_size=50)
     assert result.rows == 120 and pq.read_table(result.location).num_rows == 120
     monkeypatch.setattr(staging_module, "STAGING_ROW_GROUP_ROWS", 50)  # now it spills
-    with pytest.raises(FileExistsError, match=r"\.staging"):
+    with pytest.raises(OSError) as failed:
         _extract(mturk, tmp_path, page_size=50, extracted_at=datetime.now(UTC))
+    message = str(failed.value)  # one sentence: the folder, the reason, the fix
+    assert f"scratch folder under {tmp_path / '.staging'}" in message
+    assert "Remove or rename what is at" in message and "QUAL_PIPELINE_DATA_DIR" in message
 
 
 def test_a_small_snapshot_is_compressed_with_snappy_a_large_one_with_zstd(
