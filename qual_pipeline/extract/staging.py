@@ -43,8 +43,6 @@ than the sort's own limit, and it grew with the number of sorts a refresh ran)."
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 DEFAULT_MEMORY_LIMIT = "64MB"
 STAGING_ROW_GROUP_ROWS = 64 * 1024
-SPILLED_ROW_GROUP_ROWS = 8 * 1024
-"""Pages a staging holds before writing them to its file, once its pages have spilled."""
 OUTPUT_BATCH_ROWS = 16 * 1024
 ROWS_PER_PASS = STAGING_ROW_GROUP_ROWS
 """Rows one DuckDB sort takes at most: a larger partition is split into hash buckets of about this
@@ -130,7 +128,7 @@ class Staging:
         )
         self.rows += n
         self._buffered += n
-        if self._buffered >= (SPILLED_ROW_GROUP_ROWS if self.spilled else STAGING_ROW_GROUP_ROWS):
+        if self._buffered >= STAGING_ROW_GROUP_ROWS:
             self._flush()
 
     def last_per_key(self) -> Iterator[pa.RecordBatch]:
@@ -263,8 +261,6 @@ class Staging:
         if self._buffer and self._writer is not None:
             table = pa.Table.from_batches(self._buffer, schema=self._staged_schema)
             self._writer.write_table(table, row_group_size=STAGING_ROW_GROUP_ROWS)
-            # Once spilled, pages go to the file a small row group at a time: a type paging
-            # beside a spilled sort (and the other types paging) holds 8k rows, not 64k.
         self._buffer.clear()
         self._buffered = 0
 
