@@ -204,26 +204,25 @@ def _generate(scratch: Path, workers: int, types: int) -> Path:
     return path
 
 
-def _bare(server: Server) -> dict[str, Any]:
+def _loop(server: Server, mode: str, what: str) -> dict[str, Any]:
+    """Run this file with `mode` (`--bare`, `--extract`) against the server in a process of its
+    own; its last stdout line (JSON) beside the server's request counts."""
     server.clear()
     done = subprocess.run(
-        [sys.executable, __file__, "--bare", server.url],
+        [sys.executable, __file__, mode, server.url],
         capture_output=True, text=True, env=_env(), timeout=3600,
     )  # fmt: skip
     if done.returncode != 0:
-        raise RuntimeError(f"bare loop failed:\n{done.stderr[-3000:]}")
+        raise RuntimeError(f"{what} failed:\n{done.stderr[-3000:]}")
     return {**json.loads(done.stdout.strip().splitlines()[-1]), **server.counts()}
+
+
+def _bare(server: Server) -> dict[str, Any]:
+    return _loop(server, "--bare", "bare loop")
 
 
 def _extraction_alone(server: Server) -> dict[str, Any]:
-    server.clear()
-    done = subprocess.run(
-        [sys.executable, __file__, "--extract", server.url],
-        capture_output=True, text=True, env=_env(), timeout=3600,
-    )  # fmt: skip
-    if done.returncode != 0:
-        raise RuntimeError(f"extraction alone failed:\n{done.stderr[-3000:]}")
-    return {**json.loads(done.stdout.strip().splitlines()[-1]), **server.counts()}
+    return _loop(server, "--extract", "extraction alone")
 
 
 def _refresh(
