@@ -18,6 +18,7 @@ scratch folders (`Stores.scratch`), a Staging takes one only when its pages outg
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import threading
@@ -43,16 +44,19 @@ _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 DEFAULT_MEMORY_LIMIT = "64MB"
 STAGING_ROW_GROUP_ROWS = 64 * 1024
 OUTPUT_BATCH_ROWS = 16 * 1024
-ROWS_PER_PASS = 100_000
+ROWS_PER_PASS = STAGING_ROW_GROUP_ROWS
 """Rows one DuckDB sort takes at most: a larger partition is split into hash buckets of about this
-many rows first. The sort's memory follows it: the extraction of a refresh of 4,000,000 rows over
-5 types peaked at 758 MB with 250,000 (and DuckDB's allocator caching up to 128MB), 616 MB with
-100,000 (and a 16MB cache)."""
+many rows first, the same bound as the pages sorted in memory. The sort's memory follows it: the
+extraction of a refresh of 4,000,000 rows over 5 types peaked at 758 MB with 250,000 (and DuckDB's
+allocator caching up to 128MB), 616 MB with 100,000 (and a 16MB cache); one spilled type of
+800,000 rows sorted alone peaked 123 MB above its paging with 100,000, 78 MB with 65,536."""
 SPILLED_SORTS = threading.BoundedSemaphore(1)
 """One spilled partition is sorted at a time in this process: extractions running side by side
 (many types at once) each hold one page and one row group, but only one DuckDB sort of up to its
 memory limit, so a refresh's peak memory does not grow with the size of its largest types."""
 BUCKET_BUFFER_ROWS = 100_000  # rows buffered across all open buckets while splitting
+BUCKET_ROW_GROUP_ROWS = 8 * 1024
+"""Rows a bucket file's Parquet writer holds before writing them as a row group."""
 
 
 class Staging:
@@ -144,7 +148,8 @@ class Staging:
                 # next sort: kept in glibc's arenas it grew with the number of sorts (the rows).
                 release_free_memory()
 
-    def _last_per_key_spilled(self) -> Iterator[pa.RecordBatch]:
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        """An in-memory DuckDB bounded by the memory limit, spilling to this staging's folder."""
         con = duckdb.connect(
             ":memory:",
             config={
@@ -156,42 +161,50 @@ class Staging:
                 "allocator_bulk_deallocation_flush_threshold": ALLOCATOR_FLUSH_THRESHOLD,
             },
         )
-        try:
-            con.execute("SET TimeZone = 'UTC'")
-            # DuckDB's external sort needs memory that grows with the row count, so when there
-            # are many rows they are first split by a hash of the key into bucket files (one pass,
-            # streamed), then each bucket is sorted on its own: every sort is bounded by
-            # ROWS_PER_PASS rows. The key is a validated identifier; paths and numbers are
-            # parameters.
-            buckets = max(1, -(-self.rows // ROWS_PER_PASS))
-            order = f"ORDER BY {self.key}, {SEQUENCE_COLUMN} DESC"
-            if buckets == 1:
+        con.execute("SET TimeZone = 'UTC'")
+        return con
+
+    def _last_per_key_spilled(self) -> Iterator[pa.RecordBatch]:
+        # DuckDB's external sort needs memory that grows with the row count, so when there are
+        # many rows they are first split by a hash of the key into bucket files (one pass,
+        # streamed), then each bucket is sorted on its own: every sort is bounded by
+        # ROWS_PER_PASS rows. The key is a validated identifier; paths and numbers are parameters.
+        buckets = max(1, -(-self.rows // ROWS_PER_PASS))
+        order = f"ORDER BY {self.key}, {SEQUENCE_COLUMN} DESC"
+        if buckets == 1:
+            with contextlib.closing(self._connect()) as con:
                 query = f"SELECT * FROM read_parquet($path) {order}"
                 yield from self._first_per_key(con.sql(query, params={"path": str(self._path())}))
-                return
-            bucket_dir = self._folder() / "buckets"
-            target = str(bucket_dir).replace("'", "''")  # COPY TO takes no parameter here
-            # Each open bucket buffers rows until this threshold: keep their sum bounded.
+            return
+        bucket_dir = self._folder() / "buckets"
+        target = str(bucket_dir).replace("'", "''")  # COPY TO takes no parameter here
+        with contextlib.closing(self._connect()) as con:
+            # Each open bucket buffers rows until this threshold: keep their sum bounded. Its
+            # Parquet writer then holds a row group until BUCKET_ROW_GROUP_ROWS (DuckDB's default
+            # row group, 122,880 rows, is a whole bucket: every bucket's rows at once).
             con.execute(f"SET partitioned_write_flush_threshold = {BUCKET_BUFFER_ROWS // buckets}")
             con.execute(
                 f"COPY (SELECT *, hash({self.key}) % $buckets AS _bucket FROM read_parquet($path))"
-                f" TO '{target}' (FORMAT parquet, PARTITION_BY (_bucket))",
+                f" TO '{target}' (FORMAT parquet, PARTITION_BY (_bucket),"
+                f" ROW_GROUP_SIZE {BUCKET_ROW_GROUP_ROWS})",
                 {"path": str(self._path()), "buckets": buckets},
             )
-            self._path().unlink()  # the buckets hold every row now; free the disk space
-            for bucket in range(buckets):
-                files = sorted((bucket_dir / f"_bucket={bucket}").glob("*.parquet"))
-                if not files:
-                    continue
-                query = (
-                    f"SELECT * FROM "
-                    f"read_parquet($files, hive_partitioning = false, union_by_name = true) {order}"
-                )
+        self._path().unlink()  # the buckets hold every row now; free the disk space
+        release_free_memory()
+        for bucket in range(buckets):
+            files = sorted((bucket_dir / f"_bucket={bucket}").glob("*.parquet"))
+            if not files:
+                continue
+            query = (
+                f"SELECT * FROM "
+                f"read_parquet($files, hive_partitioning = false, union_by_name = true) {order}"
+            )
+            # A connection per bucket: one kept across buckets held what each sort left in its
+            # buffer pool, and the next sort's peak came on top (a peak growing with buckets).
+            with contextlib.closing(self._connect()) as con:
                 relation = con.sql(query, params={"files": [str(f) for f in files]})
                 yield from self._first_per_key(relation)
-                release_free_memory()  # each bucket's sort and batches: freed, returned
-        finally:
-            con.close()
+            release_free_memory()  # each bucket's sort and batches: freed, returned
 
     def _last_per_key_in_memory(self) -> Iterator[pa.RecordBatch]:
         table = pa.Table.from_batches(self._buffer, schema=self._staged_schema)
