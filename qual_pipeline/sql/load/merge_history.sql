@@ -59,8 +59,14 @@ compared AS (
             ), '')
         END AS change
     FROM (
+        -- The observations of types with a history: a semi join with those types (none in a first
+        -- load, when DuckDB then reads no observation) rather than an anti join with the first
+        -- sighted ones (which read all 10,000,000 of a first load to keep none: 1.2 s of CPU).
         SELECT * FROM observed_worker_qualifications
-        ANTI JOIN first_sighted_types USING (qualification_type_id)
+        SEMI JOIN (
+            SELECT qualification_type_id FROM observed_partitions
+            ANTI JOIN first_sighted_types USING (qualification_type_id)
+        ) AS known USING (qualification_type_id)
     ) AS o
     FULL OUTER JOIN open_versions AS v
         ON v.qualification_type_id = o.qualification_type_id AND v.worker_id = o.worker_id
