@@ -89,7 +89,8 @@ WHERE c.change = 'new'
 
 -- Close the open versions the comparison matched, found by the row id it read them at (the history
 -- is not rewritten between the two statements): a join on one number instead of on the two key
--- strings of every open version (a merge of 10,000,000 rows: 1.0 s here instead of 3.5 s).
+-- strings of every open version (in a merge of 10,000,000 rows, busy machine: 1.0 to 1.5 s of CPU
+-- here, 1.4 to 1.6 s before).
 UPDATE worker_qualification_history AS h
 SET valid_to = c.observed_at, end_reason = CASE WHEN c.change = 'gone' THEN 'gone' ELSE 'superseded' END
 FROM staged_history_changes AS c
