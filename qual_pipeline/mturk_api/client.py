@@ -22,6 +22,7 @@ to a `threading.Event` of its own (`stop_on`), e.g. one step of a run.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import threading
 import time
@@ -631,10 +632,8 @@ def _retry_each_request(client: Any, max_attempts: int) -> None:
         delay = handler.needs_retry(attempts=attempts, caught_exception=caught_exception, **kwargs)
         if delay is None:
             if caught_exception is not None and not isinstance(caught_exception, RequestsStopped):
-                try:
+                with contextlib.suppress(AttributeError):  # a type that takes no attributes
                     setattr(caught_exception, ATTEMPTS_ATTRIBUTE, attempts)
-                except AttributeError:  # an exception type that takes no attributes
-                    pass
             return None
         _wait_unless_stopped(delay)
         return 0  # waited here already: botocore's endpoint sends the retry at once

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from botocore.exceptions import (
-    BotoCoreError,
     ClientError,
     NoCredentialsError,
     PaginationError,

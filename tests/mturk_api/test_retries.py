@@ -122,7 +122,7 @@ def test_a_stop_cuts_the_back_off_short_and_sends_nothing_more(
     def call() -> None:
         try:
             client.get_qualification_score(QualificationTypeId=TYPE_ID, WorkerId=worker_id(1))
-        except BaseException as e:  # noqa: BLE001 - handed to the test's thread
+        except BaseException as e:  # handed to the test's thread
             outcome.append(e)
 
     worker = threading.Thread(target=call)
