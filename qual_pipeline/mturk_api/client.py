@@ -11,7 +11,7 @@ Retries: botocore's standard retry conditions and back-off (throttles: a random 
 1, 2, 4 ... s, at most 20 s; other retried errors from 50 ms), every request tried up to
 `max_attempts` times. Without botocore's retry quota: its token bucket (500 tokens per client, 5
 taken by each throttled retry, 14 by any other, given back by answers) stops all retries of a
-client once sustained throttling or faults empty it, so a request then failed after 1 or 2 of 10
+client once sustained throttling or faults empty it, so a request then failed after 1 to 3 of 10
 attempts. A request that still fails carries how many attempts it took (`errors.attempts_made`).
 
 Stopping: `stop_requests()` (a signal handler calls it) makes every client of the process refuse
