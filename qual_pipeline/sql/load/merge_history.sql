@@ -20,7 +20,7 @@ CREATE OR REPLACE TEMP TABLE staged_history_changes AS
 WITH open_versions AS (
     SELECT
         h.qualification_type_id, h.worker_id, h.status, h.integer_value, h.country,
-        h.subdivision, h.valid_from,
+        h.subdivision, h.valid_from, h.rowid AS open_version_rowid,
         p.observed_at AS partition_observed_at,
         p.complete AS partition_complete
     FROM worker_qualification_history AS h
@@ -40,6 +40,7 @@ compared AS (
         coalesce(o.observed_at, v.partition_observed_at) AS observed_at,
         coalesce(o.source, 'refresh') AS source,
         v.worker_id IS NOT NULL AS closes_open_version,
+        v.open_version_rowid,
         CASE
             WHEN v.worker_id IS NULL THEN 'new'
             WHEN o.worker_id IS NULL THEN
@@ -58,8 +59,14 @@ compared AS (
             ), '')
         END AS change
     FROM (
+        -- The observations of types with a history: a semi join with those types (none in a first
+        -- load, when DuckDB then reads no observation) rather than an anti join with the first
+        -- sighted ones (which read all 10,000,000 of a first load to keep none: 1.2 s of CPU).
         SELECT * FROM observed_worker_qualifications
-        ANTI JOIN first_sighted_types USING (qualification_type_id)
+        SEMI JOIN (
+            SELECT qualification_type_id FROM observed_partitions
+            ANTI JOIN first_sighted_types USING (qualification_type_id)
+        ) AS known USING (qualification_type_id)
     ) AS o
     FULL OUTER JOIN open_versions AS v
         ON v.qualification_type_id = o.qualification_type_id AND v.worker_id = o.worker_id
@@ -80,13 +87,14 @@ WHERE c.change = 'new'
     AND c.qualification_type_id = g.qualification_type_id
     AND c.worker_id = g.worker_id;
 
+-- Close the open versions the comparison matched, found by the row id it read them at (the history
+-- is not rewritten between the two statements): a join on one number instead of on the two key
+-- strings of every open version (in a merge of 10,000,000 rows, busy machine: 1.0 to 1.5 s of CPU
+-- here, 1.4 to 1.6 s before).
 UPDATE worker_qualification_history AS h
 SET valid_to = c.observed_at, end_reason = CASE WHEN c.change = 'gone' THEN 'gone' ELSE 'superseded' END
 FROM staged_history_changes AS c
-WHERE c.closes_open_version
-    AND h.valid_to IS NULL
-    AND h.qualification_type_id = c.qualification_type_id
-    AND h.worker_id = c.worker_id;
+WHERE c.closes_open_version AND h.rowid = c.open_version_rowid;
 
 INSERT INTO worker_qualification_history BY NAME
 SELECT
@@ -107,6 +115,6 @@ SELECT * FROM staged_history_changes
 UNION ALL
 SELECT
     qualification_type_id, worker_id, status, integer_value, country, subdivision, observed_at,
-    source, false AS closes_open_version, 'new' AS change
+    source, false AS closes_open_version, NULL::BIGINT AS open_version_rowid, 'new' AS change
 FROM observed_worker_qualifications
 SEMI JOIN first_sighted_types USING (qualification_type_id);
