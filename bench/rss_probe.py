@@ -31,9 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_refresh import ROWS_PER_WORKER_5_TYPES, Server, _env, _generate
 
 
-def _rss_kb(pid: int) -> tuple[int, int]:
-    """(VmRSS, VmHWM) in kB, 0 when gone."""
-    rss = hwm = 0
+def _rss_kb(pid: int) -> tuple[int, int, int]:
+    """(VmRSS, VmHWM, RssAnon) in kB, 0 when gone. RssAnon leaves out the pages of mapped files
+    (the shared libraries), whose count depends on the page cache, not on the process."""
+    rss = hwm = anon = 0
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
@@ -41,9 +42,11 @@ def _rss_kb(pid: int) -> tuple[int, int]:
                     rss = int(line.split()[1])
                 elif line.startswith("VmHWM:"):
                     hwm = int(line.split()[1])
+                elif line.startswith("RssAnon:"):
+                    anon = int(line.split()[1])
     except OSError:
         pass
-    return rss, hwm
+    return rss, hwm, anon
 
 
 def _phase(data: Path) -> tuple[str, int, int]:
@@ -80,10 +83,10 @@ def probe(server: Server, scratch: Path, env: dict[str, str], interval: float) -
     )  # fmt: skip
     start = time.perf_counter()
     samples: list[tuple[float, int, str, int, int]] = []
-    hwm = 0
+    hwm = anon_peak = 0
     while proc.poll() is None:
-        rss, high = _rss_kb(proc.pid)
-        hwm = max(hwm, high)
+        rss, high, anon = _rss_kb(proc.pid)
+        hwm, anon_peak = max(hwm, high), max(anon_peak, anon)
         phase, sorting, published = _phase(data)
         samples.append((time.perf_counter() - start, rss, phase, sorting, published))
         time.sleep(interval)
@@ -106,6 +109,7 @@ def probe(server: Server, scratch: Path, env: dict[str, str], interval: float) -
         out["most_sorts_at_once"] = max(s[3] for s in sorts)
     out["peak_mb"] = round(max(s[1] for s in samples) / 1024, 1)
     out["hwm_mb"] = round(hwm / 1024, 1)
+    out["anon_peak_mb"] = round(anon_peak / 1024, 1)
     out["samples"] = [(round(t, 2), round(r / 1024, 1), p, n, m) for t, r, p, n, m in samples]
     return out
 
