@@ -2,10 +2,12 @@
 
 Not part of `make bench`: a probe for finding where the peak of `qual-pipeline refresh` comes
 from. For each row count, a local MTurk with 5 types (as bench_refresh's RSS part), then the
-refresh in a subprocess whose /proc/PID/status VmRSS is read every `--interval` seconds, with
-the phase each sample falls in: `start` (imports, discovery), `extract` (threads named
-extract-N alive), `load` (after the last extraction thread ended), and how many spilled sorts
-are running (bucket folders under the data folder's staging root).
+refresh in a subprocess whose /proc/PID/status VmRSS (and RssAnon) is read every `--interval`
+seconds, each sample with its phase, told by the files the refresh leaves in its data folder:
+`start` (imports, discovery: until the types' snapshot is published), `extract` (until the
+warehouse file appears), `load` (until the charts folder appears), `charts`; during the
+extraction, how many spilled sorts have bucket folders. Per phase: its peak and its last sample
+(what the extraction hands to the load). Samples go to `--out` as JSON.
 
 Each `--env K=V,...` is a variant run with those variables (QP_BIN=PATH runs that qual-pipeline
 script instead, e.g. another worktree's, so two versions alternate in one run); `--repeat` runs
