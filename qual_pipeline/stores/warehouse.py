@@ -424,10 +424,10 @@ class DuckDBFileWarehouse(WarehouseStore):
         return WarehouseUnreadableError(
             f"The warehouse {self.path} cannot be opened as a DuckDB database ({reason}). "
             f"Restore it from a backup, or move it away (e.g. `mv {self.path} "
-            f"{self.path}.broken`) and run `qual-pipeline refresh`: that builds a new warehouse "
-            "from the lake, which keeps each type's newest snapshot only, so the current "
-            "qualifications, requests and types come back, but the change history before it, "
-            "the earlier loads and their check results are only in the old file."
+            f"{self.path}.broken`) and run `qual-pipeline refresh`, which builds a new "
+            "warehouse from each type's newest snapshot in the lake: the current qualifications, "
+            "requests and types come back, but the change history before them, the earlier "
+            "loads and their check results are only in the old file."
         )
 
     def checkpoint(self, con: duckdb.DuckDBPyConnection) -> None:
