@@ -351,8 +351,9 @@ EXTRACT_CONCURRENCY = Setting(
 )
 WAREHOUSE_LOAD_MEMORY_MINIMUM = "32MB"
 """The least QUAL_PIPELINE_WAREHOUSE_MEMORY a refresh (a warehouse load) accepts: a load of one
-small type ran out of 12MB and fitted 16MB, one of 40 types and 7,566 rows needed 28MB (2 to 32
-DuckDB threads alike); below this the refresh is refused before it extracts anything."""
+small type (296 rows) ran out of 12MB and fitted 16MB; one of 40 types and 7,566 rows needed
+27-28MB with 2 to 32 DuckDB threads (24MB with one). Below it the refresh is refused (exit 2)
+before it extracts anything, and `load_warehouse` before it opens the warehouse."""
 WAREHOUSE_MEMORY = Setting(
     "warehouse_memory_limit",
     str,
