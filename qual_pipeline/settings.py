@@ -349,6 +349,11 @@ EXTRACT_CONCURRENCY = Setting(
     minimum=1,
     maximum=64,
 )
+WAREHOUSE_LOAD_MEMORY_MINIMUM = "32MB"
+"""The least QUAL_PIPELINE_WAREHOUSE_MEMORY a refresh (a warehouse load) accepts: a load of one
+small type (296 rows) ran out of 12MB and fitted 16MB; one of 40 types and 7,566 rows needed
+27-28MB with 2 to 32 DuckDB threads (24MB with one). Below it the refresh is refused (exit 2)
+before it extracts anything, and `load_warehouse` before it opens the warehouse."""
 WAREHOUSE_MEMORY = Setting(
     "warehouse_memory_limit",
     str,
@@ -357,7 +362,7 @@ WAREHOUSE_MEMORY = Setting(
     description="Memory DuckDB may use for a warehouse load (and the counts and charts drawn "
     "after it), and for building a push plan, before it spills to a temp folder next to "
     "warehouse.duckdb, as DuckDB writes it, e.g. 256MB or 2GB; a plan of 10,000,000 desired "
-    "rows runs within 256MB",
+    f"rows runs within 256MB; a refresh needs at least {WAREHOUSE_LOAD_MEMORY_MINIMUM}",
     read_by="pipeline",
     flag="--warehouse-memory",
     commands=("refresh", "plan", "push"),

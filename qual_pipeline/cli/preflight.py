@@ -70,7 +70,7 @@ def check(command: str, values: SettingValues) -> None:
     if settings.TYPES.name in values:
         check_types(values[settings.TYPES.name])
     if command in ("refresh", "plan"):  # push: with --replan (cli/push.py checks it then)
-        check_memory(values)
+        check_memory(values, load=command == "refresh")
     if command in CALLS_MTURK:
         check_credentials(values)
         check_reachable(url, values[settings.CONNECT_TIMEOUT.name])
@@ -164,17 +164,19 @@ def types_message(message: str) -> str:
     return as_given(message, settings.TYPES)
 
 
-def check_memory(values: SettingValues) -> None:
+def check_memory(values: SettingValues, *, load: bool = False) -> None:
     """A warehouse memory limit DuckDB cannot read is refused before anything runs, naming it as
-    it was given (`--warehouse-memory abc` or `QUAL_PIPELINE_WAREHOUSE_MEMORY='abc'`)."""
+    it was given (`--warehouse-memory abc` or `QUAL_PIPELINE_WAREHOUSE_MEMORY='abc'`); with
+    `load` (a refresh), so is one below settings.WAREHOUSE_LOAD_MEMORY_MINIMUM."""
     from qual_pipeline.stores.warehouse import check_memory_limit
 
     setting = settings.WAREHOUSE_MEMORY
     memory_limit = values.get(setting.name)
     if not memory_limit:
         return
+    minimum = settings.WAREHOUSE_LOAD_MEMORY_MINIMUM if load else None
     try:
-        check_memory_limit(memory_limit, where=shown(setting, memory_limit))
+        check_memory_limit(memory_limit, where=shown(setting, memory_limit), minimum=minimum)
     except settings.ConfigurationError as e:
         raise fail(str(e), 2) from None
 

@@ -208,16 +208,24 @@ def report(
     if outcome.removed and discovery:
         console.print(f"no longer mirrored: {listed(outcome.removed)}")
     failures = list(outcome.failures.items())
-    for name, message in failures[:FAILURES_SHOWN]:
+    # Only failed types are folded into a count: a failed run (the types' metadata, the
+    # warehouse load) is always shown in full, after them.
+    types = [(name, message) for name, message in failures if name not in NOT_TYPES]
+    runs = [(name, message) for name, message in failures if name in NOT_TYPES]
+    for name, message in types[:FAILURES_SHOWN]:
         console.print(
             f"[bold red]failed:[/] {name}: {escape(message)}", highlight=False, soft_wrap=True
         )
-    if len(failures) > FAILURES_SHOWN:
+    if len(types) > FAILURES_SHOWN:
         console.print(
-            f"[bold red]failed:[/] {len(failures) - FAILURES_SHOWN:,} more type(s): "
-            f"{listed([name for name, _ in failures[FAILURES_SHOWN:]])}",
+            f"[bold red]failed:[/] {len(types) - FAILURES_SHOWN:,} more type(s): "
+            f"{listed([name for name, _ in types[FAILURES_SHOWN:]])}",
             highlight=False,
             soft_wrap=True,
+        )
+    for name, message in runs:
+        console.print(
+            f"[bold red]failed:[/] {name}: {escape(message)}", highlight=False, soft_wrap=True
         )
     if failures and any(name not in ("warehouse", "extract") for name, _ in failures):
         console.print(
@@ -250,6 +258,9 @@ def report(
 
 
 FAILURES_SHOWN = 20
+"""Failed types shown with their messages; the rest are counted and listed by id."""
+NOT_TYPES = ("qualification_types", "extract", "warehouse")
+"""Failures of a run rather than of one type (`RefreshOutcome.failures` keys): never folded."""
 LISTED = 10
 
 

@@ -25,7 +25,9 @@ PGPASSWORD or ~/.pgpass. If it does carry one, it is never shown: messages name 
 
 from __future__ import annotations
 
+import logging
 import random
+import re
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
@@ -45,6 +47,10 @@ from qual_pipeline.stores.postgres import first_line, redact_dsn, scrub
 T = TypeVar("T")
 OnBusy = Callable[[], None]
 """Called once when the warehouse is found busy and the caller will wait (e.g. to say so)."""
+OnNotice = Callable[[str], None]
+"""Told, as one line, what opening the warehouse did beyond opening it (e.g. that it replaced an
+empty file); without one, the line goes to this module's logger as a warning."""
+LOG = logging.getLogger(__name__)
 
 CATALOG: Final = "warehouse"
 """The name the warehouse is attached under on a DuckLake connection."""
@@ -65,6 +71,15 @@ class WarehouseNotFoundError(WarehouseStoreError, FileNotFoundError):
 
 class WarehouseBusyError(WarehouseStoreError):
     """Another writer holds the warehouse and did not finish within the wait."""
+
+
+class WarehouseUnreadableError(WarehouseStoreError):
+    """The warehouse file exists but DuckDB cannot open it as a database (damaged, or another
+    kind of file); the message names the file and how to recover."""
+
+
+class WarehouseCheckpointError(WarehouseStoreError):
+    """Committed work could not be written from the write-ahead log into the database file."""
 
 
 class WarehouseConflictError(WarehouseStoreError):
@@ -112,9 +127,48 @@ def set_memory_limit(
         raise settings.ConfigurationError(problem) from exc
 
 
-def check_memory_limit(memory_limit: str, *, where: str | None = None) -> None:
+_MEMORY_UNITS: Final = {
+    **dict.fromkeys(("b", "byte", "bytes"), 1),
+    **dict.fromkeys(("kb", "k", "kilobyte", "kilobytes"), 1000),
+    **dict.fromkeys(("mb", "m", "megabyte", "megabytes"), 1000**2),
+    **dict.fromkeys(("gb", "g", "gigabyte", "gigabytes"), 1000**3),
+    **dict.fromkeys(("tb", "t", "terabyte", "terabytes"), 1000**4),
+    "kib": 1024,
+    "mib": 1024**2,
+    "gib": 1024**3,
+    "tib": 1024**4,
+}
+"""DuckDB's units of memory (DBConfig::ParseMemoryLimit), lower case."""
+_MEMORY_SIZE: Final = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-z]+)\s*")
+
+
+def memory_bytes(memory_limit: str) -> int | None:
+    """The bytes a memory limit as DuckDB writes it stands for (`32MB` 32,000,000, `32MiB`
+    33,554,432, KB to TB in powers of 1000, KiB to TiB of 1024); None for what this does not
+    read as a number and a unit (e.g. DuckDB's `none`)."""
+    found = _MEMORY_SIZE.fullmatch(memory_limit.lower())
+    if found is None or found.group(2) not in _MEMORY_UNITS:
+        return None
+    return int(float(found.group(1)) * _MEMORY_UNITS[found.group(2)])
+
+
+def check_memory_limit(
+    memory_limit: str, *, where: str | None = None, minimum: str | None = None
+) -> None:
     """ConfigurationError (see `set_memory_limit`) unless DuckDB reads `memory_limit`; tried on
-    an in-memory connection, so a command can refuse a bad value before it does anything."""
+    an in-memory connection, so a command can refuse a bad value before it does anything.
+    minimum: a memory size (e.g. settings.WAREHOUSE_LOAD_MEMORY_MINIMUM) below which the value is
+    refused too, naming it as `where` says and the minimum."""
+    from qual_pipeline import settings
+
+    if minimum is not None:
+        wanted, least = memory_bytes(memory_limit), memory_bytes(minimum)
+        if wanted is not None and least is not None and wanted < least:
+            shown = where or f"{settings.WAREHOUSE_MEMORY.env}={memory_limit!r}"
+            raise settings.ConfigurationError(
+                f"{shown} is less than a warehouse load needs: give it at least {minimum} "
+                f"(the default is {settings.WAREHOUSE_MEMORY.default})"
+            )
     with duckdb.connect() as con:
         set_memory_limit(con, memory_limit, where=where)
 
@@ -176,10 +230,12 @@ class WarehouseStore(ABC):
 
     @abstractmethod
     @contextmanager
-    def writer(self, *, on_busy: OnBusy | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    def writer(
+        self, *, on_busy: OnBusy | None = None, on_notice: OnNotice | None = None
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
         """A writable connection held as the warehouse's only writer for the block; waits for
         the current writer (on_busy is told once when it starts waiting), WarehouseBusyError
-        after the store's wait."""
+        after the store's wait; on_notice: see OnNotice."""
 
     def write(
         self,
@@ -272,23 +328,36 @@ class DuckDBFileWarehouse(WarehouseStore):
         return str(self.path)
 
     def connect(
-        self, *, read_only: bool = False, on_busy: OnBusy | None = None
+        self,
+        *,
+        read_only: bool = False,
+        on_busy: OnBusy | None = None,
+        on_notice: OnNotice | None = None,
     ) -> duckdb.DuckDBPyConnection:
         """Connect, retrying with backoff (50 ms doubling to 1 s) while another process holds
-        the file, for up to the store's wait_s; on_busy is told once when the wait begins."""
+        the file, for up to the store's wait_s; on_busy is told once when the wait begins.
+
+        An empty file (0 bytes: DuckDB could not write even its header, e.g. on a full disk)
+        holds nothing: a reader is told there is no warehouse (WarehouseNotFoundError), a writer
+        replaces it with a new database and says so through on_notice. A file DuckDB cannot open
+        otherwise raises WarehouseUnreadableError naming it and the way back."""
         if read_only:
             self.require()
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + self.wait_s
         delay = 0.05
-        told = False
+        told = replaced = False
         while True:
             try:
                 return connect(str(self.path), read_only=read_only)
-            except duckdb.IOException as exc:
-                if "lock" not in str(exc).lower():
-                    raise
+            except duckdb.Error as exc:
+                if not isinstance(exc, duckdb.IOException) or "lock" not in str(exc).lower():
+                    # Once: a disk still full leaves the new file empty too.
+                    if not read_only and not replaced and self._replaced_empty(on_notice):
+                        replaced = True
+                        continue
+                    raise self._cannot_open(exc) from None
                 if on_busy is not None and not told:
                     told = True
                     on_busy()
@@ -307,14 +376,79 @@ class DuckDBFileWarehouse(WarehouseStore):
                 f"No warehouse at {self.path}: run `qual-pipeline refresh` first (or point "
                 "QUAL_PIPELINE_DATA_DIR at the data directory that holds warehouse.duckdb)."
             )
+        if self._empty():
+            raise WarehouseNotFoundError(
+                f"No warehouse at {self.path}: the file is empty (a load could not write it, "
+                "e.g. on a full disk); run `qual-pipeline refresh` to create it."
+            )
+
+    @property
+    def wal(self) -> Path:
+        """DuckDB's write-ahead log of the file: committed work not yet written into it."""
+        return self.path.with_name(self.path.name + ".wal")
+
+    def _empty(self) -> bool:
+        """True for a 0-byte file with no write-ahead log beside it: nothing can be in it."""
+        try:
+            return self.path.stat().st_size == 0 and not (
+                self.wal.exists() and self.wal.stat().st_size > 0
+            )
+        except FileNotFoundError:
+            return False
+
+    def _replaced_empty(self, on_notice: OnNotice | None) -> bool:
+        """Remove the file if it is empty (DuckDB then creates a new one); True if it did.
+
+        Called after DuckDB refused the file, which it does only once it holds the file's lock:
+        no other process is writing it."""
+        if not self._empty():
+            return False
+        self.path.unlink(missing_ok=True)
+        notice = (
+            f"{self.path} was an empty file (a load could not write it, e.g. on a full disk): "
+            "it held nothing and is replaced by a new warehouse"
+        )
+        if on_notice is not None:
+            on_notice(notice)
+        else:
+            LOG.warning(notice)
+        return True
+
+    def _cannot_open(self, exc: duckdb.Error) -> WarehouseStoreError:
+        """The error to raise when DuckDB refused to open the file for `exc` (not a lock)."""
+        reason = first_line(exc)
+        system = ("Permission denied", "No space left", "Read-only")
+        if not self.path.is_file() or self._empty() or any(text in reason for text in system):
+            fix = " Free space on that disk and try again." if "No space left" in reason else ""
+            return WarehouseStoreError(f"Cannot open the warehouse {self.path}: {reason}.{fix}")
+        return WarehouseUnreadableError(
+            f"The warehouse {self.path} cannot be opened as a DuckDB database ({reason}). "
+            f"Restore it from a backup, or move it away (e.g. `mv {self.path} "
+            f"{self.path}.broken`) and run `qual-pipeline refresh`, which builds a new "
+            "warehouse from each type's newest snapshot in the lake: the current qualifications, "
+            "requests and types come back, but the change history before them, the earlier "
+            "loads and their check results are only in the old file."
+        )
 
     def checkpoint(self, con: duckdb.DuckDBPyConnection) -> None:
-        con.execute("CHECKPOINT")
+        """CHECKPOINT; WarehouseCheckpointError when DuckDB cannot write the file (committed work
+        stays in the write-ahead log, which the next open replays)."""
+        try:
+            con.execute("CHECKPOINT")
+        except duckdb.Error as exc:
+            raise WarehouseCheckpointError(
+                f"writing it from the write-ahead log {self.wal} into {self.path} (DuckDB's "
+                f"checkpoint) failed: {first_line(exc)}. The log keeps it: queries see it, and "
+                f"the next refresh replays the log into the file. Free space on the disk that "
+                f"holds {self.path.parent} first."
+            ) from exc
 
     @contextmanager
-    def writer(self, *, on_busy: OnBusy | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    def writer(
+        self, *, on_busy: OnBusy | None = None, on_notice: OnNotice | None = None
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
         # The file lock makes the holder the only writer (and the only process) already.
-        con = self.connect(on_busy=on_busy)
+        con = self.connect(on_busy=on_busy, on_notice=on_notice)
         try:
             yield con
         finally:
@@ -385,7 +519,9 @@ class DuckLakeWarehouse(WarehouseStore):
         return con
 
     @contextmanager
-    def writer(self, *, on_busy: OnBusy | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    def writer(
+        self, *, on_busy: OnBusy | None = None, on_notice: OnNotice | None = None
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
         lock = AdvisoryLock(self.catalog, WAREHOUSE_WRITER, self.namespace)
         try:
             try:

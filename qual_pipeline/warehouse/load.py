@@ -30,8 +30,10 @@ from qual_pipeline.stores.lake import LakeSnapshot, LakeStore
 from qual_pipeline.stores.profile import Stores
 from qual_pipeline.stores.warehouse import (
     OnBusy,
+    WarehouseCheckpointError,
     WarehouseConflictError,
     WarehouseStoreError,
+    check_memory_limit,
     run_transaction,
     set_memory_limit,
     shown_memory_limit,
@@ -288,7 +290,12 @@ def load_warehouse(
     on_retry: called with (attempt, error) before the transaction runs again after a conflict.
     memory_limit: DuckDB's memory limit for the load (e.g. '256MB'); beyond it DuckDB spills to
     its temp folder, so the load's memory does not grow with the rows. None: DuckDB's default
-    (80% of the machine's memory). ConfigurationError when DuckDB cannot read the value.
+    (80% of the machine's memory). ConfigurationError when DuckDB cannot read the value or it
+    is below settings.WAREHOUSE_LOAD_MEMORY_MINIMUM (checked before the warehouse is opened).
+    on_step is also told when opening the warehouse replaced an empty file (0 bytes).
+
+    WarehouseLoadError when nothing was loaded, and also when the load committed but DuckDB
+    could not write it into the warehouse file (a full disk): that message names the load id.
 
     A load that reads new snapshots (or the first one of a warehouse with no recorded load) runs
     every check inside its transaction and records a new load id with the results; the result
@@ -300,8 +307,12 @@ def load_warehouse(
     loaded_at = (now or datetime.now(UTC)).astimezone(UTC)
     step = on_step or (lambda _name: None)
     lake, warehouse = stores.lake, stores.warehouse
+    if memory_limit:
+        from qual_pipeline.settings import WAREHOUSE_LOAD_MEMORY_MINIMUM
+
+        check_memory_limit(memory_limit, minimum=WAREHOUSE_LOAD_MEMORY_MINIMUM)
     try:
-        with warehouse.writer(on_busy=on_busy) as con:
+        with warehouse.writer(on_busy=on_busy, on_notice=step) as con:
             if memory_limit:
                 set_memory_limit(con, memory_limit)
             ensure_schema(warehouse, con)
@@ -338,7 +349,13 @@ def load_warehouse(
                     f"warehouse is unchanged. Cause: {exc}"
                 ) from exc
             if written.recorded:
-                warehouse.checkpoint(con)
+                try:
+                    warehouse.checkpoint(con)
+                except WarehouseCheckpointError as exc:
+                    raise WarehouseLoadError(
+                        f"Load {written.load_id} committed ({len(written.snapshots)} new "
+                        f"snapshot(s)), but {exc}"
+                    ) from exc
             wq_rows, history_rows = con.execute(
                 "SELECT (SELECT count(*) FROM worker_qualifications), "
                 "(SELECT count(*) FROM worker_qualification_history)"

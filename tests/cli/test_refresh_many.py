@@ -18,6 +18,7 @@ import duckdb
 import pytest
 from support.mturk import make_data, qualification, qualification_type, type_id
 
+from qual_pipeline import settings
 from qual_pipeline.local_mturk.server import FaultConfig
 
 SCRIPT = Path(sys.executable).with_name("qual-pipeline")
@@ -234,17 +235,55 @@ def test_failing_type_fault_fails_only_pages_after_the_first(local_mturk: Any) -
     assert len(other["Qualifications"]) == 3
 
 
-@pytest.mark.slow(23)
-def test_a_load_out_of_its_memory_limit_names_the_setting(
+def test_a_memory_limit_below_a_loads_minimum_is_refused_before_any_extraction(
     local_mturk: Any, mturk_env: Any, tmp_path: Path
 ) -> None:
-    # DuckDB's own advice (SET threads, SET memory_limit) was all a user was told.
+    # 1KB passed the up-front check, every type was extracted, then DuckDB's own advice (SET
+    # threads, SET memory_limit) was all a user was told; 1MB named the setting after a class name.
     server = local_mturk(data=many_types_data(3, workers=2000))
     env = mturk_env(server)
     env.pop("DAGSTER_HOME", None)
-    done = refresh(env, tmp_path / "data", "--warehouse-memory", "1MB")
-    assert done.returncode == 1, done.stderr
-    assert "ran out of its memory limit (1MB) and was rolled back" in done.stderr
-    assert "QUAL_PIPELINE_WAREHOUSE_MEMORY or --warehouse-memory" in done.stderr
-    assert "SET memory_limit" not in done.stderr
-    assert "Traceback" not in done.stderr
+    for given, extra, named in (
+        (["--warehouse-memory", "1KB"], {}, "--warehouse-memory 1KB"),
+        ([], {"QUAL_PIPELINE_WAREHOUSE_MEMORY": "1MB"}, "QUAL_PIPELINE_WAREHOUSE_MEMORY='1MB'"),
+    ):
+        done = refresh({**env, **extra}, tmp_path / "data", *given)
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.strip() == (
+            f"error: {named} is less than a warehouse load needs: give it at least "
+            f"{settings.WAREHOUSE_LOAD_MEMORY_MINIMUM} (the default is 256MB)"
+        )
+    assert sum(server.call_counts().values()) == 0
+    assert not (tmp_path / "data" / "lake").exists()
+
+
+def test_a_failed_load_is_never_folded_into_the_count_of_failed_types() -> None:
+    # A refresh on a full disk: 32 types failed, then the types' metadata and the load; the
+    # load's failure was one id in "failed: 13 more type(s): ..." and its message was lost.
+    from io import StringIO
+
+    from rich.console import Console
+
+    from qual_pipeline.cli.refresh import FAILURES_SHOWN, report
+    from qual_pipeline.refresh import RefreshOutcome
+
+    types = [type_id(100 + n) for n in range(40)]
+    outcome = RefreshOutcome(type_ids=types, requested=40, extracted=types[32:])
+    outcome.failures = {
+        t: f"extracting qualification type {t} failed: disk full" for t in types[:32]
+    }
+    outcome.failures["qualification_types"] = "the types' metadata: disk full"
+    outcome.failures["warehouse"] = "Nothing was loaded: Cannot open the warehouse W: disk full"
+    printed = StringIO()
+    assert report(outcome, Console(file=printed, width=300), 1.0) == 1
+    lines = printed.getvalue().splitlines()
+    failed = [line for line in lines if line.startswith("failed:")]
+    assert failed[:FAILURES_SHOWN] == [
+        f"failed: {t}: extracting qualification type {t} failed: disk full"
+        for t in types[:FAILURES_SHOWN]
+    ]
+    assert failed[FAILURES_SHOWN:] == [
+        f"failed: 12 more type(s): {', '.join(types[20:30])} and 2 more",
+        "failed: qualification_types: the types' metadata: disk full",
+        "failed: warehouse: Nothing was loaded: Cannot open the warehouse W: disk full",
+    ]

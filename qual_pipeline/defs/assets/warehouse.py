@@ -18,6 +18,7 @@ from dagster import (
     AssetKey,
     AssetSpec,
     AutomationCondition,
+    Failure,
     MaterializeResult,
     MetadataValue,
     multi_asset,
@@ -30,11 +31,11 @@ from qual_pipeline.defs.pools import WAREHOUSE_POOL
 from qual_pipeline.defs.resources import MTurkResource, PipelineConfig
 from qual_pipeline.interrupt import Interrupted
 from qual_pipeline.progress import Progress, report
-from qual_pipeline.stores.warehouse import set_memory_limit
+from qual_pipeline.stores.warehouse import WarehouseStoreError, set_memory_limit
 from qual_pipeline.warehouse.charts import OVER_TIME_PNG, SCORE_DISTRIBUTION_PNG, render_charts
 from qual_pipeline.warehouse.checks import BLOCKING_CHECKS
 from qual_pipeline.warehouse.columns import table_doc
-from qual_pipeline.warehouse.load import load_warehouse
+from qual_pipeline.warehouse.load import WarehouseLoadError, load_warehouse
 
 CHECKED_TABLE = AssetKey(["warehouse", "worker_qualifications"])
 
@@ -132,18 +133,23 @@ def warehouse(
         context.log.info(f"warehouse load: commit conflict ({error}); running it again")
 
     memory_limit = pipeline.get(settings.WAREHOUSE_MEMORY)
-    result = load_warehouse(
-        stores,
-        max_row_drop_share=pipeline.get(settings.MAX_ROW_DROP_SHARE),
-        on_step=on_step,
-        on_busy=on_busy,
-        on_retry=on_retry,
-        memory_limit=memory_limit,
-    )
-    # Counts and charts read the committed warehouse, as any reader does: no waiting on DuckLake.
+    try:
+        result = load_warehouse(
+            stores,
+            max_row_drop_share=pipeline.get(settings.MAX_ROW_DROP_SHARE),
+            on_step=on_step,
+            on_busy=on_busy,
+            on_retry=on_retry,
+            memory_limit=memory_limit,
+        )
+        # Counts and charts read the committed warehouse, as any reader does: no waiting on
+        # DuckLake.
+        con = stores.warehouse.connect(read_only=True)
+    except (WarehouseLoadError, WarehouseStoreError, settings.ConfigurationError) as exc:
+        # Our messages name the cause and the fix: shown as they are, without a class name.
+        raise Failure(description=str(exc)) from exc
     # Within the same memory limit as the load: unlimited, DuckDB keeps every block it reads
     # cached (up to 80% of the machine), so the charts' scans grew with the rows.
-    con = stores.warehouse.connect(read_only=True)
     try:
         set_memory_limit(con, memory_limit)
         counts = {
