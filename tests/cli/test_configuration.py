@@ -247,6 +247,51 @@ def test_types_errors_name_the_option_or_the_variable(mturk: Any, tmp_path: Path
     assert server.requests_after(0.0) == 0
 
 
+def type_names(folder: Path) -> tuple[int, int]:
+    """(rows, rows with a type name) of score_distribution, as `qual-pipeline sql` shows them."""
+    shown = run(
+        "sql",
+        "SELECT count(*), count(qualification_type_name) FROM score_distribution",
+        "--data-dir",
+        str(folder),
+        "--output",
+        "csv",
+        env={},
+    )
+    assert shown.returncode == 0, shown.stderr
+    rows, named = shown.stdout.splitlines()[1].split(",")
+    return int(rows), int(named)
+
+
+def test_type_list_with_no_id_or_only_unknown_ids_keeps_the_warehouse(
+    mturk: Any, tmp_path: Path
+) -> None:
+    """`,,` (the variable) or `,` (the option) lists no type: refused up front, naming the
+    setting and the fix, before any MTurk call; a list of only unknown ids is refused too. Either
+    way the warehouse keeps every type's name (it was replaced by none: 5 rows, 0 names)."""
+    server, env = mturk
+    folder = tmp_path / "data"
+    first = run("refresh", "--data-dir", str(folder), env=env)
+    assert first.returncode == 0, first.stderr
+    assert type_names(folder) == (5, 5)
+    before = server.requests_after(0.0)
+    variable = one_error_line(
+        run("refresh", "--data-dir", str(folder), env={**env, "QUAL_PIPELINE_TYPES": ",,"})
+    )
+    assert "QUAL_PIPELINE_TYPES=',,' lists no qualification type id" in variable
+    assert "leave QUAL_PIPELINE_TYPES out (or set it to 'owned')" in variable
+    flag = one_error_line(run("refresh", "--data-dir", str(folder), "--types", ",", env=env))
+    assert "--types=',' lists no qualification type id" in flag
+    assert "leave --types out" in flag and "QUAL_PIPELINE_TYPES" not in flag
+    assert server.requests_after(0.0) == before  # refused before any MTurk request
+    assert type_names(folder) == (5, 5)
+    unknown = one_error_line(
+        run("refresh", "--data-dir", str(folder), "--types", type_id(99), env=env)
+    )
+    assert f"qualification type '{type_id(99)}' in --types does not exist" in unknown
+    assert type_names(folder) == (5, 5)
+
+
 def test_second_refresh_of_one_data_folder_refuses_at_once(
     local_mturk: Any, mturk_env: Any, tmp_path: Path
 ) -> None:
