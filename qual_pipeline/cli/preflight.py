@@ -250,6 +250,69 @@ def check_reachable(url: str, timeout_s: float) -> None:
         ) from None
 
 
+DAGSTER_HOME = "DAGSTER_HOME"
+
+
+def check_dagster_home(
+    *, retry_failed: bool = False, create: bool = False, unset: str = "a throw-away one"
+) -> None:
+    """DAGSTER_HOME, when set, is an absolute path to a folder (`create`: a missing one is made,
+    as `ui` does); otherwise one line naming it, what is wrong and the fix (`unset`: what the
+    command uses without it), exit 2 (Dagster's own error is a traceback).
+    `open_dagster_instance` then reports a dagster.yaml it cannot use."""
+    home = os.environ.get(DAGSTER_HOME, "")
+    if not home.strip():
+        return
+    path = Path(home).expanduser()
+    where = f"{DAGSTER_HOME}={home!r}"
+    retry = "point it at the folder of the Dagster instance the failed refresh used"
+    if not path.is_absolute():
+        fix = retry if retry_failed else f"unset it for {unset}"
+        raise fail(
+            f"{where} is not an absolute path (Dagster keeps the runs there): set it to one, "
+            f"e.g. {DAGSTER_HOME}={Path(home).resolve()}, or {fix}",
+            2,
+        )
+    if create and not path.exists():
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise fail(
+                f"{where} cannot be created ({e.strerror}): create it, or point it at a folder "
+                "you can write",
+                2,
+            ) from None
+    if path.exists() and not path.is_dir():
+        fix = retry if retry_failed else (
+            f"point it at the folder of your Dagster instance, or unset it for {unset}"
+        )  # fmt: skip
+        raise fail(f"{where} is a file, not a folder: {fix}", 2)
+    if not path.exists():
+        fix = retry if retry_failed else (
+            f"create it (mkdir -p {path}) for a new instance, or unset it for {unset}"
+        )  # fmt: skip
+        raise fail(f"{where} does not exist (Dagster keeps the runs there): {fix}", 2)
+
+
+def open_dagster_instance() -> Any:
+    """The Dagster instance of DAGSTER_HOME (which `check_dagster_home` found to be a folder);
+    exit 2 naming its dagster.yaml when Dagster cannot read or use it."""
+    import yaml
+    from dagster import DagsterError, DagsterInstance
+
+    home = os.environ.get(DAGSTER_HOME, "")
+    try:
+        return DagsterInstance.get()
+    except (DagsterError, yaml.YAMLError, OSError, ValueError) as e:
+        why = " ".join(line.strip() for line in str(e).splitlines() if line.strip())
+        raise fail(
+            f"the Dagster instance in {DAGSTER_HOME}={home!r} cannot be opened "
+            f"({why or type(e).__name__}): fix {Path(home).expanduser() / 'dagster.yaml'}, or "
+            f"point {DAGSTER_HOME} at another folder",
+            2,
+        ) from None
+
+
 @contextmanager
 def refresh_lock(data_dir: Path) -> Iterator[None]:
     """Hold the data folder's refresh lock (`refresh.lock`, an flock the system releases when

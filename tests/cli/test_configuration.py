@@ -292,6 +292,43 @@ def test_type_list_with_no_id_or_only_unknown_ids_keeps_the_warehouse(
     assert type_names(folder) == (5, 5)
 
 
+def test_bad_dagster_home_is_one_line_naming_it(mturk: Any, tmp_path: Path) -> None:
+    """A relative DAGSTER_HOME, a missing folder, a file or a dagster.yaml Dagster cannot read:
+    `refresh` (with or without --retry-failed) and `ui` print one line naming DAGSTER_HOME, what
+    is wrong and the fix, exit 2 (it was Dagster's traceback, exit 1), before any MTurk request
+    and, for `ui`, before it starts anything."""
+    server, env = mturk
+    data = str(tmp_path / "data")
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    bad_yaml = tmp_path / "bad-yaml"
+    bad_yaml.mkdir()
+    (bad_yaml / "dagster.yaml").write_text("run_coordinator: [\n")
+    relative = "relative/x"
+    cases = {
+        relative: f"e.g. DAGSTER_HOME={Path.cwd() / relative}, or unset it for a throw-away one",
+        str(tmp_path / "missing"): "does not exist",
+        str(a_file): "is a file, not a folder",
+        str(bad_yaml): f"cannot be opened (while parsing a flow node, fix {bad_yaml}/dagster.yaml",
+    }
+    for home, wrong in cases.items():
+        line = one_error_line(run("refresh", "--data-dir", data, env={**env, "DAGSTER_HOME": home}))
+        assert f"DAGSTER_HOME='{home}'" in line, line
+        assert all(part in line for part in wrong.split(", ")), line
+    for home in (relative, str(tmp_path / "missing")):
+        retry = run(
+            "refresh", "--data-dir", data, "--retry-failed", env={**env, "DAGSTER_HOME": home}
+        )
+        line = one_error_line(retry)
+        assert f"DAGSTER_HOME='{home}'" in line
+        assert "point it at the folder of the Dagster instance the failed refresh used" in line
+    assert server.requests_after(0.0) == 0
+    for home, wrong in (("relative/x", "is not an absolute path"), (str(bad_yaml), "cannot be")):
+        ui = one_error_line(run("ui", "--port", "0", env={**env, "DAGSTER_HOME": home}))
+        assert f"DAGSTER_HOME='{home}'" in ui and wrong in ui, ui
+    assert not (Path.cwd() / "relative").exists()
+
+
 def test_second_refresh_of_one_data_folder_refuses_at_once(
     local_mturk: Any, mturk_env: Any, tmp_path: Path
 ) -> None:
