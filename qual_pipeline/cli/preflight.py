@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 from qual_pipeline import settings
 from qual_pipeline.cli.options import SettingValues, as_given, named, shared_profile, typed
-from qual_pipeline.cli.render import fail
+from qual_pipeline.cli.render import err, fail
 from qual_pipeline.settings import Setting
 
 WRITES = {
@@ -294,6 +294,39 @@ def check_dagster_home(
         raise fail(f"{where} does not exist (Dagster keeps the runs there): {fix}", 2)
 
 
+QUIET_DAGSTER_YAML = """\
+# Written by qual-pipeline for a DAGSTER_HOME that had no dagster.yaml: Dagster's defaults (runs,
+# event logs and schedules stored in this folder), with its telemetry off. Without this file
+# Dagster turns telemetry on, prints its banner in the middle of a command's output and logs
+# usage events here for its webserver and daemon to upload; this project sends nothing out.
+telemetry:
+  enabled: false
+"""
+
+
+def write_quiet_dagster_yaml(home: Path) -> None:
+    """Give a DAGSTER_HOME without a dagster.yaml (or .yml) one that only turns Dagster's
+    telemetry off (see QUIET_DAGSTER_YAML), and say so in one line; a folder that has one is
+    left as it is."""
+    if not home.is_dir() or any((home / name).exists() for name in ("dagster.yaml", "dagster.yml")):
+        return
+    try:
+        (home / "dagster.yaml").write_text(QUIET_DAGSTER_YAML, encoding="utf-8")
+    except OSError as e:
+        raise fail(
+            f"{DAGSTER_HOME}={str(home)!r} has no dagster.yaml and it cannot be written there "
+            f"({e.strerror}): create one with `telemetry: {{enabled: false}}`, or point "
+            f"{DAGSTER_HOME} at a folder you can write",
+            2,
+        ) from None
+    err.print(
+        f"wrote {home / 'dagster.yaml'}: Dagster's defaults with its telemetry off (the folder "
+        "had no dagster.yaml)",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
 def open_dagster_instance() -> Any:
     """The Dagster instance of DAGSTER_HOME (which `check_dagster_home` found to be a folder);
     exit 2 naming its dagster.yaml when Dagster cannot read or use it."""
@@ -301,6 +334,7 @@ def open_dagster_instance() -> Any:
     from dagster import DagsterError, DagsterInstance
 
     home = os.environ.get(DAGSTER_HOME, "")
+    write_quiet_dagster_yaml(Path(home).expanduser())
     try:
         return DagsterInstance.get()
     except (DagsterError, yaml.YAMLError, OSError, ValueError) as e:

@@ -329,6 +329,30 @@ def test_bad_dagster_home_is_one_line_naming_it(mturk: Any, tmp_path: Path) -> N
     assert not (Path.cwd() / "relative").exists()
 
 
+def test_fresh_dagster_home_gets_telemetry_off(mturk: Any, tmp_path: Path) -> None:
+    """An empty DAGSTER_HOME (no dagster.yaml): Dagster would turn telemetry on and print its
+    banner mid-progress; the refresh writes a dagster.yaml with telemetry off, says so once, and
+    Dagster prints no banner. A folder that has a dagster.yaml keeps it as it was."""
+    _, env = mturk
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**env, "DAGSTER_HOME": str(home)}
+    first = run("refresh", "--data-dir", str(tmp_path / "data"), env=env)
+    assert first.returncode == 0, first.stderr
+    assert (
+        "Telemetry" not in first.stderr and "No dagster instance configuration" not in first.stderr
+    )
+    assert (
+        f"wrote {home / 'dagster.yaml'}: Dagster's defaults with its telemetry off" in first.stderr
+    )
+    assert "telemetry:\n  enabled: false\n" in (home / "dagster.yaml").read_text()
+    (home / "dagster.yaml").write_text("# the user's own\n")
+    second = run("refresh", "--data-dir", str(tmp_path / "data"), env=env)
+    assert second.returncode == 0, second.stderr
+    assert "wrote" not in second.stderr
+    assert (home / "dagster.yaml").read_text() == "# the user's own\n"
+
+
 def test_second_refresh_of_one_data_folder_refuses_at_once(
     local_mturk: Any, mturk_env: Any, tmp_path: Path
 ) -> None:

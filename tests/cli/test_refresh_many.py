@@ -190,6 +190,10 @@ def test_a_type_failing_mid_way_fails_alone_and_a_rerun_retries_only_it(
     assert warehouse_types(data) == others | {failing}
     status = partition_status(["lake", "worker_qualifications"], everyone)
     assert set(status.values()) == {"MATERIALIZED"}
+    # Nothing failed or missing now: no extraction is announced, only the load runs.
+    third = refresh(env, data, "--retry-failed")
+    assert third.returncode == 0, third.stderr
+    assert "running: extract" not in third.stderr and "running: warehouse" in third.stderr
 
 
 def lake_leftovers(data_dir: Path) -> list[Path]:
