@@ -260,7 +260,7 @@ def refresh_progress(console: Console) -> Iterator[RefreshListeners]:
             if not ended[0] and (now - last[0] >= LOG_EVERY_S or finished):
                 last[0] = now
                 ended[0] = finished
-                console.print(line, highlight=False)
+                console.print(line, highlight=False, soft_wrap=True)  # one log line
 
     def on_run(name: str) -> None:
         started[0] = time.monotonic()
