@@ -40,10 +40,14 @@ postgres-deps:
 	  $$SUDO apt-get update -qq && \
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
 
+## 4 workers whatever the cores: most of the long tests wait (Dagster's 30 s daemon ticks, MTurk
+## latencies, child processes), and with 2 workers 2 cores were half idle. --maxschedchunk 1 sends
+## each worker one test at a time, in the order tests/conftest.py sets (tests marked slow first,
+## longest first). --durations=20: the slowest tests, in every log.
 test: $(STAMP) browser-deps postgres-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest -n 2
+	$(BIN)/pytest -n 4 --maxschedchunk 1 --durations=20
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -29,6 +29,24 @@ if _columns is not None:
 pytest_plugins = ("support.services",)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked `slow(seconds)` run first, the longest first; the others keep their order.
+
+    `make test` runs `pytest -n 4 --maxschedchunk 1`: a worker is sent the next test in this order
+    as it finishes one, so the long tests (Dagster daemons and UIs, kill/resume rounds, most of
+    their time spent waiting on ticks, timers and child processes) start at once on different
+    workers and the short ones fill in around them; none starts last and ends the run alone.
+
+    The seconds only rank the tests: they are not a limit.
+    """
+
+    def expected_seconds(item: pytest.Item) -> float:
+        marker = item.get_closest_marker("slow")
+        return float(marker.args[0]) if marker is not None else 0.0
+
+    items.sort(key=expected_seconds, reverse=True)  # stable: unmarked tests keep their order
+
+
 @pytest.fixture(autouse=True)
 def no_project_instance(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test touches the project's Dagster instance (`make` exports DAGSTER_HOME=dagster_home/):

@@ -159,6 +159,8 @@ class Staging:
                 "preserve_insertion_order": False,
                 "allocator_flush_threshold": ALLOCATOR_FLUSH_THRESHOLD,
                 "allocator_bulk_deallocation_flush_threshold": ALLOCATOR_FLUSH_THRESHOLD,
+                # The staged files are local: no copy of them in DuckDB's external file cache.
+                "enable_external_file_cache": False,
             },
         )
         con.execute("SET TimeZone = 'UTC'")

@@ -325,6 +325,12 @@ class LocalLakeStore(LakeStore):
     def describe(self) -> str:
         return str(self.root)
 
+    def configure_duckdb(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Local files need no set-up; DuckDB's external file cache is turned off: it kept a
+        copy of every lake file a query read in the process's memory (12 MB of a 4,000,000-row
+        lake during a load, on top of the OS's page cache, which holds them anyway)."""
+        con.execute("SET enable_external_file_cache = false")
+
     def _dir(self, table: str, partition: str | None) -> Path:
         base = self.root / table
         return base if partition is None else base / f"{PARTITION_KEY}={partition}"

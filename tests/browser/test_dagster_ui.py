@@ -274,6 +274,7 @@ def _check_chart(page: Page, name: str, title: str) -> None:
 
 @pytest.mark.browser
 @pytest.mark.timeout(420)
+@pytest.mark.slow(138)
 def test_backfill_two_types_from_the_ui_loads_the_warehouse(dagster_stack: DagsterStack) -> None:
     # Adjacent partitions: the backfill policy runs a partition key range as one run (apart,
     # each stretch would be a run of its own).

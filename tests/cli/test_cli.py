@@ -128,6 +128,7 @@ def refreshed(local_mturk: Any, mturk_env: Any, tmp_path: Path) -> dict[str, Any
     return {"result": result, "data_dir": data_dir, "env": env}
 
 
+@pytest.mark.slow(25)
 def test_refresh_then_sql(refreshed: dict[str, Any]) -> None:
     result = refreshed["result"]
     assert result.returncode == 0, result.stderr
@@ -160,6 +161,7 @@ def test_refresh_then_sql(refreshed: dict[str, Any]) -> None:
     assert count.stdout.splitlines()[1] == "12"
 
 
+@pytest.mark.slow(16)
 def test_refresh_names_a_type_not_owned(refreshed: dict[str, Any]) -> None:
     result = qual_pipeline(
         "refresh",

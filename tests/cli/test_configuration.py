@@ -24,7 +24,8 @@ from qual_pipeline.mturk_api.errors import NO_CREDENTIALS
 
 T1 = type_id(61)
 SCRIPT = Path(sys.executable).with_name("qual-pipeline")
-REFUSED_WITHIN_S = 6.0  # the whole command, Python's start included (it took ~12 s before)
+# Beyond the console script's own start (`start_seconds`); the whole command took ~12 s before.
+REFUSED_WITHIN_S = 5.0
 
 
 def run(
@@ -47,6 +48,15 @@ def one_error_line(result: subprocess.CompletedProcess[str], code: int = 2) -> s
     assert lines[0].startswith("error: "), lines[0]
     assert "Traceback" not in result.stdout + result.stderr
     return lines[0]
+
+
+def start_seconds(env: dict[str, str]) -> float:
+    """How long the console script takes here, now, to refuse a command before any connection (a
+    malformed endpoint URL, exit 2): Python's and the CLI's start under the machine's current load
+    (4 test workers on 2 cores), which each timed command pays too."""
+    started = time.monotonic()
+    one_error_line(run(*COMMAND_ARGS["score"], "--endpoint-url", "127.0.0.1:1", env=env))
+    return time.monotonic() - started
 
 
 @pytest.fixture
@@ -180,6 +190,7 @@ def test_nothing_listening_is_reported_within_seconds(
     args = [*COMMAND_ARGS[command], "--endpoint-url", nowhere]
     if command != "score":
         args += ["--data-dir", str(tmp_path / "data")]
+    start = start_seconds(env)
     started = time.monotonic()
     result = run(*args, env=env)
     seconds = time.monotonic() - started
@@ -189,7 +200,7 @@ def test_nothing_listening_is_reported_within_seconds(
         "check MTURK_ENDPOINT_URL (is the local MTurk running? `qual-pipeline local-mturk serve` "
         "prints its URL)"
     )
-    assert seconds < REFUSED_WITHIN_S, f"took {seconds:.1f} s"
+    assert seconds < start + REFUSED_WITHIN_S, f"took {seconds:.1f} s (its start: {start:.1f} s)"
 
 
 def test_unknown_host_and_no_answer(mturk: Any, tmp_path: Path) -> None:
@@ -215,6 +226,7 @@ def test_unknown_host_and_no_answer(mturk: Any, tmp_path: Path) -> None:
             queued.append(sock)
         time.sleep(0.2)
         try:
+            start = start_seconds(env)
             started = time.monotonic()
             silent = one_error_line(
                 run(*score, "--connect-timeout", "1", "--endpoint-url", url, env=env), code=1
@@ -228,7 +240,7 @@ def test_unknown_host_and_no_answer(mturk: Any, tmp_path: Path) -> None:
         "(MTURK_CONNECT_TIMEOUT); check MTURK_ENDPOINT_URL (is the local MTurk running? "
         "`qual-pipeline local-mturk serve` prints its URL)"
     )
-    assert seconds < REFUSED_WITHIN_S
+    assert seconds < start + REFUSED_WITHIN_S, f"took {seconds:.1f} s (its start: {start:.1f} s)"
 
 
 def test_types_errors_name_the_option_or_the_variable(mturk: Any, tmp_path: Path) -> None:
@@ -263,6 +275,7 @@ def type_names(folder: Path) -> tuple[int, int]:
     return int(rows), int(named)
 
 
+@pytest.mark.slow(30)
 def test_type_list_with_no_id_or_only_unknown_ids_keeps_the_warehouse(
     mturk: Any, tmp_path: Path
 ) -> None:
@@ -292,6 +305,7 @@ def test_type_list_with_no_id_or_only_unknown_ids_keeps_the_warehouse(
     assert type_names(folder) == (5, 5)
 
 
+@pytest.mark.slow(20)
 def test_bad_dagster_home_is_one_line_naming_it(mturk: Any, tmp_path: Path) -> None:
     """A relative DAGSTER_HOME, a missing folder, a file or a dagster.yaml Dagster cannot read:
     `refresh` (with or without --retry-failed) and `ui` print one line naming DAGSTER_HOME, what
@@ -329,6 +343,7 @@ def test_bad_dagster_home_is_one_line_naming_it(mturk: Any, tmp_path: Path) -> N
     assert not (Path.cwd() / "relative").exists()
 
 
+@pytest.mark.slow(25)
 def test_fresh_dagster_home_gets_telemetry_off(mturk: Any, tmp_path: Path) -> None:
     """An empty DAGSTER_HOME (no dagster.yaml): Dagster would turn telemetry on and print its
     banner mid-progress; the refresh writes a dagster.yaml with telemetry off, says so once, and
@@ -353,6 +368,7 @@ def test_fresh_dagster_home_gets_telemetry_off(mturk: Any, tmp_path: Path) -> No
     assert (home / "dagster.yaml").read_text() == "# the user's own\n"
 
 
+@pytest.mark.slow(44)
 def test_second_refresh_of_one_data_folder_refuses_at_once(
     local_mturk: Any, mturk_env: Any, tmp_path: Path
 ) -> None:

@@ -108,6 +108,7 @@ def refresh_watched(env: dict[str, str], data_dir: Path, *args: str) -> tuple[in
     return code, lines
 
 
+@pytest.mark.slow(36)
 def test_refresh_of_300_types_lands_every_type_in_one_run_within_a_small_memory_limit(
     local_mturk: Any, mturk_env: Any, tmp_path: Path
 ) -> None:
@@ -149,6 +150,7 @@ def test_refresh_of_300_types_lands_every_type_in_one_run_within_a_small_memory_
     assert done.stderr.count("worker_qualifications 3TESTTYPE") == 0
 
 
+@pytest.mark.slow(44)
 def test_a_type_failing_mid_way_fails_alone_and_a_rerun_retries_only_it(
     local_mturk: Any, mturk_env: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -239,6 +241,7 @@ def interrupt_refresh(server: Any, env: dict[str, str], data: Path, signum: int)
     return code, text, seconds, server.requests_after(signalled + 0.2)
 
 
+@pytest.mark.slow(27)
 def test_sigint_and_sigterm_stop_a_refresh_at_once_and_a_rerun_completes(
     local_mturk: Any, mturk_env: Any, tmp_path: Path
 ) -> None:
@@ -253,7 +256,9 @@ def test_sigint_and_sigterm_stop_a_refresh_at_once_and_a_rerun_completes(
     for signum, expected in ((signal.SIGINT, 130), (signal.SIGTERM, 143)):
         code, text, seconds, late = interrupt_refresh(server, env, data, signum)
         assert code == expected, text
-        assert seconds < 5, text
+        # 'Within seconds' (README): a bound, not a speed target (those live in bench/); at 4
+        # test workers on 2 busy cores the exit took 5.8 s, so 10 s leaves room for the load.
+        assert seconds < 10, text
         assert late == 0, f"{late} MTurk request(s) after {signum.name}"
         assert f"interrupted ({signum.name})" in text
         # The types the signal kept from being extracted are stopped, not failed.
@@ -294,6 +299,7 @@ def test_failing_type_fault_fails_only_pages_after_the_first(local_mturk: Any) -
     assert len(other["Qualifications"]) == 3
 
 
+@pytest.mark.slow(23)
 def test_a_load_out_of_its_memory_limit_names_the_setting(
     local_mturk: Any, mturk_env: Any, tmp_path: Path
 ) -> None:

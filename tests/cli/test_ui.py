@@ -79,6 +79,7 @@ def _port_is_free(port: int) -> bool:
 
 
 @pytest.mark.timeout(UI_START_TIMEOUT_S + 120)
+@pytest.mark.slow(54)
 def test_sigterm_to_ui_stops_every_child_and_frees_the_port(tmp_path: Path) -> None:
     home = tmp_path / "dagster_home"
     home.mkdir()

@@ -110,6 +110,7 @@ def test_definitions_load_with_every_job_sensor_and_schedule() -> None:
     assert defs.resolve_schedule_def("refresh_every_type").cron_schedule == "0 6 * * *"
 
 
+@pytest.mark.slow(15)
 def test_refresh_mirrors_owned_types_into_lake_and_warehouse(pipeline_env: dict) -> None:
     defs = definitions()
     instance = DagsterInstance.ephemeral()
@@ -229,6 +230,7 @@ def latest_metadata(instance: DagsterInstance, key: str) -> dict[str, Any]:
     return {k: v.value for k, v in event.asset_materialization.metadata.items()}
 
 
+@pytest.mark.slow(10)
 def test_push_job_applies_the_plan_its_plan_asset_saved(pipeline_env: dict) -> None:
     defs = definitions()
     instance = DagsterInstance.ephemeral()
@@ -364,6 +366,7 @@ def test_partition_changes_adds_new_and_drops_gone_types() -> None:
     assert partition_changes(["A"], ["A"]) == ([], [])
 
 
+@pytest.mark.slow(13)
 def test_discovery_sensor_adds_partitions_and_asks_for_runs(pipeline_env: dict) -> None:
     """New types get a partition and an extraction; a partition the instance knows whose lake
     snapshots are not in the data folder (the instance was used with another folder) is

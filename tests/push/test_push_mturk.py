@@ -50,6 +50,7 @@ def standard_world(holders: int = 40) -> World:
     )
 
 
+@pytest.mark.slow(24)
 def test_push_under_throttling_and_faults_lands_exactly_the_desired_scores(
     setup, tmp_path: Path
 ) -> None:

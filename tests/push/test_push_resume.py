@@ -42,6 +42,7 @@ ASSOCIATE = "AssociateQualificationWithWorker"
     ],
     ids=lambda c: "+".join(c),
 )
+@pytest.mark.slow(25)
 def test_killed_push_resumes_exactly_once(
     kills: list[str], local_mturk, mturk_env, tmp_path: Path
 ) -> None:

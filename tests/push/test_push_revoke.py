@@ -142,6 +142,7 @@ def test_a_revocation_is_sent_with_its_reason_read_back_and_recorded_in_the_hist
     [["after_call:4"], ["before_send:2", "before_audit:1"]],
     ids=lambda c: "+".join(c),
 )
+@pytest.mark.slow(14)
 def test_a_killed_push_of_revocations_resumes_exactly_once(
     kills: list[str], local_mturk, mturk_env, tmp_path: Path
 ) -> None:

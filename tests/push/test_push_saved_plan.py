@@ -306,6 +306,7 @@ def test_an_accept_over_a_holder_is_rejected_unless_the_value_is_explicit(
     }
 
 
+@pytest.mark.slow(13)
 def test_throttling_beyond_the_retries_ends_cleanly_and_the_push_resumes(
     local_mturk, mturk_env, tmp_path: Path
 ) -> None:

@@ -59,6 +59,7 @@ def push_args(tmp_path: Path, *more: str) -> list[str]:
 @pytest.mark.parametrize(
     ("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"]
 )
+@pytest.mark.slow(16)
 def test_signal_stops_push_and_next_push_resumes_exactly_once(
     signum: int, code: int, local_mturk, mturk_env, tmp_path: Path
 ) -> None:

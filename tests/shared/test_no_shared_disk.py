@@ -16,6 +16,7 @@ import boto3
 import psycopg2
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from support.mturk import REGION, REQUESTER, make_data, qualification, qualification_type, type_id
 from support.services import S3Server
 from support.shared import Machine
@@ -107,6 +108,7 @@ def journal_states(catalog: str, schema: str) -> dict[str, int]:
         con.close()
 
 
+@pytest.mark.slow(56)
 def test_refresh_plan_push_kill_resume_and_sql_on_four_machines(
     tmp_path: Path, local_mturk, s3_server: S3Server, s3_bucket, postgres_server
 ) -> None:

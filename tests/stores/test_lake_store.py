@@ -91,6 +91,23 @@ def test_published_snapshots_are_listed_newest_last_and_readable_by_duckdb(store
     assert counted == [(TYPE, 5), (OTHER_TYPE, 2)]
 
 
+def test_duckdb_keeps_no_copy_of_the_local_lake_files_it_reads(tmp_path):
+    """A read of local snapshots leaves nothing in DuckDB's external file cache (a copy of each
+    file read, held in the process beside the OS's page cache; it grew with the lake)."""
+    store = LocalLakeStore(tmp_path / "lake")
+    with store.writer(TABLE, WORKER_QUALIFICATIONS, TYPE, snapshot_at=AT) as w:
+        w.write(worker_rows(2000))
+    assert w.snapshot is not None
+    con = connect()
+    store.configure_duckdb(con)
+    read = con.execute("SELECT count(*) FROM read_parquet(?)", [w.snapshot.location]).fetchone()
+    cached = con.execute(
+        "SELECT memory_usage_bytes FROM duckdb_memory() WHERE tag = 'EXTERNAL_FILE_CACHE'"
+    ).fetchone()
+    assert read == (2000,)
+    assert cached == (0,)
+
+
 def test_an_exception_mid_write_leaves_nothing_and_keeps_the_previous_snapshot(store):
     with store.writer(TABLE, WORKER_QUALIFICATIONS, TYPE, snapshot_at=AT) as good:
         good.write(worker_rows(3))

@@ -255,6 +255,7 @@ WRITER_CHILD = textwrap.dedent(
 )
 
 
+@pytest.mark.slow(11)
 def test_two_loads_at_once_both_land_and_load_once(s3_server, s3_bucket, postgres_database):
     store = ducklake_store(s3_bucket, postgres_database)
 
@@ -296,6 +297,7 @@ def test_two_loads_at_once_both_land_and_load_once(s3_server, s3_bucket, postgre
         con.close()
 
 
+@pytest.mark.slow(14)
 def test_namespaces_share_a_catalog_and_a_bucket_without_touching_each_other(
     s3_server: S3Server, s3_bucket, postgres_database
 ):

@@ -309,6 +309,7 @@ def hold_warehouse(data_dir: Path) -> subprocess.Popen[str]:
     return holder
 
 
+@pytest.mark.slow(22)
 def test_a_second_process_gets_a_clear_error_while_one_writes(data_dir: Path) -> None:
     write_worker_qualifications(data_dir, SKILL, [worker("A")], T1)
     load_warehouse(stores_of(data_dir))

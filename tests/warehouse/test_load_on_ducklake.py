@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import duckdb
+import pytest
 from support.services import S3Server, free_port
 from support.stores import read_warehouse
 from warehouse_lake import (
@@ -61,6 +62,7 @@ def contents(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple]]:
     return found
 
 
+@pytest.mark.slow(17)
 def test_the_load_gives_the_same_warehouse_on_the_shared_profile_as_on_the_local_one(
     tmp_path, s3_server: S3Server, s3_bucket, postgres_database
 ):
@@ -110,6 +112,7 @@ LOADER = textwrap.dedent(
 )
 
 
+@pytest.mark.slow(10)
 def test_two_loads_at_once_both_land_and_each_snapshot_loads_once(
     s3_server: S3Server, s3_bucket, postgres_database
 ):
