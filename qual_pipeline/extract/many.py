@@ -82,6 +82,8 @@ class ExtractionProgress:
     records: int = 0
     """Records the API returned so far, types in flight included."""
     started: float = field(default_factory=time.monotonic)
+    ended: float | None = None
+    """When the last type finished (time.monotonic()), None before."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add_records(self, n: int) -> None:
@@ -93,6 +95,13 @@ class ExtractionProgress:
             self.types_done += 1
             self.types_failed += 1 if outcome.error is not None and not outcome.stopped else 0
             self.types_stopped += 1 if outcome.stopped else 0
+            if self.types_done == self.types_total:
+                self.ended = time.monotonic()
+
+    @property
+    def seconds(self) -> float:
+        """Since the extraction started, until its last type finished (or now)."""
+        return (self.ended if self.ended is not None else time.monotonic()) - self.started
 
 
 def extract_types(

@@ -224,14 +224,14 @@ def _progress(progress: ExtractionProgress, recorded: int) -> Progress:
         failed=progress.types_failed,
         stopped=progress.types_stopped,
         recorded=min(recorded, progress.types_done),
-        seconds=time.monotonic() - progress.started,
+        seconds=progress.seconds,
     )
 
 
 def progress_line(progress: ExtractionProgress, recorded: int) -> str:
     """`extract: 120/2,000 types extracted, 2 failed, 3 stopped, 100 recorded, 5,900 rows,
-    14.2 types/s` (for logs; the rate of the types extracted since the step began)."""
-    seconds = max(time.monotonic() - progress.started, 1e-6)
+    14.2 types/s` (for logs; the rate over the extraction's own time, until its last type)."""
+    seconds = max(progress.seconds, 1e-6)
     extracted = progress.types_done - progress.types_failed - progress.types_stopped
     failed = f", {progress.types_failed:,} failed" if progress.types_failed else ""
     stopped = f", {progress.types_stopped:,} stopped" if progress.types_stopped else ""
