@@ -7,6 +7,13 @@ which finds the rate the server accepts by itself: MTurk publishes no rate limit
 client-side request rate, and counters of what the retries absorbed. Credentials come from
 boto3's standard chain only and are never read, logged or stored here.
 
+Retries: botocore's standard retry conditions and back-off (throttles: a random wait of up to
+1, 2, 4 ... s, at most 20 s; other retried errors from 50 ms), every request tried up to
+`max_attempts` times. Without botocore's retry quota: its token bucket (500 tokens per client, 5
+taken by each throttled retry, 14 by any other, given back by answers) stops all retries of a
+client once sustained throttling or faults empty it, so a request then failed after 1 to 3 of 10
+attempts. A request that still fails carries how many attempts it took (`errors.attempts_made`).
+
 Stopping: `stop_requests()` (a signal handler calls it) makes every client of the process refuse
 to send another request: each attempt, retries included, checks it just before it is sent and
 raises `RequestsStopped` instead, and a retry's back-off is cut short. A client can also be tied
@@ -15,6 +22,7 @@ to a `threading.Event` of its own (`stop_on`), e.g. one step of a run.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import threading
 import time
@@ -29,10 +37,12 @@ import boto3
 import botocore.exceptions
 import botocore.session
 from botocore.config import Config
+from botocore.retries import standard as botocore_retries
 from botocore.utils import parse_timestamp
 
 from qual_pipeline import interrupt
 from qual_pipeline.interrupt import Interrupted
+from qual_pipeline.mturk_api.errors import ATTEMPTS_ATTRIBUTE
 from qual_pipeline.settings import ConfigurationError
 
 __all__ = [
@@ -88,7 +98,8 @@ def _wait_unless_stopped(seconds: float) -> None:
 
 @dataclass
 class ApiStats:
-    """What one client did: calls per operation, and errors that botocore retried."""
+    """What one client did: calls per operation, attempts sent (retries included), and the
+    throttles, faults and connection errors among their answers (each attempt counted once)."""
 
     calls: Counter[str] = field(default_factory=Counter)
     attempts: int = 0
@@ -99,7 +110,7 @@ class ApiStats:
 
     @property
     def retries(self) -> int:
-        """Attempts beyond the first of each call: what botocore's retry mode absorbed."""
+        """Attempts beyond the first of each call: what the retries absorbed."""
         return max(0, self.attempts - sum(self.calls.values()))
 
     def as_metadata(self) -> dict[str, int]:
@@ -570,6 +581,7 @@ def make_client(
         ),
     )
     events = client.meta.events
+    _retry_each_request(client, max_attempts)
     # Checked before the adaptive limiter's wait and again after every wait, just before sending.
     events.register_first("before-send.mturk", _refuse_once_stopped)
     events.register("before-send.mturk", _refuse_once_stopped)
@@ -580,6 +592,55 @@ def make_client(
         pace_adaptively(client, adaptive_pace(url))
     _count_into(stats, events)
     return client
+
+
+class _NoRetryQuota:
+    """In place of botocore's retry quota: every retry its retry conditions allow may go."""
+
+    def acquire_retry_quota(self, context: Any) -> bool:
+        return True
+
+
+def _retry_each_request(client: Any, max_attempts: int) -> None:
+    """Make `client` try each request up to `max_attempts` times, with botocore's standard
+    retry conditions and back-off, but without its retry quota (botocore's config cannot turn
+    that off): botocore's own standard-mode handler is replaced by one built from the same
+    classes with a quota that never runs out.
+
+    The back-off is waited here, after every other needs-retry handler (the adaptive pace and
+    the counters hear of the answer first), and ends early once `stop_requests` is called; the
+    retry is then refused before it is sent. A request that fails for good with an exception
+    (a dropped connection, say) carries its attempts in `ATTEMPTS_ATTRIBUTE`; a `ClientError`
+    carries them in its ResponseMetadata's RetryAttempts, as botocore sets it.
+    """
+    service = client.meta.service_model.service_id.hyphenize()
+    adapter = botocore_retries.RetryEventAdapter()
+    throttling = botocore_retries.ThrottlingErrorDetector(adapter)
+    handler = botocore_retries.RetryHandler(
+        retry_policy=botocore_retries.RetryPolicy(
+            retry_checker=botocore_retries.StandardRetryConditions(max_attempts=max_attempts),
+            retry_backoff=botocore_retries.ExponentialBackoff(
+                service_name=service, throttling_detector=throttling
+            ),
+        ),
+        retry_event_adapter=adapter,
+        retry_quota=_NoRetryQuota(),
+        service_name=service,
+    )
+
+    def needs_retry(attempts: int, caught_exception: Any = None, **kwargs: Any) -> float | None:
+        delay = handler.needs_retry(attempts=attempts, caught_exception=caught_exception, **kwargs)
+        if delay is None:
+            if caught_exception is not None and not isinstance(caught_exception, RequestsStopped):
+                with contextlib.suppress(AttributeError):  # a type that takes no attributes
+                    setattr(caught_exception, ATTEMPTS_ATTRIBUTE, attempts)
+            return None
+        _wait_unless_stopped(delay)
+        return 0  # waited here already: botocore's endpoint sends the retry at once
+
+    unique_id = f"retry-config-{service}"  # the id botocore registers its standard handler under
+    client.meta.events.unregister(f"needs-retry.{service}", unique_id=unique_id)
+    client.meta.events.register_last(f"needs-retry.{service}", needs_retry, unique_id=unique_id)
 
 
 def stop_on(client: Any, stop: threading.Event, reason: str = "stopped") -> Callable[[], None]:

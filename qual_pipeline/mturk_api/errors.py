@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from botocore.exceptions import (
-    BotoCoreError,
     ClientError,
     NoCredentialsError,
     PaginationError,
@@ -17,6 +16,9 @@ NO_CREDENTIALS = (
 # MTurk's answer for a worker id the environment does not know (an error code its model does not
 # list): `The value "A143XRCI1YXAFE" is not valid for the parameter WorkerId.`
 UNKNOWN_WORKER_CODE = "ParameterValidationError"
+ATTEMPTS_ATTRIBUTE = "qual_pipeline_attempts"
+"""Set by the client's retries (client.py) on an exception a request failed with for good (a
+dropped connection, say): how many attempts it took."""
 UNKNOWN_WORKER_HINT = (
     "MTurk does not know this worker in the environment pushed to: sandbox and production have "
     "separate worker ids, so a production worker id used on the sandbox (or a sandbox id on "
@@ -27,9 +29,10 @@ UNKNOWN_WORKER_HINT = (
 def describe_aws_error(exc: BaseException) -> tuple[str | None, str]:
     """(error code, one-line description) of a botocore failure.
 
-    A `ClientError` reads `Code: Message (TurkErrorCode), after N attempt(s)` (the attempts only
-    when botocore retried), followed by what an unknown WorkerId usually means; missing
-    credentials, broken paging and other botocore errors get a sentence naming the cause.
+    A `ClientError` reads `Code: Message (TurkErrorCode), after N attempt(s)` (N: the attempts
+    sent for that request, 1 when it was not retried), followed by what an unknown WorkerId
+    usually means; missing credentials, broken paging and other botocore errors get a sentence
+    naming the cause, with `, after N attempt(s)` when requests were sent (a lost connection).
     Credentials are never part of either: botocore keeps them out of its messages and this adds
     none.
     """
@@ -40,9 +43,7 @@ def describe_aws_error(exc: BaseException) -> tuple[str | None, str]:
         text = f"{code or 'Error'}: {error.get('Message', '').strip()}".strip()
         if turk:
             text += f" ({turk})"
-        attempts = attempts_made(exc)
-        if attempts > 1:
-            text += f", after {attempts} attempt(s)"
+        text += f", after {attempts_made(exc)} attempt(s)"
         if is_unknown_worker(exc):
             text += f" -- {UNKNOWN_WORKER_HINT}"
         return code, text
@@ -50,9 +51,11 @@ def describe_aws_error(exc: BaseException) -> tuple[str | None, str]:
         return "NoCredentials", NO_CREDENTIALS
     if isinstance(exc, PaginationError):
         return "PaginationError", f"the API broke paging: {exc}"
-    if isinstance(exc, BotoCoreError):
-        return type(exc).__name__, str(exc)
-    return type(exc).__name__, str(exc)
+    text = str(exc)
+    attempts = getattr(exc, ATTEMPTS_ATTRIBUTE, None)
+    if isinstance(attempts, int):
+        text += f", after {attempts} attempt(s)"
+    return type(exc).__name__, text
 
 
 def describe(exc: BaseException) -> str:
@@ -61,7 +64,8 @@ def describe(exc: BaseException) -> str:
 
 
 def attempts_made(error: ClientError) -> int:
-    """How many attempts botocore made before giving up (1 when it did not retry)."""
+    """How many attempts were sent for the request that failed (1 when it was not retried):
+    botocore's RetryAttempts, the retries after the first attempt, plus one."""
     return int(error.response.get("ResponseMetadata", {}).get("RetryAttempts", 0)) + 1
 
 

@@ -1,8 +1,9 @@
 """AdaptivePace as a refresh or a push drives it: several callers at once, each waiting for its
 answer (a real service answers in 100-300 ms), a throttled attempt retried after botocore's
-back-off (a random share of 1 s, doubled each time) and its retry quota (500, 5 a throttle, 1 back
-an answer). Time is simulated (events in order on a fake clock), so the figures are exact and the
-test takes no real time; every case runs over many random sequences, as the tail is what breaks.
+back-off (a random share of 1 s, doubled each time, at most 20 s), up to 10 attempts a call
+(client.py keeps botocore's retry quota out). Time is simulated (events in order on a fake
+clock), so the figures are exact and the test takes no real time; every case runs over many
+random sequences, as the tail is what breaks.
 
 The callers' answers come late and in clumps: the throttles of requests sent before a cut arrive
 after it, and callers in a back-off send nothing for up to a second. A pace that reads those as
@@ -22,8 +23,6 @@ from support.pace import Bucket
 
 from qual_pipeline.mturk_api.client import AdaptivePace
 
-QUOTA = 500  # botocore's standard retry quota
-THROTTLE_COST = 5
 MAX_ATTEMPTS = 10
 
 
@@ -70,7 +69,6 @@ def run(
     order = [0]
     attempt = [1] * callers
     sent = [0.0] * callers
-    quota = [QUOTA]
 
     def at(t: float, kind: str, caller: int) -> None:
         order[0] += 1
@@ -95,18 +93,16 @@ def run(
         if server.take(t):
             result.answered[second] += 1
             pace.answered(sent[caller])
-            quota[0] = min(QUOTA, quota[0] + (1 if attempt[caller] == 1 else THROTTLE_COST))
             attempt[caller] = 1
             at(t, "acquire", caller)
             continue
         result.throttled[second] += 1
         pace.throttled(sent[caller])
-        if attempt[caller] >= MAX_ATTEMPTS or quota[0] < THROTTLE_COST:
+        if attempt[caller] >= MAX_ATTEMPTS:
             result.lost += 1  # botocore gives up: the call fails
             attempt[caller] = 1
             at(t, "acquire", caller)
             continue
-        quota[0] -= THROTTLE_COST
         backoff = draw.random() * min(2.0 ** (attempt[caller] - 1), 20.0)
         attempt[caller] += 1
         at(t + backoff, "acquire", caller)
