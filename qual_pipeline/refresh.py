@@ -41,6 +41,7 @@ from qual_pipeline import interrupt
 from qual_pipeline.defs.assets.lake import lake_type_tables
 from qual_pipeline.defs.jobs import contiguous_ranges, partition_range_tags
 from qual_pipeline.defs.partitions import qualification_type_partitions
+from qual_pipeline.progress import Progress, report
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 SILENT = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
@@ -198,8 +199,13 @@ def refresh(
     ]
     if not runs and not retry_failed:
         runs = [None]  # no type partition at all: the types' metadata alone
-    announce("extract")
-    for tags in runs:
+    sizes = _run_sizes(wanted, order) if wanted else [0] * len(runs)
+    if runs:  # nothing to extract (a retry with nothing failed): no extraction to announce
+        announce("extract")
+    for tags, types in zip(runs, sizes, strict=True):
+        if types:  # Dagster takes a while to create a run of thousands of partitions
+            report(Progress(task="extract", done=0, rows=0, unit=f"creating the run of {types:,} "
+                            "type(s)", total=types))  # fmt: skip
         job = defs.resolve_job_def(EXTRACT_JOB if tags else TYPES_JOB)
         result = _run_in_thread(
             lambda job=job, tags=tags: job.execute_in_process(
@@ -232,6 +238,14 @@ def refresh(
     if failed_load and outcome.interrupted is None:
         outcome.failures["warehouse"] = failure_message(result)
     return outcome
+
+
+def _run_sizes(wanted: Sequence[str], order: Sequence[str]) -> list[int]:
+    """Types in each run of `contiguous_ranges(wanted, order)`, in its order."""
+    position = {t: n for n, t in enumerate(order)}
+    return [
+        position[last] - position[first] + 1 for first, last in contiguous_ranges(wanted, order)
+    ]
 
 
 def _record_extraction(

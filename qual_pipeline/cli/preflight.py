@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 from qual_pipeline import settings
 from qual_pipeline.cli.options import SettingValues, as_given, named, shared_profile, typed
-from qual_pipeline.cli.render import fail
+from qual_pipeline.cli.render import err, fail
 from qual_pipeline.settings import Setting
 
 WRITES = {
@@ -249,6 +249,103 @@ def check_reachable(url: str, timeout_s: float) -> None:
         seconds = time.monotonic() - started
         raise fail(
             f"cannot connect to {where}: {e.strerror or e} after {seconds:.1f} s; {fix}", 1
+        ) from None
+
+
+DAGSTER_HOME = "DAGSTER_HOME"
+
+
+def check_dagster_home(
+    *, retry_failed: bool = False, create: bool = False, unset: str = "a throw-away one"
+) -> None:
+    """DAGSTER_HOME, when set, is an absolute path to a folder (`create`: a missing one is made,
+    as `ui` does); otherwise one line naming it, what is wrong and the fix (`unset`: what the
+    command uses without it), exit 2 (Dagster's own error is a traceback).
+    `open_dagster_instance` then reports a dagster.yaml it cannot use."""
+    home = os.environ.get(DAGSTER_HOME, "")
+    if not home.strip():
+        return
+    path = Path(home).expanduser()
+    where = f"{DAGSTER_HOME}={home!r}"
+    retry = "point it at the folder of the Dagster instance the failed refresh used"
+    if not path.is_absolute():
+        fix = retry if retry_failed else f"unset it for {unset}"
+        raise fail(
+            f"{where} is not an absolute path (Dagster keeps the runs there): set it to one, "
+            f"e.g. {DAGSTER_HOME}={Path(home).resolve()}, or {fix}",
+            2,
+        )
+    if create and not path.exists():
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise fail(
+                f"{where} cannot be created ({e.strerror}): create it, or point it at a folder "
+                "you can write",
+                2,
+            ) from None
+    if path.exists() and not path.is_dir():
+        fix = retry if retry_failed else (
+            f"point it at the folder of your Dagster instance, or unset it for {unset}"
+        )  # fmt: skip
+        raise fail(f"{where} is a file, not a folder: {fix}", 2)
+    if not path.exists():
+        fix = retry if retry_failed else (
+            f"create it (mkdir -p {path}) for a new instance, or unset it for {unset}"
+        )  # fmt: skip
+        raise fail(f"{where} does not exist (Dagster keeps the runs there): {fix}", 2)
+
+
+QUIET_DAGSTER_YAML = """\
+# Written by qual-pipeline for a DAGSTER_HOME that had no dagster.yaml: Dagster's defaults (runs,
+# event logs and schedules stored in this folder), with its telemetry off. Without this file
+# Dagster turns telemetry on, prints its banner in the middle of a command's output and logs
+# usage events here for its webserver and daemon to upload; this project sends nothing out.
+telemetry:
+  enabled: false
+"""
+
+
+def write_quiet_dagster_yaml(home: Path) -> None:
+    """Give a DAGSTER_HOME without a dagster.yaml (or .yml) one that only turns Dagster's
+    telemetry off (see QUIET_DAGSTER_YAML), and say so in one line; a folder that has one is
+    left as it is."""
+    if not home.is_dir() or any((home / name).exists() for name in ("dagster.yaml", "dagster.yml")):
+        return
+    try:
+        (home / "dagster.yaml").write_text(QUIET_DAGSTER_YAML, encoding="utf-8")
+    except OSError as e:
+        raise fail(
+            f"{DAGSTER_HOME}={str(home)!r} has no dagster.yaml and it cannot be written there "
+            f"({e.strerror}): create one with `telemetry: {{enabled: false}}`, or point "
+            f"{DAGSTER_HOME} at a folder you can write",
+            2,
+        ) from None
+    err.print(
+        f"wrote {home / 'dagster.yaml'}: Dagster's defaults with its telemetry off (the folder "
+        "had no dagster.yaml)",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def open_dagster_instance() -> Any:
+    """The Dagster instance of DAGSTER_HOME (which `check_dagster_home` found to be a folder);
+    exit 2 naming its dagster.yaml when Dagster cannot read or use it."""
+    import yaml
+    from dagster import DagsterError, DagsterInstance
+
+    home = os.environ.get(DAGSTER_HOME, "")
+    write_quiet_dagster_yaml(Path(home).expanduser())
+    try:
+        return DagsterInstance.get()
+    except (DagsterError, yaml.YAMLError, OSError, ValueError) as e:
+        why = " ".join(line.strip() for line in str(e).splitlines() if line.strip())
+        raise fail(
+            f"the Dagster instance in {DAGSTER_HOME}={home!r} cannot be opened "
+            f"({why or type(e).__name__}): fix {Path(home).expanduser() / 'dagster.yaml'}, or "
+            f"point {DAGSTER_HOME} at another folder",
+            2,
         ) from None
 
 

@@ -62,6 +62,7 @@ def refresh(
     warehouse, through the same Dagster definitions the UI uses (runs appear in the UI when
     DAGSTER_HOME is set)."""
     preflight.check("refresh", values)
+    preflight.check_dagster_home(retry_failed=retry_failed)
     # One refresh per data folder in the local profile; the shared profile has no local folder
     # (concurrent loads there commit or retry whole, and lake snapshots are never overwritten).
     lock = (
@@ -80,7 +81,7 @@ def instance_for_cli() -> DagsterInstance:
     from dagster import DagsterInstance
 
     if os.environ.get("DAGSTER_HOME"):
-        return DagsterInstance.get()
+        return preflight.open_dagster_instance()  # exit 2 naming a dagster.yaml it cannot use
     return DagsterInstance.ephemeral()
 
 

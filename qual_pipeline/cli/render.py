@@ -177,14 +177,25 @@ def refresh_final_line(
 
 
 def extract_line(p: Report, seconds: float) -> str:
-    """`extract: 120/2,000 types, 5,900 rows, 2 failed, 14.2 types/s, 700 rows/s`."""
+    """`extract: 1,998/2,000 types extracted, 2 failed, 155 recorded, 5,900 rows, 14.2 types/s,
+    700 rows/s`: extracted counts the types published (failed and stopped ones apart), recorded
+    (shown while it lags) the types whose snapshots Dagster has recorded so far; the rates are
+    over `p.seconds` (the extraction's own time) when given, else over `seconds`."""
     total = f"/{p.total:,}" if p.total is not None else ""
+    extracted = p.done - p.failed - p.stopped
     failed = f", {p.failed:,} failed" if p.failed else ""
-    seconds = max(seconds, 1e-3)
+    stopped = f", {p.stopped:,} stopped" if p.stopped else ""
+    behind = f", {p.recorded:,} recorded" if p.recorded is not None and p.recorded < p.done else ""
+    seconds = max(p.seconds if p.seconds is not None else seconds, 1e-3)
     return (
-        f"extract: {p.done:,}{total} types, {p.rows:,} rows{failed}, "
-        f"{p.done / seconds:,.1f} types/s, {p.rows / seconds:,.0f} rows/s"
+        f"extract: {extracted:,}{total} types extracted{failed}{stopped}{behind}, "
+        f"{p.rows:,} rows, {extracted / seconds:,.1f} types/s, {p.rows / seconds:,.0f} rows/s"
     )
+
+
+def extract_finished(p: Report) -> bool:
+    """Every type of the extraction is done and recorded."""
+    return p.total is not None and p.done == p.total and p.recorded in (None, p.done)
 
 
 @dataclass(frozen=True)
@@ -236,20 +247,24 @@ def refresh_progress(console: Console) -> Iterator[RefreshListeners]:
         return
     last = [0.0]
     started = [time.monotonic()]
-    final: list[Report] = []
+    ended = [False]  # the finished extraction's line is printed (once)
 
     def on_progress(p: Report) -> None:
-        if p.task == "extract":
-            final[:] = [p]
-            now = time.monotonic()
-            if now - last[0] >= LOG_EVERY_S or (p.total is not None and p.done == p.total):
-                last[0] = now
-                console.print(extract_line(p, now - started[0]), highlight=False)
-        elif p.unit not in ("pages", "types"):  # a named step (the warehouse load)
+        if p.unit not in ("pages", "types"):  # a named step (creating a run, the load's)
+            ended[0] = False  # a new run's count follows
             console.print(f"{p.task}: {p.unit}", highlight=False, soft_wrap=True)
+        elif p.task == "extract":
+            now = time.monotonic()
+            line = extract_line(p, now - started[0])
+            finished = extract_finished(p)
+            if not ended[0] and (now - last[0] >= LOG_EVERY_S or finished):
+                last[0] = now
+                ended[0] = finished
+                console.print(line, highlight=False, soft_wrap=True)  # one log line
 
     def on_run(name: str) -> None:
         started[0] = time.monotonic()
+        ended[0] = False
         console.print(f"running: {name}")
 
     with listening(on_progress):
@@ -279,7 +294,9 @@ def _progress_bar(console: Console, lines: _Lines) -> Iterator[RefreshListeners]
             return tasks[name]
 
         def on_progress(p: Report) -> None:
-            if p.task == "extract":
+            if p.task == "extract" and p.unit not in ("pages", "types"):  # creating the run
+                bar.update(task("extract"), total=p.total, completed=0, detail=p.unit)
+            elif p.task == "extract":
                 detail = extract_line(p, time.monotonic() - started).removeprefix("extract: ")
                 bar.update(task("extract"), total=p.total, completed=p.done, detail=detail)
             elif p.task == "warehouse load":

@@ -103,19 +103,22 @@ def run_ui(*, port: int, data_dir: Path, workers: int, types: int, api_concurren
 
 
 def _serve(*, port: int, data_dir: Path, workers: int, types: int, api_concurrency: int) -> int:
-    from dagster import DagsterInstance
-
+    from qual_pipeline.cli.preflight import check_dagster_home, open_dagster_instance
     from qual_pipeline.defs.pools import set_pool_limits
     from qual_pipeline.local_process import generate_data, local_mturk, requester_credentials
 
-    os.environ.setdefault("DAGSTER_HOME", str(Path("dagster_home").resolve()))
-    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    default = Path("dagster_home").resolve()
+    os.environ.setdefault("DAGSTER_HOME", str(default))
+    check_dagster_home(
+        create=True, unset=str(default)
+    )  # a relative path, a file or a bad dagster.yaml: exit 2
+    instance = open_dagster_instance()
     dataset = data_dir / "local_mturk.json"
     if not dataset.exists():
         out.print(f"generating a local MTurk data set: {workers} workers, {types} types")
         generate_data(dataset, workers=workers, types=types, seed=2026)
     key, secret = requester_credentials(dataset)
-    set_pool_limits(DagsterInstance.get(), api_concurrency)
+    set_pool_limits(instance, api_concurrency)
     with local_mturk(data=dataset, state=data_dir / "local_mturk.sqlite") as server:
         env = {
             **os.environ,

@@ -75,10 +75,15 @@ class ExtractionProgress:
 
     types_total: int = 0
     types_done: int = 0
+    """Types finished (published, failed or stopped), counted by the worker threads as each
+    ends, however far behind the consumer of the outcomes is."""
     types_failed: int = 0
+    types_stopped: int = 0
     records: int = 0
     """Records the API returned so far, types in flight included."""
     started: float = field(default_factory=time.monotonic)
+    ended: float | None = None
+    """When the last type finished (time.monotonic()), None before."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add_records(self, n: int) -> None:
@@ -88,7 +93,15 @@ class ExtractionProgress:
     def finish(self, outcome: TypeOutcome) -> None:
         with self._lock:
             self.types_done += 1
-            self.types_failed += 0 if outcome.ok else 1
+            self.types_failed += 1 if outcome.error is not None and not outcome.stopped else 0
+            self.types_stopped += 1 if outcome.stopped else 0
+            if self.types_done == self.types_total:
+                self.ended = time.monotonic()
+
+    @property
+    def seconds(self) -> float:
+        """Since the extraction started, until its last type finished (or now)."""
+        return (self.ended if self.ended is not None else time.monotonic()) - self.started
 
 
 def extract_types(
@@ -107,7 +120,8 @@ def extract_types(
     """Extract `specs` for every type of `type_ids`, `concurrency` types at a time; one outcome
     per type, as each finishes. Closing the iterator early stops the extraction (as `stop`).
 
-    `progress`, when given, is kept up to date (types done and failed, records so far).
+    `progress`, when given, is kept up to date by the worker threads (types done, failed and
+    stopped, records so far), ahead of the outcomes a slow consumer has taken.
     Raises ValueError for a concurrency below 1; every per-type problem is an outcome.
     """
     if concurrency < 1:
@@ -134,10 +148,13 @@ def extract_types(
             except queue.Empty:
                 return
             if halted():
-                done.put(TypeOutcome(type_id, stopped=True))
-                continue
-            done.put(_extract_one(client, stores, type_id, specs, progress, run_id,
-                                  extracted_at, memory_limit))  # fmt: skip
+                outcome = TypeOutcome(type_id, stopped=True)
+            else:
+                outcome = _extract_one(client, stores, type_id, specs, progress, run_id,
+                                       extracted_at, memory_limit)  # fmt: skip
+            if progress is not None:
+                progress.finish(outcome)  # here, not where the outcomes are consumed
+            done.put(outcome)
 
     threads = [
         threading.Thread(target=work, name=f"extract-{n}", daemon=True)
@@ -148,10 +165,7 @@ def extract_types(
     finished = False
     try:
         for _ in ids:
-            outcome = _next(done)
-            if progress is not None:
-                progress.finish(outcome)
-            yield outcome
+            yield _next(done)
         finished = True
     finally:
         if finished:

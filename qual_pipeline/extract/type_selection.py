@@ -65,7 +65,8 @@ def discover_owned_types(client: Any) -> list[OwnedType]:
 
 
 def parse_type_setting(setting: str) -> list[str] | None:
-    """None for `owned` (or blank), else the listed ids in order, without repeats, validated."""
+    """None for `owned` (or blank), else the listed ids in order, without repeats, validated;
+    TypeSelectionError for a malformed id or a list with no id at all (`,,`)."""
     text = (setting or "").strip()
     if not text or text.lower() == OWNED:
         return None
@@ -83,6 +84,12 @@ def parse_type_setting(setting: str) -> list[str] | None:
             messages.append(str(exc))
     if problems:
         raise TypeSelectionError("\n".join(messages), problems)
+    if not ids:  # `,,`: a list with no id would mirror nothing and wipe the types' names
+        raise TypeSelectionError(
+            f"{SETTING}={text!r} lists no qualification type id: write the ids separated by "
+            f"commas (e.g. 3YJP8DI8F47JY6LPEKOFHXLJ1G0Q49), or leave {SETTING} out (or set it to "
+            f"'{OWNED}') to mirror every type your account created"
+        )
     return ids
 
 

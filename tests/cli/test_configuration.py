@@ -259,6 +259,115 @@ def test_types_errors_name_the_option_or_the_variable(mturk: Any, tmp_path: Path
     assert server.requests_after(0.0) == 0
 
 
+def type_names(folder: Path) -> tuple[int, int]:
+    """(rows, rows with a type name) of score_distribution, as `qual-pipeline sql` shows them."""
+    shown = run(
+        "sql",
+        "SELECT count(*), count(qualification_type_name) FROM score_distribution",
+        "--data-dir",
+        str(folder),
+        "--output",
+        "csv",
+        env={},
+    )
+    assert shown.returncode == 0, shown.stderr
+    rows, named = shown.stdout.splitlines()[1].split(",")
+    return int(rows), int(named)
+
+
+@pytest.mark.slow(30)
+def test_type_list_with_no_id_or_only_unknown_ids_keeps_the_warehouse(
+    mturk: Any, tmp_path: Path
+) -> None:
+    """`,,` (the variable) or `,` (the option) lists no type: refused up front, naming the
+    setting and the fix, before any MTurk call; a list of only unknown ids is refused too. Either
+    way the warehouse keeps every type's name (it was replaced by none: 5 rows, 0 names)."""
+    server, env = mturk
+    folder = tmp_path / "data"
+    first = run("refresh", "--data-dir", str(folder), env=env)
+    assert first.returncode == 0, first.stderr
+    assert type_names(folder) == (5, 5)
+    before = server.requests_after(0.0)
+    variable = one_error_line(
+        run("refresh", "--data-dir", str(folder), env={**env, "QUAL_PIPELINE_TYPES": ",,"})
+    )
+    assert "QUAL_PIPELINE_TYPES=',,' lists no qualification type id" in variable
+    assert "leave QUAL_PIPELINE_TYPES out (or set it to 'owned')" in variable
+    flag = one_error_line(run("refresh", "--data-dir", str(folder), "--types", ",", env=env))
+    assert "--types=',' lists no qualification type id" in flag
+    assert "leave --types out" in flag and "QUAL_PIPELINE_TYPES" not in flag
+    assert server.requests_after(0.0) == before  # refused before any MTurk request
+    assert type_names(folder) == (5, 5)
+    unknown = one_error_line(
+        run("refresh", "--data-dir", str(folder), "--types", type_id(99), env=env)
+    )
+    assert f"qualification type '{type_id(99)}' in --types does not exist" in unknown
+    assert type_names(folder) == (5, 5)
+
+
+@pytest.mark.slow(20)
+def test_bad_dagster_home_is_one_line_naming_it(mturk: Any, tmp_path: Path) -> None:
+    """A relative DAGSTER_HOME, a missing folder, a file or a dagster.yaml Dagster cannot read:
+    `refresh` (with or without --retry-failed) and `ui` print one line naming DAGSTER_HOME, what
+    is wrong and the fix, exit 2 (it was Dagster's traceback, exit 1), before any MTurk request
+    and, for `ui`, before it starts anything."""
+    server, env = mturk
+    data = str(tmp_path / "data")
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    bad_yaml = tmp_path / "bad-yaml"
+    bad_yaml.mkdir()
+    (bad_yaml / "dagster.yaml").write_text("run_coordinator: [\n")
+    relative = "relative/x"
+    cases = {
+        relative: f"e.g. DAGSTER_HOME={Path.cwd() / relative}, or unset it for a throw-away one",
+        str(tmp_path / "missing"): "does not exist",
+        str(a_file): "is a file, not a folder",
+        str(bad_yaml): f"cannot be opened (while parsing a flow node, fix {bad_yaml}/dagster.yaml",
+    }
+    for home, wrong in cases.items():
+        line = one_error_line(run("refresh", "--data-dir", data, env={**env, "DAGSTER_HOME": home}))
+        assert f"DAGSTER_HOME='{home}'" in line, line
+        assert all(part in line for part in wrong.split(", ")), line
+    for home in (relative, str(tmp_path / "missing")):
+        retry = run(
+            "refresh", "--data-dir", data, "--retry-failed", env={**env, "DAGSTER_HOME": home}
+        )
+        line = one_error_line(retry)
+        assert f"DAGSTER_HOME='{home}'" in line
+        assert "point it at the folder of the Dagster instance the failed refresh used" in line
+    assert server.requests_after(0.0) == 0
+    for home, wrong in (("relative/x", "is not an absolute path"), (str(bad_yaml), "cannot be")):
+        ui = one_error_line(run("ui", "--port", "0", env={**env, "DAGSTER_HOME": home}))
+        assert f"DAGSTER_HOME='{home}'" in ui and wrong in ui, ui
+    assert not (Path.cwd() / "relative").exists()
+
+
+@pytest.mark.slow(25)
+def test_fresh_dagster_home_gets_telemetry_off(mturk: Any, tmp_path: Path) -> None:
+    """An empty DAGSTER_HOME (no dagster.yaml): Dagster would turn telemetry on and print its
+    banner mid-progress; the refresh writes a dagster.yaml with telemetry off, says so once, and
+    Dagster prints no banner. A folder that has a dagster.yaml keeps it as it was."""
+    _, env = mturk
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**env, "DAGSTER_HOME": str(home)}
+    first = run("refresh", "--data-dir", str(tmp_path / "data"), env=env)
+    assert first.returncode == 0, first.stderr
+    assert (
+        "Telemetry" not in first.stderr and "No dagster instance configuration" not in first.stderr
+    )
+    assert (
+        f"wrote {home / 'dagster.yaml'}: Dagster's defaults with its telemetry off" in first.stderr
+    )
+    assert "telemetry:\n  enabled: false\n" in (home / "dagster.yaml").read_text()
+    (home / "dagster.yaml").write_text("# the user's own\n")
+    second = run("refresh", "--data-dir", str(tmp_path / "data"), env=env)
+    assert second.returncode == 0, second.stderr
+    assert "wrote" not in second.stderr
+    assert (home / "dagster.yaml").read_text() == "# the user's own\n"
+
+
 @pytest.mark.slow(44)
 def test_second_refresh_of_one_data_folder_refuses_at_once(
     local_mturk: Any, mturk_env: Any, tmp_path: Path

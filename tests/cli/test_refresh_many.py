@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -68,6 +69,46 @@ def warehouse_types(data_dir: Path) -> set[str]:
     return {r[0] for r in rows}
 
 
+def published_types(data_dir: Path) -> int:
+    """Types whose last table (qualification_requests) has a published snapshot in the lake."""
+    folder = data_dir / "lake" / "qualification_requests"
+    return len({p.parent for p in folder.glob("*/*.parquet")}) if folder.exists() else 0
+
+
+EXTRACT_LINE = re.compile(
+    r"^extract: ([\d,]+)/([\d,]+) types extracted(?:, ([\d,]+) failed)?(?:, ([\d,]+) stopped)?"
+    r"(?:, ([\d,]+) recorded)?, ([\d,]+) rows, ([\d.,]+) types/s"
+)
+
+
+def number(text: str | None) -> int:
+    return int((text or "0").replace(",", ""))
+
+
+def refresh_watched(env: dict[str, str], data_dir: Path, *args: str) -> tuple[int, list[tuple]]:
+    """Run a refresh off a terminal, reading its stderr as it comes: (exit code, [(seconds since
+    the start, line, types published in the lake right after the line arrived)])."""
+    process = subprocess.Popen(
+        [str(SCRIPT), "refresh", "--data-dir", str(data_dir), *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **env, "COLUMNS": "200"},
+    )
+    started = time.monotonic()
+    lines = []
+    try:
+        assert process.stderr is not None
+        for line in process.stderr:
+            lines.append((time.monotonic() - started, line.rstrip("\n"), published_types(data_dir)))
+        code = process.wait(timeout=300)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    return code, lines
+
+
 @pytest.mark.slow(36)
 def test_refresh_of_300_types_lands_every_type_in_one_run_within_a_small_memory_limit(
     local_mturk: Any, mturk_env: Any, tmp_path: Path
@@ -77,8 +118,26 @@ def test_refresh_of_300_types_lands_every_type_in_one_run_within_a_small_memory_
     env.pop("DAGSTER_HOME", None)
     # The load of 300 small types fits a small DuckDB memory limit (keeping the lake files' row
     # order ran out of memory under 64MB).
-    done = refresh(env, tmp_path / "data", "--warehouse-memory", "32MB")
+    code, watched = refresh_watched(env, tmp_path / "data", "--warehouse-memory", "32MB")
+    done = subprocess.CompletedProcess([], code, "", "\n".join(line for _, line, _ in watched))
     assert done.returncode == 0, done.stderr
+    # Progress says what happens while Dagster creates the run, then counts only what happened:
+    # never more types extracted than the lake holds, at a rate over the extraction's own time
+    # (not the run's creation: the last count's types / rate is within its time since then).
+    texts = [line for _, line, _ in watched]
+    creating = texts.index("extract: creating the run of 300 type(s)")
+    assert texts[creating - 1] == "running: extract"
+    counts = [(at, EXTRACT_LINE.match(line), lake) for at, line, lake in watched]
+    counts = [(at, m, lake) for at, m, lake in counts if m is not None]
+    assert counts and watched.index(next(w for w in watched if w[1].startswith("extract: 0"))) > (
+        creating
+    )
+    for _, m, lake in counts:
+        assert number(m[1]) <= lake, m[0]
+        assert number(m[5] or m[1]) <= number(m[1]) + number(m[3]) + number(m[4])
+    at, last, _ = counts[-1]
+    assert last[0].startswith("extract: 300/300 types extracted, 900 rows, ")
+    assert 300 / float(last[7].replace(",", "")) < at - watched[creating][0]
     assert "refresh done: 300 type(s), 300 extracted (900 rows)" in done.stderr
     assert warehouse_types(tmp_path / "data") == {type_id(100 + n) for n in range(300)}
     calls = server.call_counts()
@@ -90,7 +149,6 @@ def test_refresh_of_300_types_lands_every_type_in_one_run_within_a_small_memory_
     assert "Traceback" not in done.stderr
     # Off a terminal, thousands of lines are no report: counts, not a line per type.
     assert done.stderr.count("worker_qualifications 3TESTTYPE") == 0
-    assert "extract: 300/300 types, 900 rows" in done.stderr
 
 
 @pytest.mark.slow(44)
@@ -135,6 +193,10 @@ def test_a_type_failing_mid_way_fails_alone_and_a_rerun_retries_only_it(
     assert warehouse_types(data) == others | {failing}
     status = partition_status(["lake", "worker_qualifications"], everyone)
     assert set(status.values()) == {"MATERIALIZED"}
+    # Nothing failed or missing now: no extraction is announced, only the load runs.
+    third = refresh(env, data, "--retry-failed")
+    assert third.returncode == 0, third.stderr
+    assert "running: extract" not in third.stderr and "running: warehouse" in third.stderr
 
 
 def lake_leftovers(data_dir: Path) -> list[Path]:
@@ -200,6 +262,9 @@ def test_sigint_and_sigterm_stop_a_refresh_at_once_and_a_rerun_completes(
         assert seconds < 10, text
         assert late == 0, f"{late} MTurk request(s) after {signum.name}"
         assert f"interrupted ({signum.name})" in text
+        # The types the signal kept from being extracted are stopped, not failed.
+        last = [line for line in text.splitlines() if EXTRACT_LINE.match(line)][-1]
+        assert " stopped, " in last and " failed" not in last, last
         assert "the warehouse was not loaded" in text
         assert "Traceback" not in text
         assert digest(data / "warehouse.duckdb") == warehouse
