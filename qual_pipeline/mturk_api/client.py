@@ -8,11 +8,14 @@ client-side request rate, and counters of what the retries absorbed. Credentials
 boto3's standard chain only and are never read, logged or stored here.
 
 Retries: botocore's standard retry conditions and back-off (throttles: a random wait of up to
-1, 2, 4 ... s, at most 20 s; other retried errors from 50 ms), every request tried up to
-`max_attempts` times. Without botocore's retry quota: its token bucket (500 tokens per client, 5
-taken by each throttled retry, 14 by any other, given back by answers) stops all retries of a
-client once sustained throttling or faults empty it, so a request then failed after 1 to 3 of 10
-attempts. A request that still fails carries how many attempts it took (`errors.attempts_made`).
+1, 2, 4 ... s, at most 20 s; other retried errors from 50 ms), a throttled request tried up to
+`max_attempts` times. Throttles are kept out of botocore's retry quota (its token bucket: 500
+tokens per client, 5 taken by each throttled retry, 14 by any other, given back by answers), which
+otherwise stopped all retries of a client under sustained throttling, so a request then failed
+after 1 to 3 of 10 attempts. Faults and dropped connections still draw on it: they are retried
+up to `max_attempts` times while the quota lasts, and an outage that empties it fails requests at
+once rather than holding each for all its attempts. A request that still fails carries how many
+attempts it took (`errors.attempts_made`).
 
 Stopping: `stop_requests()` (a signal handler calls it) makes every client of the process refuse
 to send another request: each attempt, retries included, checks it just before it is sent and
@@ -37,6 +40,7 @@ import boto3
 import botocore.exceptions
 import botocore.session
 from botocore.config import Config
+from botocore.retries import quota as botocore_quota
 from botocore.retries import standard as botocore_retries
 from botocore.utils import parse_timestamp
 
@@ -594,18 +598,24 @@ def make_client(
     return client
 
 
-class _NoRetryQuota:
-    """In place of botocore's retry quota: every retry its retry conditions allow may go."""
+class _ThrottlesOutsideQuota(botocore_retries.RetryQuotaChecker):
+    """botocore's retry quota for faults and dropped connections only: a throttle is the server
+    asking for a slower pace (which the pace gives it), not an outage, so its retries never use
+    the quota up. Faults and connection errors still draw on it (14 of 500 tokens a retry, given
+    back when the retry succeeds): an outage that empties it fails the client's requests at once
+    instead of holding each for all its attempts."""
 
     def acquire_retry_quota(self, context: Any) -> bool:
-        return True
+        if self._is_throttling_error(context):
+            return True
+        return super().acquire_retry_quota(context)
 
 
 def _retry_each_request(client: Any, max_attempts: int) -> None:
-    """Make `client` try each request up to `max_attempts` times, with botocore's standard
-    retry conditions and back-off, but without its retry quota (botocore's config cannot turn
-    that off): botocore's own standard-mode handler is replaced by one built from the same
-    classes with a quota that never runs out.
+    """Make `client` try each throttled request up to `max_attempts` times, with botocore's
+    standard retry conditions and back-off, throttles outside its retry quota (botocore's config
+    cannot say so): botocore's own standard-mode handler is replaced by one built from the same
+    classes with `_ThrottlesOutsideQuota`.
 
     The back-off is waited here, after every other needs-retry handler (the adaptive pace and
     the counters hear of the answer first), and ends early once `stop_requests` is called; the
@@ -616,6 +626,7 @@ def _retry_each_request(client: Any, max_attempts: int) -> None:
     service = client.meta.service_model.service_id.hyphenize()
     adapter = botocore_retries.RetryEventAdapter()
     throttling = botocore_retries.ThrottlingErrorDetector(adapter)
+    quota_checker = _ThrottlesOutsideQuota(botocore_quota.RetryQuota(), throttling)
     handler = botocore_retries.RetryHandler(
         retry_policy=botocore_retries.RetryPolicy(
             retry_checker=botocore_retries.StandardRetryConditions(max_attempts=max_attempts),
@@ -624,9 +635,10 @@ def _retry_each_request(client: Any, max_attempts: int) -> None:
             ),
         ),
         retry_event_adapter=adapter,
-        retry_quota=_NoRetryQuota(),
+        retry_quota=quota_checker,
         service_name=service,
     )
+    client.meta.events.register(f"after-call.{service}", quota_checker.release_retry_quota)
 
     def needs_retry(attempts: int, caught_exception: Any = None, **kwargs: Any) -> float | None:
         delay = handler.needs_retry(attempts=attempts, caught_exception=caught_exception, **kwargs)

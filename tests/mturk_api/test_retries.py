@@ -1,6 +1,7 @@
-"""MTURK_MAX_ATTEMPTS means attempts per request: sustained faults or throttles do not use up a
-client's retries (botocore's retry quota), a request that fails for good says how many attempts
-it took, and a stop cuts a back-off short; against the local MTurk over HTTP, the attempts counted
+"""MTURK_MAX_ATTEMPTS means attempts per throttled request: sustained throttles do not use up a
+client's retries (botocore's retry quota), while an outage of faults still does (so it fails
+fast), a request that fails for good says how many attempts it took, and a stop cuts a back-off
+short; against the local MTurk over HTTP, the attempts counted
 by the server as they arrive."""
 
 from __future__ import annotations
@@ -24,51 +25,67 @@ from qual_pipeline.mturk_api.client import (
 from qual_pipeline.mturk_api.errors import attempts_made, describe
 
 
-def test_sustained_faults_are_retried_up_to_the_attempts_of_each_request(
+def _call_from_threads(client: Any, threads: int, each: int) -> list[str]:
+    """`each` GetQualificationScore calls from each of `threads` threads sharing `client` (as an
+    extraction's do); the failures' messages."""
+    failures: list[str] = []
+    lock = threading.Lock()
+
+    def calls() -> None:
+        for _ in range(each):
+            try:
+                client.get_qualification_score(QualificationTypeId=TYPE_ID, WorkerId=worker_id(1))
+            except (ClientError, BotoCoreError) as e:
+                with lock:
+                    failures.append(describe(e))
+
+    running = [threading.Thread(target=calls) for _ in range(threads)]
+    for thread in running:
+        thread.start()
+    for thread in running:
+        thread.join()
+    return failures
+
+
+def test_sustained_throttles_do_not_use_up_the_retries_of_a_client(
     local_mturk: Any, mturk_env: Any
 ) -> None:
-    # A third of all requests fail (ServiceFault, HTTP 500), 8 threads sharing one client as an
-    # extraction's do: botocore's retry quota (500 tokens a client, 14 taken by a retry) ran dry
-    # after about 200 calls, and from then on most requests failed at their first fault. Twenty
-    # attempts each leave a request failing about 1 time in a billion (0.35 ** 20).
+    # Every request throttled, two attempts each, 8 threads sharing one client: botocore's retry
+    # quota (500 tokens a client, 5 taken by a throttled retry, none given back by a throttle)
+    # ran dry after 100 retries, and the other requests failed at their first attempt.
     server = local_mturk(
         data=make_data(qualifications=[qualification(1)]),
-        faults=FaultConfig(fault_rate=0.35, seed=7),
+        faults=FaultConfig(throttle_rate=1.0, seed=7),
     )
     mturk_env(server)
     stats = ApiStats()
     client = make_client(
-        endpoint_url=server.endpoint_url, retry_mode="standard", max_attempts=20, stats=stats
+        endpoint_url=server.endpoint_url, retry_mode="standard", max_attempts=2, stats=stats
     )
-    retried: list[int] = []
-    failures: list[str] = []
-    lock = threading.Lock()
-
-    def calls(count: int) -> None:
-        for _ in range(count):
-            try:
-                answer = client.get_qualification_score(
-                    QualificationTypeId=TYPE_ID, WorkerId=worker_id(1)
-                )
-            except (ClientError, BotoCoreError) as e:
-                with lock:
-                    failures.append(describe(e))
-            else:
-                with lock:
-                    retried.append(answer["ResponseMetadata"]["RetryAttempts"])
-
     began = time.monotonic()
-    threads = [threading.Thread(target=calls, args=(60,)) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert failures == [], f"{len(failures)} of 480 requests failed, e.g. {failures[0]}"
-    assert stats.calls["GetQualificationScore"] == len(retried) == 480
-    assert stats.faults > 200  # beyond what the quota let through
-    # Counted honestly: every attempt arrived at the server, and each call's retries add up.
-    assert server.requests_after(began) == stats.attempts == 480 + sum(retried)
-    assert stats.retries == stats.faults == sum(retried)
+    failures = _call_from_threads(client, threads=8, each=16)
+    assert len(failures) == 128
+    assert all(f.endswith(", after 2 attempt(s)") for f in failures), failures[-1]
+    # Counted honestly: every attempt arrived at the server.
+    assert server.requests_after(began) == stats.attempts == 256 == stats.throttles
+
+
+def test_an_outage_fails_requests_at_once_once_it_used_up_the_retries(
+    local_mturk: Any, mturk_env: Any
+) -> None:
+    # Every request a fault (an outage): faults still draw on botocore's retry quota (14 tokens a
+    # retry), so after 500 tokens' worth a request fails at its first attempt instead of waiting
+    # out all its back-offs.
+    server = local_mturk(
+        data=make_data(qualifications=[qualification(1)]),
+        faults=FaultConfig(fault_rate=1.0, seed=7),
+    )
+    mturk_env(server)
+    client = make_client(endpoint_url=server.endpoint_url, retry_mode="standard", max_attempts=4)
+    failures = _call_from_threads(client, threads=1, each=20)
+    assert failures[0].endswith(", after 4 attempt(s)")
+    assert failures[-1].endswith(", after 1 attempt(s)")
+    assert sum(f.endswith(", after 4 attempt(s)") for f in failures) == 500 // (3 * 14)
 
 
 @pytest.mark.parametrize(
