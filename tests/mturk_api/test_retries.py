@@ -25,6 +25,13 @@ from qual_pipeline.mturk_api.client import (
 from qual_pipeline.mturk_api.errors import attempts_made, describe
 
 
+def _server(local_mturk: Any, mturk_env: Any, faults: FaultConfig | None = None) -> Any:
+    """A local MTurk holding one qualification, answering with `faults`; the env set for it."""
+    server = local_mturk(data=make_data(qualifications=[qualification(1)]), faults=faults)
+    mturk_env(server)
+    return server
+
+
 def _call_from_threads(client: Any, threads: int, each: int) -> list[str]:
     """`each` GetQualificationScore calls from each of `threads` threads sharing `client` (as an
     extraction's do); the failures' messages."""
@@ -53,11 +60,7 @@ def test_sustained_throttles_do_not_use_up_the_retries_of_a_client(
     # Every request throttled, two attempts each, 8 threads sharing one client: botocore's retry
     # quota (500 tokens a client, 5 taken by a throttled retry, none given back by a throttle)
     # ran dry after 100 retries, and the other requests failed at their first attempt.
-    server = local_mturk(
-        data=make_data(qualifications=[qualification(1)]),
-        faults=FaultConfig(throttle_rate=1.0, seed=7),
-    )
-    mturk_env(server)
+    server = _server(local_mturk, mturk_env, FaultConfig(throttle_rate=1.0, seed=7))
     stats = ApiStats()
     client = make_client(
         endpoint_url=server.endpoint_url, retry_mode="standard", max_attempts=2, stats=stats
@@ -76,11 +79,7 @@ def test_an_outage_fails_requests_at_once_once_it_used_up_the_retries(
     # Every request a fault (an outage): faults still draw on botocore's retry quota (14 tokens a
     # retry), so after 500 tokens' worth a request fails at its first attempt instead of waiting
     # out all its back-offs.
-    server = local_mturk(
-        data=make_data(qualifications=[qualification(1)]),
-        faults=FaultConfig(fault_rate=1.0, seed=7),
-    )
-    mturk_env(server)
+    server = _server(local_mturk, mturk_env, FaultConfig(fault_rate=1.0, seed=7))
     client = make_client(endpoint_url=server.endpoint_url, retry_mode="standard", max_attempts=4)
     failures = _call_from_threads(client, threads=1, each=20)
     assert failures[0].endswith(", after 4 attempt(s)")
@@ -99,8 +98,7 @@ def test_an_outage_fails_requests_at_once_once_it_used_up_the_retries(
 def test_a_request_that_fails_for_good_says_how_many_attempts_it_took(
     local_mturk: Any, mturk_env: Any, faults: FaultConfig, attempts: int, named: str
 ) -> None:
-    server = local_mturk(data=make_data(qualifications=[qualification(1)]), faults=faults)
-    mturk_env(server)
+    server = _server(local_mturk, mturk_env, faults)
     stats = ApiStats()
     client = make_client(endpoint_url=server.endpoint_url, max_attempts=attempts, stats=stats)
     began = time.monotonic()
@@ -115,8 +113,7 @@ def test_a_request_that_fails_for_good_says_how_many_attempts_it_took(
 
 
 def test_a_request_not_retried_says_one_attempt(local_mturk: Any, mturk_env: Any) -> None:
-    server = local_mturk(data=make_data(qualifications=[qualification(1)]))
-    mturk_env(server)
+    server = _server(local_mturk, mturk_env)
     client = make_client(endpoint_url=server.endpoint_url)
     with pytest.raises(ClientError) as failed:
         client.get_qualification_score(QualificationTypeId=TYPE_ID, WorkerId=worker_id(99))
@@ -128,11 +125,7 @@ def test_a_stop_cuts_the_back_off_short_and_sends_nothing_more(
 ) -> None:
     # Every request throttled: the back-offs grow to up to 20 s each; a stop ends the one under
     # way at once, and no attempt is sent after it.
-    server = local_mturk(
-        data=make_data(qualifications=[qualification(1)]),
-        faults=FaultConfig(throttle_rate=1.0, seed=1),
-    )
-    mturk_env(server)
+    server = _server(local_mturk, mturk_env, FaultConfig(throttle_rate=1.0, seed=1))
     client = make_client(endpoint_url=server.endpoint_url, retry_mode="standard", max_attempts=20)
     outcome: list[BaseException] = []
 

@@ -22,3 +22,12 @@ def read_warehouse(target: Path | str | Stores) -> duckdb.DuckDBPyConnection:
 def write_warehouse(target: Path | str | Stores) -> duckdb.DuckDBPyConnection:
     """A writable connection to the warehouse, e.g. to damage it on purpose."""
     return stores_of(target).warehouse.connect()
+
+
+def warehouse_rows(target: Path | str | Stores, query: str) -> list[tuple]:
+    """The rows of `query` on the warehouse of `target`, read through a read-only connection."""
+    con = read_warehouse(target)
+    try:
+        return con.execute(query).fetchall()
+    finally:
+        con.close()

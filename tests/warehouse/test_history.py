@@ -7,7 +7,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from support.stores import read_warehouse, stores_of, write_warehouse
+from support.stores import stores_of, warehouse_rows, write_warehouse
 from warehouse_lake import (
     OTHER,
     SKILL,
@@ -37,14 +37,6 @@ def data_dir(tmp_path: Path) -> Path:
     return tmp_path / "data"
 
 
-def rows(data_dir: Path, query: str) -> list[tuple]:
-    con = read_warehouse(data_dir)
-    try:
-        return con.execute(query).fetchall()
-    finally:
-        con.close()
-
-
 def three_refreshes(data_dir: Path) -> None:
     first, second, third = load_three_refreshes(data_dir)
     assert first.changes == {"new": 5}
@@ -55,7 +47,7 @@ def three_refreshes(data_dir: Path) -> None:
 def test_three_refreshes_produce_exactly_the_expected_history(data_dir: Path) -> None:
     three_refreshes(data_dir)
     s, o = SKILL, OTHER
-    assert rows(data_dir, HISTORY) == sorted(
+    assert warehouse_rows(data_dir, HISTORY) == sorted(
         [
             (s, "A", "Granted", 10, None, None, T1, T2, "new", "superseded", "refresh"),
             (s, "A", "Granted", 15, None, None, T2, None, "score", None, "refresh"),
@@ -70,7 +62,7 @@ def test_three_refreshes_produce_exactly_the_expected_history(data_dir: Path) ->
         ],
         key=lambda r: tuple((v is None, v) for v in r),
     )
-    current = rows(
+    current = warehouse_rows(
         data_dir,
         "SELECT worker_id, status, integer_value, extracted_at FROM worker_qualifications "
         "ORDER BY worker_id",
@@ -93,7 +85,7 @@ def test_a_worker_who_comes_back_opens_a_returned_version(data_dir: Path) -> Non
         T4,
     )
     assert load_warehouse(stores_of(data_dir)).changes == {"returned": 1, "locale": 1}
-    assert rows(
+    assert warehouse_rows(
         data_dir,
         "SELECT integer_value, valid_from, valid_to, change, end_reason "
         "FROM worker_qualification_history WHERE worker_id = 'C' ORDER BY valid_from",
@@ -102,7 +94,7 @@ def test_a_worker_who_comes_back_opens_a_returned_version(data_dir: Path) -> Non
 
 def all_tables(data_dir: Path) -> dict[str, list[tuple]]:
     names = ["worker_qualifications", "worker_qualification_history", "extract_runs"]
-    return {name: rows(data_dir, f"SELECT * FROM {name} ORDER BY ALL") for name in names}
+    return {name: warehouse_rows(data_dir, f"SELECT * FROM {name} ORDER BY ALL") for name in names}
 
 
 def test_loading_the_same_snapshots_again_changes_nothing(data_dir: Path) -> None:
@@ -140,8 +132,8 @@ def test_duplicate_rows_in_a_snapshot_keep_one_version_per_worker(data_dir: Path
         T1,
     )
     load_warehouse(stores_of(data_dir))
-    assert rows(data_dir, "SELECT count(*) FROM worker_qualifications") == [(3,)]
-    assert rows(
+    assert warehouse_rows(data_dir, "SELECT count(*) FROM worker_qualifications") == [(3,)]
+    assert warehouse_rows(
         data_dir,
         "SELECT worker_id, integer_value FROM worker_qualification_history ORDER BY worker_id",
     ) == [("A", 12), ("B", 1)]
@@ -168,7 +160,7 @@ def test_pushed_changes_show_at_once_and_the_next_refresh_adds_nothing(data_dir:
     again_at = pushed_at + timedelta(minutes=1)
     assert pushed(con, [(SKILL, "A", 90, "Granted")], again_at) == 0
     con.close()
-    assert rows(
+    assert warehouse_rows(
         data_dir,
         "SELECT worker_id, status, integer_value, country, extracted_at "
         "FROM worker_qualifications ORDER BY worker_id",
@@ -177,7 +169,7 @@ def test_pushed_changes_show_at_once_and_the_next_refresh_adds_nothing(data_dir:
         ("B", "Revoked", 20, None, pushed_at),
         ("N", "Granted", 5, None, pushed_at),
     ]
-    assert rows(
+    assert warehouse_rows(
         data_dir,
         "SELECT worker_id, integer_value, status, valid_from, change, source "
         "FROM worker_qualification_history WHERE valid_to IS NULL ORDER BY worker_id",
@@ -186,7 +178,7 @@ def test_pushed_changes_show_at_once_and_the_next_refresh_adds_nothing(data_dir:
         ("B", 20, "Revoked", pushed_at, "status", "push"),
         ("N", 5, "Granted", pushed_at, "new", "push"),
     ]
-    history_before = rows(data_dir, HISTORY)
+    history_before = warehouse_rows(data_dir, HISTORY)
 
     write_worker_qualifications(
         data_dir,
@@ -196,8 +188,8 @@ def test_pushed_changes_show_at_once_and_the_next_refresh_adds_nothing(data_dir:
     )
     refresh = load_warehouse(stores_of(data_dir))
     assert refresh.changes == {}
-    assert rows(data_dir, HISTORY) == history_before
-    assert rows(
+    assert warehouse_rows(data_dir, HISTORY) == history_before
+    assert warehouse_rows(
         data_dir, "SELECT worker_id, extracted_at FROM worker_qualifications ORDER BY worker_id"
     ) == [("A", T2), ("B", T2), ("N", T2)]
 
@@ -212,11 +204,11 @@ def test_a_snapshot_taken_before_a_push_does_not_undo_it(data_dir: Path) -> None
     # An extraction that started before the push finishes after it, with the old value.
     write_worker_qualifications(data_dir, SKILL, [worker("A", 10)], pushed_at - timedelta(hours=1))
     assert load_warehouse(stores_of(data_dir)).changes == {}
-    assert rows(
+    assert warehouse_rows(
         data_dir,
         "SELECT worker_id, integer_value FROM worker_qualifications ORDER BY worker_id",
     ) == [("A", 90), ("N", 5)]
-    assert rows(
+    assert warehouse_rows(
         data_dir,
         "SELECT worker_id, integer_value FROM worker_qualification_history "
         "WHERE valid_to IS NULL ORDER BY worker_id",
@@ -268,7 +260,7 @@ def test_swapped_and_nulled_fields_are_changes(data_dir: Path) -> None:
         T3,
     )
     assert load_warehouse(stores_of(data_dir)).changes == {"score": 1}
-    assert rows(
+    assert warehouse_rows(
         data_dir,
         "SELECT worker_id, change, integer_value, country, subdivision "
         "FROM worker_qualification_history WHERE valid_to IS NULL ORDER BY worker_id",

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.stores import read_warehouse
+from support.stores import warehouse_rows
 from typer.testing import CliRunner
 from warehouse_lake import OTHER, SKILL, T1, load_three_refreshes, worker
 from warehouse_lake import write_worker_qualifications as write_type
@@ -43,14 +43,6 @@ def load(data_dir: Path, **options: object) -> tuple[list[str], str]:
     result = load_warehouse(local_stores(data_dir), on_step=steps.append, **options)  # type: ignore[arg-type]
     assert result.load_id is not None
     return steps, result.load_id
-
-
-def rows(data_dir: Path, query: str) -> list[tuple]:
-    con = read_warehouse(data_dir)
-    try:
-        return con.execute(query).fetchall()
-    finally:
-        con.close()
 
 
 @pytest.fixture
@@ -99,9 +91,9 @@ def test_an_unreadable_warehouse_file_names_the_fix_and_a_rebuild_restores_the_c
     data_dir = tmp_path / "data"
     load_three_refreshes(data_dir)
     path = data_dir / "warehouse.duckdb"
-    current = rows(data_dir, "SELECT * FROM worker_qualifications ORDER BY ALL")
-    history = rows(data_dir, "SELECT count(*) FROM worker_qualification_history")[0][0]
-    loads = rows(data_dir, "SELECT count(*) FROM warehouse_loads")[0][0]
+    current = warehouse_rows(data_dir, "SELECT * FROM worker_qualifications ORDER BY ALL")
+    history = warehouse_rows(data_dir, "SELECT count(*) FROM worker_qualification_history")[0][0]
+    loads = warehouse_rows(data_dir, "SELECT count(*) FROM warehouse_loads")[0][0]
     assert loads == 3 and history > len(current)
     shutil.copy(path, tmp_path / "good.duckdb")
     data = path.read_bytes()
@@ -128,13 +120,13 @@ def test_an_unreadable_warehouse_file_names_the_fix_and_a_rebuild_restores_the_c
     # the history restarts from the newest snapshots, the earlier loads are gone.
     path.rename(f"{path}.broken")
     load(data_dir)
-    assert rows(data_dir, "SELECT * FROM worker_qualifications ORDER BY ALL") == current
-    rebuilt = rows(data_dir, "SELECT count(*) FROM worker_qualification_history")[0][0]
+    assert warehouse_rows(data_dir, "SELECT * FROM worker_qualifications ORDER BY ALL") == current
+    rebuilt = warehouse_rows(data_dir, "SELECT count(*) FROM worker_qualification_history")[0][0]
     assert rebuilt == len(current) < history
-    assert rows(data_dir, "SELECT count(*) FROM warehouse_loads") == [(1,)]
+    assert warehouse_rows(data_dir, "SELECT count(*) FROM warehouse_loads") == [(1,)]
     # And the other way back: the backup restored is the warehouse as it was.
     shutil.copy(tmp_path / "good.duckdb", path)
-    assert rows(data_dir, "SELECT count(*) FROM warehouse_loads") == [(loads,)]
+    assert warehouse_rows(data_dir, "SELECT count(*) FROM warehouse_loads") == [(loads,)]
 
 
 def test_a_first_load_on_a_full_disk_leaves_an_empty_file_the_next_load_replaces(
@@ -163,7 +155,7 @@ def test_a_first_load_on_a_full_disk_leaves_an_empty_file_the_next_load_replaces
     subprocess.run(["mount", "-o", "remount,size=64M", str(small_disk)], check=True)
     steps, _ = load(data_dir)
     assert EMPTY_NOTICE in steps[0]
-    assert rows(data_dir, "SELECT worker_id FROM worker_qualifications") == [("A",)]
+    assert warehouse_rows(data_dir, "SELECT worker_id FROM worker_qualifications") == [("A",)]
 
 
 def test_a_load_committed_before_its_checkpoint_ran_out_of_disk_says_so_and_the_next_open_keeps_it(
@@ -180,7 +172,9 @@ def test_a_load_committed_before_its_checkpoint_ran_out_of_disk_says_so_and_the_
         load_warehouse(local_stores(data_dir))
     message = str(failed.value)
     path, wal = data_dir / "warehouse.duckdb", data_dir / "warehouse.duckdb.wal"
-    (load_id,) = rows(data_dir, "SELECT load_id FROM warehouse_loads")[0]  # a query sees it
+    (load_id,) = warehouse_rows(data_dir, "SELECT load_id FROM warehouse_loads")[
+        0
+    ]  # a query sees it
     assert message.startswith(
         f"Load {load_id} committed (1 new snapshot(s)), but writing it from the write-ahead log "
         f"{wal} into {path} (DuckDB's checkpoint) failed: FATAL Error: Failed to create checkpoint"
@@ -191,17 +185,17 @@ def test_a_load_committed_before_its_checkpoint_ran_out_of_disk_says_so_and_the_
         f"Free space on the disk that holds {data_dir} first."
     )
     assert wal.stat().st_size > 0
-    assert rows(data_dir, "SELECT count(*) FROM worker_qualifications") == [(5000,)]
+    assert warehouse_rows(data_dir, "SELECT count(*) FROM worker_qualifications") == [(5000,)]
 
     subprocess.run(["mount", "-o", "remount,size=64M", str(small_disk)], check=True)
     write_type(data_dir, OTHER, [worker("X", 1)], T1)
     _, newest = load(data_dir)  # the next refresh's load
     assert not wal.exists()  # replayed into the file
-    assert rows(data_dir, "SELECT load_id FROM warehouse_loads ORDER BY seq") == [
+    assert warehouse_rows(data_dir, "SELECT load_id FROM warehouse_loads ORDER BY seq") == [
         (load_id,),
         (newest,),
     ]
-    assert rows(data_dir, "SELECT count(*) FROM worker_qualifications") == [(5001,)]
+    assert warehouse_rows(data_dir, "SELECT count(*) FROM worker_qualifications") == [(5001,)]
 
 
 @pytest.mark.parametrize("limit", ["1KB", "1MB", "31MB"])
@@ -224,4 +218,4 @@ def test_a_load_of_a_few_types_runs_within_the_minimum(tmp_path: Path) -> None:
     write_type(data_dir, SKILL, [worker(f"A{i}", i % 100) for i in range(300)], T1)
     write_type(data_dir, OTHER, [worker("X", 1)], T1)
     load(data_dir, memory_limit=settings.WAREHOUSE_LOAD_MEMORY_MINIMUM)
-    assert rows(data_dir, "SELECT count(*) FROM worker_qualifications") == [(301,)]
+    assert warehouse_rows(data_dir, "SELECT count(*) FROM worker_qualifications") == [(301,)]
