@@ -21,7 +21,8 @@ class Progress:
     total: int | None = None  # how many `unit` there are in all, when known
     failed: int = 0  # of `done`, how many failed
     stopped: int = 0  # of `done`, how many were not (or not wholly) done: the work was stopped
-    recorded: int | None = None  # of `done`, how many the caller has recorded (Dagster's events)
+    recorded: int | None = None  # of the types extracted (done, not failed or stopped), how
+    # many the caller has recorded (Dagster's events)
     seconds: float | None = None  # since the work itself began (rates), when the reporter knows
 
 

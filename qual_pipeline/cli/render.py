@@ -185,7 +185,8 @@ def extract_line(p: Report, seconds: float) -> str:
     extracted = p.done - p.failed - p.stopped
     failed = f", {p.failed:,} failed" if p.failed else ""
     stopped = f", {p.stopped:,} stopped" if p.stopped else ""
-    behind = f", {p.recorded:,} recorded" if p.recorded is not None and p.recorded < p.done else ""
+    lags = p.recorded is not None and p.recorded < extracted
+    behind = f", {p.recorded:,} recorded" if lags else ""
     seconds = max(p.seconds if p.seconds is not None else seconds, 1e-3)
     return (
         f"extract: {extracted:,}{total} types extracted{failed}{stopped}{behind}, "
@@ -195,7 +196,8 @@ def extract_line(p: Report, seconds: float) -> str:
 
 def extract_finished(p: Report) -> bool:
     """Every type of the extraction is done and recorded."""
-    return p.total is not None and p.done == p.total and p.recorded in (None, p.done)
+    extracted = p.done - p.failed - p.stopped
+    return p.total is not None and p.done == p.total and p.recorded in (None, extracted)
 
 
 @dataclass(frozen=True)

@@ -80,7 +80,8 @@ class ExtractionProgress:
     types_failed: int = 0
     types_stopped: int = 0
     records: int = 0
-    """Records the API returned so far, types in flight included."""
+    """Rows of the types extracted so far (as in their snapshots) plus the records the API
+    returned for the types in flight; a type that fails or is stopped takes its records back."""
     started: float = field(default_factory=time.monotonic)
     ended: float | None = None
     """When the last type finished (time.monotonic()), None before."""
@@ -90,6 +91,12 @@ class ExtractionProgress:
         with self._lock:
             self.records += n
 
+    def settle(self, read: int, outcome: TypeOutcome) -> None:
+        """Replace the `read` records a type's pages added by the rows it published (all its
+        tables landed), or by none (it failed or was stopped)."""
+        with self._lock:
+            self.records += (outcome.rows if outcome.ok else 0) - read
+
     def finish(self, outcome: TypeOutcome) -> None:
         with self._lock:
             self.types_done += 1
@@ -97,6 +104,11 @@ class ExtractionProgress:
             self.types_stopped += 1 if outcome.stopped else 0
             if self.types_done == self.types_total:
                 self.ended = time.monotonic()
+
+    @property
+    def types_extracted(self) -> int:
+        """Types finished whose every table landed (neither failed nor stopped)."""
+        return self.types_done - self.types_failed - self.types_stopped
 
     @property
     def seconds(self) -> float:
@@ -185,6 +197,25 @@ def _extract_one(
     extracted_at: datetime | None,
     memory_limit: str,
 ) -> TypeOutcome:
+    read = [0]  # records this type's pages added to the progress, all tables
+    outcome = _extract_tables(client, stores, type_id, specs, progress, read, run_id,
+                              extracted_at, memory_limit)  # fmt: skip
+    if progress is not None:
+        progress.settle(read[0], outcome)
+    return outcome
+
+
+def _extract_tables(
+    client: Any,
+    stores: Stores,
+    type_id: str,
+    specs: Sequence[TableSpec],
+    progress: ExtractionProgress | None,
+    read: list[int],
+    run_id: str | None,
+    extracted_at: datetime | None,
+    memory_limit: str,
+) -> TypeOutcome:
     started = time.perf_counter()
     results: list[ExtractResult] = []
     seen = [0]
@@ -192,6 +223,7 @@ def _extract_one(
     def on_page(_pages: int, records: int) -> None:
         if progress is not None:
             progress.add_records(records - seen[0])
+            read[0] += records - seen[0]
         seen[0] = records
 
     try:

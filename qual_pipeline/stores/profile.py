@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -109,8 +111,10 @@ class ScratchError(OSError):
         )
 
 
-SCRATCH_ATTEMPTS = 20
-"""Tries at creating a scratch folder while other extractions remove the empty root."""
+SCRATCH_ATTEMPTS = 100
+"""Tries at creating a scratch folder while other extractions remove the empty root (20 ran out
+once in the test suite, 8 threads beside 3 other test workers on 2 cores); after a lost race a
+thread waits up to a millisecond, so that threads in lockstep fall apart."""
 
 
 @contextmanager
@@ -131,6 +135,7 @@ def _scratch(root: Path | None) -> Iterator[Path]:
         except (FileNotFoundError, FileExistsError) as error:
             if attempt == SCRATCH_ATTEMPTS - 1:
                 raise ScratchError(root, error) from None
+            time.sleep(random.random() / 1000)
         except OSError as error:  # not a race: permissions, a full or read-only disk
             raise ScratchError(root, error) from None
     try:

@@ -169,6 +169,15 @@ def test_a_type_failing_mid_way_fails_alone_and_a_rerun_retries_only_it(
     assert f"failed: {failing}:" in first.stderr
     assert first.stderr.count("failed: 3TESTTYPE") == 1
     assert "the other types landed" in first.stderr
+    # The last count says what landed: the rows of the extracted types, as the summary (the failed
+    # type's records read before it failed are not counted), and no more types recorded than
+    # extracted.
+    counts = [EXTRACT_LINE.match(line) for line in first.stderr.splitlines()]
+    last = [m for m in counts if m is not None][-1]
+    assert last[0].startswith("extract: 29/30 types extracted, 1 failed, "), last[0]
+    assert number(last[5] or last[1]) <= 29
+    landed = re.search(r"29 extracted \(([\d,]+) rows\)", first.stderr)
+    assert landed is not None and f", {landed[1]} rows, " in last[0], (last[0], landed)
     others = {type_id(100 + n) for n in range(30)} - {failing}
     assert warehouse_types(data) == others
     assert "Traceback" not in first.stderr

@@ -184,7 +184,8 @@ def lake_type_tables(
             elif outcome.error is not None:
                 failures[outcome.qualification_type_id] = outcome.error
                 context.log.error(outcome.error)
-            recorded[0] += 1
+            else:
+                recorded[0] += 1  # an extracted type's materializations are recorded
             if time.monotonic() - last_log >= LOG_EVERY_S:
                 last_log = time.monotonic()
                 context.log.info(progress_line(progress, recorded[0]))
@@ -223,7 +224,7 @@ def _progress(progress: ExtractionProgress, recorded: int) -> Progress:
         total=progress.types_total,
         failed=progress.types_failed,
         stopped=progress.types_stopped,
-        recorded=min(recorded, progress.types_done),
+        recorded=min(recorded, progress.types_extracted),
         seconds=progress.seconds,
     )
 
@@ -232,10 +233,10 @@ def progress_line(progress: ExtractionProgress, recorded: int) -> str:
     """`extract: 120/2,000 types extracted, 2 failed, 3 stopped, 100 recorded, 5,900 rows,
     14.2 types/s` (for logs; the rate over the extraction's own time, until its last type)."""
     seconds = max(progress.seconds, 1e-6)
-    extracted = progress.types_done - progress.types_failed - progress.types_stopped
+    extracted = progress.types_extracted
     failed = f", {progress.types_failed:,} failed" if progress.types_failed else ""
     stopped = f", {progress.types_stopped:,} stopped" if progress.types_stopped else ""
-    behind = f", {recorded:,} recorded" if recorded < progress.types_done else ""
+    behind = f", {recorded:,} recorded" if recorded < extracted else ""
     return (
         f"extract: {extracted:,}/{progress.types_total:,} types extracted{failed}{stopped}"
         f"{behind}, {progress.records:,} rows, {extracted / seconds:,.1f} types/s"
