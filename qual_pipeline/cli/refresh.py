@@ -157,7 +157,10 @@ def _run_refresh(
         if not caught or not isinstance(cause, Interrupted):
             if isinstance(cause, TypeSelectionError):
                 return fail(cause.naming(types_source), 2).exit_code
-            return fail(preflight.types_message(str(cause)), 2).exit_code
+            # MTurk failing a request (discovery's listing after its retries) is a failure, 1;
+            # the rest (settings, credentials, the type list) is bad usage or configuration, 2.
+            code = 1 if isinstance(cause, ExtractionError) else 2
+            return fail(preflight.types_message(str(cause)), code).exit_code
     if caught:
         return interrupted(caught[0], outcome, err)
     assert outcome is not None and instance is not None

@@ -10,9 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    NoCredentialsError,
+    PartialCredentialsError,
+)
 
-from qual_pipeline.extract.errors import TYPES_SETTING, TypeSelectionError
+from qual_pipeline.extract.errors import TYPES_SETTING, ExtractionError, TypeSelectionError
 from qual_pipeline.mturk_api.errors import describe_aws_error
 from qual_pipeline.mturk_api.model import MAX_PAGE_SIZE, TYPE_ID
 
@@ -40,8 +45,29 @@ def validate_type_id(value: str, *, source: str = SETTING) -> str:
     return value
 
 
+REFUSED_CALLER = frozenset(
+    {
+        "AccessDenied",
+        "AccessDeniedException",
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "IncompleteSignatureException",
+        "InvalidClientTokenId",
+        "InvalidSignatureException",
+        "MissingAuthenticationTokenException",
+        "RequestExpired",
+        "SignatureDoesNotMatch",
+        "UnrecognizedClientException",
+    }
+)
+"""Error codes that refuse the caller's credentials or signature: a configuration problem."""
+
+
 def discover_owned_types(client: Any) -> list[OwnedType]:
-    """Every qualification type the caller owns, requestable or not, in the API's order."""
+    """Every qualification type the caller owns, requestable or not, in the API's order.
+
+    TypeSelectionError when credentials are missing or refused (configuration); ExtractionError
+    when MTurk fails the request otherwise (a fault, throttles, a lost connection)."""
     paginator = client.get_paginator("list_qualification_types")
     found: dict[str, OwnedType] = {}
     try:
@@ -57,9 +83,18 @@ def discover_owned_types(client: Any) -> list[OwnedType]:
                         type_id, t.get("Name"), t.get("QualificationTypeStatus")
                     )
     except (ClientError, BotoCoreError) as exc:
-        raise TypeSelectionError(
-            f"cannot list the caller's qualification types: ListQualificationTypes failed: "
-            f"{describe_aws_error(exc)[1]}"
+        code, text = describe_aws_error(exc)
+        message = (
+            f"cannot list the caller's qualification types: ListQualificationTypes failed: {text}"
+        )
+        if isinstance(exc, NoCredentialsError | PartialCredentialsError) or code in REFUSED_CALLER:
+            raise TypeSelectionError(message) from exc  # the caller's configuration
+        raise ExtractionError(  # MTurk failed the request (after its retries)
+            message,
+            table="qualification_types",
+            qualification_type_id=None,
+            operation="ListQualificationTypes",
+            error_code=code,
         ) from exc
     return list(found.values())
 

@@ -258,3 +258,24 @@ def test_refresh_off_a_terminal_logs_final_counts_and_warns_without_failing(
     assert f"Types: {T1} (20)." in text
     assert "refresh done: 1 type(s)" in text and "1 check warning(s)" in text
     assert "Traceback" not in text
+
+
+def test_mturk_failing_the_discovery_is_a_failure_not_bad_usage(
+    local_mturk: Any, mturk_env: Any, tmp_path: Path
+) -> None:
+    """MTurk answering every request ServiceFault: the listing of the types fails after its
+    attempts; that is a failed refresh (exit 1), not a usage or configuration error (2)."""
+    from qual_pipeline.local_mturk.server import FaultConfig
+
+    server = local_mturk(
+        data=make_data(types=[qualification_type(T1, "Accuracy")]),
+        faults=FaultConfig(fault_rate=1.0, seed=1),
+    )
+    env = mturk_env(server)
+    env.pop("DAGSTER_HOME", None)
+    data_dir = tmp_path / "data"
+    result = qual_pipeline("refresh", "--data-dir", str(data_dir), "--max-attempts", "1", env=env)
+    assert result.returncode == 1, result.stderr
+    assert "ListQualificationTypes" in result.stderr and "ServiceFault" in result.stderr
+    assert "after 1 attempt(s)" in result.stderr
+    assert "Traceback" not in result.stderr
