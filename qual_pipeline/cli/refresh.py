@@ -250,6 +250,9 @@ def report(
     else:
         status = "refresh done"
     warned = f", {len(outcome.check_warnings)} check warning(s)" if outcome.check_warnings else ""
+    if outcome.check_failures and outcome.failures:  # the status names only the failed runs
+        blocked = len(outcome.check_failures)
+        warned = f", {blocked} blocking check(s) failed" + warned
     extracted = (
         f", {len(outcome.extracted):,} extracted ({outcome.rows:,} rows)"
         if outcome.requested

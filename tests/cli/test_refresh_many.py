@@ -169,6 +169,11 @@ def test_a_type_failing_mid_way_fails_alone_and_a_rerun_retries_only_it(
     assert f"failed: {failing}:" in first.stderr
     assert first.stderr.count("failed: 3TESTTYPE") == 1
     assert "the other types landed" in first.stderr
+    # The summary names the blocking check the failed type fails (extraction_complete), too.
+    assert "check failed: extraction_complete" in first.stderr
+    summary = first.stderr.strip().splitlines()[-1]
+    assert summary.startswith("refresh with failures: 30 type(s), 29 extracted"), summary
+    assert "1 blocking check(s) failed" in summary, summary
     # The last count says what landed: the rows of the extracted types, as the summary (the failed
     # type's records read before it failed are not counted), and no more types recorded than
     # extracted.
