@@ -25,6 +25,11 @@ class Progress:
     # many the caller has recorded (Dagster's events)
     seconds: float | None = None  # since the work itself began (rates), when the reporter knows
 
+    @property
+    def succeeded(self) -> int:
+        """Of `done`, how many neither failed nor were stopped (types extracted, say)."""
+        return self.done - self.failed - self.stopped
+
 
 Listener = Callable[[Progress], None]
 _listeners: list[Listener] = []

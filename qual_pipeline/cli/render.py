@@ -182,7 +182,7 @@ def extract_line(p: Report, seconds: float) -> str:
     (shown while it lags) the types whose snapshots Dagster has recorded so far; the rates are
     over `p.seconds` (the extraction's own time) when given, else over `seconds`."""
     total = f"/{p.total:,}" if p.total is not None else ""
-    extracted = p.done - p.failed - p.stopped
+    extracted = p.succeeded
     failed = f", {p.failed:,} failed" if p.failed else ""
     stopped = f", {p.stopped:,} stopped" if p.stopped else ""
     lags = p.recorded is not None and p.recorded < extracted
@@ -196,7 +196,7 @@ def extract_line(p: Report, seconds: float) -> str:
 
 def extract_finished(p: Report) -> bool:
     """Every type of the extraction is done and recorded."""
-    extracted = p.done - p.failed - p.stopped
+    extracted = p.succeeded
     return p.total is not None and p.done == p.total and p.recorded in (None, extracted)
 
 
