@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,3 +34,26 @@ def locked_folder(readable: bool) -> Iterator[tuple[Path, list[str]]]:
     finally:
         folder.chmod(stat.S_IRWXU)
         shutil.rmtree(base)
+
+
+@contextmanager
+def tmpfs(mount: Path, size: str = "2M") -> Iterator[Path]:
+    """A tmpfs of `size` mounted on `mount` (created), unmounted afterwards: a small disk to fill,
+    or, remounted read-only (`remount(mount, "ro")`), a read-only filesystem (errno EROFS). The
+    tests run as root (a privileged container in CI)."""
+    mount.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, f"these tests mount a tmpfs and run as root: {done.stderr}"
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+
+
+def remount(mount: Path, options: str) -> None:
+    """Remount the tmpfs at `mount` with `options` (e.g. `ro`, `rw`, `size=64M`)."""
+    subprocess.run(["mount", "-o", f"remount,{options}", str(mount)], check=True)

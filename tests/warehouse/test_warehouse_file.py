@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.folders import tmpfs
 from support.stores import warehouse_rows
 from typer.testing import CliRunner
 from warehouse_lake import OTHER, SKILL, T1, load_three_refreshes, worker
@@ -48,18 +49,8 @@ def load(data_dir: Path, **options: object) -> tuple[list[str], str]:
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 2MB tmpfs, unmounted after the test."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=2M", "tmpfs", str(mount)],
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, f"these tests mount a tmpfs and run as root: {done.stderr}"
-    try:
+    with tmpfs(tmp_path / "disk") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=True)
 
 
 def test_an_empty_warehouse_file_is_no_warehouse_and_the_next_load_replaces_it(
@@ -108,11 +99,13 @@ def test_an_unreadable_warehouse_file_names_the_fix_and_a_rebuild_restores_the_c
     )
     code, output = sql(data_dir, "SELECT 1")
     assert code == 1
-    assert output.startswith(f"error: The warehouse {path} cannot be opened as a DuckDB database (")
+    assert output.startswith(
+        f"error: The warehouse {path} is damaged: DuckDB cannot read it as a database ("
+    )
     assert output.count("error:") == 1 and " ".join(output.split()).endswith(fix)
     with pytest.raises(WarehouseLoadError) as failed:
         load_warehouse(local_stores(data_dir))
-    assert str(failed.value).startswith(f"Nothing was loaded: The warehouse {path} cannot be")
+    assert str(failed.value).startswith(f"Nothing was loaded: The warehouse {path} is damaged")
     assert str(failed.value).endswith(fix)
     assert path.read_bytes()[:14] == (b"not a database" if damage == "garbage" else data[:14])
 
