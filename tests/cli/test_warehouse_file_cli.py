@@ -265,3 +265,41 @@ def test_an_empty_warehouse_file_with_a_log_beside_it_keeps_the_log_and_is_repla
         "--output", "csv",
     )  # fmt: skip
     assert (count.returncode, count.stdout) == (0, "n\n12\n"), count.stderr
+
+
+@pytest.mark.slow(30)
+def test_a_push_that_meets_a_damaged_warehouse_records_its_changes_once_it_is_rebuilt(
+    refreshed: dict[str, Any], tmp_path: Path
+) -> None:
+    # Before: the push took the damage for a busy warehouse, waited 15 s, then said "could not
+    # write the warehouse: IO Error: Corrupt database file ... run the push again when the
+    # warehouse is free", which it never becomes.
+    data_dir, env = refreshed["data_dir"], refreshed["env"]
+    path = data_dir / "warehouse.duckdb"
+    where = ["--data-dir", str(data_dir), "--inputs-dir", str(refreshed["inputs"])]
+    planned = qual_pipeline("plan", *where, env=env)
+    assert planned.returncode == 0, planned.stderr
+    damage(path, "corrupt")  # a block the push writes, not one its checks read
+    server = refreshed["server"]
+
+    pushed = qual_pipeline("push", *where, env=env)
+    assert pushed.returncode == 1, pushed.stderr
+    assert pushed.stderr.startswith(f"error: The warehouse {path} is damaged: DuckDB cannot read")
+    assert pushed.stderr.rstrip().endswith(
+        "The changes sent so far are in the push journal, not in the warehouse: once it is "
+        "restored or rebuilt, run `qual-pipeline push` again to record them and finish the plan."
+    )
+    assert "Traceback" not in pushed.stderr
+    assert server.call_counts()["AssociateQualificationWithWorker"] == 1
+
+    # The way back the messages give: move it away, refresh, push again.
+    path.rename(f"{path}.broken")
+    assert qual_pipeline("refresh", "--data-dir", str(data_dir), env=env).returncode == 0
+    again = qual_pipeline("push", *where, env=env)
+    assert again.returncode == 0, again.stderr
+    assert server.call_counts()["AssociateQualificationWithWorker"] == 1  # sent once
+    audit = qual_pipeline(
+        "sql", "SELECT action, status, new_value FROM push_audit", "--data-dir", str(data_dir),
+        "--output", "csv",
+    )  # fmt: skip
+    assert audit.stdout.splitlines()[1:] == ["update,verified,99"], audit.stdout + audit.stderr
