@@ -2,11 +2,13 @@
 
 Each mistake is one line that names the setting as the user gave it (the option when it was typed,
 else the environment variable) and the fix, and exits 2: an MTurk endpoint URL that is not one, a
-data folder the command cannot write (or, for `sql` and `export`, read), a type list with a
-malformed id, a warehouse memory limit DuckDB cannot read, no usable credentials. Then one TCP
-connection to the endpoint is opened and closed (no request is sent), so an endpoint where nothing
-listens, an unknown host or one that does not answer is reported within MTURK_CONNECT_TIMEOUT,
-naming the endpoint, with exit 1.
+data folder the command cannot write (or, for `sql` and `export`, read; on a read-only filesystem
+it says so), a folder where warehouse.duckdb belongs, a warehouse.duckdb `refresh` or `push` cannot
+write, a type list with a malformed id, a warehouse memory limit DuckDB cannot read, no usable
+credentials. Then one TCP connection to the endpoint is opened and closed (no request is sent), so
+an endpoint where nothing listens, an unknown host or one that does not answer is reported within
+MTURK_CONNECT_TIMEOUT, naming the endpoint, with exit 1. A refresh also opens warehouse.duckdb and
+refuses a damaged one (exit 1, the damaged warehouse's message) before its extraction calls MTurk.
 
 `refresh_lock` keeps two refreshes of one data folder from running at once: the second refuses at
 once (exit 1), before any MTurk request, naming the one that runs.
