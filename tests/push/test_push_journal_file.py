@@ -121,10 +121,14 @@ def test_a_resume_on_a_full_disk_names_the_journal_and_resumes_once_there_is_roo
         relay.close()
     assert killed.returncode < 0, killed.stdout + killed.stderr
 
-    filler = folders.fill_disk(data.parent)
+    # Room for the journal to open and for a few writes, not for the whole push: the resume
+    # reads the batch in flight back, goes on, and a write of the journal fails mid-push.
+    filler = folders.fill_disk(data.parent, leave=64 * 1024)
+    sent = mturk.call_counts().get(ASSOCIATE, 0)
     resumed = run_push_process(["push", *common], env)
     assert resumed.returncode == 1
     message = one_error(resumed.stderr + resumed.stdout)
+    assert mturk.call_counts().get(ASSOCIATE, 0) == sent  # its first write failed: none sent
     assert is_full_disk_message(message, journal), message
     assert "Run `qual-pipeline push` again" in message
     filler.unlink()
@@ -133,6 +137,7 @@ def test_a_resume_on_a_full_disk_names_the_journal_and_resumes_once_there_is_roo
     assert mturk_state(mturk, [(T1, worker_id(i)) for i in range(HOLDERS)]) == {
         (T1, worker_id(i)): ("Granted", 300 + i) for i in range(HOLDERS)
     }
+    assert mturk.call_counts()[ASSOCIATE] == HOLDERS  # each change applied once, none twice
 
 
 def test_a_read_only_journal_file_names_the_file_and_the_fix(
