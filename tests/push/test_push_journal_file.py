@@ -107,6 +107,7 @@ def test_plan_and_push_on_a_full_disk_name_the_journal_and_the_fix(on_small_disk
     }
 
 
+@pytest.mark.slow(12)
 def test_a_resume_on_a_full_disk_names_the_journal_and_resumes_once_there_is_room(
     on_small_disk: Any,
 ) -> None:
@@ -169,6 +170,7 @@ def test_a_read_only_journal_file_names_the_file_and_the_fix(
     assert mturk.call_counts().get(ASSOCIATE, 0) == 0
 
 
+@pytest.mark.slow(12)  # SQLite waits out its 10 s busy timeout
 def test_a_journal_another_program_keeps_locked_names_it(
     local_mturk: Any, mturk_env: Any, tmp_path: Path
 ) -> None:
