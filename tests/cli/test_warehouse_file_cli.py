@@ -17,7 +17,7 @@ from typing import Any
 
 import duckdb
 import pytest
-from support.folders import AS_A_USER, remount, tmpfs
+from support.folders import AS_A_USER, remount, small_disk
 from support.mturk import make_data, qualification, qualification_type, type_id
 
 T1 = type_id(31)
@@ -206,7 +206,7 @@ def test_a_data_folder_on_a_read_only_filesystem_says_so(
 ) -> None:
     # Before: "... is not writable (Read-only file system): ...; make it writable (chmod u+w)",
     # which cannot help on a read-only mount.
-    with tmpfs(tmp_path / "disk", size="8M") as disk:
+    with small_disk(tmp_path / "disk", size="8M") as disk:
         data_dir = disk / "data"
         shutil.copytree(refreshed["data_dir"], data_dir)
         remount(disk, "ro")

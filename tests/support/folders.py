@@ -1,4 +1,5 @@
-"""Folders a child process cannot write (or read), for the configuration tests.
+"""Folders a child process cannot write (or read), for the configuration tests; a small disk
+that fills up (a tmpfs).
 
 The folder's mode does it: 0o555 (read, not write) or 0o000 (not even read). Permission bits do
 not stop root, so when the tests run as root the child runs without the capabilities that let
@@ -8,6 +9,7 @@ the child meets a real EACCES from the kernel, as a user with a read-only data f
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import stat
@@ -37,10 +39,9 @@ def locked_folder(readable: bool) -> Iterator[tuple[Path, list[str]]]:
 
 
 @contextmanager
-def tmpfs(mount: Path, size: str = "2M") -> Iterator[Path]:
-    """A tmpfs of `size` mounted on `mount` (created), unmounted afterwards: a small disk to fill,
-    or, remounted read-only (`remount(mount, "ro")`), a read-only filesystem (errno EROFS). The
-    tests run as root (a privileged container in CI)."""
+def small_disk(mount: Path, size: str = "2M") -> Iterator[Path]:
+    """A tmpfs of `size` mounted at `mount` (created) for the block, then unmounted: a disk
+    that fills up. Tests run as root (CI too)."""
     mount.mkdir(parents=True, exist_ok=True)
     done = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)],
@@ -54,6 +55,24 @@ def tmpfs(mount: Path, size: str = "2M") -> Iterator[Path]:
         subprocess.run(["umount", str(mount)], check=True)
 
 
+def fill_disk(disk: Path, leave: int = 0) -> Path:
+    """Fill the file system holding `disk` with one file, to its last byte or `leave` bytes
+    short of it; returns the file (remove it to free the space)."""
+    filler = disk / "filler.bin"
+    chunk = b"\0" * 4096  # unbuffered: a write short of room writes what fits, the next fails
+    with filler.open("wb", buffering=0) as handle:
+        try:
+            while True:
+                handle.write(chunk)
+        except OSError as e:
+            if e.errno != errno.ENOSPC:
+                raise
+    if leave:
+        os.truncate(filler, max(0, filler.stat().st_size - leave))
+    return filler
+
+
 def remount(mount: Path, options: str) -> None:
-    """Remount the tmpfs at `mount` with `options` (e.g. `ro`, `rw`, `size=64M`)."""
+    """Remount the tmpfs at `mount` (see `small_disk`) with `options`: `ro` makes it a read-only
+    filesystem (writes fail with EROFS), `rw` or `size=64M` undo or grow it."""
     subprocess.run(["mount", "-o", f"remount,{options}", str(mount)], check=True)

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.folders import tmpfs
+from support import folders
 from support.stores import warehouse_rows
 from typer.testing import CliRunner
 from warehouse_lake import OTHER, SKILL, T1, load_three_refreshes, worker
@@ -49,7 +49,7 @@ def load(data_dir: Path, **options: object) -> tuple[list[str], str]:
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 2MB tmpfs, unmounted after the test."""
-    with tmpfs(tmp_path / "disk") as mount:
+    with folders.small_disk(tmp_path / "disk", "2M") as mount:
         yield mount
 
 
