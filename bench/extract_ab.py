@@ -10,9 +10,10 @@ count of about 50 workers each. For each run: wall seconds, the client process's
 the local MTurk's CPU seconds (this process's, which only serves while it waits), the load
 average (1 min) as the run ended; the ratio to the bare loop of the same pair. With
 `--publish N`, also what publishing one small snapshot costs the file system, step by step, as
-the local lake store does it (a new partition folder, the Parquet bytes of 50 rows, the temporary
-file created and written, its fsync, the link to its name and the temporary name removed, the
-folder's fsync), over N partitions: CPU and wall milliseconds per step.
+the local lake store does it (a new partition folder, the Parquet bytes of 50 rows without
+dictionary encoding, and with it as before, the temporary file created and written, its fsync,
+the link to its name and the temporary name removed, the folder's fsync), over N partitions:
+CPU and wall milliseconds per step.
 
 Not in `make bench` (bench_refresh.py runs the extraction alone there).
 Run: .venv/bin/python bench/extract_ab.py [--types 300,2000] [--pairs 2] [--base DIR]
@@ -95,9 +96,10 @@ def publish_steps(scratch: Path, partitions: int) -> dict[str, float]:
         wall[name] = wall.get(name, 0.0) + time.perf_counter() - w
         return result
 
-    def parquet() -> bytes:
+    def parquet(dictionary: bool) -> bytes:
         sink = pa.BufferOutputStream()
-        with pq.ParquetWriter(sink, table.schema, compression="snappy") as writer:
+        options = {"compression": "snappy", "use_dictionary": dictionary}
+        with pq.ParquetWriter(sink, table.schema, write_statistics=True, **options) as writer:
             writer.write_table(table)
         return sink.getvalue().to_pybytes()
 
@@ -124,7 +126,8 @@ def publish_steps(scratch: Path, partitions: int) -> dict[str, float]:
     for n in range(partitions):
         folder = str(root / f"qualification_type_id=3BENCH{n:08d}")
         step("mkdir", os.mkdir, folder)
-        data = step("parquet", parquet)
+        step("parquet_dictionary", parquet, True)  # as a small snapshot was written before
+        data = step("parquet", parquet, False)  # as the lake store writes one now
         temp = f"{folder}/.{uuid.uuid4().hex}.tmp"
         step("create_write", write, temp, data)
         step("fsync_file", fsync, temp)
