@@ -40,7 +40,8 @@ def export(
     preflight.check("export", values)
     with failures():
         stores = open_cli_stores(values)
-        with closing(stores.warehouse.connect(read_only=True)) as con:
+        warehouse = stores.warehouse
+        with warehouse.reporting_damage(), closing(warehouse.connect(read_only=True)) as con:
             written = export_website_csv(con, website_csv)
     names = ", ".join(name for _, name in written.types) or "none"
     say(

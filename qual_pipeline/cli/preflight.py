@@ -2,11 +2,13 @@
 
 Each mistake is one line that names the setting as the user gave it (the option when it was typed,
 else the environment variable) and the fix, and exits 2: an MTurk endpoint URL that is not one, a
-data folder the command cannot write (or, for `sql` and `export`, read), a type list with a
-malformed id, a warehouse memory limit DuckDB cannot read, no usable credentials. Then one TCP
-connection to the endpoint is opened and closed (no request is sent), so an endpoint where nothing
-listens, an unknown host or one that does not answer is reported within MTURK_CONNECT_TIMEOUT,
-naming the endpoint, with exit 1.
+data folder the command cannot write (or, for `sql` and `export`, read; on a read-only filesystem
+it says so), a folder where warehouse.duckdb belongs, a warehouse.duckdb `refresh` or `push` cannot
+write, a type list with a malformed id, a warehouse memory limit DuckDB cannot read, no usable
+credentials. Then one TCP connection to the endpoint is opened and closed (no request is sent), so
+an endpoint where nothing listens, an unknown host or one that does not answer is reported within
+MTURK_CONNECT_TIMEOUT, naming the endpoint, with exit 1. A refresh also opens warehouse.duckdb and
+refuses a damaged one (exit 1, the damaged warehouse's message) before its extraction calls MTurk.
 
 `refresh_lock` keeps two refreshes of one data folder from running at once: the second refuses at
 once (exit 1), before any MTurk request, naming the one that runs.
@@ -14,6 +16,7 @@ once (exit 1), before any MTurk request, naming the one that runs.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import socket
@@ -67,6 +70,7 @@ def check(command: str, values: SettingValues) -> None:
     url = endpoint(values) if command in CALLS_MTURK else ""
     if settings.DATA_DIR.name in values and not shared_profile(values):
         check_data_dir(command, Path(values[settings.DATA_DIR.name]))
+        check_warehouse_file(command, Path(values[settings.DATA_DIR.name]))
     if settings.TYPES.name in values:
         check_types(values[settings.TYPES.name])
     if command in ("refresh", "plan"):  # push: with --replan (cli/push.py checks it then)
@@ -138,6 +142,13 @@ def check_data_dir(command: str, folder: Path) -> None:
     try:
         handle, probe = tempfile.mkstemp(dir=folder, prefix=".qual-pipeline-write-check-")
     except OSError as e:
+        if e.errno == errno.EROFS:
+            raise fail(
+                f"{given(setting, folder)} is on a read-only filesystem ({e.strerror}): "
+                f"{WRITES[command]}; mount that filesystem read-write, or point {named(setting)} "
+                "at a folder on a writable one",
+                2,
+            ) from None
         raise fail(
             f"{given(setting, folder)} is not writable ({e.strerror}): {WRITES[command]}; make "
             f"it writable (chmod u+w), or point {named(setting)} at a folder you can write",
@@ -145,6 +156,55 @@ def check_data_dir(command: str, folder: Path) -> None:
         ) from None
     os.close(handle)
     os.unlink(probe)
+
+
+WRITES_WAREHOUSE = ("refresh", "push")
+"""The commands that write warehouse.duckdb (a load; push_audit and the values a push verified)."""
+
+
+def check_warehouse_file(command: str, folder: Path) -> None:
+    """The data folder's warehouse.duckdb, when there is one: a file, not a folder (every command
+    that reads or writes it), and writable with its write-ahead log for `refresh` and `push`;
+    exit 2 naming it and the fix. For `refresh`, a file DuckDB finds damaged is refused too (exit
+    1, the damaged warehouse's message), before the extraction's MTurk calls."""
+    from qual_pipeline.lake.layout import warehouse_path
+    from qual_pipeline.stores.warehouse import (
+        DuckDBFileWarehouse,
+        WarehouseStoreError,
+        WarehouseUnreadableError,
+    )
+
+    if command not in READS and command not in WRITES:
+        return
+    store = DuckDBFileWarehouse(warehouse_path(folder.expanduser()))
+    if store.path.is_dir():
+        raise fail(as_given(store.folder_message(), settings.DATA_DIR), 2)
+    if command not in WRITES_WAREHOUSE or not store.path.is_file():
+        return
+    for path in (store.path, store.wal):
+        try:
+            os.close(os.open(path, os.O_WRONLY))  # opened, not written: the file is unchanged
+        except FileNotFoundError:
+            continue
+        except OSError as e:
+            fix = (
+                "mount that filesystem read-write"
+                if e.errno == errno.EROFS
+                else f"make it writable (chmod u+w {path})"
+            )
+            what = "on a read-only filesystem" if e.errno == errno.EROFS else "not writable"
+            raise fail(
+                f"{path} is {what} ({e.strerror}): {command} writes the warehouse there; {fix}, "
+                f"or point {named(settings.DATA_DIR)} at another data folder",
+                2,
+            ) from None
+    if command == "refresh":
+        try:
+            store.connect(read_only=True).close()
+        except WarehouseUnreadableError as e:
+            raise fail(as_given(str(e), settings.DATA_DIR), 1) from None
+        except WarehouseStoreError:  # busy, empty: the load says what it finds, as before
+            return
 
 
 def check_types(text: str | None) -> None:

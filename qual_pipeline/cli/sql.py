@@ -61,6 +61,9 @@ def run_query(query: str, stores: Stores, output: str, limit: int) -> int:
         names = [d[0] for d in cursor.description]
         rows = cursor.fetchall()
     except duckdb.Error as e:
+        damaged = stores.warehouse.damage(e)  # a corrupt block the query read: not the query's
+        if damaged is not None:
+            return fail(warehouse_message(damaged)).exit_code
         err.print(f"[bold red]query failed:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
         return 1
     finally:

@@ -69,7 +69,12 @@ from qual_pipeline.settings import (
 )
 from qual_pipeline.stores.journal import JournalStoreError
 from qual_pipeline.stores.profile import Stores
-from qual_pipeline.stores.warehouse import WarehouseBusyError, WarehouseStore, run_transaction
+from qual_pipeline.stores.warehouse import (
+    WarehouseBusyError,
+    WarehouseStore,
+    WarehouseUnreadableError,
+    run_transaction,
+)
 from qual_pipeline.warehouse.pushed_changes import apply_pushed_changes
 from qual_pipeline.warehouse.sql_files import ensure_schema
 
@@ -510,6 +515,12 @@ class _Sender:
                             self._schema_ready = True
                         run_transaction(con, record)
                     break
+                except WarehouseUnreadableError as e:  # damaged: waiting would not help
+                    raise PushInterrupted(
+                        f"{e} The changes sent so far are in the push journal, not in the "
+                        "warehouse: once it is restored or rebuilt, run `qual-pipeline push` "
+                        "again to record them and finish the plan."
+                    ) from e
                 except (WarehouseBusyError, duckdb.IOException) as e:  # another writer holds it
                     if wait is None:
                         raise PushInterrupted(

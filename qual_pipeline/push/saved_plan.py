@@ -18,8 +18,8 @@ journal knows exactly which plans were opened after this one was saved.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractContextManager, closing
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, closing, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -130,8 +130,16 @@ class SavedPlan:
 
 def read_only_warehouse(warehouse: WarehouseStore) -> ReadWarehouse:
     """A factory of read-only connections to the warehouse (closed when the block ends); a DuckDB
-    file held by a writer is waited for up to the store's wait, DuckLake never waits."""
-    return lambda: closing(warehouse.connect(read_only=True))
+    file held by a writer is waited for up to the store's wait, DuckLake never waits. An error of
+    the block that comes from a damaged warehouse file (a corrupt block a query reads) is raised
+    as WarehouseUnreadableError, never blamed on the block's inputs."""
+
+    @contextmanager
+    def read() -> Iterator[duckdb.DuckDBPyConnection]:
+        with warehouse.reporting_damage(), closing(warehouse.connect(read_only=True)) as con:
+            yield con
+
+    return read
 
 
 def save_plan(

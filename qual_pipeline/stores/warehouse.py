@@ -61,6 +61,15 @@ WRITER_WAIT_S: Final = 600.0
 BUSY_WAIT_S: Final = 0.0
 
 
+BLOCK_START: Final = 3 * 4096
+"""Where a DuckDB file's first block begins: after its main header and two database headers."""
+LOCKED: Final = "could not set lock on file"
+CORRUPT: Final = "Corrupt database file"
+SHORT_READ: Final = "Could not read enough bytes from file"
+"""Lower-cased and plain parts of DuckDB's messages: another process holds the file, a block's
+checksum does not match, a read past the end of the file (followed by the file's path)."""
+
+
 class WarehouseStoreError(RuntimeError):
     """The warehouse could not be opened or written; the message names it and the fix."""
 
@@ -253,6 +262,27 @@ class WarehouseStore(ABC):
         """WarehouseNotFoundError (saying to refresh first) when nothing was loaded yet."""
         self.connect(read_only=True).close()
 
+    def damage(self, error: BaseException) -> WarehouseUnreadableError | None:
+        """The damaged-warehouse error (naming it and the way back) when `error`, or an error
+        it was raised from, is DuckDB finding the warehouse's storage damaged; else None. Only a
+        DuckDB file can be damaged this way: DuckLake's files are checked by DuckLake."""
+        return None
+
+    @contextmanager
+    def reporting_damage(self) -> Iterator[None]:
+        """Raise `damage(error)` instead of an error of the block that comes from damaged
+        storage (e.g. a plan's query meeting a corrupt block): the user is told the warehouse is
+        damaged and how to recover, not that a query or an input failed."""
+        try:
+            yield
+        except WarehouseUnreadableError:
+            raise
+        except Exception as exc:
+            damaged = self.damage(exc)
+            if damaged is None:
+                raise
+            raise damaged from exc
+
     def checkpoint(self, con: duckdb.DuckDBPyConnection) -> None:  # noqa: B027
         """Fold the write-ahead log into the database after a large write (where that exists)."""
 
@@ -343,6 +373,8 @@ class DuckDBFileWarehouse(WarehouseStore):
         otherwise raises WarehouseUnreadableError naming it and the way back."""
         if read_only:
             self.require()
+        elif self.path.is_dir():
+            raise WarehouseStoreError(self.folder_message())
         else:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + self.wait_s
@@ -350,9 +382,11 @@ class DuckDBFileWarehouse(WarehouseStore):
         told = replaced = False
         while True:
             try:
-                return connect(str(self.path), read_only=read_only)
+                con = connect(str(self.path), read_only=read_only)
             except duckdb.Error as exc:
-                if not isinstance(exc, duckdb.IOException) or "lock" not in str(exc).lower():
+                # DuckDB's "Could not set lock on file": not "lock" alone, which a damaged
+                # file's "Corrupt database file: ... in block at location N" holds too.
+                if not isinstance(exc, duckdb.IOException) or LOCKED not in str(exc).lower():
                     # Once: a disk still full leaves the new file empty too.
                     if not read_only and not replaced and self._replaced_empty(on_notice):
                         replaced = True
@@ -369,8 +403,73 @@ class DuckDBFileWarehouse(WarehouseStore):
                     ) from exc
                 time.sleep(delay)
                 delay = min(delay * 2, 1.0)
+            else:
+                try:
+                    with self.reporting_damage():
+                        self._check_whole(con)
+                except BaseException:
+                    con.close()
+                    raise
+                return con
+
+    def _check_whole(self, con: duckdb.DuckDBPyConnection) -> None:
+        """WarehouseUnreadableError when the file ends before a block the database uses (a
+        file cut at its tail: DuckDB opens it and fails only the query that reads a missing
+        block, so a command reading other blocks would succeed on a damaged warehouse).
+
+        The header's block count (pragma_database_size) is checked first; only a file shorter
+        than that (which DuckDB leaves too, after it releases free blocks at the end) has the
+        blocks in use listed: every table's column segments and the metadata blocks."""
+        size = self.path.stat().st_size
+        row = con.execute(
+            "SELECT block_size, total_blocks FROM pragma_database_size() "
+            "WHERE database_name = current_database()"
+        ).fetchone()
+        if row is None or size >= BLOCK_START + row[0] * row[1]:
+            return
+        block_size = row[0]
+        used = {r[0] for r in con.execute("SELECT block_id FROM pragma_metadata_info()").fetchall()}
+        tables = con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+            "AND schema_name = current_schema()"
+        ).fetchall()
+        for (table,) in tables:
+            for block, more in con.execute(
+                "SELECT block_id, additional_block_ids FROM pragma_storage_info(?) "
+                "WHERE persistent",
+                [table],
+            ).fetchall():
+                used.update(b for b in [block, *(more or [])] if b is not None and b >= 0)
+        if used and size < BLOCK_START + (max(used) + 1) * block_size:
+            raise WarehouseUnreadableError(
+                self._damaged(
+                    f"the file ends at byte {size:,}, before block {max(used)}, which the "
+                    f"database uses and which ends at byte "
+                    f"{BLOCK_START + (max(used) + 1) * block_size:,}"
+                )
+            )
+
+    def damage(self, error: BaseException) -> WarehouseUnreadableError | None:
+        """See WarehouseStore.damage: DuckDB's "Corrupt database file" (a block whose checksum
+        does not match) or a read past the end of this file. A failed checkpoint is not
+        damage (WarehouseCheckpointError says what it is)."""
+        seen: BaseException | None = error
+        for _ in range(20):
+            if seen is None or isinstance(seen, WarehouseCheckpointError):
+                return None
+            if isinstance(seen, WarehouseUnreadableError):
+                return seen
+            if isinstance(seen, duckdb.Error):
+                text = str(seen)
+                names = {str(self.path), str(self.path.absolute()), str(self.path.resolve())}
+                if CORRUPT in text or any(f'{SHORT_READ} "{name}"' in text for name in names):
+                    return WarehouseUnreadableError(self._damaged(first_line(seen)))
+            seen = seen.__cause__ or seen.__context__
+        return None
 
     def require(self) -> None:
+        if self.path.is_dir():
+            raise WarehouseStoreError(self.folder_message())
         if not self.path.is_file():
             raise WarehouseNotFoundError(
                 f"No warehouse at {self.path}: run `qual-pipeline refresh` first (or point "
@@ -380,6 +479,14 @@ class DuckDBFileWarehouse(WarehouseStore):
             raise WarehouseNotFoundError(
                 f"No warehouse at {self.path}: the file is empty (a load could not write it, "
                 "e.g. on a full disk); run `qual-pipeline refresh` to create it."
+            )
+        if self._empty_with_log():
+            raise WarehouseNotFoundError(
+                f"No warehouse at {self.path}: the file is empty (0 bytes), so nothing it held "
+                f"is left, and the write-ahead log beside it ({self.wal.name}) holds changes to "
+                "what it held, which DuckDB does not replay without it. Run `qual-pipeline "
+                f"refresh`: it keeps the log aside as {self._aside().name} and creates a new "
+                "warehouse from the lake."
             )
 
     @property
@@ -396,18 +503,49 @@ class DuckDBFileWarehouse(WarehouseStore):
         except FileNotFoundError:
             return False
 
+    def _empty_with_log(self) -> bool:
+        """True for a 0-byte file with a write-ahead log beside it. The log holds changes made
+        after a checkpoint of the file, which the file no longer has: DuckDB refuses the empty
+        file, and once the file is gone it creates a new database and deletes the log unread."""
+        try:
+            return self.path.stat().st_size == 0 and self.wal.stat().st_size > 0
+        except FileNotFoundError:
+            return False
+
+    def _aside(self) -> Path:
+        """Where the log of an empty file is kept: `warehouse.duckdb.wal.orphaned`, or with
+        `.1`, `.2`... when that exists."""
+        aside = self.wal.with_name(self.wal.name + ".orphaned")
+        n = 0
+        while aside.exists() or aside.is_symlink():
+            n += 1
+            aside = self.wal.with_name(f"{self.wal.name}.orphaned.{n}")
+        return aside
+
     def _replaced_empty(self, on_notice: OnNotice | None) -> bool:
-        """Remove the file if it is empty (DuckDB then creates a new one); True if it did.
+        """Remove the file if it is empty (DuckDB then creates a new one); True if it did. A
+        write-ahead log beside an empty file is renamed aside first (see `_empty_with_log`):
+        kept, never replayed into the new warehouse nor deleted.
 
         Called after DuckDB refused the file, which it does only once it holds the file's lock:
         no other process is writing it."""
-        if not self._empty():
+        if self._empty_with_log():
+            aside = self._aside()
+            self.wal.rename(aside)
+            self.path.unlink(missing_ok=True)
+            notice = (
+                f"{self.path} was an empty file with a write-ahead log beside it: the file held "
+                f"nothing, and its log, which holds changes to what it held, is kept as "
+                f"{aside.name} (not replayed); the file is replaced by a new warehouse"
+            )
+        elif self._empty():
+            self.path.unlink(missing_ok=True)
+            notice = (
+                f"{self.path} was an empty file (a load could not write it, e.g. on a full "
+                "disk): it held nothing and is replaced by a new warehouse"
+            )
+        else:
             return False
-        self.path.unlink(missing_ok=True)
-        notice = (
-            f"{self.path} was an empty file (a load could not write it, e.g. on a full disk): "
-            "it held nothing and is replaced by a new warehouse"
-        )
         if on_notice is not None:
             on_notice(notice)
         else:
@@ -421,13 +559,26 @@ class DuckDBFileWarehouse(WarehouseStore):
         if not self.path.is_file() or self._empty() or any(text in reason for text in system):
             fix = " Free space on that disk and try again." if "No space left" in reason else ""
             return WarehouseStoreError(f"Cannot open the warehouse {self.path}: {reason}.{fix}")
-        return WarehouseUnreadableError(
-            f"The warehouse {self.path} cannot be opened as a DuckDB database ({reason}). "
-            f"Restore it from a backup, or move it away (e.g. `mv {self.path} "
+        return WarehouseUnreadableError(self._damaged(reason))
+
+    def _damaged(self, reason: str) -> str:
+        """The one message for a damaged warehouse file: what DuckDB found (`reason`), the way
+        back, and what a rebuild from the lake loses."""
+        return (
+            f"The warehouse {self.path} is damaged: DuckDB cannot read it as a database "
+            f"({reason}). Restore it from a backup, or move it away (e.g. `mv {self.path} "
             f"{self.path}.broken`) and run `qual-pipeline refresh`, which builds a new "
             "warehouse from each type's newest snapshot in the lake: the current qualifications, "
             "requests and types come back, but the change history before them, the earlier "
             "loads and their check results are only in the old file."
+        )
+
+    def folder_message(self) -> str:
+        """What to say when a folder stands where the warehouse file belongs."""
+        return (
+            f"{self.path} is a folder, not the warehouse file (a DuckDB file of that name): "
+            f"move it away (e.g. `mv {self.path} {self.path}.folder`), or point "
+            f"QUAL_PIPELINE_DATA_DIR at another data folder, then run `qual-pipeline refresh`"
         )
 
     def checkpoint(self, con: duckdb.DuckDBPyConnection) -> None:
@@ -450,7 +601,8 @@ class DuckDBFileWarehouse(WarehouseStore):
         # The file lock makes the holder the only writer (and the only process) already.
         con = self.connect(on_busy=on_busy, on_notice=on_notice)
         try:
-            yield con
+            with self.reporting_damage():
+                yield con
         finally:
             con.close()
 

@@ -70,3 +70,9 @@ def fill_disk(disk: Path, leave: int = 0) -> Path:
     if leave:
         os.truncate(filler, max(0, filler.stat().st_size - leave))
     return filler
+
+
+def remount(mount: Path, options: str) -> None:
+    """Remount the tmpfs at `mount` (see `small_disk`) with `options`: `ro` makes it a read-only
+    filesystem (writes fail with EROFS), `rw` or `size=64M` undo or grow it."""
+    subprocess.run(["mount", "-o", f"remount,{options}", str(mount)], check=True)

@@ -99,11 +99,13 @@ def test_an_unreadable_warehouse_file_names_the_fix_and_a_rebuild_restores_the_c
     )
     code, output = sql(data_dir, "SELECT 1")
     assert code == 1
-    assert output.startswith(f"error: The warehouse {path} cannot be opened as a DuckDB database (")
+    assert output.startswith(
+        f"error: The warehouse {path} is damaged: DuckDB cannot read it as a database ("
+    )
     assert output.count("error:") == 1 and " ".join(output.split()).endswith(fix)
     with pytest.raises(WarehouseLoadError) as failed:
         load_warehouse(local_stores(data_dir))
-    assert str(failed.value).startswith(f"Nothing was loaded: The warehouse {path} cannot be")
+    assert str(failed.value).startswith(f"Nothing was loaded: The warehouse {path} is damaged")
     assert str(failed.value).endswith(fix)
     assert path.read_bytes()[:14] == (b"not a database" if damage == "garbage" else data[:14])
 

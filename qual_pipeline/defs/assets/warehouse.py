@@ -151,15 +151,18 @@ def warehouse(
     # Within the same memory limit as the load: unlimited, DuckDB keeps every block it reads
     # cached (up to 80% of the machine), so the charts' scans grew with the rows.
     try:
-        set_memory_limit(con, memory_limit)
-        counts = {
-            table: con.execute(f'SELECT count(*) FROM "{table}"').fetchall()[0][0]
-            for table in TABLES
-        }
-        with stores.scratch() as folder:  # drawn here, published through the chart store
-            paths = render_charts(con, folder)
-            charts = {path.name: path.read_bytes() for path in paths}
-            images = {path.stem: chart_image(path) for path in paths}
+        with stores.warehouse.reporting_damage():
+            set_memory_limit(con, memory_limit)
+            counts = {
+                table: con.execute(f'SELECT count(*) FROM "{table}"').fetchall()[0][0]
+                for table in TABLES
+            }
+            with stores.scratch() as folder:  # drawn here, published through the chart store
+                paths = render_charts(con, folder)
+                charts = {path.name: path.read_bytes() for path in paths}
+                images = {path.stem: chart_image(path) for path in paths}
+    except WarehouseStoreError as exc:  # a damaged file: its message names it and the fix
+        raise Failure(description=str(exc)) from exc
     finally:
         con.close()
     published = [stores.charts.publish(name, png) for name, png in charts.items()]
