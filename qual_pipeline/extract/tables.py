@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypedDict, Unpack
@@ -58,7 +58,10 @@ SMALL_SNAPSHOT_ROWS = 10_000
 one, or one whose pages outgrew memory (`STAGING_ROW_GROUP_ROWS` records), with Zstandard:
 zstd's set-up per column chunk cost a small snapshot more than writing the rest of it (0.58-0.80
 ms against 0.35-0.48 ms with Snappy for a type of 37 workers, about a quarter of the extraction's
-own CPU per type), while the few kilobytes it saves there do not matter."""
+own CPU per type), while the few kilobytes it saves there do not matter. Such a snapshot is also
+written without Parquet's dictionary encoding: for 50 rows its Parquet bytes took 0.25 ms of CPU
+against 0.59 to 0.62 ms with it (`bench/extract_ab.py --publish 300`, two runs, load 8.6), the
+largest CPU step of a small snapshot's publish."""
 
 Params = Mapping[str, Any]
 Normaliser = Callable[[Sequence[Mapping[str, Any]], datetime, Params], pa.RecordBatch]
@@ -175,15 +178,19 @@ def extract_qualification_types(
     client: Any,
     stores: Stores,
     type_ids: Sequence[str] | None = None,
+    *,
+    keep: Collection[str] = (),
     **options: Unpack[ExtractOptions],
 ) -> ExtractResult:
     """Snapshot the metadata of every type the caller owns (one ListQualificationTypes listing),
-    or of `type_ids` only: the same listing, kept to those ids, and GetQualificationType for an
-    id the listing does not show (it lags just after a type is created)."""
+    or of `type_ids` and `keep` only: the same listing, kept to those ids, and
+    GetQualificationType for an id of `type_ids` the listing does not show (it lags just after a
+    type is created). `keep`: ids mirrored earlier (a refresh of some types keeps the others'
+    names); an id of `keep` the listing lacks (no longer owned) is left out."""
     spec = QUALIFICATION_TYPES_SPEC
     if type_ids is not None:
         ids = [validate_type_id(t, source="type_ids") for t in type_ids]
-        wanted = set(ids)
+        wanted = set(ids) | set(keep)
         spec = dataclasses.replace(
             spec,
             normalise=lambda records, at, _: normalise_qualification_types(
@@ -292,8 +299,14 @@ def extract_table(
             kept = list(staging.last_per_key())
             if sum(batch.num_rows for batch in kept) <= SMALL_SNAPSHOT_ROWS:
                 compression = "snappy"
+        small = compression == "snappy"
         with lake.writer(
-            spec.table, spec.schema, partition, snapshot_at=at, compression=compression
+            spec.table,
+            spec.schema,
+            partition,
+            snapshot_at=at,
+            compression=compression,
+            use_dictionary=not small,  # a small snapshot's values are stored plain
         ) as writer:
             # A spilled sort is only ever iterated here, never kept in a local: a failure closes
             # it (its DuckDB connection and SPILLED_SORTS) even while the traceback is kept.
