@@ -1,11 +1,16 @@
 """`qual-pipeline export`: the warehouse as the requester website's worker CSV, to edit and bring
 back with `qual-pipeline plan --website-csv FILE`. Reads the warehouse only.
 
-Exit codes: 0 written, 1 no warehouse, a busy one or a file that cannot be written, 2 bad usage.
+It never writes into the data folder or DAGSTER_HOME, never replaces a file that is not a worker
+CSV, and replaces an existing worker CSV only with --overwrite.
+
+Exit codes: 0 written, 1 no warehouse, a busy one or a file that cannot be written, 2 bad usage
+(a file it will not write over).
 """
 
 from __future__ import annotations
 
+import os
 from contextlib import closing
 from pathlib import Path
 from typing import Annotated
@@ -13,9 +18,15 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from qual_pipeline import settings
 from qual_pipeline.cli import preflight
-from qual_pipeline.cli.options import SettingValues, open_cli_stores, takes_settings
-from qual_pipeline.cli.render import failures, say
+from qual_pipeline.cli.options import (
+    SettingValues,
+    open_cli_stores,
+    shared_profile,
+    takes_settings,
+)
+from qual_pipeline.cli.render import fail, failures, say
 
 
 @takes_settings("export")
@@ -26,23 +37,39 @@ def export(
             "--website-csv",
             dir_okay=False,
             help="File to write in the requester website's worker CSV layout: Worker ID, then "
-            "CURRENT-<type name> and an empty UPDATE-<type name> per mirrored type.",
+            "CURRENT-<type name> and an empty UPDATE-<type name> per mirrored type. Never "
+            "inside the data folder or DAGSTER_HOME; an existing file only with --overwrite.",
         ),
     ],
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Replace FILE if it exists and is a worker CSV (its first cell is 'Worker ID'); "
+            "any other existing file is never replaced.",
+        ),
+    ] = False,
     *,
     values: SettingValues,
 ) -> None:
     """Export the warehouse as the requester website's worker CSV: type a score or Revoke in an
     UPDATE- cell, then `qual-pipeline plan --website-csv FILE`. Revoked and missing
     qualifications are blank, as on the website. Reads the warehouse only."""
-    from qual_pipeline.warehouse.export import export_website_csv
+    from qual_pipeline.warehouse.export import ExportRefused, check_target, export_website_csv
 
     preflight.check("export", values)
+    try:
+        target = check_target(website_csv, _protected(values), overwrite=overwrite)
+    except ExportRefused as e:
+        raise fail(e, 2) from None
     with failures():
         stores = open_cli_stores(values)
         warehouse = stores.warehouse
         with warehouse.reporting_damage(), closing(warehouse.connect(read_only=True)) as con:
-            written = export_website_csv(con, website_csv)
+            try:
+                written = export_website_csv(con, target, overwrite=overwrite)
+            except ExportRefused as e:
+                raise fail(e, 2) from None
     names = ", ".join(name for _, name in written.types) or "none"
     say(
         f"Wrote {written.workers:,} worker(s) x {len(written.types)} qualification type(s) "
@@ -59,3 +86,21 @@ def export(
         "Type a new score or Revoke in an UPDATE- cell (blank cells leave the worker "
         f"untouched), then `qual-pipeline plan --website-csv {written.path}`."
     )
+
+
+def _protected(values: SettingValues) -> list[tuple[Path, str]]:
+    """The folders an export never writes into: the local profile's data folder and, when set,
+    DAGSTER_HOME."""
+    folders: list[tuple[Path, str]] = []
+    if not shared_profile(values):
+        folders.append(
+            (
+                Path(values[settings.DATA_DIR.name]),
+                "the warehouse, the push journal and the lake (the data folder, "
+                f"{settings.DATA_DIR.flag} or {settings.DATA_DIR.env})",
+            )
+        )
+    home = os.environ.get("DAGSTER_HOME", "").strip()
+    if home:
+        folders.append((Path(home), "the Dagster instance (DAGSTER_HOME)"))
+    return folders

@@ -43,7 +43,14 @@ WebsiteCsv = Annotated[
     ),
 ]
 SqlDir = Annotated[
-    Path, typer.Option(help="Folder holding desired_scores.sql, grant_decisions.sql, push_*.sql.")
+    Path,
+    typer.Option(
+        exists=True,
+        file_okay=False,
+        help="Folder of your own models (desired_scores.sql, grant_decisions.sql, or any file of "
+        "the package's sql/ folder): each file it holds replaces the package's, the package "
+        "gives the rest.",
+    ),
 ]
 
 

@@ -443,8 +443,8 @@ def plan_lines(saved: SavedPlan) -> list[str]:
     if not record.verdict and summary.changes:
         flag = " --requests" if summary.kind == "requests" else ""
         lines.append(
-            f"`qual-pipeline push{flag}` applies exactly this plan, and refuses it if the "
-            "warehouse is reloaded or the inputs change before then."
+            f"`qual-pipeline push{flag}` applies exactly this plan, and refuses it if a "
+            "refresh changes the rows it read or the inputs change before then."
         )
     return lines
 

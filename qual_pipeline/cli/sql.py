@@ -1,4 +1,11 @@
-"""`qual-pipeline sql`: a read-only query on the warehouse, printed as a table, CSV or JSON."""
+"""`qual-pipeline sql`: a read-only query on the warehouse, printed as a table, CSV or JSON.
+
+The query's connection is read-only (the warehouse file opened read-only, DuckLake attached
+READ_ONLY) and then locked down (`lock_down`): no file outside the warehouse can be read or
+written (no COPY, EXPORT, ATTACH, read_csv of a path), no extension installed or loaded, no
+setting changed. TEMP tables and views still work: they live in the connection, for the one
+command.
+"""
 
 from __future__ import annotations
 
@@ -16,9 +23,13 @@ from qual_pipeline.cli.render import err, fail, out, query_table, warehouse_mess
 from qual_pipeline.settings import ConfigurationError
 
 if TYPE_CHECKING:
+    import duckdb
+
     from qual_pipeline.stores.profile import Stores
 
 OUTPUTS = ("table", "csv", "json")
+LOCKED = "the configuration has been locked"
+"""In DuckDB's message refusing a SET on a connection with lock_configuration."""
 
 
 @takes_settings("sql")
@@ -43,19 +54,57 @@ def sql(
     raise typer.Exit(run_query(query, stores, output.lower(), limit))
 
 
+def allowed_directories(stores: Stores) -> list[str]:
+    """The folders the locked-down connection may still read besides the warehouse file: the
+    shared profile's DuckLake data files (s3://BUCKET/PREFIX/warehouse/...); none locally."""
+    from qual_pipeline.stores.warehouse import DuckLakeWarehouse
+
+    warehouse = stores.warehouse
+    return [warehouse.data_path] if isinstance(warehouse, DuckLakeWarehouse) else []
+
+
+def lock_down(con: duckdb.DuckDBPyConnection, directories: list[str]) -> None:
+    """Make `con` (a read-only warehouse connection) unable to touch anything else: no file
+    access outside `directories` (DuckDB's enable_external_access off: no COPY TO, EXPORT,
+    ATTACH, INSTALL or LOAD, no read_csv of a path), extensions neither installed nor loaded
+    automatically, and the configuration locked (no SET of a setting, no RESET). Each is one-way
+    for the connection."""
+    for name in ("autoinstall_known_extensions", "autoload_known_extensions"):
+        con.execute(f"SET {name} = false")
+    if directories:
+        con.execute("SET allowed_directories = ?", [directories])
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+
+
+def _empty(query: str) -> bool:
+    """Whether `query` holds no statement (blank, only comments or semicolons)."""
+    import duckdb
+
+    if not query.strip():
+        return True
+    try:
+        return not duckdb.extract_statements(query)
+    except duckdb.Error:
+        return False  # a syntax error: running it reports it
+
+
 def run_query(query: str, stores: Stores, output: str, limit: int) -> int:
     import duckdb
 
     from qual_pipeline.stores.warehouse import WarehouseStoreError
     from qual_pipeline.warehouse.checks import json_ready
 
+    if _empty(query):
+        return fail('the query is empty: pass one, e.g. qual-pipeline sql "SELECT 1"', 2).exit_code
     try:
         con = stores.warehouse.connect(read_only=True)
     except WarehouseStoreError as e:
         return fail(warehouse_message(e)).exit_code
     try:
+        lock_down(con, allowed_directories(stores))
         cursor = con.execute(query)
-        if cursor.description is None:
+        if cursor is None or cursor.description is None:
             err.print("the statement returned no rows")
             return 0
         names = [d[0] for d in cursor.description]
@@ -64,6 +113,15 @@ def run_query(query: str, stores: Stores, output: str, limit: int) -> int:
         damaged = stores.warehouse.damage(e)  # a corrupt block the query read: not the query's
         if damaged is not None:
             return fail(warehouse_message(damaged)).exit_code
+        if isinstance(e, duckdb.PermissionException) or LOCKED in str(e):
+            err.print(
+                "[bold red]query refused:[/] `qual-pipeline sql` only reads the warehouse (it "
+                "writes no file, reads none outside the warehouse, installs or loads no extension "
+                f"and changes no setting): {escape(str(e).splitlines()[0])}",
+                highlight=False,
+                soft_wrap=True,
+            )
+            return 1
         err.print(f"[bold red]query failed:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
         return 1
     finally:

@@ -27,7 +27,7 @@ import duckdb
 from qual_pipeline.push import inputs as inputs_module
 from qual_pipeline.push.inputs import InputError, load_csv_table, load_website_csv
 from qual_pipeline.stores.warehouse import shown_memory_limit
-from qual_pipeline.warehouse.sql_files import SQL_DIR, sql_text
+from qual_pipeline.warehouse.sql_files import SQL_DIR, sql_source, sql_text
 
 Kind = Literal["scores", "requests"]
 SCORE_ACTIONS = ("update", "grant", "revoke", "unchanged", "rejected")
@@ -227,7 +227,7 @@ def prepare_model(
         return _website_rows(con, Path(website_csv), sql_dir)
     model, columns = USER_MODELS[kind]
     sql = read_sql(model, sql_dir)
-    source = f"sql/{model}.sql"
+    model_file = source = sql_source(model, sql_dir)
     csv_name, required, optional = CSV_FILES[kind]
     if re.search(rf"\b{csv_name}_csv\b", _without_comments(sql), flags=re.IGNORECASE):
         path = Path(inputs_dir) / f"{csv_name}.csv"
@@ -236,7 +236,7 @@ def prepare_model(
         except InputError as e:
             raise PlanError(str(e)) from None
         source = f"{path} (read by {source})"
-    got = _create_model_view(con, model, sql, columns, source)
+    got = _create_model_view(con, model, sql, columns, source, model_file)
     _create_input_view(con, kind, model, columns, got)
     return PlanInputs(source=source)
 
@@ -308,7 +308,9 @@ def _build(
         except duckdb.OutOfMemoryException:
             raise
         except duckdb.Error as e:
-            raise PlanError(f"sql/{table}.sql failed on the rows of {inputs.source}: {e}") from e
+            raise PlanError(
+                f"{sql_source(table, sql_dir)} failed on the rows of {inputs.source}: {e}"
+            ) from e
         if not group_rows and _keys_distinct(con, kind):
             break  # one row per key: no change can repeat either
     else:
@@ -518,8 +520,10 @@ def _create_model_view(
     sql: str,
     columns: tuple[str, ...],
     source: str,
+    model_file: str,
 ) -> list[str]:
-    """Create the user's model as a TEMP view; the columns it returns."""
+    """Create the user's model as a TEMP view; the columns it returns. Errors name `model_file`
+    (the file the model was read from) and `source` (its input)."""
     if not _IDENTIFIER.match(model):
         raise PlanError(f"model name {model!r} is not a plain identifier")
     try:
@@ -527,8 +531,8 @@ def _create_model_view(
         got = [r[0] for r in con.execute(f"DESCRIBE {model}").fetchall()]
     except duckdb.IOException as e:
         raise PlanError(
-            f"sql/{model}.sql could not read its input: {e}\nPoint --inputs-dir at the folder "
-            f"that holds your files (see inputs/README.md), or edit sql/{model}.sql to read your "
+            f"{model_file} could not read its input: {e}\nPoint --inputs-dir at the folder "
+            f"that holds your files (see inputs/README.md), or edit {model_file} to read your "
             "own data."
         ) from e
     except duckdb.Error as e:
@@ -537,7 +541,7 @@ def _create_model_view(
     absent = [c for c in columns if c not in lowered]
     if absent:
         raise PlanError(
-            f"sql/{model}.sql must return the columns {', '.join(columns)}; "
+            f"{model_file} must return the columns {', '.join(columns)}; "
             f"missing: {', '.join(absent)} (it returns {', '.join(got)})"
         )
     return got

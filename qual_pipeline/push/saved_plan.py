@@ -27,6 +27,7 @@ from typing import Any
 import duckdb
 
 from qual_pipeline import settings as declared
+from qual_pipeline.push.basis import same_basis, warehouse_basis
 from qual_pipeline.push.guard import GuardLimits, PushRefused, plan_refusals
 from qual_pipeline.push.journal import Journal, PlanHeader, PlanRecord
 from qual_pipeline.push.plan import (
@@ -219,6 +220,7 @@ def _save_plan(
             "inputs_dir": str(Path(inputs_dir).resolve()),
             "website_csv": str(Path(website_csv).resolve()) if website_csv else None,
             "planner": planner_version(kind, sql_dir),
+            "warehouse_basis": warehouse_basis(con, kind, load_id),
         },
         summary=_summary_record(summary, failures),
         verdict=tuple(verdict),
@@ -319,11 +321,13 @@ def confirm_unchanged(
         if memory_limit:
             set_memory_limit(con, str(memory_limit))
         load_id = latest_load_id(con)
-        if load_id != record.load_id:
+        if load_id != record.load_id and not same_basis(
+            con, kind, load_id, record.settings.get("warehouse_basis")
+        ):
             raise PushRefused(
                 f"{REFUSED}the warehouse was reloaded since plan {record.plan_id} was saved "
-                f"(load {record.load_id} then, {load_id} now), so MTurk's state under the plan "
-                "may have changed. " + again
+                f"(load {record.load_id} then, {load_id} now) and the rows the plan read changed "
+                "(current scores, types, pending requests or failed checks). " + again
             )
         try:
             planner = planner_version(kind, sql_dir)

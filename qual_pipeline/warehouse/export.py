@@ -15,8 +15,10 @@ doubled.
 from __future__ import annotations
 
 import csv
+import errno
 import os
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
@@ -35,6 +37,62 @@ class ExportError(RuntimeError):
     """The export could not be written; the message names the file and the fix."""
 
 
+class ExportRefused(ExportError):
+    """The export would write over a file it must not (bad usage: exit 2); the message names the
+    file and the fix."""
+
+
+def check_target(path: Path, protected: Iterable[tuple[Path, str]], *, overwrite: bool) -> Path:
+    """The file an export may write to `path`, resolved (a symbolic link is followed, so the
+    file it names is the one checked and replaced). Raises ExportRefused when:
+
+    - it is inside one of the `protected` folders, (folder, what it holds) pairs such as the data
+      folder (warehouse, push journal, lake) or DAGSTER_HOME, whatever the file is;
+    - it exists and `overwrite` is False;
+    - it exists and is not a worker CSV: not a regular file, or its first cell is not
+      `Worker ID` (the header of this export and of the website's download), even with
+      `overwrite`.
+    """
+    target = Path(path).expanduser().resolve()
+    for folder, holds in protected:
+        folder = Path(folder).expanduser().resolve()
+        if target == folder or folder in target.parents:
+            raise ExportRefused(
+                f"{path} is inside {folder}, which holds {holds}: an export never writes "
+                "there; choose a file in another folder"
+            )
+    if not os.path.lexists(target):
+        return target
+    if not target.is_file() or not _worker_csv(target):
+        raise ExportRefused(
+            f"{path} exists and is not a worker CSV (its first cell is not {WORKER_ID_HEADER!r}),"
+            " so the export does not replace it: choose a new file name"
+        )
+    if not overwrite:
+        raise ExportRefused(
+            f"{path} exists: pass --overwrite to replace it (your edits in its UPDATE- cells "
+            "would be lost), or choose a new file name"
+        )
+    return target
+
+
+def _worker_csv(path: Path) -> bool:
+    """Whether the file's first cell is `Worker ID` (a BOM and quotes allowed)."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(64)
+    except OSError:
+        return False
+    first = head.removeprefix(b"\xef\xbb\xbf").lstrip(b'"')
+    return first.startswith(WORKER_ID_HEADER.encode()) and first[len(WORKER_ID_HEADER) :][:1] in (
+        b",",
+        b'"',
+        b"\r",
+        b"\n",
+        b"",
+    )
+
+
 @dataclass(frozen=True)
 class WebsiteExport:
     """What `export_website_csv` wrote.
@@ -50,10 +108,15 @@ class WebsiteExport:
     skipped: tuple[str, ...] = ()
 
 
-def export_website_csv(con: duckdb.DuckDBPyConnection, path: Path) -> WebsiteExport:
-    """Write the website's worker CSV of every mirrored type to `path` (UTF-8, CRLF line ends,
-    replaced atomically). `con` may be read-only. Raises ExportError when the file cannot be
-    written."""
+def export_website_csv(
+    con: duckdb.DuckDBPyConnection, path: Path, *, overwrite: bool = False
+) -> WebsiteExport:
+    """Write the website's worker CSV of every mirrored type to `path` (UTF-8, CRLF line ends),
+    through a temporary file in its folder: renamed over `path` with `overwrite`, else linked
+    to `path` only if nothing is there yet, so a failure leaves the old file (or none) as it
+    was. `con` may be read-only. Check `path` with `check_target` first. Raises ExportRefused
+    when a file appeared at `path` meanwhile (without `overwrite`), ExportError when the file
+    cannot be written."""
     mirrored = con.execute(sql_text("website_export_types")).fetchall()
     names: dict[str, list[str]] = {}
     for type_id, name in mirrored:
@@ -66,10 +129,13 @@ def export_website_csv(con: duckdb.DuckDBPyConnection, path: Path) -> WebsiteExp
         header += [f"{CURRENT_PREFIX}{name}", f"{UPDATE_PREFIX}{name}"]
 
     path = Path(path)
-    partial = path.with_name(f".{path.name}.partial")
     workers = 0
+    partial: Path | None = None
     try:
-        with partial.open("w", newline="", encoding="utf-8") as handle:
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+        partial = Path(name)
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's 0600 would hide it from a group
+        with open(fd, "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
             writer.writerow(header)
             cursor = con.execute(sql_text("website_export"))
@@ -84,13 +150,47 @@ def export_website_csv(con: duckdb.DuckDBPyConnection, path: Path) -> WebsiteExp
                 if listed:  # a worker of exported types only
                     writer.writerow(row)
                     workers += 1
-        os.replace(partial, path)
+            handle.flush()
+            os.fsync(handle.fileno())
+        _publish(partial, path, overwrite=overwrite)
+    except FileExistsError:
+        raise ExportRefused(
+            f"{path} was created by another program during the export; it is left as it is: "
+            "pass --overwrite to replace it, or choose a new file name"
+        ) from None
     except OSError as e:
-        partial.unlink(missing_ok=True)
         raise ExportError(
             f"cannot write {path}: {e.strerror or e}; choose a file in a writable folder"
         ) from None
+    finally:
+        if partial is not None:
+            partial.unlink(missing_ok=True)
     return WebsiteExport(path=path, workers=workers, types=types, skipped=skipped)
+
+
+def _publish(partial: Path, path: Path, *, overwrite: bool) -> None:
+    """Put the written `partial` at `path`: renamed over it with `overwrite`; else hard-linked,
+    which fails (FileExistsError) if a file is there, so nothing is ever replaced unasked. A
+    file system without hard links gets a check, then the rename."""
+    if overwrite:
+        os.replace(partial, path)
+        return
+    try:
+        os.link(partial, path)
+    except FileExistsError:
+        raise
+    except OSError as e:
+        if e.errno not in (errno.EPERM, errno.EXDEV, errno.ENOTSUP, errno.EOPNOTSUPP):
+            raise
+        if os.path.lexists(path):
+            raise FileExistsError(errno.EEXIST, "exists", str(path)) from None
+        os.replace(partial, path)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _rows(cursor: duckdb.DuckDBPyConnection) -> Iterator[tuple[str, str, int | None]]:

@@ -54,19 +54,34 @@ VIEWS: tuple[str, ...] = (
 """Analysis views in dependency order, each made by sql/<name>.sql (CREATE OR REPLACE VIEW)."""
 
 
+def sql_path(relative: str, sql_dir: Path = SQL_DIR) -> Path:
+    """The file `sql_text(relative, sql_dir)` reads: <sql_dir>/<relative>.sql when that folder
+    holds it, else the package's own. A folder the user names (`--sql-dir`) thus overrides the
+    models it holds (their desired_scores.sql, grant_decisions.sql, ...) and the package fills
+    in the rest. `relative` comes from this package, never from user input."""
+    own = Path(sql_dir) / f"{relative}.sql"
+    if Path(sql_dir) == SQL_DIR or own.is_file():
+        return own
+    return SQL_DIR / f"{relative}.sql"
+
+
+def sql_source(relative: str, sql_dir: Path = SQL_DIR) -> str:
+    """How messages name the file `sql_text` reads: `sql/<relative>.sql` for the package's
+    own, else the user's file as their folder names it (e.g. `mysql/desired_scores.sql`)."""
+    path = sql_path(relative, sql_dir)
+    return f"sql/{relative}.sql" if path.parent == SQL_DIR else str(path)
+
+
 def sql_text(relative: str, sql_dir: Path = SQL_DIR) -> str:
-    """The text of <sql_dir>/<relative>.sql: by default the SQL shipped in the package, else a
-    folder the user names (their own desired_scores.sql, grant_decisions.sql, ...). `relative`
-    comes from this package, never from user input. FileNotFoundError names the file and the fix.
-    """
-    path = Path(sql_dir) / f"{relative}.sql"
+    """The text of `sql_path(relative, sql_dir)`: the user's <sql_dir>/<relative>.sql when their
+    folder holds it, else the SQL shipped in the package. FileNotFoundError names the file and
+    the fix when neither is there (an incomplete installation)."""
+    path = sql_path(relative, sql_dir)
     if not path.is_file():
-        fix = (
-            "the installed qual_pipeline package is incomplete"
-            if Path(sql_dir) == SQL_DIR
-            else f"restore it from the qual_pipeline package's sql/ folder ({SQL_DIR})"
+        raise FileNotFoundError(
+            f"SQL file {path} is missing; the installed qual_pipeline package is incomplete: "
+            "install it again"
         )
-        raise FileNotFoundError(f"SQL file {path} is missing; {fix}")
     return path.read_text(encoding="utf-8")
 
 

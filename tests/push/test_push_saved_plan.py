@@ -151,7 +151,7 @@ def test_a_reload_between_plan_and_push_is_refused_with_no_call(world, tmp_path:
     write_desired(tmp_path / "inputs", [(T1, W[1], 50)])
     plan_id = saved_plan_id(push_cli("plan", *common, "--max-share", "1").output)
     assert load_warehouse(stores_of(data)).up_to_date  # a load with nothing new changes nothing
-    holders().warehouse(data)  # a refresh: new snapshots, a new load
+    holders(11).warehouse(data)  # a refresh that found a new holder: a new load, other rows
 
     refused = push_cli("push", *common)
     assert refused.exit_code == 1
