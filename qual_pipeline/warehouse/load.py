@@ -225,6 +225,10 @@ def _load_worker_qualifications(
 ) -> tuple[dict[str, int], CheckResult]:
     """Replace the refreshed types' rows and merge them into the history.
 
+    A type seen for the first time (no current rows, no history) is inserted whole; a type with
+    rows is compared row by row with its snapshot and only the rows that differ are written
+    (replace_worker_qualifications), and only their keys are compared with the history.
+
     Returns the history versions opened or closed, by change (new, returned, score, gone, ...),
     and the uniqueness check of worker_qualifications as replaced. That check decides the merge's
     path (any duplicate key: one row per key, see the _deduplicated observation) and is the
@@ -232,8 +236,19 @@ def _load_worker_qualifications(
     it again would find the same (at 10,000,000 rows it groups 10,000,000 key hashes).
     """
     with registered(con, "observed_partitions", _partition_table(snapshots)):
-        files = [s.location for s in snapshots]
-        run_sql_file(con, "load/replace_worker_qualifications", {"files": files})
+        first_sighted = {
+            type_id for (type_id,) in run_sql_file(con, "load/first_sighted_partitions").fetchall()
+        }
+        known = [s for s in snapshots if s.qualification_type_id not in first_sighted]
+        if known:
+            files = [s.location for s in known]
+            run_sql_file(con, "load/replace_worker_qualifications", {"files": files})
+        else:
+            run_sql_file(con, "load/no_compared_keys")
+        new = [s for s in snapshots if s.qualification_type_id in first_sighted]
+        if new:
+            files = [s.location for s in new]
+            run_sql_file(con, "load/insert_worker_qualifications", {"files": files})
         rows = sum(s.row_count for s in snapshots)
         step(
             f"replace worker_qualifications: {len(snapshots)} type(s), {rows:,} rows from the lake"

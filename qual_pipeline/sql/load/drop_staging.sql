@@ -5,3 +5,8 @@ DROP TABLE IF EXISTS pushed_observations;
 DROP VIEW IF EXISTS history_changes;
 DROP TABLE IF EXISTS staged_history_changes;
 DROP TABLE IF EXISTS first_sighted_types;
+DROP TABLE IF EXISTS compared_keys;
+DROP TABLE IF EXISTS newer_worker_qualifications;
+DROP TABLE IF EXISTS changed_row_hashes;
+DROP TABLE IF EXISTS replaced_worker_qualifications;
+DROP TABLE IF EXISTS arrived_worker_qualifications;

@@ -1,6 +1,11 @@
 -- SCD2 merge of observed_worker_qualifications into worker_qualification_history.
 -- observed_partitions(qualification_type_id, observed_at, complete) lists the partitions observed;
 -- only a complete observation (a full snapshot) can tell that a worker is gone.
+-- compared_keys(qualification_type_id, worker_id) lists the keys of types with a history whose
+-- observation may differ from their open version (a refresh: the keys whose current rows left or
+-- arrived; a push: the pushed keys). Every other key's open version already holds what was
+-- observed, so only these are compared (a merge of 10,000,000 rows, 3% changed, compared them
+-- all: 15.5 s of CPU).
 -- An observation never overrides a newer one: a change counts only if observed after the open
 -- version began, so replaying a snapshot or a push adds nothing.
 -- history_changes (a view, read for the counts) lists every version opened or closed: the staged
@@ -25,6 +30,7 @@ WITH open_versions AS (
         p.complete AS partition_complete
     FROM worker_qualification_history AS h
     JOIN observed_partitions AS p USING (qualification_type_id)
+    SEMI JOIN compared_keys AS k USING (qualification_type_id, worker_id)
     WHERE h.valid_to IS NULL
 ),
 compared AS (
@@ -63,6 +69,7 @@ compared AS (
         -- load, when DuckDB then reads no observation) rather than an anti join with the first
         -- sighted ones (which read all 10,000,000 of a first load to keep none: 1.2 s of CPU).
         SELECT * FROM observed_worker_qualifications
+        SEMI JOIN compared_keys USING (qualification_type_id, worker_id)
         SEMI JOIN (
             SELECT qualification_type_id FROM observed_partitions
             ANTI JOIN first_sighted_types USING (qualification_type_id)
