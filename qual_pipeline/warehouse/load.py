@@ -251,8 +251,9 @@ def _load_worker_qualifications(
             run_sql_file(con, "load/insert_worker_qualifications", {"files": files})
         unique = check_unique_worker_qualifications(con)
         if known and (not unique.passed or not _held_as_snapshots(con, snapshots)):
-            # A key held twice: the row hashes cannot tell how often a row is held. Every
-            # refreshed type is written again from its snapshot, as a first sighting would be.
+            # A key held twice, or not as many rows as the snapshots': row hashes cannot tell
+            # how often a row is held. Every refreshed type is written again from its snapshot
+            # and every key of it compared with the history.
             files = [s.location for s in snapshots]
             run_sql_file(con, "load/rewrite_worker_qualifications", {"files": files})
             unique = check_unique_worker_qualifications(con)

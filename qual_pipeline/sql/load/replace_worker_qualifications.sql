@@ -2,12 +2,13 @@
 -- read straight from the lake ($files; observed_partitions(qualification_type_id, observed_at,
 -- complete) lists the refreshed types). Only the rows that differ are written: a row of the
 -- snapshot identical to a current one (every column, extracted_at compared as the snapshot's
--- time) keeps its place and only takes the snapshot's extracted_at. The rows are compared by a 64-bit hash of all their columns.
+-- time) keeps its place and only takes the snapshot's extracted_at. The rows are compared by a
+-- 64-bit hash of all their columns.
 -- A row observed after the snapshot was taken (a verified push) is newer than the snapshot: it
 -- stays, and the snapshot's row of that key is skipped.
 -- Leaves compared_keys(qualification_type_id, worker_id): the keys whose rows left or arrived,
 -- the only ones whose observation can differ from their open history version (merge_history).
--- (10,000,000 rows, 3% changed: the merge rewrote every row and compared every key, 13.4 s.)
+-- (The previous merge deleted and inserted every row: 8.8 s of CPU at 10,000,000 rows.)
 
 CREATE OR REPLACE TEMP TABLE newer_worker_qualifications AS
 SELECT w.qualification_type_id, w.worker_id
