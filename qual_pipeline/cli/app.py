@@ -10,9 +10,11 @@ import inspect
 import sys
 
 import typer
+from typer.core import TyperCommand
 
 from qual_pipeline.cli.demo import demo
 from qual_pipeline.cli.export import export
+from qual_pipeline.cli.help import HelpCommand, HelpGroup
 from qual_pipeline.cli.local_mturk import app as local_mturk_app
 from qual_pipeline.cli.plan import plan
 from qual_pipeline.cli.push import push
@@ -30,6 +32,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=HelpGroup,
 )
 app.command()(refresh)
 app.command()(sql)
@@ -39,7 +42,7 @@ app.command()(score)
 app.command()(export)
 app.command()(demo)
 app.command()(ui)
-app.add_typer(local_mturk_app, name="local-mturk")
+app.add_typer(local_mturk_app, name="local-mturk", cls=HelpGroup)
 
 
 def reflowed(text: str) -> str:
@@ -54,8 +57,11 @@ def reflowed(text: str) -> str:
 
 
 def reflow_help(commands: typer.Typer) -> None:
-    """Give every command of `commands` (and of its sub-apps) its help text `reflowed`."""
+    """Give every command of `commands` (and of its sub-apps) its help text `reflowed`, and the
+    help that shows every option's name whole (`HelpCommand`)."""
     for info in commands.registered_commands:
+        if info.cls in (None, TyperCommand):
+            info.cls = HelpCommand
         text = info.help or (inspect.getdoc(info.callback) if info.callback else None)
         if text:
             info.help = reflowed(text)

@@ -29,8 +29,19 @@ if TYPE_CHECKING:
     from qual_pipeline.push.saved_plan import SavedPlan
     from qual_pipeline.refresh import Materialized
 
-out = Console()
-err = Console(stderr=True)
+
+def console(*, stderr: bool = False) -> Console:
+    """A console for stdout (or stderr) that, off a terminal (a pipe, a log file, cron, a
+    container), never wraps a line of text: one logical line stays one physical line for grep and
+    log parsers, however long. On a terminal, text wraps at the terminal's width between words.
+    Tables keep the console's width (COLUMNS, else 80 off a terminal)."""
+    made = Console(stderr=stderr)
+    made.soft_wrap = not made.is_terminal
+    return made
+
+
+out = console()
+err = console(stderr=True)
 LOG_EVERY_S = 5.0  # off a terminal, one progress line per task at most this often
 WHOLE_WORD_MAX = 64  # longest value kept whole in a table: MTurk's ids are at most 64 characters
 

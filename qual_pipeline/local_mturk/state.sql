@@ -59,6 +59,11 @@ CREATE TABLE IF NOT EXISTS qualification_requests (
     submit_time REAL NOT NULL
 );
 
+-- Keyset paging of ListQualificationRequests for one type: a page is one index range scan
+-- (without it every call scanned all requests: 0.58 ms a call at 2,000 types, 0.06 at 300).
+CREATE INDEX IF NOT EXISTS qualification_requests_by_type
+    ON qualification_requests (qualification_type_id, request_seq);
+
 -- The workers the environment knows, when the seed listed them (meta 'workers_listed');
 -- without a list every well-formed worker id is known.
 CREATE TABLE IF NOT EXISTS workers (

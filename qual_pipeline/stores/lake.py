@@ -155,8 +155,11 @@ class LakeStore(ABC):
         snapshot_at: datetime | None = None,
         row_group_rows: int = DEFAULT_ROW_GROUP_ROWS,
         compression: str = "zstd",
+        use_dictionary: bool = True,
     ) -> SnapshotWriter:
-        """A SnapshotWriter for a new snapshot named after `snapshot_at` (default: now)."""
+        """A SnapshotWriter for a new snapshot named after `snapshot_at` (default: now);
+        `use_dictionary`: Parquet's dictionary encoding of every column (off, values are stored
+        plain: cheaper to write for a small snapshot, the same data to every reader)."""
         _check_name("table", table)
         if partition is not None:
             _check_name("partition", partition)
@@ -166,6 +169,7 @@ class LakeStore(ABC):
             schema,
             row_group_rows=row_group_rows,
             compression=compression,
+            use_dictionary=use_dictionary,
         )
 
     def delete_older(
@@ -226,6 +230,7 @@ class SnapshotWriter:
         *,
         row_group_rows: int = DEFAULT_ROW_GROUP_ROWS,
         compression: str = "zstd",
+        use_dictionary: bool = True,
     ) -> None:
         self.schema = schema
         self.rows = 0
@@ -233,6 +238,7 @@ class SnapshotWriter:
         self._upload = upload
         self._row_group_rows = row_group_rows
         self._compression = compression
+        self._use_dictionary = use_dictionary
         self._buffer: list[pa.RecordBatch] = []
         self._buffered = 0
         self._footer: dict[bytes, bytes] = {}
@@ -248,6 +254,7 @@ class SnapshotWriter:
                 self._upload.open(),
                 self.schema,
                 compression=self._compression,
+                use_dictionary=self._use_dictionary,
                 write_statistics=True,
             )
         except BaseException:

@@ -334,7 +334,7 @@ def render_over_time(
             ax.xaxis.set_major_locator(mdates.DayLocator(interval=interval))
             ax.xaxis.set_major_formatter(mdates.DateFormatter("%b %d"))
         else:
-            locator = mdates.AutoDateLocator(maxticks=6)
+            locator = date_locator()
             ax.xaxis.set_major_locator(locator)
             ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
@@ -345,6 +345,22 @@ def render_over_time(
             ax.legend(fontsize=7, loc="upper left")
     fig.suptitle(chart.title, fontsize=11)
     return _save(fig, path)
+
+
+def date_locator() -> mdates.AutoDateLocator:
+    """A date axis' ticks for a span of days to decades: 2 to 6 ticks, on whole days, months or
+    years.
+
+    matplotlib's AutoDateLocator starts a unit at 5 ticks by default (months from 5 months, years
+    from 5 years) and steps months by at most 6; with at most 6 ticks, months reach only 30
+    months, so a span of 31 months to 5 years had no step: it warned 'AutoDateLocator was unable
+    to pick an appropriate interval' on the refresh's output and drew a tick every 6 months (up to
+    9, beyond the 6 asked). From 3 ticks a unit, and a step of 12 months (every January), every
+    span has one (checked from 15 days to 109 years: no warning, 2 to 6 ticks).
+    """
+    locator = mdates.AutoDateLocator(minticks=3, maxticks=6)
+    locator.intervald[mdates.MONTHLY] = [1, 2, 3, 4, 6, 12]
+    return locator
 
 
 def render_charts(con: duckdb.DuckDBPyConnection, out_dir: Path) -> list[Path]:

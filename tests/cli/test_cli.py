@@ -4,6 +4,7 @@ errors, and `refresh` and `sql` working end to end through the installed console
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -53,13 +54,26 @@ def test_every_command_has_help(command: list[str]) -> None:
 def odd_line_breaks(rendered: str, width: int) -> list[str]:
     """Places where a line of help ends although the next line's first word would have fit after
     it: a break the source text made, not the terminal. Checks the prose and the Commands panel
-    (option help is one string per option, wrapped by the terminal alone)."""
+    of the boxed help (option help is one string per option, wrapped by the terminal alone), and
+    every paragraph of the plain layout (its section titles, option names and the bracketed
+    `[env var: ...; default: ...]` start lines of their own)."""
     odd: list[str] = []
     previous: tuple[str, int] | None = None  # the text of the line before and the room it had
     in_commands = False
+    in_section = False  # the plain layout's Options, Arguments, Commands...
     column = 0
     for line in rendered.splitlines():
         text, room = None, 0
+        indent = len(line) - len(line.lstrip())
+        if not line.startswith(("│", "╭", "╰")) and line.strip() and "Usage:" not in line:
+            if indent == 0 and line.endswith(":"):  # a section of the plain layout
+                in_section, previous = True, None
+                continue
+            if in_section and indent == 2:  # an option's or a command's name
+                previous = None
+                continue
+            if line.lstrip().startswith("["):  # its environment variable, default, range
+                previous = None
         if line.startswith("╭"):
             in_commands, column, previous = "Commands" in line, 0, None
         elif line.startswith("╰"):
@@ -72,7 +86,7 @@ def odd_line_breaks(rendered: str, width: int) -> list[str]:
                 previous = None
             text, room = inner[column:].rstrip(), len(inner) - column - 1
         elif not line.startswith(("│", "╭", "╰")) and line.strip() and "Usage:" not in line:
-            text, room = line.strip(), width - 2
+            text, room = line.strip(), width - max(indent, 2)
         else:
             previous = None
         if text is None:
@@ -83,15 +97,19 @@ def odd_line_breaks(rendered: str, width: int) -> list[str]:
     return odd
 
 
+@pytest.mark.parametrize("terminal", [True, False], ids=["terminal", "pipe"])
 @pytest.mark.parametrize("width", [60, 80, 120])
-def test_help_breaks_lines_only_where_the_terminal_is_full(width: int) -> None:
-    """`--help` of every command at three widths: a paragraph never breaks mid-sentence where
-    the docstring's source lines ended (e.g. generate's "the others by / 20-100% of them")."""
+def test_help_breaks_lines_only_where_the_terminal_is_full(width: int, terminal: bool) -> None:
+    """`--help` of every command at three widths, on a terminal (the boxed help, or the plain
+    layout where the box would cut a name) and off one (the plain layout): a paragraph never
+    breaks mid-sentence where the docstring's source lines ended (e.g. generate's "the others by
+    / 20-100% of them")."""
     odd = {}
+    env = {"COLUMNS": str(width), "TTY_COMPATIBLE": "1" if terminal else "0"}
     for command in COMMANDS:
-        result = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": str(width)})
+        result = CliRunner().invoke(app, [*command, "--help"], env=env)
         assert result.exit_code == 0, result.output
-        found = odd_line_breaks(result.output, width)
+        found = odd_line_breaks(re.sub(r"\x1b\[[0-9;]*m", "", result.output), width)
         if found:
             odd[" ".join(command) or "top"] = found
     assert not odd, odd

@@ -9,6 +9,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import duckdb
 import pyarrow.parquet as pq
 import pytest
 from support.lake_data import footer_figures as read_extract_metadata
@@ -301,17 +302,27 @@ def test_a_small_type_takes_no_scratch_folder_a_large_one_does(
 def test_a_small_snapshot_is_compressed_with_snappy_a_large_one_with_zstd(
     local_mturk, mturk_env, tmp_path, monkeypatch
 ):
+    # A small snapshot is also stored without dictionary encoding (plain values, cheaper to
+    # write); a large one keeps it. Every reader gets the same rows from both.
     mturk = local_mturk(workers_data(120))
     mturk_env(mturk)
     small = _extract(mturk, tmp_path / "small")
     monkeypatch.setattr(tables_module, "SMALL_SNAPSHOT_ROWS", 119)
     large = _extract(mturk, tmp_path / "large")
-    for result, codec in ((small, "SNAPPY"), (large, "ZSTD")):
+    for result, codec, dictionary in ((small, "SNAPPY", False), (large, "ZSTD", True)):
         footer = pq.read_metadata(result.location)
         assert footer.num_rows == 120
-        columns = footer.row_group(0).num_columns
-        assert {footer.row_group(0).column(c).compression for c in range(columns)} == {codec}
+        group = footer.row_group(0)
+        columns = [group.column(c) for c in range(group.num_columns)]
+        assert {column.compression for column in columns} == {codec}
+        status = next(c for c in columns if c.path_in_schema == "status")
+        assert status.has_dictionary_page is dictionary
     assert pq.read_table(small.location).equals(pq.read_table(large.location))
+    read = "SELECT * FROM read_parquet($path) ORDER BY worker_id"
+    assert (
+        duckdb.sql(read, params={"path": small.location}).fetchall()
+        == duckdb.sql(read, params={"path": large.location}).fetchall()
+    )
 
 
 def test_the_snapshots_own_rows_pick_its_codec_not_the_records_read(

@@ -5,6 +5,7 @@ tests/stores/test_lake_store.py."""
 
 from __future__ import annotations
 
+import random
 import threading
 from datetime import UTC, datetime
 
@@ -122,6 +123,36 @@ def test_staging_keeps_the_last_observation_of_each_key_sorted(tmp_path):
         ("AW3", 3, "Revoked"),
     ]
     assert not any(tmp_path.iterdir())  # no scratch space was needed
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_small_and_large_in_memory_paths_keep_the_same_rows(tmp_path, monkeypatch, seed):
+    # A small partition is de-duplicated with a dict, a larger one with Arrow's sort: over pages
+    # that repeat and change workers (non-ASCII ids too), both keep the same last observations.
+    rng = random.Random(seed)
+    pages = [
+        rows(
+            [f"AW{rng.randrange(60)}{'é' if rng.random() < 0.2 else ''}" for _ in range(n)],
+            score=page,
+            status=rng.choice(["Granted", "Revoked"]),
+        )
+        for page, n in enumerate(rng.randrange(0, 40) for _ in range(rng.randrange(1, 6)))
+    ]
+    kept = {}
+    for limit in (0, 4096):  # every partition through Arrow, then through the dict
+        monkeypatch.setattr(staging_module, "PYTHON_DEDUPE_ROWS", limit)
+        with Staging(tmp_path, WORKER_QUALIFICATIONS, "worker_id") as s:
+            for page in pages:
+                s.write(page)
+            batches = list(s.last_per_key())
+            assert not s.spilled
+        assert all(b.schema == WORKER_QUALIFICATIONS for b in batches)
+        kept[limit] = pa.Table.from_batches(batches, schema=WORKER_QUALIFICATIONS).to_pylist()
+    expected: dict[str, dict] = {}
+    for page in pages:
+        for row in page.to_pylist():
+            expected[row["worker_id"]] = row  # a later page wins
+    assert kept[0] == kept[4096] == [expected[w] for w in sorted(expected)]
 
 
 def test_staging_beyond_one_row_group_spills_to_disk_and_keeps_the_same_rows(tmp_path, monkeypatch):
