@@ -225,6 +225,10 @@ def _load_worker_qualifications(
 ) -> tuple[dict[str, int], CheckResult]:
     """Replace the refreshed types' rows and merge them into the history.
 
+    A type seen for the first time (no current rows, no history) is inserted whole; a type with
+    rows is compared row by row with its snapshot and only the rows that differ are written
+    (replace_worker_qualifications), and only their keys are compared with the history.
+
     Returns the history versions opened or closed, by change (new, returned, score, gone, ...),
     and the uniqueness check of worker_qualifications as replaced. That check decides the merge's
     path (any duplicate key: one row per key, see the _deduplicated observation) and is the
@@ -232,13 +236,31 @@ def _load_worker_qualifications(
     it again would find the same (at 10,000,000 rows it groups 10,000,000 key hashes).
     """
     with registered(con, "observed_partitions", _partition_table(snapshots)):
-        files = [s.location for s in snapshots]
-        run_sql_file(con, "load/replace_worker_qualifications", {"files": files})
+        first_sighted = {
+            type_id for (type_id,) in run_sql_file(con, "load/first_sighted_partitions").fetchall()
+        }
+        known = [s for s in snapshots if s.qualification_type_id not in first_sighted]
+        if known:
+            files = [s.location for s in known]
+            run_sql_file(con, "load/replace_worker_qualifications", {"files": files})
+        else:
+            run_sql_file(con, "load/no_compared_keys")
+        new = [s for s in snapshots if s.qualification_type_id in first_sighted]
+        if new:
+            files = [s.location for s in new]
+            run_sql_file(con, "load/insert_worker_qualifications", {"files": files})
+        unique = check_unique_worker_qualifications(con)
+        if known and (not unique.passed or not _held_as_snapshots(con, snapshots)):
+            # A key held twice, or not as many rows as the snapshots': row hashes cannot tell
+            # how often a row is held. Every refreshed type is written again from its snapshot
+            # and every key of it compared with the history.
+            files = [s.location for s in snapshots]
+            run_sql_file(con, "load/rewrite_worker_qualifications", {"files": files})
+            unique = check_unique_worker_qualifications(con)
         rows = sum(s.row_count for s in snapshots)
         step(
             f"replace worker_qualifications: {len(snapshots)} type(s), {rows:,} rows from the lake"
         )
-        unique = check_unique_worker_qualifications(con)
         if not unique.passed:  # duplicate keys (in a refreshed type, or left from before)
             run_sql_file(con, "load/observe_refreshed_worker_qualifications_deduplicated")
         else:
@@ -249,6 +271,27 @@ def _load_worker_qualifications(
         )
         step(f"merge history: {sum(changes.values()):,} version(s) opened or closed")
     return changes, unique
+
+
+def _held_as_snapshots(con: duckdb.DuckDBPyConnection, snapshots: list[Snapshot]) -> bool:
+    """True when worker_qualifications holds, for the refreshed types (observed_partitions), as
+    many rows as their snapshots bring plus the rows kept as newer (a verified push after the
+    snapshot) less the snapshot rows those replace: the count that tells, with every key held
+    once, that comparing rows by hash kept no row too few or too many times."""
+    (held, newer) = con.execute(
+        "SELECT (SELECT count(*) FROM worker_qualifications "
+        "SEMI JOIN observed_partitions USING (qualification_type_id)), "
+        "(SELECT count(*) FROM newer_worker_qualifications)"
+    ).fetchall()[0]
+    brought = sum(s.row_count for s in snapshots)
+    if newer:  # rare: a push newer than the snapshot; count the snapshot rows it replaces
+        files = [s.location for s in snapshots]
+        (brought,) = con.execute(
+            "SELECT count(*) FROM read_parquet(?, hive_partitioning = false) "
+            "ANTI JOIN newer_worker_qualifications USING (qualification_type_id, worker_id)",
+            [files],
+        ).fetchall()[0]
+    return held == brought + newer
 
 
 def _load_partitioned_requests(con: duckdb.DuckDBPyConnection, snapshots: list[Snapshot]) -> None:

@@ -16,3 +16,7 @@ ORDER BY c.qualification_type_id, c.worker_id, w.extracted_at DESC NULLS LAST;
 
 CREATE OR REPLACE TEMP VIEW observed_worker_qualifications AS
 SELECT * FROM pushed_observations;
+
+-- Only the pushed keys can change (merge_history compares these).
+CREATE OR REPLACE TEMP TABLE compared_keys AS
+SELECT DISTINCT qualification_type_id, worker_id FROM pushed_observations;

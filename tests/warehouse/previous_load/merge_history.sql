@@ -1,0 +1,120 @@
+-- SCD2 merge of observed_worker_qualifications into worker_qualification_history.
+-- observed_partitions(qualification_type_id, observed_at, complete) lists the partitions observed;
+-- only a complete observation (a full snapshot) can tell that a worker is gone.
+-- An observation never overrides a newer one: a change counts only if observed after the open
+-- version began, so replaying a snapshot or a push adds nothing.
+-- history_changes (a view, read for the counts) lists every version opened or closed: the staged
+-- changes of types that have a history, and the first sightings of types that have none, which
+-- are inserted straight from the observations rather than staged (a first load of 10,000,000 rows
+-- staged them all, then copied them: 36 s of its 73 under 512MB).
+
+-- Observed types without any history version: all their observations are new.
+CREATE OR REPLACE TEMP TABLE first_sighted_types AS
+SELECT p.qualification_type_id
+FROM observed_partitions AS p
+ANTI JOIN (
+    SELECT DISTINCT qualification_type_id FROM worker_qualification_history
+) AS h USING (qualification_type_id);
+
+CREATE OR REPLACE TEMP TABLE staged_history_changes AS
+WITH open_versions AS (
+    SELECT
+        h.qualification_type_id, h.worker_id, h.status, h.integer_value, h.country,
+        h.subdivision, h.valid_from, h.rowid AS open_version_rowid,
+        p.observed_at AS partition_observed_at,
+        p.complete AS partition_complete
+    FROM worker_qualification_history AS h
+    JOIN observed_partitions AS p USING (qualification_type_id)
+    WHERE h.valid_to IS NULL
+),
+compared AS (
+    -- One pass over observed x open versions: new (no open version), gone (no observation in a
+    -- complete partition), or the fields that changed; null when nothing changed.
+    SELECT
+        coalesce(o.qualification_type_id, v.qualification_type_id) AS qualification_type_id,
+        coalesce(o.worker_id, v.worker_id) AS worker_id,
+        o.status,
+        o.integer_value,
+        o.country,
+        o.subdivision,
+        coalesce(o.observed_at, v.partition_observed_at) AS observed_at,
+        coalesce(o.source, 'refresh') AS source,
+        v.worker_id IS NOT NULL AS closes_open_version,
+        v.open_version_rowid,
+        CASE
+            WHEN v.worker_id IS NULL THEN 'new'
+            WHEN o.worker_id IS NULL THEN
+                CASE
+                    WHEN v.partition_complete AND v.partition_observed_at > v.valid_from
+                        THEN 'gone'
+                END
+            WHEN o.observed_at > v.valid_from THEN nullif(concat_ws(
+                ',',
+                CASE WHEN o.integer_value IS DISTINCT FROM v.integer_value THEN 'score' END,
+                CASE WHEN o.status IS DISTINCT FROM v.status THEN 'status' END,
+                CASE
+                    WHEN o.country IS DISTINCT FROM v.country
+                        OR o.subdivision IS DISTINCT FROM v.subdivision THEN 'locale'
+                END
+            ), '')
+        END AS change
+    FROM (
+        -- The observations of types with a history: a semi join with those types (none in a first
+        -- load, when DuckDB then reads no observation) rather than an anti join with the first
+        -- sighted ones (which read all 10,000,000 of a first load to keep none: 1.2 s of CPU).
+        SELECT * FROM observed_worker_qualifications
+        SEMI JOIN (
+            SELECT qualification_type_id FROM observed_partitions
+            ANTI JOIN first_sighted_types USING (qualification_type_id)
+        ) AS known USING (qualification_type_id)
+    ) AS o
+    FULL OUTER JOIN open_versions AS v
+        ON v.qualification_type_id = o.qualification_type_id AND v.worker_id = o.worker_id
+)
+SELECT * FROM compared WHERE change IS NOT NULL;
+
+-- A key with no open version but a version closed as gone has come back. A join with the keys
+-- of gone versions (each once), not a correlated EXISTS: DuckDB then builds on the gone keys,
+-- few, instead of on every new key (a first load of 1,000,000 rows spent 1.4 s here, now 0.01).
+UPDATE staged_history_changes AS c
+SET change = 'returned'
+FROM (
+    SELECT DISTINCT qualification_type_id, worker_id
+    FROM worker_qualification_history
+    WHERE end_reason = 'gone'
+) AS g
+WHERE c.change = 'new'
+    AND c.qualification_type_id = g.qualification_type_id
+    AND c.worker_id = g.worker_id;
+
+-- Close the open versions the comparison matched, found by the row id it read them at (the history
+-- is not rewritten between the two statements): a join on one number instead of on the two key
+-- strings of every open version (in a merge of 10,000,000 rows, busy machine: 1.0 to 1.5 s of CPU
+-- here, 1.4 to 1.6 s before).
+UPDATE worker_qualification_history AS h
+SET valid_to = c.observed_at, end_reason = CASE WHEN c.change = 'gone' THEN 'gone' ELSE 'superseded' END
+FROM staged_history_changes AS c
+WHERE c.closes_open_version AND h.rowid = c.open_version_rowid;
+
+INSERT INTO worker_qualification_history BY NAME
+SELECT
+    qualification_type_id, worker_id, status, integer_value, country, subdivision,
+    observed_at AS valid_from, NULL AS valid_to, change, NULL AS end_reason, source
+FROM staged_history_changes
+WHERE change <> 'gone';
+
+INSERT INTO worker_qualification_history BY NAME
+SELECT
+    qualification_type_id, worker_id, status, integer_value, country, subdivision,
+    observed_at AS valid_from, NULL AS valid_to, 'new' AS change, NULL AS end_reason, source
+FROM observed_worker_qualifications
+SEMI JOIN first_sighted_types USING (qualification_type_id);
+
+CREATE OR REPLACE TEMP VIEW history_changes AS
+SELECT * FROM staged_history_changes
+UNION ALL
+SELECT
+    qualification_type_id, worker_id, status, integer_value, country, subdivision, observed_at,
+    source, false AS closes_open_version, NULL::BIGINT AS open_version_rowid, 'new' AS change
+FROM observed_worker_qualifications
+SEMI JOIN first_sighted_types USING (qualification_type_id);
