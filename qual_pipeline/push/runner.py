@@ -43,6 +43,7 @@ from qual_pipeline.push.calls import (
     is_transient,
     pending_request_ids,
     read_score,
+    refuses_caller,
     send_change,
 )
 from qual_pipeline.push.guard import PRODUCTION_REFUSAL, PushRefused
@@ -66,6 +67,7 @@ from qual_pipeline.settings import (
     PUSH_BATCH_SIZE,
     PUSH_CONCURRENCY,
     PUSH_SEND_NOTIFICATIONS,
+    ConfigurationError,
 )
 from qual_pipeline.stores.profile import Stores
 from qual_pipeline.stores.warehouse import WarehouseBusyError, WarehouseStore, run_transaction
@@ -106,6 +108,11 @@ AUDIT_COLUMNS = pa.schema(
 
 class PushInterrupted(RuntimeError):
     """MTurk could not be reached mid-push; the journal holds the state, re-run to resume."""
+
+
+class CredentialsRefused(ConfigurationError):
+    """MTurk refused the caller's credentials: the push stopped at the first such answer, no
+    change marked failed; fix the credentials and push again to resume."""
 
 
 class PushFailed(RuntimeError):
@@ -221,7 +228,11 @@ def run_push(
             )
         except NoCredentialsError:
             raise
-        except (BotoCoreError, ClientError) as e:
+        except ClientError as e:
+            if refuses_caller(e):
+                raise CredentialsRefused(sender.refusal(e)) from e
+            raise PushInterrupted(sender.interruption(e)) from e
+        except BotoCoreError as e:
             raise PushInterrupted(sender.interruption(e)) from e
     if not report.ok:
         problems = [p for outcome in report.plans for p in outcome.problems]
@@ -257,6 +268,40 @@ def _run_locked(
         report.plans.append(sender.execute(plan, resumed=True, progress=progress))
         finished_now.add(plan.plan_id)
     sender.flush()
+    try:
+        _push_target(
+            kind,
+            sender,
+            report,
+            read_warehouse,
+            inputs_dir,
+            plan_id,
+            replan,
+            progress,
+            website_csv,
+            finished_now,
+        )
+    except PushRefused as e:
+        if not report.plans:
+            raise
+        # Something was sent (or read back) for the resumed plans: never say "nothing was sent".
+        raise PushRefused(_after_resume(report, str(e)), report=report) from None
+
+
+def _push_target(
+    kind: Kind,
+    sender: _Sender,
+    report: PushReport,
+    read_warehouse: ReadWarehouse,
+    inputs_dir: Path,
+    plan_id: str | None,
+    replan: PlanSettings | None,
+    progress: Progress | None,
+    website_csv: Path | None,
+    finished_now: set[str],
+) -> None:
+    """Step 2 and 3 of a run (the module's): the plan this run applies, checked, then sent."""
+    journal, settings = sender.journal, sender.settings
     if replan is not None:
         saved = save_plan(
             kind,
@@ -306,6 +351,24 @@ def _run_locked(
     report.plans.append(sender.execute(opened, resumed=False, progress=progress))
 
 
+def _after_resume(report: PushReport, refusal: str) -> str:
+    """The refusal of this run's plan when unfinished plans were resumed first: what the resume
+    did, then why the plan was not pushed (`refusal`, which begins with REFUSED)."""
+    done = "; ".join(
+        f"resumed plan {p.plan_id} ({p.kind}): {p.total:,} change(s), "
+        + ", ".join(f"{s} {n:,}" for s, n in sorted(p.states.items()))
+        for p in report.plans
+    )
+    problems = sum(len(p.problems) for p in report.plans)
+    if problems:
+        done += f" ({problems} problem(s), recorded in push_audit)"
+    reason = refusal.removeprefix(REFUSED)
+    return (
+        f"{done}. The interrupted push was finished first; then the push of the next plan was "
+        f"refused, and nothing of that plan was sent: {reason}"
+    )
+
+
 class _Sender:
     """Sends one journalled plan's changes and keeps the journal, audit and warehouse in step."""
 
@@ -324,6 +387,8 @@ class _Sender:
         self.run_id = run_id
         self.journal: Journal
         self.problems: list[str] = []
+        self.refused: ClientError | None = None
+        """MTurk's first refusal of the credentials: no call is made after it."""
         self.plan: PlanRecord | None = None
         self.stage = "preparing the push"
         self._schema_ready = False
@@ -338,13 +403,24 @@ class _Sender:
     def interruption(self, error: BotoCoreError | ClientError) -> str:
         """What to tell the user when MTurk errors outlived the retries: what, where, and how the
         journal stands."""
-        what = describe(error)
-        state = ""
-        if self.plan is not None:
-            counts = self.journal.state_counts(self.plan.plan_id)
-            listed = ", ".join(f"{k} {n}" for k, n in sorted(counts.items()))
-            state = f" Its changes in the journal: {listed}."
-        return f"MTurk failed while {self.stage}: {what}.{state} {RESUME_HINT}"
+        return f"MTurk failed while {self.stage}: {describe(error)}.{self._state()} {RESUME_HINT}"
+
+    def refusal(self, error: ClientError) -> str:
+        """What to tell the user when MTurk refused the credentials (one line)."""
+        return (
+            f"MTurk refused the credentials while {self.stage}: {describe(error)}. Check "
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) for the "
+            f"{self.settings.environment} environment; the push stopped at the first refusal and "
+            f"marked no change failed.{self._state()} Run `qual-pipeline push` again once they "
+            "are right: it resumes, reading back the changes in flight before sending anything."
+        )
+
+    def _state(self) -> str:
+        if self.plan is None:
+            return ""
+        counts = self.journal.state_counts(self.plan.plan_id)
+        listed = ", ".join(f"{k} {n}" for k, n in sorted(counts.items()))
+        return f" Plan {self.plan.plan_id}'s changes in the journal: {listed}."
 
     def execute(self, plan: PlanRecord, *, resumed: bool, progress: Progress | None) -> PlanOutcome:
         self.problems = []
@@ -396,9 +472,18 @@ class _Sender:
         change stays 'sending', and the next run reads it back before sending it again.
         """
         try:
+            if self.refused is not None:  # credentials refused: send nothing more
+                raise self.refused
+            if change.action == "accept":
+                changed = self._changed_since_plan(change)
+                if changed is not None:
+                    return changed
             self.locked()
             send_change(self.client, change, send_notifications=notify)
         except ClientError as e:
+            if refuses_caller(e):
+                self.refused = e
+                raise
             if is_transient(e):
                 raise
             # A retried call may fail because its first attempt landed (an accepted request is
@@ -410,6 +495,33 @@ class _Sender:
             self.problems.append(f"{_who(change)}: {error}")
             return Outcome(change, "failed", "failed", error=error)
         return None
+
+    def _changed_since_plan(self, change: Change) -> Outcome | None:
+        """Before an accept: None when MTurk still holds what the plan saw for the worker (the
+        score it held, or no granted qualification); else the accept's refusal, recorded with
+        what MTurk holds. An accept sets the score (1 when the plan gives none), so accepting
+        over a score granted since the plan would overwrite it unseen."""
+        self.locked()
+        seen = read_score(self.client, change.qualification_type_id, change.worker_id)
+        if change.old_status == "Granted":
+            same = seen.status == "Granted" and seen.value == change.old_value
+            planned = f"Granted {change.old_value}"
+        else:
+            same = seen.status in ("Revoked", "Missing")
+            planned = "Revoked" if change.old_status == "Revoked" else "no qualification"
+        if same:
+            return None
+        if seen.status == "Unreadable":
+            now = f"MTurk refused to read the worker's score ({seen.error})"
+        else:
+            now = f"MTurk holds {seen.status}{'' if seen.value is None else f' {seen.value}'}"
+        error = (
+            f"not accepted: the worker's qualification changed on MTurk since the plan (the plan "
+            f"saw {planned}; {now}), and accepting would set {change.new_value}. Refresh, then "
+            "plan the request again to decide it on the current score"
+        )
+        self.problems.append(f"{_who(change)}: {error}")
+        return _observed_outcome(change, "refused", "refused", seen, error)
 
     def _resolve_unknown(self, batch: list[Change]) -> None:
         def interrupted(c: Change, seen: Observed | None) -> Outcome:
@@ -473,7 +585,7 @@ class _Sender:
                 self.locked()
                 ids = pending_request_ids(self.client, type_id)
             except ClientError as e:
-                if is_transient(e):
+                if is_transient(e) or refuses_caller(e):
                     raise
                 unreadable = Observed("Unreadable", error=describe(e))
                 observed.update((c.seq, unreadable) for c in of_type)
