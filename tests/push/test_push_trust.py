@@ -9,6 +9,7 @@ plan; and a plain `push` re-checks the inputs folder the plan was built from.
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,7 @@ from push_helpers import (
 from support.mturk import mturk_client, type_id, worker_id
 
 from qual_pipeline.local_mturk.server import FaultConfig
+from qual_pipeline.warehouse.sql_files import SQL_DIR
 
 T1 = type_id(51)
 W = [worker_id(i) for i in range(40)]
@@ -177,3 +179,46 @@ def test_an_accept_never_overwrites_a_score_granted_on_mturk_since_the_plan(
         ("REQOTHER", None, 1, 1, "Granted", "verified"),
         ("REQREVOKED", 7, 1, 40, "Granted", "refused"),
     ]
+
+
+def test_push_rechecks_the_inputs_and_sql_folders_the_plan_was_built_from(
+    world, tmp_path: Path
+) -> None:
+    mturk, common = world(holders())
+    data = ["--data-dir", str(tmp_path / "data")]
+    write_desired(tmp_path / "inputs", [(T1, W[i], 300 + i) for i in range(12)])  # the default
+    good = tmp_path / "good"
+    write_desired(good, [(T1, W[1], 50), (T1, W[2], 51)])
+    planned = push_cli("plan", *data, "--inputs-dir", str(good), "--max-share", "1")
+    assert planned.exit_code == 0, planned.output
+    pushed = push_cli("push", *common)  # --inputs-dir names the default folder
+    assert pushed.exit_code == 0, pushed.output
+    assert f"pushed plan {saved_plan_id(planned.output)}" in pushed.output
+    assert mturk_state(mturk, [(T1, W[1]), (T1, W[2]), (T1, W[3])]) == {
+        (T1, W[1]): ("Granted", 50),
+        (T1, W[2]): ("Granted", 51),
+        (T1, W[3]): ("Granted", 3),
+    }
+
+    mysql = tmp_path / "mysql"
+    shutil.copytree(SQL_DIR, mysql)
+    (mysql / "desired_scores.sql").write_text(  # every desired score becomes 77
+        "SELECT qualification_type_id, worker_id, '77' AS integer_value, source_line, "
+        "input_problem FROM desired_scores_csv\n"
+    )
+    write_desired(good, [(T1, W[5], 70)])
+    planned = push_cli(
+        "plan", *data, "--inputs-dir", str(good), "--sql-dir", str(mysql), "--max-share", "1"
+    )
+    assert planned.exit_code == 0, planned.output
+    pushed = push_cli("push", *data, "--inputs-dir", str(good))  # the package's sql/ by default
+    assert pushed.exit_code == 0, pushed.output
+    assert mturk_state(mturk, [(T1, W[5])]) == {(T1, W[5]): ("Granted", 77)}
+
+    write_desired(good, [(T1, W[6], 71)])
+    planned = push_cli("plan", *data, "--inputs-dir", str(good), "--max-share", "1")
+    assert planned.exit_code == 0, planned.output
+    write_desired(good, [(T1, W[6], 72)])  # edited after the plan: still refused
+    refused = push_cli("push", *common)
+    assert refused.exit_code == 1 and "the inputs changed since plan" in refused.output
+    assert str(good / "desired_scores.csv") in refused.output
