@@ -445,10 +445,14 @@ class _Sender:
                 _stop_if_asked()
                 sending = self.journal.mark_sending(batch, self.run_id)
                 self.stage = f"sending the changes of plan {plan.plan_id}"
-                results = list(pool.map(lambda c: self._send(c, notify), sending))
-                sent = [c for c, outcome in zip(sending, results, strict=True) if outcome is None]
-                failed = [o for o in results if o is not None]
+                results = list(pool.map(_caught(lambda c: self._send(c, notify)), sending))
+                errors = [r for r in results if isinstance(r, BaseException)]
+                sent = [c for c, r in zip(sending, results, strict=True) if r is None]
+                failed = [r for r in results if isinstance(r, Outcome)]
+                # Journal what is known even when a call failed: the rest stay 'sending'.
                 self.journal.record_outcomes([Outcome(c, "sent", "sent") for c in sent] + failed)
+                if errors:
+                    raise _first(errors)
                 self.stage = f"reading back the changes of plan {plan.plan_id}"
                 self._verify(sent)
                 self.flush()
@@ -488,7 +492,9 @@ class _Sender:
                 raise
             # A retried call may fail because its first attempt landed (an accepted request is
             # gone): read back before calling it a failure.
-            observed, pending = self._observe([change], parallel=False)
+            observed, pending, errors = self._observe([change], parallel=False)
+            if errors:
+                raise errors[0] from e
             if has_landed(change, observed.get(change.seq), change.seq in pending):
                 return None
             error = describe(e)
@@ -524,12 +530,25 @@ class _Sender:
         return _observed_outcome(change, "refused", "refused", seen, error)
 
     def _resolve_unknown(self, batch: list[Change]) -> None:
-        def interrupted(c: Change, seen: Observed | None) -> Outcome:
+        def not_landed(c: Change, seen: Observed | None) -> Outcome:
+            if seen is not None and seen.error is not None:
+                # Whether MTurk applied it is unknown: never sent a second time unknowingly.
+                error = (
+                    "outcome unknown: its call was interrupted, then MTurk refused to read it "
+                    f"back ({seen.error}); not sent again. Refresh and plan again to retry it"
+                )
+                self.problems.append(f"{_who(c)}: {error}")
+                return _observed_outcome(c, "failed", "failed", seen, error)
+            held = "still pending" if seen is None else _held(seen)
             return _observed_outcome(
-                c, "pending", "interrupted", seen, "interrupted before MTurk applied it; sent again"
+                c,
+                "pending",
+                "interrupted",
+                seen,
+                f"interrupted; read back, MTurk did not hold it ({held}); sent again",
             )
 
-        self.journal.record_outcomes(self._read_back(batch, interrupted))
+        self._read_back(batch, not_landed)
 
     def _verify(self, batch: list[Change]) -> None:
         if not batch:
@@ -540,34 +559,43 @@ class _Sender:
                 error = f"sent, but MTurk refused to read it back: {seen.error}"
                 self.problems.append(f"{_who(c)}: {error}")
                 return _observed_outcome(c, "failed", "failed", seen, error)
-            got = f"{seen.status} {seen.value}" if seen else "still pending"
+            got = _held(seen) if seen else "still pending"
             error = f"read back {got}, expected {_expected(c)}"
             self.problems.append(f"{_who(c)}: {error}")
             return _observed_outcome(c, "mismatch", "mismatch", seen, error)
 
-        self.journal.record_outcomes(self._read_back(batch, mismatch))
+        self._read_back(batch, mismatch)
 
     def _read_back(
         self, batch: list[Change], otherwise: Callable[[Change, Observed | None], Outcome]
-    ) -> list[Outcome]:
-        """Read every change back: verified where MTurk holds it, else what `otherwise` says."""
-        observed, pending = self._observe(batch)
+    ) -> None:
+        """Read every change back and journal it: verified where MTurk holds it, else what
+        `otherwise` says. Each change read is journalled even when others could not be read
+        (MTurk failing after the retries, a stop): then the first such error is raised, and only
+        those others are read again by the next push."""
+        observed, pending, errors = self._observe(batch)
         outcomes = []
         for c in batch:
+            if (c.action != "reject" and c.seq not in observed) or c.seq in pending.unread:
+                continue  # not read: stays as it is
             seen = observed.get(c.seq)
             if has_landed(c, seen, c.seq in pending):
                 outcomes.append(_observed_outcome(c, "verified", "verified", seen))
             else:
                 outcomes.append(otherwise(c, seen))
-        return outcomes
+        self.journal.record_outcomes(outcomes)
+        if errors:
+            raise _first(errors)
 
     def _observe(
         self, batch: list[Change], *, parallel: bool = True
-    ) -> tuple[dict[int, Observed], set[int]]:
+    ) -> tuple[dict[int, Observed], _Pending, list[BaseException]]:
         """GetQualificationScore for every change that sets a score; pending requests by type.
 
         A request whose type's pending list MTurk refuses to give (for good) is observed as
-        'Unreadable', so it is never taken as decided. Transient errors propagate.
+        'Unreadable', so it is never taken as decided. Transient errors, refused credentials
+        and a stop are returned (third item), not raised: the changes they left unread are
+        missing from the observations (scores) or in `pending.unread` (requests).
         """
         scored = [c for c in batch if c.action != "reject"]
 
@@ -575,9 +603,15 @@ class _Sender:
             self.locked()
             return read_score(self.client, c.qualification_type_id, c.worker_id)
 
-        results = self.pool.map(read, scored) if parallel else map(read, scored)
-        observed = {c.seq: o for c, o in zip(scored, results, strict=True)}
-        pending: set[int] = set()
+        reads = self.pool.map(_caught(read), scored) if parallel else map(_caught(read), scored)
+        observed: dict[int, Observed] = {}
+        errors: list[BaseException] = []
+        for c, got in zip(scored, reads, strict=True):
+            if isinstance(got, BaseException):
+                errors.append(got)
+            else:
+                observed[c.seq] = got
+        pending = _Pending()
         requests = [c for c in batch if c.qualification_request_id]
         for type_id in sorted({c.qualification_type_id for c in requests}):
             of_type = [c for c in requests if c.qualification_type_id == type_id]
@@ -586,13 +620,19 @@ class _Sender:
                 ids = pending_request_ids(self.client, type_id)
             except ClientError as e:
                 if is_transient(e) or refuses_caller(e):
-                    raise
+                    errors.append(e)
+                    pending.unread.update(c.seq for c in of_type)
+                    continue
                 unreadable = Observed("Unreadable", error=describe(e))
                 observed.update((c.seq, unreadable) for c in of_type)
                 pending.update(c.seq for c in of_type)
                 continue
+            except (BotoCoreError, interrupt.Interrupted) as e:
+                errors.append(e)
+                pending.unread.update(c.seq for c in of_type)
+                continue
             pending.update(c.seq for c in of_type if c.qualification_request_id in ids)
-        return observed, pending
+        return observed, pending, errors
 
     def flush(self) -> None:
         """Copy finished attempts to push_audit and verified values into the warehouse, both in
@@ -624,6 +664,45 @@ class _Sender:
                         ) from e
                     time.sleep(wait)
             self.journal.mark_recorded(rows)
+
+
+class _Pending(set[int]):
+    """The request changes still pending on MTurk; `unread`: those whose pending list could not
+    be read (their outcome is still unknown)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unread: set[int] = set()
+
+
+def _caught(call: Callable[[Change], Any]) -> Callable[[Change], Any]:
+    """`call`, returning instead of raising what stops a batch midway (MTurk failing after the
+    retries, refused credentials, a stop), so the calls that did answer are journalled."""
+
+    def run(change: Change) -> Any:
+        try:
+            return call(change)
+        except (BotoCoreError, ClientError, interrupt.Interrupted) as e:
+            return e
+
+    return run
+
+
+def _first(errors: list[BaseException]) -> BaseException:
+    """The error that stops the run, of several from one batch: refused credentials first
+    (a configuration error), then a stop asked for, then MTurk's first failure."""
+    for error in errors:
+        if isinstance(error, ClientError) and refuses_caller(error):
+            return error
+    for error in errors:
+        if isinstance(error, interrupt.Interrupted):
+            return error
+    return errors[0]
+
+
+def _held(seen: Observed) -> str:
+    """What MTurk holds, as read back: `Granted 5`, `Revoked`, `Missing`."""
+    return seen.status if seen.value is None else f"{seen.status} {seen.value}"
 
 
 def _stop_if_asked() -> None:
