@@ -170,6 +170,8 @@ class PushReport:
     saved: SavedPlan | None = None
     """The plan this run built and saved itself (push with replan)."""
     plans: list[PlanOutcome] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    """Lines about settings this run did not apply (e.g. a resumed plan's notifications)."""
 
     @property
     def summary(self) -> PlanSummary | None:
@@ -264,6 +266,13 @@ def _run_locked(
             raise PushRefused(
                 f"an unfinished push {plan.plan_id} to {plan.environment} is in the journal "
                 f"({journal.path}); finish it first with --environment {plan.environment}"
+            )
+        if plan.send_notifications != settings.send_notifications:
+            report.notes.append(
+                f"note: plan {plan.plan_id} was resumed with SendNotification="
+                f"{plan.send_notifications}, as it was opened: "
+                f"{'' if settings.send_notifications else 'no '}--send-notifications applies to "
+                "the plans a push opens, not to one it resumes"
             )
         report.plans.append(sender.execute(plan, resumed=True, progress=progress))
         finished_now.add(plan.plan_id)
