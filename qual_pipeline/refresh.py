@@ -183,7 +183,8 @@ def refresh(
     once its run has finished. Errors before any run starts (discovery, settings, credentials)
     are raised. A stop (`qual_pipeline.interrupt.stop`) ends the refresh early: see the module.
     With `retry_failed`, failed types that lie apart in the partition order take one run per
-    contiguous stretch (a run covers a partition key range).
+    contiguous stretch (a run covers a partition key range); the first of them snapshots the
+    types' metadata (one ListQualificationTypes listing), the others only their types' tables.
     """
     announce = on_run or (lambda _name: None)
     done = on_materialized or (lambda _key, _partition, _metadata: None)
@@ -202,14 +203,21 @@ def refresh(
     sizes = _run_sizes(wanted, order) if wanted else [0] * len(runs)
     if runs:  # nothing to extract (a retry with nothing failed): no extraction to announce
         announce("extract")
-    for tags, types in zip(runs, sizes, strict=True):
+    for number, (tags, types) in enumerate(zip(runs, sizes, strict=True)):
         if types:  # Dagster takes a while to create a run of thousands of partitions
             report(Progress(task="extract", done=0, rows=0, unit=f"creating the run of {types:,} "
                             "type(s)", total=types))  # fmt: skip
         job = defs.resolve_job_def(EXTRACT_JOB if tags else TYPES_JOB)
+        # The types' metadata is one listing of every type: the first run takes it, the others
+        # only their types' tables.
+        selection = list(lake_type_tables.keys) if number else None
         result = _run_in_thread(
-            lambda job=job, tags=tags: job.execute_in_process(
-                instance=instance, tags=tags, run_config=config, raise_on_error=False
+            lambda job=job, tags=tags, selection=selection: job.execute_in_process(
+                instance=instance,
+                tags=tags,
+                run_config=config,
+                raise_on_error=False,
+                asset_selection=selection,
             )
         )
         if result is None:  # stopped, and the run did not end within the grace period

@@ -21,7 +21,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -307,26 +307,45 @@ telemetry:
 
 
 def write_quiet_dagster_yaml(home: Path) -> None:
-    """Give a DAGSTER_HOME without a dagster.yaml (or .yml) one that only turns Dagster's
-    telemetry off (see QUIET_DAGSTER_YAML), and say so in one line; a folder that has one is
-    left as it is."""
-    if not home.is_dir() or any((home / name).exists() for name in ("dagster.yaml", "dagster.yml")):
+    """Give a DAGSTER_HOME without a dagster.yaml (or .yml), or with an empty (0-byte)
+    dagster.yaml (Dagster reads it as its defaults, telemetry on), one that only turns Dagster's
+    telemetry off (see QUIET_DAGSTER_YAML), and say so in one line; a dagster.yaml with anything
+    in it, or a dagster.yml, is left as it is. Written whole or not at all (a temporary
+    file renamed), so a full disk leaves no empty dagster.yaml behind."""
+    target = home / "dagster.yaml"
+    if not home.is_dir() or (home / "dagster.yml").exists():
         return
+    empty = target.exists()
+    if empty and not _empty_file(target):
+        return
+    staged = home / f".dagster.yaml.{os.getpid()}.tmp"
     try:
-        (home / "dagster.yaml").write_text(QUIET_DAGSTER_YAML, encoding="utf-8")
+        staged.write_text(QUIET_DAGSTER_YAML, encoding="utf-8")
+        os.replace(staged, target)
     except OSError as e:
+        with suppress(OSError):
+            staged.unlink()
+        had = "an empty dagster.yaml" if empty else "no dagster.yaml"
         raise fail(
-            f"{DAGSTER_HOME}={str(home)!r} has no dagster.yaml and it cannot be written there "
+            f"{DAGSTER_HOME}={str(home)!r} has {had} and it cannot be written there "
             f"({e.strerror}): create one with `telemetry: {{enabled: false}}`, or point "
             f"{DAGSTER_HOME} at a folder you can write",
             2,
         ) from None
+    why = "its dagster.yaml was empty" if empty else "the folder had no dagster.yaml"
     err.print(
-        f"wrote {home / 'dagster.yaml'}: Dagster's defaults with its telemetry off (the folder "
-        "had no dagster.yaml)",
+        f"wrote {target}: Dagster's defaults with its telemetry off ({why})",
         highlight=False,
         soft_wrap=True,
     )
+
+
+def _empty_file(path: Path) -> bool:
+    """Whether `path` is a file of 0 bytes (a dagster.yaml that sets nothing)."""
+    try:
+        return path.is_file() and path.stat().st_size == 0
+    except OSError:
+        return False
 
 
 def open_dagster_instance() -> Any:

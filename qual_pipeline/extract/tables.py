@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypedDict, Unpack
@@ -175,15 +175,19 @@ def extract_qualification_types(
     client: Any,
     stores: Stores,
     type_ids: Sequence[str] | None = None,
+    *,
+    keep: Collection[str] = (),
     **options: Unpack[ExtractOptions],
 ) -> ExtractResult:
     """Snapshot the metadata of every type the caller owns (one ListQualificationTypes listing),
-    or of `type_ids` only: the same listing, kept to those ids, and GetQualificationType for an
-    id the listing does not show (it lags just after a type is created)."""
+    or of `type_ids` and `keep` only: the same listing, kept to those ids, and
+    GetQualificationType for an id of `type_ids` the listing does not show (it lags just after a
+    type is created). `keep`: ids mirrored earlier (a refresh of some types keeps the others'
+    names); an id of `keep` the listing lacks (no longer owned) is left out."""
     spec = QUALIFICATION_TYPES_SPEC
     if type_ids is not None:
         ids = [validate_type_id(t, source="type_ids") for t in type_ids]
-        wanted = set(ids)
+        wanted = set(ids) | set(keep)
         spec = dataclasses.replace(
             spec,
             normalise=lambda records, at, _: normalise_qualification_types(

@@ -69,6 +69,7 @@ from qual_pipeline.settings import (
     PUSH_SEND_NOTIFICATIONS,
     ConfigurationError,
 )
+from qual_pipeline.stores.journal import JournalStoreError
 from qual_pipeline.stores.profile import Stores
 from qual_pipeline.stores.warehouse import WarehouseBusyError, WarehouseStore, run_transaction
 from qual_pipeline.warehouse.pushed_changes import apply_pushed_changes
@@ -222,20 +223,25 @@ def run_push(
         raise ValueError("website_csv builds a plan: pass it with replan (or to save_plan)")
     reader = read_warehouse or read_only_warehouse(stores.warehouse)
     sender = _Sender(client, stores.warehouse, settings, sql_dir, report.run_id)
-    with Journal(stores.journal.connect(), sql_dir) as journal, journal.lock():
-        sender.journal = journal
-        try:
-            _run_locked(
-                kind, sender, report, reader, inputs_dir, plan_id, replan, progress, website_csv
-            )
-        except NoCredentialsError:
+    try:
+        with Journal(stores.journal.connect(), sql_dir) as journal, journal.lock():
+            sender.journal = journal
+            try:
+                _run_locked(
+                    kind, sender, report, reader, inputs_dir, plan_id, replan, progress, website_csv
+                )
+            except NoCredentialsError:
+                raise
+            except ClientError as e:
+                if refuses_caller(e):
+                    raise CredentialsRefused(sender.refusal(e)) from e
+                raise PushInterrupted(sender.interruption(e)) from e
+            except BotoCoreError as e:
+                raise PushInterrupted(sender.interruption(e)) from e
+    except JournalStoreError as e:  # e.g. a full disk: the failed write left the journal as it was
+        if not e.resumable:
             raise
-        except ClientError as e:
-            if refuses_caller(e):
-                raise CredentialsRefused(sender.refusal(e)) from e
-            raise PushInterrupted(sender.interruption(e)) from e
-        except BotoCoreError as e:
-            raise PushInterrupted(sender.interruption(e)) from e
+        raise JournalStoreError(f"{e} {RESUME_HINT}") from None
     if not report.ok:
         problems = [p for outcome in report.plans for p in outcome.problems]
         shown = "\n- ".join(problems[:20])

@@ -47,6 +47,10 @@ JOURNAL_NAME: Final = "push_journal.sqlite"
 LOCK_NAME: Final = "push_journal.lock"
 SCHEMA_SUFFIX: Final = "_journal"
 BATCH_ROWS: Final = 1000
+BUSY_TIMEOUT_MS: Final = 10_000
+"""How long SQLite waits for another program's lock on the journal before it gives up."""
+FULL_BELOW_BYTES: Final = 1 << 20
+"""An I/O error with less room than this on the journal's disk is told as a full disk."""
 
 
 class JournalBusy(RuntimeError):
@@ -54,7 +58,13 @@ class JournalBusy(RuntimeError):
 
 
 class JournalStoreError(RuntimeError):
-    """The journal's database could not be reached; the message names it (never a password)."""
+    """The journal's database could not be reached, read or written; the message names it and
+    the fix (never a password). `resumable`: False when the journal itself is damaged (a push
+    cannot resume from it), else True (it holds what it held before the failed write)."""
+
+    def __init__(self, message: str, *, resumable: bool = True) -> None:
+        super().__init__(message)
+        self.resumable = resumable
 
 
 class Cursor(Protocol):
@@ -133,44 +143,156 @@ class SqliteJournalStore(JournalStore):
         return SqliteJournal(self.data_dir)
 
 
+# SQLite's primary result codes (the low byte of an extended code) a user can meet and fix.
+_SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_READONLY, _SQLITE_IOERR = 5, 6, 8, 10
+_SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_CANTOPEN, _SQLITE_NOTADB = 11, 13, 14, 26
+_DAMAGED = (_SQLITE_CORRUPT, _SQLITE_NOTADB)
+
+
+def sqlite_journal_problem(path: Path, error: sqlite3.Error | OSError) -> str:
+    """One message for a journal file SQLite (or the OS) could not use: what is wrong with
+    `path`, the fix, and that the unfinished write left nothing behind."""
+    if isinstance(error, OSError):
+        code = {28: _SQLITE_FULL, 13: _SQLITE_READONLY, 30: _SQLITE_READONLY, 1: _SQLITE_READONLY}
+        primary = code.get(error.errno or 0, _SQLITE_IOERR)
+        detail = error.strerror or type(error).__name__
+    else:
+        primary = (getattr(error, "sqlite_errorcode", 0) or 0) & 0xFF
+        detail = str(error).strip() or type(error).__name__
+    undone = "SQLite undid the unfinished write: the journal holds what it held before"
+    if primary == _SQLITE_IOERR and _free_bytes(path.parent) < FULL_BELOW_BYTES:
+        # e.g. SQLITE_IOERR_SHMSIZE: the WAL's shared-memory file could not grow on a full disk
+        primary, detail = _SQLITE_FULL, f"{detail}, {_free_bytes(path.parent):,} bytes free"
+    if primary == _SQLITE_FULL:
+        return (
+            f"The push journal {path} cannot be written: the disk is full ({detail}). {undone}. "
+            f"Free space on the disk holding {path.parent}, then run the command again."
+        )
+    if primary in (_SQLITE_READONLY, _SQLITE_CANTOPEN):
+        return (
+            f"The push journal {path} cannot be opened for writing ({detail}): make it and its "
+            f"folder writable by this user (e.g. `chmod u+w {path} {path.parent}`), then run "
+            "the command again."
+        )
+    if primary in (_SQLITE_BUSY, _SQLITE_LOCKED):
+        return (
+            f"The push journal {path} is locked by another program ({detail}) that kept it "
+            f"locked for {BUSY_TIMEOUT_MS // 1000} s (an sqlite3 shell or a database browser "
+            "with a transaction open?): close it, then run the command again."
+        )
+    if primary in _DAMAGED:
+        return (
+            f"The push journal {path} is damaged: it cannot be read as an SQLite database "
+            f"({detail}). Restore it from a backup, or move it away (e.g. `mv {path} "
+            f"{path}.broken`) and run `qual-pipeline plan` again: a new journal starts empty, "
+            "without the saved plans and the record of the pushes in the old file."
+        )
+    return (
+        f"The push journal {path} cannot be read or written ({detail}): check the disk "
+        f"holding {path.parent} (is it full or failing?), then run the command again."
+    )
+
+
+def _free_bytes(folder: Path) -> int:
+    """Bytes an unprivileged write may still take on the disk holding `folder` (-1: unknown)."""
+    try:
+        found = os.statvfs(folder)
+    except OSError:
+        return -1
+    return found.f_bavail * found.f_frsize
+
+
+class _ReadCursor:
+    """A statement's whole result, read while SQLite's errors are still translated."""
+
+    def __init__(self, cursor: sqlite3.Cursor) -> None:
+        self.description = cursor.description
+        self._rows = cursor.fetchall()
+        self.rowcount = cursor.rowcount
+
+    def fetchone(self) -> Any:
+        return self._rows.pop(0) if self._rows else None
+
+    def fetchall(self) -> list[Any]:
+        rows, self._rows = self._rows, []
+        return rows
+
+
 class SqliteJournal(JournalDatabase):
+    """Every SQLite or file error (full disk, read-only or locked or damaged file) is raised as
+    JournalStoreError, one message naming the file and the fix (`sqlite_journal_problem`)."""
+
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
-        self.data_dir.mkdir(parents=True, exist_ok=True)
         self.path = data_dir / JOURNAL_NAME
-        self._db = sqlite3.connect(self.path, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA busy_timeout=10000")
+        self._db: sqlite3.Connection | None = None
+        try:
+            with self._errors():
+                self.data_dir.mkdir(parents=True, exist_ok=True)
+                self._db = sqlite3.connect(self.path, isolation_level=None)
+                self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=FULL")
+        except JournalStoreError:
+            self.close()
+            raise
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except (sqlite3.Error, OSError) as exc:
+            if self._db is not None and self._db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+            damaged = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF in _DAMAGED
+            raise JournalStoreError(
+                sqlite_journal_problem(self.path, exc), resumable=not damaged
+            ) from None
+
+    @property
+    def _con(self) -> sqlite3.Connection:
+        assert self._db is not None
+        return self._db
 
     def describe(self) -> str:
         return str(self.path)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
-        return self._db.execute(sql, tuple(params))
+        with self._errors():
+            return _ReadCursor(self._con.execute(sql, tuple(params)))
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        self._db.executemany(sql, rows)
+        with self._errors():
+            self._con.executemany(sql, rows)
 
     def columns(self, table: str) -> set[str]:
-        return {r[1] for r in self._db.execute(f"PRAGMA table_info({table})").fetchall()}
+        with self._errors():
+            return {r[1] for r in self._con.execute(f"PRAGMA table_info({table})").fetchall()}
 
     def create(self, ddl: str) -> None:
-        self._db.executescript(ddl + ";")
+        with self._errors():
+            self._con.executescript(ddl + ";")
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
-        self._db.execute("BEGIN IMMEDIATE")
+        with self._errors():
+            self._con.execute("BEGIN IMMEDIATE")
         try:
             yield
+            with self._errors():
+                self._con.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            if self._con.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    self._con.execute("ROLLBACK")
             raise
-        self._db.execute("COMMIT")
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
-        with open(self.data_dir / LOCK_NAME, "a+") as handle:
+        with self._errors():
+            handle = open(self.data_dir / LOCK_NAME, "a+")  # noqa: SIM115 (closed below)
+        with handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -178,17 +300,20 @@ class SqliteJournal(JournalDatabase):
                     f"another push or plan is running from {self.data_dir} "
                     "(it holds push_journal.lock); wait for it to finish"
                 ) from None
-            handle.seek(0)
-            handle.truncate()
-            handle.write(str(os.getpid()))
-            handle.flush()
+            # The holder's pid, for a person looking (unbuffered: on a full disk the lock holds
+            # without it, and nothing is left to flush when the file closes).
+            with contextlib.suppress(OSError):
+                os.ftruncate(handle.fileno(), 0)
+                os.pwrite(handle.fileno(), str(os.getpid()).encode(), 0)
             try:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def close(self) -> None:
-        self._db.close()
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
 
 
 # -------------------------------------------------------------------------------------- PostgreSQL

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import folders
 from support.folders import locked_folder
 from support.mturk import make_data, qualification, qualification_type, type_id
 
@@ -366,6 +367,48 @@ def test_fresh_dagster_home_gets_telemetry_off(mturk: Any, tmp_path: Path) -> No
     assert second.returncode == 0, second.stderr
     assert "wrote" not in second.stderr
     assert (home / "dagster.yaml").read_text() == "# the user's own\n"
+    # An empty (0-byte) dagster.yaml sets nothing: Dagster would turn telemetry on. It is
+    # written like a missing one (before: left as it was, and Dagster printed its banner).
+    (home / "dagster.yaml").write_bytes(b"")
+    from dagster import DagsterInstance
+
+    with DagsterInstance.from_config(str(home)) as instance:
+        assert instance.telemetry_enabled  # what an empty dagster.yaml means to Dagster
+    third = run("refresh", "--data-dir", str(tmp_path / "data"), env=env)
+    assert third.returncode == 0, third.stderr
+    assert "Telemetry" not in third.stderr
+    assert (
+        f"wrote {home / 'dagster.yaml'}: Dagster's defaults with its telemetry off (its "
+        "dagster.yaml was empty)" in third.stderr
+    )
+    assert "telemetry:\n  enabled: false\n" in (home / "dagster.yaml").read_text()
+
+
+def test_a_dagster_home_on_a_full_disk_is_left_without_an_empty_dagster_yaml(
+    mturk: Any, tmp_path: Path
+) -> None:
+    """The telemetry-off dagster.yaml cannot be written on a full disk: one line, exit 2, and no
+    empty dagster.yaml left behind (which Dagster would read as its defaults, telemetry on)."""
+    _, env = mturk
+    with folders.small_disk(tmp_path / "disk") as disk:
+        home = disk / "home"
+        home.mkdir()
+        filler = folders.fill_disk(disk)
+        line = one_error_line(
+            run(
+                "refresh",
+                "--data-dir",
+                str(tmp_path / "data"),
+                env={**env, "DAGSTER_HOME": str(home)},
+            )
+        )
+        assert line == (
+            f"error: DAGSTER_HOME='{home}' has no dagster.yaml and it cannot be written there "
+            "(No space left on device): create one with `telemetry: {enabled: false}`, or point "
+            "DAGSTER_HOME at a folder you can write"
+        ), line
+        assert list(home.iterdir()) == []
+        filler.unlink()
 
 
 @pytest.mark.slow(44)

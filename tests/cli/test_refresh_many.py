@@ -366,3 +366,36 @@ def test_a_failed_load_is_never_folded_into_the_count_of_failed_types() -> None:
         "failed: qualification_types: the types' metadata: disk full",
         "failed: warehouse: Nothing was loaded: Cannot open the warehouse W: disk full",
     ]
+
+
+@pytest.mark.slow(40)
+def test_a_retry_over_types_apart_lists_the_qualification_types_once(
+    local_mturk: Any, mturk_env: Any, tmp_path: Path
+) -> None:
+    """Failed and missing types that lie apart take one extraction run each; the types' metadata
+    (one ListQualificationTypes listing) is snapshotted by the first of them only."""
+    failing, new = type_id(103), type_id(200)
+    server = local_mturk(
+        data=many_types_data(8, big={failing: 250}), faults=FaultConfig(failing_type=failing)
+    )
+    env = {**mturk_env(server), "DAGSTER_HOME": str(tmp_path / "dagster_home")}
+    (tmp_path / "dagster_home").mkdir()
+    (tmp_path / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    data = tmp_path / "data"
+    first = refresh(env, data, "--max-attempts", "2")
+    assert first.returncode == 1 and f"failed: {failing}:" in first.stderr, first.stderr
+    # A type created since: discovery adds its partition after the others, apart from `failing`.
+    server.admin.put_qualification_type(qualification_type(new, "Study new"))
+    server.admin.put_qualification(qualification(1, 42, qual_type_id=new))
+    server.set_faults(FaultConfig())
+    before = server.call_counts()
+    retried = refresh(env, data, "--retry-failed")
+    assert retried.returncode == 0, retried.stderr
+    assert "refresh done: 9 type(s), 2 extracted" in retried.stderr, retried.stderr
+    calls = server.call_counts() - before
+    # Discovery lists the types once, the first extraction run once: 3 before (once per run).
+    assert calls["ListQualificationTypes"] == 2, calls
+    assert warehouse_types(data) == {type_id(100 + n) for n in range(8)} | {new}
+    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
+        named = con.execute("SELECT count(name) FROM qualification_types").fetchone()
+    assert named == (9,)

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support import folders
 from support.stores import warehouse_rows
 from typer.testing import CliRunner
 from warehouse_lake import OTHER, SKILL, T1, load_three_refreshes, worker
@@ -48,18 +49,8 @@ def load(data_dir: Path, **options: object) -> tuple[list[str], str]:
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 2MB tmpfs, unmounted after the test."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=2M", "tmpfs", str(mount)],
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, f"these tests mount a tmpfs and run as root: {done.stderr}"
-    try:
+    with folders.small_disk(tmp_path / "disk", "2M") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=True)
 
 
 def test_an_empty_warehouse_file_is_no_warehouse_and_the_next_load_replaces_it(

@@ -44,6 +44,7 @@ from qual_pipeline.extract.tables import (
 from qual_pipeline.mturk_api.client import ApiStats
 from qual_pipeline.progress import Progress, report
 from qual_pipeline.schema import QUALIFICATION_TYPES
+from qual_pipeline.stores.lake import LakeStore
 
 LOG_EVERY_S = 10.0  # one progress line in the run's log at most this often
 REPORT_EVERY_S = 0.5  # the extraction's count to the CLI (progress.report) this often
@@ -90,7 +91,8 @@ def snapshot_metadata(result: ExtractResult) -> dict[str, Any]:
     metadata={
         "dagster/column_schema": lake_column_schema(QUALIFICATION_TYPES, "qualification_types")
     },
-    description="Metadata of every mirrored qualification type (names, status, auto-grant value).",
+    description="Metadata of every mirrored qualification type (names, status, auto-grant value): "
+    "with QUAL_PIPELINE_TYPES listing some types, those and every owned type extracted before.",
 )
 def lake_qualification_types(
     context: AssetExecutionContext, mturk: MTurkResource, pipeline: PipelineConfig
@@ -101,15 +103,24 @@ def lake_qualification_types(
     def on_page(pages: int, rows: int) -> None:
         report(Progress(task="qualification_types", done=pages, rows=rows))
 
+    stores = pipeline.stores(mturk)
+    type_ids = pipeline.type_ids()
     result = extract_qualification_types(
         client,
-        pipeline.stores(mturk),
-        pipeline.type_ids(),
+        stores,
+        type_ids,
+        keep=mirrored_before(stores.lake) if type_ids is not None else (),
         on_page=on_page,
         run_id=context.run.run_id,
         stats=stats,
     )
     return MaterializeResult(metadata={**snapshot_metadata(result), **stats.as_metadata()})
+
+
+def mirrored_before(lake: LakeStore) -> set[str]:
+    """The types with a published worker_qualifications snapshot in `lake`: their rows stay in
+    the warehouse, so a refresh of some types keeps their metadata (names) too."""
+    return set(lake.current_snapshots(WORKER_QUALIFICATIONS_SPEC.table))
 
 
 def _type_table_spec(spec: TableSpec, description: str) -> AssetSpec:

@@ -1,0 +1,80 @@
+"""A refresh of some types (`--types` / QUAL_PIPELINE_TYPES) through the installed console script
+against a real local MTurk: the types mirrored before keep their names in qualification_types and
+in every model that joins it, and a plan of such a type is not rejected as not owned."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.mturk import make_data, qualification, qualification_type, type_id, worker_id
+
+SCRIPT = Path(sys.executable).with_name("qual-pipeline")
+T1, T2, T3 = type_id(31), type_id(32), type_id(33)
+NAMES = {T1: "Accuracy", T2: "Speed", T3: "Recall"}
+
+
+def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(SCRIPT), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env, "COLUMNS": "200"},
+        timeout=180,
+    )
+
+
+def rows(env: dict[str, str], data_dir: Path, query: str) -> list[tuple[str, ...]]:
+    """`qual-pipeline sql QUERY --output csv` as a user runs it, parsed."""
+    done = run(env, "sql", query, "--data-dir", str(data_dir), "--output", "csv")
+    assert done.returncode == 0, done.stderr
+    return [tuple(r) for r in list(csv.reader(io.StringIO(done.stdout)))[1:]]
+
+
+@pytest.mark.slow(45)
+def test_a_refresh_of_some_types_keeps_the_names_of_the_types_mirrored_before(
+    local_mturk: Any, mturk_env: Any, tmp_path: Path
+) -> None:
+    types = [qualification_type(t, n) for t, n in NAMES.items()]
+    quals = [qualification(i, 10 + i, qual_type_id=t) for t in NAMES for i in range(3)]
+    env = mturk_env(local_mturk(data=make_data(types=types, qualifications=quals)))
+    env.pop("DAGSTER_HOME", None)
+    data = tmp_path / "data"
+    names = "SELECT qualification_type_id, name FROM qualification_types ORDER BY 1"
+    joined = (
+        "SELECT DISTINCT qualification_type_id, qualification_type_name "
+        "FROM score_distribution ORDER BY 1"
+    )
+
+    # Only ever one type: only its name (the types never mirrored stay out, no check fails).
+    first = run(env, "refresh", "--data-dir", str(data), "--types", T1)
+    assert first.returncode == 0, first.stderr
+    assert rows(env, data, names) == [(T1, "Accuracy")]
+
+    every = run(env, "refresh", "--data-dir", str(data))
+    assert every.returncode == 0, every.stderr
+    assert rows(env, data, names) == sorted(NAMES.items())
+
+    # A subset: before the fix qualification_types held only T2 and the others' names were gone.
+    subset = run(env, "refresh", "--data-dir", str(data), "--types", T2)
+    assert subset.returncode == 0, subset.stderr
+    assert rows(env, data, names) == sorted(NAMES.items())
+    assert rows(env, data, joined) == sorted(NAMES.items())
+
+    # A type outside the subset is still one of yours for `plan`.
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    (inputs / "desired_scores.csv").write_text(
+        f"qualification_type_id,worker_id,integer_value\n{T3},{worker_id(0)},99\n"
+    )
+    plan = run(
+        env, "plan", "--data-dir", str(data), "--inputs-dir", str(inputs), "--max-share", "1"
+    )
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    assert "not one of your qualification types" not in plan.stdout + plan.stderr
