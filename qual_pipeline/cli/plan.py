@@ -3,12 +3,17 @@ worker CSV) against the warehouse, opened read-only, and save the plan in the pu
 
 Sends nothing to MTurk and writes nothing to the warehouse. Exit codes: 0 saved and a push of it
 may go, 1 saved but a push of it would be refused (the reasons are printed) or it could not be
-built, 2 bad usage.
+built, 2 bad usage, 130 / 143 interrupted by SIGINT / SIGTERM while it was built (nothing saved).
 """
 
 from __future__ import annotations
 
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -21,7 +26,7 @@ from qual_pipeline.cli.options import (
     plan_settings,
     takes_settings,
 )
-from qual_pipeline.cli.render import failures, out, plan_json, plan_lines, plan_tables, say
+from qual_pipeline.cli.render import err, failures, out, plan_json, plan_lines, plan_tables, say
 from qual_pipeline.warehouse.sql_files import SQL_DIR
 
 Requests = Annotated[
@@ -75,7 +80,8 @@ def plan(
     check_website_csv(website_csv, requests)
     chosen = plan_settings(values)
     preflight.check("plan", values)
-    with failures():
+    saved_ids: list[str] = []
+    with failures(), _stopped_by_signals(saved_ids):
         stores = open_cli_stores(values)
         stores.warehouse.require()  # before the journal is created (next to it, locally)
         with Journal(stores.journal.connect(), sql_dir) as journal, journal.lock():
@@ -89,6 +95,7 @@ def plan(
                 preview_rows=rows,
                 website_csv=website_csv,
             )
+            saved_ids.append(saved.plan_id)
     if output == "json":
         out.print_json(plan_json(saved))
     else:
@@ -98,6 +105,50 @@ def plan(
             say(line)
     if saved.verdict:
         raise typer.Exit(1)
+
+
+class _Signalled(BaseException):
+    """SIGINT or SIGTERM while a plan is built: raised where the plan is, so its one journal
+    transaction rolls back (BaseException: no handler of errors takes it)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextmanager
+def _stopped_by_signals(saved_ids: list[str]) -> Iterator[None]:
+    """Inside the block SIGINT and SIGTERM stop the plan at once: nothing is saved unless the
+    plan was (its id in `saved_ids`: it is saved in one transaction), one line says which,
+    exit 128 + the signal."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    caught: list[int] = []
+
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        caught.append(signum)
+        raise _Signalled(signum)
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    except BaseException:
+        if not caught:
+            raise
+        # _Signalled, or what it became where it was raised (DuckDB: 'Query interrupted')
+        signum = caught[0]
+        name = signal.Signals(signum).name
+        if saved_ids:
+            said = f"after plan {saved_ids[0]} was saved: `qual-pipeline push` applies it"
+        else:
+            said = "no plan was saved; the journal and the warehouse are as they were"
+        say(f"[bold red]interrupted[/] ({name}): {said}.", err)
+        raise typer.Exit(128 + signum) from None
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def check_website_csv(website_csv: Path | None, requests: bool) -> None:

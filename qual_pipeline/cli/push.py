@@ -132,6 +132,7 @@ def _push(
     website_csv: Path | None,
 ) -> PushReport:
     """Run the push and print what it did; expected failures become one message (typer.Exit)."""
+    from qual_pipeline.push.guard import PushRefused
     from qual_pipeline.push.runner import PushFailed, PushSettings, run_push
     from qual_pipeline.push.saved_plan import read_only_warehouse
 
@@ -151,10 +152,16 @@ def _push(
                 website_csv=website_csv,
             )
         except PushFailed as e:
-            for line in push_lines(e.report, stats):
+            for line in [*push_lines(e.report, stats), *e.report.notes]:
                 say(line)
             raise
-        for line in push_lines(report, stats):
+        except PushRefused as e:
+            if e.report is not None:  # the plans it resumed before the refusal, and the calls
+                lines = push_lines(e.report, stats)  # type: ignore[arg-type]
+                for line in [*lines[: len(e.report.plans)], lines[-1], *e.report.notes]:  # type: ignore[attr-defined]
+                    say(line)
+            raise
+        for line in [*push_lines(report, stats), *report.notes]:
             say(line)
     return report
 

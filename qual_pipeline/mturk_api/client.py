@@ -46,7 +46,7 @@ from botocore.utils import parse_timestamp
 
 from qual_pipeline import interrupt
 from qual_pipeline.interrupt import Interrupted
-from qual_pipeline.mturk_api.errors import ATTEMPTS_ATTRIBUTE
+from qual_pipeline.mturk_api.errors import ATTEMPTS_ATTRIBUTE, QUOTA_ATTRIBUTE
 from qual_pipeline.settings import ConfigurationError
 
 __all__ = [
@@ -608,7 +608,11 @@ class _ThrottlesOutsideQuota(botocore_retries.RetryQuotaChecker):
     def acquire_retry_quota(self, context: Any) -> bool:
         if self._is_throttling_error(context):
             return True
-        return super().acquire_retry_quota(context)
+        granted = bool(super().acquire_retry_quota(context))
+        if not granted and context.caught_exception is not None:  # say why it stopped early
+            with contextlib.suppress(AttributeError):
+                setattr(context.caught_exception, QUOTA_ATTRIBUTE, True)
+        return granted
 
 
 def _retry_each_request(client: Any, max_attempts: int) -> None:

@@ -19,6 +19,13 @@ UNKNOWN_WORKER_CODE = "ParameterValidationError"
 ATTEMPTS_ATTRIBUTE = "qual_pipeline_attempts"
 """Set by the client's retries (client.py) on an exception a request failed with for good (a
 dropped connection, say): how many attempts it took."""
+QUOTA_ATTRIBUTE = "qual_pipeline_retry_quota_spent"
+"""Set by the client's retries (client.py) on an exception whose retries stopped because the
+client's retry quota was spent (a ClientError says so in ResponseMetadata.RetryQuotaReached)."""
+QUOTA_SPENT = (
+    ": MTurk failed too many calls in a row (retry quota spent), so the retries stopped before "
+    "MTURK_MAX_ATTEMPTS"
+)
 UNKNOWN_WORKER_HINT = (
     "MTurk does not know this worker in the environment pushed to: sandbox and production have "
     "separate worker ids, so a production worker id used on the sandbox (or a sandbox id on "
@@ -44,6 +51,8 @@ def describe_aws_error(exc: BaseException) -> tuple[str | None, str]:
         if turk:
             text += f" ({turk})"
         text += f", after {attempts_made(exc)} attempt(s)"
+        if retry_quota_spent(exc):
+            text += QUOTA_SPENT
         if is_unknown_worker(exc):
             text += f" -- {UNKNOWN_WORKER_HINT}"
         return code, text
@@ -55,6 +64,8 @@ def describe_aws_error(exc: BaseException) -> tuple[str | None, str]:
     attempts = getattr(exc, ATTEMPTS_ATTRIBUTE, None)
     if isinstance(attempts, int):
         text += f", after {attempts} attempt(s)"
+    if retry_quota_spent(exc):
+        text += QUOTA_SPENT
     return type(exc).__name__, text
 
 
@@ -67,6 +78,14 @@ def attempts_made(error: ClientError) -> int:
     """How many attempts were sent for the request that failed (1 when it was not retried):
     botocore's RetryAttempts, the retries after the first attempt, plus one."""
     return int(error.response.get("ResponseMetadata", {}).get("RetryAttempts", 0)) + 1
+
+
+def retry_quota_spent(error: BaseException) -> bool:
+    """Whether the request's retries stopped because the client's retry quota (botocore's token
+    bucket, drawn by faults and lost connections) was spent, before its attempts ran out."""
+    if isinstance(error, ClientError):
+        return bool(error.response.get("ResponseMetadata", {}).get("RetryQuotaReached"))
+    return bool(getattr(error, QUOTA_ATTRIBUTE, False))
 
 
 def is_unknown_worker(error: ClientError) -> bool:

@@ -12,6 +12,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from qual_pipeline.extract.type_selection import REFUSED_CALLER
 from qual_pipeline.mturk_api.errors import describe, is_unknown_worker
 from qual_pipeline.mturk_api.model import MAX_PAGE_SIZE
 from qual_pipeline.push.journal import Change
@@ -64,6 +65,13 @@ def is_transient(error: ClientError) -> bool:
     return code in TRANSIENT_CODES or status >= 500
 
 
+def refuses_caller(error: ClientError) -> bool:
+    """True when MTurk refused the caller's credentials or signature (InvalidSignatureException,
+    UnrecognizedClientException, AccessDenied...): a configuration problem that says nothing
+    about any change, and fails every call alike."""
+    return error.response.get("Error", {}).get("Code", "") in REFUSED_CALLER
+
+
 def classify_score_error(error: ClientError) -> str | None:
     """'Missing' or 'Revoked' when GetQualificationScore failed for that reason, else None. A
     worker the environment does not know holds nothing there: 'Missing'."""
@@ -79,15 +87,16 @@ def classify_score_error(error: ClientError) -> str | None:
 def read_score(client: Any, qualification_type_id: str, worker_id: str) -> Observed:
     """What MTurk holds for one worker and type now.
 
-    Raises ClientError only for transient errors (is_transient) that outlived botocore's retries;
-    any other refusal of the read comes back as Observed('Unreadable', error=...).
+    Raises ClientError only for transient errors (is_transient) that outlived botocore's retries
+    and for refused credentials (refuses_caller); any other refusal of the read comes back as
+    Observed('Unreadable', error=...).
     """
     try:
         answer = client.get_qualification_score(
             QualificationTypeId=qualification_type_id, WorkerId=worker_id
         )
     except ClientError as e:
-        if is_transient(e):
+        if is_transient(e) or refuses_caller(e):
             raise
         status = classify_score_error(e)
         if status is None:

@@ -20,7 +20,13 @@ PRODUCTION_REFUSAL = (
 
 
 class PushRefused(RuntimeError):
-    """The push was refused before anything was sent; the message says how to allow it."""
+    """The push of a plan was refused before anything of it was sent; the message says how to
+    allow it. `report` (a runner.PushReport): what the same run did before, when it resumed
+    unfinished plans first (None when it sent nothing)."""
+
+    def __init__(self, message: str, report: object | None = None) -> None:
+        super().__init__(message)
+        self.report = report
 
 
 @dataclass(frozen=True)

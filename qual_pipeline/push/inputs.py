@@ -20,9 +20,10 @@ Errors are InputError, whose message names the file, and the line when there is 
 
 from __future__ import annotations
 
+import codecs
 import csv
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,14 @@ import pyarrow as pa
 from qual_pipeline.warehouse.export import UPDATE_PREFIX, WORKER_ID_HEADER
 
 BATCH_ROWS = 50_000
+MISSING_INPUT = (
+    "create it (the inputs folder's README.md shows each file) or point --inputs-dir "
+    "(QUAL_PIPELINE_INPUTS_DIR) at the folder that holds it"
+)
+MISSING_WEBSITE_CSV = (
+    "give the path of the worker CSV downloaded from the requester website (Manage > Workers > "
+    "Download CSV), or write one with `qual-pipeline export --website-csv FILE`"
+)
 SOURCE_COLUMNS = ("source_line", "input_problem")
 """Columns every loaded table has besides the file's: the line a row starts on, and what is wrong
 with the row as a whole (too many cells), or NULL."""
@@ -167,7 +176,7 @@ def load_website_csv(con: duckdb.DuckDBPyConnection, path: Path) -> WebsiteCsv:
     Raises InputError naming the file when it cannot be read, has no `Worker ID` column or no
     `UPDATE-<type name>` column.
     """
-    with _open(path) as rows:
+    with _open(path, MISSING_WEBSITE_CSV) as rows:
         header_line, header = _header(rows, path)
         workers_at = [i for i, h in enumerate(header) if _squash(h) == "workerid"]
         if len(workers_at) != 1:
@@ -237,18 +246,18 @@ def load_website_csv(con: duckdb.DuckDBPyConnection, path: Path) -> WebsiteCsv:
 class _Rows:
     """The records of an open CSV file with the line each starts on; blank lines skipped."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, missing: str = MISSING_INPUT) -> None:
         self.path = path
         try:
             self._handle = path.open(newline="", encoding="utf-8-sig")
         except FileNotFoundError:
-            raise InputError(
-                f"{path} does not exist: create it (see inputs/README.md) or point "
-                "--inputs-dir (QUAL_PIPELINE_INPUTS_DIR) at the folder that holds it"
-            ) from None
+            raise InputError(f"{path} does not exist: {missing}") from None
         except OSError as e:
             raise InputError(f"{path} cannot be read: {e.strerror or e}") from None
-        self._reader = csv.reader(self._handle)
+        # strict: a quoted value the file never closes is an error, not the rest of the file
+        self._reader = csv.reader(self._handle, strict=True)
+        self._record_start = 1
+        """The line of the record being read (for an error in a record spanning lines)."""
 
     def __enter__(self) -> _Rows:
         return self
@@ -260,7 +269,7 @@ class _Rows:
         reader = self._reader
         with self._errors():
             while True:
-                start = reader.line_num + 1
+                start = self._record_start = reader.line_num + 1
                 try:
                     cells = next(reader)
                 except StopIteration:
@@ -302,7 +311,7 @@ class _Rows:
             return pa.record_batch(arrays, schema=schema)
 
         columns, appends, lines, problems = fresh()
-        with self._errors():
+        with self._errors(lambda: previous + 1):
             previous = reader.line_num
             for cells in reader:
                 start, previous = previous + 1, reader.line_num
@@ -326,19 +335,28 @@ class _Rows:
         yield batch(columns, lines, problems)
 
     @contextmanager
-    def _errors(self) -> Iterator[None]:
-        """Decoding and CSV errors as InputError naming the file and the line."""
+    def _errors(self, record_start: Callable[[], int] | None = None) -> Iterator[None]:
+        """Decoding and CSV errors as InputError naming the file and the line.
+
+        record_start: the line the record being read starts on (default: as __iter__ keeps it).
+        """
         try:
             yield
         except UnicodeDecodeError:
+            line = _first_bad_utf8_line(self.path)
+            where = f"line {line}" if line is not None else f"after line {self._reader.line_num}"
             raise InputError(
-                f"{self.path} is not UTF-8 text (after line {self._reader.line_num}): save it as "
+                f"{self.path} is not UTF-8 text ({where}): save it as "
                 '"CSV UTF-8" from your spreadsheet'
             ) from None
         except csv.Error as e:
-            raise InputError(
-                f"{self.path}, line {self._reader.line_num}: not valid CSV: {e}"
-            ) from None
+            start = record_start() if record_start is not None else self._record_start
+            if "unexpected end of data" in str(e):
+                raise InputError(
+                    f"{self.path}, line {start}: a quoted value opened there is never closed (the "
+                    'file ends inside it): add the closing quote (")'
+                ) from None
+            raise InputError(f"{self.path}, line {start}: not valid CSV: {e}") from None
 
 
 SCAN_BYTES = 1 << 24
@@ -558,11 +576,32 @@ def _drop_loaded(con: duckdb.DuckDBPyConnection, table: str) -> None:
             con.execute(f"DROP {kind} temp.{name}")
 
 
-def _open(path: Path) -> _Rows:
+def _open(path: Path, missing: str = MISSING_INPUT) -> _Rows:
     path = Path(path)
     if path.is_dir():
         raise InputError(f"{path} is a folder; give the CSV file")
-    return _Rows(path)
+    return _Rows(path, missing)
+
+
+def _first_bad_utf8_line(path: Path) -> int | None:
+    """The line of the first byte of `path` that is not UTF-8 (None if none is, or it cannot
+    be read). Reads the file in chunks, decoding incrementally."""
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    lines = 1
+    try:
+        with path.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError as e:  # e.object: the bytes held back, then chunk
+                    return lines + e.object[: e.start].count(b"\n")
+                lines += chunk.count(b"\n")
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return lines
+    except OSError:
+        return None
+    return None
 
 
 def _header(rows: _Rows, path: Path) -> tuple[int, list[str]]:

@@ -29,7 +29,7 @@ from qual_pipeline.stores.journal import JournalBusy, JournalDatabase
 
 __all__ = ["JournalBusy"]  # re-exported: the push's callers catch it from here
 OPEN_STATES = ("pending", "sending", "sent")
-FINAL_STATES = ("verified", "mismatch", "failed")
+FINAL_STATES = ("verified", "mismatch", "failed", "refused")
 PLAN_STATES = ("saved", "superseded", "open", "done")
 # Columns of `plans` added after the first release (journals written before are migrated).
 _PLAN_COLUMNS_ADDED = (
@@ -43,6 +43,8 @@ _PLAN_COLUMNS_ADDED = (
 )
 # Columns of `rejections` added after the first release.
 _REJECTION_COLUMNS_ADDED = (("source_line", "INTEGER"), ("source_column", "TEXT"))
+# Columns of `changes` added after the first release (added last, as the DDL has them).
+_CHANGE_COLUMNS_ADDED = (("old_status", "TEXT"),)
 _PLAN_COLUMNS = (
     "plan_id, kind, environment, send_notifications, total, state, created_at, finished_at, "
     + ", ".join(_PLAN_COLUMNS_ADDED)
@@ -122,6 +124,9 @@ class Change:
     reject_reason: str | None
     state: str
     attempt: int
+    old_status: str | None = None
+    """The worker's status under the plan (Granted, Revoked; None: lacked the type, or a plan
+    journalled before this was recorded)."""
 
 
 @dataclass(frozen=True)
@@ -166,11 +171,15 @@ class Journal:
             for column in _PLAN_COLUMNS_ADDED:
                 if column not in present:
                     self._db.execute(f"ALTER TABLE plans ADD COLUMN {column} TEXT")
-        present = self._db.columns("rejections")
-        if present:
-            for column, kind in _REJECTION_COLUMNS_ADDED:
-                if column not in present:
-                    self._db.execute(f"ALTER TABLE rejections ADD COLUMN {column} {kind}")
+        for table, added in (
+            ("rejections", _REJECTION_COLUMNS_ADDED),
+            ("changes", _CHANGE_COLUMNS_ADDED),
+        ):
+            present = self._db.columns(table)
+            if present:
+                for column, kind in added:
+                    if column not in present:
+                        self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     def close(self) -> None:
         self._db.close()
@@ -260,12 +269,16 @@ class Journal:
                             r.get("new_value"),
                             # the message MTurk shows the worker: a rejection's or a revocation's
                             r.get("reject_reason") or r.get("revoke_reason"),
+                            r.get("current_status"),
                         )
                     )
                     digest.update(repr(rows[-1][2:]).encode())
                     total += 1
                 db.executemany(
-                    "INSERT INTO changes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0)", rows
+                    "INSERT INTO changes (plan_id, seq, action, qualification_type_id, worker_id, "
+                    "qualification_request_id, old_value, new_value, reject_reason, state, "
+                    "attempt, old_status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?)",
+                    rows,
                 )
             for batch in rejections:
                 db.executemany(
@@ -393,7 +406,11 @@ class Journal:
     # changes
 
     def changes(self, plan_id: str, state: str, limit: int | None = None) -> list[Change]:
-        sql = "SELECT * FROM changes WHERE plan_id = ? AND state = ? ORDER BY seq"
+        sql = (
+            "SELECT plan_id, seq, action, qualification_type_id, worker_id, "
+            "qualification_request_id, old_value, new_value, reject_reason, state, attempt, "
+            "old_status FROM changes WHERE plan_id = ? AND state = ? ORDER BY seq"
+        )
         params: tuple[Any, ...] = (plan_id, state)
         if limit is not None:
             sql += " LIMIT ?"

@@ -373,8 +373,8 @@ def summarise(
     rejected: dict[str, int] = {}
     examples: dict[str, str] = {}
     ids = ID_COLUMNS[kind]
-    # the first row's ids, and (scores) its revocation's reason
-    shown = (*ids, "revoke_reason") if kind == "scores" else ids
+    # the first row's ids, and its revocation's reason (scores) or its decision (requests)
+    shown = (*ids, "revoke_reason") if kind == "scores" else (*ids, "decision")
     firsts = "".join(f", arg_min_null({c}, coalesce(source_line, 0))" for c in shown)
     for reason, n, line, column, raw, *first in con.execute(
         f"SELECT reason, count(*), min(source_line), "
@@ -386,7 +386,11 @@ def summarise(
         if line is None:
             continue
         field = _field_of(reason, ids)
-        if kind == "scores" and reason.startswith(REVOKE_REJECTION):
+        if kind == "requests" and reason.startswith(DECISION_REJECTION):
+            # the decision is what is wrong, not the row's value: show it as written
+            value = first[shown.index("decision")]
+            examples[reason] = row_location(line, column, value, field="decision")
+        elif kind == "scores" and reason.startswith(REVOKE_REJECTION):
             # a revocation has no value: show that it is one, and its reason
             examples[reason] = revocation_location(
                 line, column, first[shown.index("revoke_reason")]
@@ -428,6 +432,7 @@ ID_COLUMNS: dict[Kind, tuple[str, ...]] = {
 
 
 REVOKE_REJECTION = "revoking a qualification needs --allow-revokes"
+DECISION_REJECTION = "decision must be accept or reject"
 """How sql/push_plan.sql's reason for a revocation that is not allowed begins."""
 
 

@@ -43,6 +43,7 @@ from qual_pipeline.push.calls import (
     is_transient,
     pending_request_ids,
     read_score,
+    refuses_caller,
     send_change,
 )
 from qual_pipeline.push.guard import PRODUCTION_REFUSAL, PushRefused
@@ -66,6 +67,7 @@ from qual_pipeline.settings import (
     PUSH_BATCH_SIZE,
     PUSH_CONCURRENCY,
     PUSH_SEND_NOTIFICATIONS,
+    ConfigurationError,
 )
 from qual_pipeline.stores.journal import JournalStoreError
 from qual_pipeline.stores.profile import Stores
@@ -112,6 +114,11 @@ AUDIT_COLUMNS = pa.schema(
 
 class PushInterrupted(RuntimeError):
     """MTurk could not be reached mid-push; the journal holds the state, re-run to resume."""
+
+
+class CredentialsRefused(ConfigurationError):
+    """MTurk refused the caller's credentials: the push stopped at the first such answer, no
+    change marked failed; fix the credentials and push again to resume."""
 
 
 class PushFailed(RuntimeError):
@@ -169,6 +176,8 @@ class PushReport:
     saved: SavedPlan | None = None
     """The plan this run built and saved itself (push with replan)."""
     plans: list[PlanOutcome] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    """Lines about settings this run did not apply (e.g. a resumed plan's notifications)."""
 
     @property
     def summary(self) -> PlanSummary | None:
@@ -228,7 +237,11 @@ def run_push(
                 )
             except NoCredentialsError:
                 raise
-            except (BotoCoreError, ClientError) as e:
+            except ClientError as e:
+                if refuses_caller(e):
+                    raise CredentialsRefused(sender.refusal(e)) from e
+                raise PushInterrupted(sender.interruption(e)) from e
+            except BotoCoreError as e:
                 raise PushInterrupted(sender.interruption(e)) from e
     except JournalStoreError as e:  # e.g. a full disk: the failed write left the journal as it was
         if not e.resumable:
@@ -265,9 +278,50 @@ def _run_locked(
                 f"an unfinished push {plan.plan_id} to {plan.environment} is in the journal "
                 f"({journal.path}); finish it first with --environment {plan.environment}"
             )
+        if plan.send_notifications != settings.send_notifications:
+            report.notes.append(
+                f"note: plan {plan.plan_id} was resumed with SendNotification="
+                f"{plan.send_notifications}, as it was opened: "
+                f"{'' if settings.send_notifications else 'no '}--send-notifications applies to "
+                "the plans a push opens, not to one it resumes"
+            )
         report.plans.append(sender.execute(plan, resumed=True, progress=progress))
         finished_now.add(plan.plan_id)
     sender.flush()
+    try:
+        _push_target(
+            kind,
+            sender,
+            report,
+            read_warehouse,
+            inputs_dir,
+            plan_id,
+            replan,
+            progress,
+            website_csv,
+            finished_now,
+        )
+    except PushRefused as e:
+        if not report.plans:
+            raise
+        # Something was sent (or read back) for the resumed plans: never say "nothing was sent".
+        raise PushRefused(_after_resume(report, str(e)), report=report) from None
+
+
+def _push_target(
+    kind: Kind,
+    sender: _Sender,
+    report: PushReport,
+    read_warehouse: ReadWarehouse,
+    inputs_dir: Path,
+    plan_id: str | None,
+    replan: PlanSettings | None,
+    progress: Progress | None,
+    website_csv: Path | None,
+    finished_now: set[str],
+) -> None:
+    """Step 2 and 3 of a run (the module's): the plan this run applies, checked, then sent."""
+    journal, settings = sender.journal, sender.settings
     if replan is not None:
         saved = save_plan(
             kind,
@@ -317,6 +371,24 @@ def _run_locked(
     report.plans.append(sender.execute(opened, resumed=False, progress=progress))
 
 
+def _after_resume(report: PushReport, refusal: str) -> str:
+    """The refusal of this run's plan when unfinished plans were resumed first: what the resume
+    did, then why the plan was not pushed (`refusal`, which begins with REFUSED)."""
+    done = "; ".join(
+        f"resumed plan {p.plan_id} ({p.kind}): {p.total:,} change(s), "
+        + ", ".join(f"{s} {n:,}" for s, n in sorted(p.states.items()))
+        for p in report.plans
+    )
+    problems = sum(len(p.problems) for p in report.plans)
+    if problems:
+        done += f" ({problems} problem(s), recorded in push_audit)"
+    reason = refusal.removeprefix(REFUSED)
+    return (
+        f"{done}. The interrupted push was finished first; then the push of the next plan was "
+        f"refused, and nothing of that plan was sent: {reason}"
+    )
+
+
 class _Sender:
     """Sends one journalled plan's changes and keeps the journal, audit and warehouse in step."""
 
@@ -335,6 +407,8 @@ class _Sender:
         self.run_id = run_id
         self.journal: Journal
         self.problems: list[str] = []
+        self.refused: ClientError | None = None
+        """MTurk's first refusal of the credentials: no call is made after it."""
         self.plan: PlanRecord | None = None
         self.stage = "preparing the push"
         self._schema_ready = False
@@ -349,13 +423,24 @@ class _Sender:
     def interruption(self, error: BotoCoreError | ClientError) -> str:
         """What to tell the user when MTurk errors outlived the retries: what, where, and how the
         journal stands."""
-        what = describe(error)
-        state = ""
-        if self.plan is not None:
-            counts = self.journal.state_counts(self.plan.plan_id)
-            listed = ", ".join(f"{k} {n}" for k, n in sorted(counts.items()))
-            state = f" Its changes in the journal: {listed}."
-        return f"MTurk failed while {self.stage}: {what}.{state} {RESUME_HINT}"
+        return f"MTurk failed while {self.stage}: {describe(error)}.{self._state()} {RESUME_HINT}"
+
+    def refusal(self, error: ClientError) -> str:
+        """What to tell the user when MTurk refused the credentials (one line)."""
+        return (
+            f"MTurk refused the credentials while {self.stage}: {describe(error)}. Check "
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) for the "
+            f"{self.settings.environment} environment; the push stopped at the first refusal and "
+            f"marked no change failed.{self._state()} Run `qual-pipeline push` again once they "
+            "are right: it resumes, reading back the changes in flight before sending anything."
+        )
+
+    def _state(self) -> str:
+        if self.plan is None:
+            return ""
+        counts = self.journal.state_counts(self.plan.plan_id)
+        listed = ", ".join(f"{k} {n}" for k, n in sorted(counts.items()))
+        return f" Plan {self.plan.plan_id}'s changes in the journal: {listed}."
 
     def execute(self, plan: PlanRecord, *, resumed: bool, progress: Progress | None) -> PlanOutcome:
         self.problems = []
@@ -380,10 +465,14 @@ class _Sender:
                 _stop_if_asked()
                 sending = self.journal.mark_sending(batch, self.run_id)
                 self.stage = f"sending the changes of plan {plan.plan_id}"
-                results = list(pool.map(lambda c: self._send(c, notify), sending))
-                sent = [c for c, outcome in zip(sending, results, strict=True) if outcome is None]
-                failed = [o for o in results if o is not None]
+                results = list(pool.map(_caught(lambda c: self._send(c, notify)), sending))
+                errors = [r for r in results if isinstance(r, BaseException)]
+                sent = [c for c, r in zip(sending, results, strict=True) if r is None]
+                failed = [r for r in results if isinstance(r, Outcome)]
+                # Journal what is known even when a call failed: the rest stay 'sending'.
                 self.journal.record_outcomes([Outcome(c, "sent", "sent") for c in sent] + failed)
+                if errors:
+                    raise _first(errors)
                 self.stage = f"reading back the changes of plan {plan.plan_id}"
                 self._verify(sent)
                 self.flush()
@@ -407,14 +496,25 @@ class _Sender:
         change stays 'sending', and the next run reads it back before sending it again.
         """
         try:
+            if self.refused is not None:  # credentials refused: send nothing more
+                raise self.refused
+            if change.action == "accept":
+                changed = self._changed_since_plan(change)
+                if changed is not None:
+                    return changed
             self.locked()
             send_change(self.client, change, send_notifications=notify)
         except ClientError as e:
+            if refuses_caller(e):
+                self.refused = e
+                raise
             if is_transient(e):
                 raise
             # A retried call may fail because its first attempt landed (an accepted request is
             # gone): read back before calling it a failure.
-            observed, pending = self._observe([change], parallel=False)
+            observed, pending, errors = self._observe([change], parallel=False)
+            if errors:
+                raise errors[0] from e
             if has_landed(change, observed.get(change.seq), change.seq in pending):
                 return None
             error = describe(e)
@@ -422,13 +522,53 @@ class _Sender:
             return Outcome(change, "failed", "failed", error=error)
         return None
 
+    def _changed_since_plan(self, change: Change) -> Outcome | None:
+        """Before an accept: None when MTurk still holds what the plan saw for the worker (the
+        score it held, or no granted qualification); else the accept's refusal, recorded with
+        what MTurk holds. An accept sets the score (1 when the plan gives none), so accepting
+        over a score granted since the plan would overwrite it unseen."""
+        self.locked()
+        seen = read_score(self.client, change.qualification_type_id, change.worker_id)
+        if change.old_status == "Granted":
+            same = seen.status == "Granted" and seen.value == change.old_value
+            planned = f"Granted {change.old_value}"
+        else:
+            same = seen.status in ("Revoked", "Missing")
+            planned = "Revoked" if change.old_status == "Revoked" else "no qualification"
+        if same:
+            return None
+        if seen.status == "Unreadable":
+            now = f"MTurk refused to read the worker's score ({seen.error})"
+        else:
+            now = f"MTurk holds {seen.status}{'' if seen.value is None else f' {seen.value}'}"
+        error = (
+            f"not accepted: the worker's qualification changed on MTurk since the plan (the plan "
+            f"saw {planned}; {now}), and accepting would set {change.new_value}. Refresh, then "
+            "plan the request again to decide it on the current score"
+        )
+        self.problems.append(f"{_who(change)}: {error}")
+        return _observed_outcome(change, "refused", "refused", seen, error)
+
     def _resolve_unknown(self, batch: list[Change]) -> None:
-        def interrupted(c: Change, seen: Observed | None) -> Outcome:
+        def not_landed(c: Change, seen: Observed | None) -> Outcome:
+            if seen is not None and seen.error is not None:
+                # Whether MTurk applied it is unknown: never sent a second time unknowingly.
+                error = (
+                    "outcome unknown: its call was interrupted, then MTurk refused to read it "
+                    f"back ({seen.error}); not sent again. Refresh and plan again to retry it"
+                )
+                self.problems.append(f"{_who(c)}: {error}")
+                return _observed_outcome(c, "failed", "failed", seen, error)
+            held = "still pending" if seen is None else _held(seen)
             return _observed_outcome(
-                c, "pending", "interrupted", seen, "interrupted before MTurk applied it; sent again"
+                c,
+                "pending",
+                "interrupted",
+                seen,
+                f"interrupted; read back, MTurk did not hold it ({held}); sent again",
             )
 
-        self.journal.record_outcomes(self._read_back(batch, interrupted))
+        self._read_back(batch, not_landed)
 
     def _verify(self, batch: list[Change]) -> None:
         if not batch:
@@ -439,34 +579,43 @@ class _Sender:
                 error = f"sent, but MTurk refused to read it back: {seen.error}"
                 self.problems.append(f"{_who(c)}: {error}")
                 return _observed_outcome(c, "failed", "failed", seen, error)
-            got = f"{seen.status} {seen.value}" if seen else "still pending"
+            got = _held(seen) if seen else "still pending"
             error = f"read back {got}, expected {_expected(c)}"
             self.problems.append(f"{_who(c)}: {error}")
             return _observed_outcome(c, "mismatch", "mismatch", seen, error)
 
-        self.journal.record_outcomes(self._read_back(batch, mismatch))
+        self._read_back(batch, mismatch)
 
     def _read_back(
         self, batch: list[Change], otherwise: Callable[[Change, Observed | None], Outcome]
-    ) -> list[Outcome]:
-        """Read every change back: verified where MTurk holds it, else what `otherwise` says."""
-        observed, pending = self._observe(batch)
+    ) -> None:
+        """Read every change back and journal it: verified where MTurk holds it, else what
+        `otherwise` says. Each change read is journalled even when others could not be read
+        (MTurk failing after the retries, a stop): then the first such error is raised, and only
+        those others are read again by the next push."""
+        observed, pending, errors = self._observe(batch)
         outcomes = []
         for c in batch:
+            if (c.action != "reject" and c.seq not in observed) or c.seq in pending.unread:
+                continue  # not read: stays as it is
             seen = observed.get(c.seq)
             if has_landed(c, seen, c.seq in pending):
                 outcomes.append(_observed_outcome(c, "verified", "verified", seen))
             else:
                 outcomes.append(otherwise(c, seen))
-        return outcomes
+        self.journal.record_outcomes(outcomes)
+        if errors:
+            raise _first(errors)
 
     def _observe(
         self, batch: list[Change], *, parallel: bool = True
-    ) -> tuple[dict[int, Observed], set[int]]:
+    ) -> tuple[dict[int, Observed], _Pending, list[BaseException]]:
         """GetQualificationScore for every change that sets a score; pending requests by type.
 
         A request whose type's pending list MTurk refuses to give (for good) is observed as
-        'Unreadable', so it is never taken as decided. Transient errors propagate.
+        'Unreadable', so it is never taken as decided. Transient errors, refused credentials
+        and a stop are returned (third item), not raised: the changes they left unread are
+        missing from the observations (scores) or in `pending.unread` (requests).
         """
         scored = [c for c in batch if c.action != "reject"]
 
@@ -474,9 +623,15 @@ class _Sender:
             self.locked()
             return read_score(self.client, c.qualification_type_id, c.worker_id)
 
-        results = self.pool.map(read, scored) if parallel else map(read, scored)
-        observed = {c.seq: o for c, o in zip(scored, results, strict=True)}
-        pending: set[int] = set()
+        reads = self.pool.map(_caught(read), scored) if parallel else map(_caught(read), scored)
+        observed: dict[int, Observed] = {}
+        errors: list[BaseException] = []
+        for c, got in zip(scored, reads, strict=True):
+            if isinstance(got, BaseException):
+                errors.append(got)
+            else:
+                observed[c.seq] = got
+        pending = _Pending()
         requests = [c for c in batch if c.qualification_request_id]
         for type_id in sorted({c.qualification_type_id for c in requests}):
             of_type = [c for c in requests if c.qualification_type_id == type_id]
@@ -484,14 +639,20 @@ class _Sender:
                 self.locked()
                 ids = pending_request_ids(self.client, type_id)
             except ClientError as e:
-                if is_transient(e):
-                    raise
+                if is_transient(e) or refuses_caller(e):
+                    errors.append(e)
+                    pending.unread.update(c.seq for c in of_type)
+                    continue
                 unreadable = Observed("Unreadable", error=describe(e))
                 observed.update((c.seq, unreadable) for c in of_type)
                 pending.update(c.seq for c in of_type)
                 continue
+            except (BotoCoreError, interrupt.Interrupted) as e:
+                errors.append(e)
+                pending.unread.update(c.seq for c in of_type)
+                continue
             pending.update(c.seq for c in of_type if c.qualification_request_id in ids)
-        return observed, pending
+        return observed, pending, errors
 
     def flush(self) -> None:
         """Copy finished attempts to push_audit and verified values into the warehouse, both in
@@ -529,6 +690,45 @@ class _Sender:
                         ) from e
                     time.sleep(wait)
             self.journal.mark_recorded(rows)
+
+
+class _Pending(set[int]):
+    """The request changes still pending on MTurk; `unread`: those whose pending list could not
+    be read (their outcome is still unknown)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unread: set[int] = set()
+
+
+def _caught(call: Callable[[Change], Any]) -> Callable[[Change], Any]:
+    """`call`, returning instead of raising what stops a batch midway (MTurk failing after the
+    retries, refused credentials, a stop), so the calls that did answer are journalled."""
+
+    def run(change: Change) -> Any:
+        try:
+            return call(change)
+        except (BotoCoreError, ClientError, interrupt.Interrupted) as e:
+            return e
+
+    return run
+
+
+def _first(errors: list[BaseException]) -> BaseException:
+    """The error that stops the run, of several from one batch: refused credentials first
+    (a configuration error), then a stop asked for, then MTurk's first failure."""
+    for error in errors:
+        if isinstance(error, ClientError) and refuses_caller(error):
+            return error
+    for error in errors:
+        if isinstance(error, interrupt.Interrupted):
+            return error
+    return errors[0]
+
+
+def _held(seen: Observed) -> str:
+    """What MTurk holds, as read back: `Granted 5`, `Revoked`, `Missing`."""
+    return seen.status if seen.value is None else f"{seen.status} {seen.value}"
 
 
 def _stop_if_asked() -> None:

@@ -219,6 +219,8 @@ def _save_plan(
             **settings.as_record(),
             "inputs_dir": str(Path(inputs_dir).resolve()),
             "website_csv": str(Path(website_csv).resolve()) if website_csv else None,
+            # None: the package's own sql/ (a path there would not survive a reinstall)
+            "sql_dir": None if _same_dir(sql_dir, SQL_DIR) else str(Path(sql_dir).resolve()),
             "planner": planner_version(kind, sql_dir),
             "warehouse_basis": warehouse_basis(con, kind, load_id),
         },
@@ -300,7 +302,18 @@ def confirm_unchanged(
     """Refuse (PushRefused) unless the saved plan is still exactly what would be planned now:
     no push ran since it was saved, its verdict lets it go, the warehouse is at the load it was
     built on, the inputs give the same rows (same fingerprint) and it was saved by this version's
-    planner (`planner_version`: a plan saved before an upgrade is planned again)."""
+    planner (`planner_version`: a plan saved before an upgrade is planned again).
+
+    The inputs are the plan's own: the inputs folder, SQL folder and website CSV it recorded;
+    `inputs_dir` and `sql_dir` are used only for a plan that recorded none (saved by an earlier
+    version)."""
+    recorded = record.settings
+    if recorded.get("inputs_dir"):
+        inputs_dir = Path(recorded["inputs_dir"])
+    if recorded.get("sql_dir"):
+        sql_dir = Path(recorded["sql_dir"])
+    elif "sql_dir" in recorded:  # recorded as the package's own
+        sql_dir = SQL_DIR
     again = "Run `qual-pipeline plan` again and review the new plan (or `push --replan`)"
     since = journal.opened_since(record)
     if since:
@@ -365,6 +378,13 @@ def confirm_unchanged(
             f"{fingerprint}; the plan was built from {_rows(record.inputs_fingerprint)} rows, "
             f"{record.inputs_fingerprint}). " + again
         )
+
+
+def _same_dir(a: Path, b: Path) -> bool:
+    try:
+        return Path(a).resolve() == Path(b).resolve()
+    except OSError:
+        return False
 
 
 def refused_message(record: PlanRecord) -> str:

@@ -7,10 +7,12 @@
 --        was built from and with: the warehouse load, the inputs' fingerprint, the settings, the
 --        guard's verdict and the blocking checks it may ignore.
 -- changes: one row per planned change; state pending -> sending -> sent -> verified | mismatch,
---          or failed. 'sending' is committed before the call, so after a crash it means
+--          or failed, or refused. 'sending' is committed before the call, so after a crash it means
 --          "outcome unknown: read back before sending again". action: update, grant, revoke
 --          (scores), accept, reject (requests). reject_reason: the message MTurk shows the worker
---          with a request rejection or a revocation.
+--          with a request rejection or a revocation. old_status, old_value: what the warehouse
+--          held under the plan (NULL: the worker lacked the type); an accept is refused
+--          ('refused') when MTurk holds something else just before it is sent.
 -- rejections: the plan's rejected rows with their reason, the value as written and where the
 --             first input row behind it is (source_line, and source_column for a website CSV);
 --             unchanged rows are only counted.
@@ -44,6 +46,7 @@ CREATE TABLE IF NOT EXISTS changes (
     reject_reason TEXT,
     state TEXT NOT NULL,
     attempt INTEGER NOT NULL DEFAULT 0,
+    old_status TEXT,
     PRIMARY KEY (plan_id, seq)
 );
 CREATE INDEX IF NOT EXISTS changes_by_state ON changes (plan_id, state, seq);

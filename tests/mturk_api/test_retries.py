@@ -22,7 +22,7 @@ from qual_pipeline.mturk_api.client import (
     make_client,
     stop_requests,
 )
-from qual_pipeline.mturk_api.errors import attempts_made, describe
+from qual_pipeline.mturk_api.errors import QUOTA_SPENT, attempts_made, describe
 
 
 def _server(local_mturk: Any, mturk_env: Any, faults: FaultConfig | None = None) -> Any:
@@ -83,7 +83,8 @@ def test_an_outage_fails_requests_at_once_once_it_used_up_the_retries(
     client = make_client(endpoint_url=server.endpoint_url, retry_mode="standard", max_attempts=4)
     failures = _call_from_threads(client, threads=1, each=20)
     assert failures[0].endswith(", after 4 attempt(s)")
-    assert failures[-1].endswith(", after 1 attempt(s)")
+    # stopped by the quota, not by its attempts: the message says so
+    assert failures[-1].endswith(f", after 1 attempt(s){QUOTA_SPENT}")
     assert sum(f.endswith(", after 4 attempt(s)") for f in failures) == 500 // (3 * 14)
 
 

@@ -1,0 +1,152 @@
+"""Messages about the files a user gives `plan` and `push`: each names the file, the line and the
+fix; a resumed push says which of its options it did not apply; an interrupted `plan` says what
+it saved."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from push_helpers import (
+    World,
+    journal_of,
+    push_cli,
+    start_world,
+    write_desired,
+)
+from support.mturk import type_id, worker_id
+from support.push_process import REPO, push_command
+
+from qual_pipeline.local_mturk.server import FaultConfig
+from qual_pipeline.stores.journal import JOURNAL_NAME
+
+T1 = type_id(71)
+W = [worker_id(i) for i in range(20)]
+HEADER = "qualification_type_id,worker_id,integer_value\n"
+
+
+@pytest.fixture
+def world(local_mturk, mturk_env, tmp_path: Path):
+    world = World(
+        types=[T1],
+        qualifications=[(T1, w, "Granted", 10) for w in W[:12]],
+        requests=[("REQ1", T1, W[15]), ("REQ2", T1, W[16])],
+    )
+    mturk, common = start_world(local_mturk, mturk_env, tmp_path, world)
+    (tmp_path / "inputs").mkdir()
+    return mturk, common
+
+
+def test_a_missing_website_csv_is_named_with_its_own_fix(world, tmp_path: Path) -> None:
+    _, common = world
+    missing = tmp_path / "nonexist.csv"
+    result = push_cli("plan", *common, "--website-csv", str(missing))
+    assert result.exit_code == 1
+    assert f"{missing} does not exist: give the path of the worker CSV downloaded" in result.output
+    assert "--inputs-dir" not in result.output and "Traceback" not in result.output
+
+
+def test_a_bad_decision_is_shown_as_written(world, tmp_path: Path) -> None:
+    _, common = world
+    (tmp_path / "inputs" / "grant_decisions.csv").write_text(
+        "qualification_request_id,decision,integer_value,reason\nREQ1,accept,,\nREQ2,approve,,\n"
+    )
+    result = push_cli("plan", "--requests", *common, "--max-share", "1", "--output", "json")
+    assert result.exit_code == 1
+    examples = json.loads(result.output)["rejected_examples"]
+    assert examples == {"decision must be accept or reject": "line 3: decision 'approve'"}
+
+
+@pytest.mark.parametrize("end", ["\n", ""], ids=["newline", "no-newline"])
+def test_a_quote_never_closed_is_refused_naming_its_line(world, tmp_path: Path, end: str) -> None:
+    _, common = world
+    path = tmp_path / "inputs" / "desired_scores.csv"
+    path.write_text(f'{HEADER}{T1},{W[1]},11\n{T1},{W[2]},"5{end}')
+    result = push_cli("plan", *common, "--max-share", "1")
+    assert result.exit_code == 1, result.output
+    assert f"{path}, line 3: a quoted value opened there is never closed" in result.output
+
+
+def test_a_file_not_utf8_names_the_line_of_the_first_bad_byte(world, tmp_path: Path) -> None:
+    _, common = world
+    path = tmp_path / "inputs" / "desired_scores.csv"
+    path.write_bytes(f"{HEADER}{T1},{W[1]},11\n".encode() + f"{T1},\xe9,12\n".encode("latin-1"))
+    result = push_cli("plan", *common, "--max-share", "1")
+    assert result.exit_code == 1
+    assert f"{path} is not UTF-8 text (line 3)" in result.output
+
+
+def test_send_notifications_on_a_resumed_push_says_it_is_not_applied(
+    world, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mturk, common = world
+    write_desired(tmp_path / "inputs", [(T1, W[i], 50 + i) for i in range(4)])
+    mturk.set_faults(FaultConfig(throttle_rate=1.0))
+    monkeypatch.setenv("MTURK_MAX_ATTEMPTS", "1")
+    assert push_cli("push", *common, "--replan", "--max-share", "1").exit_code == 1
+    with journal_of(tmp_path / "data") as journal:
+        (plan,) = journal.open_plans()
+    mturk.set_faults(FaultConfig())
+    resumed = push_cli("push", *common, "--send-notifications")
+    assert resumed.exit_code == 0, resumed.output
+    assert (
+        f"note: plan {plan.plan_id} was resumed with SendNotification=False, as it was opened: "
+        "--send-notifications applies to the plans a push opens, not to one it resumes"
+    ) in resumed.output
+    assert mturk.notifications() == []
+    quiet = push_cli("push", *common)
+    assert "note:" not in quiet.output
+
+
+@pytest.mark.parametrize(
+    ("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"]
+)
+@pytest.mark.slow(15)
+def test_an_interrupted_plan_says_nothing_was_saved(
+    signum: int, code: int, world, mturk_env, tmp_path: Path
+) -> None:
+    mturk, common = world
+    env = mturk_env(mturk)
+    path = tmp_path / "inputs" / "desired_scores.csv"
+    with path.open("w") as handle:  # quoted: read by the csv module, a few seconds
+        handle.write(HEADER)
+        handle.writelines(f'"{T1}","A{i:012d}","{i % 90}"\n' for i in range(600_000))
+    process = subprocess.Popen(
+        push_command(["plan", *common, "--max-share", "1"]),
+        env={**os.environ, **env, "COLUMNS": "200"},
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    journal = tmp_path / "data" / JOURNAL_NAME
+    try:
+        deadline = time.monotonic() + 60
+        while not journal.exists():  # the plan is being built under the journal's lock
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        time.sleep(0.3)
+        process.send_signal(signum)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == code, stdout + stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    name = signal.Signals(signum).name
+    assert lines == [
+        f"interrupted ({name}): no plan was saved; the journal and the warehouse are as they were."
+    ], stderr
+    db = sqlite3.connect(journal)
+    try:
+        assert db.execute("SELECT count(*) FROM plans").fetchone() == (0,)
+    finally:
+        db.close()
