@@ -132,8 +132,11 @@ def check_outcomes(result: ExecuteInProcessResult) -> tuple[list[str], list[str]
     return blocking, warnings
 
 
-def discover_types(defs: Definitions, instance: DagsterInstance) -> tuple[list[str], list[str]]:
-    """Evaluate the discovery sensor once and apply its partition changes; (added, removed)."""
+def discover_types(
+    defs: Definitions, instance: DagsterInstance
+) -> tuple[list[str], list[str], list[str] | None]:
+    """Evaluate the discovery sensor once and apply its partition changes; (added, removed,
+    the ids QUAL_PIPELINE_TYPES lists or None for 'owned', as the sensor's resource read it)."""
     sensor = defs.resolve_sensor_def("qualification_type_discovery")
     # The sensor logs its counts at INFO on a console logger of its own (a raw "dagster - INFO"
     # line mid-output); the refresh reports what changed itself, so that line is held back, as
@@ -143,6 +146,7 @@ def discover_types(defs: Definitions, instance: DagsterInstance) -> tuple[list[s
     try:
         with build_sensor_context(instance=instance, resources=defs.resources) as context:
             result = sensor(context)
+            listed = context.resources.pipeline.type_ids()
     finally:
         logging.disable(held)
     added: list[str] = []
@@ -157,14 +161,13 @@ def discover_types(defs: Definitions, instance: DagsterInstance) -> tuple[list[s
                 for key in keys:
                     instance.delete_dynamic_partition(qualification_type_partitions.name, key)
                 removed += keys
-    return added, removed
+    return added, removed, listed
 
 
-def selected_types(defs: Definitions, order: Sequence[str]) -> list[str]:
+def selected_types(listed: Sequence[str] | None, order: Sequence[str]) -> list[str]:
     """The partitions of `order` (in its order) that QUAL_PIPELINE_TYPES selects: all of them for
-    'owned', else the listed ones (a subset refresh keeps the other types' partitions and
-    extracts only its own)."""
-    listed = defs.resources["pipeline"].type_ids()
+    'owned' (`listed` None), else the `listed` ones (a subset refresh keeps the other types'
+    partitions and extracts only its own)."""
     if listed is None:
         return list(order)
     chosen = set(listed)
@@ -211,10 +214,10 @@ def refresh(
     done = on_materialized or (lambda _key, _partition, _metadata: None)
     config = run_config or QUIET
     outcome = RefreshOutcome()
-    outcome.added, outcome.removed = discover_types(defs, instance)
+    outcome.added, outcome.removed, listed = discover_types(defs, instance)
     order = list(instance.get_dynamic_partitions(qualification_type_partitions.name))
     outcome.type_ids = sorted(order)
-    chosen = selected_types(defs, order)
+    chosen = selected_types(listed, order)
     wanted = failed_or_missing_types(instance, chosen) if retry_failed else chosen
     outcome.requested = len(wanted)
     runs: list[dict[str, str] | None] = [
