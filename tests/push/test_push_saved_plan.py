@@ -124,7 +124,8 @@ def test_edited_inputs_between_plan_and_push_are_refused_with_no_call(
 
     # Editing the model (not the file) is caught the same way.
     sql_dir = tmp_path / "sql"
-    shutil.copytree(SQL_DIR, sql_dir)
+    sql_dir.mkdir()
+    shutil.copy(SQL_DIR / "desired_scores.sql", sql_dir)
     replanned = push_cli("plan", *common, "--max-share", "1", "--sql-dir", str(sql_dir))
     assert replanned.exit_code == 0, replanned.output
     model = sql_dir / "desired_scores.sql"
