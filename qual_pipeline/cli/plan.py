@@ -60,7 +60,8 @@ def check_sql_dir(sql_dir: Path) -> Path:
         )
         owned = " and ".join(f"{name}.sql" for name in USER_MODELS)
         raise typer.BadParameter(
-            f"{sql_dir} holds {shown}: remove them; only {owned} are read from --sql-dir "
+            f"{sql_dir} holds {shown}: remove {'it' if len(foreign) == 1 else 'them'}; only "
+            f"{owned} are read from --sql-dir "
             "(the package's other SQL always comes from the package)"
         )
     return sql_dir

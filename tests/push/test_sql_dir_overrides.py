@@ -90,7 +90,7 @@ def test_only_your_two_models_are_read_from_the_folder(
         refused = push_cli(command, *common, "--sql-dir", str(mine))
         assert refused.exit_code == 2, refused.output
         said = " ".join(refused.output.split())  # click's usage error may wrap
-        assert f"{mine} holds push_guard.sql: remove them; only desired_scores.sql and " in said
+        assert f"{mine} holds push_guard.sql: remove it; only desired_scores.sql and " in said
         assert "grant_decisions.sql are read from --sql-dir" in said
         assert "Traceback" not in refused.output
     assert "Saved as plan" not in push_cli("plan", *common, "--sql-dir", str(mine)).output
