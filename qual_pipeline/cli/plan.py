@@ -27,7 +27,7 @@ from qual_pipeline.cli.options import (
     takes_settings,
 )
 from qual_pipeline.cli.render import err, failures, out, plan_json, plan_lines, plan_tables, say
-from qual_pipeline.warehouse.sql_files import SQL_DIR
+from qual_pipeline.warehouse.sql_files import SQL_DIR, USER_MODELS, foreign_sql_files
 
 Requests = Annotated[
     bool,
@@ -47,14 +47,35 @@ WebsiteCsv = Annotated[
         "or Revoke, instead of sql/desired_scores.sql.",
     ),
 ]
+
+
+def check_sql_dir(sql_dir: Path) -> Path:
+    """`--sql-dir` as given, refused (bad usage, exit 2) when it holds .sql files other than
+    desired_scores.sql and grant_decisions.sql: those are the only files read from it, so any
+    other (e.g. a copy of the package's whole sql/ folder) would be silently ignored."""
+    foreign = foreign_sql_files(sql_dir)
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (
+            f" and {len(foreign) - 5} more" if len(foreign) > 5 else ""
+        )
+        owned = " and ".join(f"{name}.sql" for name in USER_MODELS)
+        raise typer.BadParameter(
+            f"{sql_dir} holds {shown}: remove {'it' if len(foreign) == 1 else 'them'}; only "
+            f"{owned} are read from --sql-dir "
+            "(the package's other SQL always comes from the package)"
+        )
+    return sql_dir
+
+
 SqlDir = Annotated[
     Path,
     typer.Option(
         exists=True,
         file_okay=False,
-        help="Folder of your own models (desired_scores.sql, grant_decisions.sql, or any file of "
-        "the package's sql/ folder): each file it holds replaces the package's, the package "
-        "gives the rest.",
+        callback=check_sql_dir,
+        help="Folder of your own models, desired_scores.sql and grant_decisions.sql: each one it "
+        "holds replaces the package's (the package gives the rest). Any other .sql file in it is "
+        "refused.",
     ),
 ]
 

@@ -8,7 +8,9 @@ write, a type list with a malformed id, a warehouse memory limit DuckDB cannot r
 credentials. Then one TCP connection to the endpoint is opened and closed (no request is sent), so
 an endpoint where nothing listens, an unknown host or one that does not answer is reported within
 MTURK_CONNECT_TIMEOUT, naming the endpoint, with exit 1. A refresh also opens warehouse.duckdb and
-refuses a damaged one (exit 1, the damaged warehouse's message) before its extraction calls MTurk.
+refuses one DuckDB finds damaged on opening it (a damaged header, a file cut before a block it
+uses: exit 1, the damaged warehouse's message) before its extraction calls MTurk; damage inside a
+block is found only when the load reads it, after the extraction.
 
 `refresh_lock` keeps two refreshes of one data folder from running at once: the second refuses at
 once (exit 1), before any MTurk request, naming the one that runs.
@@ -162,6 +164,18 @@ WRITES_WAREHOUSE = ("refresh", "push")
 """The commands that write warehouse.duckdb (a load; push_audit and the values a push verified)."""
 
 
+def _writable_hint(path: Path) -> str:
+    """How to make `path` writable by this user: `chmod u+w` when the user owns it, else its
+    owner's help (chmod u+w by a non-owner is refused and would not help)."""
+    try:
+        owner = path.stat().st_uid
+    except OSError:
+        return f"chmod u+w {path}"
+    if owner == os.geteuid():
+        return f"chmod u+w {path}"
+    return f"it belongs to user id {owner}: ask its owner to chown it to you, or to chmod a+w it"
+
+
 def check_warehouse_file(command: str, folder: Path) -> None:
     """The data folder's warehouse.duckdb, when there is one: a file, not a folder (every command
     that reads or writes it), and writable with its write-ahead log for `refresh` and `push`;
@@ -190,7 +204,7 @@ def check_warehouse_file(command: str, folder: Path) -> None:
             fix = (
                 "mount that filesystem read-write"
                 if e.errno == errno.EROFS
-                else f"make it writable (chmod u+w {path})"
+                else f"make it writable ({_writable_hint(path)})"
             )
             what = "on a read-only filesystem" if e.errno == errno.EROFS else "not writable"
             raise fail(

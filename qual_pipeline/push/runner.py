@@ -348,11 +348,11 @@ def _push_target(
             if plan_id is not None or report.plans:
                 report.plan_id = plan_id
                 return  # the plan asked for, or every unfinished one, was finished just now
+            flag = " --requests" if kind == "requests" else ""
             raise PushRefused(
-                f"{REFUSED}there is no saved {kind} plan to push. Run `qual-pipeline plan"
-                f"{' --requests' if kind == 'requests' else ''}` first and review it, then "
-                "`qual-pipeline push`; or use `qual-pipeline push --replan` to plan and push in "
-                "one step"
+                f"{REFUSED}there is no saved {kind} plan to push. Run `qual-pipeline plan{flag}` "
+                f"first and review it, then `qual-pipeline push{flag}`; or use "
+                f"`qual-pipeline push{flag} --replan` to plan and push in one step"
             )
         confirm_unchanged(
             journal,

@@ -314,7 +314,11 @@ def confirm_unchanged(
         sql_dir = Path(recorded["sql_dir"])
     elif "sql_dir" in recorded:  # recorded as the package's own
         sql_dir = SQL_DIR
-    again = "Run `qual-pipeline plan` again and review the new plan (or `push --replan`)"
+    flag = " --requests" if record.kind == "requests" else ""
+    again = (
+        f"Run `qual-pipeline plan{flag}` again and review the new plan "
+        f"(or `qual-pipeline push{flag} --replan`)"
+    )
     since = journal.opened_since(record)
     if since:
         raise PushRefused(

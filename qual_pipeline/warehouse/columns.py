@@ -75,7 +75,10 @@ def table_doc(table: str, sql_dir: Path = SQL_DIR) -> TableDoc:
     """
     if table not in TABLES:
         raise ValueError(f"{table!r} is not a warehouse table; the tables are {', '.join(TABLES)}")
-    ddl = sql_text(table, sql_dir)
+    # A DDL file is never read from a user's --sql-dir (sql_text would give the package's):
+    # `sql_dir` here is this package's or a test's folder of DDL files.
+    own = Path(sql_dir) == SQL_DIR
+    ddl = sql_text(table) if own else (Path(sql_dir) / f"{table}.sql").read_text("utf-8")
     description, texts = _descriptions(ddl)
     con = duckdb.connect(":memory:")
     try:

@@ -48,6 +48,7 @@ def check_target(path: Path, protected: Iterable[tuple[Path, str]], *, overwrite
 
     - it is inside one of the `protected` folders, (folder, what it holds) pairs such as the data
       folder (warehouse, push journal, lake) or DAGSTER_HOME, whatever the file is;
+    - it does not exist and its folder does not either (or is not a folder);
     - it exists and `overwrite` is False;
     - it exists and is not a worker CSV: not a regular file, or its first cell is not
       `Worker ID` (the header of this export and of the website's download), even with
@@ -62,6 +63,13 @@ def check_target(path: Path, protected: Iterable[tuple[Path, str]], *, overwrite
                 "there; choose a file in another folder"
             )
     if not os.path.lexists(target):
+        if not target.parent.is_dir():
+            folder = Path(path).expanduser().parent
+            what = "is not a folder" if target.parent.exists() else "does not exist"
+            raise ExportRefused(
+                f"{path}: its folder {folder} {what}: create the folder first, or choose a file "
+                "in an existing folder"
+            )
         return target
     if not target.is_file() or not _worker_csv(target):
         raise ExportRefused(

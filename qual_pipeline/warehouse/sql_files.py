@@ -54,15 +54,34 @@ VIEWS: tuple[str, ...] = (
 """Analysis views in dependency order, each made by sql/<name>.sql (CREATE OR REPLACE VIEW)."""
 
 
+USER_MODELS: tuple[str, ...] = ("desired_scores", "grant_decisions")
+"""The models a user owns (README, "The two models you own"): the only files read from a folder
+the user names (`--sql-dir`). Every other model (the plan, guard, journal and audit SQL) always
+comes from the package, so no file in that folder can change what the safety checks compute."""
+
+
 def sql_path(relative: str, sql_dir: Path = SQL_DIR) -> Path:
-    """The file `sql_text(relative, sql_dir)` reads: <sql_dir>/<relative>.sql when that folder
-    holds it, else the package's own. A folder the user names (`--sql-dir`) thus overrides the
-    models it holds (their desired_scores.sql, grant_decisions.sql, ...) and the package fills
-    in the rest. `relative` comes from this package, never from user input."""
+    """The file `sql_text(relative, sql_dir)` reads: <sql_dir>/<relative>.sql when `relative` is
+    one of USER_MODELS and that folder holds it, else the package's own. A folder the user names
+    (`--sql-dir`) thus overrides only their desired_scores.sql and grant_decisions.sql; the
+    package gives the rest. `relative` comes from this package, never from user input."""
     own = Path(sql_dir) / f"{relative}.sql"
-    if Path(sql_dir) == SQL_DIR or own.is_file():
+    if Path(sql_dir) == SQL_DIR or (relative in USER_MODELS and own.is_file()):
         return own
     return SQL_DIR / f"{relative}.sql"
+
+
+def foreign_sql_files(sql_dir: Path) -> list[str]:
+    """The .sql files under `sql_dir` (any depth, sorted, relative to it with `/`) other than
+    the USER_MODELS at its top: files a user may expect `--sql-dir` to read, which it never does.
+    Empty for the package's own folder."""
+    folder = Path(sql_dir)
+    if folder == SQL_DIR:
+        return []
+    allowed = {folder / f"{name}.sql" for name in USER_MODELS}
+    return sorted(
+        path.relative_to(folder).as_posix() for path in folder.rglob("*.sql") if path not in allowed
+    )
 
 
 def sql_source(relative: str, sql_dir: Path = SQL_DIR) -> str:

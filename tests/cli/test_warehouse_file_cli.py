@@ -200,6 +200,32 @@ def test_a_read_only_warehouse_file_is_refused_before_any_mturk_call(
     assert sum(server.call_counts().values()) == before
 
 
+@pytest.mark.slow(8)
+def test_a_read_only_warehouse_file_of_another_user_names_its_owner(
+    refreshed: dict[str, Any],
+) -> None:
+    # Before: "make it writable (chmod u+w ...)", which a user who does not own the file cannot do.
+    data_dir = refreshed["data_dir"]
+    path = data_dir / "warehouse.duckdb"
+    data_dir.chmod(0o755)
+    os.chown(path, 65534, -1)
+    path.chmod(0o444)
+    server = refreshed["server"]
+    before = sum(server.call_counts().values())
+    try:
+        result = qual_pipeline(
+            "refresh", "--data-dir", str(data_dir), env=refreshed["env"], prefix=AS_A_USER
+        )
+    finally:
+        path.chmod(0o644)
+        os.chown(path, os.geteuid(), -1)
+    assert result.returncode == 2, result.stderr
+    assert "chmod u+w" not in result.stderr
+    assert result.stderr.startswith(f"error: {path} is not writable (Permission denied)")
+    assert "it belongs to user id 65534: ask its owner to chown it to you" in result.stderr
+    assert sum(server.call_counts().values()) == before
+
+
 @pytest.mark.slow(12)
 def test_a_data_folder_on_a_read_only_filesystem_says_so(
     refreshed: dict[str, Any], tmp_path: Path

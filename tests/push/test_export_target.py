@@ -123,3 +123,19 @@ def test_a_failed_export_leaves_the_old_file(data_dir: Path, tmp_path: Path) -> 
     assert "Traceback" not in result.stderr
     assert workers.read_text(encoding="utf-8") == old
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "workers.csv"]
+
+
+def test_a_missing_folder_is_bad_usage(data_dir: Path, tmp_path: Path) -> None:
+    # Before: exit 1 (the write failed), while every other refused target exits 2.
+    target = tmp_path / "no_such_folder" / "workers.csv"
+    missing = export(data_dir, target)
+    assert missing.exit_code == 2, missing.output
+    assert missing.output.strip() == (
+        f"error: {target}: its folder {target.parent} does not exist: create the folder first, "
+        "or choose a file in an existing folder"
+    )
+    (tmp_path / "a_file").write_text("x")
+    under_a_file = export(data_dir, tmp_path / "a_file" / "workers.csv")
+    assert under_a_file.exit_code == 2, under_a_file.output
+    assert "its folder" in under_a_file.output and "is not a folder" in under_a_file.output
+    assert not target.parent.exists()

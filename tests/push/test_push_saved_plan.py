@@ -124,7 +124,8 @@ def test_edited_inputs_between_plan_and_push_are_refused_with_no_call(
 
     # Editing the model (not the file) is caught the same way.
     sql_dir = tmp_path / "sql"
-    shutil.copytree(SQL_DIR, sql_dir)
+    sql_dir.mkdir()
+    shutil.copy(SQL_DIR / "desired_scores.sql", sql_dir)
     replanned = push_cli("plan", *common, "--max-share", "1", "--sql-dir", str(sql_dir))
     assert replanned.exit_code == 0, replanned.output
     model = sql_dir / "desired_scores.sql"
@@ -442,3 +443,21 @@ def test_a_read_back_mturk_refuses_for_good_is_recorded_as_failed(
     (row,) = warehouse_rows(data, "SELECT status, observed_status, error FROM push_audit")
     assert row[:2] == ("failed", None) and "ValidationException" in row[2]
     assert mturk_state(mturk, [(T1, W[1])]) == {(T1, W[1]): ("Granted", 50)}
+
+
+def test_no_saved_requests_plan_names_the_requests_commands(
+    local_mturk, mturk_env, tmp_path: Path
+) -> None:
+    # Before: "... then `qual-pipeline push`; or use `qual-pipeline push --replan`", both of
+    # which push scores, not request decisions.
+    world = World(types=[T1], qualifications=[(T1, W[0], "Granted", 1)])
+    mturk, common = start_world(local_mturk, mturk_env, tmp_path, world)
+    nothing = push_cli("push", *common, "--requests")
+    assert nothing.exit_code == 1, nothing.output
+    said = " ".join(nothing.output.split())
+    assert "there is no saved requests plan to push" in said
+    assert (
+        "Run `qual-pipeline plan --requests` first and review it, then "
+        "`qual-pipeline push --requests`; or use `qual-pipeline push --requests --replan`"
+    ) in said, said
+    assert sum(mturk.call_counts().values()) == 0

@@ -4,10 +4,13 @@ Through the CLI (`plan`, then `push`) against a local MTurk."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
-from push_helpers import World, push_cli, start_world
+from push_helpers import World, push_cli, start_world, write_desired
 from support.mturk import type_id, worker_id
+
+from qual_pipeline.warehouse.sql_files import SQL_DIR
 
 T1 = type_id(81)
 W = [worker_id(i) for i in range(4)]
@@ -56,3 +59,68 @@ def test_a_failing_model_is_named_by_the_users_file(local_mturk, mturk_env, tmp_
     nowhere = push_cli("plan", *common, "--sql-dir", str(tmp_path / "nowhere"))
     assert nowhere.exit_code == 2
     assert "does not exist" in nowhere.output
+
+
+def test_only_your_two_models_are_read_from_the_folder(
+    local_mturk, mturk_env, tmp_path: Path
+) -> None:
+    # Before: a push_guard.sql returning no rows next to desired_scores.sql replaced the
+    # package's guard: the plan setting every holder to 1 passed (exit 0, "Inputs:" naming only
+    # desired_scores.sql) and its push sent every change.
+    workers = [worker_id(i) for i in range(20)]
+    world = World(types=[T1], qualifications=[(T1, w, "Granted", 10) for w in workers])
+    mturk, common = start_world(local_mturk, mturk_env, tmp_path, world)
+    mine = tmp_path / "g1"
+    mine.mkdir()
+    (mine / "desired_scores.sql").write_text(
+        "SELECT qualification_type_id, worker_id, 1 AS integer_value FROM worker_qualifications\n"
+        "WHERE status = 'Granted' AND integer_value <> 1\n"
+    )
+    guarded = push_cli("plan", *common, "--sql-dir", str(mine))
+    assert guarded.exit_code == 1, guarded.output
+    assert "refused" in guarded.output and f"Inputs: {mine / 'desired_scores.sql'}" in (
+        guarded.output
+    )
+
+    (mine / "push_guard.sql").write_text(
+        "SELECT qualification_type_id, 0::BIGINT AS changes, 1000000::BIGINT AS workers,\n"
+        "0::BIGINT AS score_changes, 0::BIGINT AS revokes FROM guarded_plan WHERE false\n"
+    )
+    for command in ("plan", "push"):
+        refused = push_cli(command, *common, "--sql-dir", str(mine))
+        assert refused.exit_code == 2, refused.output
+        said = " ".join(refused.output.split())  # click's usage error may wrap
+        assert f"{mine} holds push_guard.sql: remove it; only desired_scores.sql and " in said
+        assert "grant_decisions.sql are read from --sql-dir" in said
+        assert "Traceback" not in refused.output
+    assert "Saved as plan" not in push_cli("plan", *common, "--sql-dir", str(mine)).output
+    nothing = push_cli("push", *common)  # the guard-refused plan saved first
+    assert nothing.exit_code == 1, nothing.output
+    assert mturk.call_counts().get("AssociateQualificationWithWorker", 0) == 0
+
+
+def test_a_copy_of_the_whole_sql_folder_is_refused(local_mturk, mturk_env, tmp_path: Path) -> None:
+    world = World(types=[T1], qualifications=[(T1, W[0], "Granted", 10)])
+    _, common = start_world(local_mturk, mturk_env, tmp_path, world)
+    copied = tmp_path / "sql"
+    shutil.copytree(SQL_DIR, copied)
+    refused = push_cli("plan", *common, "--sql-dir", str(copied))
+    assert refused.exit_code == 2, refused.output
+    said = " ".join(refused.output.split())
+    others = sorted(
+        p.relative_to(SQL_DIR).as_posix()
+        for p in SQL_DIR.rglob("*.sql")
+        if p.name not in ("desired_scores.sql", "grant_decisions.sql") or p.parent != SQL_DIR
+    )
+    assert f"{copied} holds {', '.join(others[:5])} and {len(others) - 5} more: remove them" in (
+        said
+    )
+    for name in ("desired_scores", "grant_decisions"):
+        assert f"{name}.sql" in said
+    (copied / "notes.txt").write_text("not SQL: left alone\n")
+    for name in others:
+        (copied / name).unlink()
+    write_desired(tmp_path / "inputs", [(T1, W[0], 42)])
+    kept = push_cli("plan", *common, "--sql-dir", str(copied), "--max-share", "1")
+    assert kept.exit_code == 0, kept.output
+    assert f"(read by {copied / 'desired_scores.sql'})" in kept.output, kept.output
