@@ -19,6 +19,7 @@ half-published.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -131,11 +132,23 @@ def check_outcomes(result: ExecuteInProcessResult) -> tuple[list[str], list[str]
     return blocking, warnings
 
 
-def discover_types(defs: Definitions, instance: DagsterInstance) -> tuple[list[str], list[str]]:
-    """Evaluate the discovery sensor once and apply its partition changes; (added, removed)."""
+def discover_types(
+    defs: Definitions, instance: DagsterInstance
+) -> tuple[list[str], list[str], list[str] | None]:
+    """Evaluate the discovery sensor once and apply its partition changes; (added, removed,
+    the ids QUAL_PIPELINE_TYPES lists or None for 'owned', as the sensor's resource read it)."""
     sensor = defs.resolve_sensor_def("qualification_type_discovery")
-    with build_sensor_context(instance=instance, resources=defs.resources) as context:
-        result = sensor(context)
+    # The sensor logs its counts at INFO on a console logger of its own (a raw "dagster - INFO"
+    # line mid-output); the refresh reports what changed itself, so that line is held back, as
+    # the runs' INFO lines are (QUIET / SILENT). Warnings and errors still show.
+    held = logging.root.manager.disable
+    logging.disable(max(held, logging.INFO))
+    try:
+        with build_sensor_context(instance=instance, resources=defs.resources) as context:
+            result = sensor(context)
+            listed = context.resources.pipeline.type_ids()
+    finally:
+        logging.disable(held)
     added: list[str] = []
     removed: list[str] = []
     if isinstance(result, SensorResult):
@@ -148,7 +161,17 @@ def discover_types(defs: Definitions, instance: DagsterInstance) -> tuple[list[s
                 for key in keys:
                     instance.delete_dynamic_partition(qualification_type_partitions.name, key)
                 removed += keys
-    return added, removed
+    return added, removed, listed
+
+
+def selected_types(listed: Sequence[str] | None, order: Sequence[str]) -> list[str]:
+    """The partitions of `order` (in its order) that QUAL_PIPELINE_TYPES selects: all of them for
+    'owned' (`listed` None), else the `listed` ones (a subset refresh keeps the other types'
+    partitions and extracts only its own)."""
+    if listed is None:
+        return list(order)
+    chosen = set(listed)
+    return [t for t in order if t in chosen]
 
 
 def failed_or_missing_types(instance: DagsterInstance, type_ids: Sequence[str]) -> list[str]:
@@ -175,8 +198,9 @@ def refresh(
     on_materialized: Materialized | None = None,
     run_config: dict[str, Any] | None = None,
 ) -> RefreshOutcome:
-    """Discover, extract the types (all, or with `retry_failed` only the failed and missing
-    ones) in one run, load the warehouse; failures are collected, not raised.
+    """Discover, extract the types QUAL_PIPELINE_TYPES selects (with `retry_failed` only the
+    failed and missing ones among them) in one run, load the warehouse; failures are collected,
+    not raised.
 
     `on_run` is told the name of each run as it starts ('extract', then 'warehouse');
     `on_materialized` is told each asset materialization (key path, partition, metadata values)
@@ -190,10 +214,11 @@ def refresh(
     done = on_materialized or (lambda _key, _partition, _metadata: None)
     config = run_config or QUIET
     outcome = RefreshOutcome()
-    outcome.added, outcome.removed = discover_types(defs, instance)
+    outcome.added, outcome.removed, listed = discover_types(defs, instance)
     order = list(instance.get_dynamic_partitions(qualification_type_partitions.name))
     outcome.type_ids = sorted(order)
-    wanted = failed_or_missing_types(instance, order) if retry_failed else order
+    chosen = selected_types(listed, order)
+    wanted = failed_or_missing_types(instance, chosen) if retry_failed else chosen
     outcome.requested = len(wanted)
     runs: list[dict[str, str] | None] = [
         partition_range_tags(first, last) for first, last in contiguous_ranges(wanted, order)

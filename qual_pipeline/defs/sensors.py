@@ -4,7 +4,7 @@ With QUAL_PIPELINE_TYPES=owned (the default) the sensor lists the caller's own t
 comma-separated list it validates each id (malformed, unknown or not owned: an error naming it).
 New types get one extraction run straight away (their partitions, added together, form one
 partition key range; the run refreshes the type metadata too); types that disappeared lose their
-partition.
+partition. A listed subset only adds: the partitions of the owned types outside it stay.
 
 A partition the instance knows is not taken for extracted: a type whose lake snapshots are not in
 the data folder (the instance was used with another folder, or the folder was emptied) gets an
@@ -50,12 +50,16 @@ MISSING_TAG = {"qual_pipeline/reason": "lake snapshot missing"}
 
 
 def partition_changes(
-    wanted: Sequence[str], existing: Sequence[str]
+    wanted: Sequence[str], existing: Sequence[str], *, every_type: bool = True
 ) -> tuple[list[str], list[str]]:
-    """Which partitions to add and which to delete so that `existing` becomes `wanted`."""
+    """(to add, to delete): the partitions that make `existing` hold `wanted`.
+
+    With `every_type` (`wanted` is every type the caller owns) a partition outside `wanted` is a
+    type gone from MTurk and is deleted; without it (`wanted` is the subset QUAL_PIPELINE_TYPES
+    lists) nothing is deleted: the types outside the subset are still mirrored."""
     have = set(existing)
     want = set(wanted)
-    return sorted(want - have), sorted(have - want)
+    return sorted(want - have), sorted(have - want) if every_type else []
 
 
 def unextracted(type_ids: Sequence[str], lake: LakeStore) -> list[str]:
@@ -82,7 +86,7 @@ def qualification_type_discovery(
 ) -> SensorResult | SkipReason:
     type_ids = resolve_type_ids(mturk.client(), pipeline.get(settings.TYPES))
     existing = context.instance.get_dynamic_partitions(qualification_type_partitions.name)
-    added, removed = partition_changes(type_ids, existing)
+    added, removed = partition_changes(type_ids, existing, every_type=pipeline.type_ids() is None)
     known = [t for t in type_ids if t in set(existing)]
     lake = pipeline.stores(mturk).lake
     missing = [

@@ -364,6 +364,8 @@ def test_schedule_asks_for_one_run_of_every_type() -> None:
 def test_partition_changes_adds_new_and_drops_gone_types() -> None:
     assert partition_changes(["B", "C"], ["A", "B"]) == (["C"], ["A"])
     assert partition_changes(["A"], ["A"]) == ([], [])
+    # A listed subset (QUAL_PIPELINE_TYPES=ids) adds its new types and deletes nothing.
+    assert partition_changes(["B", "C"], ["A", "B"], every_type=False) == (["C"], [])
 
 
 @pytest.mark.slow(13)
