@@ -345,6 +345,7 @@ def test_schedule_asks_for_one_run_of_every_type() -> None:
             instance=instance,
             scheduled_execution_time=tick,
             repository_def=defs.get_repository_def(),
+            resources=defs.resources,
         ) as context:
             requests = list(schedule.evaluate_tick(context).run_requests or [])
     (request,) = requests  # one run, not one per type
@@ -359,6 +360,37 @@ def test_schedule_asks_for_one_run_of_every_type() -> None:
         "lake/qualification_requests",
     }
     assert request.run_key and tick.isoformat() in request.run_key  # distinct per tick
+
+
+def test_schedule_with_a_type_list_extracts_only_the_listed_types(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Before: every partition (types mirrored before the list was set included) in one range.
+    types = [type_id(200 + i) for i in range(6)]
+    listed = [types[1], types[2], types[4]]
+    monkeypatch.setenv("QUAL_PIPELINE_TYPES", ",".join(listed))
+    defs = definitions()
+    schedule = defs.resolve_schedule_def("refresh_every_type")
+    with instance_for_test() as instance:
+        instance.add_dynamic_partitions(qualification_type_partitions.name, types)
+        tick = datetime(2026, 11, 23, 6, tzinfo=UTC)
+        with build_schedule_context(
+            instance=instance,
+            scheduled_execution_time=tick,
+            repository_def=defs.get_repository_def(),
+            resources=defs.resources,
+        ) as context:
+            requests = list(schedule.evaluate_tick(context).run_requests or [])
+    ranges = [
+        (r.partition_key_range.start, r.partition_key_range.end)
+        for r in requests
+        if r.partition_key_range is not None
+    ]
+    assert ranges == [(types[1], types[2]), (types[4], types[4])]
+    selections = [{k.to_user_string() for k in r.asset_selection or []} for r in requests]
+    assert "lake/qualification_types" in selections[0]
+    assert "lake/qualification_types" not in selections[1]
+    assert len({r.run_key for r in requests}) == 2
 
 
 def test_partition_changes_adds_new_and_drops_gone_types() -> None:
