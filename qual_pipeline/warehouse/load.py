@@ -225,9 +225,11 @@ def _load_worker_qualifications(
 ) -> tuple[dict[str, int], CheckResult]:
     """Replace the refreshed types' rows and merge them into the history.
 
-    A type seen for the first time (no current rows, no history) is inserted whole; a type with
-    rows is compared row by row with its snapshot and only the rows that differ are written
-    (replace_worker_qualifications), and only their keys are compared with the history.
+    A type seen for the first time (no current rows, no history) is inserted whole, and its
+    first history versions are read from its snapshot too (insert_first_sighted_history) unless a
+    key is held twice; a type with rows is compared row by row with its snapshot and only the
+    rows that differ are written (replace_worker_qualifications), and only their keys are
+    compared with the history.
 
     Returns the history versions opened or closed, by change (new, returned, score, gone, ...),
     and the uniqueness check of worker_qualifications as replaced. That check decides the merge's
@@ -261,14 +263,21 @@ def _load_worker_qualifications(
         step(
             f"replace worker_qualifications: {len(snapshots)} type(s), {rows:,} rows from the lake"
         )
+        first_versions = 0
         if not unique.passed:  # duplicate keys (in a refreshed type, or left from before)
             run_sql_file(con, "load/observe_refreshed_worker_qualifications_deduplicated")
         else:
             run_sql_file(con, "load/observe_refreshed_worker_qualifications")
+            if new:  # their first versions straight from the snapshots, not from the rows above
+                files = [s.location for s in new]
+                inserted = run_sql_file(con, "load/insert_first_sighted_history", {"files": files})
+                first_versions = inserted.fetchall()[0][0]
         run_sql_file(con, "load/merge_history")
         changes = dict(
             con.execute("SELECT change, count(*) FROM history_changes GROUP BY ALL").fetchall()
         )
+        if first_versions:
+            changes["new"] = changes.get("new", 0) + first_versions
         step(f"merge history: {sum(changes.values()):,} version(s) opened or closed")
     return changes, unique
 
