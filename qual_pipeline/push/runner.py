@@ -55,6 +55,7 @@ from qual_pipeline.push.saved_plan import (
     ReadWarehouse,
     SavedPlan,
     ValueOf,
+    check_target,
     confirm_unchanged,
     plan_to_push,
     read_only_warehouse,
@@ -62,6 +63,7 @@ from qual_pipeline.push.saved_plan import (
     save_plan,
 )
 from qual_pipeline.settings import (
+    ENDPOINT_URL,
     ENVIRONMENT,
     PUSH_ALLOW_PRODUCTION,
     PUSH_BATCH_SIZE,
@@ -138,6 +140,9 @@ class PushSettings:
     send_notifications: bool = PUSH_SEND_NOTIFICATIONS.required_default
     concurrency: int = PUSH_CONCURRENCY.required_default
     batch_size: int = PUSH_BATCH_SIZE.required_default
+    endpoint_url: str | None = None
+    """Where the push's requests go (None: the environment's real service): checked against
+    the MTurk the warehouse was refreshed from."""
 
     @classmethod
     def from_settings(cls, value: ValueOf) -> PushSettings:
@@ -149,6 +154,7 @@ class PushSettings:
             send_notifications=value(PUSH_SEND_NOTIFICATIONS),
             concurrency=value(PUSH_CONCURRENCY),
             batch_size=value(PUSH_BATCH_SIZE),
+            endpoint_url=value(ENDPOINT_URL) or None,
         )
 
 
@@ -227,6 +233,13 @@ def run_push(
     if website_csv is not None and replan is None:
         raise ValueError("website_csv builds a plan: pass it with replan (or to save_plan)")
     reader = read_warehouse or read_only_warehouse(stores.warehouse)
+    with reader() as con:  # before the journal: an unfinished plan is resumed to this MTurk too
+        check_target(
+            con,
+            environment=settings.environment,
+            endpoint_url=settings.endpoint_url,
+            command="push",
+        )
     sender = _Sender(client, stores.warehouse, settings, sql_dir, report.run_id)
     try:
         with Journal(stores.journal.connect(), sql_dir) as journal, journal.lock():

@@ -27,6 +27,7 @@ from typing import Any
 import duckdb
 
 from qual_pipeline import settings as declared
+from qual_pipeline.mturk_api.source import MTurkSource
 from qual_pipeline.push.basis import same_basis, warehouse_basis
 from qual_pipeline.push.guard import GuardLimits, PushRefused, plan_refusals
 from qual_pipeline.push.journal import Journal, PlanHeader, PlanRecord
@@ -52,6 +53,77 @@ ReadWarehouse = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
 ValueOf = Callable[[declared.Setting[Any]], Any]
 """A setting's value where a front door holds it: a Dagster resource's, or a command's option."""
 REFUSED = "push refused, nothing was sent: "
+
+
+class TargetMismatch(declared.ConfigurationError):
+    """The warehouse was refreshed from another MTurk (environment or endpoint) than the one a
+    plan or push targets: bad usage (exit 2), refused before anything is planned or sent."""
+
+
+def warehouse_source(con: duckdb.DuckDBPyConnection) -> MTurkSource | None:
+    """The MTurk the newest warehouse load was refreshed from (`warehouse_loads.mturk_*`), or
+    None when it records none (no load yet, a load not run by a refresh, or one written by an
+    earlier version: such a warehouse is checked once a refresh records its source)."""
+    present = con.execute(
+        "SELECT count(*) FROM information_schema.columns WHERE table_catalog = "
+        "current_database() AND table_schema = 'main' AND table_name = 'warehouse_loads' "
+        "AND column_name IN ('mturk_environment', 'mturk_endpoint')"
+    ).fetchall()[0][0]
+    if present != 2:
+        return None
+    row = con.execute(
+        "SELECT mturk_environment, mturk_endpoint FROM warehouse_loads ORDER BY seq DESC LIMIT 1"
+    ).fetchall()
+    if not row or row[0][0] is None:
+        return None
+    return MTurkSource(row[0][0], row[0][1] or "")
+
+
+def check_target(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    environment: str,
+    endpoint_url: str | None = None,
+    command: str,
+) -> None:
+    """Refuse (TargetMismatch) a `command` ('plan' or 'push') whose MTurk differs from the one
+    the warehouse was refreshed from: for `plan` the environment, for
+    `push` the environment and the endpoint (`endpoint_url` None: the environment's service)."""
+    source = warehouse_source(con)
+    if source is None:
+        return
+    target = MTurkSource.of(environment, endpoint_url)
+    if source.environment == target.environment and (
+        command == "plan" or source.endpoint == target.endpoint
+    ):
+        return
+    shown = (
+        (source.environment, target.environment)
+        if command == "plan"
+        else (source.describe(), target.describe())
+    )
+    if source.environment != target.environment:
+        fix = (
+            f"{command} with --environment {source.environment} (MTURK_ENVIRONMENT), or refresh "
+            f"from {target.environment} into another --data-dir first (one data folder per "
+            "MTurk environment)"
+        )
+    elif source.endpoint == MTurkSource.of(source.environment, None).endpoint:
+        fix = (
+            "unset MTURK_ENDPOINT_URL (and drop --endpoint-url) to push to the MTurk the "
+            "warehouse was refreshed from, or refresh from the other endpoint into another "
+            "--data-dir first"
+        )
+    else:
+        fix = (
+            f"push with --endpoint-url {source.endpoint} (MTURK_ENDPOINT_URL), the MTurk the "
+            "warehouse was refreshed from, or refresh from the other endpoint into another "
+            "--data-dir first"
+        )
+    raise TargetMismatch(
+        f"the warehouse was refreshed from MTurk {shown[0]}, and this {command} targets "
+        f"{shown[1]}: its scores and worker ids are not that MTurk's. {fix[0].upper()}{fix[1:]}"
+    )
 
 
 @dataclass(frozen=True)
@@ -169,6 +241,7 @@ def save_plan(
             "plan again"
         )
     with read_warehouse() as con:
+        check_target(con, environment=settings.environment, command="plan")
         try:
             return _save_plan(
                 con, kind, journal, inputs_dir, settings, sql_dir, preview_rows, website_csv
