@@ -82,6 +82,9 @@ from qual_pipeline.stores.warehouse import (
 from qual_pipeline.warehouse.pushed_changes import apply_pushed_changes
 from qual_pipeline.warehouse.sql_files import ensure_schema
 
+READ_BEFORE = ("update", "grant", "accept")
+"""Actions whose call sets a score: the worker's score is read first (GetQualificationScore) and
+the change refused, never sent, when MTurk holds other than what the plan saw."""
 FLUSH_WAITS = (0.5, 1.0, 2.0, 4.0, 8.0)  # seconds between tries while the warehouse is busy
 Progress = Callable[[int, int], None]
 RESUME_HINT = (
@@ -511,7 +514,7 @@ class _Sender:
         try:
             if self.refused is not None:  # credentials refused: send nothing more
                 raise self.refused
-            if change.action == "accept":
+            if change.action in READ_BEFORE:
                 changed = self._changed_since_plan(change)
                 if changed is not None:
                     return changed
@@ -536,28 +539,35 @@ class _Sender:
         return None
 
     def _changed_since_plan(self, change: Change) -> Outcome | None:
-        """Before an accept: None when MTurk still holds what the plan saw for the worker (the
-        score it held, or no granted qualification); else the accept's refusal, recorded with
-        what MTurk holds. An accept sets the score (1 when the plan gives none), so accepting
-        over a score granted since the plan would overwrite it unseen."""
+        """Before an update, a grant or an accept: None when MTurk still holds what the plan saw
+        for the worker (the score it held, or no granted qualification); else the change's
+        refusal, recorded with what MTurk holds. Each of them sets the score (an accept to 1
+        when the plan gives none), so sending it over a score changed since the plan would
+        overwrite that score unseen. One GetQualificationScore per change (within --rate)."""
         self.locked()
         seen = read_score(self.client, change.qualification_type_id, change.worker_id)
-        if change.old_status == "Granted":
+        # An update's worker held the type; a plan journalled before old_status was recorded
+        # left it None.
+        held = change.old_status or ("Granted" if change.action == "update" else None)
+        if held == "Granted":
             same = seen.status == "Granted" and seen.value == change.old_value
             planned = f"Granted {change.old_value}"
         else:
             same = seen.status in ("Revoked", "Missing")
-            planned = "Revoked" if change.old_status == "Revoked" else "no qualification"
+            planned = "Revoked" if held == "Revoked" else "no qualification"
         if same:
             return None
         if seen.status == "Unreadable":
             now = f"MTurk refused to read the worker's score ({seen.error})"
         else:
             now = f"MTurk holds {seen.status}{'' if seen.value is None else f' {seen.value}'}"
+        verb = {"accept": "accepted", "grant": "granted"}.get(change.action, "updated")
+        doing = {"accept": "accepting", "grant": "granting"}.get(change.action, "updating")
+        again = "plan the request again" if change.action == "accept" else "plan again"
         error = (
-            f"not accepted: the worker's qualification changed on MTurk since the plan (the plan "
-            f"saw {planned}; {now}), and accepting would set {change.new_value}. Refresh, then "
-            "plan the request again to decide it on the current score"
+            f"not {verb}: the worker's qualification changed on MTurk since the plan (the plan "
+            f"saw {planned}; {now}), and {doing} would set {change.new_value}. Refresh, then "
+            f"{again} to decide it on the current score"
         )
         self.problems.append(f"{_who(change)}: {error}")
         return _observed_outcome(change, "refused", "refused", seen, error)
