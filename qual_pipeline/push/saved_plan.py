@@ -241,7 +241,6 @@ def save_plan(
             "plan again"
         )
     with read_warehouse() as con:
-        check_target(con, environment=settings.environment, command="plan")
         try:
             return _save_plan(
                 con, kind, journal, inputs_dir, settings, sql_dir, preview_rows, website_csv
@@ -264,6 +263,7 @@ def _save_plan(
     """`save_plan` on the open read-only connection `con`."""
     if settings.memory_limit:
         set_memory_limit(con, settings.memory_limit)
+    check_target(con, environment=settings.environment, command="plan")
     if kind == "scores":
         summary = build_score_plan(
             con,

@@ -47,7 +47,7 @@ def test_a_missing_website_csv_is_named_with_its_own_fix(world, tmp_path: Path) 
     _, common = world
     missing = tmp_path / "nonexist.csv"
     result = push_cli("plan", *common, "--website-csv", str(missing))
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # a bad input file is bad usage
     assert f"{missing} does not exist: give the path of the worker CSV downloaded" in result.output
     assert "--inputs-dir" not in result.output and "Traceback" not in result.output
 
@@ -69,7 +69,7 @@ def test_a_quote_never_closed_is_refused_naming_its_line(world, tmp_path: Path, 
     path = tmp_path / "inputs" / "desired_scores.csv"
     path.write_text(f'{HEADER}{T1},{W[1]},11\n{T1},{W[2]},"5{end}')
     result = push_cli("plan", *common, "--max-share", "1")
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 2, result.output
     assert f"{path}, line 3: a quoted value opened there is never closed" in result.output
 
 
@@ -78,8 +78,47 @@ def test_a_file_not_utf8_names_the_line_of_the_first_bad_byte(world, tmp_path: P
     path = tmp_path / "inputs" / "desired_scores.csv"
     path.write_bytes(f"{HEADER}{T1},{W[1]},11\n".encode() + f"{T1},\xe9,12\n".encode("latin-1"))
     result = push_cli("plan", *common, "--max-share", "1")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert f"{path} is not UTF-8 text (line 3)" in result.output
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "option", "said"),
+    [
+        (
+            "desired_scores.csv",
+            "worker,score\nA1,2\n",
+            [],
+            "the header (line 1) must name the columns qualification_type_id, worker_id, "
+            "integer_value",
+        ),
+        (
+            "grant_decisions.csv",
+            "request,decision\nREQ1,accept\n",
+            ["--requests"],
+            "the header (line 1) must name the columns qualification_request_id, decision",
+        ),
+        ("workers.csv", "foo,bar\n1,2\n", ["--website-csv"], "has no 'Worker ID' column"),
+    ],
+    ids=["desired-scores", "decisions", "website-csv"],
+)
+@pytest.mark.parametrize("command", ["plan", "push"])
+def test_a_bad_input_file_is_bad_usage_naming_the_file(
+    world, tmp_path: Path, name: str, text: str, option: list[str], said: str, command: str
+) -> None:
+    # A desired-scores file, a decisions file or a website CSV that cannot be read as one exited
+    # 1, as a refused plan does; it is bad input: exit 2, one line naming the file and the fix.
+    mturk, common = world
+    path = tmp_path / "inputs" / name
+    path.write_text(text)
+    given = [*option, str(path)] if option == ["--website-csv"] else option
+    args = [command, *common, *given, *(["--replan"] if command == "push" else [])]
+    result = push_cli(*args)
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(f"error: {path}: "), lines
+    assert said in lines[0]
+    assert "Traceback" not in result.output
 
 
 def test_send_notifications_on_a_resumed_push_says_it_is_not_applied(

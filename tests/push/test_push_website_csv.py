@@ -231,7 +231,7 @@ def test_a_file_that_is_not_the_website_layout_is_refused_naming_it(
     _, common = world()
     website = write_website_csv(tmp_path / "workers.csv", [[W[0], "5"]], header=header)
     result = push_cli("plan", *common, "--website-csv", str(website))
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # bad input: bad usage
     assert str(website) in result.output and message in result.output
     assert "Traceback" not in result.output
 
