@@ -85,7 +85,12 @@ class PlanError(ValueError):
 
 class InputFileError(PlanError, ConfigurationError):
     """An input file given to plan or push (the desired scores, the decisions, the website CSV)
-    cannot be used as it is: bad usage (exit 2); the message names the file and the fix."""
+    cannot be used as it is: bad usage (exit 2); the message names the file and the fix.
+    `missing`: the file's path when it does not exist (else None)."""
+
+    def __init__(self, message: str, missing: Path | None = None) -> None:
+        super().__init__(message)
+        self.missing = missing
 
 
 @dataclass(frozen=True)
@@ -240,7 +245,7 @@ def prepare_model(
         try:
             load_csv_table(con, path, f"{csv_name}_csv", required=required, optional=optional)
         except InputError as e:
-            raise InputFileError(str(e)) from None
+            raise InputFileError(str(e), e.missing) from None
         source = f"{path} (read by {source})"
     got = _create_model_view(con, model, sql, columns, source, model_file)
     _create_input_view(con, kind, model, columns, got)
@@ -586,7 +591,7 @@ def _website_rows(con: duckdb.DuckDBPyConnection, path: Path, sql_dir: Path) -> 
     try:
         website = load_website_csv(con, path)
     except InputError as e:
-        raise InputFileError(str(e)) from None
+        raise InputFileError(str(e), e.missing) from None
     con.execute(
         f"CREATE OR REPLACE TEMP VIEW {INPUT_VIEWS['scores']} AS\n"
         f"{read_sql('website_changes', sql_dir)}\n"

@@ -34,6 +34,7 @@ from qual_pipeline.push.journal import Journal, PlanHeader, PlanRecord
 from qual_pipeline.push.plan import (
     CHANGE_ACTIONS,
     SQL_DIR,
+    InputFileError,
     Kind,
     PlanError,
     PlanSummary,
@@ -438,6 +439,8 @@ def confirm_unchanged(
                 website_csv=Path(website_csv) if website_csv else None,
             )
             fingerprint = inputs_fingerprint(con, kind)
+        except InputFileError as e:
+            raise _unreadable_input(record, e, website_csv) from None
         except PlanError as e:
             raise PushRefused(
                 f"{REFUSED}the inputs of plan {record.plan_id} cannot be read again to check "
@@ -455,6 +458,39 @@ def confirm_unchanged(
             f"{fingerprint}; the plan was built from {_rows(record.inputs_fingerprint)} rows, "
             f"{record.inputs_fingerprint}). " + again
         )
+
+
+def _unreadable_input(
+    record: PlanRecord, error: InputFileError, website_csv: str | None
+) -> InputFileError:
+    """The refusal of a saved plan whose input file cannot be read again (bad usage, exit 2):
+    a file moved or deleted since the plan is named with the fixes a push has, since a push of
+    a saved plan reads the paths the plan recorded and takes no --website-csv or inputs of its
+    own."""
+    if error.missing is None:
+        return InputFileError(
+            f"{REFUSED}the inputs of plan {record.plan_id} cannot be read again to check that "
+            f"they did not change: {error}"
+        )
+    if website_csv:
+        again = (
+            "or plan the file where it is now (`qual-pipeline plan --website-csv NEW_PATH`), "
+            "then push"
+        )
+        what = f"the website CSV {error.missing}"
+    else:
+        flag = " --requests" if record.kind == "requests" else ""
+        again = (
+            f"or plan it where it is now (`qual-pipeline plan{flag} --inputs-dir FOLDER`, the "
+            "folder that holds it), then push"
+        )
+        what = str(error.missing)
+    return InputFileError(
+        f"{REFUSED}plan {record.plan_id} was made from {what}, which is no longer there (moved "
+        f"or deleted), so the push cannot check that it did not change. Put it back at "
+        f"{error.missing} and push again, {again}",
+        error.missing,
+    )
 
 
 def _same_dir(a: Path, b: Path) -> bool:

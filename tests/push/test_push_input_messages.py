@@ -119,6 +119,7 @@ def test_a_bad_input_file_is_bad_usage_naming_the_file(
     assert len(lines) == 1 and lines[0].startswith(f"error: {path}: "), lines
     assert said in lines[0]
     assert "Traceback" not in result.output
+    assert mturk.call_counts().get("AssociateQualificationWithWorker", 0) == 0
 
 
 def test_send_notifications_on_a_resumed_push_says_it_is_not_applied(
