@@ -190,3 +190,27 @@ def test_an_interrupted_plan_says_nothing_was_saved(
         assert db.execute("SELECT count(*) FROM plans").fetchone() == (0,)
     finally:
         db.close()
+
+
+def test_control_characters_in_ids_and_values_are_shown_escaped(world, tmp_path: Path) -> None:
+    # A NUL in a worker id, an escape sequence in a value and a tab reached the terminal raw in
+    # the plan rows: a NUL shows as nothing, ESC [31m turns the rest red, a tab as spaces.
+    _, common = world
+    path = tmp_path / "inputs" / "desired_scores.csv"
+    path.write_bytes(
+        f"{HEADER}{T1},A1\x00B,5\n{T1},{W[1]},4\x1b[31m2\n{T1},A2\tC\u200b,7\n".encode()
+    )
+    result = push_cli("plan", *common, "--max-share", "1")
+    assert result.exit_code == 1, result.output  # the rows are rejected
+    shown = result.output
+    assert "\x00" not in shown and "\x1b" not in shown and "\t" not in shown
+    assert "\u200b" not in shown
+    table = shown[shown.index("plan rows") :]
+    assert "A1\\x00B" in table and "4\\x1b[31m2" in table and "A2\\tC\\u200b" in table
+    assert "line 2: worker_id 'A1\\x00B'" in shown  # the rejected rows' first example
+
+    # in a message too: a header cell with a NUL, in the one error line
+    path.write_bytes(b"qualification_type_id,worker\x00id,integer_value\n")
+    refused = push_cli("plan", *common)
+    assert refused.exit_code == 2, refused.output
+    assert "\x00" not in refused.output and "worker\\x00id" in refused.output
