@@ -377,6 +377,8 @@ def plan_json(saved: SavedPlan) -> str:
 def plan_tables(saved: SavedPlan) -> list[Table]:
     """The plan as tables: counts per action, changes per type (what the guard judges), rejected
     rows by reason with the first of each, and the first rows of the plan."""
+    from qual_pipeline.push.guard import share_text
+
     summary = saved.summary
     counts = Table(title=f"{summary.table}: counts per action")
     counts.add_column("action")
@@ -389,6 +391,7 @@ def plan_tables(saved: SavedPlan) -> list[Table]:
         columns = ("type", "changes", "score changes", "revokes", "holders", "share")
         for column in columns:
             types.add_column(column, justify="left" if column == "type" else "right")
+        limit = (saved.record.settings.get("limits") or {}).get("max_share")
         for t in summary.per_type:
             types.add_row(
                 t.qualification_type_id,
@@ -396,7 +399,7 @@ def plan_tables(saved: SavedPlan) -> list[Table]:
                 f"{t.score_changes:,}",
                 f"{t.revokes:,}",
                 f"{t.workers:,}",
-                f"{t.share:.1%}",
+                share_text(t.share, limit),
             )
         tables.append(types)
     if summary.rejected:
