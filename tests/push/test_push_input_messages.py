@@ -55,12 +55,17 @@ def test_a_missing_website_csv_is_named_with_its_own_fix(world, tmp_path: Path) 
 def test_a_bad_decision_is_shown_as_written(world, tmp_path: Path) -> None:
     _, common = world
     (tmp_path / "inputs" / "grant_decisions.csv").write_text(
-        "qualification_request_id,decision,integer_value,reason\nREQ1,accept,,\nREQ2,approve,,\n"
+        "qualification_request_id,decision,integer_value,reason\nREQ1,accept,,\nREQ2, Approve,,\n"
     )
     result = push_cli("plan", "--requests", *common, "--max-share", "1", "--output", "json")
     assert result.exit_code == 1
-    examples = json.loads(result.output)["rejected_examples"]
-    assert examples == {"decision must be accept or reject": "line 3: decision 'approve'"}
+    shown = json.loads(result.output)
+    # as written, case and space included: it was shown lowercased ('approve')
+    assert shown["rejected_examples"] == {
+        "decision must be accept or reject": "line 3: decision ' Approve'"
+    }
+    (row,) = [r for r in shown["rows"] if r["action"] == "rejected"]
+    assert row["decision"] == " Approve"
 
 
 @pytest.mark.parametrize("end", ["\n", ""], ids=["newline", "no-newline"])
