@@ -226,8 +226,12 @@ def save_plan(
     sql_dir: Path = SQL_DIR,
     preview_rows: int = 0,
     website_csv: Path | None = None,
+    on_saved: Callable[[str], None] | None = None,
 ) -> SavedPlan:
     """Build the plan of `kind` read-only, judge it and save it in the journal (hold its lock).
+
+    on_saved: called with the plan id as soon as the plan is saved (before the journal is
+    compacted, which may take seconds after a large plan is superseded).
 
     website_csv: build a scores plan from the requester website's worker CSV instead of
     sql/desired_scores.sql (recorded in the plan: a push re-reads the same file to check it).
@@ -243,12 +247,16 @@ def save_plan(
         )
     with read_warehouse() as con:
         try:
-            return _save_plan(
+            saved = _save_plan(
                 con, kind, journal, inputs_dir, settings, sql_dir, preview_rows, website_csv
             )
         except duckdb.OutOfMemoryException as e:
             source = str(website_csv) if website_csv else f"the {kind} inputs in {inputs_dir}"
             raise PlanError(out_of_memory(settings.memory_limit, source)) from e
+    if on_saved is not None:
+        on_saved(saved.plan_id)
+    journal.compact()  # the superseded plan's rows were dropped: give their space back
+    return saved
 
 
 def _save_plan(
