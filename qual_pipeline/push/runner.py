@@ -482,11 +482,24 @@ class _Sender:
                 sending = self.journal.mark_sending(batch, self.run_id)
                 self.stage = f"sending the changes of plan {plan.plan_id}"
                 results = list(pool.map(_caught(lambda c: self._send(c, notify)), sending))
-                errors = [r for r in results if isinstance(r, BaseException)]
+                errors = [
+                    r.cause if isinstance(r, _NotSent) else r
+                    for r in results
+                    if isinstance(r, BaseException)
+                ]
                 sent = [c for c, r in zip(sending, results, strict=True) if r is None]
                 failed = [r for r in results if isinstance(r, Outcome)]
+                # Changes stopped before their call: back to 'pending', the attempt 'interrupted'
+                # with why (never 'sending': nothing of them reached MTurk).
+                unsent = [
+                    Outcome(c, "pending", "interrupted", error=r.message)
+                    for c, r in zip(sending, results, strict=True)
+                    if isinstance(r, _NotSent)
+                ]
                 # Journal what is known even when a call failed: the rest stay 'sending'.
-                self.journal.record_outcomes([Outcome(c, "sent", "sent") for c in sent] + failed)
+                self.journal.record_outcomes(
+                    [Outcome(c, "sent", "sent") for c in sent] + failed + unsent
+                )
                 if errors:
                     raise _first(errors)
                 self.stage = f"reading back the changes of plan {plan.plan_id}"
@@ -509,16 +522,25 @@ class _Sender:
         """None when the call succeeded; an Outcome when MTurk refused it for good.
 
         Transient errors (throttling, faults) that outlive botocore's retries propagate: the
-        change stays 'sending', and the next run reads it back before sending it again.
+        change stays 'sending', and the next run reads it back before sending it again. What
+        stops the change before its call starts (a stop asked for, refused credentials, the read
+        before an update failing) raises _NotSent: its call never left, which the journal says.
         """
         try:
             if self.refused is not None:  # credentials refused: send nothing more
                 raise self.refused
+            _stop_if_asked()
             if change.action in READ_BEFORE:
                 changed = self._changed_since_plan(change)
                 if changed is not None:
                     return changed
             self.locked()
+            _stop_if_asked()
+        except (BotoCoreError, ClientError, interrupt.Interrupted) as e:
+            if isinstance(e, ClientError) and refuses_caller(e):
+                self.refused = e
+            raise _NotSent(e) from e
+        try:
             send_change(self.client, change, send_notifications=notify)
         except ClientError as e:
             if refuses_caller(e):
@@ -588,7 +610,8 @@ class _Sender:
                 "pending",
                 "interrupted",
                 seen,
-                f"interrupted; read back, MTurk did not hold it ({held}); sent again",
+                "interrupted while its call was in flight (outcome unknown); read back, MTurk "
+                f"did not hold it ({held}); sent again",
             )
 
         self._read_back(batch, not_landed)
@@ -715,6 +738,21 @@ class _Sender:
             self.journal.mark_recorded(rows)
 
 
+class _NotSent(Exception):
+    """A change stopped before its call started; `cause`: what stopped it (raised on)."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+        if isinstance(cause, interrupt.Interrupted):
+            why = f"the push was stopped ({cause})"
+        elif isinstance(cause, ClientError) and refuses_caller(cause):
+            why = f"MTurk refused the credentials ({describe(cause)})"
+        else:
+            why = f"MTurk failed before it ({describe(cause)})"  # type: ignore[arg-type]
+        self.message = f"not sent: {why} before its call; the next push sends it"
+
+
 class _Pending(set[int]):
     """The request changes still pending on MTurk; `unread`: those whose pending list could not
     be read (their outcome is still unknown)."""
@@ -731,7 +769,7 @@ def _caught(call: Callable[[Change], Any]) -> Callable[[Change], Any]:
     def run(change: Change) -> Any:
         try:
             return call(change)
-        except (BotoCoreError, ClientError, interrupt.Interrupted) as e:
+        except (BotoCoreError, ClientError, interrupt.Interrupted, _NotSent) as e:
             return e
 
     return run

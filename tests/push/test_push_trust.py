@@ -31,6 +31,7 @@ T1 = type_id(51)
 W = [worker_id(i) for i in range(40)]
 ASSOCIATE = "AssociateQualificationWithWorker"
 ACCEPT = "AcceptQualificationRequest"
+READ = "GetQualificationScore"
 
 
 def holders(count: int = 20) -> World:
@@ -112,14 +113,29 @@ def test_refused_credentials_stop_at_the_first_call_and_keep_the_plan(
     assert mturk.call_counts()[ASSOCIATE] == 0
     with journal_of(tmp_path / "data") as journal:
         states = journal.state_counts(plan_id)
-        assert "failed" not in states and sum(states.values()) == 12, states
+        # None of them was called (the read before each update was refused): pending, never
+        # 'sending' (their outcome is known), each attempt saying why it was not sent.
+        assert states == {"pending": 12}, states
         assert [p.plan_id for p in journal.open_plans()] == [plan_id]
+        attempts = journal._db.execute(
+            "SELECT status, error FROM attempts WHERE plan_id = ?", (plan_id,)
+        ).fetchall()
+    assert len(attempts) == 12
+    assert all(
+        status == "interrupted"
+        and error.startswith("not sent: MTurk refused the credentials")
+        and error.endswith("before its call; the next push sends it")
+        for status, error in attempts
+    ), attempts
 
     monkeypatch.setenv(variable, right)
+    reads = mturk.call_counts()[READ]
     resumed = push_cli("push", *common)
     assert resumed.exit_code == 0, resumed.output
     assert f"resumed plan {plan_id} (scores): 12 change(s), verified 12" in resumed.output
     assert mturk.call_counts()[ASSOCIATE] == 12
+    # nothing read back as if in flight: a read before each update, a read-back after it
+    assert mturk.call_counts()[READ] - reads == 24
     assert mturk_state(mturk, [(T1, w) for w in desired]) == {
         (T1, w): ("Granted", v) for w, v in desired.items()
     }
