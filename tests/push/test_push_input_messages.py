@@ -219,3 +219,19 @@ def test_control_characters_in_ids_and_values_are_shown_escaped(world, tmp_path:
     refused = push_cli("plan", *common)
     assert refused.exit_code == 2, refused.output
     assert "\x00" not in refused.output and "worker\\x00id" in refused.output
+
+
+def test_a_saved_plan_whose_csv_was_moved_names_the_recorded_path(world, tmp_path: Path) -> None:
+    # The push of a saved plan reads the inputs the plan recorded; a CSV moved since was refused
+    # with the plan's hint ("point --inputs-dir at the folder"), which a saved plan ignores.
+    mturk, common = world
+    path = write_desired(tmp_path / "inputs", [(T1, W[1], 77)])
+    assert push_cli("plan", *common, "--max-share", "1").exit_code == 0
+    path.rename(tmp_path / "moved.csv")
+    refused = push_cli("push", *common)
+    assert refused.exit_code == 2, refused.output
+    said = " ".join(refused.output.split())
+    assert f"was made from {path.resolve()}, which is no longer there (moved or deleted)" in said
+    assert f"Put it back at {path.resolve()} and push again, or plan it where it is now " in said
+    assert "(`qual-pipeline plan --inputs-dir FOLDER`, the folder that holds it)" in said
+    assert mturk.call_counts().get("AssociateQualificationWithWorker", 0) == 0
