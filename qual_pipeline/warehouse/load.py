@@ -58,6 +58,14 @@ from qual_pipeline.warehouse.sql_files import ensure_schema, registered, run_sql
 if TYPE_CHECKING:
     from qual_pipeline.mturk_api.source import MTurkSource
 
+HASH_MERGE_MIN_ROWS = 4_000_000
+"""From how many snapshot rows of types already loaded a merge compares rows by hash and writes
+only those that differ (replace_worker_qualifications); below it, it rewrites those types and
+compares every key of theirs with the history (rewrite_worker_qualifications), as the previous
+release did. The comparison's writes are scattered deletes and an update of every kept row,
+which DuckDB's checkpoint then rewrites: at 1,000,000 rows that cost more than it saved, at
+10,000,000 it saves (README, Performance)."""
+
 StepHook = Callable[[str], None]
 RetryHook = Callable[[int, BaseException], None]
 
@@ -234,9 +242,13 @@ def _load_worker_qualifications(
 ) -> tuple[dict[str, int], CheckResult]:
     """Replace the refreshed types' rows and merge them into the history.
 
-    A type seen for the first time (no current rows, no history) is inserted whole; a type with
-    rows is compared row by row with its snapshot and only the rows that differ are written
-    (replace_worker_qualifications), and only their keys are compared with the history.
+    A type seen for the first time (no current rows, no history) is inserted whole, and its
+    first history versions are read from its snapshot too (insert_first_sighted_history) unless a
+    key is held twice. Types with rows, when their snapshots hold at least HASH_MERGE_MIN_ROWS
+    rows, are compared row by row with their snapshots and only the rows that differ are written
+    (replace_worker_qualifications), and only their keys are compared with the history
+    (compare_keys); fewer rows are rewritten and every key of theirs compared
+    (rewrite_worker_qualifications, compare_types).
 
     Returns the history versions opened or closed, by change (new, returned, score, gone, ...),
     and the uniqueness check of worker_qualifications as replaced. That check decides the merge's
@@ -249,9 +261,15 @@ def _load_worker_qualifications(
             type_id for (type_id,) in run_sql_file(con, "load/first_sighted_partitions").fetchall()
         }
         known = [s for s in snapshots if s.qualification_type_id not in first_sighted]
-        if known:
+        by_hash = sum(s.row_count for s in known) >= HASH_MERGE_MIN_ROWS
+        # Rewritten types have every key compared with the history (compare_types).
+        rewritten = bool(known) and not by_hash
+        if known and by_hash:
             files = [s.location for s in known]
             run_sql_file(con, "load/replace_worker_qualifications", {"files": files})
+        elif known:  # a small merge: rewriting the rows costs less than comparing them
+            files = [s.location for s in known]
+            run_sql_file(con, "load/rewrite_worker_qualifications", {"files": files})
         else:
             run_sql_file(con, "load/no_compared_keys")
         new = [s for s in snapshots if s.qualification_type_id in first_sighted]
@@ -259,25 +277,35 @@ def _load_worker_qualifications(
             files = [s.location for s in new]
             run_sql_file(con, "load/insert_worker_qualifications", {"files": files})
         unique = check_unique_worker_qualifications(con)
-        if known and (not unique.passed or not _held_as_snapshots(con, snapshots)):
+        if known and by_hash and (not unique.passed or not _held_as_snapshots(con, snapshots)):
             # A key held twice, or not as many rows as the snapshots': row hashes cannot tell
             # how often a row is held. Every refreshed type is written again from its snapshot
             # and every key of it compared with the history.
             files = [s.location for s in snapshots]
             run_sql_file(con, "load/rewrite_worker_qualifications", {"files": files})
             unique = check_unique_worker_qualifications(con)
+            rewritten = True
         rows = sum(s.row_count for s in snapshots)
         step(
             f"replace worker_qualifications: {len(snapshots)} type(s), {rows:,} rows from the lake"
         )
+        first_versions = 0
         if not unique.passed:  # duplicate keys (in a refreshed type, or left from before)
             run_sql_file(con, "load/observe_refreshed_worker_qualifications_deduplicated")
         else:
             run_sql_file(con, "load/observe_refreshed_worker_qualifications")
+            if new and not rewritten:  # their first versions straight from the snapshots
+                files = [s.location for s in new]
+                inserted = run_sql_file(con, "load/insert_first_sighted_history", {"files": files})
+                first_versions = inserted.fetchall()[0][0]
+        run_sql_file(con, "load/first_sighted_types")
+        run_sql_file(con, "load/compare_types" if rewritten else "load/compare_keys")
         run_sql_file(con, "load/merge_history")
         changes = dict(
             con.execute("SELECT change, count(*) FROM history_changes GROUP BY ALL").fetchall()
         )
+        if first_versions:
+            changes["new"] = changes.get("new", 0) + first_versions
         step(f"merge history: {sum(changes.values()):,} version(s) opened or closed")
     return changes, unique
 

@@ -103,6 +103,8 @@ def apply_pushed_changes(
         registered(con, "observed_partitions", partitions),
     ):
         run_sql_file(con, "load/observe_pushed_changes")
+        run_sql_file(con, "load/first_sighted_types")
+        run_sql_file(con, "load/compare_keys")
         run_sql_file(con, "load/merge_history")
         (added,) = con.execute(
             "SELECT count(*) FROM history_changes WHERE change <> 'gone'"

@@ -109,7 +109,7 @@ def model(loads: list[dict[str, dict[str, Fields]]], times: list[datetime]) -> t
     return [tuple(v) for v in history], counts
 
 
-def test_generated_refreshes_keep_the_history_of_the_model(tmp_path: Path) -> None:
+def test_generated_refreshes_keep_the_history_of_the_model(tmp_path: Path, merge_path: str) -> None:
     data_dir = tmp_path / "data"
     loads = snapshots(seed=16)
     times = [T1 + timedelta(days=i) for i in range(LOADS)]

@@ -100,7 +100,7 @@ def rows_of(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple]:
     return con.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall()
 
 
-def test_the_merge_writes_what_the_previous_release_wrote(tmp_path: Path) -> None:
+def test_the_merge_writes_what_the_previous_release_wrote(tmp_path: Path, merge_path: str) -> None:
     data_dir = tmp_path / "data"
     previous = Previous(tmp_path / "previous.duckdb", data_dir)
     rng = random.Random(16)

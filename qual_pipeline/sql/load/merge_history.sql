@@ -1,50 +1,17 @@
 -- SCD2 merge of observed_worker_qualifications into worker_qualification_history.
 -- observed_partitions(qualification_type_id, observed_at, complete) lists the partitions observed;
 -- only a complete observation (a full snapshot) can tell that a worker is gone.
--- compared_keys(qualification_type_id, worker_id) lists the keys of types with a history whose
--- observation may differ from their open version (a refresh: the keys whose current rows left or
--- arrived; a push: the pushed keys). Every other key's open version already holds what was
--- observed, so only these are compared (a merge of 10,000,000 rows, 3% changed, compared them
--- all: 15.5 s of CPU).
+-- first_sighted_types (load/first_sighted_types) lists the observed types without any history
+-- version; compared_open_versions and compared_observations (views, made by load/compare_keys or
+-- load/compare_types) are the open versions and the observations to compare: those of some keys
+-- (a merge that found which keys changed, a push) or of every key of the types with a history
+-- (a rewrite).
 -- An observation never overrides a newer one: a change counts only if observed after the open
 -- version began, so replaying a snapshot or a push adds nothing.
 -- history_changes (a view, read for the counts) lists every version opened or closed: the staged
 -- changes of types that have a history, and the first sightings of types that have none, which
 -- are inserted straight from the observations rather than staged (a first load of 10,000,000 rows
 -- staged them all, then copied them: 36 s of its 73 under 512MB).
-
--- Observed types without any history version: all their observations are new.
-CREATE OR REPLACE TEMP TABLE first_sighted_types AS
-SELECT p.qualification_type_id
-FROM observed_partitions AS p
-ANTI JOIN (
-    SELECT DISTINCT qualification_type_id FROM worker_qualification_history
-) AS h USING (qualification_type_id);
-
--- The open versions of the compared keys, and their observations: two small tables, each
--- built in a statement of its own (at 10,000,000 rows the three joins in one statement ran out
--- of 256MB).
-CREATE OR REPLACE TEMP TABLE compared_open_versions AS
-SELECT
-    h.qualification_type_id, h.worker_id, h.status, h.integer_value, h.country,
-    h.subdivision, h.valid_from, h.rowid AS open_version_rowid,
-    p.observed_at AS partition_observed_at,
-    p.complete AS partition_complete
-FROM worker_qualification_history AS h
-JOIN observed_partitions AS p USING (qualification_type_id)
-SEMI JOIN compared_keys AS k USING (qualification_type_id, worker_id)
-WHERE h.valid_to IS NULL;
-
-CREATE OR REPLACE TEMP TABLE compared_observations AS
--- The observations of types with a history: a semi join with those types (none in a first
--- load, when DuckDB then reads no observation) rather than an anti join with the first
--- sighted ones (which read all 10,000,000 of a first load to keep none: 1.2 s of CPU).
-SELECT * FROM observed_worker_qualifications
-SEMI JOIN compared_keys USING (qualification_type_id, worker_id)
-SEMI JOIN (
-    SELECT qualification_type_id FROM observed_partitions
-    ANTI JOIN first_sighted_types USING (qualification_type_id)
-) AS known USING (qualification_type_id);
 
 CREATE OR REPLACE TEMP TABLE staged_history_changes AS
 WITH open_versions AS (
@@ -87,8 +54,10 @@ compared AS (
 )
 SELECT * FROM compared WHERE change IS NOT NULL;
 
-DROP TABLE compared_open_versions;
-DROP TABLE compared_observations;
+DROP VIEW compared_open_versions;
+DROP VIEW compared_observations;
+DROP TABLE IF EXISTS keyed_open_versions;
+DROP TABLE IF EXISTS keyed_observations;
 
 -- A key with no open version but a version closed as gone has come back. A join with the keys
 -- of gone versions (each once), not a correlated EXISTS: DuckDB then builds on the gone keys,

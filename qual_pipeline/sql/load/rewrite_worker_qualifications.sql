@@ -1,8 +1,9 @@
 -- Rewrite the current state of every refreshed type with its new snapshot, read straight from the
--- lake ($files; observed_partitions(qualification_type_id, observed_at, complete) lists the types),
--- and compare every key of those types with the history: what replace_worker_qualifications left
--- is undone first. Only when a key is held twice (in the snapshot or before it), where a
--- comparison by row hashes cannot tell how many times a row is held.
+-- lake ($files; observed_partitions(qualification_type_id, observed_at, complete) lists the types);
+-- merge_history then compares every key of those types with the history (load/compare_types).
+-- What replace_worker_qualifications left is undone first, if it ran. A small merge's path (fewer snapshot rows of loaded types than
+-- load.HASH_MERGE_MIN_ROWS), and the comparison's fallback when a key is held twice (in the
+-- snapshot or before it), where a comparison by row hashes cannot tell how many times a row is held.
 -- A row observed after the snapshot was taken (a verified push) is newer than the snapshot: it stays.
 DELETE FROM worker_qualifications AS w
 USING observed_partitions AS p
@@ -26,11 +27,3 @@ ANTI JOIN (
     FROM worker_qualifications
     SEMI JOIN observed_partitions USING (qualification_type_id)
 ) AS newer USING (qualification_type_id, worker_id);
-
-CREATE OR REPLACE TEMP TABLE compared_keys AS
-SELECT qualification_type_id, worker_id FROM worker_qualifications
-SEMI JOIN observed_partitions USING (qualification_type_id)
-UNION
-SELECT qualification_type_id, worker_id FROM worker_qualification_history
-SEMI JOIN observed_partitions USING (qualification_type_id)
-WHERE valid_to IS NULL;
