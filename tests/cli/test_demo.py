@@ -46,7 +46,7 @@ def query(data_dir: Path, sql: str) -> list[tuple[Any, ...]]:
 
 
 @pytest.mark.timeout(600)
-@pytest.mark.slow(81)
+@pytest.mark.slow(95)
 def test_demo_then_a_ui_style_refresh_sees_every_type_of_its_own_data(
     tmp_path: Path, local_mturk: Any, mturk_env: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -46,7 +46,7 @@ def _environ(home: Path) -> dict[str, str]:
 
 
 @pytest.mark.timeout(240)
-@pytest.mark.slow(35)
+@pytest.mark.slow(65)
 def test_pip_install_then_demo_and_sql_from_an_empty_folder(tmp_path: Path) -> None:
     source = tmp_path / "source"
     shutil.copytree(REPO, source, ignore=NOT_SOURCE)

@@ -51,7 +51,7 @@ def write_desired(folder: Path, qual_type: str, scores: dict[str, int]) -> Path:
     return folder
 
 
-@pytest.mark.slow(116)
+@pytest.mark.slow(88)
 def test_refreshes_at_once_land_and_one_pusher_per_account(
     tmp_path: Path, local_mturk, s3_server: S3Server, s3_bucket, postgres_server
 ) -> None:

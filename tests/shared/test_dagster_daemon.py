@@ -72,7 +72,7 @@ def _alive(pids: list[int]) -> list[int]:
 
 
 @pytest.mark.timeout(RUNS_TIMEOUT_S + 120)
-@pytest.mark.slow(96)
+@pytest.mark.slow(77)
 def test_daemon_runs_discovery_extraction_and_load_on_the_postgres_instance(
     tmp_path: Path,
     local_mturk,

@@ -94,7 +94,7 @@ def _scores(reader: Machine, shared: dict[str, str]) -> list[str]:
 
 
 @pytest.mark.timeout(UI_START_TIMEOUT_S + BACKFILL_TIMEOUT_S + LOAD_TIMEOUT_S + 240)
-@pytest.mark.slow(147)
+@pytest.mark.slow(140)
 def test_a_ui_backfill_of_ten_types_on_the_postgres_instance_is_one_run(
     tmp_path: Path,
     local_mturk,
