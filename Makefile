@@ -42,8 +42,9 @@ postgres-deps:
 
 ## 4 workers whatever the cores: most of the long tests wait (Dagster's 30 s daemon ticks, MTurk
 ## latencies, child processes), and with 2 workers 2 cores were half idle. --maxschedchunk 1 sends
-## each worker one test at a time, in the order tests/conftest.py sets (tests marked slow first,
-## longest first). --durations=20: the slowest tests, in every log.
+## each worker one more test as it finishes one (pytest-xdist keeps two queued per worker), in the
+## order tests/conftest.py sets (tests marked slow first, longest first, the first 8 paired longest
+## with shortest). --durations=20: the slowest tests, in every log.
 test: $(STAMP) browser-deps postgres-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

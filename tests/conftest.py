@@ -29,13 +29,19 @@ if _columns is not None:
 pytest_plugins = ("support.services",)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests marked `slow(seconds)` run first, the longest first; the others keep their order.
 
     `make test` runs `pytest -n 4 --maxschedchunk 1`: a worker is sent the next test in this order
     as it finishes one, so the long tests (Dagster daemons and UIs, kill/resume rounds, most of
     their time spent waiting on ticks, timers and child processes) start at once on different
     workers and the short ones fill in around them; none starts last and ends the run alone.
+
+    pytest-xdist keeps two tests queued on each worker, even with --maxschedchunk 1: at the start
+    worker k is sent tests 2k and 2k+1 of this order, the second waiting for the first. Sorted
+    longest first, the two longest tests (then 175 s and 160 s) ran one after the other on one
+    worker. So the first 2 x workers slow tests are paired longest with shortest: each worker
+    starts one of the longest tests, with one of the shorter slow tests queued behind it.
 
     The seconds only rank the tests: they are not a limit.
     """
@@ -45,6 +51,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return float(marker.args[0]) if marker is not None else 0.0
 
     items.sort(key=expected_seconds, reverse=True)  # stable: unmarked tests keep their order
+    workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
+    head = [item for item in items[: 2 * workers] if expected_seconds(item) > 0]
+    if workers > 1 and len(head) == 2 * workers:
+        items[: 2 * workers] = [
+            item for k in range(workers) for item in (head[k], head[2 * workers - 1 - k])
+        ]
 
 
 @pytest.fixture(autouse=True)

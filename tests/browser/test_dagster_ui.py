@@ -274,7 +274,7 @@ def _check_chart(page: Page, name: str, title: str) -> None:
 
 @pytest.mark.browser
 @pytest.mark.timeout(420)
-@pytest.mark.slow(138)
+@pytest.mark.slow(150)  # with its fixture: refresh and `dagster dev` (~26 s)
 def test_backfill_two_types_from_the_ui_loads_the_warehouse(dagster_stack: DagsterStack) -> None:
     # Adjacent partitions: the backfill policy runs a partition key range as one run (apart,
     # each stretch would be a run of its own).

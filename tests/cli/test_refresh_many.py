@@ -109,7 +109,7 @@ def refresh_watched(env: dict[str, str], data_dir: Path, *args: str) -> tuple[in
     return code, lines
 
 
-@pytest.mark.slow(36)
+@pytest.mark.slow(55)
 def test_refresh_of_300_types_lands_every_type_in_one_run_within_a_small_memory_limit(
     local_mturk: Any, mturk_env: Any, tmp_path: Path
 ) -> None:
@@ -151,7 +151,7 @@ def test_refresh_of_300_types_lands_every_type_in_one_run_within_a_small_memory_
     assert done.stderr.count("worker_qualifications 3TESTTYPE") == 0
 
 
-@pytest.mark.slow(44)
+@pytest.mark.slow(85)
 def test_a_type_failing_mid_way_fails_alone_and_a_rerun_retries_only_it(
     local_mturk: Any, mturk_env: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -256,7 +256,7 @@ def interrupt_refresh(server: Any, env: dict[str, str], data: Path, signum: int)
     return code, text, seconds, server.requests_after(signalled + 0.2)
 
 
-@pytest.mark.slow(27)
+@pytest.mark.slow(53)
 def test_sigint_and_sigterm_stop_a_refresh_at_once_and_a_rerun_completes(
     local_mturk: Any, mturk_env: Any, tmp_path: Path
 ) -> None:
@@ -368,7 +368,7 @@ def test_a_failed_load_is_never_folded_into_the_count_of_failed_types() -> None:
     ]
 
 
-@pytest.mark.slow(40)
+@pytest.mark.slow(60)
 def test_a_retry_over_types_apart_lists_the_qualification_types_once(
     local_mturk: Any, mturk_env: Any, tmp_path: Path
 ) -> None:

@@ -37,7 +37,7 @@ def rows(env: dict[str, str], data_dir: Path, query: str) -> list[tuple[str, ...
     return [tuple(r) for r in list(csv.reader(io.StringIO(done.stdout)))[1:]]
 
 
-@pytest.mark.slow(45)
+@pytest.mark.slow(47)
 def test_a_refresh_of_some_types_keeps_the_names_of_the_types_mirrored_before(
     local_mturk: Any, mturk_env: Any, tmp_path: Path
 ) -> None:
@@ -88,7 +88,7 @@ def partitions(home: Path) -> list[str]:
         return sorted(instance.get_dynamic_partitions("qualification_type"))
 
 
-@pytest.mark.slow(60)
+@pytest.mark.slow(77)
 def test_a_refresh_of_some_types_keeps_the_other_types_partitions(
     local_mturk: Any, mturk_env: Any, tmp_path: Path
 ) -> None:

@@ -41,7 +41,7 @@ def test_code_layout_table_matches_the_folders() -> None:
 
 
 def test_first_query_is_the_one_the_demo_suggests() -> None:
-    """The README's first query is the demo's (sorted, every id whole: tests/cli/test_demo.py)."""
+    """The README's first query is the demo's (sorted, every id whole: tests/packaging/)."""
     from qual_pipeline.cli.demo import FIRST_QUERY
 
     assert f'sql --data-dir data/demo \\\n  "{FIRST_QUERY}"' in README.read_text()

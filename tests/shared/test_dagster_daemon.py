@@ -72,7 +72,7 @@ def _alive(pids: list[int]) -> list[int]:
 
 
 @pytest.mark.timeout(RUNS_TIMEOUT_S + 120)
-@pytest.mark.slow(96)
+@pytest.mark.slow(77)
 def test_daemon_runs_discovery_extraction_and_load_on_the_postgres_instance(
     tmp_path: Path,
     local_mturk,
@@ -126,7 +126,7 @@ def test_daemon_runs_discovery_extraction_and_load_on_the_postgres_instance(
                 {job: [r.status.value for r in rs] for job, rs in runs.items()},
                 log_path.read_text()[-4000:],
             )
-            time.sleep(2)
+            time.sleep(0.5)
         # A run's process outlives its RUN_SUCCESS event a little: let every one end by itself.
         deadline = time.monotonic() + 30
         while _alive(_run_pids(instance)):

@@ -108,7 +108,7 @@ def journal_states(catalog: str, schema: str) -> dict[str, int]:
         con.close()
 
 
-@pytest.mark.slow(56)
+@pytest.mark.slow(70)
 def test_refresh_plan_push_kill_resume_and_sql_on_four_machines(
     tmp_path: Path, local_mturk, s3_server: S3Server, s3_bucket, postgres_server
 ) -> None:
