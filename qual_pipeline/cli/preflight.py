@@ -69,6 +69,7 @@ def shown(setting: Setting[Any], value: object) -> str:
 def check(command: str, values: SettingValues) -> None:
     """Every up-front check `command` needs (see the module); raises typer.Exit(2) (or 1 for an
     endpoint that cannot be reached) after printing one line."""
+    check_environment()
     url = endpoint(values) if command in CALLS_MTURK else ""
     if settings.DATA_DIR.name in values and not shared_profile(values):
         check_data_dir(command, Path(values[settings.DATA_DIR.name]))
@@ -80,6 +81,19 @@ def check(command: str, values: SettingValues) -> None:
     if command in CALLS_MTURK:
         check_credentials(values)
         check_reachable(url, values[settings.CONNECT_TIMEOUT.name])
+
+
+def check_environment() -> None:
+    """Every setting no option carries (e.g. QUAL_PIPELINE_SNAPSHOT_GRACE) is read from the
+    environment once, up front: a value it refuses (not a number, or outside its declared range)
+    is one line naming the variable and the range, exit 2, before any work (the options' values
+    are checked as typer reads them, `cli.options`)."""
+    for setting in settings.SETTINGS:
+        if setting.flag is None and setting.read_by in ("mturk", "pipeline"):
+            try:
+                setting.from_env()
+            except settings.ConfigurationError as e:
+                raise fail(str(e), 2) from None
 
 
 def endpoint(values: SettingValues) -> str:
