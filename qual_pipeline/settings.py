@@ -292,7 +292,8 @@ ACCOUNT = Setting(
     "QUAL_PIPELINE_ACCOUNT",
     description="Shared profile: the requester account label that names this account's lake, "
     "warehouse, journal and push lock (1 to 40 lower-case letters, digits and inner hyphens); "
-    "unset means key- and a salted hash of the requester's access key id",
+    "unset means key- and a salted hash of the requester's access key id; the local profile "
+    "does not use it but refuses a label that is not valid",
     read_by="pipeline",
     flag="--account",
     commands=STORE_COMMANDS,

@@ -136,3 +136,14 @@ def test_empty_aws_profile_means_unset(tmp_path: Path) -> None:
     message = " ".join((result.stdout + result.stderr).split())
     assert "None" not in message and "names no profile" not in message, message
     assert "cannot connect to MTurk" in message, message
+
+
+def test_a_bad_account_label_is_refused_in_the_local_profile_too(tmp_path: Path) -> None:
+    """QUAL_PIPELINE_ACCOUNT=-1 was silently ignored in the local profile."""
+    (tmp_path / "data").mkdir()
+    result = invoke(["sql", "SELECT 1"], {"QUAL_PIPELINE_ACCOUNT": "-1"}, tmp_path)
+    message = " ".join((result.stdout + result.stderr).split())
+    assert result.exit_code == 2, message
+    assert "'-1' is not valid" in message and "QUAL_PIPELINE_ACCOUNT" in message, message
+    fine = invoke(["sql", "SELECT 1"], {"QUAL_PIPELINE_ACCOUNT": "acme-research"}, tmp_path)
+    assert "QUAL_PIPELINE_ACCOUNT" not in fine.stdout + fine.stderr
