@@ -144,7 +144,16 @@ class Setting(Generic[T]):
     @property
     def help(self) -> str:
         """The CLI help text: the description, with the unit when there is one."""
-        return f"{self.description}{f' ({self.unit})' if self.unit else ''}."
+        ranged = (
+            f"{self.minimum:g} to {self.maximum:g}"
+            if self.minimum is not None and self.maximum is not None
+            else ""
+        )
+        parts = [self.unit] if self.unit else []
+        if ranged and ranged not in self.unit:  # a share's unit says its range already
+            parts.append(ranged)
+        about = ", ".join(parts)
+        return f"{self.description}{f' ({about})' if about else ''}."
 
 
 # MTurk: where requests go and how they are retried. Credentials are not settings: they come from
