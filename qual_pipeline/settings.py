@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
@@ -74,29 +74,48 @@ class Setting(Generic[T]):
             try:
                 value = int(text.strip())
             except ValueError:
-                raise ConfigurationError(f"{where} is not a whole number") from None
+                raise ConfigurationError(
+                    f"{where} is not a whole number; use {self.allowed}"
+                ) from None
         elif self.kind is float:
             try:
                 value = float(text.strip())
             except ValueError:
-                raise ConfigurationError(
-                    f"{where} is not a number; set it to e.g. {self.example()}"
-                ) from None
-            if not math.isfinite(value):
-                raise ConfigurationError(f"{where} is not a finite number")
+                raise ConfigurationError(f"{where} is not a number; use {self.allowed}") from None
+            if math.isnan(value):
+                raise ConfigurationError(f"{where} is not a number; use {self.allowed}")
         else:
             value = text
-        return self.check(value, source=source)
+        return self.check(value, source=source, shown=text)
 
-    def check(self, value: T, *, source: str | None = None) -> T:
-        """`value` if it lies within the setting's choices and range, else ConfigurationError."""
-        where = f"{source or self.env}={value!r}"
+    @property
+    def allowed(self) -> str:
+        """The values a numeric setting takes, e.g. `0.1 to 3600 seconds` (its declared range and
+        unit); for another setting, an example value."""
+        if self.minimum is None and self.maximum is None:
+            return f"e.g. {self.example()}"
+        low = "any" if self.minimum is None else f"{self.minimum:g}"
+        high = "any" if self.maximum is None else f"{self.maximum:g}"
+        unit = self.unit.split(",")[0] if self.unit and not self.unit.startswith("share") else ""
+        return f"{low} to {high}{f' {unit}' if unit else ''}"
+
+    def check(self, value: T, *, source: str | None = None, shown: str | None = None) -> T:
+        """`value` if it lies within the setting's choices and range, else ConfigurationError
+        naming `source` (default: the environment variable), the value (`shown`: as written)
+        and the allowed range."""
+        where = f"{source or self.env}={value if shown is None else shown!r}"
         if self.choices and value not in self.choices:
             raise ConfigurationError(f"{where} is not known; use {' or '.join(self.choices)}")
+        if isinstance(value, float) and math.isnan(value):
+            raise ConfigurationError(f"{where} is not a number; use {self.allowed}")
         if self.minimum is not None and value < self.minimum:  # type: ignore[operator]
-            raise ConfigurationError(f"{where} is below its minimum {self.minimum:g}")
+            raise ConfigurationError(
+                f"{where} is below its minimum {self.minimum:g}; use {self.allowed}"
+            )
         if self.maximum is not None and value > self.maximum:  # type: ignore[operator]
-            raise ConfigurationError(f"{where} is above its maximum {self.maximum:g}")
+            raise ConfigurationError(
+                f"{where} is above its maximum {self.maximum:g}; use {self.allowed}"
+            )
         return value
 
     def from_env(self, environ: Mapping[str, str] | None = None) -> T | None:
@@ -125,7 +144,16 @@ class Setting(Generic[T]):
     @property
     def help(self) -> str:
         """The CLI help text: the description, with the unit when there is one."""
-        return f"{self.description}{f' ({self.unit})' if self.unit else ''}."
+        ranged = (
+            f"{self.minimum:g} to {self.maximum:g}"
+            if self.minimum is not None and self.maximum is not None
+            else ""
+        )
+        parts = [self.unit] if self.unit else []
+        if ranged and ranged not in self.unit:  # a share's unit says its range already
+            parts.append(ranged)
+        about = ", ".join(parts)
+        return f"{self.description}{f' ({about})' if about else ''}."
 
 
 # MTurk: where requests go and how they are retried. Credentials are not settings: they come from
@@ -178,6 +206,7 @@ MAX_ATTEMPTS = Setting(
     commands=("refresh", "push", "score"),
     unit="attempts",
     minimum=1,
+    maximum=100,
 )
 RATE = Setting(
     "requests_per_second",
@@ -192,6 +221,7 @@ RATE = Setting(
     commands=("refresh",),
     unit="requests per second",
     minimum=0.01,
+    maximum=10_000.0,
 )
 AWS_PROFILE = Setting(
     "aws_profile",
@@ -220,6 +250,7 @@ CONNECT_TIMEOUT = Setting(
     commands=("refresh", "push", "score"),
     unit="seconds",
     minimum=0.1,
+    maximum=3_600.0,
 )
 
 # Where data lives and what is mirrored.
@@ -270,7 +301,8 @@ ACCOUNT = Setting(
     "QUAL_PIPELINE_ACCOUNT",
     description="Shared profile: the requester account label that names this account's lake, "
     "warehouse, journal and push lock (1 to 40 lower-case letters, digits and inner hyphens); "
-    "unset means key- and a salted hash of the requester's access key id",
+    "unset means key- and a salted hash of the requester's access key id; the local profile "
+    "does not use it but refuses a label that is not valid",
     read_by="pipeline",
     flag="--account",
     commands=STORE_COMMANDS,
@@ -297,6 +329,7 @@ SNAPSHOT_GRACE = Setting(
     read_by="pipeline",
     unit="seconds",
     minimum=0.0,
+    maximum=604_800.0,
 )
 TYPES = Setting(
     "types",
@@ -380,6 +413,7 @@ WAREHOUSE_WAIT = Setting(
     commands=("refresh", "plan", "push", "export"),
     unit="seconds",
     minimum=0.0,
+    maximum=86_400.0,
 )
 
 # The push's safety rails and pace. The plan's settings are recorded in the plan; `push` takes
@@ -396,6 +430,7 @@ PUSH_MAX_CHANGES = Setting(
     commands=PLAN_COMMANDS,
     unit="workers per type",
     minimum=0,
+    maximum=100_000_000,
 )
 PUSH_MAX_SHARE = Setting(
     "push_max_share",
@@ -409,6 +444,7 @@ PUSH_MAX_SHARE = Setting(
     commands=PLAN_COMMANDS,
     unit="share, 0.10 = 10%",
     minimum=0.0,
+    maximum=1.0,
 )
 PUSH_ALLOW_GRANTS = Setting(
     "push_allow_grants",
@@ -443,6 +479,7 @@ PUSH_MAX_REVOKES = Setting(
     commands=PLAN_COMMANDS,
     unit="workers per type",
     minimum=0,
+    maximum=100_000_000,
 )
 PUSH_MAX_REVOKE_SHARE = Setting(
     "push_max_revoke_share",
@@ -456,6 +493,7 @@ PUSH_MAX_REVOKE_SHARE = Setting(
     commands=PLAN_COMMANDS,
     unit="share, 0.02 = 2%",
     minimum=0.0,
+    maximum=1.0,
 )
 PUSH_ALLOW_PRODUCTION = Setting(
     "push_allow_production",
@@ -514,6 +552,7 @@ PUSH_RATE = Setting(
     commands=("push",),
     unit="requests per second",
     minimum=0.01,
+    maximum=10_000.0,
 )
 PUSH_CONCURRENCY = Setting(
     "push_concurrency",
@@ -540,6 +579,7 @@ PUSH_BATCH_SIZE = Setting(
     commands=("push",),
     unit="changes",
     minimum=1,
+    maximum=10_000,
 )
 
 PLAN_SETTINGS: tuple[Setting[Any], ...] = (
@@ -575,6 +615,7 @@ API_CONCURRENCY = Setting(
     commands=("ui",),
     unit="steps",
     minimum=1,
+    maximum=64,
 )
 
 SETTINGS: tuple[Setting[Any], ...] = (
@@ -616,6 +657,18 @@ SETTINGS: tuple[Setting[Any], ...] = (
 """Every setting, in the order the README lists them."""
 
 
+def drop_blank_variables(environ: MutableMapping[str, str] | None = None) -> list[str]:
+    """Remove every setting's environment variable that is empty or only spaces from `environ`
+    (default: this process's environment), so that blank means unset for every setting, for
+    this process and every process it starts (boto3 reads AWS_PROFILE itself: an empty one would
+    name a profile called ''). Returns the variables removed."""
+    environ = os.environ if environ is None else environ
+    blank = [s.env for s in SETTINGS if s.env in environ and not environ[s.env].strip()]
+    for name in blank:
+        del environ[name]
+    return blank
+
+
 def names(values: str | Iterable[str] | None) -> tuple[str, ...]:
     """The names a list setting holds: comma-separated text (its environment form) or the items
     of a repeated CLI option (each may itself hold commas); stripped, empty ones dropped."""
@@ -639,14 +692,19 @@ READERS: dict[str, str] = {
 def markdown_table() -> str:
     """The README's configuration table, one row per setting, in declaration order."""
     lines = [
-        "| variable | CLI option | default | unit | read by | meaning |",
-        "|---|---|---|---|---|---|",
+        "| variable | CLI option | default | unit | range | read by | meaning |",
+        "|---|---|---|---|---|---|---|",
     ]
     for s in SETTINGS:
         default = "unset" if s.default is None else f"`{s.as_text(s.default)}`"
         option = f"`{s.flag}` ({', '.join(s.commands)})" if s.commands else ""
+        allowed = (
+            f"{s.minimum:g} to {s.maximum:g}"
+            if s.minimum is not None and s.maximum is not None
+            else " or ".join(f"`{c}`" for c in s.choices)
+        )
         lines.append(
-            f"| `{s.env}` | {option} | {default} | {s.unit} | {READERS[s.read_by]} "
+            f"| `{s.env}` | {option} | {default} | {s.unit} | {allowed} | {READERS[s.read_by]} "
             f"| {s.description} |"
         )
     return "\n".join(lines) + "\n"

@@ -133,6 +133,10 @@ class HelpGroup(_Help, TyperGroup):
     plain lines."""
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
+        from qual_pipeline.settings import drop_blank_variables
+
+        # Blank means unset for every setting, for this process and those it starts.
+        drop_blank_variables()
         if not Console(stderr=True).is_terminal:
             self.rich_markup_mode = None  # click's `Error: ...` line instead of a boxed panel
         return super().main(*args, **kwargs)

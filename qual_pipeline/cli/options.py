@@ -41,16 +41,41 @@ def option(setting: Setting[Any], **extra: Any) -> Any:
     if setting.flag is None:
         raise ValueError(f"setting {setting.name} has no CLI flag")
     kwargs: dict[str, Any] = {"envvar": setting.env, "help": setting.help}
-    if setting.minimum is not None:
-        kwargs["min"] = setting.minimum
-    if setting.maximum is not None:
-        kwargs["max"] = setting.maximum
+    if setting.kind in (int, float):
+        kwargs["parser"], kwargs["callback"] = _text, _number(setting)
     if setting.choices:
         kwargs["callback"] = _one_of(setting.choices)
     if setting.folder:
         kwargs["file_okay"] = False
         kwargs["readable"] = False  # the command checks it, naming what it needs it for
     return typer.Option(setting.flag, **kwargs, **extra)
+
+
+def _text(value: Any) -> Any:
+    """An option's text as given (the setting's callback parses it, see `_number`)."""
+    return value
+
+
+def _number(setting: Setting[Any]) -> Callable[..., Any]:
+    """The callback of a numeric setting's option: the text parsed and checked by the setting
+    itself (`Setting.parse`: not a number, nan, infinite or outside the declared range is
+    refused), so the option, its environment variable and the Dagster resources refuse the same
+    values with the same words, naming the option or the variable as the user gave it. A blank
+    value (spaces only) means the default, as an empty one does."""
+
+    def check(ctx: typer.Context, param: typer.CallbackParam, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        if not value.strip():
+            return setting.default
+        origin = ctx.get_parameter_source(param.name or "")
+        from_env = origin is not None and origin.name == "ENVIRONMENT"
+        try:
+            return setting.parse(value, source=setting.env if from_env else setting.flag)
+        except settings.ConfigurationError as e:
+            raise typer.BadParameter(str(e)) from None
+
+    return check
 
 
 def _one_of(choices: tuple[str, ...]) -> Callable[[str | None], str | None]:
@@ -87,7 +112,7 @@ def _value(setting: Setting[Any], given: Any) -> Any:
         return ",".join(settings.names(given)) or None
     if setting.folder:
         return str(given)
-    if given == "":
+    if isinstance(given, str) and not given.strip():
         return setting.default  # as in the environment: empty means the default (or unset)
     return given
 

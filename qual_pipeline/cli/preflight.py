@@ -69,6 +69,7 @@ def shown(setting: Setting[Any], value: object) -> str:
 def check(command: str, values: SettingValues) -> None:
     """Every up-front check `command` needs (see the module); raises typer.Exit(2) (or 1 for an
     endpoint that cannot be reached) after printing one line."""
+    check_environment()
     url = endpoint(values) if command in CALLS_MTURK else ""
     if settings.DATA_DIR.name in values and not shared_profile(values):
         check_data_dir(command, Path(values[settings.DATA_DIR.name]))
@@ -80,6 +81,19 @@ def check(command: str, values: SettingValues) -> None:
     if command in CALLS_MTURK:
         check_credentials(values)
         check_reachable(url, values[settings.CONNECT_TIMEOUT.name])
+
+
+def check_environment() -> None:
+    """Every setting no option carries (e.g. QUAL_PIPELINE_SNAPSHOT_GRACE) is read from the
+    environment once, up front: a value it refuses (not a number, or outside its declared range)
+    is one line naming the variable and the range, exit 2, before any work (the options' values
+    are checked as typer reads them, `cli.options`)."""
+    for setting in settings.SETTINGS:
+        if setting.flag is None and setting.read_by in ("mturk", "pipeline"):
+            try:
+                setting.from_env()
+            except settings.ConfigurationError as e:
+                raise fail(str(e), 2) from None
 
 
 def endpoint(values: SettingValues) -> str:
@@ -370,31 +384,39 @@ def check_dagster_home(
         raise fail(f"{where} does not exist (Dagster keeps the runs there): {fix}", 2)
 
 
-QUIET_DAGSTER_YAML = """\
-# Written by qual-pipeline for a DAGSTER_HOME that had no dagster.yaml: Dagster's defaults (runs,
-# event logs and schedules stored in this folder), with its telemetry off. Without this file
-# Dagster turns telemetry on, prints its banner in the middle of a command's output and logs
-# usage events here for its webserver and daemon to upload; this project sends nothing out.
-telemetry:
-  enabled: false
-"""
+INSTANCE_YAML = "dagster_instance.yaml"
+"""The package's Dagster instance settings (package data): the run queue (at most 4 runs, 2
+extraction runs, 1 warehouse load), the pools' default and telemetry off."""
+RUN_LIMITS = ("run_coordinator", "concurrency")
+"""The top-level keys of INSTANCE_YAML that hold the run limits."""
 
 
-def write_quiet_dagster_yaml(home: Path) -> None:
+def instance_yaml() -> str:
+    """The text of the package's Dagster instance settings (INSTANCE_YAML)."""
+    from importlib.resources import files
+
+    return files("qual_pipeline").joinpath(INSTANCE_YAML).read_text(encoding="utf-8")
+
+
+def write_quiet_dagster_yaml(home: Path, *, note_missing_limits: bool = False) -> None:
     """Give a DAGSTER_HOME without a dagster.yaml (or .yml), or with an empty (0-byte)
-    dagster.yaml (Dagster reads it as its defaults, telemetry on), one that only turns Dagster's
-    telemetry off (see QUIET_DAGSTER_YAML), and say so in one line; a dagster.yaml with anything
-    in it, or a dagster.yml, is left as it is. Written whole or not at all (a temporary
-    file renamed), so a full disk leaves no empty dagster.yaml behind."""
+    dagster.yaml (Dagster reads it as its defaults: telemetry on, no run queue), the package's
+    instance settings (`instance_yaml`: run limits, telemetry off), and say so in one line. A
+    dagster.yaml with anything in it, or a dagster.yml, is the user's and left as it is; with
+    `note_missing_limits` (`ui`), one line notes that it lacks the run limits and where they are.
+    Written whole or not at all (a temporary file renamed), so a full disk leaves no empty
+    dagster.yaml behind."""
     target = home / "dagster.yaml"
-    if not home.is_dir() or (home / "dagster.yml").exists():
+    if not home.is_dir():
+        return
+    if (home / "dagster.yml").exists() or (target.exists() and not _empty_file(target)):
+        if note_missing_limits:
+            _note_missing_limits(home)
         return
     empty = target.exists()
-    if empty and not _empty_file(target):
-        return
     staged = home / f".dagster.yaml.{os.getpid()}.tmp"
     try:
-        staged.write_text(QUIET_DAGSTER_YAML, encoding="utf-8")
+        staged.write_text(instance_yaml(), encoding="utf-8")
         os.replace(staged, target)
     except OSError as e:
         with suppress(OSError):
@@ -408,7 +430,40 @@ def write_quiet_dagster_yaml(home: Path) -> None:
         ) from None
     why = "its dagster.yaml was empty" if empty else "the folder had no dagster.yaml"
     err.print(
-        f"wrote {target}: Dagster's defaults with its telemetry off ({why})",
+        f"wrote {target}: qual_pipeline's Dagster instance settings (runs queued, at most 2 "
+        f"extraction runs and 1 warehouse load at once; telemetry off) ({why})",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def _note_missing_limits(home: Path) -> None:
+    """One line when the user's dagster.yaml sets no run queue or run limits (the keys of
+    RUN_LIMITS), naming the package's file that has them; nothing when it cannot be read (Dagster
+    reports that)."""
+    import yaml
+
+    path = home / "dagster.yaml" if (home / "dagster.yaml").exists() else home / "dagster.yml"
+    try:
+        config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError):
+        return
+    if not isinstance(config, dict):
+        return
+    runs = (
+        (config.get("concurrency") or {}).get("runs")
+        if isinstance(config.get("concurrency"), dict)
+        else None
+    )
+    if "run_coordinator" in config or runs:
+        return
+    from importlib.resources import files
+
+    shipped = files("qual_pipeline").joinpath(INSTANCE_YAML)
+    err.print(
+        f"note: {path} sets no run queue (run_coordinator, concurrency.runs): Dagster's defaults "
+        f"apply, not the project's limits (at most 2 extraction runs, 1 warehouse load); copy "
+        f"them from {shipped} if you want them",
         highlight=False,
         soft_wrap=True,
     )
@@ -422,14 +477,15 @@ def _empty_file(path: Path) -> bool:
         return False
 
 
-def open_dagster_instance() -> Any:
-    """The Dagster instance of DAGSTER_HOME (which `check_dagster_home` found to be a folder);
-    exit 2 naming its dagster.yaml when Dagster cannot read or use it."""
+def open_dagster_instance(*, note_missing_limits: bool = False) -> Any:
+    """The Dagster instance of DAGSTER_HOME (which `check_dagster_home` found to be a folder),
+    given the package's settings when it has none (`write_quiet_dagster_yaml`); exit 2 naming
+    its dagster.yaml when Dagster cannot read or use it."""
     import yaml
     from dagster import DagsterError, DagsterInstance
 
     home = os.environ.get(DAGSTER_HOME, "")
-    write_quiet_dagster_yaml(Path(home).expanduser())
+    write_quiet_dagster_yaml(Path(home).expanduser(), note_missing_limits=note_missing_limits)
     try:
         return DagsterInstance.get()
     except (DagsterError, yaml.YAMLError, OSError, ValueError) as e:

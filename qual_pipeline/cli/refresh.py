@@ -232,8 +232,13 @@ def report(
             f"[bold red]failed:[/] {name}: {escape(message)}", highlight=False, soft_wrap=True
         )
     if failures and any(name not in ("warehouse", "extract") for name, _ in failures):
+        landed = (
+            f"the other {len(outcome.extracted):,} type(s) landed"
+            if outcome.extracted
+            else "no type landed"
+        )
         console.print(
-            "the other types landed; re-run the refresh to retry (with DAGSTER_HOME set, "
+            f"{landed}; re-run the refresh to retry (with DAGSTER_HOME set, "
             "--retry-failed extracts only the failed types)",
             highlight=False,
         )

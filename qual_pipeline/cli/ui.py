@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import IO, Annotated, TextIO
 
 import typer
 
@@ -57,6 +59,31 @@ def dagster_dev_command(port: int) -> list[str]:
     ]  # fmt: skip
     dagster = Path(sys.executable).with_name("dagster")
     return [str(dagster), "dev", *target, "-h", "127.0.0.1", "-p", str(port)]
+
+
+ANSI = re.compile(rb"\x1b\[[0-9;?]*[A-Za-z]")
+"""A terminal control sequence (colour, cursor), as Dagster's coloured log lines carry them."""
+
+
+def plain_copy(pipe: IO[bytes], stream: TextIO) -> threading.Thread:
+    """A daemon thread copying `pipe` (a child's output) to `stream` line by line without
+    terminal control sequences (ANSI), until the pipe closes."""
+
+    def copy() -> None:
+        target = getattr(stream, "buffer", None)
+        with contextlib.suppress(OSError, ValueError):
+            for line in pipe:
+                plain = ANSI.sub(b"", line)
+                if target is not None:
+                    target.write(plain)
+                    target.flush()
+                else:
+                    stream.write(plain.decode(errors="replace"))
+                    stream.flush()
+
+    thread = threading.Thread(target=copy, name="dagster-dev-output", daemon=True)
+    thread.start()
+    return thread
 
 
 class Stopped(Exception):
@@ -112,7 +139,7 @@ def _serve(*, port: int, data_dir: Path, workers: int, types: int, api_concurren
     check_dagster_home(
         create=True, unset=str(default)
     )  # a relative path, a file or a bad dagster.yaml: exit 2
-    instance = open_dagster_instance()
+    instance = open_dagster_instance(note_missing_limits=True)
     dataset = data_dir / "local_mturk.json"
     if not dataset.exists():
         out.print(f"generating a local MTurk data set: {workers} workers, {types} types")
@@ -132,8 +159,20 @@ def _serve(*, port: int, data_dir: Path, workers: int, types: int, api_concurren
         out.print(f"local MTurk: {server.endpoint_url}")
         out.print(f"Dagster UI:  http://127.0.0.1:{port}  (Ctrl-C or SIGTERM stops both)")
         # Its own session: a signal reaches it once, from here, and its group can be ended whole.
-        dev = subprocess.Popen(dagster_dev_command(port), env=env, start_new_session=True)
+        # Off a terminal Dagster's own log lines pass through `plain_copy` (no colour codes).
+        piped = {
+            name: subprocess.PIPE if not stream.isatty() else None
+            for name, stream in (("stdout", sys.stdout), ("stderr", sys.stderr))
+        }
+        dev = subprocess.Popen(dagster_dev_command(port), env=env, start_new_session=True, **piped)
+        copies = [
+            plain_copy(pipe, stream)
+            for pipe, stream in ((dev.stdout, sys.stdout), (dev.stderr, sys.stderr))
+            if pipe is not None
+        ]
         try:
             return dev.wait()
         finally:
             stop_process_group(dev)
+            for copy in copies:
+                copy.join(timeout=5.0)

@@ -414,6 +414,7 @@ class _LocalUpload(_Upload):
         self.temp_path = directory / f".{stem}.{uuid.uuid4().hex}{TEMP_SUFFIX}"
 
     def open(self) -> str:
+        self.created = not self.directory.is_dir()
         self.directory.mkdir(parents=True, exist_ok=True)
         return str(self.temp_path)
 
@@ -441,6 +442,9 @@ class _LocalUpload(_Upload):
 
     def abort(self) -> None:
         self.temp_path.unlink(missing_ok=True)
+        if getattr(self, "created", False):  # a partition folder this upload made, left empty
+            with contextlib.suppress(OSError):  # not empty (another snapshot landed): kept
+                self.directory.rmdir()
 
 
 def _fsync(path: Path) -> None:

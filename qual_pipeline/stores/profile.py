@@ -176,6 +176,13 @@ def open_stores(settings: StoreSettings) -> Stores:
     storage = (settings.storage or "").strip()
     catalog = (settings.catalog or "").strip()
     if not storage and not catalog:
+        if settings.account and settings.account.strip():
+            # Not used by the local profile, but a label the shared profile would refuse is
+            # refused here too (a typo found now, not on the move to shared storage).
+            try:
+                Namespace(settings.environment, settings.account)
+            except NamespaceError as exc:
+                raise StoreConfigError(_naming(exc, "QUAL_PIPELINE_ACCOUNT")) from None
         return local_stores(
             Path(settings.data_dir),
             warehouse_wait_s=settings.warehouse_wait_s,

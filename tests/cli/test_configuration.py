@@ -359,9 +359,14 @@ def test_fresh_dagster_home_gets_telemetry_off(mturk: Any, tmp_path: Path) -> No
         "Telemetry" not in first.stderr and "No dagster instance configuration" not in first.stderr
     )
     assert (
-        f"wrote {home / 'dagster.yaml'}: Dagster's defaults with its telemetry off" in first.stderr
+        f"wrote {home / 'dagster.yaml'}: qual_pipeline's Dagster instance settings" in first.stderr
     )
     assert "telemetry:\n  enabled: false\n" in (home / "dagster.yaml").read_text()
+    from dagster import DagsterInstance
+
+    with DagsterInstance.from_config(str(home)) as instance:  # the run limits of the README
+        queue = instance.get_concurrency_config().run_queue_config
+        assert queue is not None and queue.max_concurrent_runs == 4
     (home / "dagster.yaml").write_text("# the user's own\n")
     second = run("refresh", "--data-dir", str(tmp_path / "data"), env=env)
     assert second.returncode == 0, second.stderr
@@ -370,17 +375,15 @@ def test_fresh_dagster_home_gets_telemetry_off(mturk: Any, tmp_path: Path) -> No
     # An empty (0-byte) dagster.yaml sets nothing: Dagster would turn telemetry on. It is
     # written like a missing one (before: left as it was, and Dagster printed its banner).
     (home / "dagster.yaml").write_bytes(b"")
-    from dagster import DagsterInstance
-
     with DagsterInstance.from_config(str(home)) as instance:
         assert instance.telemetry_enabled  # what an empty dagster.yaml means to Dagster
     third = run("refresh", "--data-dir", str(tmp_path / "data"), env=env)
     assert third.returncode == 0, third.stderr
     assert "Telemetry" not in third.stderr
     assert (
-        f"wrote {home / 'dagster.yaml'}: Dagster's defaults with its telemetry off (its "
-        "dagster.yaml was empty)" in third.stderr
+        f"wrote {home / 'dagster.yaml'}: qual_pipeline's Dagster instance settings" in third.stderr
     )
+    assert "(its dagster.yaml was empty)" in third.stderr
     assert "telemetry:\n  enabled: false\n" in (home / "dagster.yaml").read_text()
 
 

@@ -168,7 +168,7 @@ def test_a_type_failing_mid_way_fails_alone_and_a_rerun_retries_only_it(
     assert first.returncode == 1, first.stderr
     assert f"failed: {failing}:" in first.stderr
     assert first.stderr.count("failed: 3TESTTYPE") == 1
-    assert "the other types landed" in first.stderr
+    assert "the other 29 type(s) landed; re-run" in first.stderr
     # The summary names the blocking check the failed type fails (extraction_complete), too.
     assert "check failed: extraction_complete" in first.stderr
     summary = first.stderr.strip().splitlines()[-1]
@@ -193,6 +193,12 @@ def test_a_type_failing_mid_way_fails_alone_and_a_rerun_retries_only_it(
     for table in ("worker_qualifications", "qualification_requests"):
         status = partition_status(["lake", table], everyone)
         assert status == {t: "FAILED" if t == failing else "MATERIALIZED" for t in everyone}
+
+    # Retried while it still fails: no other type was in this run, none landed (it once read
+    # "the other types landed").
+    still = refresh(env, data, "--retry-failed", "--max-attempts", "2")
+    assert still.returncode == 1, still.stderr
+    assert "no type landed; re-run" in still.stderr and "other" not in still.stderr
 
     server.set_faults(FaultConfig())
     before = server.call_counts()

@@ -9,22 +9,23 @@ run worker) is listed from /proc. After SIGTERM to the command alone it must exi
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 from support.dagster_ui import free_port, wait_for_ui
 
 from qual_pipeline.cli.ui import DEV_STOP_TIMEOUT_S
 
-REPO = Path(__file__).resolve().parents[2]
 UI_START_TIMEOUT_S = 180
 
 
@@ -78,12 +79,28 @@ def _port_is_free(port: int) -> bool:
     return True
 
 
+def _run_queue(port: int) -> dict[str, object]:
+    """The run queue the Dagster webserver reports (GraphQL `instance.runQueueConfig`)."""
+    query = "{ instance { runQueueConfig { maxConcurrentRuns tagConcurrencyLimitsYaml } } }"
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        config = json.load(response)["data"]["instance"]["runQueueConfig"]
+    limits = yaml.safe_load(config["tagConcurrencyLimitsYaml"] or "[]")
+    return {
+        "maxConcurrentRuns": config["maxConcurrentRuns"],
+        "tagConcurrencyLimits": {limit["key"]: limit["limit"] for limit in limits},
+    }
+
+
 @pytest.mark.timeout(UI_START_TIMEOUT_S + 120)
 @pytest.mark.slow(54)
 def test_sigterm_to_ui_stops_every_child_and_frees_the_port(tmp_path: Path) -> None:
     home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(REPO / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    home.mkdir()  # empty: `ui` writes the package's instance settings (run limits) there
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MTURK_"))}
     env |= {"DAGSTER_HOME": str(home), "COLUMNS": "200"}
     port = free_port()
@@ -103,6 +120,15 @@ def test_sigterm_to_ui_stops_every_child_and_frees_the_port(tmp_path: Path) -> N
     try:
         wait_for_ui(f"http://127.0.0.1:{port}", ui, stderr, UI_START_TIMEOUT_S)
         (mturk_port,) = re.findall(r"local MTurk: http://127\.0\.0\.1:(\d+)", stdout.read_text())
+        # The run queue of the README (at most 2 extraction runs, 1 warehouse load), as the
+        # webserver reports it: from a pip install, ui once wrote telemetry only (10 runs).
+        assert _run_queue(port) == {
+            "maxConcurrentRuns": 4,
+            "tagConcurrencyLimits": {"qual_pipeline/api": 2, "qual_pipeline/warehouse": 1},
+        }
+        assert f"wrote {home / 'dagster.yaml'}: qual_pipeline's Dagster instance" in (
+            stderr.read_text()
+        )
         time.sleep(5)  # the daemon's first ticks: discovery launches extraction runs
         started = _descendants(ui.pid)
         commands = "\n".join(_alive(started))
@@ -119,6 +145,9 @@ def test_sigterm_to_ui_stops_every_child_and_frees_the_port(tmp_path: Path) -> N
         assert lines[-1] == "interrupted (SIGTERM): the Dagster UI and the local MTurk are stopped"
         assert [line for line in lines if line.startswith("interrupted")] == [lines[-1]]
         assert _alive(started) == [], f"left running {took:.1f} s after SIGTERM"
+        # Off a terminal, Dagster's own (coloured) log lines are plain text too.
+        logged = stdout.read_text() + stderr.read_text()
+        assert "dagster" in logged.lower() and "\x1b[" not in logged
         assert _port_is_free(port), f"port {port} of the UI is still taken"
         assert _port_is_free(int(mturk_port)), f"port {mturk_port} of the local MTurk is taken"
     finally:
