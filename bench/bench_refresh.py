@@ -414,8 +414,10 @@ def before_and_after(scratch: Path, sizes: list[int], base: Path, pairs: int) ->
     """The refresh on disk of the checkout in `base` (e.g. `git archive <commit> qual_pipeline |
     tar -x -C DIR`) and of this tree, back to back `pairs` times after one bare loop, at each of
     `sizes` types: each one's wall time and ratio to the bare loop, where its time went
-    (`run_breakdown`), and the load average (1 min) before it."""
-    for tree in (base, None):
+    (`run_breakdown`), and the load average (1 min) before it. This tree's code is imported from
+    ROOT first on PYTHONPATH too, so a copy of this file and its tree (`git archive HEAD bench
+    qual_pipeline`) measures that copy while the working tree changes."""
+    for tree in (base, ROOT):
         _imports_from(tree)
     figures: dict[str, Any] = {}
     for types in sizes:
@@ -424,7 +426,7 @@ def before_and_after(scratch: Path, sizes: list[int], base: Path, pairs: int) ->
             bare = _bare(server)
             figures[f"ab_{types}_bare_s"] = round(bare["seconds"], 3)
             for pair in range(pairs):
-                for name, tree in (("before", base), ("after", None)):
+                for name, tree in (("before", base), ("after", ROOT)):
                     key = f"ab_{types}_{name}_{pair}"
                     figures[f"{key}_load_before"] = round(os.getloadavg()[0], 2)
                     ours = _refresh(server, scratch, runs=True, base=tree)
