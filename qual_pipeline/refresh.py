@@ -44,6 +44,7 @@ from qual_pipeline.defs.assets.lake import (
     lake_type_tables,
     table_metadata,
 )
+from qual_pipeline.defs.assets.warehouse import prepare_charts
 from qual_pipeline.defs.jobs import contiguous_ranges, partition_range_tags
 from qual_pipeline.defs.partitions import qualification_type_partitions
 from qual_pipeline.progress import Progress, report
@@ -218,6 +219,7 @@ def refresh(
     done = on_materialized or (lambda _key, _partition, _metadata: None)
     config = run_config or QUIET
     outcome = RefreshOutcome()
+    prepare_charts()  # the load's charts import matplotlib while the types are extracted
     outcome.added, outcome.removed, listed = discover_types(defs, instance)
     order = list(instance.get_dynamic_partitions(qualification_type_partitions.name))
     outcome.type_ids = sorted(order)
