@@ -8,18 +8,18 @@ fresh subprocess:
   boto3 loop making the same calls
   (ListQualificationTypes, then Granted and Revoked workers and pending requests of every type,
   one after the other), at 5, 300 and 2,000 types of about 50 workers each
-  (target: refresh / bare at most 2 at 300 and 2,000 types), with where the refresh's time went
-  by the instance's records (the extraction run's creation, which records one planned event per
-  type and table, and its run, the paging beside each type's materialization events; the load;
-  the rest: process start, imports, discovery) and Dagster's own cost of recording such a run,
-  measured alone: a ranged run over 300 dynamic partitions that only yields materializations
+  (target: refresh / bare at most 2 at 300 and 2,000 types), with where the refresh's time went by
+  the instance's records (the extraction run's creation, which records one planned event per type:
+  one lake asset per type; and its run, the paging beside each type's materialization event; the
+  load; the rest: process start, imports, discovery) and Dagster's own cost of recording such a
+  run, measured alone: a ranged run over 300 dynamic partitions that only yields materializations
   (one or two assets per partition, the metadata of a lake snapshot), no API call, no file, on
   each kind of instance storage: the default SQLite one of dagster_home/dagster.yaml (a database
   per run and an index database), Dagster's consolidated SQLite event log (one database), the
   in-memory instance, and PostgreSQL (dagster-postgres, a local server, as deploy/dagster.yaml);
-  the same refresh with DAGSTER_HOME unset (the CLI's throw-away in-memory instance); and that
-  one with `--retry-mode standard` (no adaptive pace, so no slow start: the paging as fast as
-  the bare loop's, the refresh's floor with Dagster recording in memory);
+  the same refresh with DAGSTER_HOME unset (the CLI's throw-away in-memory instance); and that one
+  with `--retry-mode standard` (no adaptive pace, so no slow start: the paging as fast as the bare
+  loop's, the refresh's floor with Dagster recording in memory);
 - a refresh of many types against `rate_limit` requests/s per requester with QUAL_PIPELINE_RATE
   unset (the limit is not told to the client): the achieved rate of answered requests as a share
   of the limit (the whole refresh, and its paging alone), and the share of requests throttled
@@ -288,7 +288,7 @@ def _environ(values: dict[str, str]) -> Any:
 def run_breakdown(home: Path) -> dict[str, Any]:
     """Where a refresh's runs spent their time, from the Dagster instance in `home`: for the
     extraction run, the seconds from its creation to its start (Dagster records the run and one
-    ASSET_MATERIALIZATION_PLANNED event per type and table) and from its start to its end (the
+    ASSET_MATERIALIZATION_PLANNED event per type and asset) and from its start to its end (the
     paging, which runs beside the recording of each type's materializations); the load run's
     seconds from creation to end; the events each run recorded."""
     from dagster import DagsterInstance
