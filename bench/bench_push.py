@@ -10,12 +10,15 @@
    are only counted). Peak RSS of the process over both (its high-water mark reset once the
    warehouse and the CSV are written), and the largest size's over the smallest's.
 2. Push: a local MTurk limiting the requester to --rate-limit requests/s (default 20), the client
-   holding the same rate; every change costs one AssociateQualificationWithWorker and one
-   GetQualificationScore read-back. Target: API calls/s at least 95% of the allowed rate, and
-   MTurk ends holding every desired value (no change lost).
+   holding the same rate; every score update costs one GetQualificationScore before it (the
+   worker's score must still be the plan's, else the update is refused, never sent), one
+   AssociateQualificationWithWorker and one GetQualificationScore read-back. Target: API calls/s
+   at least 95% of the allowed rate, and MTurk ends holding every desired value (no change lost).
+   With --ab the same push runs first without the read before each update (the code before it),
+   then as shipped, back to back: the read's cost in calls and time.
 
 Run: .venv/bin/python bench/bench_push.py [--plan-rows N,N] [--memory-limit 512MB] [--no-push]
-     [--push-seconds S] [--rate-limit R]
+     [--push-seconds S] [--rate-limit R] [--ab]
 Figures are printed and written to bench/results/push.json.
 """
 
@@ -36,10 +39,11 @@ from common import holders_data, load_holders  # bench/, this script's folder
 from qual_pipeline import settings
 from qual_pipeline.local_mturk.server import FaultConfig, LocalMTurk
 from qual_pipeline.mturk_api.client import ApiStats, RateLimiter, make_client
+from qual_pipeline.push import runner
 from qual_pipeline.push.guard import GuardLimits
 from qual_pipeline.push.journal import Journal
 from qual_pipeline.push.plan import build_score_plan
-from qual_pipeline.push.runner import PushSettings, run_push
+from qual_pipeline.push.runner import READ_BEFORE, PushSettings, run_push
 from qual_pipeline.push.saved_plan import PlanSettings, read_only_warehouse, save_plan
 from qual_pipeline.stores.profile import local_stores
 from qual_pipeline.stores.warehouse import set_memory_limit
@@ -170,8 +174,11 @@ def print_plans(plans: list[dict[str, Any]]) -> dict[str, Any]:
     return growth
 
 
-def bench_push(root: Path, seconds: float, rate: float) -> dict[str, Any]:
-    changes = int(seconds * rate / 2)  # two calls per change: associate + read-back
+def bench_push(root: Path, seconds: float, rate: float, read_before: bool = True) -> dict[str, Any]:
+    # three calls per change: the read before, associate, read-back (two without the read)
+    changes = int(seconds * rate / 3)
+    if not read_before:  # the code before: no read before an update (accepts only)
+        runner.READ_BEFORE = ("accept",)
     workers = [f"A{i:013d}" for i in range(changes)]
     t = type_id(0)
     data_doc = holders_data(BENCH_KEY, BENCH_SECRET, t, "bench push", workers)
@@ -185,7 +192,7 @@ def bench_push(root: Path, seconds: float, rate: float) -> dict[str, Any]:
         }
     )
     data, inputs = root / "push-data", root / "push-inputs"
-    inputs.mkdir()
+    inputs.mkdir(parents=True)
     # The warehouse as a refresh leaves it: lake snapshots, then a load (with its load id).
     load_holders(data, t, workers)
     stores = local_stores(data)
@@ -208,6 +215,7 @@ def bench_push(root: Path, seconds: float, rate: float) -> dict[str, Any]:
             replan=PlanSettings(limits=GuardLimits(max_changes=changes, max_share=1.0)),
         )
         elapsed = time.perf_counter() - start
+        runner.READ_BEFORE = READ_BEFORE
         counts = mturk.call_counts()
         held = [mturk.admin.get_qualification(t, w) for w in workers]
     lost = sum(
@@ -228,13 +236,17 @@ def bench_push(root: Path, seconds: float, rate: float) -> dict[str, Any]:
         "lost": lost,
         "throttled_retries": stats.throttles,
         "associate_calls": counts["AssociateQualificationWithWorker"],
+        "read_calls": counts["GetQualificationScore"],
+        "read_before_update": read_before,
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--plan-rows", default="1000000,10000000", help="plan sizes, comma-separated"
+        "--plan-rows",
+        default="1000000,10000000",
+        help="plan sizes, comma-separated (empty: the push alone)",
     )
     parser.add_argument("--plan-one", type=int, help=argparse.SUPPRESS)
     parser.add_argument(
@@ -249,6 +261,11 @@ def main() -> None:
     )
     parser.add_argument("--push-seconds", type=float, default=40.0)
     parser.add_argument("--rate-limit", type=float, default=20.0)
+    parser.add_argument(
+        "--ab",
+        action="store_true",
+        help="run the push without the read before each update first, then as shipped",
+    )
     args = parser.parse_args()
     if args.plan_one:
         with tempfile.TemporaryDirectory(prefix="bench-push-plan-") as tmp:
@@ -258,7 +275,7 @@ def main() -> None:
     plans = [bench_plan_alone(int(n), args.memory_limit) for n in args.plan_rows.split(",") if n]
     growth = print_plans(plans)
     print(f"load average after the plans: {os.getloadavg()[0]:.2f}")
-    plan = plans[0]
+    plan = plans[0] if plans else None
     if args.no_push:
         print(
             "plan targets met"
@@ -268,14 +285,26 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory(prefix="bench-push-") as tmp:
         root = Path(tmp)
-        push = bench_push(root, args.push_seconds, args.rate_limit)
-        print(
-            f"push: {push['changes']} changes in {push['seconds']} s, "
-            f"{push['calls_per_second']} calls/s = {push['share_of_allowed_rate']:.1%} of the "
-            f"allowed {push['rate_limit']:g}/s (target 95%); {push['changes_per_second']} "
-            f"changes/s; verified {push['verified']}, lost {push['lost']}, "
-            f"throttled {push['throttled_retries']}"
-        )
+        runs = []
+        if args.ab:
+            runs.append(bench_push(root / "before", args.push_seconds, args.rate_limit, False))
+        runs.append(bench_push(root / "shipped", args.push_seconds, args.rate_limit))
+        for push in runs:
+            print(
+                f"push{'' if push['read_before_update'] else ' without the read before'}: "
+                f"{push['changes']} changes in {push['seconds']} s, {push['successful_calls']} "
+                f"calls ({push['read_calls']} reads), "
+                f"{push['calls_per_second']} calls/s = {push['share_of_allowed_rate']:.1%} of the "
+                f"allowed {push['rate_limit']:g}/s (target 95%); {push['changes_per_second']} "
+                f"changes/s; verified {push['verified']}, lost {push['lost']}, "
+                f"throttled {push['throttled_retries']}; load average {os.getloadavg()[0]:.2f}"
+            )
+        if args.ab:
+            print(
+                "the read before each update: "
+                f"{runs[1]['successful_calls'] / runs[0]['successful_calls']:.2f}x the calls, "
+                f"{runs[1]['seconds'] / runs[0]['seconds']:.2f}x the time"
+            )
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
     (out / "push.json").write_text(

@@ -115,8 +115,8 @@ def plan(
                 sql_dir=sql_dir,
                 preview_rows=rows,
                 website_csv=website_csv,
+                on_saved=saved_ids.append,
             )
-            saved_ids.append(saved.plan_id)
     if output == "json":
         out.print_json(plan_json(saved))
     else:

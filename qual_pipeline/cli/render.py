@@ -46,9 +46,26 @@ LOG_EVERY_S = 5.0  # off a terminal, one progress line per task at most this oft
 WHOLE_WORD_MAX = 64  # longest value kept whole in a table: MTurk's ids are at most 64 characters
 
 
+def visible(text: str, *, lines: bool = False) -> str:
+    """`text` with every character a terminal would not show as itself (NUL, ESC, tab and the
+    other control characters, invisible format characters such as a zero-width space, spaces
+    other than ' ') written as its Python escape, e.g. 'A1\\x00B' for 'A1', NUL, 'B': a value is
+    never shown as another, and never reaches the terminal as a control sequence. `lines`
+    keeps line breaks (a message of several lines)."""
+    if text.isprintable():
+        return text
+    return "".join(
+        c
+        if c.isprintable() or (lines and c == "\n")
+        else c.encode("unicode_escape").decode("ascii")
+        for c in text
+    )
+
+
 def fail(message: object, code: int = 1) -> typer.Exit:
     """Print `error: message` on stderr and return the exit to raise (`raise fail(...)`)."""
-    err.print(f"[bold red]error:[/] {escape(str(message))}", highlight=False, soft_wrap=True)
+    shown = escape(visible(str(message), lines=True))
+    err.print(f"[bold red]error:[/] {shown}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -360,6 +377,8 @@ def plan_json(saved: SavedPlan) -> str:
 def plan_tables(saved: SavedPlan) -> list[Table]:
     """The plan as tables: counts per action, changes per type (what the guard judges), rejected
     rows by reason with the first of each, and the first rows of the plan."""
+    from qual_pipeline.push.guard import share_text
+
     summary = saved.summary
     counts = Table(title=f"{summary.table}: counts per action")
     counts.add_column("action")
@@ -372,6 +391,7 @@ def plan_tables(saved: SavedPlan) -> list[Table]:
         columns = ("type", "changes", "score changes", "revokes", "holders", "share")
         for column in columns:
             types.add_column(column, justify="left" if column == "type" else "right")
+        limit = (saved.record.settings.get("limits") or {}).get("max_share")
         for t in summary.per_type:
             types.add_row(
                 t.qualification_type_id,
@@ -379,7 +399,7 @@ def plan_tables(saved: SavedPlan) -> list[Table]:
                 f"{t.score_changes:,}",
                 f"{t.revokes:,}",
                 f"{t.workers:,}",
-                f"{t.share:.1%}",
+                share_text(t.share, limit),
             )
         tables.append(types)
     if summary.rejected:
@@ -389,7 +409,7 @@ def plan_tables(saved: SavedPlan) -> list[Table]:
         reasons.add_column("first at")
         for reason, n in summary.rejected.items():
             example = summary.rejected_examples.get(reason, "")
-            reasons.add_row(escape(reason), f"{n:,}", escape(example))
+            reasons.add_row(escape(visible(reason)), f"{n:,}", escape(visible(example)))
         tables.append(reasons)
     shown = saved.preview
     if shown:
@@ -405,7 +425,9 @@ def plan_tables(saved: SavedPlan) -> list[Table]:
         for column in columns:
             table.add_column(PREVIEW_HEADERS.get(column, column))
         for row in shown:
-            table.add_row(*("" if row[c] is None else escape(str(row[c])) for c in columns))
+            table.add_row(
+                *("" if row[c] is None else escape(visible(str(row[c]))) for c in columns)
+            )
         tables.append(table)
     return tables
 
@@ -413,8 +435,8 @@ def plan_tables(saved: SavedPlan) -> list[Table]:
 def plan_lines(saved: SavedPlan) -> list[str]:
     """What `plan` says under its tables: the inputs, the checks, the verdict and the plan id."""
     summary, record = saved.summary, saved.record
-    lines = [f"Inputs: {escape(summary.inputs.source)}"]
-    lines += [f"[yellow]{escape(note)}[/]" for note in summary.inputs.notes]
+    lines = [f"Inputs: {escape(visible(summary.inputs.source))}"]
+    lines += [f"[yellow]{escape(visible(note))}[/]" for note in summary.inputs.notes]
     for f in saved.checks:
         where = f"type {f.qualification_type_id}" if f.qualification_type_id else "the warehouse"
         if not f.blocking:
@@ -428,7 +450,7 @@ def plan_lines(saved: SavedPlan) -> list[str]:
             f"warehouse load {record.load_id}"
         )
     if record.verdict:
-        listed = "\n- ".join(escape(v) for v in record.verdict)
+        listed = "\n- ".join(escape(visible(v)) for v in record.verdict)
         lines.append(f"[bold yellow]A push of this plan would be refused:[/]\n- {listed}")
     elif summary.changes == 0:
         lines.append("Nothing to push: MTurk already holds every valid desired value.")

@@ -69,9 +69,10 @@ def guard_violations(summary: PlanSummary, limits: GuardLimits) -> list[str]:
             else ""
         )
         problems.append(
-            f"type {t.qualification_type_id}: {t.changes} changes{scores} = {t.share:.1%} of its "
-            f"workers ({holders}); the limit is {limits.max_changes} changes and "
-            f"{limits.max_share:.0%}. If this is intended, pass {' '.join(needed)}"
+            f"type {t.qualification_type_id}: {t.changes} changes{scores} = "
+            f"{share_text(t.share, limits.max_share)} of its workers ({holders}); the limit is "
+            f"{limits.max_changes} changes and {limit_text(limits.max_share)}. If this is "
+            f"intended, pass {' '.join(needed)}"
         )
     problems.extend(_revoke_violations(summary, limits))
     return problems
@@ -89,9 +90,10 @@ def _revoke_violations(summary: PlanSummary, limits: GuardLimits) -> list[str]:
         if not needed:
             continue
         problems.append(
-            f"type {t.qualification_type_id}: {t.revokes} revocation(s) = {t.revoke_share:.1%} of "
-            f"its workers ({t.workers} hold it); the limit for revocations is "
-            f"{limits.max_revokes} and {limits.max_revoke_share:.0%}, since a revoked worker can "
+            f"type {t.qualification_type_id}: {t.revokes} revocation(s) = "
+            f"{share_text(t.revoke_share, limits.max_revoke_share)} of its workers ({t.workers} "
+            f"hold it); the limit for revocations is {limits.max_revokes} and "
+            f"{limit_text(limits.max_revoke_share)}, since a revoked worker can "
             f"no longer work on HITs that require the type. If this is intended, pass "
             f"{' '.join(needed)}"
         )
@@ -147,6 +149,23 @@ def _needed(count: tuple[int, int, str], share: tuple[float, float, str]) -> lis
 
 def _example(where: str | None) -> str:
     return f" (first at {where})" if where else ""
+
+
+def limit_text(limit: float) -> str:
+    """A share limit as a percentage with every digit it has: 0.02 -> '2%', 0.025 -> '2.5%'
+    (never rounded, so a limit is never shown as another)."""
+    return f"{limit * 100:.10g}%"
+
+
+def share_text(share: float, limit: float | None = None) -> str:
+    """A share as a percentage, one decimal (0.1667 -> '16.7%'), or as many more as it takes for
+    a share over `limit` to read as over it: 0.02004 against 0.02 -> '2.004%', never '2.0%'."""
+    decimals = 1
+    shown = round(share * 100, decimals)
+    while limit is not None and share > limit and shown <= limit * 100 and decimals < 12:
+        decimals += 1
+        shown = round(share * 100, decimals)
+    return f"{share * 100:.{decimals}f}%"
 
 
 def _ceil_share(share: float) -> str:

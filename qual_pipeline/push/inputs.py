@@ -49,7 +49,12 @@ with the row as a whole (too many cells), or NULL."""
 
 
 class InputError(ValueError):
-    """A file the user edits cannot be read; the message names the file and the fix."""
+    """A file the user edits cannot be read; the message names the file and the fix.
+    `missing`: the file's path when the file does not exist (else None)."""
+
+    def __init__(self, message: str, missing: Path | None = None) -> None:
+        super().__init__(message)
+        self.missing = missing
 
 
 def normalise_header(name: str) -> str:
@@ -251,7 +256,7 @@ class _Rows:
         try:
             self._handle = path.open(newline="", encoding="utf-8-sig")
         except FileNotFoundError:
-            raise InputError(f"{path} does not exist: {missing}") from None
+            raise InputError(f"{path} does not exist: {missing}", missing=path) from None
         except OSError as e:
             raise InputError(f"{path} cannot be read: {e.strerror or e}") from None
         # strict: a quoted value the file never closes is an error, not the rest of the file

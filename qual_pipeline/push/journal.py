@@ -184,6 +184,11 @@ class Journal:
     def close(self) -> None:
         self._db.close()
 
+    def compact(self) -> bool:
+        """Give the space of dropped rows (a superseded plan's) back to the disk when they are a
+        large share of the journal (JournalDatabase.compact); True when it did."""
+        return self._db.compact()
+
     def __enter__(self) -> Journal:
         return self
 

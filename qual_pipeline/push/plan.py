@@ -26,6 +26,7 @@ import duckdb
 
 from qual_pipeline.push import inputs as inputs_module
 from qual_pipeline.push.inputs import InputError, load_csv_table, load_website_csv
+from qual_pipeline.settings import ConfigurationError
 from qual_pipeline.stores.warehouse import shown_memory_limit
 from qual_pipeline.warehouse.sql_files import SQL_DIR, sql_source, sql_text
 
@@ -80,6 +81,16 @@ _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 class PlanError(ValueError):
     """The plan cannot be built; the message names the input and the fix."""
+
+
+class InputFileError(PlanError, ConfigurationError):
+    """An input file given to plan or push (the desired scores, the decisions, the website CSV)
+    cannot be used as it is: bad usage (exit 2); the message names the file and the fix.
+    `missing`: the file's path when it does not exist (else None)."""
+
+    def __init__(self, message: str, missing: Path | None = None) -> None:
+        super().__init__(message)
+        self.missing = missing
 
 
 @dataclass(frozen=True)
@@ -234,7 +245,7 @@ def prepare_model(
         try:
             load_csv_table(con, path, f"{csv_name}_csv", required=required, optional=optional)
         except InputError as e:
-            raise PlanError(str(e)) from None
+            raise InputFileError(str(e), e.missing) from None
         source = f"{path} (read by {source})"
     got = _create_model_view(con, model, sql, columns, source, model_file)
     _create_input_view(con, kind, model, columns, got)
@@ -535,7 +546,7 @@ def _create_model_view(
         con.execute(f"CREATE OR REPLACE TEMP VIEW {model} AS\n{sql}\n")
         got = [r[0] for r in con.execute(f"DESCRIBE {model}").fetchall()]
     except duckdb.IOException as e:
-        raise PlanError(
+        raise InputFileError(
             f"{model_file} could not read its input: {e}\nPoint --inputs-dir at the folder "
             f"that holds your files (see inputs/README.md), or edit {model_file} to read your "
             "own data."
@@ -580,7 +591,7 @@ def _website_rows(con: duckdb.DuckDBPyConnection, path: Path, sql_dir: Path) -> 
     try:
         website = load_website_csv(con, path)
     except InputError as e:
-        raise PlanError(str(e)) from None
+        raise InputFileError(str(e), e.missing) from None
     con.execute(
         f"CREATE OR REPLACE TEMP VIEW {INPUT_VIEWS['scores']} AS\n"
         f"{read_sql('website_changes', sql_dir)}\n"

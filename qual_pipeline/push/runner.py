@@ -55,6 +55,7 @@ from qual_pipeline.push.saved_plan import (
     ReadWarehouse,
     SavedPlan,
     ValueOf,
+    check_target,
     confirm_unchanged,
     plan_to_push,
     read_only_warehouse,
@@ -62,6 +63,7 @@ from qual_pipeline.push.saved_plan import (
     save_plan,
 )
 from qual_pipeline.settings import (
+    ENDPOINT_URL,
     ENVIRONMENT,
     PUSH_ALLOW_PRODUCTION,
     PUSH_BATCH_SIZE,
@@ -80,6 +82,9 @@ from qual_pipeline.stores.warehouse import (
 from qual_pipeline.warehouse.pushed_changes import apply_pushed_changes
 from qual_pipeline.warehouse.sql_files import ensure_schema
 
+READ_BEFORE = ("update", "grant", "accept")
+"""Actions whose call sets a score: the worker's score is read first (GetQualificationScore) and
+the change refused, never sent, when MTurk holds other than what the plan saw."""
 FLUSH_WAITS = (0.5, 1.0, 2.0, 4.0, 8.0)  # seconds between tries while the warehouse is busy
 Progress = Callable[[int, int], None]
 RESUME_HINT = (
@@ -138,6 +143,9 @@ class PushSettings:
     send_notifications: bool = PUSH_SEND_NOTIFICATIONS.required_default
     concurrency: int = PUSH_CONCURRENCY.required_default
     batch_size: int = PUSH_BATCH_SIZE.required_default
+    endpoint_url: str | None = None
+    """Where the push's requests go (None: the environment's real service): checked against
+    the MTurk the warehouse was refreshed from."""
 
     @classmethod
     def from_settings(cls, value: ValueOf) -> PushSettings:
@@ -149,6 +157,7 @@ class PushSettings:
             send_notifications=value(PUSH_SEND_NOTIFICATIONS),
             concurrency=value(PUSH_CONCURRENCY),
             batch_size=value(PUSH_BATCH_SIZE),
+            endpoint_url=value(ENDPOINT_URL) or None,
         )
 
 
@@ -227,6 +236,13 @@ def run_push(
     if website_csv is not None and replan is None:
         raise ValueError("website_csv builds a plan: pass it with replan (or to save_plan)")
     reader = read_warehouse or read_only_warehouse(stores.warehouse)
+    with reader() as con:  # before the journal: an unfinished plan is resumed to this MTurk too
+        check_target(
+            con,
+            environment=settings.environment,
+            endpoint_url=settings.endpoint_url,
+            command="push",
+        )
     sender = _Sender(client, stores.warehouse, settings, sql_dir, report.run_id)
     try:
         with Journal(stores.journal.connect(), sql_dir) as journal, journal.lock():
@@ -466,11 +482,24 @@ class _Sender:
                 sending = self.journal.mark_sending(batch, self.run_id)
                 self.stage = f"sending the changes of plan {plan.plan_id}"
                 results = list(pool.map(_caught(lambda c: self._send(c, notify)), sending))
-                errors = [r for r in results if isinstance(r, BaseException)]
+                errors = [
+                    r.cause if isinstance(r, _NotSent) else r
+                    for r in results
+                    if isinstance(r, BaseException)
+                ]
                 sent = [c for c, r in zip(sending, results, strict=True) if r is None]
                 failed = [r for r in results if isinstance(r, Outcome)]
+                # Changes stopped before their call: back to 'pending', the attempt 'interrupted'
+                # with why (never 'sending': nothing of them reached MTurk).
+                unsent = [
+                    Outcome(c, "pending", "interrupted", error=r.message)
+                    for c, r in zip(sending, results, strict=True)
+                    if isinstance(r, _NotSent)
+                ]
                 # Journal what is known even when a call failed: the rest stay 'sending'.
-                self.journal.record_outcomes([Outcome(c, "sent", "sent") for c in sent] + failed)
+                self.journal.record_outcomes(
+                    [Outcome(c, "sent", "sent") for c in sent] + failed + unsent
+                )
                 if errors:
                     raise _first(errors)
                 self.stage = f"reading back the changes of plan {plan.plan_id}"
@@ -493,16 +522,25 @@ class _Sender:
         """None when the call succeeded; an Outcome when MTurk refused it for good.
 
         Transient errors (throttling, faults) that outlive botocore's retries propagate: the
-        change stays 'sending', and the next run reads it back before sending it again.
+        change stays 'sending', and the next run reads it back before sending it again. What
+        stops the change before its call starts (a stop asked for, refused credentials, the read
+        before an update failing) raises _NotSent: its call never left, which the journal says.
         """
         try:
             if self.refused is not None:  # credentials refused: send nothing more
                 raise self.refused
-            if change.action == "accept":
+            _stop_if_asked()
+            if change.action in READ_BEFORE:
                 changed = self._changed_since_plan(change)
                 if changed is not None:
                     return changed
             self.locked()
+            _stop_if_asked()
+        except (BotoCoreError, ClientError, interrupt.Interrupted) as e:
+            if isinstance(e, ClientError) and refuses_caller(e):
+                self.refused = e
+            raise _NotSent(e) from e
+        try:
             send_change(self.client, change, send_notifications=notify)
         except ClientError as e:
             if refuses_caller(e):
@@ -523,28 +561,35 @@ class _Sender:
         return None
 
     def _changed_since_plan(self, change: Change) -> Outcome | None:
-        """Before an accept: None when MTurk still holds what the plan saw for the worker (the
-        score it held, or no granted qualification); else the accept's refusal, recorded with
-        what MTurk holds. An accept sets the score (1 when the plan gives none), so accepting
-        over a score granted since the plan would overwrite it unseen."""
+        """Before an update, a grant or an accept: None when MTurk still holds what the plan saw
+        for the worker (the score it held, or no granted qualification); else the change's
+        refusal, recorded with what MTurk holds. Each of them sets the score (an accept to 1
+        when the plan gives none), so sending it over a score changed since the plan would
+        overwrite that score unseen. One GetQualificationScore per change (within --rate)."""
         self.locked()
         seen = read_score(self.client, change.qualification_type_id, change.worker_id)
-        if change.old_status == "Granted":
+        # An update's worker held the type; a plan journalled before old_status was recorded
+        # left it None.
+        held = change.old_status or ("Granted" if change.action == "update" else None)
+        if held == "Granted":
             same = seen.status == "Granted" and seen.value == change.old_value
             planned = f"Granted {change.old_value}"
         else:
             same = seen.status in ("Revoked", "Missing")
-            planned = "Revoked" if change.old_status == "Revoked" else "no qualification"
+            planned = "Revoked" if held == "Revoked" else "no qualification"
         if same:
             return None
         if seen.status == "Unreadable":
             now = f"MTurk refused to read the worker's score ({seen.error})"
         else:
             now = f"MTurk holds {seen.status}{'' if seen.value is None else f' {seen.value}'}"
+        verb = {"accept": "accepted", "grant": "granted"}.get(change.action, "updated")
+        doing = {"accept": "accepting", "grant": "granting"}.get(change.action, "updating")
+        again = "plan the request again" if change.action == "accept" else "plan again"
         error = (
-            f"not accepted: the worker's qualification changed on MTurk since the plan (the plan "
-            f"saw {planned}; {now}), and accepting would set {change.new_value}. Refresh, then "
-            "plan the request again to decide it on the current score"
+            f"not {verb}: the worker's qualification changed on MTurk since the plan (the plan "
+            f"saw {planned}; {now}), and {doing} would set {change.new_value}. Refresh, then "
+            f"{again} to decide it on the current score"
         )
         self.problems.append(f"{_who(change)}: {error}")
         return _observed_outcome(change, "refused", "refused", seen, error)
@@ -565,7 +610,8 @@ class _Sender:
                 "pending",
                 "interrupted",
                 seen,
-                f"interrupted; read back, MTurk did not hold it ({held}); sent again",
+                "interrupted while its call was in flight (outcome unknown); read back, MTurk "
+                f"did not hold it ({held}); sent again",
             )
 
         self._read_back(batch, not_landed)
@@ -692,6 +738,21 @@ class _Sender:
             self.journal.mark_recorded(rows)
 
 
+class _NotSent(Exception):
+    """A change stopped before its call started; `cause`: what stopped it (raised on)."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+        if isinstance(cause, interrupt.Interrupted):
+            why = f"the push was stopped ({cause})"
+        elif isinstance(cause, ClientError) and refuses_caller(cause):
+            why = f"MTurk refused the credentials ({describe(cause)})"
+        else:
+            why = f"MTurk failed before it ({describe(cause)})"  # type: ignore[arg-type]
+        self.message = f"not sent: {why} before its call; the next push sends it"
+
+
 class _Pending(set[int]):
     """The request changes still pending on MTurk; `unread`: those whose pending list could not
     be read (their outcome is still unknown)."""
@@ -708,7 +769,7 @@ def _caught(call: Callable[[Change], Any]) -> Callable[[Change], Any]:
     def run(change: Change) -> Any:
         try:
             return call(change)
-        except (BotoCoreError, ClientError, interrupt.Interrupted) as e:
+        except (BotoCoreError, ClientError, interrupt.Interrupted, _NotSent) as e:
             return e
 
     return run

@@ -27,12 +27,14 @@ from typing import Any
 import duckdb
 
 from qual_pipeline import settings as declared
+from qual_pipeline.mturk_api.source import MTurkSource
 from qual_pipeline.push.basis import same_basis, warehouse_basis
 from qual_pipeline.push.guard import GuardLimits, PushRefused, plan_refusals
 from qual_pipeline.push.journal import Journal, PlanHeader, PlanRecord
 from qual_pipeline.push.plan import (
     CHANGE_ACTIONS,
     SQL_DIR,
+    InputFileError,
     Kind,
     PlanError,
     PlanSummary,
@@ -52,6 +54,77 @@ ReadWarehouse = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
 ValueOf = Callable[[declared.Setting[Any]], Any]
 """A setting's value where a front door holds it: a Dagster resource's, or a command's option."""
 REFUSED = "push refused, nothing was sent: "
+
+
+class TargetMismatch(declared.ConfigurationError):
+    """The warehouse was refreshed from another MTurk (environment or endpoint) than the one a
+    plan or push targets: bad usage (exit 2), refused before anything is planned or sent."""
+
+
+def warehouse_source(con: duckdb.DuckDBPyConnection) -> MTurkSource | None:
+    """The MTurk the newest warehouse load was refreshed from (`warehouse_loads.mturk_*`), or
+    None when it records none (no load yet, a load not run by a refresh, or one written by an
+    earlier version: such a warehouse is checked once a refresh records its source)."""
+    present = con.execute(
+        "SELECT count(*) FROM information_schema.columns WHERE table_catalog = "
+        "current_database() AND table_schema = 'main' AND table_name = 'warehouse_loads' "
+        "AND column_name IN ('mturk_environment', 'mturk_endpoint')"
+    ).fetchall()[0][0]
+    if present != 2:
+        return None
+    row = con.execute(
+        "SELECT mturk_environment, mturk_endpoint FROM warehouse_loads ORDER BY seq DESC LIMIT 1"
+    ).fetchall()
+    if not row or row[0][0] is None:
+        return None
+    return MTurkSource(row[0][0], row[0][1] or "")
+
+
+def check_target(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    environment: str,
+    endpoint_url: str | None = None,
+    command: str,
+) -> None:
+    """Refuse (TargetMismatch) a `command` ('plan' or 'push') whose MTurk differs from the one
+    the warehouse was refreshed from: for `plan` the environment, for
+    `push` the environment and the endpoint (`endpoint_url` None: the environment's service)."""
+    source = warehouse_source(con)
+    if source is None:
+        return
+    target = MTurkSource.of(environment, endpoint_url)
+    if source.environment == target.environment and (
+        command == "plan" or source.endpoint == target.endpoint
+    ):
+        return
+    shown = (
+        (source.environment, target.environment)
+        if command == "plan"
+        else (source.describe(), target.describe())
+    )
+    if source.environment != target.environment:
+        fix = (
+            f"{command} with --environment {source.environment} (MTURK_ENVIRONMENT), or refresh "
+            f"from {target.environment} into another --data-dir first (one data folder per "
+            "MTurk environment)"
+        )
+    elif source.endpoint == MTurkSource.of(source.environment, None).endpoint:
+        fix = (
+            "unset MTURK_ENDPOINT_URL (and drop --endpoint-url) to push to the MTurk the "
+            "warehouse was refreshed from, or refresh from the other endpoint into another "
+            "--data-dir first"
+        )
+    else:
+        fix = (
+            f"push with --endpoint-url {source.endpoint} (MTURK_ENDPOINT_URL), the MTurk the "
+            "warehouse was refreshed from, or refresh from the other endpoint into another "
+            "--data-dir first"
+        )
+    raise TargetMismatch(
+        f"the warehouse was refreshed from MTurk {shown[0]}, and this {command} targets "
+        f"{shown[1]}: its scores and worker ids are not that MTurk's. {fix[0].upper()}{fix[1:]}"
+    )
 
 
 @dataclass(frozen=True)
@@ -153,8 +226,12 @@ def save_plan(
     sql_dir: Path = SQL_DIR,
     preview_rows: int = 0,
     website_csv: Path | None = None,
+    on_saved: Callable[[str], None] | None = None,
 ) -> SavedPlan:
     """Build the plan of `kind` read-only, judge it and save it in the journal (hold its lock).
+
+    on_saved: called with the plan id as soon as the plan is saved (before the journal is
+    compacted, which may take seconds after a large plan is superseded).
 
     website_csv: build a scores plan from the requester website's worker CSV instead of
     sql/desired_scores.sql (recorded in the plan: a push re-reads the same file to check it).
@@ -170,12 +247,16 @@ def save_plan(
         )
     with read_warehouse() as con:
         try:
-            return _save_plan(
+            saved = _save_plan(
                 con, kind, journal, inputs_dir, settings, sql_dir, preview_rows, website_csv
             )
         except duckdb.OutOfMemoryException as e:
             source = str(website_csv) if website_csv else f"the {kind} inputs in {inputs_dir}"
             raise PlanError(out_of_memory(settings.memory_limit, source)) from e
+    if on_saved is not None:
+        on_saved(saved.plan_id)
+    journal.compact()  # the superseded plan's rows were dropped: give their space back
+    return saved
 
 
 def _save_plan(
@@ -191,6 +272,7 @@ def _save_plan(
     """`save_plan` on the open read-only connection `con`."""
     if settings.memory_limit:
         set_memory_limit(con, settings.memory_limit)
+    check_target(con, environment=settings.environment, command="plan")
     if kind == "scores":
         summary = build_score_plan(
             con,
@@ -365,6 +447,8 @@ def confirm_unchanged(
                 website_csv=Path(website_csv) if website_csv else None,
             )
             fingerprint = inputs_fingerprint(con, kind)
+        except InputFileError as e:
+            raise _unreadable_input(record, e, website_csv) from None
         except PlanError as e:
             raise PushRefused(
                 f"{REFUSED}the inputs of plan {record.plan_id} cannot be read again to check "
@@ -382,6 +466,39 @@ def confirm_unchanged(
             f"{fingerprint}; the plan was built from {_rows(record.inputs_fingerprint)} rows, "
             f"{record.inputs_fingerprint}). " + again
         )
+
+
+def _unreadable_input(
+    record: PlanRecord, error: InputFileError, website_csv: str | None
+) -> InputFileError:
+    """The refusal of a saved plan whose input file cannot be read again (bad usage, exit 2):
+    a file moved or deleted since the plan is named with the fixes a push has, since a push of
+    a saved plan reads the paths the plan recorded and takes no --website-csv or inputs of its
+    own."""
+    if error.missing is None:
+        return InputFileError(
+            f"{REFUSED}the inputs of plan {record.plan_id} cannot be read again to check that "
+            f"they did not change: {error}"
+        )
+    if website_csv:
+        again = (
+            "or plan the file where it is now (`qual-pipeline plan --website-csv NEW_PATH`), "
+            "then push"
+        )
+        what = f"the website CSV {error.missing}"
+    else:
+        flag = " --requests" if record.kind == "requests" else ""
+        again = (
+            f"or plan it where it is now (`qual-pipeline plan{flag} --inputs-dir FOLDER`, the "
+            "folder that holds it), then push"
+        )
+        what = str(error.missing)
+    return InputFileError(
+        f"{REFUSED}plan {record.plan_id} was made from {what}, which is no longer there (moved "
+        f"or deleted), so the push cannot check that it did not change. Put it back at "
+        f"{error.missing} and push again, {again}",
+        error.missing,
+    )
 
 
 def _same_dir(a: Path, b: Path) -> bool:

@@ -10,13 +10,14 @@
 -- An accept over a Granted holder whose value would change is rejected unless the row gives
 -- integer_value explicitly: MTurk would otherwise overwrite the score with 1.
 -- source_line names the first input row behind a plan row in the file the user edited, raw_value
--- its value as written.
+-- its value as written; a row rejected for its input keeps its decision as written.
 -- Inputs: the view grant_decision_rows (the user's model in the columns qualification_request_id,
 -- decision, integer_value, reason, source_line, input_problem), qualification_requests, push_audit.
 WITH decisions AS (
     SELECT
         CAST(qualification_request_id AS VARCHAR) AS qualification_request_id,
         lower(trim(CAST(decision AS VARCHAR))) AS decision,
+        CAST(decision AS VARCHAR) AS decision_as_written,
         CAST(integer_value AS VARCHAR) AS raw_value,
         trim(CAST(integer_value AS VARCHAR)) AS value_text,
         TRY_CAST(trim(CAST(integer_value AS VARCHAR)) AS DOUBLE) AS number,
@@ -30,6 +31,7 @@ checked AS (
     SELECT
         qualification_request_id,
         decision,
+        decision_as_written,
         raw_value,
         reject_reason,
         source_line,
@@ -89,9 +91,10 @@ candidates AS (
         END AS problem
     FROM valid
     UNION ALL
+    -- a rejected row keeps its decision as written (`Approve`, not `approve`)
     SELECT
-        qualification_request_id, decision, NULL, raw_value, reject_reason, source_line,
-        explicit_value, row_problem
+        qualification_request_id, decision_as_written, NULL, raw_value, reject_reason,
+        source_line, explicit_value, row_problem
     FROM checked
     WHERE row_problem IS NOT NULL
 ),

@@ -10,5 +10,11 @@ CREATE TABLE IF NOT EXISTS warehouse_loads (
     worker_qualification_rows BIGINT NOT NULL,  -- rows in worker_qualifications after it
     history_changes BIGINT NOT NULL,  -- history versions it opened or closed
     blocking_failures BIGINT NOT NULL,  -- blocking checks that failed
-    warnings BIGINT NOT NULL  -- warning checks that failed
+    warnings BIGINT NOT NULL,  -- warning checks that failed
+    mturk_environment VARCHAR,  -- the MTurk environment the refresh read (`sandbox` or `production`); null when the load was not run by a refresh (or by an earlier version). `plan` and `push` refuse another target
+    mturk_endpoint VARCHAR  -- the endpoint URL the refresh read (the environment's real service, or e.g. a local MTurk), without user info or query; null as above
 );
+
+-- Warehouses written by earlier versions gain the newer columns.
+ALTER TABLE warehouse_loads ADD COLUMN IF NOT EXISTS mturk_environment VARCHAR;
+ALTER TABLE warehouse_loads ADD COLUMN IF NOT EXISTS mturk_endpoint VARCHAR

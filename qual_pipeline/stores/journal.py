@@ -48,6 +48,8 @@ LOCK_NAME: Final = "push_journal.lock"
 SCHEMA_SUFFIX: Final = "_journal"
 BATCH_ROWS: Final = 1000
 BUSY_TIMEOUT_MS: Final = 10_000
+COMPACT_MIN_BYTES: Final = 1 << 20
+"""Free space in the journal below which `compact` leaves it as it is (1 MiB)."""
 """How long SQLite waits for another program's lock on the journal before it gives up."""
 FULL_BELOW_BYTES: Final = 1 << 20
 """An I/O error with less room than this on the journal's disk is told as a full disk."""
@@ -112,6 +114,12 @@ class JournalDatabase(ABC):
 
     def ensure_locked(self) -> None:  # noqa: B027
         """LockLostError if the lock this process holds was lost (nothing to check locally)."""
+
+    def compact(self) -> bool:
+        """Give the space of dropped rows (a superseded plan's) back to the disk when they are a
+        large share of the journal; True when it did. A no-op where the database does it itself
+        (PostgreSQL's autovacuum)."""
+        return False
 
     @abstractmethod
     def close(self) -> None: ...
@@ -309,6 +317,23 @@ class SqliteJournal(JournalDatabase):
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def compact(self) -> bool:
+        """VACUUM the journal, then truncate its write-ahead log, when free pages (rows deleted,
+        e.g. a superseded plan's) are at least COMPACT_MIN_BYTES and half the file: the file
+        then holds only what is left. Housekeeping only: when it cannot run (a full disk:
+        VACUUM needs a copy's space) the journal stays as it was, whole, and False is returned."""
+        try:
+            page_size = self._con.execute("PRAGMA page_size").fetchone()[0]
+            pages = self._con.execute("PRAGMA page_count").fetchone()[0]
+            free = self._con.execute("PRAGMA freelist_count").fetchone()[0]
+            if free * page_size < COMPACT_MIN_BYTES or free * 2 < pages:
+                return False
+            self._con.execute("VACUUM")
+            self._con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error:
+            return False
+        return True
 
     def close(self) -> None:
         if self._db is not None:

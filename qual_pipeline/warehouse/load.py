@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import duckdb
 import pyarrow as pa
@@ -53,6 +54,9 @@ from qual_pipeline.warehouse.snapshots import (
     read_snapshot,
 )
 from qual_pipeline.warehouse.sql_files import ensure_schema, registered, run_sql_file
+
+if TYPE_CHECKING:
+    from qual_pipeline.mturk_api.source import MTurkSource
 
 StepHook = Callable[[str], None]
 RetryHook = Callable[[int, BaseException], None]
@@ -117,11 +121,14 @@ def _record_load(
     snapshots: int,
     history_changes: int,
     checks: list[CheckResult],
+    source: MTurkSource | None = None,
 ) -> str:
     load_id = _new_load_id(loaded_at)
     con.execute(
-        "INSERT INTO warehouse_loads SELECT ?, coalesce(max(seq), 0) + 1, ?, ?, "
-        "(SELECT count(*) FROM worker_qualifications), ?, ?, ? FROM warehouse_loads",
+        "INSERT INTO warehouse_loads (load_id, seq, loaded_at, snapshots, "
+        "worker_qualification_rows, history_changes, blocking_failures, warnings, "
+        "mturk_environment, mturk_endpoint) SELECT ?, coalesce(max(seq), 0) + 1, ?, ?, "
+        "(SELECT count(*) FROM worker_qualifications), ?, ?, ?, ?, ? FROM warehouse_loads",
         [
             load_id,
             loaded_at,
@@ -129,6 +136,8 @@ def _record_load(
             history_changes,
             sum(1 for c in checks if c.blocking and not c.passed),
             sum(1 for c in checks if not c.blocking and not c.passed),
+            source.environment if source else None,
+            source.endpoint if source else None,
         ],
     )
     record_checks(con, load_id, checks, loaded_at)
@@ -318,8 +327,12 @@ def load_warehouse(
     on_busy: OnBusy | None = None,
     on_retry: RetryHook | None = None,
     memory_limit: str | None = None,
+    source: MTurkSource | None = None,
 ) -> LoadResult:
     """Load the lake of `stores` into its warehouse; the warehouse's only writer while it runs.
+
+    source: the MTurk the refresh read (environment and endpoint), recorded with a new load in
+    warehouse_loads; `plan` and `push` refuse another target. None records none (not checked).
 
     max_row_drop_share: refuse the whole load (nothing written) when a type's new snapshot holds
     fewer than (1 - share) times the rows of its loaded one; None loads whatever the lake holds.
@@ -373,7 +386,7 @@ def load_warehouse(
                 # Runs again whole after a conflict: what is new is decided inside it.
                 loaded = _loaded_snapshots(con)
                 snapshots = [s for s in candidates if _is_new(s, loaded)]
-                return _write_load(con, snapshots, loaded_at, max_row_drop_share, step)
+                return _write_load(con, snapshots, loaded_at, max_row_drop_share, step, source)
 
             try:
                 written = run_transaction(con, write, on_retry=on_retry)
@@ -432,6 +445,7 @@ def _write_load(
     loaded_at: datetime,
     max_row_drop_share: float | None,
     step: StepHook,
+    source: MTurkSource | None = None,
 ) -> _Written:
     """Every step of one load inside the caller's transaction."""
     if max_row_drop_share is not None:
@@ -474,7 +488,9 @@ def _write_load(
                 DEFAULT_MAX_ROW_DROP_SHARE if max_row_drop_share is None else max_row_drop_share
             ),
         )
-        load_id = _record_load(con, loaded_at, len(snapshots), sum(changes.values()), checks)
+        load_id = _record_load(
+            con, loaded_at, len(snapshots), sum(changes.values()), checks, source
+        )
         recorded = True
         blocking = [c.name for c in checks if c.blocking and not c.passed]
         warned = [c.name for c in checks if not c.blocking and not c.passed]

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from push_helpers import World, push_cli, write_csv
+from support.mturk import type_id, worker_id
 
 from qual_pipeline.push.guard import GuardLimits, PushRefused, check_push_allowed, guard_violations
 from qual_pipeline.push.plan import PlanSummary, TypeChanges
+
+T = type_id(71)
 
 
 def summary(per_type: list[TypeChanges], rejected: int = 0) -> PlanSummary:
@@ -70,3 +76,37 @@ def test_production_needs_an_explicit_opt_in() -> None:
     check_push_allowed(
         plan, GuardLimits(), environment="production", allow_production=True, skip_rejected=False
     )
+
+
+def test_a_refused_share_never_reads_as_the_limit(tmp_path: Path) -> None:
+    # 10 revocations of 499 holders are 2.004%, over the 2% limit: the plan said "2.0%" next to
+    # "2%", a refusal that read as equal to its limit.
+    workers = [worker_id(i) for i in range(499)]
+    World(types=[T], qualifications=[(T, w, "Granted", 1) for w in workers]).warehouse(
+        tmp_path / "data"
+    )
+    write_csv(
+        tmp_path / "inputs" / "desired_scores.csv",
+        ["qualification_type_id", "worker_id", "integer_value", "action"],
+        [(T, w, "", "revoke") for w in workers[:10]],
+    )
+    common = ["--data-dir", str(tmp_path / "data"), "--inputs-dir", str(tmp_path / "inputs")]
+    result = push_cli("plan", *common, "--allow-revokes", "--max-share", "0.02")
+    assert result.exit_code == 1, result.output
+    assert (
+        f"type {T}: 10 changes = 2.004% of its workers (499 workers hold it); the limit is 500 "
+        "changes and 2%. If this is intended, pass --max-share 0.03"
+    ) in result.output
+    assert (
+        f"type {T}: 10 revocation(s) = 2.004% of its workers (499 hold it); the limit for "
+        "revocations is 50 and 2%"
+    ) in result.output
+    assert "2.0%" not in result.output
+    table = result.output[result.output.index("changes per qualification type") :]
+    assert "2.004%" in table.splitlines()[4]  # the guard table's row of the type
+
+
+def test_a_limit_is_shown_with_its_every_digit() -> None:
+    plan = summary([TypeChanges("T1", 30, 1000)])  # 3.0%
+    (problem,) = guard_violations(plan, GuardLimits(max_share=0.025))
+    assert "= 3.0% of its workers" in problem and "the limit is 500 changes and 2.5%" in problem

@@ -170,7 +170,7 @@ def test_a_file_that_cannot_be_read_is_named_with_the_fix(
     _, common = world
     path = write(tmp_path / "inputs" / "desired_scores.csv", content, encoding="latin-1")
     result = push_cli("plan", *common)
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # bad input: bad usage
     assert str(path) in result.output and message in result.output
     assert "Traceback" not in result.output
 

@@ -214,3 +214,35 @@ def test_a_damaged_journal_names_the_file_and_the_fix(
     assert push_cli("plan", *common, "--max-share", "1").exit_code == 0
     assert push_cli("push", *common).exit_code == 0
     assert mturk_state(mturk, [(T1, worker_id(1))]) == {(T1, worker_id(1)): ("Granted", 77)}
+
+
+def test_a_large_superseded_plan_gives_its_space_back(tmp_path: Path) -> None:
+    # A plan of 20,000 changes superseded by a plan of one: its rows were dropped, but
+    # push_journal.sqlite (and its -wal file) kept every byte, plan after plan.
+    workers = [worker_id(i) for i in range(20_000)]
+    World(types=[T1], qualifications=[(T1, w, "Granted", 1) for w in workers]).warehouse(
+        tmp_path / "data"
+    )
+    common = ["--data-dir", str(tmp_path / "data"), "--inputs-dir", str(tmp_path / "inputs")]
+    journal = tmp_path / "data" / "push_journal.sqlite"
+
+    def size() -> int:
+        return sum(p.stat().st_size for p in journal.parent.glob("push_journal.sqlite*"))
+
+    write_desired(tmp_path / "inputs", [(T1, w, 7) for w in workers])
+    large = push_cli("plan", *common, "--max-share", "1", "--max-changes", "20000")
+    assert large.exit_code == 0, large.output
+    after_large = size()
+    assert after_large > 2_000_000, after_large
+
+    write_desired(tmp_path / "inputs", [(T1, workers[0], 8)])
+    small = push_cli("plan", *common, "--max-share", "1")
+    assert small.exit_code == 0, small.output
+    assert size() < after_large / 10, (size(), after_large)
+    with sqlite3.connect(journal) as con:  # what the journal holds is whole
+        assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        states = dict(con.execute("SELECT state, count(*) FROM plans GROUP BY state").fetchall())
+        assert states == {"superseded": 1, "saved": 1}
+        assert con.execute("SELECT count(*) FROM changes").fetchone() == (1,)
+    pushable = push_cli("plan", *common, "--max-share", "1")  # and it keeps working
+    assert pushable.exit_code == 0, pushable.output

@@ -210,10 +210,13 @@ def test_a_read_back_mismatch_is_recorded_and_fails_the_run(setup, tmp_path: Pat
     written = threading.Lock()
     wrote: list[bool] = []
 
+    associated: list[bool] = []
+
     def someone_else_writes(**_: Any) -> None:
-        # Before the first read-back, so between our calls and every read-back of them.
+        # Before the first read-back, so between our calls and every read-back of them (the
+        # reads before each update come before both calls).
         with written:
-            if not wrote:
+            if len(associated) == 2 and not wrote:
                 mturk.admin.put_qualification(
                     {
                         "QualificationTypeId": T1,
@@ -225,6 +228,9 @@ def test_a_read_back_mismatch_is_recorded_and_fails_the_run(setup, tmp_path: Pat
                 wrote.append(True)
 
     client = make_client(endpoint_url=mturk.endpoint_url)
+    client.meta.events.register(
+        "after-call.mturk.AssociateQualificationWithWorker", lambda **_: associated.append(True)
+    )
     client.meta.events.register("before-call.mturk.GetQualificationScore", someone_else_writes)
     data_dir = tmp_path / "data"
     with pytest.raises(PushFailed, match=r"read back Granted 3, expected Granted 51"):

@@ -358,11 +358,18 @@ def test_a_read_back_that_keeps_failing_interrupts_and_resumes(
         client = make_client(endpoint_url=mturk.endpoint_url, max_attempts=2)
         return push_here(client, tmp_path, **more)
 
+    associated: list[bool] = []
+
     def throttle_from_now(**_: Any) -> None:
-        # The first read-back: the calls have landed; from here on every request is throttled.
-        mturk.set_faults(FaultConfig(throttle_rate=1.0))
+        # The first read-back (a read after both calls; the reads before each update come
+        # first): the calls have landed; from here on every request is throttled.
+        if len(associated) == 2:
+            mturk.set_faults(FaultConfig(throttle_rate=1.0))
 
     client = make_client(endpoint_url=mturk.endpoint_url, max_attempts=2)
+    client.meta.events.register(
+        "after-call.mturk.AssociateQualificationWithWorker", lambda **_: associated.append(True)
+    )
     client.meta.events.register("before-call.mturk.GetQualificationScore", throttle_from_now)
     with pytest.raises(PushInterrupted) as stopped:
         push_here(client, tmp_path, replan=PlanSettings(limits=GuardLimits(max_share=1)))
@@ -432,10 +439,16 @@ def test_a_read_back_mturk_refuses_for_good_is_recorded_as_failed(
 
     client = make_client(endpoint_url=mturk.endpoint_url)
 
-    def malformed_read(params: dict[str, Any], **_: Any) -> None:
-        params["WorkerId"] = "not-a-worker"  # MTurk answers ValidationException: no retry helps
+    associated: list[bool] = []
 
-    # The push reads a score only to read a change back: every read-back is refused for good.
+    def malformed_read(params: dict[str, Any], **_: Any) -> None:
+        if associated:  # a read-back, not the read before the update
+            params["WorkerId"] = "not-a-worker"  # MTurk answers ValidationException
+
+    # Every read-back is refused for good.
+    client.meta.events.register(
+        "after-call.mturk.AssociateQualificationWithWorker", lambda **_: associated.append(True)
+    )
     client.meta.events.register("provide-client-params.mturk.GetQualificationScore", malformed_read)
     with pytest.raises(PushFailed, match="MTurk refused to read it back"):
         push_here(client, tmp_path, replan=PlanSettings(limits=GuardLimits(max_share=1)))

@@ -125,8 +125,17 @@ def test_signal_stops_push_and_next_push_resumes_exactly_once(
     journal = sqlite3.connect(data / JOURNAL_NAME)
     try:
         states = dict(journal.execute("SELECT state, count(*) FROM changes GROUP BY state"))
+        # Changes the stop caught before their call are pending again, their attempt saying
+        # so, and MTurk never got them: never left 'sending' as if their outcome were unknown.
+        not_sent = journal.execute(
+            "SELECT c.state, c.worker_id FROM attempts AS a JOIN changes AS c USING (plan_id, seq) "
+            "WHERE a.status = 'interrupted' AND a.error LIKE 'not sent: the push was stopped%'"
+        ).fetchall()
     finally:
         journal.close()
+    assert all(state == "pending" for state, _ in not_sent), not_sent
+    held = mturk_state(mturk, [(T1, w) for _, w in not_sent])
+    assert all(held[(T1, w)] != ("Granted", desired[w]) for _, w in not_sent), held
     assert sum(states.values()) == CHANGES, states
     assert set(states) <= {"pending", "sending", "sent", "verified"}, states
     assert states.get("pending", 0) > 0, states

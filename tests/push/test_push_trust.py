@@ -31,6 +31,7 @@ T1 = type_id(51)
 W = [worker_id(i) for i in range(40)]
 ASSOCIATE = "AssociateQualificationWithWorker"
 ACCEPT = "AcceptQualificationRequest"
+READ = "GetQualificationScore"
 
 
 def holders(count: int = 20) -> World:
@@ -112,14 +113,29 @@ def test_refused_credentials_stop_at_the_first_call_and_keep_the_plan(
     assert mturk.call_counts()[ASSOCIATE] == 0
     with journal_of(tmp_path / "data") as journal:
         states = journal.state_counts(plan_id)
-        assert "failed" not in states and sum(states.values()) == 12, states
+        # None of them was called (the read before each update was refused): pending, never
+        # 'sending' (their outcome is known), each attempt saying why it was not sent.
+        assert states == {"pending": 12}, states
         assert [p.plan_id for p in journal.open_plans()] == [plan_id]
+        attempts = journal._db.execute(
+            "SELECT status, error FROM attempts WHERE plan_id = ?", (plan_id,)
+        ).fetchall()
+    assert len(attempts) == 12
+    assert all(
+        status == "interrupted"
+        and error.startswith("not sent: MTurk refused the credentials")
+        and error.endswith("before its call; the next push sends it")
+        for status, error in attempts
+    ), attempts
 
     monkeypatch.setenv(variable, right)
+    reads = mturk.call_counts()[READ]
     resumed = push_cli("push", *common)
     assert resumed.exit_code == 0, resumed.output
     assert f"resumed plan {plan_id} (scores): 12 change(s), verified 12" in resumed.output
     assert mturk.call_counts()[ASSOCIATE] == 12
+    # nothing read back as if in flight: a read before each update, a read-back after it
+    assert mturk.call_counts()[READ] - reads == 24
     assert mturk_state(mturk, [(T1, w) for w in desired]) == {
         (T1, w): ("Granted", v) for w, v in desired.items()
     }
@@ -220,3 +236,56 @@ def test_push_rechecks_the_inputs_and_sql_folders_the_plan_was_built_from(
     refused = push_cli("push", *common)
     assert refused.exit_code == 1 and "the inputs changed since plan" in refused.output
     assert str(good / "desired_scores.csv") in refused.output
+
+
+def test_an_update_or_grant_never_overwrites_a_score_changed_on_mturk_since_the_plan(
+    world, tmp_path: Path
+) -> None:
+    base = World(
+        types=[T1],
+        qualifications=[(T1, W[i], "Granted", i) for i in range(10)] + [(T1, W[20], "Revoked", 7)],
+    )
+    mturk, common = world(base)
+    # updates of W[0], W[1]; grants to W[20] (revoked) and W[30] (lacks it), W[31] (lacks it)
+    desired = [(T1, W[0], 50), (T1, W[1], 51), (T1, W[20], 52), (T1, W[30], 53), (T1, W[31], 54)]
+    write_desired(tmp_path / "inputs", desired)
+    planned = push_cli("plan", *common, "--max-share", "1", "--allow-grants")
+    assert planned.exit_code == 0, planned.output
+    plan_id = saved_plan_id(planned.output)
+    # On MTurk, after the plan and with no refresh: W[1] set to 99, W[30] granted 98.
+    client = mturk_client(mturk)
+    for worker, value in ((W[1], 99), (W[30], 98)):
+        client.associate_qualification_with_worker(
+            QualificationTypeId=T1, WorkerId=worker, IntegerValue=value, SendNotification=False
+        )
+    before = mturk.call_counts()[ASSOCIATE]
+
+    pushed = push_cli("push", *common)
+    assert pushed.exit_code == 1, pushed.output
+    assert f"pushed plan {plan_id} (scores): 5 change(s), refused 2, verified 3" in pushed.output
+    assert (
+        f"{T1}/{W[1]} (update): not updated: the worker's qualification changed on MTurk since "
+        "the plan (the plan saw Granted 1; MTurk holds Granted 99), and updating would set 51"
+    ) in pushed.output
+    assert "the plan saw no qualification; MTurk holds Granted 98), and granting would set 53" in (
+        pushed.output
+    )
+    assert mturk.call_counts()[ASSOCIATE] - before == 3
+    assert mturk_state(mturk, [(t, w) for t, w, _ in desired]) == {
+        (T1, W[0]): ("Granted", 50),
+        (T1, W[1]): ("Granted", 99),
+        (T1, W[20]): ("Granted", 52),
+        (T1, W[30]): ("Granted", 98),
+        (T1, W[31]): ("Granted", 54),
+    }
+    audit = warehouse_rows(
+        tmp_path / "data",
+        "SELECT worker_id, action, old_value, new_value, observed_value, observed_status, status "
+        "FROM push_audit WHERE status = 'refused' ORDER BY worker_id",
+    )
+    assert audit == [
+        (W[1], "update", 1, 51, 99, "Granted", "refused"),
+        (W[30], "grant", None, 53, 98, "Granted", "refused"),
+    ]
+    with journal_of(tmp_path / "data") as journal:
+        assert journal.state_counts(plan_id) == {"refused": 2, "verified": 3}

@@ -217,6 +217,36 @@ def test_an_edited_website_csv_makes_its_saved_plan_out_of_date(world, tmp_path:
     assert plan_flag.exit_code == 2 and "belong(s) to the plan" in plan_flag.output
 
 
+def test_a_saved_plan_whose_website_csv_moved_names_the_path_and_the_push_fixes(
+    world, tmp_path: Path
+) -> None:
+    # The hint was the plan's ("give the path of the worker CSV downloaded ..., or write one with
+    # export"): a push of a saved plan takes no --website-csv, so it named a fix that cannot work.
+    mturk, common = world()
+    website = write_website_csv(tmp_path / "workers.csv", [row(W[0], accuracy="95")])
+    planned = push_cli("plan", *common, "--website-csv", str(website), *ALLOW)
+    assert planned.exit_code == 0, planned.output
+    moved = website.rename(tmp_path / "elsewhere.csv")
+
+    refused = push_cli("push", *common)
+    assert refused.exit_code == 2, refused.output
+    lines = [line for line in refused.output.splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    assert (
+        f"was made from the website CSV {website.resolve()}, which is no longer there (moved or "
+        f"deleted), so the push cannot check that it did not change. Put it back at "
+        f"{website.resolve()} and push again, or plan the file where it is now "
+        "(`qual-pipeline plan --website-csv NEW_PATH`), then push"
+    ) in refused.output
+    assert "export --website-csv" not in refused.output and "downloaded" not in refused.output
+    assert mturk.requests_after(0) == 0
+
+    moved.rename(website)
+    pushed = push_cli("push", *common)
+    assert pushed.exit_code == 0, pushed.output
+    assert mturk.call_counts()[ASSOCIATE] == 1
+
+
 @pytest.mark.parametrize(
     ("header", "message"),
     [
@@ -231,7 +261,7 @@ def test_a_file_that_is_not_the_website_layout_is_refused_naming_it(
     _, common = world()
     website = write_website_csv(tmp_path / "workers.csv", [[W[0], "5"]], header=header)
     result = push_cli("plan", *common, "--website-csv", str(website))
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # bad input: bad usage
     assert str(website) in result.output and message in result.output
     assert "Traceback" not in result.output
 

@@ -31,6 +31,7 @@ from qual_pipeline.defs.metadata import warehouse_column_schema
 from qual_pipeline.defs.pools import WAREHOUSE_POOL
 from qual_pipeline.defs.resources import MTurkResource, PipelineConfig
 from qual_pipeline.interrupt import Interrupted
+from qual_pipeline.mturk_api.source import MTurkSource
 from qual_pipeline.progress import Progress, report
 from qual_pipeline.stores.warehouse import WarehouseStoreError, set_memory_limit
 from qual_pipeline.warehouse import charts as charts_module
@@ -169,6 +170,9 @@ def warehouse(
             on_busy=on_busy,
             on_retry=on_retry,
             memory_limit=memory_limit,
+            source=MTurkSource.of(
+                mturk.get(settings.ENVIRONMENT), mturk.get(settings.ENDPOINT_URL)
+            ),
         )
         # Counts and charts read the committed warehouse, as any reader does: no waiting on
         # DuckLake.

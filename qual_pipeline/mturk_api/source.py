@@ -1,0 +1,51 @@
+"""Which MTurk a warehouse was refreshed from, and which one a plan or push targets.
+
+An `MTurkSource` is the MTurk environment (`sandbox` or `production`) and the endpoint URL the
+requests go to (the environment's real service when MTURK_ENDPOINT_URL is unset). A warehouse load
+records the source of the refresh that ran it (`warehouse_loads.mturk_environment`,
+`mturk_endpoint`); `plan` and `push` compare it with their own target, so scores read from the
+sandbox or a local MTurk are never pushed to production, nor the other way round.
+
+The endpoint is kept as scheme, host, port and path only: a user name, password, query or
+fragment in MTURK_ENDPOINT_URL is dropped before it is recorded or shown (never credentials).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+from qual_pipeline.mturk_api.client import resolve_endpoint
+
+
+def clean_endpoint(url: str) -> str:
+    """`url` without user info, query or fragment, scheme and host lower-cased, no trailing '/':
+    e.g. 'HTTP://user:pw@LocalHost:8443/' -> 'http://localhost:8443'."""
+    parts = urlsplit(url.strip())
+    host = (parts.hostname or "").lower()
+    if ":" in host:  # an IPv6 literal
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    netloc = f"{host}:{port}" if port is not None else host
+    return urlunsplit((parts.scheme.lower(), netloc, parts.path.rstrip("/"), "", ""))
+
+
+@dataclass(frozen=True)
+class MTurkSource:
+    """An MTurk environment and the (cleaned) endpoint URL its requests go to."""
+
+    environment: str
+    endpoint: str
+
+    @classmethod
+    def of(cls, environment: str, endpoint_url: str | None) -> MTurkSource:
+        """The source of a client made with these settings (ConfigurationError for an unknown
+        environment)."""
+        return cls(environment, clean_endpoint(resolve_endpoint(environment, endpoint_url or None)))
+
+    def describe(self) -> str:
+        """e.g. `sandbox (https://mturk-requester-sandbox.us-east-1.amazonaws.com)`."""
+        return f"{self.environment} ({self.endpoint})"

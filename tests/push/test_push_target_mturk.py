@@ -1,0 +1,124 @@
+"""A warehouse records the MTurk it was refreshed from, and `plan` and `push` refuse another.
+
+A newcomer refreshed from a local MTurk (environment sandbox) and planned with `--environment
+production`: the plan was saved as pushable, so sandbox-derived scores could reach production.
+Now each refresh records its environment and endpoint (never credentials) in warehouse_loads, and
+a plan for another environment, or a push to another environment or endpoint, is refused with
+exit 2 and one message naming both and the fix, before anything is planned or sent.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from push_helpers import write_desired
+from support.mturk import make_data, qualification, qualification_type, type_id, worker_id
+
+SCRIPT = Path(sys.executable).with_name("qual-pipeline")
+T1 = type_id(61)
+W = [worker_id(i) for i in range(6)]
+ASSOCIATE = "AssociateQualificationWithWorker"
+
+
+def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(SCRIPT), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env, "COLUMNS": "200"},
+        timeout=180,
+    )
+
+
+@pytest.fixture
+def refreshed(local_mturk: Any, mturk_env: Any, tmp_path: Path) -> dict[str, Any]:
+    """A warehouse refreshed through the console script from a local MTurk, sandbox."""
+    data = make_data(
+        types=[qualification_type(T1, "Accuracy")],
+        qualifications=[qualification(w, 10 + i, qual_type_id=T1) for i, w in enumerate(W)],
+    )
+    mturk = local_mturk(data=data)
+    env = mturk_env(mturk)
+    env.pop("DAGSTER_HOME", None)
+    env["MTURK_ENVIRONMENT"] = "sandbox"
+    data_dir = tmp_path / "data"
+    done = run(env, "refresh", "--data-dir", str(data_dir))
+    assert done.returncode == 0, done.stderr
+    write_desired(tmp_path / "inputs", [(T1, W[0], 99)])
+    common = ["--data-dir", str(data_dir), "--inputs-dir", str(tmp_path / "inputs")]
+    return {
+        "mturk": mturk,
+        "env": env,
+        "common": common,
+        "data": data_dir,
+        "second": lambda: local_mturk(data=data),
+    }
+
+
+@pytest.mark.slow(30)
+def test_plan_and_push_refuse_another_mturk_than_the_refreshed_one(
+    refreshed: dict[str, Any],
+) -> None:
+    mturk, env, common = refreshed["mturk"], refreshed["env"], refreshed["common"]
+    endpoint = env["MTURK_ENDPOINT_URL"]
+
+    recorded = run(
+        env,
+        "sql",
+        "SELECT mturk_environment, mturk_endpoint FROM warehouse_loads",
+        "--data-dir",
+        str(refreshed["data"]),
+        "--output",
+        "csv",
+    )
+    assert recorded.returncode == 0, recorded.stderr
+    assert recorded.stdout.splitlines()[1] == f"sandbox,{endpoint}"
+
+    # plan for production on a sandbox warehouse: refused, nothing saved
+    plan = run(env, "plan", *common, "--environment", "production")
+    assert plan.returncode == 2, plan.stdout + plan.stderr
+    message = plan.stderr
+    assert "refreshed from MTurk sandbox" in message and "targets production" in message
+    assert "--environment sandbox" in message and "another --data-dir" in message
+    assert "Traceback" not in message and "Saved as plan" not in plan.stdout
+    assert env["AWS_SECRET_ACCESS_KEY"] not in message
+
+    # push --replan to production (even through the same local endpoint): refused
+    push = run(
+        env,
+        "push",
+        *common,
+        "--replan",
+        "--max-share",
+        "1",
+        "--environment",
+        "production",
+        "--allow-production",
+    )
+    assert push.returncode == 2, push.stdout + push.stderr
+    assert f"refreshed from MTurk sandbox ({endpoint})" in push.stderr
+    assert "targets production" in push.stderr
+
+    # a saved sandbox plan pushed to another endpoint (another local MTurk): refused before any
+    # call to either
+    saved = run(env, "plan", *common, "--max-share", "1")
+    assert saved.returncode == 0, saved.stdout + saved.stderr
+    second = refreshed["second"]()
+    elsewhere = {**env, "MTURK_ENDPOINT_URL": second.endpoint_url}
+    other = run(elsewhere, "push", *common)
+    assert other.returncode == 2, other.stdout + other.stderr
+    assert f"refreshed from MTurk sandbox ({endpoint})" in other.stderr
+    assert f"targets sandbox ({second.endpoint_url})" in other.stderr
+    assert f"--endpoint-url {endpoint}" in other.stderr
+    assert mturk.call_counts().get(ASSOCIATE, 0) == 0
+    assert second.call_counts().get(ASSOCIATE, 0) == 0
+
+    # the MTurk it was refreshed from: pushed
+    same = run(env, "push", *common)
+    assert same.returncode == 0, same.stdout + same.stderr
+    assert mturk.call_counts()[ASSOCIATE] == 1
