@@ -8,18 +8,18 @@ fresh subprocess:
   boto3 loop making the same calls
   (ListQualificationTypes, then Granted and Revoked workers and pending requests of every type,
   one after the other), at 5, 300 and 2,000 types of about 50 workers each
-  (target: refresh / bare at most 2 at 300 and 2,000 types), with where the refresh's time went
-  by the instance's records (the extraction run's creation, which records one planned event per
-  type and table, and its run, the paging beside each type's materialization events; the load;
-  the rest: process start, imports, discovery) and Dagster's own cost of recording such a run,
-  measured alone: a ranged run over 300 dynamic partitions that only yields materializations
+  (target: refresh / bare at most 2 at 300 and 2,000 types), with where the refresh's time went by
+  the instance's records (the extraction run's creation, which records one planned event per type:
+  one lake asset per type; and its run, the paging beside each type's materialization event; the
+  load; the rest: process start, imports, discovery) and Dagster's own cost of recording such a
+  run, measured alone: a ranged run over 300 dynamic partitions that only yields materializations
   (one or two assets per partition, the metadata of a lake snapshot), no API call, no file, on
   each kind of instance storage: the default SQLite one of dagster_home/dagster.yaml (a database
   per run and an index database), Dagster's consolidated SQLite event log (one database), the
   in-memory instance, and PostgreSQL (dagster-postgres, a local server, as deploy/dagster.yaml);
-  the same refresh with DAGSTER_HOME unset (the CLI's throw-away in-memory instance); and that
-  one with `--retry-mode standard` (no adaptive pace, so no slow start: the paging as fast as
-  the bare loop's, the refresh's floor with Dagster recording in memory);
+  the same refresh with DAGSTER_HOME unset (the CLI's throw-away in-memory instance); and that one
+  with `--retry-mode standard` (no adaptive pace, so no slow start: the paging as fast as the bare
+  loop's, the refresh's floor with Dagster recording in memory);
 - a refresh of many types against `rate_limit` requests/s per requester with QUAL_PIPELINE_RATE
   unset (the limit is not told to the client): the achieved rate of answered requests as a share
   of the limit (the whole refresh, and its paging alone), and the share of requests throttled
@@ -33,8 +33,12 @@ fresh subprocess:
   PostgreSQL) with Dagster's event batching off and on (DAGSTER_EVENT_BATCH_SIZE), back to back,
   at 300 and 2,000 types: the extraction run's creation (its planned events), its run, the whole.
 
+With `--base DIR` (a checkout's `qual_pipeline` in DIR), only the refresh on disk of that code and
+of this tree, back to back `--pairs` times after one bare loop, at each `--types` count.
+
 Run: .venv/bin/python bench/bench_refresh.py [--types 5,300,2000] [--rss-rows 400000,4000000]
      [--rate-types 300] [--pg-types 300,2000] [--skip types,floor,rate,rss,postgres]
+     [--base DIR [--pairs N]]
 """
 
 from __future__ import annotations
@@ -233,12 +237,14 @@ def _refresh(
     on_disk: bool = True,
     instance_yaml: Path = ROOT / "dagster_home" / "dagster.yaml",
     env: dict[str, str] | None = None,
+    base: Path | None = None,
 ) -> dict[str, Any]:
     """`qual-pipeline refresh` in a fresh process, on a fresh data folder and Dagster instance
     (`instance_yaml` in DAGSTER_HOME, or with `on_disk=False` DAGSTER_HOME unset: the throw-away
     in-memory instance the CLI then uses), with `env` added to its environment; its wall time,
     peak RSS (of the refresh process) and what the server answered; with `runs`, also where its
-    time went by the instance's own records (`run_breakdown`)."""
+    time went by the instance's own records (`run_breakdown`). With `base`, the refresh imports
+    the `qual_pipeline` of that checkout (first on PYTHONPATH) instead of this tree's."""
     work = Path(tempfile.mkdtemp(dir=scratch, prefix="refresh-"))
     home: Path | None = None
     if on_disk:
@@ -248,16 +254,17 @@ def _refresh(
     server.clear()
     script = Path(sys.executable).with_name("qual-pipeline")
     command = [str(script), "refresh", "--data-dir", str(work / "data"), *extra]
+    env = {**(env or {}), **({"PYTHONPATH": str(base)} if base is not None else {})}
     done = subprocess.run(
         [sys.executable, __file__, "--measure", json.dumps(command)],
-        capture_output=True, text=True, timeout=7200,
-        env={**_env(home), "MTURK_ENDPOINT_URL": server.url, **(env or {})},
+        capture_output=True, text=True, timeout=7200, cwd="/",
+        env={**_env(home), "MTURK_ENDPOINT_URL": server.url, **env},
     )  # fmt: skip
     if done.returncode != 0:
         raise RuntimeError(f"refresh failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     measured = json.loads(done.stdout.strip().splitlines()[-1])
     if runs and home is not None:
-        with _environ(env or {}):
+        with _environ({k: v for k, v in env.items() if k != "PYTHONPATH"}):
             measured |= run_breakdown(home)
     shutil.rmtree(work, ignore_errors=True)
     return {**measured, **server.counts()}
@@ -281,7 +288,7 @@ def _environ(values: dict[str, str]) -> Any:
 def run_breakdown(home: Path) -> dict[str, Any]:
     """Where a refresh's runs spent their time, from the Dagster instance in `home`: for the
     extraction run, the seconds from its creation to its start (Dagster records the run and one
-    ASSET_MATERIALIZATION_PLANNED event per type and table) and from its start to its end (the
+    ASSET_MATERIALIZATION_PLANNED event per type and asset) and from its start to its end (the
     paging, which runs beside the recording of each type's materializations); the load run's
     seconds from creation to end; the events each run recorded."""
     from dagster import DagsterInstance
@@ -388,6 +395,55 @@ def many_types(scratch: Path, sizes: list[int]) -> dict[str, Any]:
         figures[f"types_{types}_load_s"] = round(ours["load_creation_s"] + ours["load_run_s"], 3)
         figures[f"types_{types}_outside_runs_s"] = round(ours["seconds"] - runs, 3)
     figures["speed_target"] = SPEED_TARGET
+    return figures
+
+
+def _imports_from(base: Path | None) -> None:
+    """Check that a refresh run with `base` first on PYTHONPATH (None: this tree) imports that
+    checkout's `qual_pipeline` (an A/B run that compared a tree with itself would say nothing)."""
+    env = {**_env(), **({"PYTHONPATH": str(base)} if base is not None else {})}
+    probe = "import qual_pipeline; print(qual_pipeline.__file__)"
+    where = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, cwd="/"
+    ).stdout.strip()
+    if not where.startswith(str((base or ROOT) / "qual_pipeline")):
+        raise RuntimeError(f"the run would import {where}, not {(base or ROOT) / 'qual_pipeline'}")
+
+
+def before_and_after(scratch: Path, sizes: list[int], base: Path, pairs: int) -> dict[str, Any]:
+    """The refresh on disk of the checkout in `base` (e.g. `git archive <commit> qual_pipeline |
+    tar -x -C DIR`) and of this tree, back to back `pairs` times after one bare loop, at each of
+    `sizes` types: each one's wall time and ratio to the bare loop, where its time went
+    (`run_breakdown`), and the load average (1 min) before it. This tree's code is imported from
+    ROOT first on PYTHONPATH too, so a copy of this file and its tree (`git archive HEAD bench
+    qual_pipeline`) measures that copy while the working tree changes."""
+    for tree in (base, ROOT):
+        _imports_from(tree)
+    figures: dict[str, Any] = {}
+    for types in sizes:
+        server = Server(_generate(scratch, WORKERS_PER_TYPE, types))
+        try:
+            bare = _bare(server)
+            figures[f"ab_{types}_bare_s"] = round(bare["seconds"], 3)
+            for pair in range(pairs):
+                for name, tree in (("before", base), ("after", ROOT)):
+                    key = f"ab_{types}_{name}_{pair}"
+                    figures[f"{key}_load_before"] = round(os.getloadavg()[0], 2)
+                    ours = _refresh(server, scratch, runs=True, base=tree)
+                    print(f"{types} types, {name} #{pair}: {ours}", flush=True)
+                    figures[f"{key}_refresh_s"] = round(ours["seconds"], 3)
+                    figures[f"{key}_over_bare"] = round(ours["seconds"] / bare["seconds"], 2)
+                    figures[f"{key}_cpu_s"] = round(ours["cpu_s"], 3)
+                    figures[f"{key}_paging_s"] = round(ours["paging_span_s"], 3)
+                    figures[f"{key}_extract_events"] = ours["extract_events"]
+                    figures[f"{key}_extract_creation_s"] = round(ours["extract_creation_s"], 3)
+                    figures[f"{key}_extract_run_s"] = round(ours["extract_run_s"], 3)
+                    load = ours["load_creation_s"] + ours["load_run_s"]
+                    figures[f"{key}_load_s"] = round(load, 3)
+                    runs = ours["extract_creation_s"] + ours["extract_run_s"] + load
+                    figures[f"{key}_outside_runs_s"] = round(ours["seconds"] - runs, 3)
+        finally:
+            server.stop()
     return figures
 
 
@@ -683,6 +739,12 @@ def main() -> None:
         "--skip", default="", help="parts to skip: types, floor, rate, rss, postgres"
     )
     parser.add_argument("--pg-types", default="300,2000", help="type counts of the postgres part")
+    parser.add_argument(
+        "--base",
+        type=Path,
+        help="a checkout's folder: only its refresh and this tree's, back to back (--types)",
+    )
+    parser.add_argument("--pairs", type=int, default=1, help="before/after pairs with --base")
     parser.add_argument("--bare", help=argparse.SUPPRESS)
     parser.add_argument("--extract", help=argparse.SUPPRESS)
     parser.add_argument("--measure", help=argparse.SUPPRESS)
@@ -705,6 +767,9 @@ def main() -> None:
     figures: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="bench-refresh-") as tmp:
         scratch = Path(tmp)
+        if args.base is not None:
+            figures |= before_and_after(scratch, _sizes(args.types), args.base, args.pairs)
+            skip |= {"types", "floor", "rate", "rss", "postgres"}
         if "types" not in skip:
             figures |= many_types(scratch, _sizes(args.types))
         if "floor" not in skip:
@@ -715,7 +780,7 @@ def main() -> None:
             figures |= peak_memory(scratch, _sizes(args.rss_rows))
         if "postgres" not in skip:
             figures |= postgres_batching(scratch, _sizes(args.pg_types))
-    report("refresh", figures)
+    report("refresh_ab" if args.base is not None else "refresh", figures)
 
 
 if __name__ == "__main__":

@@ -39,7 +39,12 @@ from dagster import (
 )
 
 from qual_pipeline import interrupt
-from qual_pipeline.defs.assets.lake import lake_type_tables
+from qual_pipeline.defs.assets.lake import (
+    WORKER_QUALIFICATIONS_KEY,
+    lake_type_tables,
+    table_metadata,
+)
+from qual_pipeline.defs.assets.warehouse import prepare_charts
 from qual_pipeline.defs.jobs import contiguous_ranges, partition_range_tags
 from qual_pipeline.defs.partitions import qualification_type_partitions
 from qual_pipeline.progress import Progress, report
@@ -214,6 +219,7 @@ def refresh(
     done = on_materialized or (lambda _key, _partition, _metadata: None)
     config = run_config or QUIET
     outcome = RefreshOutcome()
+    prepare_charts()  # the load's charts import matplotlib while the types are extracted
     outcome.added, outcome.removed, listed = discover_types(defs, instance)
     order = list(instance.get_dynamic_partitions(qualification_type_partitions.name))
     outcome.type_ids = sorted(order)
@@ -284,18 +290,21 @@ def _run_sizes(wanted: Sequence[str], order: Sequence[str]) -> list[int]:
 def _record_extraction(
     outcome: RefreshOutcome, result: ExecuteInProcessResult, done: Materialized
 ) -> None:
-    """Per type: extracted when all its tables landed; failed types with their own message."""
-    landed: dict[str, set[str]] = {}
+    """Per type: extracted when recorded (its one materialization: both tables landed), told to
+    `done` per lake table; failed types with their own message."""
     for event in result.get_asset_materialization_events():
         materialization = event.step_materialization_data.materialization
         metadata = {k: v.value for k, v in materialization.metadata.items()}
         key = list(materialization.asset_key.path)
-        done(key, materialization.partition, metadata)
-        if materialization.partition is not None:
-            landed.setdefault(materialization.partition, set()).add(key[-1])
-            outcome.rows += int(metadata.get("dagster/row_count") or 0)
-    tables = {key.path[-1] for key in lake_type_tables.keys}
-    outcome.extracted += sorted(t for t, found in landed.items() if found >= tables)
+        partition = materialization.partition
+        if materialization.asset_key != WORKER_QUALIFICATIONS_KEY or partition is None:
+            done(key, partition, metadata)
+            continue
+        for table, values in table_metadata(metadata).items():
+            done([key[0], table], partition, values)
+            outcome.rows += int(values.get("dagster/row_count") or 0)
+        outcome.extracted.append(partition)
+    outcome.extracted.sort()
     if result.success:
         return
     for event in result.all_events:

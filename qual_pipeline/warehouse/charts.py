@@ -27,6 +27,7 @@ import os
 import shutil
 import tempfile
 import textwrap
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -256,6 +257,17 @@ def _save(fig: plt.Figure, path: Path) -> Path:
     return path
 
 
+def prepare() -> None:
+    """Import matplotlib now, as the first drawing would (1.5-1.9 s of a refresh on this machine
+    under load, its font cache built in the temporary folder): for a caller that has other work
+    to overlap it with (`defs.assets.warehouse.prepare_charts`). Thread-safe."""
+    with _IMPORTING:
+        _import_matplotlib()
+
+
+_IMPORTING = threading.Lock()
+
+
 def _import_matplotlib() -> None:
     """Bind `plt`, `mdates` and `MaxNLocator` on first use: the Agg backend (no display), the
     config and font cache in a temporary folder removed at exit unless MPLCONFIGDIR is set."""
@@ -276,7 +288,7 @@ def _import_matplotlib() -> None:
 
 def render_score_distribution(con: duckdb.DuckDBPyConnection, path: Path) -> Path:
     """Draw `score_panels` into `path` (PNG); returns `path`."""
-    _import_matplotlib()
+    prepare()
     panels, total = score_panels(con)
     fig, axes = _grid(len(panels))
     if not panels:
@@ -302,7 +314,7 @@ def render_over_time(
 ) -> Path:
     """Draw `over_time` for `type_ids` (default: the types of the score chart, else every
     type) into `path` (PNG); returns `path`."""
-    _import_matplotlib()
+    prepare()
     if type_ids is None:
         type_ids = [p.type_id for p in score_panels(con)[0]] or list(_type_names(con))[:MAX_TYPES]
     chart = over_time(con, type_ids)

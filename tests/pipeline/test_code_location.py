@@ -132,8 +132,8 @@ def test_refresh_mirrors_owned_types_into_lake_and_warehouse(pipeline_env: dict)
         pipeline_env["data_dir"], "SELECT name FROM qualification_types ORDER BY 1"
     )
     assert names == [("Accuracy",), ("Speed",)]
-    # Asset metadata in the event log: a materialization per type partition with its row count;
-    # the column schema on the asset's definition.
+    # Asset metadata in the event log: one materialization per type partition (both lake tables)
+    # with its row count and its requests snapshot's; the column schema on the asset's definition.
     key = AssetKey(["lake", "worker_qualifications"])
     counts = {}
     for t in (T1, T2):
@@ -141,7 +141,11 @@ def test_refresh_mirrors_owned_types_into_lake_and_warehouse(pipeline_env: dict)
             AssetRecordsFilter(asset_key=key, asset_partitions=[t]), limit=1
         ).records
         assert len(found) == 1
-        counts[t] = found[0].asset_materialization.metadata["dagster/row_count"].value
+        metadata = found[0].asset_materialization.metadata
+        counts[t] = metadata["dagster/row_count"].value
+        assert metadata["qualification_requests/rows"].value == 0
+        requests = metadata["qualification_requests/snapshot"].value
+        assert f"qualification_requests/qualification_type_id={t}/" in requests
     assert counts == {T1: 31, T2: 10}
     spec = defs.resolve_assets_def(key).specs_by_key[key]
     assert "worker_id" in [c.name for c in spec.metadata["dagster/column_schema"].columns]
@@ -357,7 +361,6 @@ def test_schedule_asks_for_one_run_of_every_type() -> None:
     assert {k.to_user_string() for k in request.asset_selection or []} == {
         "lake/qualification_types",
         "lake/worker_qualifications",
-        "lake/qualification_requests",
     }
     assert request.run_key and tick.isoformat() in request.run_key  # distinct per tick
 

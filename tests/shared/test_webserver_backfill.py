@@ -43,10 +43,7 @@ WORKERS = 6
 UI_START_TIMEOUT_S = 120
 BACKFILL_TIMEOUT_S = 240  # the backfill daemon wakes every 30 s
 LOAD_TIMEOUT_S = 150  # the load_after_extract sensor ticks every 30 s
-LAKE_TABLES = [
-    AssetKey(["lake", "worker_qualifications"]),
-    AssetKey(["lake", "qualification_requests"]),
-]
+LAKE_TABLES = [AssetKey(["lake", "worker_qualifications"])]  # both lake tables of a type
 WAREHOUSE_TABLE = AssetKey(["warehouse", "worker_qualifications"])
 LAUNCH = """
 mutation Launch($params: LaunchBackfillParams!) {

@@ -1,13 +1,19 @@
 """Lake assets: MTurk pages landed as Parquet snapshots, one partition per qualification type.
 
-Each asset is a thin call into `qual_pipeline.extract`. The two partitioned tables are one step
-(`lake_type_tables`) that extracts every partition of its run at once: a run may cover a range of
-type partitions (a UI backfill, the schedule, `qual-pipeline refresh`: `BackfillPolicy.
-single_run()`), and the step pages `QUAL_PIPELINE_EXTRACT_CONCURRENCY` types at a time through one
-shared client. Each type's snapshots are recorded as they land, as a materialization of its
-partition; a type that fails fails alone: the step goes on with the others and fails at the end,
-naming every failed type, so Dagster marks exactly those partitions failed ("failed and missing"
-in the launchpad re-runs only them). The API steps share the `mturk_api` pool.
+Each asset is a thin call into `qual_pipeline.extract`. The partitioned asset `lake/
+worker_qualifications` (step `lake_type_tables`) lands both lake tables of a type: its workers
+(`worker_qualifications`) and its pending requests (`qualification_requests`), two snapshots
+recorded as ONE materialization of the type's partition (the requests' counts under
+`qualification_requests/...` in its metadata). One asset rather than one per table halves the
+events Dagster records per type (a planned event when the run is created, a materialization when
+the type lands), which is most of a refresh's cost with thousands of types. The step extracts
+every partition of its run at once: a run may cover a range of type partitions (a UI backfill,
+the schedule, `qual-pipeline refresh`: `BackfillPolicy.single_run()`), and the step pages
+`QUAL_PIPELINE_EXTRACT_CONCURRENCY` types at a time through one shared client. A type is recorded
+when both its snapshots are published; a type that fails fails alone: the step goes on with the
+others and fails at the end, naming every failed type, so Dagster marks exactly those partitions
+failed ("failed and missing" in the launchpad re-runs only them). The API steps share the
+`mturk_api` pool.
 """
 
 import threading
@@ -38,7 +44,6 @@ from qual_pipeline.extract.result import ExtractResult
 from qual_pipeline.extract.tables import (
     QUALIFICATION_REQUESTS_SPEC,
     WORKER_QUALIFICATIONS_SPEC,
-    TableSpec,
     extract_qualification_types,
 )
 from qual_pipeline.mturk_api.client import ApiStats
@@ -52,11 +57,9 @@ FAILURES_NAMED = 20  # failed types named one by one in the step's failure; the 
 MESSAGE_CHARS = 500  # of each failed type's message in the step's failure metadata
 
 WORKER_QUALIFICATIONS_KEY = AssetKey(["lake", WORKER_QUALIFICATIONS_SPEC.table])
-QUALIFICATION_REQUESTS_KEY = AssetKey(["lake", QUALIFICATION_REQUESTS_SPEC.table])
-TABLE_KEYS = {
-    WORKER_QUALIFICATIONS_SPEC.table: WORKER_QUALIFICATIONS_KEY,
-    QUALIFICATION_REQUESTS_SPEC.table: QUALIFICATION_REQUESTS_KEY,
-}
+"""The one partitioned lake asset: both tables of a type (see the module)."""
+REQUESTS_PREFIX = f"{QUALIFICATION_REQUESTS_SPEC.table}/"
+"""Prefix of the requests snapshot's entries in a type's materialization metadata."""
 
 
 def snapshot_metadata(result: ExtractResult) -> dict[str, Any]:
@@ -81,6 +84,36 @@ def snapshot_metadata(result: ExtractResult) -> dict[str, Any]:
             "null_scores": result.null_scores,
         }
     return metadata
+
+
+def type_metadata(results: tuple[ExtractResult, ...]) -> dict[str, Any]:
+    """One type's materialization metadata: its workers snapshot's (`snapshot_metadata`), then
+    its requests snapshot's under REQUESTS_PREFIX (`dagster/row_count` as `.../rows`)."""
+    metadata: dict[str, Any] = {}
+    for result in results:
+        if result.table == WORKER_QUALIFICATIONS_SPEC.table:
+            metadata |= snapshot_metadata(result)
+        else:
+            metadata |= {
+                REQUESTS_PREFIX + ("rows" if name == "dagster/row_count" else name): value
+                for name, value in snapshot_metadata(result).items()
+            }
+    return metadata
+
+
+def table_metadata(metadata: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A type's materialization metadata (`type_metadata`, values unwrapped) split back into
+    {lake table: its snapshot's metadata, as `snapshot_metadata` gives it}."""
+    workers = {k: v for k, v in metadata.items() if not k.startswith(REQUESTS_PREFIX)}
+    requests = {
+        ("dagster/row_count" if k == REQUESTS_PREFIX + "rows" else k[len(REQUESTS_PREFIX) :]): v
+        for k, v in metadata.items()
+        if k.startswith(REQUESTS_PREFIX)
+    }
+    return {
+        WORKER_QUALIFICATIONS_SPEC.table: workers,
+        QUALIFICATION_REQUESTS_SPEC.table: requests,
+    }
 
 
 @asset(
@@ -123,29 +156,27 @@ def mirrored_before(lake: LakeStore) -> set[str]:
     return set(lake.current_snapshots(WORKER_QUALIFICATIONS_SPEC.table))
 
 
-def _type_table_spec(spec: TableSpec, description: str) -> AssetSpec:
-    """The asset of one partitioned lake table, with the column schema of its Arrow schema."""
-    return AssetSpec(
-        TABLE_KEYS[spec.table],
-        group_name="lake",
-        kinds={"parquet", "mturk"},
-        skippable=True,
-        metadata={"dagster/column_schema": lake_column_schema(spec.schema, spec.table)},
-        description=description,
-    )
-
-
 @multi_asset(
     specs=[
-        _type_table_spec(
-            WORKER_QUALIFICATIONS_SPEC,
-            "Every Granted and Revoked qualification of one type, one row per worker, "
-            "normalised (ISO 3166 locales, UTC grant times), as a Parquet snapshot in the lake.",
-        ),
-        _type_table_spec(
-            QUALIFICATION_REQUESTS_SPEC,
-            "Pending qualification requests of one type, for the grant path.",
-        ),
+        AssetSpec(
+            WORKER_QUALIFICATIONS_KEY,
+            group_name="lake",
+            kinds={"parquet", "mturk"},
+            skippable=True,
+            metadata={
+                "dagster/column_schema": lake_column_schema(
+                    WORKER_QUALIFICATIONS_SPEC.schema, WORKER_QUALIFICATIONS_SPEC.table
+                ),
+                "qualification_requests/column_schema": lake_column_schema(
+                    QUALIFICATION_REQUESTS_SPEC.schema, QUALIFICATION_REQUESTS_SPEC.table
+                ),
+            },
+            description="Both lake tables of one type, each a Parquet snapshot: "
+            "`worker_qualifications`, every Granted and Revoked qualification, one row per "
+            "worker, normalised (ISO 3166 locales, UTC grant times); and "
+            "`qualification_requests`, its pending qualification requests, for the grant path "
+            "(its counts under `qualification_requests/` in each materialization).",
+        )
     ],
     name="lake_type_tables",
     partitions_def=qualification_type_partitions,
@@ -156,8 +187,8 @@ def _type_table_spec(spec: TableSpec, description: str) -> AssetSpec:
 def lake_type_tables(
     context: AssetExecutionContext, mturk: MTurkResource, pipeline: PipelineConfig
 ) -> Iterator[AssetMaterialization]:
-    """Extract every type partition of this run, concurrently; a materialization per type and
-    table as each lands; fails at the end, naming them, when any type failed."""
+    """Extract every type partition of this run, concurrently; one materialization per type once
+    both its tables landed; fails at the end, naming them, when any type failed."""
     type_ids = list(context.partition_keys)
     concurrency = pipeline.get(settings.EXTRACT_CONCURRENCY)
     client = mturk.client(threads=concurrency)
@@ -184,11 +215,11 @@ def lake_type_tables(
     reporter.start()
     try:
         for outcome in outcomes:
-            for result in outcome.results:
+            if outcome.ok:  # both snapshots published: the type's partition is materialized
                 yield AssetMaterialization(
-                    asset_key=TABLE_KEYS[result.table],
+                    asset_key=WORKER_QUALIFICATIONS_KEY,
                     partition=outcome.qualification_type_id,
-                    metadata=snapshot_metadata(result),
+                    metadata=type_metadata(outcome.results),
                 )
             if outcome.stopped:
                 stopped.append(outcome.qualification_type_id)

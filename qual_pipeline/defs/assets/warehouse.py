@@ -7,6 +7,7 @@ names; a warning (severity WARN) is shown and blocks nothing.
 """
 
 import base64
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from qual_pipeline.interrupt import Interrupted
 from qual_pipeline.mturk_api.source import MTurkSource
 from qual_pipeline.progress import Progress, report
 from qual_pipeline.stores.warehouse import WarehouseStoreError, set_memory_limit
+from qual_pipeline.warehouse import charts as charts_module
 from qual_pipeline.warehouse.charts import OVER_TIME_PNG, SCORE_DISTRIBUTION_PNG, render_charts
 from qual_pipeline.warehouse.checks import BLOCKING_CHECKS
 from qual_pipeline.warehouse.columns import table_doc
@@ -65,6 +67,31 @@ CHECKS: dict[str, str] = {
     "locales_valid": "Warning: countries and subdivisions are valid ISO 3166 codes.",
     "grant_time_not_in_future": "Warning: no grant_time lies in the future (beyond clock skew).",
 }
+
+
+_PREPARING: list[threading.Thread] = []
+_PREPARING_LOCK = threading.Lock()
+
+
+def prepare_charts() -> None:
+    """Start importing matplotlib for the charts in a daemon thread, once per process
+    (`charts.prepare`): the charts drawn after the load then find it imported. The load step
+    calls it before loading (DuckDB's queries release the GIL), `qual_pipeline.refresh` before
+    the extraction (whose run mostly waits on the instance's storage). A failed import is left to
+    the drawing, which raises it."""
+    with _PREPARING_LOCK:
+        if _PREPARING:
+            return
+        thread = threading.Thread(target=_prepare, name="prepare-charts", daemon=True)
+        _PREPARING.append(thread)
+        thread.start()
+
+
+def _prepare() -> None:
+    try:
+        charts_module.prepare()
+    except Exception:  # the drawing imports again and reports the error
+        return
 
 
 def chart_image(path: Path) -> MetadataValue:
@@ -134,6 +161,7 @@ def warehouse(
         context.log.info(f"warehouse load: commit conflict ({error}); running it again")
 
     memory_limit = pipeline.get(settings.WAREHOUSE_MEMORY)
+    prepare_charts()  # matplotlib's import alongside the load, not after it
     try:
         result = load_warehouse(
             stores,
