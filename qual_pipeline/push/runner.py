@@ -243,8 +243,10 @@ def run_push(
             environment=settings.environment,
             endpoint_url=settings.endpoint_url,
             command="push",
+            profile=stores.profile,
         )
     sender = _Sender(client, stores.warehouse, settings, sql_dir, report.run_id)
+    sender.profile = stores.profile
     try:
         with Journal(stores.journal.connect(), sql_dir) as journal, journal.lock():
             sender.journal = journal
@@ -348,6 +350,7 @@ def _push_target(
             settings=replan,
             sql_dir=sender.sql_dir,
             website_csv=website_csv,
+            profile=sender.profile,
         )
         report.saved = saved
         if saved.verdict:
@@ -422,6 +425,8 @@ class _Sender:
         self.settings = settings
         self.sql_dir = sql_dir
         self.run_id = run_id
+        self.profile = "local"
+        """'local' or 'shared' (Stores.profile), for the wording of messages only."""
         self.journal: Journal
         self.problems: list[str] = []
         self.refused: ClientError | None = None
