@@ -10,6 +10,7 @@ exit 2 and one message naming both and the fix, before anything is planned or se
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -198,3 +199,31 @@ def test_shared_profile_refusal_names_account_and_storage(
     assert "another --account (QUAL_PIPELINE_ACCOUNT) or --storage" in message, message
     assert f"qual-pipeline refresh --endpoint-url {second.endpoint_url}" in message, message
     assert second.call_counts().get(ASSOCIATE, 0) == 0
+
+
+@pytest.mark.slow(20)
+def test_push_to_an_unreachable_other_mturk_is_refused_as_the_wrong_mturk_first(
+    refreshed: dict[str, Any],
+) -> None:
+    """After a refresh from a local MTurk (as the demo does), a push whose endpoint is another
+    one, which cannot be reached (MTURK_ENDPOINT_URL unset: the real sandbox; or a port where
+    nothing listens), is refused as the wrong MTurk (exit 2, read from the warehouse, no network)
+    rather than as an endpoint that cannot be connected to (exit 1)."""
+    env, common = refreshed["env"], refreshed["common"]
+    endpoint = env["MTURK_ENDPOINT_URL"]
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{free.getsockname()[1]}"
+    unset = {k: v for k, v in env.items() if k != "MTURK_ENDPOINT_URL"}
+    for where in ({**env, "MTURK_ENDPOINT_URL": dead}, unset):
+        pushed = subprocess.run(
+            [str(SCRIPT), "push", *common],
+            capture_output=True,
+            text=True,
+            env={**{k: v for k, v in os.environ.items() if k != "MTURK_ENDPOINT_URL"}, **where},
+            timeout=180,
+        )
+        assert pushed.returncode == 2, pushed.stdout + pushed.stderr
+        assert f"refreshed from MTurk sandbox ({endpoint})" in pushed.stderr, pushed.stderr
+        assert f"--endpoint-url {endpoint}" in pushed.stderr
+        assert "cannot connect" not in pushed.stderr
