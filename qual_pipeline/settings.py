@@ -34,6 +34,21 @@ class ConfigurationError(ValueError):
     """A setting the user gave is wrong; the message names it and the fix."""
 
 
+def number_text(value: float) -> str:
+    """A range bound as a user types it back: whole numbers in digits (100000000, never 1e+08,
+    which an integer setting refuses), others as Python writes them (0.1)."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _plain_digits(text: str) -> str:
+    """`text` stripped, for int()/float(): ValueError for what Python reads as a number but a
+    user did not write as one (`1_0`, full-width digits)."""
+    stripped = text.strip()
+    if not stripped.isascii() or "_" in stripped:
+        raise ValueError(stripped)
+    return stripped
+
+
 @dataclass(frozen=True)
 class Setting(Generic[T]):
     """One setting. `default` None means unset (the feature it controls is off or automatic)."""
@@ -72,14 +87,14 @@ class Setting(Generic[T]):
             value = lowered in TRUE
         elif self.kind is int:
             try:
-                value = int(text.strip())
+                value = int(_plain_digits(text))
             except ValueError:
                 raise ConfigurationError(
                     f"{where} is not a whole number; use {self.allowed}"
                 ) from None
         elif self.kind is float:
             try:
-                value = float(text.strip())
+                value = float(_plain_digits(text))
             except ValueError:
                 raise ConfigurationError(f"{where} is not a number; use {self.allowed}") from None
             if math.isnan(value):
@@ -94,8 +109,8 @@ class Setting(Generic[T]):
         unit); for another setting, an example value."""
         if self.minimum is None and self.maximum is None:
             return f"e.g. {self.example()}"
-        low = "any" if self.minimum is None else f"{self.minimum:g}"
-        high = "any" if self.maximum is None else f"{self.maximum:g}"
+        low = "any" if self.minimum is None else number_text(self.minimum)
+        high = "any" if self.maximum is None else number_text(self.maximum)
         unit = self.unit.split(",")[0] if self.unit and not self.unit.startswith("share") else ""
         return f"{low} to {high}{f' {unit}' if unit else ''}"
 
@@ -110,11 +125,11 @@ class Setting(Generic[T]):
             raise ConfigurationError(f"{where} is not a number; use {self.allowed}")
         if self.minimum is not None and value < self.minimum:  # type: ignore[operator]
             raise ConfigurationError(
-                f"{where} is below its minimum {self.minimum:g}; use {self.allowed}"
+                f"{where} is below its minimum {number_text(self.minimum)}; use {self.allowed}"
             )
         if self.maximum is not None and value > self.maximum:  # type: ignore[operator]
             raise ConfigurationError(
-                f"{where} is above its maximum {self.maximum:g}; use {self.allowed}"
+                f"{where} is above its maximum {number_text(self.maximum)}; use {self.allowed}"
             )
         return value
 
@@ -145,7 +160,7 @@ class Setting(Generic[T]):
     def help(self) -> str:
         """The CLI help text: the description, with the unit when there is one."""
         ranged = (
-            f"{self.minimum:g} to {self.maximum:g}"
+            f"{number_text(self.minimum)} to {number_text(self.maximum)}"
             if self.minimum is not None and self.maximum is not None
             else ""
         )
@@ -438,13 +453,15 @@ PUSH_MAX_SHARE = Setting(
     0.10,
     "QUAL_PIPELINE_PUSH_MAX_SHARE",
     description="Guard: refuse a push that changes more than this share of a type's current "
-    "holders (a type nobody holds counts as 100%)",
+    "holders (a type nobody holds counts as 100%; grants to new workers count, so a share can "
+    "be over 1: 2 = 200%)",
     read_by="pipeline",
     flag="--max-share",
     commands=PLAN_COMMANDS,
     unit="share, 0.10 = 10%",
     minimum=0.0,
-    maximum=1.0,
+    # As many changes as PUSH_MAX_CHANGES allows against one holder.
+    maximum=100_000_000.0,
 )
 PUSH_ALLOW_GRANTS = Setting(
     "push_allow_grants",
@@ -699,7 +716,7 @@ def markdown_table() -> str:
         default = "unset" if s.default is None else f"`{s.as_text(s.default)}`"
         option = f"`{s.flag}` ({', '.join(s.commands)})" if s.commands else ""
         allowed = (
-            f"{s.minimum:g} to {s.maximum:g}"
+            f"{number_text(s.minimum)} to {number_text(s.maximum)}"
             if s.minimum is not None and s.maximum is not None
             else " or ".join(f"`{c}`" for c in s.choices)
         )

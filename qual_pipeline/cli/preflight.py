@@ -438,6 +438,16 @@ def write_quiet_dagster_yaml(home: Path, *, note_missing_limits: bool = False) -
     target = home / "dagster.yaml"
     if not home.is_dir():
         return
+    if target.is_symlink():
+        if not target.exists():
+            raise fail(
+                f"{target} is a link to {os.readlink(target)}, which does not exist: create the "
+                f"file it points to, or remove the link for qual_pipeline's instance settings",
+                2,
+            )
+        if note_missing_limits:
+            _note_missing_limits(home)
+        return  # a link is the user's, whatever it points to
     if (home / "dagster.yml").exists() or (target.exists() and not _empty_file(target)):
         if note_missing_limits:
             _note_missing_limits(home)
@@ -457,7 +467,7 @@ def write_quiet_dagster_yaml(home: Path, *, note_missing_limits: bool = False) -
             f"{DAGSTER_HOME} at a folder you can write",
             2,
         ) from None
-    why = "its dagster.yaml was empty" if empty else "the folder had no dagster.yaml"
+    why = "its dagster.yaml set nothing" if empty else "the folder had no dagster.yaml"
     err.print(
         f"wrote {target}: qual_pipeline's Dagster instance settings (runs queued, at most 2 "
         f"extraction runs and 1 warehouse load at once; telemetry off) ({why})",
@@ -499,9 +509,16 @@ def _note_missing_limits(home: Path) -> None:
 
 
 def _empty_file(path: Path) -> bool:
-    """Whether `path` is a file of 0 bytes (a dagster.yaml that sets nothing)."""
+    """Whether `path` is a file of 0 bytes or of whitespace only (a dagster.yaml that sets
+    nothing: Dagster reads it as its defaults, telemetry on)."""
     try:
-        return path.is_file() and path.stat().st_size == 0
+        if not path.is_file():
+            return False
+        if path.stat().st_size == 0:
+            return True
+        with path.open("rb") as f:
+            head = f.read(65_536)
+        return len(head) < 65_536 and not head.strip()
     except OSError:
         return False
 

@@ -2,12 +2,14 @@
 
 A requester with thousands of small types pays for a refresh in API calls, not in per-type
 overhead: `concurrency` worker threads take the types one after the other and extract each of
-its tables (`extract_table`, one published snapshot per table), all through the one client the
+its tables (`stage_table`, one snapshot per table, published together once all are written:
+`publish_together`), all through the one client the
 caller passes, so they share its retry mode's pace (botocore's adaptive limiter lives in the
 client) and any rate limiter it was built with. boto3 clients are thread-safe.
 
 A type that fails fails alone: its outcome carries the error (which names the type, the
-operation and the cause; its previous snapshots are unchanged) and the others go on. Outcomes are
+operation and the cause; its previous snapshots are unchanged, of every table: a type lands all
+its tables or none) and the others go on. Outcomes are
 yielded as types finish, in completion order. Once `stop` is set (or the process was told to stop
 sending requests, `mturk_api.client.stop_requests`) no further request is sent: types not started
 are not started, and those in flight end at their next request; both come back `stopped`. The
@@ -31,8 +33,10 @@ from qual_pipeline.extract.staging import DEFAULT_MEMORY_LIMIT
 from qual_pipeline.extract.tables import (
     QUALIFICATION_REQUESTS_SPEC,
     WORKER_QUALIFICATIONS_SPEC,
+    StagedTable,
     TableSpec,
-    extract_table,
+    publish_together,
+    stage_table,
 )
 from qual_pipeline.memory import (
     limit_malloc_arenas,
@@ -53,7 +57,7 @@ class TypeOutcome:
 
     qualification_type_id: str
     results: tuple[ExtractResult, ...] = ()
-    """One per table extracted and published, in TYPE_SPECS order."""
+    """One per table, in TYPE_SPECS order, when all were published; empty otherwise."""
     error: str | None = None
     """Why the type failed: names the type, the operation and the cause."""
     stopped: bool = False
@@ -226,21 +230,28 @@ def _extract_tables(
             read[0] += records - seen[0]
         seen[0] = records
 
+    staged: list[StagedTable] = []
     try:
-        for spec in specs:
-            seen[0] = 0
-            results.append(
-                extract_table(
-                    spec,
-                    client,
-                    stores,
-                    type_id,
-                    on_page=on_page,
-                    run_id=run_id,
-                    extracted_at=extracted_at,
-                    memory_limit=memory_limit,
+        try:
+            for spec in specs:
+                seen[0] = 0
+                staged.append(
+                    stage_table(
+                        spec,
+                        client,
+                        stores,
+                        type_id,
+                        on_page=on_page,
+                        run_id=run_id,
+                        extracted_at=extracted_at,
+                        memory_limit=memory_limit,
+                    )
                 )
-            )
+        except BaseException:
+            for table in staged:  # a type lands all its tables or none
+                table.discard()
+            raise
+        results.extend(publish_together(staged))
     except RequestsStopped:
         return TypeOutcome(type_id, tuple(results), stopped=True, seconds=_since(started))
     except ExtractionError as exc:

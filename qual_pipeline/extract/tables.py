@@ -45,6 +45,7 @@ from qual_pipeline.mturk_api.client import ApiStats, counting_into
 from qual_pipeline.mturk_api.errors import describe_aws_error
 from qual_pipeline.mturk_api.model import MAX_PAGE_SIZE, QUALIFICATION_STATUSES, records_member
 from qual_pipeline.schema import QUALIFICATION_REQUESTS, QUALIFICATION_TYPES, WORKER_QUALIFICATIONS
+from qual_pipeline.stores.lake import LakeStoreError, SnapshotWriter
 from qual_pipeline.stores.profile import Stores
 
 OnPage = Callable[[int, int], None]
@@ -219,6 +220,74 @@ def extract_table(
     client: Any,
     stores: Stores,
     qualification_type_id: str | None = None,
+    **options: Unpack[ExtractOptions],
+) -> ExtractResult:
+    """Page `spec.operation` for one partition (a qualification type id, or None for an
+    unpartitioned table) and publish the result as one snapshot in the lake of `stores` (staging
+    in its scratch folder): `stage_table`, then `publish_together` of that one table.
+    Raises what `stage_table` and `publish_together` raise."""
+    staged = stage_table(spec, client, stores, qualification_type_id, **options)
+    return publish_together([staged])[0]
+
+
+@dataclass
+class StagedTable:
+    """One table's snapshot written whole but not yet visible (`stage_table`): publish it with
+    `publish_together`, or `discard` it."""
+
+    spec: TableSpec
+    stores: Stores
+    partition: str | None
+    writer: SnapshotWriter
+    footer: dict[str, Any]
+
+    def discard(self) -> None:
+        """Drop the unpublished snapshot (nothing visible, nothing pending)."""
+        self.writer.abort()
+
+
+def publish_together(staged: Sequence[StagedTable]) -> list[ExtractResult]:
+    """Publish every staged snapshot, in order, or none: should one fail to publish, the ones
+    published before it are withdrawn and the rest discarded, so the previous snapshot of every
+    table stays current, and the error is raised (LakeStoreError, OSError). Once all are
+    published, each partition's snapshots superseded longer than the grace period ago, and what
+    writers that died left there, are removed. Returns one result per staged table, in order."""
+    published: list[StagedTable] = []
+    try:
+        for table in staged:
+            table.writer.commit()
+            published.append(table)
+    except BaseException as exc:
+        for table in staged:
+            if table not in published:
+                table.discard()
+        left: list[str] = []
+        for table in reversed(published):
+            try:
+                table.writer.withdraw()
+            except Exception as undo:  # say what is left published, and the fix
+                left.append(str(undo))
+        if left:
+            raise LakeStoreError(f"{exc}; then {' '.join(left)}") from exc
+        raise
+    results = []
+    for table in staged:
+        snapshot = table.writer.snapshot
+        assert snapshot is not None
+        results.append(ExtractResult(snapshot=snapshot, **table.footer))
+        # Older snapshots go only once superseded for the grace period: a load that listed one
+        # just before this publish can still read it. A newer one (an overlapping run) stays.
+        lake = table.stores.lake
+        lake.delete_older(snapshot, grace_s=table.stores.snapshot_grace_s)
+        lake.remove_abandoned(table.spec.table, table.partition)
+    return results
+
+
+def stage_table(
+    spec: TableSpec,
+    client: Any,
+    stores: Stores,
+    qualification_type_id: str | None = None,
     *,
     extracted_at: datetime | None = None,
     page_size: int = MAX_PAGE_SIZE,
@@ -226,17 +295,18 @@ def extract_table(
     run_id: str | None = None,
     stats: ApiStats | None = None,
     memory_limit: str = DEFAULT_MEMORY_LIMIT,
-) -> ExtractResult:
+) -> StagedTable:
     """Page `spec.operation` for one partition (a qualification type id, or None for an
-    unpartitioned table) and publish the result as one snapshot in the lake of `stores` (staging
-    in its scratch folder).
+    unpartitioned table) and write the result whole as one snapshot of the lake of `stores`,
+    not yet visible (staging in its scratch folder): `publish_together` publishes it.
 
     `page_size`: MaxResults per page, 1 to MTurk's maximum (100). The calls this extraction makes
     (in this thread and its prefetch thread) are counted on their own, so the snapshot records
     its own retries and throttles even while other threads share the client; `stats`, when
     given, counts them too. `memory_limit`: DuckDB's limit while de-duplicating a partition too
     large to sort in memory (spills beyond it).
-    Raises ExtractionError (the previous snapshot unchanged) or ValueError for bad arguments.
+    Raises ExtractionError (the previous snapshot unchanged, nothing staged) or ValueError for
+    bad arguments.
     """
     partition = None
     if spec.partitioned:
@@ -307,6 +377,7 @@ def extract_table(
             snapshot_at=at,
             compression=compression,
             use_dictionary=not small,  # a small snapshot's values are stored plain
+            publish_on_exit=False,  # published by publish_together, with its partner tables
         ) as writer:
             # A spilled sort is only ever iterated here, never kept in a local: a failure closes
             # it (its DuckDB connection and SPILLED_SORTS) even while the traceback is kept.
@@ -334,13 +405,7 @@ def extract_table(
                 run_id=run_id,
             )
             writer.set_footer_metadata(footer_metadata(ExtractFooter(**footer).as_metadata()))
-    assert writer.snapshot is not None
-    result = ExtractResult(snapshot=writer.snapshot, **footer)
-    # Older snapshots go only once superseded for the grace period: a load that listed one just
-    # before this publish can still read it. A newer one (an overlapping run) always stays.
-    lake.delete_older(writer.snapshot, grace_s=stores.snapshot_grace_s)
-    lake.remove_abandoned(spec.table, partition)
-    return result
+    return StagedTable(spec, stores, partition, writer, footer)
 
 
 def _pages(

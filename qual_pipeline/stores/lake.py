@@ -16,6 +16,11 @@ The rules every implementation keeps:
   (an exception, SIGTERM turned into one) removes the temporary file or aborts the upload; a kill -9
   leaves only a dot-file or a pending upload, which no listing returns and `remove_abandoned`
   clears once old.
+- Several snapshots published together (a type's two tables) are each written and closed first
+  (`publish_on_exit=False`), then committed one after the other; should a later commit fail,
+  the earlier ones are withdrawn (`SnapshotWriter.withdraw`), so the previous snapshots of all of
+  them stay current. (A kill -9 between two commits can still leave the first published: that
+  window is one link and one fsync long.)
 - A publish never overwrites an existing snapshot (link fails on an existing name; S3 writes carry
   `If-None-Match: *`): SnapshotExistsError instead.
 - `delete_older` deletes only snapshots older than a given one, and only once they have been
@@ -156,10 +161,12 @@ class LakeStore(ABC):
         row_group_rows: int = DEFAULT_ROW_GROUP_ROWS,
         compression: str = "zstd",
         use_dictionary: bool = True,
+        publish_on_exit: bool = True,
     ) -> SnapshotWriter:
         """A SnapshotWriter for a new snapshot named after `snapshot_at` (default: now);
         `use_dictionary`: Parquet's dictionary encoding of every column (off, values are stored
-        plain: cheaper to write for a small snapshot, the same data to every reader)."""
+        plain: cheaper to write for a small snapshot, the same data to every reader);
+        `publish_on_exit`: False to publish later with `SnapshotWriter.commit`."""
         _check_name("table", table)
         if partition is not None:
             _check_name("partition", partition)
@@ -170,6 +177,7 @@ class LakeStore(ABC):
             row_group_rows=row_group_rows,
             compression=compression,
             use_dictionary=use_dictionary,
+            publish_on_exit=publish_on_exit,
         )
 
     def delete_older(
@@ -213,10 +221,17 @@ class _Upload(ABC):
     def abort(self) -> None:
         """Leave nothing visible and nothing pending; safe to call twice."""
 
+    @abstractmethod
+    def withdraw(self) -> None:
+        """Delete the snapshot `commit` just published (and a partition folder the upload made,
+        left empty): undo a publish whose partner failed. LakeStoreError if it cannot."""
+
 
 class SnapshotWriter:
     """Context manager: `with store.writer(...) as w: w.write(batch)` publishes on a clean exit
-    and aborts on an exception (nothing visible, nothing pending).
+    and aborts on an exception (nothing visible, nothing pending). With `publish_on_exit=False`
+    a clean exit only writes the file whole: `commit()` publishes it later, `abort()` drops it,
+    and `withdraw()` deletes it again once published.
 
     Batches are buffered into row groups of `row_group_rows`, so memory stays bounded by one row
     group (plus one S3 part) whatever the snapshot's size. `snapshot` is the published snapshot
@@ -231,10 +246,13 @@ class SnapshotWriter:
         row_group_rows: int = DEFAULT_ROW_GROUP_ROWS,
         compression: str = "zstd",
         use_dictionary: bool = True,
+        publish_on_exit: bool = True,
     ) -> None:
         self.schema = schema
         self.rows = 0
         self.snapshot: LakeSnapshot | None = None
+        self._publish_on_exit = publish_on_exit
+        self._written = False
         self._upload = upload
         self._row_group_rows = row_group_rows
         self._compression = compression
@@ -305,12 +323,40 @@ class SnapshotWriter:
                     self._writer.add_key_value_metadata(self._footer)
                 self._writer.close()
                 self._writer = None
-                self.snapshot = self._upload.commit()
+                self._written = True
+                if self._publish_on_exit:
+                    self.snapshot = self._upload.commit()
                 return
         except BaseException:
             self._abort()
             raise
         self._abort()
+
+    def commit(self) -> LakeSnapshot:
+        """Publish the snapshot written by a `publish_on_exit=False` block; on a failure
+        (SnapshotExistsError, LakeStoreError, OSError) nothing is visible or pending."""
+        if not self._written or self.snapshot is not None:
+            raise RuntimeError("SnapshotWriter.commit: no written, unpublished snapshot")
+        try:
+            self.snapshot = self._upload.commit()
+        except BaseException:
+            self._abort()
+            raise
+        return self.snapshot
+
+    def abort(self) -> None:
+        """Drop a written, unpublished snapshot (nothing visible, nothing pending); a published
+        one is left alone (see `withdraw`)."""
+        if self.snapshot is None:
+            self._abort()
+
+    def withdraw(self) -> None:
+        """Delete the snapshot `commit` published (LakeStoreError if it cannot)."""
+        if self.snapshot is None:
+            raise RuntimeError("SnapshotWriter.withdraw: nothing was published")
+        self._upload.withdraw()
+        self.snapshot = None
+        self._written = False
 
     def _abort(self) -> None:
         if self._writer is not None:
@@ -439,6 +485,18 @@ class _LocalUpload(_Upload):
             self.snapshot.location,
             published,
         )
+
+    def withdraw(self) -> None:
+        final = Path(self.snapshot.location)
+        try:
+            final.unlink(missing_ok=True)
+            _fsync(self.directory)
+        except OSError as exc:
+            raise LakeStoreError(
+                f"Could not withdraw snapshot {final}: {exc.strerror or exc}. Delete it by hand "
+                "so the previous snapshot of its partition is current again."
+            ) from exc
+        self.abort()  # the partition folder, if this upload made it and it is empty again
 
     def abort(self) -> None:
         self.temp_path.unlink(missing_ok=True)
@@ -679,6 +737,10 @@ class _S3Upload(_Upload):
             self.snapshot.location,
             head["LastModified"].astimezone(UTC),
         )
+
+    def withdraw(self) -> None:
+        with self.storage.errors("delete", self.key):
+            self._client.delete_object(Bucket=self._bucket, Key=self.key)
 
     def abort(self) -> None:
         self._buffer.clear()

@@ -383,8 +383,21 @@ def test_fresh_dagster_home_gets_telemetry_off(mturk: Any, tmp_path: Path) -> No
     assert (
         f"wrote {home / 'dagster.yaml'}: qual_pipeline's Dagster instance settings" in third.stderr
     )
-    assert "(its dagster.yaml was empty)" in third.stderr
+    assert "(its dagster.yaml set nothing)" in third.stderr
     assert "telemetry:\n  enabled: false\n" in (home / "dagster.yaml").read_text()
+    # Whitespace only sets nothing either (it was left as it was: telemetry on, Dagster's banner
+    # in the refresh's output).
+    (home / "dagster.yaml").write_text("\n  \n")
+    fourth = run("refresh", "--data-dir", str(tmp_path / "data"), env=env)
+    assert fourth.returncode == 0, fourth.stderr
+    assert "Telemetry" not in fourth.stderr and "(its dagster.yaml set nothing)" in fourth.stderr
+    # A link to nowhere is the user's mistake, not a missing file: it was replaced by a file.
+    (home / "dagster.yaml").unlink()
+    (home / "dagster.yaml").symlink_to(tmp_path / "nowhere.yaml")
+    fifth = run("refresh", "--data-dir", str(tmp_path / "data"), env=env)
+    assert fifth.returncode == 2, fifth.stderr
+    assert f"is a link to {tmp_path / 'nowhere.yaml'}, which does not exist" in fifth.stderr
+    assert (home / "dagster.yaml").is_symlink() and not (tmp_path / "nowhere.yaml").exists()
 
 
 def test_a_dagster_home_on_a_full_disk_is_left_without_an_empty_dagster_yaml(

@@ -404,3 +404,35 @@ def test_a_retry_over_types_apart_lists_the_qualification_types_once(
     with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
         named = con.execute("SELECT count(name) FROM qualification_types").fetchone()
     assert named == (9,)
+
+
+@pytest.mark.slow(20)
+def test_a_type_whose_requests_snapshot_fails_to_publish_lands_neither_table(
+    local_mturk: Any, mturk_env: Any, tmp_path: Path
+) -> None:
+    """A type lands both lake tables or neither: with a file where its qualification_requests
+    partition folder goes, its worker_qualifications snapshot is not published either, so the
+    load leaves it out of both tables (it once replaced worker_qualifications with 5 types and
+    qualification_requests with 4)."""
+    types = [type_id(100 + n) for n in range(5)]
+    failing = types[2]
+    server = local_mturk(data=many_types_data(5))
+    env = {**mturk_env(server), "DAGSTER_HOME": str(tmp_path / "dagster_home")}
+    (tmp_path / "dagster_home").mkdir()
+    (tmp_path / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    data = tmp_path / "data"
+    blocker = data / "lake" / "qualification_requests" / f"qualification_type_id={failing}"
+    blocker.parent.mkdir(parents=True)
+    blocker.touch()
+    result = refresh(env, data)
+    assert result.returncode == 1, result.stderr
+    assert f"failed: {failing}:" in result.stderr
+    assert "the other 4 type(s) landed" in result.stderr
+    assert "Traceback" not in result.stderr
+    lake = data / "lake" / "worker_qualifications"
+    assert not (lake / f"qualification_type_id={failing}").exists()  # no snapshot, no folder
+    assert sorted(p.parent.name for p in lake.glob("*/*.parquet")) == [
+        f"qualification_type_id={t}" for t in types if t != failing
+    ]
+    assert warehouse_types(data) == set(types) - {failing}
+    assert "replace worker_qualifications: 4 type(s)" in result.stderr, result.stderr

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from qual_pipeline import settings
 from qual_pipeline.cli.app import app
-from qual_pipeline.settings import Setting
+from qual_pipeline.settings import ConfigurationError, Setting
 
 SCRIPT = Path(sys.executable).with_name("qual-pipeline")
 NUMERIC = [s for s in settings.SETTINGS if s.kind in (int, float)]
@@ -91,7 +91,9 @@ def test_bad_number_on_the_command_line_names_the_option(
 
 def test_allowed_range_reads_as_a_sentence() -> None:
     assert settings.CONNECT_TIMEOUT.allowed == "0.1 to 3600 seconds"
-    assert settings.PUSH_MAX_SHARE.allowed == "0 to 1"
+    assert settings.PUSH_MAX_SHARE.allowed == "0 to 100000000"
+    assert settings.PUSH_MAX_REVOKE_SHARE.allowed == "0 to 1"
+    assert settings.PUSH_MAX_CHANGES.allowed == "0 to 100000000 workers per type"
 
 
 @pytest.mark.parametrize(
@@ -147,3 +149,11 @@ def test_a_bad_account_label_is_refused_in_the_local_profile_too(tmp_path: Path)
     assert "'-1' is not valid" in message and "QUAL_PIPELINE_ACCOUNT" in message, message
     fine = invoke(["sql", "SELECT 1"], {"QUAL_PIPELINE_ACCOUNT": "acme-research"}, tmp_path)
     assert "QUAL_PIPELINE_ACCOUNT" not in fine.stdout + fine.stderr
+
+
+@pytest.mark.parametrize("text", ["1_0", "\uff11\uff10", "1e8"])
+def test_a_whole_number_is_written_in_plain_digits(text: str) -> None:
+    # int() reads '1_0' and full-width digits as 10: a setting took them silently.
+    with pytest.raises(ConfigurationError, match="is not a whole number; use 1 to 100 attempts"):
+        settings.MAX_ATTEMPTS.parse(text)
+    assert settings.MAX_ATTEMPTS.parse(" 10 ") == 10

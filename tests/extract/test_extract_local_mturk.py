@@ -37,7 +37,9 @@ from qual_pipeline.extract import (
 )
 from qual_pipeline.extract import staging as staging_module
 from qual_pipeline.extract import tables as tables_module
+from qual_pipeline.extract.many import extract_types
 from qual_pipeline.extract.tables import WORKER_QUALIFICATIONS_SPEC, _Pages
+from qual_pipeline.lake.layout import snapshot_name
 from qual_pipeline.local_mturk.server import FaultConfig
 from qual_pipeline.mturk_api.client import ApiStats, make_client
 from qual_pipeline.schema import WORKER_QUALIFICATIONS
@@ -425,3 +427,35 @@ def test_type_selection_owned_list_and_errors_naming_each_bad_id(local_mturk, mt
     text = str(foreign.value)
     assert f"'{unknown}' in QUAL_PIPELINE_TYPES does not exist" in text
     assert f"'{THIRD_TYPE_ID}' in QUAL_PIPELINE_TYPES is not owned" in text
+
+
+def test_a_type_whose_second_publish_fails_keeps_the_previous_snapshot_of_both_tables(
+    local_mturk, mturk_env, tmp_path
+):
+    """A type lands both its tables or neither: when its qualification_requests snapshot cannot
+    be published (its name already taken) after its worker_qualifications one was, that one is
+    withdrawn and the previous snapshot of each table stays current."""
+    mturk = local_mturk(workers_data(5))
+    mturk_env(mturk)
+    client = make_client(endpoint_url=mturk.endpoint_url, max_attempts=1)
+    stores = local_stores(tmp_path)
+    [first] = list(extract_types(client, stores, [TYPE_ID], extracted_at=EXTRACTED_AT))
+    assert first.ok and [r.table for r in first.results] == [
+        "worker_qualifications",
+        "qualification_requests",
+    ]
+    later = datetime(2025, 6, 2, tzinfo=UTC)
+    lake = tmp_path / "lake"
+    requests = lake / "qualification_requests" / f"qualification_type_id={TYPE_ID}"
+    (requests / snapshot_name(later)).write_bytes(b"taken")  # the next requests snapshot's name
+    [second] = list(extract_types(client, stores, [TYPE_ID], extracted_at=later))
+    assert not second.ok and second.results == ()
+    assert TYPE_ID in second.error and "already exists" in second.error, second.error
+    workers = lake / "worker_qualifications" / f"qualification_type_id={TYPE_ID}"
+    assert sorted(p.name for p in workers.iterdir()) == [first.results[0].snapshot.name]
+    current = stores.lake.current_snapshots("worker_qualifications")[TYPE_ID]
+    assert current == first.results[0].snapshot
+    assert pq.read_table(current.location).num_rows == 5
+    assert sorted(p.name for p in requests.iterdir()) == sorted(
+        [first.results[1].snapshot.name, snapshot_name(later)]  # no temp file left
+    )

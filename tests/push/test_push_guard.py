@@ -110,3 +110,26 @@ def test_a_limit_is_shown_with_its_every_digit() -> None:
     plan = summary([TypeChanges("T1", 30, 1000)])  # 3.0%
     (problem,) = guard_violations(plan, GuardLimits(max_share=0.025))
     assert "= 3.0% of its workers" in problem and "the limit is 500 changes and 2.5%" in problem
+
+
+def test_the_share_the_refusal_names_is_one_plan_takes_when_grants_outnumber_holders(
+    tmp_path: Path,
+) -> None:
+    # Grants to new workers count as changes: 1 update and 2 grants against 1 holder are 300%,
+    # and the refusal says to pass --max-share 3.00. The settings' range once capped it at 1,
+    # so the fix the refusal named was refused as bad usage (exit 2).
+    holder, *new = [worker_id(i) for i in range(3)]
+    World(types=[T], qualifications=[(T, holder, "Granted", 1)]).warehouse(tmp_path / "data")
+    write_csv(
+        tmp_path / "inputs" / "desired_scores.csv",
+        ["qualification_type_id", "worker_id", "integer_value"],
+        [(T, w, "5") for w in (holder, *new)],
+    )
+    common = ["--data-dir", str(tmp_path / "data"), "--inputs-dir", str(tmp_path / "inputs")]
+    refused = push_cli("plan", *common, "--allow-grants")
+    assert refused.exit_code == 1, refused.output
+    assert "3 changes = 300.0% of its workers" in refused.output
+    assert "pass --max-share 3.00" in refused.output
+    planned = push_cli("plan", *common, "--allow-grants", "--max-share", "3.00")
+    assert planned.exit_code == 0, planned.output
+    assert "A push would send 3 change(s)." in planned.output

@@ -65,3 +65,9 @@ def test_the_plan_skips_such_a_row_as_the_csv_module_does(
     assert planned.exit_code == 0, planned.output
     assert "│ rejected  │    0 │" in planned.output  # no row of spaces rejected at line 3
     assert "A push would send 2 change(s)." in planned.output
+
+
+def test_the_spaces_trimmed_are_every_character_python_strips() -> None:
+    from qual_pipeline.push.inputs import _SPACES
+
+    assert "".join(c for c in map(chr, range(0x110000)) if c.isspace()) == _SPACES

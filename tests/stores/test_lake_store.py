@@ -314,3 +314,32 @@ def test_lake_keys_are_namespaced_by_environment_and_account(s3_server, s3_bucke
     for count, namespace in enumerate(namespaces, start=1):  # each sees only its own snapshot
         store = S3LakeStore(S3Storage(f"s3://{s3_bucket}/team"), namespace)
         assert store.read_footer(store.current_snapshots(TABLE)[TYPE]).num_rows == count
+
+
+def test_a_snapshot_written_unpublished_is_invisible_until_commit_and_withdraw_undoes_it(store):
+    """What a type's two tables rely on (extract.tables.publish_together): a snapshot written
+    with publish_on_exit=False is listed only once committed; withdrawing it makes the previous
+    snapshot current again; an aborted one leaves nothing listed."""
+    with store.writer(TABLE, WORKER_QUALIFICATIONS, TYPE, snapshot_at=AT) as previous:
+        previous.write(worker_rows(3))
+    later = AT + timedelta(hours=1)
+    staged = store.writer(TABLE, WORKER_QUALIFICATIONS, TYPE, snapshot_at=later,
+                          publish_on_exit=False)  # fmt: skip
+    with staged:
+        staged.write(worker_rows(5))
+    assert staged.snapshot is None
+    assert store.snapshots(TABLE, TYPE) == [previous.snapshot]
+    published = staged.commit()
+    assert [s.name for s in store.snapshots(TABLE, TYPE)] == [
+        previous.snapshot.name,
+        published.name,
+    ]
+    staged.withdraw()
+    assert store.snapshots(TABLE, TYPE) == [previous.snapshot]
+    assert store.current_snapshots(TABLE) == {TYPE: previous.snapshot}
+    dropped = store.writer(TABLE, WORKER_QUALIFICATIONS, OTHER_TYPE, snapshot_at=later,
+                           publish_on_exit=False)  # fmt: skip
+    with dropped:
+        dropped.write(worker_rows(2, type_id=OTHER_TYPE))
+    dropped.abort()
+    assert store.partitions(TABLE) == [TYPE]  # no snapshot, no folder left for the other type
