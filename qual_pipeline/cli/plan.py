@@ -116,6 +116,7 @@ def plan(
                 preview_rows=rows,
                 website_csv=website_csv,
                 on_saved=saved_ids.append,
+                profile=stores.profile,
             )
     if output == "json":
         out.print_json(plan_json(saved))

@@ -5,12 +5,14 @@ else the environment variable) and the fix, and exits 2: an MTurk endpoint URL t
 data folder the command cannot write (or, for `sql` and `export`, read; on a read-only filesystem
 it says so), a folder where warehouse.duckdb belongs, a warehouse.duckdb `refresh` or `push` cannot
 write, a type list with a malformed id, a warehouse memory limit DuckDB cannot read, no usable
-credentials. Then one TCP connection to the endpoint is opened and closed (no request is sent), so
-an endpoint where nothing listens, an unknown host or one that does not answer is reported within
-MTURK_CONNECT_TIMEOUT, naming the endpoint, with exit 1. A refresh also opens warehouse.duckdb and
-refuses one DuckDB finds damaged on opening it (a damaged header, a file cut before a block it
-uses: exit 1, the damaged warehouse's message) before its extraction calls MTurk; damage inside a
-block is found only when the load reads it, after the extraction.
+credentials; for `push`, an MTurk other than the one the warehouse was refreshed from (exit 2,
+read from the warehouse, no network). Then one TCP connection to the endpoint is opened and
+closed (no request is sent), so an endpoint where nothing listens, an unknown host or one that
+does not answer is reported within MTURK_CONNECT_TIMEOUT, naming the endpoint, with exit 1. A
+refresh also opens warehouse.duckdb and refuses one DuckDB finds damaged on opening it (a damaged
+header, a file cut before a block it uses: exit 1, the damaged warehouse's message) before its
+extraction calls MTurk; damage inside a block is found only when the load reads it, after the
+extraction.
 
 `refresh_lock` keeps two refreshes of one data folder from running at once: the second refuses at
 once (exit 1), before any MTurk request, naming the one that runs.
@@ -80,7 +82,34 @@ def check(command: str, values: SettingValues) -> None:
         check_memory(values, load=command == "refresh")
     if command in CALLS_MTURK:
         check_credentials(values)
+        if command == "push":  # needs no network: before the endpoint is tried
+            check_recorded_mturk(values)
         check_reachable(url, values[settings.CONNECT_TIMEOUT.name])
+
+
+def check_recorded_mturk(values: SettingValues) -> None:
+    """push: refuse (exit 2) an MTurk other than the one the warehouse was refreshed from
+    (`saved_plan.check_target`) before the endpoint's connection check, so a dead or unknown
+    endpoint (e.g. MTURK_ENDPOINT_URL unset after the demo) is told as the wrong MTurk, with its
+    fix. A warehouse that cannot be read now (none yet, held by a writer, a store that does not
+    open) is left to the push, which reports it and checks the target again."""
+    from qual_pipeline.cli.options import open_cli_stores
+    from qual_pipeline.push.saved_plan import TargetMismatch, check_target, read_only_warehouse
+
+    try:
+        stores = open_cli_stores(values, warehouse_wait_s=0)
+        with read_only_warehouse(stores.warehouse)() as con:
+            check_target(
+                con,
+                environment=values[settings.ENVIRONMENT.name],
+                endpoint_url=values.get(settings.ENDPOINT_URL.name) or None,
+                command="push",
+                profile=stores.profile,
+            )
+    except TargetMismatch as e:
+        raise fail(str(e), 2) from None
+    except Exception:  # unreadable now: the push reports it in its own words
+        return
 
 
 def check_environment() -> None:

@@ -35,10 +35,20 @@ import pyarrow as pa
 from qual_pipeline.warehouse.export import UPDATE_PREFIX, WORKER_ID_HEADER
 
 BATCH_ROWS = 50_000
-MISSING_INPUT = (
-    "create it (the inputs folder's README.md shows each file) or point --inputs-dir "
-    "(QUAL_PIPELINE_INPUTS_DIR) at the folder that holds it"
-)
+
+
+def missing_input(required: tuple[str, ...], optional: tuple[str, ...] = ()) -> str:
+    """The fix of a missing CSV file read with `required` and `optional` columns: its header,
+    where the README shows it, and the --inputs-dir alternative. A pip install ships no inputs/
+    folder (nor its README.md), so the fix names only what every install has."""
+    columns = ",".join(required) + (f" (optional: {', '.join(optional)})" if optional else "")
+    return (
+        f"create it, a CSV file whose first line names the columns {columns} "
+        "(README section 'Pushing scores back to MTurk', 'The two models you own'), or point "
+        "--inputs-dir (QUAL_PIPELINE_INPUTS_DIR) at the folder that holds it"
+    )
+
+
 MISSING_WEBSITE_CSV = (
     "give the path of the worker CSV downloaded from the requester website (Manage > Workers > "
     "Download CSV), or write one with `qual-pipeline export --website-csv FILE`"
@@ -88,7 +98,7 @@ def load_csv_table(
     header lacks a required column or names one twice.
     """
     wanted = (*required, *optional)
-    with _open(path) as rows:
+    with _open(path, missing_input(required, optional)) as rows:
         header_line, header = _header(rows, path)
         names = [normalise_header(h) for h in header]
         positions: dict[str, int] = {}
@@ -251,7 +261,7 @@ def load_website_csv(con: duckdb.DuckDBPyConnection, path: Path) -> WebsiteCsv:
 class _Rows:
     """The records of an open CSV file with the line each starts on; blank lines skipped."""
 
-    def __init__(self, path: Path, missing: str = MISSING_INPUT) -> None:
+    def __init__(self, path: Path, missing: str) -> None:
         self.path = path
         try:
             self._handle = path.open(newline="", encoding="utf-8-sig")
@@ -587,7 +597,7 @@ def _drop_loaded(con: duckdb.DuckDBPyConnection, table: str) -> None:
             con.execute(f"DROP {kind} temp.{name}")
 
 
-def _open(path: Path, missing: str = MISSING_INPUT) -> _Rows:
+def _open(path: Path, missing: str) -> _Rows:
     path = Path(path)
     if path.is_dir():
         raise InputError(f"{path} is a folder; give the CSV file")

@@ -16,7 +16,8 @@ MTurk errors that outlive botocore's retries (throttling, faults, lost connectio
 with PushInterrupted: the journal holds every change's state, and the next push resumes. So does a
 stop asked for by the process (`qual_pipeline.interrupt.stop`, from a signal handler): no batch is
 journalled for sending after it (`interrupt.Interrupted` is raised instead), the calls in flight
-end, and the ones refused by the client leave their changes 'sending', read back on resume.
+end and are read back on resume (their changes stay 'sending'); a call the stop caught before it
+was handed to the HTTP send (waiting for the rate pace, say) puts its change back to 'pending'.
 """
 
 from __future__ import annotations
@@ -242,8 +243,10 @@ def run_push(
             environment=settings.environment,
             endpoint_url=settings.endpoint_url,
             command="push",
+            profile=stores.profile,
         )
     sender = _Sender(client, stores.warehouse, settings, sql_dir, report.run_id)
+    sender.profile = stores.profile
     try:
         with Journal(stores.journal.connect(), sql_dir) as journal, journal.lock():
             sender.journal = journal
@@ -347,6 +350,7 @@ def _push_target(
             settings=replan,
             sql_dir=sender.sql_dir,
             website_csv=website_csv,
+            profile=sender.profile,
         )
         report.saved = saved
         if saved.verdict:
@@ -421,6 +425,8 @@ class _Sender:
         self.settings = settings
         self.sql_dir = sql_dir
         self.run_id = run_id
+        self.profile = "local"
+        """'local' or 'shared' (Stores.profile), for the wording of messages only."""
         self.journal: Journal
         self.problems: list[str] = []
         self.refused: ClientError | None = None
@@ -429,6 +435,9 @@ class _Sender:
         self.stage = "preparing the push"
         self._schema_ready = False
         self._lock_check = threading.Lock()
+        self._handed = threading.local()
+        """Per sending thread: `handed` is True once an attempt of the current call went to
+        botocore's HTTP send (after the rate pace's wait and every stop check)."""
 
     def locked(self) -> None:
         """Stop (LockLostError) unless this process still holds the push lock: called before
@@ -463,6 +472,29 @@ class _Sender:
         self.plan = plan
         size = self.settings.batch_size
         notify = plan.send_notifications
+        events = self.client.meta.events
+        handed_id = f"qual_pipeline-push-handed-{id(self)}"
+
+        def handed(**_: Any) -> None:
+            self._handed.handed = True
+
+        # Last of the before-send handlers: after the rate pace's wait and the stop checks, just
+        # before the request goes out; a call stopped earlier never left.
+        events.register_last("before-send.mturk", handed, unique_id=handed_id)
+        try:
+            return self._execute(plan, resumed=resumed, progress=progress, size=size, notify=notify)
+        finally:
+            events.unregister("before-send.mturk", unique_id=handed_id)
+
+    def _execute(
+        self,
+        plan: PlanRecord,
+        *,
+        resumed: bool,
+        progress: Progress | None,
+        size: int,
+        notify: bool,
+    ) -> PlanOutcome:
         with ThreadPoolExecutor(max_workers=self.settings.concurrency) as pool:
             self.pool = pool
             # Unknown outcomes first: read back, and send again only what has not landed.
@@ -523,8 +555,9 @@ class _Sender:
 
         Transient errors (throttling, faults) that outlive botocore's retries propagate: the
         change stays 'sending', and the next run reads it back before sending it again. What
-        stops the change before its call starts (a stop asked for, refused credentials, the read
-        before an update failing) raises _NotSent: its call never left, which the journal says.
+        stops the change before its call is handed to the HTTP send (a stop asked for, also while
+        the call waits for the rate pace; refused credentials; the read before an update failing)
+        raises _NotSent: its call never left, which the journal says.
         """
         try:
             if self.refused is not None:  # credentials refused: send nothing more
@@ -540,8 +573,15 @@ class _Sender:
             if isinstance(e, ClientError) and refuses_caller(e):
                 self.refused = e
             raise _NotSent(e) from e
+        self._handed.handed = False
         try:
             send_change(self.client, change, send_notifications=notify)
+        except interrupt.Interrupted as e:
+            # Stopped while waiting for the rate pace (or a retry's back-off): in flight only
+            # when an attempt of the call was handed to the HTTP send before the stop.
+            if not self._handed.handed:
+                raise _NotSent(e) from e
+            raise
         except ClientError as e:
             if refuses_caller(e):
                 self.refused = e

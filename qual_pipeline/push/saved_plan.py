@@ -86,10 +86,13 @@ def check_target(
     environment: str,
     endpoint_url: str | None = None,
     command: str,
+    profile: str = "local",
 ) -> None:
     """Refuse (TargetMismatch) a `command` ('plan' or 'push') whose MTurk differs from the one
     the warehouse was refreshed from: for `plan` the environment, for
-    `push` the environment and the endpoint (`endpoint_url` None: the environment's service)."""
+    `push` the environment and the endpoint (`endpoint_url` None: the environment's service).
+    `profile` ('local' or 'shared', as Stores.profile) only words the fix: another data folder
+    is another --data-dir locally, another --account or --storage in the shared profile."""
     source = warehouse_source(con)
     if source is None:
         return
@@ -103,23 +106,42 @@ def check_target(
         if command == "plan"
         else (source.describe(), target.describe())
     )
+    if profile == "shared":
+        another = (
+            "under another --account (QUAL_PIPELINE_ACCOUNT) or --storage (QUAL_PIPELINE_STORAGE)"
+        )
+        same = "with the same --storage and --account"
+    else:
+        another = "into another --data-dir"
+        same = "into the same --data-dir"
     if source.environment != target.environment:
         fix = (
             f"{command} with --environment {source.environment} (MTURK_ENVIRONMENT), or refresh "
-            f"from {target.environment} into another --data-dir first (one data folder per "
-            "MTurk environment)"
-        )
-    elif source.endpoint == MTurkSource.of(source.environment, None).endpoint:
-        fix = (
-            "unset MTURK_ENDPOINT_URL (and drop --endpoint-url) to push to the MTurk the "
-            "warehouse was refreshed from, or refresh from the other endpoint into another "
-            "--data-dir first"
+            f"from {target.environment} {another} first (one data folder per MTurk environment)"
         )
     else:
+        # The same environment at another endpoint: often the same MTurk (a local one) restarted
+        # on another port, which a refresh of this data folder from it records.
+        if source.endpoint == MTurkSource.of(source.environment, None).endpoint:
+            back = (
+                "unset MTURK_ENDPOINT_URL (and drop --endpoint-url) to push to the MTurk the "
+                "warehouse was refreshed from"
+            )
+            refresh = f"qual-pipeline refresh --endpoint-url {target.endpoint}"
+        else:
+            back = (
+                f"push with --endpoint-url {source.endpoint} (MTURK_ENDPOINT_URL), the MTurk the "
+                "warehouse was refreshed from"
+            )
+            refresh = (
+                "qual-pipeline refresh"
+                if endpoint_url is None
+                else f"qual-pipeline refresh --endpoint-url {target.endpoint}"
+            )
         fix = (
-            f"push with --endpoint-url {source.endpoint} (MTURK_ENDPOINT_URL), the MTurk the "
-            "warehouse was refreshed from, or refresh from the other endpoint into another "
-            "--data-dir first"
+            f"to push to {target.endpoint}, refresh from it {same} first (`{refresh}`, which "
+            f"records it), then plan again and push; or {back}; or refresh from the other "
+            f"endpoint {another} first"
         )
     raise TargetMismatch(
         f"the warehouse was refreshed from MTurk {shown[0]}, and this {command} targets "
@@ -227,8 +249,11 @@ def save_plan(
     preview_rows: int = 0,
     website_csv: Path | None = None,
     on_saved: Callable[[str], None] | None = None,
+    profile: str = "local",
 ) -> SavedPlan:
     """Build the plan of `kind` read-only, judge it and save it in the journal (hold its lock).
+
+    profile: 'local' or 'shared' (Stores.profile), for the wording of a refusal's fix only.
 
     on_saved: called with the plan id as soon as the plan is saved (before the journal is
     compacted, which may take seconds after a large plan is superseded).
@@ -248,7 +273,15 @@ def save_plan(
     with read_warehouse() as con:
         try:
             saved = _save_plan(
-                con, kind, journal, inputs_dir, settings, sql_dir, preview_rows, website_csv
+                con,
+                kind,
+                journal,
+                inputs_dir,
+                settings,
+                sql_dir,
+                preview_rows,
+                website_csv,
+                profile,
             )
         except duckdb.OutOfMemoryException as e:
             source = str(website_csv) if website_csv else f"the {kind} inputs in {inputs_dir}"
@@ -268,11 +301,12 @@ def _save_plan(
     sql_dir: Path,
     preview_rows: int,
     website_csv: Path | None,
+    profile: str = "local",
 ) -> SavedPlan:
     """`save_plan` on the open read-only connection `con`."""
     if settings.memory_limit:
         set_memory_limit(con, settings.memory_limit)
-    check_target(con, environment=settings.environment, command="plan")
+    check_target(con, environment=settings.environment, command="plan", profile=profile)
     if kind == "scores":
         summary = build_score_plan(
             con,

@@ -235,3 +235,33 @@ def test_a_saved_plan_whose_csv_was_moved_names_the_recorded_path(world, tmp_pat
     assert f"Put it back at {path.resolve()} and push again, or plan it where it is now " in said
     assert "(`qual-pipeline plan --inputs-dir FOLDER`, the folder that holds it)" in said
     assert mturk.call_counts().get("AssociateQualificationWithWorker", 0) == 0
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "row"),
+    [
+        ([], "desired_scores.csv", f"{T1},{W[0]},55\n"),
+        (["--requests"], "grant_decisions.csv", "REQ1,accept\n"),
+    ],
+    ids=["scores", "requests"],
+)
+def test_a_missing_inputs_folder_names_what_a_pip_install_has(
+    world, tmp_path: Path, kind: list[str], name: str, row: str
+) -> None:
+    """A pip install ships no inputs/ folder (nor the README.md in it): the fix names the file's
+    columns and the README section, and a file written from the message alone plans."""
+    _, common = world
+    folder = tmp_path / "installed_elsewhere"
+    args = ["plan", *kind, *common, "--inputs-dir", str(folder), "--max-share", "1"]
+    missing = push_cli(*args)
+    assert missing.exit_code == 2, missing.output
+    message = " ".join(missing.output.split())
+    assert f"{folder / name} does not exist: create it" in message, message
+    assert "inputs folder's README.md" not in message
+    assert "README section 'Pushing scores back to MTurk', 'The two models you own'" in message
+    columns = message.split("names the columns ", 1)[1].split(" ", 1)[0]
+    folder.mkdir()
+    (folder / name).write_text(columns + "\n" + row)
+    planned = push_cli(*args)
+    assert planned.exit_code == 0, planned.output
+    assert "A push would send 1 change(s)." in planned.output, planned.output

@@ -174,3 +174,87 @@ def test_signal_after_the_push_finished_says_so(capsys: pytest.CaptureFixture[st
     assert capsys.readouterr().err.strip() == (
         "interrupted (SIGINT) after the push had finished: nothing is left to resume."
     )
+
+
+@pytest.mark.slow(20)
+def test_signal_while_calls_wait_for_the_rate_leaves_them_pending(
+    local_mturk, mturk_env, tmp_path: Path
+) -> None:
+    """A slow --rate queues the batch's calls behind the pace's tokens (reads before updates and
+    updates alike); a SIGINT then stops them before they are handed to the HTTP send. None of them
+    left, so none may stay 'sending' (outcome unknown): they are pending again, the attempt says
+    "not sent", and the resume sends them without an "in flight" read-back."""
+    world = World(types=[T1], qualifications=[(T1, worker_id(i), "Granted", i) for i in range(70)])
+    mturk = local_mturk(data=world.mturk_data())
+    env = mturk_env(mturk)
+    data = tmp_path / "data"
+    world.warehouse(data)
+    desired = {worker_id(i): 500 + i for i in range(CHANGES)}
+    write_desired(tmp_path / "inputs", [(T1, w, v) for w, v in desired.items()])
+    planned = run_push_process(
+        [
+            "plan",
+            "--data-dir",
+            str(data),
+            "--inputs-dir",
+            str(tmp_path / "inputs"),
+            "--max-share",
+            "1",
+        ],
+        env,
+    )
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    args = [
+        "push",
+        "--data-dir",
+        str(data),
+        "--inputs-dir",
+        str(tmp_path / "inputs"),
+        "--rate",
+        "4",
+        "--batch-size",
+        "30",
+    ]
+    process = subprocess.Popen(
+        push_command(args),
+        env={**os.environ, **env, "COLUMNS": "200"},
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while mturk.call_counts()[ASSOCIATE] < 3:  # some sent, most of the batch queued
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "the push never got going"
+            time.sleep(0.01)
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130, stdout + stderr
+
+    journal = sqlite3.connect(data / JOURNAL_NAME)
+    try:
+        states = dict(journal.execute("SELECT state, count(*) FROM changes GROUP BY state"))
+        not_sent = journal.execute(
+            "SELECT count(*) FROM attempts WHERE status = 'interrupted' "
+            "AND error LIKE 'not sent: the push was stopped%'"
+        ).fetchone()[0]
+    finally:
+        journal.close()
+    assert states.get("sending", 0) == 0, states
+    assert not_sent > 0, states
+    sent_before = mturk.call_counts()[ASSOCIATE]
+    assert states.get("sent", 0) + states.get("verified", 0) == sent_before, states
+
+    resumed = run_push_process([*args[:5], "--rate", "200"], env)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert mturk.call_counts()[ASSOCIATE] == CHANGES
+    in_flight = warehouse_rows(
+        data, "SELECT count(*) FROM push_audit WHERE error LIKE '%while its call was in flight%'"
+    )
+    assert in_flight == [(0,)]

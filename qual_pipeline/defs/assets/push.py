@@ -103,6 +103,7 @@ def _build_plan(
             inputs_dir=pipeline.inputs_path,
             settings=PlanSettings.from_settings(setting_value(pipeline, mturk)),
             preview_rows=20,
+            profile=stores.profile,
         )
     if saved.verdict:
         context.log.warning(
