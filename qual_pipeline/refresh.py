@@ -19,10 +19,12 @@ half-published.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +42,7 @@ from dagster import (
 
 from qual_pipeline import interrupt
 from qual_pipeline.defs.assets.lake import (
+    FAILED_IN_RUN_TAG,
     WORKER_QUALIFICATIONS_KEY,
     lake_type_tables,
     table_metadata,
@@ -58,6 +61,15 @@ LOAD_JOB = "load_warehouse"
 CHECK_TYPES_SHOWN = 10
 """Types a failed check names one by one (with their counts); the rest are counted, so that a
 refresh of thousands of types stays readable (the asset check's metadata keeps them all)."""
+NOT_TYPES = ("qualification_types", "extract", "warehouse")
+"""`RefreshOutcome.failures` keys that name a run's step rather than a type."""
+PLANNED_SUBSET_ENV = "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"
+"""Dagster's setting (read when a run is created) for one planned event per asset for a run's
+whole partition range instead of one per partition. A refresh's extraction run sets it: with
+thousands of types the per-partition events were half of the run's records (a planned event
+and a materialization per type, each two SQLite transactions). Dagster marks a partition failed
+only from a planned event of its own, so the types that fail are then recorded failed by a run
+over them alone (FAILED_IN_RUN_TAG), created with it unset."""
 STOP_GRACE_S = 10.0
 """After a stop, how long to wait for the run in flight to record its end before returning."""
 
@@ -242,20 +254,25 @@ def refresh(
         # The types' metadata is one listing of every type: the first run takes it, the others
         # only their types' tables.
         selection = list(lake_type_tables.keys) if number else None
-        result = _run_in_thread(
-            lambda job=job, tags=tags, selection=selection: job.execute_in_process(
-                instance=instance,
-                tags=tags,
-                run_config=config,
-                raise_on_error=False,
-                asset_selection=selection,
+        failed_before = set(outcome.failures)
+        with _planned_events(one_per_run=True):
+            result = _run_in_thread(
+                lambda job=job, tags=tags, selection=selection: job.execute_in_process(
+                    instance=instance,
+                    tags=tags,
+                    run_config=config,
+                    raise_on_error=False,
+                    asset_selection=selection,
+                )
             )
-        )
         if result is None:  # stopped, and the run did not end within the grace period
             break
         _record_extraction(outcome, result, done)
         if interrupt.stopped() is not None:
             break
+        failed = [t for t in outcome.failures if t not in failed_before and t not in NOT_TYPES]
+        if tags and failed:
+            _record_failed(defs, instance, result.run_id, failed, order, config)
     outcome.interrupted = interrupt.stopped()
     if outcome.interrupted is not None:
         return outcome  # no load after an interrupted extraction
@@ -277,6 +294,49 @@ def refresh(
     if failed_load and outcome.interrupted is None:
         outcome.failures["warehouse"] = failure_message(result)
     return outcome
+
+
+def _record_failed(
+    defs: Definitions,
+    instance: DagsterInstance,
+    run_id: str,
+    failed: Sequence[str],
+    order: Sequence[str],
+    config: dict[str, Any],
+) -> None:
+    """Have Dagster mark the partitions of `failed` (types that failed in run `run_id`) failed:
+    one run per contiguous stretch of them that extracts nothing and fails at once naming them
+    (FAILED_IN_RUN_TAG), with a planned event per partition. Its outcome adds nothing: the
+    types' failures are already those of `run_id`."""
+    job = defs.resolve_job_def(EXTRACT_JOB)
+    for first, last in contiguous_ranges(list(failed), list(order)):
+        tags = {**partition_range_tags(first, last), FAILED_IN_RUN_TAG: run_id}
+        with _planned_events(one_per_run=False):
+            _run_in_thread(
+                lambda tags=tags: job.execute_in_process(
+                    instance=instance,
+                    tags=tags,
+                    run_config=config,
+                    raise_on_error=False,
+                    asset_selection=list(lake_type_tables.keys),
+                )
+            )
+
+
+@contextlib.contextmanager
+def _planned_events(*, one_per_run: bool) -> Iterator[None]:
+    """Within the block, runs created in this process record one ASSET_MATERIALIZATION_PLANNED
+    event per asset for their whole partition range (`one_per_run`) or one per partition
+    (Dagster's default), through Dagster's setting PLANNED_SUBSET_ENV; as it was after."""
+    before = os.environ.get(PLANNED_SUBSET_ENV)
+    os.environ[PLANNED_SUBSET_ENV] = "true" if one_per_run else "false"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(PLANNED_SUBSET_ENV, None)
+        else:
+            os.environ[PLANNED_SUBSET_ENV] = before
 
 
 def _run_sizes(wanted: Sequence[str], order: Sequence[str]) -> list[int]:
