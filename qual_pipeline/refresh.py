@@ -6,8 +6,12 @@ discovery sensor's own code), then ONE run of `extract_qualification_types` over
 partition as a partition key range (the types' metadata and every type's tables, many types at
 once under one shared client and pace), then one `load_warehouse` run. A type that fails fails
 alone: the others land (snapshots published, materializations recorded), the outcome names it,
-Dagster marks its partition failed, and `retry_failed=True` extracts only the partitions the
-instance records as failed or never materialized.
+Dagster marks its partition failed (the extraction run records one planned event for its whole
+range, so a short run over the failed types alone records them failed: PLANNED_SUBSET_ENV), and
+`retry_failed=True` extracts only the partitions the instance records as failed or never
+materialized. Types a stop left unextracted are not marked failed (no run starts after a stop):
+a type never extracted before is missing, one extracted before keeps its previous snapshot and
+its status.
 
 Runs execute in a worker thread, so this process's main thread keeps its signal handlers (Dagster
 installs its own only on the main thread): a caller that calls `qual_pipeline.interrupt.stop()`
@@ -271,7 +275,7 @@ def refresh(
         if interrupt.stopped() is not None:
             break
         failed = [t for t in outcome.failures if t not in failed_before and t not in NOT_TYPES]
-        if tags and failed:
+        if tags and failed and not instance.is_ephemeral:  # a throw-away instance: no UI
             _record_failed(defs, instance, result.run_id, failed, order, config)
     outcome.interrupted = interrupt.stopped()
     if outcome.interrupted is not None:
