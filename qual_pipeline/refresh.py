@@ -38,8 +38,10 @@ from dagster import (
     AssetPartitionStatus,
     DagsterEventType,
     DagsterInstance,
+    DagsterRunStatus,
     Definitions,
     ExecuteInProcessResult,
+    RunsFilter,
     SensorResult,
     build_sensor_context,
 )
@@ -52,7 +54,12 @@ from qual_pipeline.defs.assets.lake import (
     table_metadata,
 )
 from qual_pipeline.defs.assets.warehouse import prepare_charts
-from qual_pipeline.defs.jobs import contiguous_ranges, partition_range_tags
+from qual_pipeline.defs.jobs import (
+    RANGE_END_TAG,
+    RANGE_START_TAG,
+    contiguous_ranges,
+    partition_range_tags,
+)
 from qual_pipeline.defs.partitions import qualification_type_partitions
 from qual_pipeline.progress import Progress, report
 
@@ -74,6 +81,13 @@ thousands of types the per-partition events were half of the run's records (a pl
 and a materialization per type, each two SQLite transactions). Dagster marks a partition failed
 only from a planned event of its own, so the types that fail are then recorded failed by a run
 over them alone (FAILED_IN_RUN_TAG), created with it unset."""
+UNFINISHED = (
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.NOT_STARTED,
+    DagsterRunStatus.STARTING,
+    DagsterRunStatus.STARTED,
+)
+"""Runs still going (or the UI's queue): what they leave unextracted is not known yet."""
 STOP_GRACE_S = 10.0
 """After a stop, how long to wait for the run in flight to record its end before returning."""
 
@@ -195,10 +209,14 @@ def selected_types(listed: Sequence[str] | None, order: Sequence[str]) -> list[s
     return [t for t in order if t in chosen]
 
 
-def failed_or_missing_types(instance: DagsterInstance, type_ids: Sequence[str]) -> list[str]:
+def failed_or_missing_types(
+    instance: DagsterInstance, type_ids: Sequence[str], order: Sequence[str] | None = None
+) -> list[str]:
     """The types whose lake partitions the instance records as failed or never materialized,
-    in `type_ids` order (what `retry_failed` extracts)."""
-    wanted: set[str] = set()
+    and those the last extraction run left unextracted when it did not succeed (a stop: see
+    `unextracted_types`), in `type_ids` order (what `retry_failed` extracts). `order`: the
+    partitions in the instance's order (default `type_ids`)."""
+    wanted = unextracted_types(instance, list(order if order is not None else type_ids))
     for key in lake_type_tables.keys:
         status = instance.get_status_by_partition(
             key, list(type_ids), qualification_type_partitions
@@ -208,6 +226,27 @@ def failed_or_missing_types(instance: DagsterInstance, type_ids: Sequence[str]) 
             if found != AssetPartitionStatus.MATERIALIZED:
                 wanted.add(type_id)
     return [t for t in type_ids if t in wanted]
+
+
+def unextracted_types(instance: DagsterInstance, order: Sequence[str]) -> set[str]:
+    """The types of the last extraction run's range (`order`: the partitions in the instance's
+    order) that it did not materialize, when that run did not succeed; else none. The run
+    records one planned event for its range (PLANNED_SUBSET_ENV), so Dagster does not mark the
+    types a stop left behind failed, and one extracted before still shows its previous
+    materialization: this is how `retry_failed` still finds them."""
+    runs = instance.get_runs(filters=RunsFilter(job_name=EXTRACT_JOB), limit=10)
+    last = next((r for r in runs if FAILED_IN_RUN_TAG not in r.tags), None)
+    if last is None or last.status in (DagsterRunStatus.SUCCESS, *UNFINISHED):
+        return set()
+    first, end = last.tags.get(RANGE_START_TAG), last.tags.get(RANGE_END_TAG)
+    if first not in order or end not in order:
+        return set()
+    covered = order[order.index(first) : order.index(end) + 1]
+    records = instance.get_records_for_run(
+        last.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION
+    ).records
+    landed = {r.partition_key for r in records if r.asset_key == WORKER_QUALIFICATIONS_KEY}
+    return {t for t in covered if t not in landed}
 
 
 def refresh(
@@ -240,7 +279,7 @@ def refresh(
     order = list(instance.get_dynamic_partitions(qualification_type_partitions.name))
     outcome.type_ids = sorted(order)
     chosen = selected_types(listed, order)
-    wanted = failed_or_missing_types(instance, chosen) if retry_failed else chosen
+    wanted = failed_or_missing_types(instance, chosen, order) if retry_failed else chosen
     outcome.requested = len(wanted)
     runs: list[dict[str, str] | None] = [
         partition_range_tags(first, last) for first, last in contiguous_ranges(wanted, order)
