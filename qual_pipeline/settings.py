@@ -352,7 +352,8 @@ TYPES = Setting(
     "owned",
     "QUAL_PIPELINE_TYPES",
     description="Qualification types to mirror: owned (every type your account created) or a "
-    "comma-separated list of type ids (a list with no id, such as `,`, is refused)",
+    "list of type ids separated by commas, spaces or line breaks (a list with no id, such as "
+    "`,`, is refused)",
     read_by="pipeline",
     flag="--types",
     commands=("refresh",),
