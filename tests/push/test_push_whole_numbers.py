@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from push_helpers import World, push_cli, write_desired
+from push_helpers import World, push_cli, write_decisions, write_desired
 from support.mturk import type_id, worker_id
 
 T1 = type_id(91)
@@ -28,7 +28,10 @@ def data(tmp_path: Path) -> Path:
     """A warehouse (no MTurk: plan needs none) where every worker holds T1 with 50."""
     folder = tmp_path / "data"
     World(
-        types=[T1], names={T1: "Score"}, qualifications=[(T1, w, "Granted", 50) for w in W]
+        types=[T1],
+        names={T1: "Score"},
+        qualifications=[(T1, w, "Granted", 50) for w in W],
+        requests=[(f"REQ{i}", T1, worker_id(100 + i)) for i in range(len(VALUES))],
     ).warehouse(folder)
     return folder
 
@@ -105,3 +108,17 @@ def test_a_model_returning_numbers_is_checked_by_value(data: Path, tmp_path: Pat
         W[0]: ("update", 1000),
         W[1]: ("update", 7),
     }
+
+
+def test_grant_decisions_whole_numbers_are_digits(data: Path, tmp_path: Path) -> None:
+    """grant_decisions.csv's integer_value (the score an accept grants) follows the same rule."""
+    inputs = tmp_path / "inputs"
+    write_decisions(inputs, [(f"REQ{i}", "accept", v, "") for i, v in enumerate(VALUES)])
+    planned = plan("--data-dir", str(data), "--inputs-dir", str(inputs), "--requests")
+    want = expected(
+        "integer_value is not written in digits: write the whole number as digits "
+        "(e.g. 1000 or 1000.0; not 1_000 or 1e3)",
+        "integer_value is not an integer",
+    )
+    want = {raw: ("accept" if a == "update" else a, v) for raw, (a, v) in want.items()}
+    assert outcome(planned) == want
