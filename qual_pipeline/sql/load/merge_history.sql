@@ -12,6 +12,8 @@
 -- changes of types that have a history, and the first sightings of types that have none, which
 -- are inserted straight from the observations rather than staged (a first load of 10,000,000 rows
 -- staged them all, then copied them: 36 s of its 73 under 512MB).
+-- Stages the changes (staged_history_changes); load/close_versions or load/close_versions_by_copy
+-- then closes the versions they end, and load/open_versions opens the new ones.
 
 CREATE OR REPLACE TEMP TABLE staged_history_changes AS
 WITH open_versions AS (
@@ -72,60 +74,3 @@ FROM (
 WHERE c.change = 'new'
     AND c.qualification_type_id = g.qualification_type_id
     AND c.worker_id = g.worker_id;
-
--- Close the open versions the comparison matched, found by the row id it read them at (the history
--- is not rewritten between these statements): a join on one number instead of on the two key
--- strings of every open version (in a merge of 10,000,000 rows, busy machine: 1.0 to 1.5 s of CPU
--- here, 1.4 to 1.6 s before). A closed version is written again whole, as a copy with its end, and
--- the open row deleted, rather than updated where it lies: an UPDATE of versions scattered over
--- the whole table made DuckDB's checkpoint at the commit rewrite them (a merge of 10,000,000 rows,
--- 500,000 versions closed, busy machine: commit and checkpoint 2.0 to 3.4 s of CPU instead of 4.4
--- to 10.3). The versions are the same; only where they lie in the table changes.
-CREATE OR REPLACE TEMP TABLE closed_versions AS
-SELECT
-    h.rowid AS closed_rowid,
-    h.qualification_type_id,
-    h.worker_id,
-    h.status,
-    h.integer_value,
-    h.country,
-    h.subdivision,
-    h.valid_from,
-    c.observed_at AS valid_to,
-    h.change,
-    CASE WHEN c.change = 'gone' THEN 'gone' ELSE 'superseded' END AS end_reason,
-    h.source
-FROM worker_qualification_history AS h
-JOIN staged_history_changes AS c ON h.rowid = c.open_version_rowid
-WHERE c.closes_open_version;
-
-DELETE FROM worker_qualification_history
-WHERE rowid IN (SELECT closed_rowid FROM closed_versions);
-
-INSERT INTO worker_qualification_history BY NAME
-SELECT * EXCLUDE (closed_rowid) FROM closed_versions;
-
-DROP TABLE closed_versions;
-
-INSERT INTO worker_qualification_history BY NAME
-SELECT
-    qualification_type_id, worker_id, status, integer_value, country, subdivision,
-    observed_at AS valid_from, NULL AS valid_to, change, NULL AS end_reason, source
-FROM staged_history_changes
-WHERE change <> 'gone';
-
-INSERT INTO worker_qualification_history BY NAME
-SELECT
-    qualification_type_id, worker_id, status, integer_value, country, subdivision,
-    observed_at AS valid_from, NULL AS valid_to, 'new' AS change, NULL AS end_reason, source
-FROM observed_worker_qualifications
-SEMI JOIN first_sighted_types USING (qualification_type_id);
-
-CREATE OR REPLACE TEMP VIEW history_changes AS
-SELECT * FROM staged_history_changes
-UNION ALL
-SELECT
-    qualification_type_id, worker_id, status, integer_value, country, subdivision, observed_at,
-    source, false AS closes_open_version, NULL::BIGINT AS open_version_rowid, 'new' AS change
-FROM observed_worker_qualifications
-SEMI JOIN first_sighted_types USING (qualification_type_id);
