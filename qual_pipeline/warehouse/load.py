@@ -301,6 +301,11 @@ def _load_worker_qualifications(
         run_sql_file(con, "load/first_sighted_types")
         run_sql_file(con, "load/compare_types" if rewritten else "load/compare_keys")
         run_sql_file(con, "load/merge_history")
+        # A large merge of the changed keys closes versions by copying them (their UPDATE in
+        # place cost the commit's checkpoint more); a rewrite, below HASH_MERGE_MIN_ROWS, in place.
+        by_copy = bool(known) and by_hash and not rewritten
+        run_sql_file(con, "load/close_versions_by_copy" if by_copy else "load/close_versions")
+        run_sql_file(con, "load/open_versions")
         changes = dict(
             con.execute("SELECT change, count(*) FROM history_changes GROUP BY ALL").fetchall()
         )

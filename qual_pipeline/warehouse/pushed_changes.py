@@ -106,6 +106,8 @@ def apply_pushed_changes(
         run_sql_file(con, "load/first_sighted_types")
         run_sql_file(con, "load/compare_keys")
         run_sql_file(con, "load/merge_history")
+        run_sql_file(con, "load/close_versions")
+        run_sql_file(con, "load/open_versions")
         (added,) = con.execute(
             "SELECT count(*) FROM history_changes WHERE change <> 'gone'"
         ).fetchall()[0]

@@ -14,3 +14,4 @@ DROP VIEW IF EXISTS compared_open_versions;
 DROP VIEW IF EXISTS compared_observations;
 DROP TABLE IF EXISTS keyed_open_versions;
 DROP TABLE IF EXISTS keyed_observations;
+DROP TABLE IF EXISTS closed_versions;

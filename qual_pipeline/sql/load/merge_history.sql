@@ -12,6 +12,8 @@
 -- changes of types that have a history, and the first sightings of types that have none, which
 -- are inserted straight from the observations rather than staged (a first load of 10,000,000 rows
 -- staged them all, then copied them: 36 s of its 73 under 512MB).
+-- Stages the changes (staged_history_changes); load/close_versions or load/close_versions_by_copy
+-- then closes the versions they end, and load/open_versions opens the new ones.
 
 CREATE OR REPLACE TEMP TABLE staged_history_changes AS
 WITH open_versions AS (
@@ -72,35 +74,3 @@ FROM (
 WHERE c.change = 'new'
     AND c.qualification_type_id = g.qualification_type_id
     AND c.worker_id = g.worker_id;
-
--- Close the open versions the comparison matched, found by the row id it read them at (the history
--- is not rewritten between the two statements): a join on one number instead of on the two key
--- strings of every open version (in a merge of 10,000,000 rows, busy machine: 1.0 to 1.5 s of CPU
--- here, 1.4 to 1.6 s before).
-UPDATE worker_qualification_history AS h
-SET valid_to = c.observed_at, end_reason = CASE WHEN c.change = 'gone' THEN 'gone' ELSE 'superseded' END
-FROM staged_history_changes AS c
-WHERE c.closes_open_version AND h.rowid = c.open_version_rowid;
-
-INSERT INTO worker_qualification_history BY NAME
-SELECT
-    qualification_type_id, worker_id, status, integer_value, country, subdivision,
-    observed_at AS valid_from, NULL AS valid_to, change, NULL AS end_reason, source
-FROM staged_history_changes
-WHERE change <> 'gone';
-
-INSERT INTO worker_qualification_history BY NAME
-SELECT
-    qualification_type_id, worker_id, status, integer_value, country, subdivision,
-    observed_at AS valid_from, NULL AS valid_to, 'new' AS change, NULL AS end_reason, source
-FROM observed_worker_qualifications
-SEMI JOIN first_sighted_types USING (qualification_type_id);
-
-CREATE OR REPLACE TEMP VIEW history_changes AS
-SELECT * FROM staged_history_changes
-UNION ALL
-SELECT
-    qualification_type_id, worker_id, status, integer_value, country, subdivision, observed_at,
-    source, false AS closes_open_version, NULL::BIGINT AS open_version_rowid, 'new' AS change
-FROM observed_worker_qualifications
-SEMI JOIN first_sighted_types USING (qualification_type_id);
