@@ -110,6 +110,11 @@ def test_a_limit_is_shown_with_its_every_digit() -> None:
     plan = summary([TypeChanges("T1", 30, 1000)])  # 3.0%
     (problem,) = guard_violations(plan, GuardLimits(max_share=0.025))
     assert "= 3.0% of its workers" in problem and "the limit is 500 changes and 2.5%" in problem
+    # a tiny limit was shown as "1e-07%"
+    (problem,) = guard_violations(plan, GuardLimits(max_share=1e-9))
+    assert "the limit is 500 changes and 0.0000001%" in problem
+    (problem,) = guard_violations(plan, GuardLimits(max_share=1e-12))
+    assert "the limit is 500 changes and 0.0000000001%" in problem
 
 
 def test_the_share_the_refusal_names_is_one_plan_takes_when_grants_outnumber_holders(
