@@ -7,7 +7,7 @@ its code server) run as child processes in process groups of their own on 127.0.
 throwaway DAGSTER_HOME holding a copy of the project's dagster.yaml. A `qual-pipeline refresh` on
 that instance extracts and loads the three types before the daemon starts, so the discovery sensor
 finds every type with its lake snapshots and launches nothing (the webserver, which runs no
-sensor, starts during the refresh: its start-up was ~25 s of this test). Then the scores of two
+sensor, starts while the refresh runs, not after it). Then the scores of two
 types change on the local MTurk: the extraction runs that bring the new scores in come from the
 clicks in headless Chromium, and the warehouse load from the load_after_extract sensor after them;
 the third type keeps its first scores.

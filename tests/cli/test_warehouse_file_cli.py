@@ -91,8 +91,9 @@ def refreshed_once(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[st
 @pytest.fixture
 def refreshed(refreshed_once: dict[str, Any], mturk_env: Any, tmp_path: Path) -> dict[str, Any]:
     """A refreshed data folder of its own (a copy of refreshed_once's: a refresh per test was
-    ~35 s of each test's setup in `make test`), desired scores for a plan, the local MTurk it came
-    from (which no test using this fixture writes to) and the environment that reaches it."""
+    24-44 s of each test's setup in a full run at load 12-14), desired scores for a plan, the
+    local MTurk it came from (which no test using this fixture writes to) and the environment
+    that reaches it."""
     data_dir = tmp_path / "data"
     shutil.copytree(refreshed_once["data_dir"], data_dir)
     server = refreshed_once["server"]

@@ -6,7 +6,7 @@ PostgreSQL).
 
 A first `qual-pipeline refresh` on another machine, on the same instance, extracts and loads every
 type before the daemon starts, so the discovery sensor launches nothing (the webserver, which runs
-no sensor, starts during the refresh: its start-up was ~30 s of this test). Then every type's
+no sensor, starts while the refresh runs, not after it). Then every type's
 scores change on the local MTurk, and one backfill of all the types is launched over HTTP: the
 backfill policy makes it ONE run over the partition key range (not one run per type), every type's
 partition is materialized by that run, the load_after_extract sensor loads the warehouse after it,
