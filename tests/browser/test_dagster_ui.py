@@ -2,14 +2,16 @@
 then reads the warehouse asset: its row count, its column schema with descriptions, and its
 charts.
 
-A local MTurk serves three types; `dagster dev` (webserver, daemon, code server) runs as a child
-process in its own process group on 127.0.0.1, against a throwaway DAGSTER_HOME holding a copy of
-the project's dagster.yaml. A `qual-pipeline refresh` on that instance extracts and loads the three
-types before the daemon starts, so the discovery sensor finds every type with its lake snapshots
-and launches nothing. Then the scores of two types change on the local MTurk: the extraction runs
-that bring the new scores in come from the clicks in headless Chromium, and the warehouse load from
-the load_after_extract sensor after them; the third type keeps its first scores.
-Screenshots land in test-artifacts/ (and one of the page plus the dagster dev log on failure).
+A local MTurk serves three types; the webserver and the daemon (what `dagster dev` runs, each with
+its code server) run as child processes in process groups of their own on 127.0.0.1, against a
+throwaway DAGSTER_HOME holding a copy of the project's dagster.yaml. A `qual-pipeline refresh` on
+that instance extracts and loads the three types before the daemon starts, so the discovery sensor
+finds every type with its lake snapshots and launches nothing (the webserver, which runs no
+sensor, starts while the refresh runs, not after it). Then the scores of two
+types change on the local MTurk: the extraction runs that bring the new scores in come from the
+clicks in headless Chromium, and the warehouse load from the load_after_extract sensor after them;
+the third type keeps its first scores.
+Screenshots land in test-artifacts/ (and one of the page plus the Dagster log on failure).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from typing import Any
 import pytest
 from dagster import AssetKey, DagsterInstance, DagsterRunStatus, RunsFilter
 from playwright.sync_api import Locator, Page, expect, sync_playwright
-from support.dagster_ui import free_port, stop_group, wait_for_ui
+from support.dagster_ui import free_port, stop_groups, wait_for_ui
 from support.mturk import (
     REGION,
     REQUESTER,
@@ -129,7 +131,7 @@ def dagster_stack(tmp_path: Path) -> Iterator[DagsterStack]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log_path = tmp_path / "dagster_dev.log"
-    dagster = Path(sys.executable).with_name("dagster")
+    bin_dir = Path(sys.executable).parent
     with LocalMTurk(data=data) as mturk, log_path.open("wb") as log:
         env = {
             **os.environ,
@@ -147,32 +149,39 @@ def dagster_stack(tmp_path: Path) -> Iterator[DagsterStack]:
         }
         for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "QUAL_PIPELINE_SCHEDULE_CRON"):
             env.pop(name, None)
-        # The types extracted and loaded first, registered in the instance as a refresh does.
-        script = Path(sys.executable).with_name("qual-pipeline")
-        refresh = subprocess.run(
-            [str(script), "refresh", "--data-dir", str(data_dir)],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert refresh.returncode == 0, refresh.stderr
-        dev = [str(dagster), "dev", "-m", "qual_pipeline.definitions"]
-        # A shell may start pytest with SIGINT ignored; `dagster dev` would inherit that and then
-        # ignore SIGINT and SIGTERM alike, so it gets the default back in that case only.
+        # A shell may start pytest with SIGINT ignored; Dagster's processes would inherit that and
+        # then ignore SIGINT and SIGTERM alike, so they get the default back in that case only.
         sigint_ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
-        proc = subprocess.Popen(
-            [*dev, "-h", "127.0.0.1", "-p", str(port)],
-            cwd=tmp_path,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=_default_sigint if sigint_ignored else None,
-        )
+        processes: list[subprocess.Popen[bytes]] = []
+
+        def start(*command: str) -> subprocess.Popen[bytes]:
+            processes.append(
+                subprocess.Popen(
+                    [*command, "-m", "qual_pipeline.definitions"],
+                    cwd=tmp_path,
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    preexec_fn=_default_sigint if sigint_ignored else None,
+                )
+            )
+            return processes[-1]
+
         try:
-            wait_for_ui(url, proc, log_path, UI_START_TIMEOUT_S)
+            webserver = start(f"{bin_dir}/dagster-webserver", "-h", "127.0.0.1", "-p", str(port))
+            # The types extracted and loaded first, registered in the instance as a refresh does.
+            refresh = subprocess.run(
+                [str(bin_dir / "qual-pipeline"), "refresh", "--data-dir", str(data_dir)],
+                cwd=tmp_path,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert refresh.returncode == 0, refresh.stderr
+            start(f"{bin_dir}/dagster-daemon", "run")
+            wait_for_ui(url, webserver, log_path, UI_START_TIMEOUT_S)
             yield DagsterStack(
                 url=url,
                 data_dir=data_dir,
@@ -183,7 +192,7 @@ def dagster_stack(tmp_path: Path) -> Iterator[DagsterStack]:
                 mturk_url=mturk.endpoint_url,
             )
         finally:
-            stop_group(proc, signal.SIGINT)
+            stop_groups(processes, signal.SIGINT)
 
 
 def _field(page: Page, label: str) -> Locator:

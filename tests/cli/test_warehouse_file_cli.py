@@ -12,13 +12,16 @@ import random
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
 from support.folders import AS_A_USER, remount, small_disk
-from support.mturk import make_data, qualification, qualification_type, type_id
+from support.mturk import REGION, REQUESTER, make_data, qualification, qualification_type, type_id
+
+from qual_pipeline.local_mturk.server import LocalMTurk
 
 T1 = type_id(31)
 REBUILD = (
@@ -42,27 +45,71 @@ def qual_pipeline(
     )
 
 
-@pytest.fixture
-def refreshed(local_mturk: Any, mturk_env: Any, tmp_path: Path) -> dict[str, Any]:
-    """A refreshed data folder (12 workers of one type), desired scores for a plan, the local
-    MTurk it came from and the environment that reaches it."""
-    server = local_mturk(
-        data=make_data(
-            types=[qualification_type(T1, "Accuracy")],
-            qualifications=[qualification(i, 70 + i, qual_type_id=T1) for i in range(12)],
-        )
+def world_data() -> dict[str, Any]:
+    """12 workers of one type."""
+    return make_data(
+        types=[qualification_type(T1, "Accuracy")],
+        qualifications=[qualification(i, 70 + i, qual_type_id=T1) for i in range(12)],
     )
-    env = mturk_env(server)
-    data_dir = tmp_path / "data"
-    done = qual_pipeline("refresh", "--data-dir", str(data_dir), env=env)
-    assert done.returncode == 0, done.stderr
-    inputs = tmp_path / "inputs"
+
+
+def with_inputs(data_dir: Path, env: dict[str, str], server: Any, root: Path) -> dict[str, Any]:
+    """The data folder with desired scores for a plan in root/inputs, the local MTurk it came from
+    and the environment that reaches it."""
+    inputs = root / "inputs"
     inputs.mkdir()
     worker = qualification(0, 70, qual_type_id=T1)["WorkerId"]
     (inputs / "desired_scores.csv").write_text(
         f"qualification_type_id,worker_id,integer_value\n{T1},{worker},99\n"
     )
     return {"data_dir": data_dir, "inputs": inputs, "env": env, "server": server}
+
+
+@pytest.fixture(scope="module")
+def refreshed_once(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """One refresh of world_data() per test worker for this module's tests that only read MTurk:
+    the local MTurk (each test counts its own calls to it) and the data folder each copies."""
+    root = tmp_path_factory.mktemp("refreshed_once")
+    with LocalMTurk(data=world_data()) as server, pytest.MonkeyPatch.context() as patch:
+        patch.delenv("DAGSTER_HOME", raising=False)  # a throw-away instance, as in every test
+        env = {
+            "AWS_ACCESS_KEY_ID": REQUESTER.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": REQUESTER.secret_access_key,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_CONFIG_FILE": str(root / "no-aws-config"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(root / "no-aws-credentials"),
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "MTURK_ENDPOINT_URL": server.endpoint_url,
+        }
+        for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+            patch.delenv(key, raising=False)
+        done = qual_pipeline("refresh", "--data-dir", str(root / "data"), env=env)
+        assert done.returncode == 0, done.stderr
+        yield {"data_dir": root / "data", "server": server}
+
+
+@pytest.fixture
+def refreshed(refreshed_once: dict[str, Any], mturk_env: Any, tmp_path: Path) -> dict[str, Any]:
+    """A refreshed data folder of its own (a copy of refreshed_once's: a refresh per test was
+    24-44 s of each test's setup in a full run at load 12-14), desired scores for a plan, the
+    local MTurk it came from (which no test using this fixture writes to) and the environment
+    that reaches it."""
+    data_dir = tmp_path / "data"
+    shutil.copytree(refreshed_once["data_dir"], data_dir)
+    server = refreshed_once["server"]
+    return with_inputs(data_dir, mturk_env(server), server, tmp_path)
+
+
+@pytest.fixture
+def refreshed_here(local_mturk: Any, mturk_env: Any, tmp_path: Path) -> dict[str, Any]:
+    """As `refreshed`, with a local MTurk and a refresh of its own, for a test that writes to
+    MTurk."""
+    server = local_mturk(data=world_data())
+    env = mturk_env(server)
+    data_dir = tmp_path / "data"
+    done = qual_pipeline("refresh", "--data-dir", str(data_dir), env=env)
+    assert done.returncode == 0, done.stderr
+    return with_inputs(data_dir, env, server, tmp_path)
 
 
 def commands(data: dict[str, Any], tmp_path: Path) -> dict[str, list[str]]:
@@ -295,18 +342,18 @@ def test_an_empty_warehouse_file_with_a_log_beside_it_keeps_the_log_and_is_repla
 
 @pytest.mark.slow(30)
 def test_a_push_that_meets_a_damaged_warehouse_records_its_changes_once_it_is_rebuilt(
-    refreshed: dict[str, Any], tmp_path: Path
+    refreshed_here: dict[str, Any], tmp_path: Path
 ) -> None:
     # Before: the push took the damage for a busy warehouse, waited 15 s, then said "could not
     # write the warehouse: IO Error: Corrupt database file ... run the push again when the
     # warehouse is free", which it never becomes.
-    data_dir, env = refreshed["data_dir"], refreshed["env"]
+    data_dir, env = refreshed_here["data_dir"], refreshed_here["env"]
     path = data_dir / "warehouse.duckdb"
-    where = ["--data-dir", str(data_dir), "--inputs-dir", str(refreshed["inputs"])]
+    where = ["--data-dir", str(data_dir), "--inputs-dir", str(refreshed_here["inputs"])]
     planned = qual_pipeline("plan", *where, env=env)
     assert planned.returncode == 0, planned.stderr
     damage(path, "corrupt")  # a block the push writes, not one its checks read
-    server = refreshed["server"]
+    server = refreshed_here["server"]
 
     pushed = qual_pipeline("push", *where, env=env)
     assert pushed.returncode == 1, pushed.stderr

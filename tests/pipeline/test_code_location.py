@@ -338,21 +338,28 @@ def test_warnings_are_shown_and_blocking_checks_fail_the_load_run(pipeline_env: 
     assert report(RefreshOutcome(check_failures=blocking), Console(stderr=True), 1.0) == 1
 
 
-def test_schedule_asks_for_one_run_of_every_type() -> None:
+TICK = datetime(2026, 11, 23, 6, tzinfo=UTC)
+
+
+def schedule_tick(types: list[str], tick: datetime) -> list[Any]:
+    """The run requests of the refresh_every_type schedule's tick at `tick`, on an instance whose
+    partitions are `types` (in this order), with the settings of this process's environment."""
     defs = definitions()
     schedule = defs.resolve_schedule_def("refresh_every_type")
-    types = [type_id(100 + i) for i in range(50)]
     with instance_for_test() as instance:
         instance.add_dynamic_partitions(qualification_type_partitions.name, types)
-        tick = datetime(2026, 11, 23, 6, tzinfo=UTC)
         with build_schedule_context(
             instance=instance,
             scheduled_execution_time=tick,
             repository_def=defs.get_repository_def(),
             resources=defs.resources,
         ) as context:
-            requests = list(schedule.evaluate_tick(context).run_requests or [])
-    (request,) = requests  # one run, not one per type
+            return list(schedule.evaluate_tick(context).run_requests or [])
+
+
+def test_schedule_asks_for_one_run_of_every_type() -> None:
+    types = [type_id(100 + i) for i in range(50)]
+    (request,) = schedule_tick(types, TICK)  # one run, not one per type
     assert request.partition_key_range is not None
     assert (request.partition_key_range.start, request.partition_key_range.end) == (
         types[0],
@@ -362,7 +369,7 @@ def test_schedule_asks_for_one_run_of_every_type() -> None:
         "lake/qualification_types",
         "lake/worker_qualifications",
     }
-    assert request.run_key and tick.isoformat() in request.run_key  # distinct per tick
+    assert request.run_key and TICK.isoformat() in request.run_key  # distinct per tick
 
 
 def test_schedule_with_a_type_list_extracts_only_the_listed_types(
@@ -372,18 +379,7 @@ def test_schedule_with_a_type_list_extracts_only_the_listed_types(
     types = [type_id(200 + i) for i in range(6)]
     listed = [types[1], types[2], types[4]]
     monkeypatch.setenv("QUAL_PIPELINE_TYPES", ",".join(listed))
-    defs = definitions()
-    schedule = defs.resolve_schedule_def("refresh_every_type")
-    with instance_for_test() as instance:
-        instance.add_dynamic_partitions(qualification_type_partitions.name, types)
-        tick = datetime(2026, 11, 23, 6, tzinfo=UTC)
-        with build_schedule_context(
-            instance=instance,
-            scheduled_execution_time=tick,
-            repository_def=defs.get_repository_def(),
-            resources=defs.resources,
-        ) as context:
-            requests = list(schedule.evaluate_tick(context).run_requests or [])
+    requests = schedule_tick(types, TICK)
     ranges = [
         (r.partition_key_range.start, r.partition_key_range.end)
         for r in requests

@@ -16,6 +16,7 @@ import sqlite3
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from push_helpers import (
@@ -56,36 +57,33 @@ def push_args(tmp_path: Path, *more: str) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize(
-    ("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"]
-)
-@pytest.mark.slow(16)
-def test_signal_stops_push_and_next_push_resumes_exactly_once(
-    signum: int, code: int, local_mturk, mturk_env, tmp_path: Path
-) -> None:
+def planned_world(
+    local_mturk: Any, mturk_env: Any, tmp_path: Path, faults: FaultConfig | None = None
+) -> tuple[Any, dict[str, str], Path, dict[str, int]]:
+    """70 workers of T1 on a local MTurk (with `faults`) and in the warehouse, new scores for the
+    first CHANGES of them in tmp_path/inputs, and the saved plan of them (`qual-pipeline plan` in
+    a child process): (the MTurk, the environment pointing at it, the data folder, worker id ->
+    desired score)."""
     world = World(types=[T1], qualifications=[(T1, worker_id(i), "Granted", i) for i in range(70)])
-    mturk = local_mturk(data=world.mturk_data(), faults=FaultConfig(latency_ms=LATENCY_MS))
+    mturk = local_mturk(data=world.mturk_data(), faults=faults)
     env = mturk_env(mturk)
     data = tmp_path / "data"
     world.warehouse(data)
     desired = {worker_id(i): 500 + i for i in range(CHANGES)}
     write_desired(tmp_path / "inputs", [(T1, w, v) for w, v in desired.items()])
-    planned = run_push_process(
-        [
-            "plan",
-            "--data-dir",
-            str(data),
-            "--inputs-dir",
-            str(tmp_path / "inputs"),
-            "--max-share",
-            "1",
-        ],
-        env,
-    )
+    plan = ["plan", "--data-dir", str(data), "--inputs-dir", str(tmp_path / "inputs")]
+    planned = run_push_process([*plan, "--max-share", "1"], env)
     assert planned.returncode == 0, planned.stdout + planned.stderr
+    return mturk, env, data, desired
 
+
+def signal_push(
+    mturk: Any, env: dict[str, str], args: list[str], *, sent: int, signum: int
+) -> tuple[int, str, str, float]:
+    """`qual-pipeline <args>` in a child process, sent `signum` once MTurk has received `sent`
+    updates: (exit code, stdout, stderr, time.monotonic() when the signal was sent)."""
     process = subprocess.Popen(
-        push_command(push_args(tmp_path)),
+        push_command(args),
         env={**os.environ, **env, "COLUMNS": "200"},
         cwd=REPO,
         stdout=subprocess.PIPE,
@@ -94,20 +92,38 @@ def test_signal_stops_push_and_next_push_resumes_exactly_once(
     )
     try:
         deadline = time.monotonic() + 60
-        while mturk.call_counts()[ASSOCIATE] < 12:  # mid-run: some batches sent, more to come
+        while mturk.call_counts()[ASSOCIATE] < sent:
             assert process.poll() is None, process.communicate()
             assert time.monotonic() < deadline, "the push never got going"
             time.sleep(0.01)
         signalled = time.monotonic()
         process.send_signal(signum)
         stdout, stderr = process.communicate(timeout=30)
-        seconds = time.monotonic() - signalled
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
+    return process.returncode, stdout, stderr, signalled
 
-    assert process.returncode == code, stdout + stderr
+
+@pytest.mark.parametrize(
+    ("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"]
+)
+@pytest.mark.slow(16)
+def test_signal_stops_push_and_next_push_resumes_exactly_once(
+    signum: int, code: int, local_mturk, mturk_env, tmp_path: Path
+) -> None:
+    mturk, env, data, desired = planned_world(
+        local_mturk, mturk_env, tmp_path, FaultConfig(latency_ms=LATENCY_MS)
+    )
+
+    # Mid-run: some batches sent, more to come.
+    returncode, stdout, stderr, signalled = signal_push(
+        mturk, env, push_args(tmp_path), sent=12, signum=signum
+    )
+    seconds = time.monotonic() - signalled
+
+    assert returncode == code, stdout + stderr
     assert seconds < STOP_WITHIN_S, f"took {seconds:.1f} s to stop"
     assert mturk.requests_after(signalled + ON_THE_WIRE_S) == 0
     lines = [line for line in stderr.splitlines() if line.strip()]
@@ -184,26 +200,7 @@ def test_signal_while_calls_wait_for_the_rate_leaves_them_pending(
     updates alike); a SIGINT then stops them before they are handed to the HTTP send. None of them
     left, so none may stay 'sending' (outcome unknown): they are pending again, the attempt says
     "not sent", and the resume sends them without an "in flight" read-back."""
-    world = World(types=[T1], qualifications=[(T1, worker_id(i), "Granted", i) for i in range(70)])
-    mturk = local_mturk(data=world.mturk_data())
-    env = mturk_env(mturk)
-    data = tmp_path / "data"
-    world.warehouse(data)
-    desired = {worker_id(i): 500 + i for i in range(CHANGES)}
-    write_desired(tmp_path / "inputs", [(T1, w, v) for w, v in desired.items()])
-    planned = run_push_process(
-        [
-            "plan",
-            "--data-dir",
-            str(data),
-            "--inputs-dir",
-            str(tmp_path / "inputs"),
-            "--max-share",
-            "1",
-        ],
-        env,
-    )
-    assert planned.returncode == 0, planned.stdout + planned.stderr
+    mturk, env, data, _ = planned_world(local_mturk, mturk_env, tmp_path)
     args = [
         "push",
         "--data-dir",
@@ -215,27 +212,9 @@ def test_signal_while_calls_wait_for_the_rate_leaves_them_pending(
         "--batch-size",
         "30",
     ]
-    process = subprocess.Popen(
-        push_command(args),
-        env={**os.environ, **env, "COLUMNS": "200"},
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while mturk.call_counts()[ASSOCIATE] < 3:  # some sent, most of the batch queued
-            assert process.poll() is None, process.communicate()
-            assert time.monotonic() < deadline, "the push never got going"
-            time.sleep(0.01)
-        process.send_signal(signal.SIGINT)
-        stdout, stderr = process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    assert process.returncode == 130, stdout + stderr
+    # Some sent, most of the batch queued.
+    returncode, stdout, stderr, _ = signal_push(mturk, env, args, sent=3, signum=signal.SIGINT)
+    assert returncode == 130, stdout + stderr
 
     journal = sqlite3.connect(data / JOURNAL_NAME)
     try:

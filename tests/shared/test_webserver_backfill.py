@@ -1,14 +1,16 @@
 """A backfill of many qualification types (ten) launched the way the UI launches one (the
-webserver's GraphQL `launchPartitionBackfill`), with the webserver and the daemon (`dagster dev`)
-on the PostgreSQL Dagster instance of deploy/dagster.yaml, and the shared profile (lake on moto's
-S3, DuckLake catalog in PostgreSQL).
+webserver's GraphQL `launchPartitionBackfill`), with the webserver and the daemon (what `dagster
+dev` runs, here as two processes, as deploy/ runs them in two containers) on the PostgreSQL Dagster
+instance of deploy/dagster.yaml, and the shared profile (lake on moto's S3, DuckLake catalog in
+PostgreSQL).
 
 A first `qual-pipeline refresh` on another machine, on the same instance, extracts and loads every
-type, so the discovery sensor launches nothing. Then every type's scores change on the local MTurk,
-and one backfill of all the types is launched over HTTP: the backfill policy makes it ONE run over
-the partition key range (not one run per type), every type's partition is materialized by that run,
-the load_after_extract sensor loads the warehouse after it, and a `sql` on a third machine reads the
-new scores of every type.
+type before the daemon starts, so the discovery sensor launches nothing (the webserver, which runs
+no sensor, starts while the refresh runs, not after it). Then every type's
+scores change on the local MTurk, and one backfill of all the types is launched over HTTP: the
+backfill policy makes it ONE run over the partition key range (not one run per type), every type's
+partition is materialized by that run, the load_after_extract sensor loads the warehouse after it,
+and a `sql` on a third machine reads the new scores of every type.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dagster import AssetKey, DagsterEventType, DagsterRunStatus, RunsFilter
-from support.dagster_ui import free_port, stop_group, wait_for_ui
+from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
+from support.dagster_ui import free_port, stop_groups, wait_for_ui
 from support.mturk import (
     make_data,
     mturk_client,
@@ -112,38 +114,53 @@ def test_a_ui_backfill_of_ten_types_on_the_postgres_instance_is_one_run(
     refresher = Machine.new(tmp_path / "refresher")
     server = Machine.new(tmp_path / "server")
     reader = Machine.new(tmp_path / "reader")
-    refreshed = refresher.run(shared, "refresh", timeout=240)
-    assert refreshed.returncode == 0, refreshed.stdout + refreshed.stderr
-    assert len(_scores(reader, shared)) == len(TYPES)
-
-    # New scores for every type; only a new extraction brings them in.
-    client = mturk_client(mturk.endpoint_url)
-    changed = {key: (score + 11) % 100 for key, score in first.items()}
-    for (qual_type, worker), score in changed.items():
-        client.associate_qualification_with_worker(
-            QualificationTypeId=qual_type,
-            WorkerId=worker_id(worker),
-            IntegerValue=score,
-            SendNotification=False,
-        )
-
-    instance = operator_instance(server, shared, monkeypatch, api_concurrency=2)
+    # The instance's tables, made once before two processes open it at the same time.
+    monkeypatch.setenv("DAGSTER_POSTGRES_URL", shared["DAGSTER_POSTGRES_URL"])
+    DagsterInstance.from_config(str(server.root / "dagster_home")).dispose()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    log_path = tmp_path / "dagster_dev.log"
-    dagster = Path(sys.executable).with_name("dagster")
-    dev = [str(dagster), "dev", "-m", "qual_pipeline.definitions", "-h", "127.0.0.1"]
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [*dev, "-p", str(port)],
-            cwd=server.work,
-            env=server.env(shared),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    log_path = tmp_path / "dagster.log"
+    bin_dir = Path(sys.executable).parent
+    code = ["-m", "qual_pipeline.definitions"]
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def start(*command: str) -> subprocess.Popen[bytes]:
+        with log_path.open("ab") as log:
+            processes.append(
+                subprocess.Popen(
+                    command,
+                    cwd=server.work,
+                    env=server.env(shared),
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
+        return processes[-1]
+
+    instance = None
     try:
-        wait_for_ui(url, proc, log_path, UI_START_TIMEOUT_S)
+        webserver = start(
+            str(bin_dir / "dagster-webserver"), *code, "-h", "127.0.0.1", "-p", str(port)
+        )
+        refreshed = refresher.run(shared, "refresh", timeout=240)
+        assert refreshed.returncode == 0, refreshed.stdout + refreshed.stderr
+        assert len(_scores(reader, shared)) == len(TYPES)
+
+        # New scores for every type; only a new extraction brings them in.
+        client = mturk_client(mturk.endpoint_url)
+        changed = {key: (score + 11) % 100 for key, score in first.items()}
+        for (qual_type, worker), score in changed.items():
+            client.associate_qualification_with_worker(
+                QualificationTypeId=qual_type,
+                WorkerId=worker_id(worker),
+                IntegerValue=score,
+                SendNotification=False,
+            )
+
+        instance = operator_instance(server, shared, monkeypatch, api_concurrency=2)
+        start(str(bin_dir / "dagster-daemon"), "run", *code)
+        wait_for_ui(url, webserver, log_path, UI_START_TIMEOUT_S)
         launched = _graphql(
             url,
             LAUNCH,
@@ -201,8 +218,9 @@ def test_a_ui_backfill_of_ten_types_on_the_postgres_instance_is_one_run(
             assert time.monotonic() < deadline, log_path.read_text()[-3000:]
             time.sleep(1)
     finally:
-        stop_group(proc)
-        instance.dispose()
+        stop_groups(processes)
+        if instance is not None:
+            instance.dispose()
 
     expected = sorted(f"{t},{sum(changed[(t, w)] for w in range(WORKERS))}" for t in TYPES)
     assert _scores(reader, shared) == expected

@@ -1,5 +1,5 @@
-"""Dagster processes a test starts (`dagster dev`, the daemon, `qual-pipeline ui`): a free port,
-waiting for the UI to answer, stopping the process group."""
+"""Dagster processes a test starts (`dagster dev`, the webserver, the daemon, `qual-pipeline ui`): a
+free port, waiting for the UI to answer, stopping the process groups."""
 
 from __future__ import annotations
 
@@ -43,11 +43,21 @@ def free_port() -> int:
 def stop_group(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
     """`sig` to a process that leads its own group (`dagster dev`, the daemon), up to 30 s for it
     to shut its services down, then SIGKILL to whatever is left of the group (code server, runs)."""
-    if proc.poll() is None:
-        proc.send_signal(sig)
+    stop_groups([proc], sig)
+
+
+def stop_groups(procs: list[subprocess.Popen[bytes]], sig: int = signal.SIGTERM) -> None:
+    """`stop_group` of each process at once (the webserver and the daemon shut down side by
+    side): `sig` to every one, up to 30 s in all for them to exit, then SIGKILL to each group."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(sig)
+    deadline = time.monotonic() + 30
+    for proc in procs:
         with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=30)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=5)
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+    for proc in procs:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=5)
