@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from qual_pipeline.progress import Progress as Report
 from qual_pipeline.progress import listening
@@ -168,8 +169,8 @@ def whole_words(table: Table, rows: Sequence[Sequence[Any]], width: int) -> bool
     if fits:
         for column, minimum in zip(table.columns, widths, strict=False):
             column.min_width = minimum
-    for row in cells:
-        table.add_row(*row)
+    for row in cells:  # as Text: a value is never read as rich markup ("[bold]")
+        table.add_row(*(Text(visible(c)) for c in row))
     return fits
 
 
