@@ -20,7 +20,7 @@ from rich.markup import escape
 
 from qual_pipeline.cli import preflight
 from qual_pipeline.cli.options import SettingValues, open_cli_stores, takes_settings
-from qual_pipeline.cli.render import err, fail, out, query_table, warehouse_message
+from qual_pipeline.cli.render import err, fail, out, query_table, stdout_gone, warehouse_message
 from qual_pipeline.settings import ConfigurationError
 
 if TYPE_CHECKING:
@@ -119,8 +119,8 @@ def as_text(type_id: str, column: int, output: str) -> str:
 
 def run_query(query: str, stores: Stores, output: str, limit: int) -> int:
     """Run `query` on a locked-down, read-only warehouse connection and print its result as
-    `output` (table, csv or json) on stdout; the exit code: 0 printed, 1 the query failed or was
-    refused, 2 an empty query.
+    `output` (table, csv or json) on stdout; the exit code: 0 printed (also when the reader of
+    stdout closed it early), 1 the query failed or was refused, 2 an empty query.
 
     Every value is written as DuckDB writes it (one rule for every type, `as_text`), so no DuckDB
     type (an INTERVAL, a BLOB, a UUID, a MAP...) can fail to print."""
@@ -170,10 +170,14 @@ def run_query(query: str, stores: Stores, output: str, limit: int) -> int:
     if output == "table":
         out.print(query_table(names, rows, limit, out.width))
         return 0
-    if output == "json":
-        write_json(names, rows, sys.stdout)
-    else:
-        write_csv(names, rows, sys.stdout)
+    try:
+        if output == "json":
+            write_json(names, rows, sys.stdout)
+        else:
+            write_csv(names, rows, sys.stdout)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        stdout_gone()
     return 0
 
 

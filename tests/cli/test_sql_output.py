@@ -158,3 +158,33 @@ def test_an_interval_from_the_warehouse_clock_prints(data_dir: Path) -> None:
         done = sql(data_dir, query, output)
         assert done.returncode == 0, (output, done.stderr)
         assert "days" in done.stdout, output
+
+
+@pytest.mark.parametrize("output", ["csv", "json", "table"])
+def test_a_reader_closing_the_pipe_early_ends_it_quietly(data_dir: Path, output: str) -> None:
+    """`qual-pipeline sql ... | head -1`: far more than a pipe holds (64 KiB), the reader reads
+    one line."""
+    rows = 5_000 if output == "table" else 300_000  # a table of 5,000 rows is 400 KB
+    process = subprocess.Popen(
+        [
+            str(SCRIPT),
+            "sql",
+            "--data-dir",
+            str(data_dir),
+            f"SELECT range AS n, 'some text' AS t FROM range({rows})",
+            "--output",
+            output,
+            "--limit",
+            str(rows),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert process.stdout is not None and process.stderr is not None
+    assert process.stdout.readline()
+    process.stdout.close()
+    code = process.wait(timeout=120)
+    stderr = process.stderr.read().decode()
+    process.stderr.close()
+    assert (code, stderr) == (0, "")
