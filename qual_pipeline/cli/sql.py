@@ -145,6 +145,10 @@ def run_query(query: str, stores: Stores, output: str, limit: int) -> int:
         texts = ", ".join(as_text(t.id, i, output) for i, t in enumerate(result.types, start=1))
         rows = result.project(texts).fetchall()
         nested = [i for i, t in enumerate(result.types) if t.id in NESTED]
+    except RuntimeError as e:  # DuckDB's 'Query interrupted', from a KeyboardInterrupt (Ctrl-C)
+        if isinstance(e.__cause__, KeyboardInterrupt):
+            return 130  # the signal's handler said `interrupted (SIGINT)` (qual_pipeline.entry)
+        raise
     except duckdb.Error as e:
         damaged = stores.warehouse.damage(e)  # a corrupt block the query read: not the query's
         if damaged is not None:
