@@ -9,8 +9,9 @@ fresh subprocess:
   (ListQualificationTypes, then Granted and Revoked workers and pending requests of every type,
   one after the other), at 5, 300 and 2,000 types of about 50 workers each
   (target: refresh / bare at most 2 at 300 and 2,000 types), with where the refresh's time went by
-  the instance's records (the extraction run's creation, which records one planned event per type:
-  one lake asset per type; and its run, the paging beside each type's materialization event; the
+  the instance's records (the extraction run's creation, which records one planned event for the
+  run's range: `qual-pipeline refresh` sets DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS for it;
+  and its run, the paging beside each type's materialization event; the
   load; the rest: process start, imports, discovery) and Dagster's own cost of recording such a
   run, measured alone: a ranged run over 300 dynamic partitions that only yields materializations
   (one or two assets per partition, the metadata of a lake snapshot), no API call, no file, on
@@ -287,10 +288,11 @@ def _environ(values: dict[str, str]) -> Any:
 
 def run_breakdown(home: Path) -> dict[str, Any]:
     """Where a refresh's runs spent their time, from the Dagster instance in `home`: for the
-    extraction run, the seconds from its creation to its start (Dagster records the run and one
-    ASSET_MATERIALIZATION_PLANNED event per type and asset) and from its start to its end (the
-    paging, which runs beside the recording of each type's materializations); the load run's
-    seconds from creation to end; the events each run recorded."""
+    extraction run, the seconds from its creation to its start (Dagster records the run and its
+    ASSET_MATERIALIZATION_PLANNED events: one for the range since that run sets
+    DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS, one per type before) and from its start to
+    its end (the paging, which runs beside the recording of each type's materializations); the
+    load run's seconds from creation to end; the events each run recorded."""
     from dagster import DagsterInstance
 
     previous = os.environ.get("DAGSTER_HOME")

@@ -6,8 +6,12 @@ discovery sensor's own code), then ONE run of `extract_qualification_types` over
 partition as a partition key range (the types' metadata and every type's tables, many types at
 once under one shared client and pace), then one `load_warehouse` run. A type that fails fails
 alone: the others land (snapshots published, materializations recorded), the outcome names it,
-Dagster marks its partition failed, and `retry_failed=True` extracts only the partitions the
-instance records as failed or never materialized.
+Dagster marks its partition failed (the extraction run records one planned event for its whole
+range, so a short run over the failed types alone records them failed: PLANNED_SUBSET_ENV), and
+`retry_failed=True` extracts only the partitions the instance records as failed or never
+materialized. Types a stop left unextracted are not marked failed (no run starts after a stop):
+a type never extracted before is missing, one extracted before keeps its previous snapshot and
+its status.
 
 Runs execute in a worker thread, so this process's main thread keeps its signal handlers (Dagster
 installs its own only on the main thread): a caller that calls `qual_pipeline.interrupt.stop()`
@@ -19,10 +23,12 @@ half-published.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,20 +38,28 @@ from dagster import (
     AssetPartitionStatus,
     DagsterEventType,
     DagsterInstance,
+    DagsterRunStatus,
     Definitions,
     ExecuteInProcessResult,
+    RunsFilter,
     SensorResult,
     build_sensor_context,
 )
 
 from qual_pipeline import interrupt
 from qual_pipeline.defs.assets.lake import (
+    FAILED_IN_RUN_TAG,
     WORKER_QUALIFICATIONS_KEY,
     lake_type_tables,
     table_metadata,
 )
 from qual_pipeline.defs.assets.warehouse import prepare_charts
-from qual_pipeline.defs.jobs import contiguous_ranges, partition_range_tags
+from qual_pipeline.defs.jobs import (
+    RANGE_END_TAG,
+    RANGE_START_TAG,
+    contiguous_ranges,
+    partition_range_tags,
+)
 from qual_pipeline.defs.partitions import qualification_type_partitions
 from qual_pipeline.progress import Progress, report
 
@@ -58,6 +72,22 @@ LOAD_JOB = "load_warehouse"
 CHECK_TYPES_SHOWN = 10
 """Types a failed check names one by one (with their counts); the rest are counted, so that a
 refresh of thousands of types stays readable (the asset check's metadata keeps them all)."""
+NOT_TYPES = ("qualification_types", "extract", "warehouse")
+"""`RefreshOutcome.failures` keys that name a run's step rather than a type."""
+PLANNED_SUBSET_ENV = "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"
+"""Dagster's setting (read when a run is created) for one planned event per asset for a run's
+whole partition range instead of one per partition. A refresh's extraction run sets it: with
+thousands of types the per-partition events were half of the run's records (a planned event
+and a materialization per type, each two SQLite transactions). Dagster marks a partition failed
+only from a planned event of its own, so the types that fail are then recorded failed by a run
+over them alone (FAILED_IN_RUN_TAG), created with it unset."""
+UNFINISHED = (
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.NOT_STARTED,
+    DagsterRunStatus.STARTING,
+    DagsterRunStatus.STARTED,
+)
+"""Runs still going (or the UI's queue): what they leave unextracted is not known yet."""
 STOP_GRACE_S = 10.0
 """After a stop, how long to wait for the run in flight to record its end before returning."""
 
@@ -179,10 +209,14 @@ def selected_types(listed: Sequence[str] | None, order: Sequence[str]) -> list[s
     return [t for t in order if t in chosen]
 
 
-def failed_or_missing_types(instance: DagsterInstance, type_ids: Sequence[str]) -> list[str]:
+def failed_or_missing_types(
+    instance: DagsterInstance, type_ids: Sequence[str], order: Sequence[str] | None = None
+) -> list[str]:
     """The types whose lake partitions the instance records as failed or never materialized,
-    in `type_ids` order (what `retry_failed` extracts)."""
-    wanted: set[str] = set()
+    and those the last extraction run left unextracted when it did not succeed (a stop: see
+    `unextracted_types`), in `type_ids` order (what `retry_failed` extracts). `order`: the
+    partitions in the instance's order (default `type_ids`)."""
+    wanted = unextracted_types(instance, list(order if order is not None else type_ids))
     for key in lake_type_tables.keys:
         status = instance.get_status_by_partition(
             key, list(type_ids), qualification_type_partitions
@@ -192,6 +226,27 @@ def failed_or_missing_types(instance: DagsterInstance, type_ids: Sequence[str]) 
             if found != AssetPartitionStatus.MATERIALIZED:
                 wanted.add(type_id)
     return [t for t in type_ids if t in wanted]
+
+
+def unextracted_types(instance: DagsterInstance, order: Sequence[str]) -> set[str]:
+    """The types of the last extraction run's range (`order`: the partitions in the instance's
+    order) that it did not materialize, when that run did not succeed; else none. The run
+    records one planned event for its range (PLANNED_SUBSET_ENV), so Dagster does not mark the
+    types a stop left behind failed, and one extracted before still shows its previous
+    materialization: this is how `retry_failed` still finds them."""
+    runs = instance.get_runs(filters=RunsFilter(job_name=EXTRACT_JOB), limit=10)
+    last = next((r for r in runs if FAILED_IN_RUN_TAG not in r.tags), None)
+    if last is None or last.status in (DagsterRunStatus.SUCCESS, *UNFINISHED):
+        return set()
+    first, end = last.tags.get(RANGE_START_TAG), last.tags.get(RANGE_END_TAG)
+    if first not in order or end not in order:
+        return set()
+    covered = order[order.index(first) : order.index(end) + 1]
+    records = instance.get_records_for_run(
+        last.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION
+    ).records
+    landed = {r.partition_key for r in records if r.asset_key == WORKER_QUALIFICATIONS_KEY}
+    return {t for t in covered if t not in landed}
 
 
 def refresh(
@@ -224,7 +279,7 @@ def refresh(
     order = list(instance.get_dynamic_partitions(qualification_type_partitions.name))
     outcome.type_ids = sorted(order)
     chosen = selected_types(listed, order)
-    wanted = failed_or_missing_types(instance, chosen) if retry_failed else chosen
+    wanted = failed_or_missing_types(instance, chosen, order) if retry_failed else chosen
     outcome.requested = len(wanted)
     runs: list[dict[str, str] | None] = [
         partition_range_tags(first, last) for first, last in contiguous_ranges(wanted, order)
@@ -242,20 +297,25 @@ def refresh(
         # The types' metadata is one listing of every type: the first run takes it, the others
         # only their types' tables.
         selection = list(lake_type_tables.keys) if number else None
-        result = _run_in_thread(
-            lambda job=job, tags=tags, selection=selection: job.execute_in_process(
-                instance=instance,
-                tags=tags,
-                run_config=config,
-                raise_on_error=False,
-                asset_selection=selection,
+        failed_before = set(outcome.failures)
+        with _planned_events(one_per_run=True):
+            result = _run_in_thread(
+                lambda job=job, tags=tags, selection=selection: job.execute_in_process(
+                    instance=instance,
+                    tags=tags,
+                    run_config=config,
+                    raise_on_error=False,
+                    asset_selection=selection,
+                )
             )
-        )
         if result is None:  # stopped, and the run did not end within the grace period
             break
         _record_extraction(outcome, result, done)
         if interrupt.stopped() is not None:
             break
+        failed = [t for t in outcome.failures if t not in failed_before and t not in NOT_TYPES]
+        if tags and failed and not instance.is_ephemeral:  # a throw-away instance: no UI
+            _record_failed(defs, instance, result.run_id, failed, order, config)
     outcome.interrupted = interrupt.stopped()
     if outcome.interrupted is not None:
         return outcome  # no load after an interrupted extraction
@@ -277,6 +337,49 @@ def refresh(
     if failed_load and outcome.interrupted is None:
         outcome.failures["warehouse"] = failure_message(result)
     return outcome
+
+
+def _record_failed(
+    defs: Definitions,
+    instance: DagsterInstance,
+    run_id: str,
+    failed: Sequence[str],
+    order: Sequence[str],
+    config: dict[str, Any],
+) -> None:
+    """Have Dagster mark the partitions of `failed` (types that failed in run `run_id`) failed:
+    one run per contiguous stretch of them that extracts nothing and fails at once naming them
+    (FAILED_IN_RUN_TAG), with a planned event per partition. Its outcome adds nothing: the
+    types' failures are already those of `run_id`."""
+    job = defs.resolve_job_def(EXTRACT_JOB)
+    for first, last in contiguous_ranges(list(failed), list(order)):
+        tags = {**partition_range_tags(first, last), FAILED_IN_RUN_TAG: run_id}
+        with _planned_events(one_per_run=False):
+            _run_in_thread(
+                lambda tags=tags: job.execute_in_process(
+                    instance=instance,
+                    tags=tags,
+                    run_config=config,
+                    raise_on_error=False,
+                    asset_selection=list(lake_type_tables.keys),
+                )
+            )
+
+
+@contextlib.contextmanager
+def _planned_events(*, one_per_run: bool) -> Iterator[None]:
+    """Within the block, runs created in this process record one ASSET_MATERIALIZATION_PLANNED
+    event per asset for their whole partition range (`one_per_run`) or one per partition
+    (Dagster's default), through Dagster's setting PLANNED_SUBSET_ENV; as it was after."""
+    before = os.environ.get(PLANNED_SUBSET_ENV)
+    os.environ[PLANNED_SUBSET_ENV] = "true" if one_per_run else "false"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(PLANNED_SUBSET_ENV, None)
+        else:
+            os.environ[PLANNED_SUBSET_ENV] = before
 
 
 def _run_sizes(wanted: Sequence[str], order: Sequence[str]) -> list[int]:

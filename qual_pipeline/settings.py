@@ -357,7 +357,8 @@ TYPES = Setting(
     "owned",
     "QUAL_PIPELINE_TYPES",
     description="Qualification types to mirror: owned (every type your account created) or a "
-    "comma-separated list of type ids (a list with no id, such as `,`, is refused)",
+    "list of type ids separated by commas, spaces or line breaks (a list with no id, such as "
+    "`,`, is refused)",
     read_by="pipeline",
     flag="--types",
     commands=("refresh",),
@@ -654,7 +655,7 @@ API_CONCURRENCY = Setting(
     description="Extraction steps that may call MTurk at once (the Dagster pool mturk_api)",
     read_by="ui",
     flag="--api-concurrency",
-    commands=("ui",),
+    commands=("ui", "dagster-home"),
     unit="steps",
     minimum=1,
     maximum=64,

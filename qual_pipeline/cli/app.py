@@ -13,6 +13,7 @@ import sys
 import typer
 from typer.core import TyperCommand
 
+from qual_pipeline.cli.dagster_home import dagster_home
 from qual_pipeline.cli.demo import demo
 from qual_pipeline.cli.export import export
 from qual_pipeline.cli.help import HelpCommand, HelpGroup
@@ -42,6 +43,7 @@ app.command()(score)
 app.command()(export)
 app.command()(demo)
 app.command()(ui)
+app.command(name="dagster-home")(dagster_home)
 app.add_typer(local_mturk_app, name="local-mturk", cls=HelpGroup)
 
 

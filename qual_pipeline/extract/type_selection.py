@@ -1,12 +1,15 @@
 """Which qualification types to extract: the caller's own, or a list the user gave.
 
 QUAL_PIPELINE_TYPES is either `owned` (every type the caller created, found with
-ListQualificationTypes) or a comma-separated list of type ids. Every listed id is checked before any
-extraction starts: malformed, unknown and not-owned ids each get an error naming the id and the fix.
+ListQualificationTypes) or a list of type ids separated by commas, spaces or line breaks (ids
+hold neither, so a list pasted from a file, one id a line, reads as meant). Every listed id is
+checked before any extraction starts: malformed, unknown and not-owned ids each get an error
+naming the id and the fix.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,6 +104,7 @@ def discover_owned_types(client: Any) -> list[OwnedType]:
 
 def parse_type_setting(setting: str) -> list[str] | None:
     """None for `owned` (or blank), else the listed ids in order, without repeats, validated;
+    ids are separated by commas and/or whitespace (spaces, tabs, line breaks);
     TypeSelectionError for a malformed id or a list with no id at all (`,,`)."""
     text = (setting or "").strip()
     if not text or text.lower() == OWNED:
@@ -108,8 +112,7 @@ def parse_type_setting(setting: str) -> list[str] | None:
     ids: list[str] = []
     problems: dict[str, str] = {}
     messages: list[str] = []
-    for item in text.split(","):
-        type_id = item.strip()
+    for type_id in re.split(r"[,\s]+", text):
         if not type_id or type_id in ids:
             continue
         try:
@@ -122,8 +125,8 @@ def parse_type_setting(setting: str) -> list[str] | None:
     if not ids:  # `,,`: a list with no id would mirror nothing and wipe the types' names
         raise TypeSelectionError(
             f"{SETTING}={text!r} lists no qualification type id: write the ids separated by "
-            f"commas (e.g. 3YJP8DI8F47JY6LPEKOFHXLJ1G0Q49), or leave {SETTING} out (or set it to "
-            f"'{OWNED}') to mirror every type your account created"
+            f"commas, spaces or line breaks (e.g. 3YJP8DI8F47JY6LPEKOFHXLJ1G0Q49), or leave "
+            f"{SETTING} out (or set it to '{OWNED}') to mirror every type your account created"
         )
     return ids
 

@@ -189,7 +189,7 @@ def load_website_csv(con: duckdb.DuckDBPyConnection, path: Path) -> WebsiteCsv:
     cell as written and its line.
 
     Raises InputError naming the file when it cannot be read, has no `Worker ID` column or no
-    `UPDATE-<type name>` column.
+    `UPDATE-<type name>` column, or names one `UPDATE-<type name>` column twice.
     """
     with _open(path, MISSING_WEBSITE_CSV) as rows:
         header_line, header = _header(rows, path)
@@ -215,6 +215,16 @@ def load_website_csv(con: duckdb.DuckDBPyConnection, path: Path) -> WebsiteCsv:
                 "`qual-pipeline export --website-csv FILE`) and type new scores or Revoke in its "
                 "UPDATE- columns"
             )
+        first_of: dict[str, int] = {}
+        for index, column, name in updates:
+            if name in first_of:
+                raise InputError(
+                    f"{path}, line {header_line}: the header names the column "
+                    f"{UPDATE_PREFIX}{name} twice ({header[first_of[name]]!r}, column "
+                    f"{first_of[name] + 1}, and {column!r}, column {index + 1}): its cells "
+                    "would be two values for one worker; keep one of the two columns"
+                )
+            first_of[name] = index
         blocks = [
             (i, h.strip())
             for i, h in enumerate(header)

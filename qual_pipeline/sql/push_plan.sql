@@ -23,6 +23,8 @@ WITH desired AS NOT MATERIALIZED (
         CAST(qualification_type_id AS VARCHAR) AS qualification_type_id,
         CAST(worker_id AS VARCHAR) AS worker_id,
         CAST(integer_value AS VARCHAR) AS raw_value,
+        -- text (a CSV file's cells) is checked as written too (row_problem below)
+        typeof(integer_value) = 'VARCHAR' AS is_text,
         lower(trim(CAST(action AS VARCHAR))) AS wanted,
         nullif(trim(CAST(reason AS VARCHAR)), '') AS revoke_reason,
         TRY_CAST(source_line AS BIGINT) AS source_line,
@@ -68,6 +70,14 @@ checked AS NOT MATERIALIZED (
                 THEN 'integer_value is not an integer'
             WHEN number < -2147483648 OR number > 2147483647
                 THEN 'integer_value is outside the 32-bit range -2147483648..2147483647'
+            -- text must be a whole number written in digits: an optional sign, ASCII digits,
+            -- optionally a point and zeros (95, -3, 95.0 as a spreadsheet may write it); not
+            -- what DuckDB's cast also reads as one (1_000, 1e3, 1.5e1)
+            -- (translate: plain digits, the common case, skip the regular expression)
+            WHEN is_text AND translate(value_text, '0123456789', '') <> ''
+                AND NOT regexp_full_match(value_text, '\s*[+-]?[0-9]+([.]0+)?\s*')
+                THEN 'integer_value is not written in digits: write the whole number as digits '
+                    || '(e.g. 1000 or 1000.0; not 1_000 or 1e3)'
         END AS row_problem,
         CASE
             WHEN is_revoke THEN NULL

@@ -1,9 +1,11 @@
 -- website_changes: the requester website's worker CSV as desired changes, one row per non-blank
 -- UPDATE-<type name> cell, in the columns push_plan reads (see desired_scores.sql).
 -- The type name after `UPDATE-` is matched exactly (case and spaces included) to
--- qualification_types.name; a cell is a score when it is a whole number and a revocation when it
--- says Revoke in any case. Anything else, or a column whose name matches no type of yours or more
--- than one, becomes a row with input_problem set, naming the column: push_plan rejects it.
+-- qualification_types.name; a cell is a score when it is a whole number written in digits (an
+-- optional sign, then ASCII digits, then optionally a point and zeros: 95, -3, 95.0; surrounding
+-- spaces ignored; not 1_000, 1e3 or 1,000) and a revocation when it says Revoke in any case.
+-- Anything else, or a column whose name matches no type of yours or more than one, becomes a row
+-- with input_problem set, naming the column: push_plan rejects it.
 -- Input: TEMP table website_cells (worker_id, column_name, type_name, raw_value, source_line),
 -- written by qual_pipeline.push.inputs.load_website_csv.
 WITH named AS (
@@ -44,5 +46,9 @@ SELECT
         WHEN is_revoke THEN NULL
         WHEN number IS NULL OR NOT isfinite(number) OR number <> trunc(number)
             THEN 'the value is neither a whole number nor Revoke'
+        WHEN translate(raw_value, '0123456789', '') <> ''
+            AND NOT regexp_full_match(raw_value, '\s*[+-]?[0-9]+([.]0+)?\s*')
+            THEN 'the value is not written in digits: write the whole number as digits (e.g. '
+                || '1000 or 1000.0; not 1_000 or 1e3)'
     END AS input_problem
 FROM cells

@@ -606,3 +606,56 @@ def test_shared_settings_named_as_given(
     from_env = one_error_line(run(*args, env={**env, **variables}))
     assert says in from_env and from_env.endswith(f"({variable})."), from_env
     assert server.requests_after(0.0) == 0
+
+
+@pytest.mark.slow(20)
+def test_type_ids_one_a_line_are_a_list(local_mturk: Any, mturk_env: Any, tmp_path: Path) -> None:
+    """`--types "$(cat ids.txt)"` (one id a line) and ids separated by spaces are a list, as
+    commas are: a malformed id among them is named alone, before any MTurk request (it was named
+    with its neighbours, `'<id>\\nbad-id'`, as one malformed id), and a list of good ids
+    refreshes exactly those types."""
+    t2, t3 = type_id(62), type_id(63)
+    server = local_mturk(
+        data=make_data(
+            types=[qualification_type(t, f"Type {t[-2:]}") for t in (T1, t2, t3)],
+            qualifications=[
+                qualification(i, 50 + i, qual_type_id=t) for t in (T1, t2, t3) for i in range(3)
+            ],
+        )
+    )
+    env = mturk_env(server)
+    env.pop("DAGSTER_HOME", None)
+    data = tmp_path / "data"
+    bad = one_error_line(
+        run("refresh", "--data-dir", str(data), "--types", f"{T1}\nbad-id\n", env=env)
+    )
+    assert "qualification type 'bad-id' in --types is malformed" in bad
+    assert server.requests_after(0.0) == 0
+    listed = tmp_path / "ids.txt"
+    listed.write_text(f"{T1}\n{t2}\r\n")
+    done = run(
+        "refresh", "--data-dir", str(data), env={**env, "QUAL_PIPELINE_TYPES": listed.read_text()}
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    shown = run(
+        "sql",
+        "SELECT DISTINCT qualification_type_id FROM worker_qualifications ORDER BY 1",
+        "--data-dir",
+        str(data),
+        "--output",
+        "csv",
+        env={},
+    )
+    assert shown.stdout.split() == ["qualification_type_id", T1, t2], shown.stderr
+    spaced = run("refresh", "--data-dir", str(data), "--types", f" {t3}  {T1}\t", env=env)
+    assert spaced.returncode == 0, spaced.stdout + spaced.stderr
+    shown = run(
+        "sql",
+        "SELECT DISTINCT qualification_type_id FROM worker_qualifications ORDER BY 1",
+        "--data-dir",
+        str(data),
+        "--output",
+        "csv",
+        env={},
+    )
+    assert shown.stdout.split() == ["qualification_type_id", T1, t2, t3], shown.stderr

@@ -31,6 +31,7 @@ COMMANDS = [
     ["export"],
     ["demo"],
     ["ui"],
+    ["dagster-home"],
     ["local-mturk", "serve"],
     ["local-mturk", "generate"],
 ]

@@ -297,6 +297,34 @@ def test_sigint_and_sigterm_stop_a_refresh_at_once_and_a_rerun_completes(
     assert len(warehouse_types(data)) == 120
 
 
+@pytest.mark.slow(60)
+def test_types_a_stop_left_behind_are_retried_by_retry_failed(
+    local_mturk: Any, mturk_env: Any, tmp_path: Path
+) -> None:
+    """The extraction run records one planned event for its whole range, so Dagster marks no
+    type a stop left behind failed, and one extracted before still shows its last
+    materialization: `--retry-failed` finds them in the interrupted run itself."""
+    server = local_mturk(data=many_types_data(120))
+    env = {**mturk_env(server), "DAGSTER_HOME": str(tmp_path / "dagster_home")}
+    (tmp_path / "dagster_home").mkdir()
+    (tmp_path / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    data = tmp_path / "data"
+    assert refresh(env, data).returncode == 0
+    server.set_faults(FaultConfig(latency_ms=150))
+    code, text, _, _ = interrupt_refresh(server, env, data, signal.SIGINT)
+    assert code == 130, text
+    landed = re.search(r"after ([\d,]+) of 120 type\(s\) were extracted", text)
+    assert landed is not None and number(landed[1]) < 120, text
+    server.set_faults(FaultConfig())
+    retried = refresh(env, data, "--retry-failed")
+    assert retried.returncode == 0, retried.stderr
+    left = 120 - number(landed[1])
+    assert f"refresh done: 120 type(s), {left} extracted" in retried.stderr, retried.stderr
+    # Nothing is left: a second retry extracts nothing.
+    again = refresh(env, data, "--retry-failed")
+    assert again.returncode == 0 and "running: extract" not in again.stderr, again.stderr
+
+
 def test_failing_type_fault_fails_only_pages_after_the_first(local_mturk: Any) -> None:
     """The local MTurk's `failing_type` fault: the first page of the type is served, the next
     ones fail (ServiceFault), and other types are untouched."""

@@ -367,3 +367,24 @@ def test_export_leaves_out_a_name_two_types_share_and_changes_no_warehouse_byte(
             [W[0], "2", ""],
         ]
     assert file_digest(warehouse) == before
+
+
+def test_an_update_column_named_twice_is_refused_naming_the_column(tmp_path: Path) -> None:
+    """The same UPDATE- column twice (a spreadsheet's copied column) is the file's mistake, named
+    as the desired-scores file names a column twice: the column, the file, the fix; exit 2. It was
+    a rejected row saying the worker appears 2 times with different values."""
+    world = World(types=[EXPERT], names=NAMES, qualifications=[(EXPERT, W[0], "Granted", 1)])
+    world.warehouse(tmp_path / "data")
+    website = write_website_csv(
+        tmp_path / "w.csv",
+        [[W[0], "1", "60", "70"]],
+        ["Worker ID", "CURRENT-Expert", "UPDATE-Expert", "update-Expert"],
+    )
+    result = push_cli("plan", "--data-dir", str(tmp_path / "data"), "--website-csv", str(website))
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert lines == [
+        f"error: {website}, line 1: the header names the column UPDATE-Expert twice "
+        "('UPDATE-Expert', column 3, and 'update-Expert', column 4): its cells would be two "
+        "values for one worker; keep one of the two columns"
+    ]

@@ -27,6 +27,7 @@ from dagster import (
     AssetMaterialization,
     AssetSpec,
     BackfillPolicy,
+    DagsterEventType,
     Failure,
     MaterializeResult,
     MetadataValue,
@@ -60,6 +61,12 @@ WORKER_QUALIFICATIONS_KEY = AssetKey(["lake", WORKER_QUALIFICATIONS_SPEC.table])
 """The one partitioned lake asset: both tables of a type (see the module)."""
 REQUESTS_PREFIX = f"{QUALIFICATION_REQUESTS_SPEC.table}/"
 """Prefix of the requests snapshot's entries in a type's materialization metadata."""
+FAILED_IN_RUN_TAG = "qual_pipeline/failed_in_run"
+"""On a run of `lake_type_tables` over some type partitions: those types failed in the run this
+tag names. The run extracts nothing (no MTurk request) and fails at once, naming them with that
+run's messages, so that Dagster marks their partitions failed: `qual-pipeline refresh` records one
+planned event for its whole range (see `qual_pipeline.refresh`), and Dagster marks a partition
+failed only from a planned event of its own."""
 
 
 def snapshot_metadata(result: ExtractResult) -> dict[str, Any]:
@@ -188,8 +195,12 @@ def lake_type_tables(
     context: AssetExecutionContext, mturk: MTurkResource, pipeline: PipelineConfig
 ) -> Iterator[AssetMaterialization]:
     """Extract every type partition of this run, concurrently; one materialization per type once
-    both its tables landed; fails at the end, naming them, when any type failed."""
+    both its tables landed; fails at the end, naming them, when any type failed. With the tag
+    FAILED_IN_RUN_TAG, fails at once instead (see there)."""
     type_ids = list(context.partition_keys)
+    failed_in = context.run.tags.get(FAILED_IN_RUN_TAG)
+    if failed_in is not None:
+        raise _recorded_failure(context, failed_in, type_ids)
     concurrency = pipeline.get(settings.EXTRACT_CONCURRENCY)
     client = mturk.client(threads=concurrency)
     progress = ExtractionProgress(types_total=len(type_ids))
@@ -246,6 +257,27 @@ def lake_type_tables(
                 "stopped_types": len(stopped),
             },
         )
+
+
+def _recorded_failure(context: AssetExecutionContext, run_id: str, type_ids: list[str]) -> Failure:
+    """The failure of a run that records `type_ids` as failed in run `run_id`: that run's
+    messages for them (from its step failure's `failed_types`), else a pointer to it."""
+    messages: dict[str, str] = {}
+    for entry in context.instance.all_logs(run_id, of_type=DagsterEventType.STEP_FAILURE):
+        event = entry.dagster_event
+        user = event.step_failure_data.user_failure_data if event is not None else None
+        failed = user.metadata.get("failed_types") if user is not None else None
+        if failed is not None and isinstance(failed.value, dict):
+            messages |= {str(t): str(m) for t, m in failed.value.items() if t in type_ids}
+    found = {t: messages.get(t, f"failed in run {run_id}") for t in type_ids}
+    return Failure(
+        description=f"recorded as failed (nothing extracted in this run): "
+        f"{_failure_text(found, [], len(type_ids))}; they failed in run {run_id}",
+        metadata={
+            "failed_types": MetadataValue.json(found),
+            "failed_in_run": MetadataValue.dagster_run(run_id),
+        },
+    )
 
 
 def _keep_reporting(
