@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
@@ -72,6 +72,9 @@ class Setting(Generic[T]):
     """The value names a folder (the CLI option takes a path that is not a file)."""
     repeatable: bool = False
     """A comma-separated list (the CLI option may be given once per item)."""
+    valid: Callable[[Any], str | None] | None = None
+    """A check of the value beyond choices and range: what is wrong with it (a phrase following
+    the value, e.g. "is not a cron expression ..."), or None when it is fine."""
 
     def parse(self, text: str, *, source: str | None = None) -> T:
         """The typed value of `text` as written in the environment (or a config field).
@@ -131,6 +134,8 @@ class Setting(Generic[T]):
             raise ConfigurationError(
                 f"{where} is above its maximum {number_text(self.maximum)}; use {self.allowed}"
             )
+        if self.valid is not None and (problem := self.valid(value)) is not None:
+            raise ConfigurationError(f"{where} {problem}")
         return value
 
     def from_env(self, environ: Mapping[str, str] | None = None) -> T | None:
@@ -613,7 +618,26 @@ PLAN_SETTINGS: tuple[Setting[Any], ...] = (
 """What a plan is built and judged with, recorded in it: `plan` takes them, `push` only with
 --replan (a saved plan is pushed as it was judged)."""
 
+
 # Orchestration.
+def cron_problem(cron: str) -> str | None:
+    """What Dagster finds wrong with `cron` as the refresh schedule's cron expression, or None.
+
+    Dagster's own check, through its public API: the ScheduleDefinition it would build refuses
+    what Dagster refuses (not 5 fields, a field out of range such as minute 61, February 30).
+    """
+    from dagster import DagsterInvalidDefinitionError, ScheduleDefinition
+
+    try:
+        ScheduleDefinition(name="schedule_cron_check", cron_schedule=cron, job_name="check")
+    except DagsterInvalidDefinitionError:
+        return (
+            "is not a cron expression Dagster runs; use 5 fields, minute hour day-of-month "
+            "month day-of-week, e.g. '0 6 * * *' (06:00 UTC every day)"
+        )
+    return None
+
+
 SCHEDULE_CRON = Setting(
     "schedule_cron",
     str,
@@ -621,6 +645,7 @@ SCHEDULE_CRON = Setting(
     "QUAL_PIPELINE_SCHEDULE_CRON",
     description="When the refresh_every_type schedule runs, as a cron expression in UTC",
     read_by="code location",
+    valid=cron_problem,
 )
 API_CONCURRENCY = Setting(
     "api_concurrency",

@@ -1,5 +1,5 @@
 """`python -m qual_pipeline.cli ...`: the same as the `qual-pipeline` console script."""
 
-from qual_pipeline.cli.app import main
+from qual_pipeline.entry import main
 
 main()

@@ -1,7 +1,8 @@
 """The `qual-pipeline` command: one entry point for the whole product.
 
 Exit codes scripts can trust: 0 done, 1 the work failed or was refused (the message says why),
-2 bad usage or configuration, 130 interrupted.
+2 bad usage or configuration, 130 / 143 interrupted by SIGINT / SIGTERM (one line on stderr:
+`interrupted (SIGINT)`, or the command's own line; see `qual_pipeline.entry`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from qual_pipeline.cli.local_mturk import app as local_mturk_app
 from qual_pipeline.cli.plan import plan
 from qual_pipeline.cli.push import push
 from qual_pipeline.cli.refresh import refresh
-from qual_pipeline.cli.render import err
 from qual_pipeline.cli.score import score
 from qual_pipeline.cli.sql import sql
 from qual_pipeline.cli.ui import ui
@@ -80,8 +80,7 @@ def main() -> None:
     limit_malloc_arenas()
     try:
         app()
-    except KeyboardInterrupt:
-        err.print("interrupted")
+    except KeyboardInterrupt:  # the handler that raised it said so (qual_pipeline.entry)
         sys.exit(130)
 
 

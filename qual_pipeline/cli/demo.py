@@ -27,6 +27,7 @@ from rich.console import Console
 from rich.table import Table
 
 from qual_pipeline import settings
+from qual_pipeline.cli import preflight
 from qual_pipeline.cli.render import out, whole_words
 from qual_pipeline.lake.layout import lake_dir, warehouse_path
 from qual_pipeline.warehouse.sql_files import sql_text
@@ -58,6 +59,7 @@ def demo(
     types: Annotated[int, typer.Option(min=1, max=20, help="Qualification types.")] = 3,
 ) -> None:
     """Run the whole product end to end against a local MTurk: no credentials needed."""
+    preflight.check_environment()  # e.g. QUAL_PIPELINE_SCHEDULE_CRON: before anything is deleted
     raise typer.Exit(run_demo(data_dir.resolve(), workers=workers, types=types))
 
 

@@ -29,13 +29,28 @@ from qual_pipeline.cli.options import (
 from qual_pipeline.cli.render import fail, failures, say
 
 
+def file_path(text: str) -> Path:
+    """--website-csv's value as a path: refused (exit 2) when empty or a folder."""
+    if not text.strip():
+        raise typer.BadParameter(
+            "the option needs a file path, not an empty value: e.g. --website-csv workers.csv"
+        )
+    path = Path(text)
+    if path.is_dir():
+        raise typer.BadParameter(
+            f"{text!r} is a folder: name a file, e.g. {text.rstrip('/')}/workers.csv"
+        )
+    return path
+
+
 @takes_settings("export")
 def export(
     website_csv: Annotated[
         Path,
         typer.Option(
             "--website-csv",
-            dir_okay=False,
+            parser=file_path,
+            metavar="<file>",
             help="File to write in the requester website's worker CSV layout: Worker ID, then "
             "CURRENT-<type name> and an empty UPDATE-<type name> per mirrored type. Never "
             "inside the data folder or DAGSTER_HOME; an existing file only with --overwrite.",

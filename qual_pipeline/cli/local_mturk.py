@@ -15,7 +15,15 @@ import typer
 
 from qual_pipeline.cli.render import fail
 from qual_pipeline.local_mturk.faults import FaultConfig
-from qual_pipeline.local_mturk.generate import GENERATED_ACCESS_KEY_ID, generate
+from qual_pipeline.local_mturk.generate import (
+    GENERATED_ACCESS_KEY_ID,
+    MAX_QUALIFICATIONS,
+    MAX_SEED,
+    MAX_TYPES,
+    MAX_WORKERS,
+    generate,
+    size_problem,
+)
 from qual_pipeline.local_mturk.seed import DataError
 from qual_pipeline.local_mturk.server import DEFAULT_CLIENT_TIMEOUT, LocalMTurk
 from qual_pipeline.local_mturk.store import ENVIRONMENTS, EnvironmentMismatch
@@ -152,14 +160,20 @@ def serve(
 @app.command("generate")
 def generate_command(
     out: Annotated[Path, typer.Option(help="Where to write the JSON data set.")],
-    workers: Annotated[int, typer.Option(min=1, help="Number of workers.")] = 1000,
+    workers: Annotated[int, typer.Option(min=1, max=MAX_WORKERS, help="Number of workers.")] = 1000,
     types: Annotated[
         int,
         typer.Option(
-            min=1, help="Number of qualification types; the first is held by every worker."
+            min=1,
+            max=MAX_TYPES,
+            help="Number of qualification types; the first is held by every worker. Workers x "
+            f"types at most {MAX_QUALIFICATIONS:,}.",
         ),
     ] = 1,
-    seed: Annotated[int, typer.Option(help="Random seed: the same seed writes the same file.")] = 0,
+    seed: Annotated[
+        int,
+        typer.Option(min=0, max=MAX_SEED, help="Random seed: the same seed writes the same file."),
+    ] = 0,
 ) -> None:
     """Write a deterministic, realistic data set for `serve --data`.
 
@@ -169,6 +183,8 @@ def generate_command(
     worker the environment knows (holders, requesters and ~1% idle ones); other ids are unknown.
     One requester owns every type; its credentials are in the file.
     """
+    if problem := size_problem(workers, types):
+        raise fail(problem, 2)
     try:
         counts = generate(out, workers=workers, types=types, seed=seed)
     except OSError as exc:

@@ -113,12 +113,13 @@ def check_recorded_mturk(values: SettingValues) -> None:
 
 
 def check_environment() -> None:
-    """Every setting no option carries (e.g. QUAL_PIPELINE_SNAPSHOT_GRACE) is read from the
-    environment once, up front: a value it refuses (not a number, or outside its declared range)
+    """Every setting no option carries (e.g. QUAL_PIPELINE_SNAPSHOT_GRACE, and the code location's
+    QUAL_PIPELINE_SCHEDULE_CRON) is read from the environment once, up front: a value it refuses
+    (not a number, outside its declared range, a cron expression Dagster refuses)
     is one line naming the variable and the range, exit 2, before any work (the options' values
     are checked as typer reads them, `cli.options`)."""
     for setting in settings.SETTINGS:
-        if setting.flag is None and setting.read_by in ("mturk", "pipeline"):
+        if setting.flag is None and setting.read_by in ("mturk", "pipeline", "code location"):
             try:
                 setting.from_env()
             except settings.ConfigurationError as e:

@@ -7,6 +7,8 @@ stderr (`err`), results a script may read to stdout (`out`).
 from __future__ import annotations
 
 import json
+import os
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -19,6 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from qual_pipeline.progress import Progress as Report
 from qual_pipeline.progress import listening
@@ -30,12 +33,32 @@ if TYPE_CHECKING:
     from qual_pipeline.refresh import Materialized
 
 
+def stdout_gone() -> None:
+    """The reader of stdout went away (`qual-pipeline sql ... | head -1`): send the rest of the
+    output, and Python's flush at exit, to /dev/null, quietly, as Unix tools end when their
+    reader does. The command's exit code stays its work's (0 for a query printed): the reader
+    chose to read less (https://docs.python.org/3/library/signal.html#note-on-sigpipe)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+class _Console(Console):
+    """A rich console that, when its reader goes away (a closed pipe), writes nothing more and
+    lets the command go on, instead of rich's own `SystemExit(1)`."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        if self.file is sys.stdout:
+            stdout_gone()
+
+
 def console(*, stderr: bool = False) -> Console:
     """A console for stdout (or stderr) that, off a terminal (a pipe, a log file, cron, a
     container), never wraps a line of text: one logical line stays one physical line for grep and
     log parsers, however long. On a terminal, text wraps at the terminal's width between words.
     Tables keep the console's width (COLUMNS, else 80 off a terminal)."""
-    made = Console(stderr=stderr)
+    made = _Console(stderr=stderr)
     made.soft_wrap = not made.is_terminal
     return made
 
@@ -168,8 +191,8 @@ def whole_words(table: Table, rows: Sequence[Sequence[Any]], width: int) -> bool
     if fits:
         for column, minimum in zip(table.columns, widths, strict=False):
             column.min_width = minimum
-    for row in cells:
-        table.add_row(*row)
+    for row in cells:  # as Text: a value is never read as rich markup ("[bold]")
+        table.add_row(*(Text(visible(c)) for c in row))
     return fits
 
 

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import sys
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TextIO
 
 import typer
 from rich.markup import escape
 
 from qual_pipeline.cli import preflight
 from qual_pipeline.cli.options import SettingValues, open_cli_stores, takes_settings
-from qual_pipeline.cli.render import err, fail, out, query_table, warehouse_message
+from qual_pipeline.cli.render import err, fail, out, query_table, stdout_gone, warehouse_message
 from qual_pipeline.settings import ConfigurationError
 
 if TYPE_CHECKING:
@@ -89,11 +90,43 @@ def _empty(query: str) -> bool:
         return False  # a syntax error: running it reports it
 
 
+NESTED = ("list", "array", "struct", "map", "union")
+"""DuckDB type ids whose values csv and the table write as JSON (`to_json`)."""
+_NON_FINITE = re.compile(r'"(?:[^"\\]|\\.)*"|-?Infinity|NaN')
+"""A JSON string (left as it is) or one of the bare words DuckDB's to_json writes for a DOUBLE or
+FLOAT that is not finite, which JSON has no number for."""
+
+
+def json_text(value: str | None) -> str:
+    """DuckDB's `to_json` text of one value as valid JSON: null for NULL, and NaN, Infinity and
+    -Infinity (anywhere in it, also inside a list or struct) as the strings "NaN", "Infinity",
+    "-Infinity"."""
+    if value is None:
+        return "null"
+    if "NaN" not in value and "Infinity" not in value:
+        return value
+    return _NON_FINITE.sub(lambda m: m[0] if m[0][0] == '"' else f'"{m[0]}"', value)
+
+
+def as_text(type_id: str, column: int, output: str) -> str:
+    """The DuckDB expression writing result column `column` (from 1) of DuckDB type `type_id` as
+    text for `output`: json, every value as JSON (`to_json`); csv and table, lists, arrays,
+    structs, maps and unions as JSON and every other value as DuckDB's cast to VARCHAR."""
+    if output == "json" or type_id in NESTED:
+        return f"to_json(#{column})::VARCHAR"
+    return f"CAST(#{column} AS VARCHAR)"
+
+
 def run_query(query: str, stores: Stores, output: str, limit: int) -> int:
+    """Run `query` on a locked-down, read-only warehouse connection and print its result as
+    `output` (table, csv or json) on stdout; the exit code: 0 printed (also when the reader of
+    stdout closed it early), 1 the query failed or was refused, 2 an empty query.
+
+    Every value is written as DuckDB writes it (one rule for every type, `as_text`), so no DuckDB
+    type (an INTERVAL, a BLOB, a UUID, a MAP...) can fail to print."""
     import duckdb
 
     from qual_pipeline.stores.warehouse import WarehouseStoreError
-    from qual_pipeline.warehouse.checks import json_ready
 
     if _empty(query):
         return fail('the query is empty: pass one, e.g. qual-pipeline sql "SELECT 1"', 2).exit_code
@@ -103,12 +136,19 @@ def run_query(query: str, stores: Stores, output: str, limit: int) -> int:
         return fail(warehouse_message(e)).exit_code
     try:
         lock_down(con, allowed_directories(stores))
-        cursor = con.execute(query)
-        if cursor is None or cursor.description is None:
+        relation = con.sql(query)
+        if relation is None:
             err.print("the statement returned no rows")
             return 0
-        names = [d[0] for d in cursor.description]
-        rows = cursor.fetchall()
+        result = relation.execute()  # run once: the text below is made from these rows
+        names = list(result.columns)
+        texts = ", ".join(as_text(t.id, i, output) for i, t in enumerate(result.types, start=1))
+        rows = result.project(texts).fetchall()
+        nested = [i for i, t in enumerate(result.types) if t.id in NESTED]
+    except RuntimeError as e:  # DuckDB's 'Query interrupted', from a KeyboardInterrupt (Ctrl-C)
+        if isinstance(e.__cause__, KeyboardInterrupt):
+            return 130  # the signal's handler said `interrupted (SIGINT)` (qual_pipeline.entry)
+        raise
     except duckdb.Error as e:
         damaged = stores.warehouse.damage(e)  # a corrupt block the query read: not the query's
         if damaged is not None:
@@ -126,16 +166,43 @@ def run_query(query: str, stores: Stores, output: str, limit: int) -> int:
         return 1
     finally:
         con.close()
-    if output == "json":
-        print(
-            json.dumps(
-                [{n: json_ready(v) for n, v in zip(names, r, strict=True)} for r in rows], indent=1
-            )
-        )
-    elif output == "csv":
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(names)
-        writer.writerows([[json_ready(v) for v in r] for r in rows])
-    else:
-        out.print(query_table(names, [[json_ready(v) for v in r] for r in rows], limit, out.width))
+    if nested and output != "json":  # JSON inside a cell: valid JSON too
+        rows = [
+            tuple(json_text(v) if i in nested and v is not None else v for i, v in enumerate(r))
+            for r in rows
+        ]
+    if output == "table":
+        out.print(query_table(names, rows, limit, out.width))
+        return 0
+    try:
+        if output == "json":
+            write_json(names, rows, sys.stdout)
+        else:
+            write_csv(names, rows, sys.stdout)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        stdout_gone()
     return 0
+
+
+def write_json(names: list[str], rows: list[tuple[str | None, ...]], stream: TextIO) -> None:
+    """`rows` (each value DuckDB's to_json text, or None) as a JSON array of objects, one key per
+    column in the query's order, laid out as `json.dumps(..., indent=1)` lays it out."""
+    if not rows:
+        stream.write("[]\n")
+        return
+    keys = [json.dumps(name) for name in names]
+    stream.write("[\n")
+    for n, row in enumerate(rows):
+        fields = ",\n".join(
+            f"  {key}: {json_text(value)}" for key, value in zip(keys, row, strict=True)
+        )
+        stream.write(f" {{\n{fields}\n }}{',' if n < len(rows) - 1 else ''}\n")
+    stream.write("]\n")
+
+
+def write_csv(names: list[str], rows: list[tuple[str | None, ...]], stream: TextIO) -> None:
+    """`rows` (each value text, or None) as CSV with a header; NULL is an empty cell."""
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow(names)
+    writer.writerows(rows)

@@ -26,6 +26,7 @@ from typing import IO, Annotated, TextIO
 import typer
 
 from qual_pipeline import settings
+from qual_pipeline.cli import preflight
 from qual_pipeline.cli.options import SettingValues, takes_settings
 from qual_pipeline.cli.render import err, out
 
@@ -42,6 +43,7 @@ def ui(
     values: SettingValues,
 ) -> None:
     """Start a local MTurk and the Dagster UI (dagster dev) on dagster_home/ and workspace.yaml."""
+    preflight.check_environment()  # e.g. QUAL_PIPELINE_SCHEDULE_CRON, which the UI's code reads
     raise typer.Exit(
         run_ui(
             port=port,

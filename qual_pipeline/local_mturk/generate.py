@@ -19,6 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+MAX_WORKERS = 10_000_000
+"""Most workers a data set may have: 10 times the extraction bench's largest (1,000,000)."""
+MAX_TYPES = 10_000
+"""Most qualification types a data set may have."""
+MAX_QUALIFICATIONS = 50_000_000
+"""Most workers x types (the qualifications' upper bound): at about 190 bytes a qualification
+(10.3 MB for 55,668 in one run) a data set stays under about 10 GB, never filling a disk
+unasked."""
+MAX_SEED = 2**63 - 1
+
 GENERATED_ACCESS_KEY_ID = "LMTKGENERATED0000001"
 GENERATED_SECRET = "local-mturk-generated-secret-not-for-aws"
 
@@ -137,11 +147,27 @@ def _write_section(out: IO[str], name: str, records: Any, first: bool) -> None:
     out.write("\n]")
 
 
+def size_problem(workers: int, types: int) -> str | None:
+    """What is wrong with a data set of `workers` x `types` (outside 1..MAX_WORKERS,
+    1..MAX_TYPES, or more than MAX_QUALIFICATIONS together), naming the options; None if fine."""
+    if not 1 <= workers <= MAX_WORKERS:
+        return f"--workers {workers} is outside 1 to {MAX_WORKERS:,}"
+    if not 1 <= types <= MAX_TYPES:
+        return f"--types {types} is outside 1 to {MAX_TYPES:,}"
+    if workers * types > MAX_QUALIFICATIONS:
+        return (
+            f"--workers {workers:,} x --types {types:,} is {workers * types:,} qualifications at "
+            f"most, above the limit of {MAX_QUALIFICATIONS:,} (about 10 GB); use fewer workers "
+            "or types"
+        )
+    return None
+
+
 def generate(path: Path, *, workers: int, types: int, seed: int = 0) -> GeneratedCounts:
     """Write a --data document: the first type is held by every worker, the others by a share
-    of them (20% to 100%, drawn from the seed)."""
-    if workers < 1 or types < 1:
-        raise ValueError("workers and types must both be at least 1")
+    of them (20% to 100%, drawn from the seed). ValueError for a size `size_problem` refuses."""
+    if problem := size_problem(workers, types):
+        raise ValueError(problem)
     rng = random.Random(seed)
     type_ids = [_type_id(rng) for _ in range(types)]
     kinds = [rng.choice(("percent", "percent", "binary", "points")) for _ in range(types)]
