@@ -13,10 +13,18 @@ draws its charts after its push, and suggests a first query whose rows are sorte
 whole at 80 columns. A refresh of the project's data on that DAGSTER_HOME's instance afterwards
 sees every type of its own data, and discovery has nothing left to extract. (These were two tests,
 each running the demo: 90 s and 103 s in `make test`; one demo run serves both.)
+
+README, The Dagster UI, for a pip install, on the same install (it was a test of its own with a
+second install): from a folder holding nothing of the project, the documented
+`dagster dev -m qual_pipeline.definitions` target loads the installed code location, and
+`qual-pipeline dagster-home FOLDER` gives that DAGSTER_HOME the shipped run queue (at most 4 runs,
+2 extraction runs, 1 warehouse load) and pools. A bare `dagster dev` there exits 2, which is why
+the README names `-m`.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -52,6 +60,21 @@ OFFLINE = ("--no-deps", "--no-build-isolation", "--no-index")
 COUNTS = "SELECT count(*) > 0, count(DISTINCT qualification_type_id) FROM worker_qualifications"
 GENERATED = Requester(GENERATED_ACCESS_KEY_ID, GENERATED_SECRET)
 SCALES = {"binary": range(0, 2), "percent": range(0, 101)}  # by the word in a generated name
+README = (REPO / "README.md").read_text(encoding="utf-8")
+INSTANCE_PROBE = """
+import json
+from dagster import DagsterInstance
+import qual_pipeline
+instance = DagsterInstance.get()
+queue = instance.get_concurrency_config().run_queue_config
+slots = instance.event_log_storage.get_concurrency_info
+print(json.dumps({
+    "package": qual_pipeline.__file__,
+    "max_concurrent_runs": queue.max_concurrent_runs,
+    "tags": {limit["key"]: limit["limit"] for limit in queue.tag_concurrency_limits},
+    "pools": {pool: slots(pool).slot_count for pool in ("mturk_api", "warehouse")},
+}))
+"""
 
 
 def _environ(home: Path, dagster_home: Path) -> dict[str, str]:
@@ -70,6 +93,48 @@ def _environ(home: Path, dagster_home: Path) -> dict[str, str]:
         "DAGSTER_HOME": str(dagster_home),
         "COLUMNS": "80",
         "PIP_NO_INDEX": "1",
+    }
+
+
+def _check_the_readmes_dagster_dev_setup(
+    venv: Path, site_packages: Path, env: dict[str, str], user: Path
+) -> None:
+    """README's `qual-pipeline dagster-home` then `dagster dev -m qual_pipeline.definitions`,
+    run from `user` (nothing of the project) with the package installed in `venv`."""
+    python = str(venv / "bin" / "python")
+
+    def run(*cmd: str, **more: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            list(cmd), capture_output=True, text=True, env=env | more, cwd=user, timeout=180
+        )
+
+    # The README's commands, as it gives them.
+    assert "qual-pipeline dagster-home ~/qual_pipeline_dagster" in README
+    made = run(str(venv / "bin" / "qual-pipeline"), "dagster-home", str(user / "dh"))
+    assert made.returncode == 0, made.stderr
+    export, dev = made.stdout.splitlines()
+    assert export == f"export DAGSTER_HOME={user / 'dh'}"
+    assert dev == "dagster dev -m qual_pipeline.definitions -h 127.0.0.1 -p 3000" and dev in README
+    home = export.split("=", 1)[1]
+
+    # `dagster dev`'s code location target (`-m qual_pipeline.definitions`) loads there...
+    target = dev.split()[2:4]
+    dagster = [python, "-m", "dagster"]
+    loaded = run(*dagster, "definitions", "validate", *target, DAGSTER_HOME=home)
+    assert loaded.returncode == 0, loaded.stdout + loaded.stderr
+    # ... where a bare `dagster dev` finds nothing to load (what the README warns of)
+    bare = run(*dagster, "dev", "-p", "1", "-h", "127.0.0.1", DAGSTER_HOME=home)
+    assert bare.returncode == 2 and "No arguments given" in bare.stderr, bare.stderr
+
+    # The instance of that DAGSTER_HOME: the shipped run queue and pools, as the README says.
+    probe = run(python, "-c", INSTANCE_PROBE, DAGSTER_HOME=home)
+    assert probe.returncode == 0, probe.stderr
+    found = json.loads(probe.stdout)
+    assert Path(found.pop("package")).is_relative_to(site_packages)  # installed, not a checkout
+    assert found == {
+        "max_concurrent_runs": 4,
+        "tags": {"qual_pipeline/api": 2, "qual_pipeline/warehouse": 1},
+        "pools": {"mturk_api": 2, "warehouse": 1},
     }
 
 
@@ -131,6 +196,9 @@ def test_pip_install_then_demo_and_sql_from_an_empty_folder_then_the_projects_re
         check=True,
     )
     assert Path(imported.stdout.strip()).parent == package  # not the source tree
+    user = tmp_path / "user"  # nothing of the project: no workspace.yaml, no pyproject.toml
+    user.mkdir()
+    _check_the_readmes_dagster_dev_setup(venv, site_packages, env, user)
 
     command = str(venv / "bin" / "qual-pipeline")
     demo = subprocess.run(
