@@ -147,7 +147,7 @@ def check_extraction_complete(con: duckdb.DuckDBPyConnection) -> CheckResult:
             f"{len(found.by_type)} qualification type(s) have no complete snapshot loaded "
             f"({', '.join(named)}{f' and {more} more' if more else ''})"
         )
-    description = "; ".join(problems) + ". Their extraction did not finish: refresh again."
+    description = "; ".join(problems) + ". The extraction did not finish: refresh again."
     return CheckResult(
         name=result.name,
         passed=False,
