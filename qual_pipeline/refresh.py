@@ -158,8 +158,17 @@ def check_outcomes(result: ExecuteInProcessResult) -> tuple[list[str], list[str]
         listed += f" and {more:,} more" if more > 0 else ""
         where = f" Types: {listed}." if types else ""
         if e.severity == AssetCheckSeverity.ERROR:
+            # A whole-warehouse failure (offending rows beyond the named types' own, e.g. no
+            # types listing loaded) blocks every type's plan, named types or not.
+            offending = e.metadata.get("offending")
+            whole = not types or (
+                offending is not None
+                and isinstance(offending.value, int)
+                and offending.value > sum(types.values())
+            )
+            scope = "of every type" if whole else "of these types"
             blocking.append(
-                f"{e.check_name} (blocks plan and push of these types): "
+                f"{e.check_name} (blocks plan and push {scope}): "
                 f"{e.description or 'failed.'}{where}"
             )
         else:

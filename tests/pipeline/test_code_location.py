@@ -4,6 +4,7 @@ a local MTurk over HTTP, with the lake, warehouse, checks and push assets."""
 from __future__ import annotations
 
 import base64
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -336,6 +337,18 @@ def test_warnings_are_shown_and_blocking_checks_fail_the_load_run(pipeline_env: 
     assert blocking[0].startswith("unique_worker_qualifications (blocks plan and push")
     assert f"Types: {T2} (1)." in blocking[0]
     assert report(RefreshOutcome(check_failures=blocking), Console(stderr=True), 1.0) == 1
+
+    # The types' listing gone from the lake (as when it failed on a fresh instance): the check
+    # fails for the whole warehouse, and the message says it blocks every type, not "these".
+    shutil.rmtree(lake.root / "qualification_types")
+    for warehouse_file in data_dir.rglob("*.duckdb*"):  # a fresh warehouse, as on t4's machine
+        warehouse_file.unlink()
+    result = defs.resolve_job_def("load_warehouse").execute_in_process(
+        instance=instance, run_config=QUIET, raise_on_error=False
+    )
+    blocking, _warnings = check_outcomes(result)
+    (complete,) = [b for b in blocking if b.startswith("extraction_complete")]
+    assert complete.startswith("extraction_complete (blocks plan and push of every type): No ")
 
 
 TICK = datetime(2026, 11, 23, 6, tzinfo=UTC)
