@@ -34,6 +34,7 @@ from qual_pipeline.cli.options import (
     open_cli_stores,
     shared_profile,
     takes_settings,
+    typed,
 )
 from qual_pipeline.cli.render import err, fail, refresh_progress
 from qual_pipeline.interrupt import stopping_on_signals
@@ -56,11 +57,13 @@ def refresh(
         ),
     ] = False,
     *,
+    ctx: typer.Context,
     values: SettingValues,
 ) -> None:
     """Discover, extract every type into the lake (one run, many types at once) and load the
     warehouse, through the same Dagster definitions the UI uses (runs appear in the UI when
     DAGSTER_HOME is set)."""
+    refuse_blank_types_option(ctx)
     preflight.check("refresh", values)
     preflight.check_dagster_home(retry_failed=retry_failed)
     # One refresh per data folder in the local profile; the shared profile has no local folder
@@ -74,6 +77,19 @@ def refresh(
         # A mistake in the type list names what the user wrote: the flag, or the variable.
         code = run_refresh(values, retry_failed=retry_failed, types_source=named(settings.TYPES))
     raise typer.Exit(code)
+
+
+def refuse_blank_types_option(ctx: typer.Context) -> None:
+    """Exit 2 with one line when --types was typed but holds no text (`--types ""`, or
+    `--types "$(cat ids.txt)"` of an empty file): every type is `--types` left out, never a
+    blank list. A blank QUAL_PIPELINE_TYPES stays unset (the default), as every variable does."""
+    given = ctx.params.get(settings.TYPES.name)
+    if typed(settings.TYPES) and not (given or "").strip():
+        raise fail(
+            f"{settings.TYPES.flag} is blank: list type ids separated by commas, spaces or line "
+            f"breaks, or leave {settings.TYPES.flag} out to refresh every type you own",
+            2,
+        )
 
 
 def instance_for_cli() -> DagsterInstance:
