@@ -185,7 +185,8 @@ def _run_refresh(
 
 
 def interrupted(signum: int, outcome: RefreshOutcome | None, console: Console) -> int:
-    """The one line an interrupted refresh prints; returns 128 + the signal number."""
+    """The line an interrupted refresh prints, after the types that had failed before the stop
+    (as `report` shows them); returns 128 + the signal number."""
     name = signal.Signals(signum).name
     if outcome is not None and outcome.loaded:
         console.print(
@@ -196,12 +197,20 @@ def interrupted(signum: int, outcome: RefreshOutcome | None, console: Console) -
         )
         return 128 + signum
     done = ""
+    failed = []
+    if outcome is not None:
+        # Types that failed before the stop: shown as a refresh with failures shows them.
+        failed = [(t, m) for t, m in outcome.failures.items() if t not in NOT_TYPES]
+        print_type_failures(failed, console)
     if outcome is not None and outcome.requested:
         done = f" after {len(outcome.extracted):,} of {outcome.requested:,} type(s) were extracted"
+        if failed:
+            done += f" and {len(failed):,} had failed (listed above)"
+    missing = "the failed and missing types" if failed else "what is missing"
     console.print(
         f"[bold red]interrupted[/] ({name}){done}: no MTurk request was sent after the signal, "
         "the warehouse was not loaded (it is as it was). Run the refresh again to finish "
-        "(with DAGSTER_HOME set, --retry-failed extracts only what is missing).",
+        f"(with DAGSTER_HOME set, --retry-failed extracts only {missing}).",
         highlight=False,
         soft_wrap=True,
     )
@@ -232,17 +241,7 @@ def report(
     # warehouse load) is always shown in full, after them.
     types = [(name, message) for name, message in failures if name not in NOT_TYPES]
     runs = [(name, message) for name, message in failures if name in NOT_TYPES]
-    for name, message in types[:FAILURES_SHOWN]:
-        console.print(
-            f"[bold red]failed:[/] {name}: {escape(message)}", highlight=False, soft_wrap=True
-        )
-    if len(types) > FAILURES_SHOWN:
-        console.print(
-            f"[bold red]failed:[/] {len(types) - FAILURES_SHOWN:,} more type(s): "
-            f"{listed([name for name, _ in types[FAILURES_SHOWN:]])}",
-            highlight=False,
-            soft_wrap=True,
-        )
+    print_type_failures(types, console)
     for name, message in runs:
         console.print(
             f"[bold red]failed:[/] {name}: {escape(message)}", highlight=False, soft_wrap=True
@@ -283,6 +282,22 @@ def report(
         f"{status}: {len(outcome.type_ids):,} type(s){extracted} in {seconds:.1f} s{warned}"
     )
     return 0 if outcome.ok else 1
+
+
+def print_type_failures(types: list[tuple[str, str]], console: Console) -> None:
+    """One `failed:` line per failed type (id, message) for the first FAILURES_SHOWN, then one
+    line counting the rest and listing their ids (`listed`)."""
+    for name, message in types[:FAILURES_SHOWN]:
+        console.print(
+            f"[bold red]failed:[/] {name}: {escape(message)}", highlight=False, soft_wrap=True
+        )
+    if len(types) > FAILURES_SHOWN:
+        console.print(
+            f"[bold red]failed:[/] {len(types) - FAILURES_SHOWN:,} more type(s): "
+            f"{listed([name for name, _ in types[FAILURES_SHOWN:]])}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 FAILURES_SHOWN = 20
