@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.mturk import REGION, REQUESTER, Requester
+from support.mturk import REQUESTER, Requester, mturk_variables
 
 from qual_pipeline.local_mturk.server import FaultConfig, LocalMTurk
 
@@ -94,15 +94,7 @@ def mturk_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[..., 
     variables it set, e.g. to pass to a subprocess."""
 
     def apply(mturk: LocalMTurk, requester: Requester = REQUESTER) -> dict[str, str]:
-        env = {
-            "AWS_ACCESS_KEY_ID": requester.access_key_id,
-            "AWS_SECRET_ACCESS_KEY": requester.secret_access_key,
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
-            "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
-            "AWS_EC2_METADATA_DISABLED": "true",
-            "MTURK_ENDPOINT_URL": mturk.endpoint_url,
-        }
+        env = mturk_variables(mturk.endpoint_url, requester, tmp_path)
         monkeypatch.delenv("AWS_PROFILE", raising=False)
         monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
         for key, value in env.items():

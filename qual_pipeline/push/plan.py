@@ -25,7 +25,12 @@ from typing import Any, Literal
 import duckdb
 
 from qual_pipeline.push import inputs as inputs_module
-from qual_pipeline.push.inputs import InputError, load_csv_table, load_website_csv
+from qual_pipeline.push.inputs import (
+    InputError,
+    create_whole_number_macros,
+    load_csv_table,
+    load_website_csv,
+)
 from qual_pipeline.settings import ConfigurationError
 from qual_pipeline.stores.warehouse import shown_memory_limit
 from qual_pipeline.warehouse.sql_files import SQL_DIR, sql_source, sql_text
@@ -231,6 +236,7 @@ def prepare_model(
             "CAST(NULL AS VARCHAR) AS kind, CAST(NULL AS VARCHAR) AS qualification_request_id, "
             "CAST(NULL AS VARCHAR) AS status WHERE false"
         )
+    create_whole_number_macros(con)
     con.execute("SET VARIABLE inputs_dir = ?", [str(Path(inputs_dir).resolve())])
     con.execute("SET VARIABLE allow_grants = ?", [allow_grants])
     con.execute("SET VARIABLE allow_revokes = ?", [allow_revokes])

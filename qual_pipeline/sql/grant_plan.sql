@@ -20,8 +20,8 @@ WITH decisions AS (
         CAST(decision AS VARCHAR) AS decision_as_written,
         CAST(integer_value AS VARCHAR) AS raw_value,
         typeof(integer_value) = 'VARCHAR' AS is_text,
-        trim(CAST(integer_value AS VARCHAR)) AS value_text,
-        TRY_CAST(trim(CAST(integer_value AS VARCHAR)) AS DOUBLE) AS number,
+        trim_spaces(CAST(integer_value AS VARCHAR)) AS value_text,
+        TRY_CAST(trim_spaces(CAST(integer_value AS VARCHAR)) AS DOUBLE) AS number,
         nullif(trim(CAST(reason AS VARCHAR)), '') AS reject_reason,
         TRY_CAST(source_line AS BIGINT) AS source_line,
         CAST(input_problem AS VARCHAR) AS input_problem
@@ -49,8 +49,7 @@ checked AS (
             WHEN number < -2147483648 OR number > 2147483647
                 THEN 'integer_value is outside the 32-bit range -2147483648..2147483647'
             -- text as in push_plan.sql: digits, an optional sign, optionally a point and zeros
-            WHEN is_text AND translate(value_text, '0123456789', '') <> ''
-                AND NOT regexp_full_match(value_text, '\s*[+-]?[0-9]+([.]0+)?\s*')
+            WHEN is_text AND NOT written_in_digits(value_text)
                 THEN 'integer_value is not written in digits: write the whole number as digits '
                     || '(e.g. 1000 or 1000.0; not 1_000 or 1e3)'
         END AS row_problem,

@@ -3,7 +3,9 @@
 -- The type name after `UPDATE-` is matched exactly (case and spaces included) to
 -- qualification_types.name; a cell is a score when it is a whole number written in digits (an
 -- optional sign, then ASCII digits, then optionally a point and zeros: 95, -3, 95.0; surrounding
--- spaces ignored; not 1_000, 1e3 or 1,000) and a revocation when it says Revoke in any case.
+-- spaces, any Unicode whitespace, ignored; not 1_000, 1e3 or 1,000) and a revocation when it says
+-- Revoke in any case. trim_spaces and written_in_digits are the macros of
+-- qual_pipeline.push.inputs.WHOLE_NUMBER_MACROS, the rule of push_plan.sql and grant_plan.sql.
 -- Anything else, or a column whose name matches no type of yours or more than one, becomes a row
 -- with input_problem set, naming the column: push_plan rejects it.
 -- Input: TEMP table website_cells (worker_id, column_name, type_name, raw_value, source_line),
@@ -20,8 +22,9 @@ WITH named AS (
 cells AS (
     SELECT
         c.*,
-        lower(trim(c.raw_value)) = 'revoke' AS is_revoke,
-        TRY_CAST(trim(c.raw_value) AS DOUBLE) AS number,
+        trim_spaces(c.raw_value) AS value_text,
+        lower(trim_spaces(c.raw_value)) = 'revoke' AS is_revoke,
+        TRY_CAST(trim_spaces(c.raw_value) AS DOUBLE) AS number,
         n.qualification_type_id,
         coalesce(n.types, 0) AS types
     FROM website_cells AS c
@@ -46,8 +49,7 @@ SELECT
         WHEN is_revoke THEN NULL
         WHEN number IS NULL OR NOT isfinite(number) OR number <> trunc(number)
             THEN 'the value is neither a whole number nor Revoke'
-        WHEN translate(raw_value, '0123456789', '') <> ''
-            AND NOT regexp_full_match(raw_value, '\s*[+-]?[0-9]+([.]0+)?\s*')
+        WHEN NOT written_in_digits(value_text)
             THEN 'the value is not written in digits: write the whole number as digits (e.g. '
                 || '1000 or 1000.0; not 1_000 or 1e3)'
     END AS input_problem

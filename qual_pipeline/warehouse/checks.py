@@ -23,6 +23,8 @@ import pycountry
 from qual_pipeline.warehouse.sql_files import registered, sql_text
 
 EXAMPLES = 10
+CHECK_TYPES_NAMED = 5
+"""How many types a check's description names; the metadata's by_type holds them all."""
 DEFAULT_MAX_ROW_DROP_SHARE = 0.5
 DEFAULT_CLOCK_SKEW = timedelta(minutes=5)
 
@@ -71,13 +73,12 @@ def _offending(
 ) -> _Found:
     params = params or {}
     # fetchall, not fetchone: a result left unfinished blocks the connection's next statement.
-    by_type = {
-        str(t): int(n)
-        for t, n in con.execute(
-            f"SELECT qualification_type_id, count(*) FROM ({query}\n) GROUP BY ALL", params
-        ).fetchall()
-    }
-    count = sum(by_type.values())
+    counts = con.execute(
+        f"SELECT qualification_type_id, count(*) FROM ({query}\n) GROUP BY ALL", params
+    ).fetchall()
+    # Rows without a type (a failure of the whole warehouse) count, but belong to no type.
+    by_type = {str(t): int(n) for t, n in counts if t is not None}
+    count = sum(int(n) for _, n in counts)
     if not count:
         return _Found(0, [], {})
     cursor = con.execute(f"SELECT * FROM ({query}\n) LIMIT {EXAMPLES}", params)
@@ -113,20 +114,47 @@ def check_unique_worker_qualifications(con: duckdb.DuckDBPyConnection) -> CheckR
 
 
 def check_extraction_complete(con: duckdb.DuckDBPyConnection) -> CheckResult:
-    """Blocking: every mirrored type has a loaded snapshot whose extraction figures add up.
+    """Blocking: every type the warehouse knows of has a loaded snapshot whose figures add up.
 
-    Fails for a type listed in qualification_types without a loaded worker_qualifications
-    snapshot (its extraction failed or has not run), or whose newest snapshot's footer counts
-    Granted plus Revoked rows differently from the rows in the file.
+    Fails for the whole warehouse (a row without a type) when types' tables were loaded but no
+    qualification_types snapshot ever was (the types' listing failed: which types are missing
+    cannot be told); for a type listed in qualification_types, or with a qualification_requests
+    snapshot loaded, without a loaded worker_qualifications snapshot (its extraction failed or
+    has not run); and for a type whose newest snapshot's footer counts Granted plus Revoked rows
+    differently from the rows in the file. The description names what is missing and the first
+    types (up to CHECK_TYPES_NAMED).
     """
     found = _offending(con, sql_text("checks/incomplete_extractions"))
-    return _result(
+    result = _result(
         "extraction_complete",
         True,
         found,
         "Every mirrored qualification type has a complete snapshot loaded.",
-        "{offending} qualification types have no complete snapshot loaded: their extraction "
-        "did not finish. Extract them again.",
+        "",
+    )
+    if found.count == 0:
+        return result
+    problems: list[str] = []
+    if found.count > sum(found.by_type.values()):
+        problems.append(
+            "no qualification_types snapshot was loaded: the types' listing failed to extract, "
+            "so the warehouse cannot tell which qualification types are missing"
+        )
+    if found.by_type:
+        named = sorted(found.by_type)[:CHECK_TYPES_NAMED]
+        more = len(found.by_type) - len(named)
+        problems.append(
+            f"{len(found.by_type)} qualification type(s) have no complete snapshot loaded "
+            f"({', '.join(named)}{f' and {more} more' if more else ''})"
+        )
+    description = "; ".join(problems) + ". The extraction did not finish: refresh again."
+    return CheckResult(
+        name=result.name,
+        passed=False,
+        blocking=True,
+        description=description[0].upper() + description[1:],
+        metadata=result.metadata,
+        by_type=result.by_type,
     )
 
 
@@ -325,13 +353,15 @@ def check_failures(
     con: duckdb.DuckDBPyConnection, load_id: str, type_ids: list[str] | None = None
 ) -> list[CheckFailure]:
     """Checks a load failed, per type: for `type_ids` only when given (plus whole-warehouse
-    failures that name no type), blocking ones first."""
+    failures that name no type: a check's summary row counting more offending rows than its
+    per-type rows hold), blocking ones first."""
     rows = con.execute(
         "SELECT check_name, qualification_type_id, offending, blocking, description "
         "FROM check_results AS c WHERE load_id = ? AND NOT passed AND ("
-        "  qualification_type_id IS NOT NULL OR NOT EXISTS ("
-        "    SELECT 1 FROM check_results AS t WHERE t.load_id = c.load_id "
-        "    AND t.check_name = c.check_name AND t.qualification_type_id IS NOT NULL)) "
+        "  qualification_type_id IS NOT NULL OR offending > ("
+        "    SELECT coalesce(sum(t.offending), 0) FROM check_results AS t "
+        "    WHERE t.load_id = c.load_id AND t.check_name = c.check_name "
+        "    AND t.qualification_type_id IS NOT NULL)) "
         "ORDER BY NOT blocking, check_name, qualification_type_id",
         [load_id],
     ).fetchall()

@@ -19,7 +19,14 @@ from typing import Any
 import duckdb
 import pytest
 from support.folders import AS_A_USER, remount, small_disk
-from support.mturk import REGION, REQUESTER, make_data, qualification, qualification_type, type_id
+from support.mturk import (
+    REQUESTER,
+    make_data,
+    mturk_variables,
+    qualification,
+    qualification_type,
+    type_id,
+)
 
 from qual_pipeline.local_mturk.server import LocalMTurk
 
@@ -72,15 +79,7 @@ def refreshed_once(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[st
     root = tmp_path_factory.mktemp("refreshed_once")
     with LocalMTurk(data=world_data()) as server, pytest.MonkeyPatch.context() as patch:
         patch.delenv("DAGSTER_HOME", raising=False)  # a throw-away instance, as in every test
-        env = {
-            "AWS_ACCESS_KEY_ID": REQUESTER.access_key_id,
-            "AWS_SECRET_ACCESS_KEY": REQUESTER.secret_access_key,
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_CONFIG_FILE": str(root / "no-aws-config"),
-            "AWS_SHARED_CREDENTIALS_FILE": str(root / "no-aws-credentials"),
-            "AWS_EC2_METADATA_DISABLED": "true",
-            "MTURK_ENDPOINT_URL": server.endpoint_url,
-        }
+        env = mturk_variables(server.endpoint_url, REQUESTER, root)
         for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
             patch.delenv(key, raising=False)
         done = qual_pipeline("refresh", "--data-dir", str(root / "data"), env=env)

@@ -388,3 +388,70 @@ def test_an_update_column_named_twice_is_refused_naming_the_column(tmp_path: Pat
         "('UPDATE-Expert', column 3, and 'update-Expert', column 4): its cells would be two "
         "values for one worker; keep one of the two columns"
     ]
+
+
+def header_world(tmp_path: Path) -> list[str]:
+    """A warehouse (no MTurk: plan needs none) where W[0] holds Expert and Accuracy."""
+    World(
+        types=[ACCURACY, EXPERT],
+        names=NAMES,
+        qualifications=[(EXPERT, W[0], "Granted", 1), (ACCURACY, W[0], "Granted", 10)],
+    ).warehouse(tmp_path / "data")
+    return ["--data-dir", str(tmp_path / "data")]
+
+
+def test_update_headers_are_read_with_surrounding_spaces_trimmed(tmp_path: Path) -> None:
+    """Header names are trimmed (any Unicode whitespace), as in the files of inputs/: a column
+    ` UPDATE-Expert` was silently ignored (its cells dropped) next to another UPDATE- column."""
+    common = header_world(tmp_path)
+    website = write_website_csv(
+        tmp_path / "w.csv",
+        [[W[0], "5", "50"]],
+        ["Worker ID", " UPDATE-Expert", f"\xa0UPDATE-{NAMES[ACCURACY]}\t"],
+    )
+    result = push_cli(
+        "plan", *common, "--website-csv", str(website), "--max-share", "1", "--output", "json"
+    )
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)["rows"]
+    assert sorted(
+        (r["qualification_type_id"], r["action"], r["new_value"]) for r in rows
+    ) == sorted([(EXPERT, "update", 5), (ACCURACY, "update", 50)])
+
+
+def test_an_update_column_named_twice_after_trimming_is_refused(tmp_path: Path) -> None:
+    common = header_world(tmp_path)
+    website = write_website_csv(
+        tmp_path / "w.csv", [[W[0], "5", "6"]], ["Worker ID", "UPDATE-Expert", " UPDATE-Expert"]
+    )
+    result = push_cli("plan", *common, "--website-csv", str(website))
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == (
+        f"error: {website}, line 1: the header names the column UPDATE-Expert twice "
+        "('UPDATE-Expert', column 2, and ' UPDATE-Expert', column 3): its cells would be two "
+        "values for one worker; keep one of the two columns"
+    )
+
+
+@pytest.mark.parametrize(
+    "column",
+    ["UPDATE Expert", "update_Expert", "UPDATE -Expert", "Update - Expert", "UPDATE\u2013Expert"],
+)
+@pytest.mark.parametrize("alone", [False, True], ids=["next-to-another", "alone"])
+def test_a_column_that_looks_like_an_update_column_is_refused_naming_it(
+    tmp_path: Path, column: str, alone: bool
+) -> None:
+    """No column that looks like UPDATE-<type name> (another case, spaces, another separator) is
+    dropped silently: its cells would be changes the plan never shows. A website column that
+    asks for something else (`UPDATE BlockStatus`) is counted as not applied, as before."""
+    common = header_world(tmp_path)
+    header = ["Worker ID", "UPDATE BlockStatus", column] + ([] if alone else ["UPDATE-Expert"])
+    website = write_website_csv(tmp_path / "w.csv", [[W[0], "", "5", "6"][: len(header)]], header)
+    result = push_cli("plan", *common, "--website-csv", str(website))
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == (
+        f"error: {website}, line 1: the column {column!r} (column 3) looks like an "
+        "UPDATE-<type name> column but is not one, so its cells would be ignored: write its "
+        "header as UPDATE-<type name> (UPDATE, a hyphen, then the type name as MTurk shows it) "
+        "or remove the column"
+    )

@@ -1,6 +1,7 @@
 """What a "whole number" is in the files a user edits (desired_scores.csv and the website CSV's
 UPDATE- cells), through `qual-pipeline plan` as a user runs it: digits, with an optional sign and
-optionally a point and zeros (`95.0`, as a spreadsheet may export it), surrounding spaces ignored.
+optionally a point and zeros (`95.0`, as a spreadsheet may export it), surrounding spaces (any
+Unicode whitespace, a no-break space included) ignored, one rule in all three files.
 What DuckDB's cast also reads as a number (`1_000`, `1e3`, `1.5e1`) is a rejected row with its
 reason; it was read as 1000, 1000 and 15. A model returning numbers (not text) is checked by value.
 """
@@ -18,7 +19,19 @@ from support.mturk import type_id, worker_id
 
 T1 = type_id(91)
 W = [worker_id(i) for i in range(20)]
-ACCEPTED = {"1.0": 1, "95.00": 95, " 7 ": 7, "-0": 0, "+12": 12, "007": 7}
+ACCEPTED = {
+    "1.0": 1,
+    "95.00": 95,
+    " 7 ": 7,
+    "-0": 0,
+    "+12": 12,
+    "007": 7,
+    # Unicode spaces around (str.isspace): no-break spaces as spreadsheets export them, a tab,
+    # an ideographic space. The website CSV rejected the first as "not written in digits".
+    "\xa08\xa0": 8,
+    "9\t": 9,
+    "\u300010": 10,
+}
 REFUSED = ["1_000", "1e3", "1.5e1", "1E3", "-2e0"]
 NOT_A_NUMBER = ["1,000", "\uff11\uff12", "1.5"]  # a thousands comma, full-width digits, a fraction
 

@@ -8,6 +8,7 @@ that start servers (`local_mturk`, `mturk_env`) are in tests/conftest.py.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -35,6 +36,21 @@ class Requester:
 REQUESTER = Requester("LOCALTESTREQUESTER01", "local-mturk-test-secret-one")
 OTHER_REQUESTER = Requester("LOCALTESTREQUESTER02", "local-mturk-test-secret-two")
 REGION = "us-east-1"
+
+
+def mturk_variables(endpoint_url: str, requester: Requester, folder: Path) -> dict[str, str]:
+    """The variables that point boto3's standard credential chain and MTURK_ENDPOINT_URL at a
+    local MTurk: `requester`'s keys, no config files (named in `folder`, never created), no
+    instance metadata."""
+    return {
+        "AWS_ACCESS_KEY_ID": requester.access_key_id,
+        "AWS_SECRET_ACCESS_KEY": requester.secret_access_key,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_CONFIG_FILE": str(folder / "no-aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(folder / "no-aws-credentials"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "MTURK_ENDPOINT_URL": endpoint_url,
+    }
 
 
 def type_id(n: int) -> str:

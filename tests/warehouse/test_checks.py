@@ -11,7 +11,14 @@ from typing import TypeVar
 import duckdb
 import pytest
 from support.stores import read_warehouse, stores_of
-from warehouse_lake import T1, T2, worker, write_qualification_types, write_worker_qualifications
+from warehouse_lake import (
+    T1,
+    T2,
+    worker,
+    write_qualification_requests,
+    write_qualification_types,
+    write_worker_qualifications,
+)
 
 from qual_pipeline.warehouse import (
     BLOCKING_CHECKS,
@@ -231,6 +238,44 @@ def test_a_mirrored_type_without_a_complete_snapshot_fails_the_extraction_check(
     problems = {e["qualification_type_id"]: e["problem"] for e in result.metadata["examples"]}
     assert "has not finished" in problems["3NEWTYPE00000000000000000000"]
     assert "counts 3 rows by status, the file holds 2" in problems[FLAG]
+
+
+def test_types_tables_without_a_qualification_types_snapshot_fail_the_extraction_check(
+    data_dir: Path,
+) -> None:
+    """The tester's t4: the types' listing failed on a fresh instance, some types landed. The
+    warehouse cannot tell which types are missing, so the check fails for the whole warehouse
+    (and blocks plan and push of every type); a type whose requests landed without its workers
+    is named."""
+    write_worker_qualifications(data_dir, SKILL, [worker("A", 10)], T1)
+    write_worker_qualifications(data_dir, FLAG, [], T1)  # a type with no workers landed too
+    lost = [f"3LOST{i:023d}" for i in range(7)]
+    for type_id in lost:  # the requests landed, the workers did not
+        write_qualification_requests(data_dir, type_id, [], T1)
+    result = load_warehouse(stores_of(data_dir), now=NOW)
+    check = {c.name: c for c in result.checks}["extraction_complete"]
+    assert not check.passed and check.blocking
+    assert check.by_type == dict.fromkeys(lost, 1)
+    assert check.metadata["offending"] == 8  # 7 types and the missing listing
+    assert check.description.startswith("No qualification_types snapshot was loaded")
+    assert "7 qualification type(s) have no complete snapshot loaded (" in check.description
+    assert ", ".join(lost[:5]) + " and 2 more)" in check.description
+    assert [c.name for c in result.checks if not c.passed] == ["extraction_complete"]
+    con = read_warehouse(data_dir)
+    try:
+        failures = check_failures(con, result.load_id, [SKILL])
+    finally:
+        con.close()
+    # SKILL itself landed, but the warehouse-wide failure blocks it as well.
+    assert [(f.check_name, f.qualification_type_id) for f in failures] == [
+        ("extraction_complete", None)
+    ]
+    # The listing lands on the next refresh: every type it lists landed, the check passes.
+    write_qualification_types(data_dir, [{"qualification_type_id": t} for t in (SKILL, FLAG)], T2)
+    for type_id in lost:
+        write_worker_qualifications(data_dir, type_id, [worker("B", 5)], T2)
+    after = load_warehouse(stores_of(data_dir), now=NOW)
+    assert [c.passed for c in after.checks] == [True] * 6
 
 
 def test_a_row_count_drop_beyond_the_share_fails(data_dir: Path) -> None:
