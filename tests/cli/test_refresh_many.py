@@ -515,13 +515,13 @@ def test_a_refresh_stopped_after_a_type_failed_names_it(
     """Two runs (the listed types are apart): the first one's type fails, SIGTERM comes while the
     second is paging; the interrupted output names the failed type, exit 143."""
     failing, skipped, slow = type_id(100), type_id(101), type_id(102)
-    server = local_mturk(data=many_types_data(3, big={failing: 250, slow: 3000}))
+    server = local_mturk(data=many_types_data(3, big={failing: 250, slow: 5000}))
     env = {**mturk_env(server), "DAGSTER_HOME": str(tmp_path / "dagster_home")}
     (tmp_path / "dagster_home").mkdir()
     (tmp_path / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     data = tmp_path / "data"
     assert refresh(env, data).returncode == 0  # every type a partition: the two listed are apart
-    server.set_faults(FaultConfig(failing_type=failing, latency_ms=100))
+    server.set_faults(FaultConfig(failing_type=failing, latency_ms=300))  # slow: 15 s of pages
     command = [str(SCRIPT), "refresh", "--data-dir", str(data), "--max-attempts", "1"]
     process = subprocess.Popen(
         [*command, "--types", f"{failing},{slow}"],
@@ -552,5 +552,5 @@ def test_a_refresh_stopped_after_a_type_failed_names_it(
     assert skipped not in text
     last = lines[-1]
     assert last.startswith("interrupted (SIGTERM) after 0 of 2 type(s) were extracted and 1 had "
-                           "failed (listed above): "), last  # fmt: skip
+                           "failed (listed above): "), text  # fmt: skip
     assert "Traceback" not in text
