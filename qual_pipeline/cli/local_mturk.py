@@ -7,6 +7,8 @@ import signal
 import sqlite3
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 from typing import Annotated
@@ -186,7 +188,8 @@ def generate_command(
     if problem := size_problem(workers, types):
         raise fail(problem, 2)
     try:
-        counts = generate(out, workers=workers, types=types, seed=seed)
+        with _stopped_by_signals(out):
+            counts = generate(out, workers=workers, types=types, seed=seed)
     except OSError as exc:
         raise fail(f"--out {out}: {exc.strerror}", 2) from None
     typer.echo(
@@ -200,6 +203,43 @@ def generate_command(
     )
     for line in credential_exports(out.resolve()):
         typer.echo(f"  {line}")
+
+
+class _Signalled(BaseException):
+    """SIGINT or SIGTERM while a data set is written: raised where the writing is, so its
+    `finally` removes the temporary file (BaseException: no handler of errors takes it)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextmanager
+def _stopped_by_signals(out: Path) -> Iterator[None]:
+    """Inside the block SIGINT and SIGTERM stop the writing at once (the temporary file is
+    removed, `out` is as it was), one line says so, exit 128 + the signal. (The console
+    script's own SIGTERM handler exits at once, which would leave the temporary file behind.)"""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        raise _Signalled(signum)
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    except _Signalled as stopped:
+        name = signal.Signals(stopped.signum).name
+        print(
+            f"interrupted ({name}): no data set was written; {out} is as it was",
+            file=sys.stderr,
+            flush=True,
+        )
+        raise typer.Exit(128 + stopped.signum) from None
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def credential_exports(data: Path) -> list[str]:

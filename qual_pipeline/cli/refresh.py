@@ -34,6 +34,7 @@ from qual_pipeline.cli.options import (
     open_cli_stores,
     shared_profile,
     takes_settings,
+    typed,
 )
 from qual_pipeline.cli.render import err, fail, refresh_progress
 from qual_pipeline.interrupt import stopping_on_signals
@@ -56,11 +57,13 @@ def refresh(
         ),
     ] = False,
     *,
+    ctx: typer.Context,
     values: SettingValues,
 ) -> None:
     """Discover, extract every type into the lake (one run, many types at once) and load the
     warehouse, through the same Dagster definitions the UI uses (runs appear in the UI when
     DAGSTER_HOME is set)."""
+    refuse_blank_types_option(ctx)
     preflight.check("refresh", values)
     preflight.check_dagster_home(retry_failed=retry_failed)
     # One refresh per data folder in the local profile; the shared profile has no local folder
@@ -74,6 +77,19 @@ def refresh(
         # A mistake in the type list names what the user wrote: the flag, or the variable.
         code = run_refresh(values, retry_failed=retry_failed, types_source=named(settings.TYPES))
     raise typer.Exit(code)
+
+
+def refuse_blank_types_option(ctx: typer.Context) -> None:
+    """Exit 2 with one line when --types was typed but holds no text (`--types ""`, or
+    `--types "$(cat ids.txt)"` of an empty file): every type is `--types` left out, never a
+    blank list. A blank QUAL_PIPELINE_TYPES stays unset (the default), as every variable does."""
+    given = ctx.params.get(settings.TYPES.name)
+    if typed(settings.TYPES) and not (given or "").strip():
+        raise fail(
+            f"{settings.TYPES.flag} is blank: list type ids separated by commas, spaces or line "
+            f"breaks, or leave {settings.TYPES.flag} out to refresh every type you own",
+            2,
+        )
 
 
 def instance_for_cli() -> DagsterInstance:
@@ -169,7 +185,8 @@ def _run_refresh(
 
 
 def interrupted(signum: int, outcome: RefreshOutcome | None, console: Console) -> int:
-    """The one line an interrupted refresh prints; returns 128 + the signal number."""
+    """The line an interrupted refresh prints, after the types that had failed before the stop
+    (as `report` shows them); returns 128 + the signal number."""
     name = signal.Signals(signum).name
     if outcome is not None and outcome.loaded:
         console.print(
@@ -180,12 +197,20 @@ def interrupted(signum: int, outcome: RefreshOutcome | None, console: Console) -
         )
         return 128 + signum
     done = ""
+    failed = []
+    if outcome is not None:
+        # Types that failed before the stop: shown as a refresh with failures shows them.
+        failed = [(t, m) for t, m in outcome.failures.items() if t not in NOT_TYPES]
+        print_type_failures(failed, console)
     if outcome is not None and outcome.requested:
         done = f" after {len(outcome.extracted):,} of {outcome.requested:,} type(s) were extracted"
+        if failed:
+            done += f" and {len(failed):,} had failed (listed above)"
+    missing = "the failed and missing types" if failed else "what is missing"
     console.print(
         f"[bold red]interrupted[/] ({name}){done}: no MTurk request was sent after the signal, "
         "the warehouse was not loaded (it is as it was). Run the refresh again to finish "
-        "(with DAGSTER_HOME set, --retry-failed extracts only what is missing).",
+        f"(with DAGSTER_HOME set, --retry-failed extracts only {missing}).",
         highlight=False,
         soft_wrap=True,
     )
@@ -216,17 +241,7 @@ def report(
     # warehouse load) is always shown in full, after them.
     types = [(name, message) for name, message in failures if name not in NOT_TYPES]
     runs = [(name, message) for name, message in failures if name in NOT_TYPES]
-    for name, message in types[:FAILURES_SHOWN]:
-        console.print(
-            f"[bold red]failed:[/] {name}: {escape(message)}", highlight=False, soft_wrap=True
-        )
-    if len(types) > FAILURES_SHOWN:
-        console.print(
-            f"[bold red]failed:[/] {len(types) - FAILURES_SHOWN:,} more type(s): "
-            f"{listed([name for name, _ in types[FAILURES_SHOWN:]])}",
-            highlight=False,
-            soft_wrap=True,
-        )
+    print_type_failures(types, console)
     for name, message in runs:
         console.print(
             f"[bold red]failed:[/] {name}: {escape(message)}", highlight=False, soft_wrap=True
@@ -267,6 +282,22 @@ def report(
         f"{status}: {len(outcome.type_ids):,} type(s){extracted} in {seconds:.1f} s{warned}"
     )
     return 0 if outcome.ok else 1
+
+
+def print_type_failures(types: list[tuple[str, str]], console: Console) -> None:
+    """One `failed:` line per failed type (id, message) for the first FAILURES_SHOWN, then one
+    line counting the rest and listing their ids (`listed`)."""
+    for name, message in types[:FAILURES_SHOWN]:
+        console.print(
+            f"[bold red]failed:[/] {name}: {escape(message)}", highlight=False, soft_wrap=True
+        )
+    if len(types) > FAILURES_SHOWN:
+        console.print(
+            f"[bold red]failed:[/] {len(types) - FAILURES_SHOWN:,} more type(s): "
+            f"{listed([name for name, _ in types[FAILURES_SHOWN:]])}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 FAILURES_SHOWN = 20

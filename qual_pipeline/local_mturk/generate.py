@@ -7,17 +7,21 @@ are revoked and about 1% of workers per type have a pending qualification reques
 section lists every worker the environment knows: the holders, those with a pending request, and
 about 1% more who hold nothing yet, so any other id is unknown there, as a production worker id
 is on the sandbox. The file is written as a stream, one record per line, so a million rows need
-little memory.
+little memory, to a temporary file in the same folder renamed over the target only when complete.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import random
 import string
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
+
+from qual_pipeline.warehouse.export import _publish, _umask
 
 MAX_WORKERS = 10_000_000
 """Most workers a data set may have: 10 times the extraction bench's largest (1,000,000)."""
@@ -230,19 +234,32 @@ def generate(path: Path, *, workers: int, types: int, seed: int = 0) -> Generate
                 counts["requests"] += 1
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as out:
-        out.write("{\n")
-        requester = {
-            "AccessKeyId": GENERATED_ACCESS_KEY_ID,
-            "SecretAccessKey": GENERATED_SECRET,
-            "AvailableBalance": "10000.00",
-        }
-        _write_section(out, "requesters", [requester], first=True)
-        _write_section(out, "workers", known_workers(), first=False)
-        _write_section(out, "qualification_types", qualification_types(), first=False)
-        _write_section(out, "qualifications", qualifications(), first=False)
-        _write_section(out, "qualification_requests", requests(), first=False)
-        out.write("\n}\n")
+    # Written to a temporary file in the same folder and renamed over `path` only when whole, as
+    # the website export does: a failure or a stop (SIGINT/SIGTERM) leaves the old file as it was.
+    partial: Path | None = None
+    try:
+        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+        partial = Path(name)
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp's 0600 would hide it from a group
+        with open(fd, "w", encoding="utf-8") as out:
+            out.write("{\n")
+            requester = {
+                "AccessKeyId": GENERATED_ACCESS_KEY_ID,
+                "SecretAccessKey": GENERATED_SECRET,
+                "AvailableBalance": "10000.00",
+            }
+            _write_section(out, "requesters", [requester], first=True)
+            _write_section(out, "workers", known_workers(), first=False)
+            _write_section(out, "qualification_types", qualification_types(), first=False)
+            _write_section(out, "qualifications", qualifications(), first=False)
+            _write_section(out, "qualification_requests", requests(), first=False)
+            out.write("\n}\n")
+            out.flush()
+            os.fsync(out.fileno())
+        _publish(partial, path, overwrite=True)
+    finally:
+        if partial is not None:
+            partial.unlink(missing_ok=True)
     return GeneratedCounts(
         workers=workers,
         known_workers=known,

@@ -659,3 +659,26 @@ def test_type_ids_one_a_line_are_a_list(local_mturk: Any, mturk_env: Any, tmp_pa
         env={},
     )
     assert shown.stdout.split() == ["qualification_type_id", T1, t2, t3], shown.stderr
+
+
+@pytest.mark.slow(20)
+def test_a_blank_types_option_is_refused_and_a_blank_variable_is_unset(
+    mturk: Any, tmp_path: Path
+) -> None:
+    """README's `--types "$(cat ids.txt)"` of an empty or blank file used to refresh every type
+    (exit 0): a typed --types with no text is refused (one line naming --types and the fix, exit
+    2) before any MTurk request. A blank QUAL_PIPELINE_TYPES is unset, as every variable is:
+    every owned type."""
+    server, env = mturk
+    folder = tmp_path / "data"
+    for given in ("", " ", "\n", " \t\r\n"):
+        line = one_error_line(run("refresh", "--data-dir", str(folder), "--types", given, env=env))
+        assert line == (
+            "error: --types is blank: list type ids separated by commas, spaces or line breaks, "
+            "or leave --types out to refresh every type you own"
+        )
+    assert server.requests_after(0.0) == 0
+    assert not folder.exists()
+    done = run("refresh", "--data-dir", str(folder), env={**env, "QUAL_PIPELINE_TYPES": " \n"})
+    assert done.returncode == 0, done.stderr
+    assert type_names(folder) == (5, 5)

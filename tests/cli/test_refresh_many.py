@@ -465,3 +465,92 @@ def test_a_type_whose_requests_snapshot_fails_to_publish_lands_neither_table(
     ]
     assert warehouse_types(data) == set(types) - {failing}
     assert "replace worker_qualifications: 4 type(s)" in result.stderr, result.stderr
+
+
+def test_an_interrupted_refresh_names_the_types_that_failed_before_the_stop() -> None:
+    # SIGTERM while 52 failed types were marked failed: the marking finished, exit 143, but the
+    # output named none of them, only "after 248 of 300 type(s) were extracted".
+    from io import StringIO
+
+    from rich.console import Console
+
+    from qual_pipeline.cli.refresh import FAILURES_SHOWN, interrupted
+    from qual_pipeline.refresh import RefreshOutcome
+
+    types = [type_id(100 + n) for n in range(300)]
+    outcome = RefreshOutcome(type_ids=types, requested=300, extracted=types[52:])
+    outcome.failures = {t: f"extracting qualification type {t} failed: fault" for t in types[:52]}
+    outcome.interrupted = "interrupted by SIGTERM"
+    printed = StringIO()
+    assert interrupted(signal.SIGTERM, outcome, Console(file=printed, width=400)) == 143
+    lines = printed.getvalue().splitlines()
+    assert lines[:FAILURES_SHOWN] == [
+        f"failed: {t}: extracting qualification type {t} failed: fault"
+        for t in types[:FAILURES_SHOWN]
+    ]
+    assert lines[FAILURES_SHOWN] == (
+        f"failed: 32 more type(s): {', '.join(types[20:30])} and 22 more"
+    )
+    assert lines[FAILURES_SHOWN + 1].startswith(
+        "interrupted (SIGTERM) after 248 of 300 type(s) were extracted and 52 had failed (listed "
+        "above): "
+    )
+    assert lines[FAILURES_SHOWN + 1].endswith(
+        "--retry-failed extracts only the failed and missing types)."
+    )
+    assert len(lines) == FAILURES_SHOWN + 2
+    # Without failures: the one line, as before.
+    clean = RefreshOutcome(type_ids=types, requested=300, extracted=types[:248])
+    printed = StringIO()
+    assert interrupted(signal.SIGINT, clean, Console(file=printed, width=400)) == 130
+    (line,) = printed.getvalue().splitlines()
+    assert line.startswith("interrupted (SIGINT) after 248 of 300 type(s) were extracted: ")
+    assert line.endswith("--retry-failed extracts only what is missing).")
+
+
+@pytest.mark.slow(30)
+def test_a_refresh_stopped_after_a_type_failed_names_it(
+    local_mturk: Any, mturk_env: Any, tmp_path: Path
+) -> None:
+    """Two runs (the listed types are apart): the first one's type fails, SIGTERM comes while the
+    second is paging; the interrupted output names the failed type, exit 143."""
+    failing, skipped, slow = type_id(100), type_id(101), type_id(102)
+    server = local_mturk(data=many_types_data(3, big={failing: 250, slow: 5000}))
+    env = {**mturk_env(server), "DAGSTER_HOME": str(tmp_path / "dagster_home")}
+    (tmp_path / "dagster_home").mkdir()
+    (tmp_path / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    data = tmp_path / "data"
+    assert refresh(env, data).returncode == 0  # every type a partition: the two listed are apart
+    server.set_faults(FaultConfig(failing_type=failing, latency_ms=300))  # slow: 15 s of pages
+    command = [str(SCRIPT), "refresh", "--data-dir", str(data), "--max-attempts", "1"]
+    process = subprocess.Popen(
+        [*command, "--types", f"{failing},{slow}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **env, "COLUMNS": "200"},
+    )
+    lines: list[str] = []
+    try:
+        assert process.stderr is not None
+        runs = 0
+        for line in process.stderr:
+            lines.append(line.rstrip("\n"))
+            runs += line.startswith("extract: creating the run of")
+            if runs == 2 and EXTRACT_LINE.match(line):  # the second run is under way
+                process.send_signal(signal.SIGTERM)
+                break
+        rest = process.communicate(timeout=60)[1]
+        lines += rest.splitlines()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    text = "\n".join(lines)
+    assert process.returncode == 143, text
+    assert f"failed: {failing}: " in text, text
+    assert skipped not in text
+    last = lines[-1]
+    assert last.startswith("interrupted (SIGTERM) after 0 of 2 type(s) were extracted and 1 had "
+                           "failed (listed above): "), text  # fmt: skip
+    assert "Traceback" not in text

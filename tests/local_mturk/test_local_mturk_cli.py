@@ -6,12 +6,15 @@ import json
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import pytest
 from support.mturk import TYPE_ID, mturk_client, worker_id, workers_data
 
 AWS = Path(sys.executable).parent / "aws"
 CLI = [sys.executable, "-c", "from qual_pipeline.cli.local_mturk import app; app()"]
+QP = str(Path(sys.executable).with_name("qual-pipeline"))
 
 
 def test_serve_prints_url_serves_and_stops_on_sigterm(tmp_path):
@@ -85,6 +88,48 @@ def test_generate_command(tmp_path):
     assert env["AWS_ACCESS_KEY_ID"] == requester["AccessKeyId"]
     assert env["AWS_SECRET_ACCESS_KEY"] == requester["SecretAccessKey"]
     assert env["AWS_DEFAULT_REGION"] == "us-east-1"
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_stopped_generate_keeps_the_old_file_and_leaves_no_temporary_file(tmp_path, sig, code):
+    """A stop mid-write leaves the data set that was there byte for byte, and no temporary file."""
+    out = tmp_path / "keep.json"
+    made = subprocess.run(
+        [QP, "local-mturk", "generate", "--workers", "100", "--types", "2", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert made.returncode == 0, made.stderr
+    before = out.read_bytes()
+    big = subprocess.Popen(
+        [QP, "local-mturk", "generate", "--workers", "2000000", "--types", "5", "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        # Stop it once the temporary file has grown past 1 MB: mid-write for certain.
+        while time.monotonic() < deadline:
+            partials = [p for p in tmp_path.iterdir() if p.name != out.name]
+            if partials and partials[0].stat().st_size > 1_000_000:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("generate wrote no temporary file within 60 s")
+        big.send_signal(sig)
+        _, err = big.communicate(timeout=30)
+    finally:
+        if big.poll() is None:
+            big.kill()
+            big.wait()
+    assert big.returncode == code, err
+    assert err.strip().splitlines() == [
+        f"interrupted ({sig.name}): no data set was written; {out} is as it was"
+    ]
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]
 
 
 def _aws(*args: str) -> dict:
