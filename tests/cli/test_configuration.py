@@ -609,6 +609,19 @@ def test_shared_settings_named_as_given(
 
 
 @pytest.mark.slow(20)
+def loaded_types(data: Path) -> subprocess.CompletedProcess[str]:
+    """`sql` of the types whose workers the warehouse of `data` holds, as csv (header first)."""
+    return run(
+        "sql",
+        "SELECT DISTINCT qualification_type_id FROM worker_qualifications ORDER BY 1",
+        "--data-dir",
+        str(data),
+        "--output",
+        "csv",
+        env={},
+    )
+
+
 def test_type_ids_one_a_line_are_a_list(local_mturk: Any, mturk_env: Any, tmp_path: Path) -> None:
     """`--types "$(cat ids.txt)"` (one id a line) and ids separated by spaces are a list, as
     commas are: a malformed id among them is named alone, before any MTurk request (it was named
@@ -637,27 +650,11 @@ def test_type_ids_one_a_line_are_a_list(local_mturk: Any, mturk_env: Any, tmp_pa
         "refresh", "--data-dir", str(data), env={**env, "QUAL_PIPELINE_TYPES": listed.read_text()}
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    shown = run(
-        "sql",
-        "SELECT DISTINCT qualification_type_id FROM worker_qualifications ORDER BY 1",
-        "--data-dir",
-        str(data),
-        "--output",
-        "csv",
-        env={},
-    )
+    shown = loaded_types(data)
     assert shown.stdout.split() == ["qualification_type_id", T1, t2], shown.stderr
     spaced = run("refresh", "--data-dir", str(data), "--types", f" {t3}  {T1}\t", env=env)
     assert spaced.returncode == 0, spaced.stdout + spaced.stderr
-    shown = run(
-        "sql",
-        "SELECT DISTINCT qualification_type_id FROM worker_qualifications ORDER BY 1",
-        "--data-dir",
-        str(data),
-        "--output",
-        "csv",
-        env={},
-    )
+    shown = loaded_types(data)
     assert shown.stdout.split() == ["qualification_type_id", T1, t2, t3], shown.stderr
 
 
