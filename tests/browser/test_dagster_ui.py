@@ -33,10 +33,10 @@ from dagster import AssetKey, DagsterInstance, DagsterRunStatus, RunsFilter
 from playwright.sync_api import Locator, Page, expect, sync_playwright
 from support.dagster_ui import free_port, stop_groups, wait_for_ui
 from support.mturk import (
-    REGION,
     REQUESTER,
     make_data,
     mturk_client,
+    mturk_variables,
     qualification,
     qualification_type,
     type_id,
@@ -138,14 +138,8 @@ def dagster_stack(tmp_path: Path) -> Iterator[DagsterStack]:
             "DAGSTER_HOME": str(home),
             "QUAL_PIPELINE_DATA_DIR": str(data_dir),
             "QUAL_PIPELINE_TYPES": "owned",
-            "MTURK_ENDPOINT_URL": mturk.endpoint_url,
             "MTURK_ENVIRONMENT": "sandbox",
-            "AWS_ACCESS_KEY_ID": REQUESTER.access_key_id,
-            "AWS_SECRET_ACCESS_KEY": REQUESTER.secret_access_key,
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
-            "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
-            "AWS_EC2_METADATA_DISABLED": "true",
+            **mturk_variables(mturk.endpoint_url, REQUESTER, tmp_path),
         }
         for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "QUAL_PIPELINE_SCHEDULE_CRON"):
             env.pop(name, None)
