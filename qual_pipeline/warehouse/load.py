@@ -160,12 +160,17 @@ def _loaded_snapshots(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str | N
 
 
 def _current_snapshots(lake: LakeStore) -> list[LakeSnapshot]:
-    """The newest published snapshot of every partition of every lake table."""
-    current = [
-        snapshot
-        for table in layout.PARTITIONED_TABLES
-        for snapshot in lake.current_snapshots(table).values()
-    ]
+    """The newest published snapshot of every partition of every lake table.
+
+    Listed in the reverse of the order a refresh publishes them (the types' listing, then each
+    type's worker_qualifications, then its qualification_requests), so that a refresh publishing
+    on another machine meanwhile cannot leave this load with a type's requests but not the
+    workers snapshot published before them (the extraction check would then fail the load)."""
+    listed = {
+        table: list(lake.current_snapshots(table).values())
+        for table in reversed(layout.PARTITIONED_TABLES)
+    }
+    current = [snapshot for table in layout.PARTITIONED_TABLES for snapshot in listed[table]]
     types_snapshot = lake.current_snapshot("qualification_types")
     if types_snapshot is not None:
         current.append(types_snapshot)
