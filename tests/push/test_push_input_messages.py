@@ -149,6 +149,20 @@ def test_send_notifications_on_a_resumed_push_says_it_is_not_applied(
     assert "note:" not in quiet.output
 
 
+def _has_plans_table(journal: Path) -> bool:
+    """Whether the journal file exists and its `plans` table was created (read-only look)."""
+    if not journal.exists():
+        return False
+    db = sqlite3.connect(f"file:{journal}?mode=ro", uri=True, timeout=0.1)
+    try:
+        found = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'plans'").fetchone()
+    except sqlite3.OperationalError:  # locked or half-created: look again
+        return False
+    finally:
+        db.close()
+    return found is not None
+
+
 @pytest.mark.parametrize(
     ("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["SIGINT", "SIGTERM"]
 )
@@ -173,7 +187,9 @@ def test_an_interrupted_plan_says_nothing_was_saved(
     journal = tmp_path / "data" / JOURNAL_NAME
     try:
         deadline = time.monotonic() + 60
-        while not journal.exists():  # the plan is being built under the journal's lock
+        # The plan is being built under the journal's lock once the journal holds its tables
+        # (under load the file appeared a while before them, and a signal then found none).
+        while not _has_plans_table(journal):
             assert process.poll() is None, process.communicate()
             assert time.monotonic() < deadline
             time.sleep(0.01)

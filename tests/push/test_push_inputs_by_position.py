@@ -18,7 +18,9 @@ OPTIONAL = ("action", "reason")
 
 
 def _table(path: Path, memory: str, *, fast: bool, monkeypatch: pytest.MonkeyPatch):
-    con = duckdb.connect()
+    # Spill files in the test's own folder: an in-memory database spills to ./.tmp, shared by
+    # every pytest worker (two such tests at once overwrote each other's spill files).
+    con = duckdb.connect(config={"temp_directory": str(path.parent / "spill")})
     set_memory_limit(con, memory)
     with monkeypatch.context() as m:
         if not fast:

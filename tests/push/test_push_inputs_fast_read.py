@@ -175,7 +175,8 @@ def test_a_file_larger_than_the_buffer_is_read_by_duckdb_within_a_limit(
     path.write_text(f"qualification_type_id,worker_id,integer_value\n{rows}")
     tables = []
     for fast in (True, False):
-        con = duckdb.connect()
+        # Spill files in the test's own folder, not ./.tmp shared by every pytest worker.
+        con = duckdb.connect(config={"temp_directory": str(tmp_path / "spill")})
         set_memory_limit(con, memory)
         with _reader(monkeypatch, fast=fast) as used:
             load_csv_table(con, path, "desired_csv", required=REQUIRED)
