@@ -19,6 +19,7 @@ import pytest
 from support import folders
 from support.folders import locked_folder
 from support.mturk import make_data, qualification, qualification_type, type_id
+from support.prepared import copy_of, refreshed_folder
 
 from qual_pipeline.local_mturk.faults import FaultConfig
 from qual_pipeline.mturk_api.errors import NO_CREDENTIALS
@@ -60,14 +61,17 @@ def start_seconds(env: dict[str, str]) -> float:
     return time.monotonic() - started
 
 
+def world_data() -> dict[str, Any]:
+    """One type of ours, 5 workers."""
+    return make_data(
+        types=[qualification_type(T1, "Accuracy")],
+        qualifications=[qualification(i, 50 + i, qual_type_id=T1) for i in range(5)],
+    )
+
+
 @pytest.fixture
 def mturk(local_mturk: Any, mturk_env: Any) -> tuple[Any, dict[str, str]]:
-    server = local_mturk(
-        data=make_data(
-            types=[qualification_type(T1, "Accuracy")],
-            qualifications=[qualification(i, 50 + i, qual_type_id=T1) for i in range(5)],
-        )
-    )
+    server = local_mturk(data=world_data())
     env = mturk_env(server)
     env.pop("DAGSTER_HOME", None)
     return server, env
@@ -276,17 +280,19 @@ def type_names(folder: Path) -> tuple[int, int]:
     return int(rows), int(named)
 
 
-@pytest.mark.slow(30)
+@pytest.mark.slow(15)
 def test_type_list_with_no_id_or_only_unknown_ids_keeps_the_warehouse(
-    mturk: Any, tmp_path: Path
+    mturk: Any, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     """`,,` (the variable) or `,` (the option) lists no type: refused up front, naming the
     setting and the fix, before any MTurk call; a list of only unknown ids is refused too. Either
     way the warehouse keeps every type's name (it was replaced by none: 5 rows, 0 names)."""
     server, env = mturk
-    folder = tmp_path / "data"
-    first = run("refresh", "--data-dir", str(folder), env=env)
-    assert first.returncode == 0, first.stderr
+    # A copy of the session's one refresh of world_data() (support.prepared), as a refresh here
+    # would leave it.
+    first = refreshed_folder(tmp_path_factory, "configuration_world", world_data())
+    assert first["returncode"] == 0, first["stderr"]
+    folder = copy_of(first["data_dir"], tmp_path / "data")
     assert type_names(folder) == (5, 5)
     before = server.requests_after(0.0)
     variable = one_error_line(
@@ -608,7 +614,6 @@ def test_shared_settings_named_as_given(
     assert server.requests_after(0.0) == 0
 
 
-@pytest.mark.slow(20)
 def loaded_types(data: Path) -> subprocess.CompletedProcess[str]:
     """`sql` of the types whose workers the warehouse of `data` holds, as csv (header first)."""
     return run(
@@ -622,6 +627,7 @@ def loaded_types(data: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow(29)
 def test_type_ids_one_a_line_are_a_list(local_mturk: Any, mturk_env: Any, tmp_path: Path) -> None:
     """`--types "$(cat ids.txt)"` (one id a line) and ids separated by spaces are a list, as
     commas are: a malformed id among them is named alone, before any MTurk request (it was named
