@@ -19,7 +19,6 @@ import pytest
 from support import folders
 from support.folders import locked_folder
 from support.mturk import make_data, qualification, qualification_type, type_id
-from support.prepared import copy_of, refreshed_folder
 
 from qual_pipeline.local_mturk.faults import FaultConfig
 from qual_pipeline.mturk_api.errors import NO_CREDENTIALS
@@ -280,19 +279,17 @@ def type_names(folder: Path) -> tuple[int, int]:
     return int(rows), int(named)
 
 
-@pytest.mark.slow(15)
+@pytest.mark.slow(30)
 def test_type_list_with_no_id_or_only_unknown_ids_keeps_the_warehouse(
-    mturk: Any, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+    mturk: Any, tmp_path: Path
 ) -> None:
     """`,,` (the variable) or `,` (the option) lists no type: refused up front, naming the
     setting and the fix, before any MTurk call; a list of only unknown ids is refused too. Either
     way the warehouse keeps every type's name (it was replaced by none: 5 rows, 0 names)."""
     server, env = mturk
-    # A copy of the session's one refresh of world_data() (support.prepared), as a refresh here
-    # would leave it.
-    first = refreshed_folder(tmp_path_factory, "configuration_world", world_data())
-    assert first["returncode"] == 0, first["stderr"]
-    folder = copy_of(first["data_dir"], tmp_path / "data")
+    folder = tmp_path / "data"
+    first = run("refresh", "--data-dir", str(folder), env=env)
+    assert first.returncode == 0, first.stderr
     assert type_names(folder) == (5, 5)
     before = server.requests_after(0.0)
     variable = one_error_line(
