@@ -435,6 +435,91 @@ def test_a_retry_over_types_apart_lists_the_qualification_types_once(
     assert named == (9,)
 
 
+def partition_order() -> list[str]:
+    """The type partitions of the instance in DAGSTER_HOME, in its order (a run's range)."""
+    from dagster import DagsterInstance
+
+    from qual_pipeline.defs.partitions import qualification_type_partitions
+
+    with DagsterInstance.get() as instance:
+        return list(instance.get_dynamic_partitions(qualification_type_partitions.name))
+
+
+def extraction_runs() -> list[Any]:
+    """The extraction runs (not the short runs that mark types failed) of the instance in
+    DAGSTER_HOME, oldest first."""
+    from dagster import DagsterInstance, RunsFilter
+
+    from qual_pipeline.defs.assets.lake import FAILED_IN_RUN_TAG
+
+    with DagsterInstance.get() as instance:
+        runs = instance.get_runs(filters=RunsFilter(job_name="extract_qualification_types"))
+    return [r for r in reversed(runs) if FAILED_IN_RUN_TAG not in r.tags]
+
+
+@pytest.mark.slow(60)
+def test_a_retry_of_failures_lying_apart_takes_one_run_and_extracts_only_them(
+    local_mturk: Any, mturk_env: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Types that failed apart from each other (other types landed between them) are retried in
+    one extraction run over the range from the first to the last of them: only they are paged
+    and published again, the types between keep their snapshots and their status, and the
+    summary counts only them."""
+    count = 24
+    everyone = [type_id(100 + n) for n in range(count)]
+    server = local_mturk(data=many_types_data(count))
+    env = {**mturk_env(server), "DAGSTER_HOME": str(tmp_path / "dagster_home")}
+    (tmp_path / "dagster_home").mkdir()
+    (tmp_path / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    data = tmp_path / "data"
+    monkeypatch.setenv("DAGSTER_HOME", env["DAGSTER_HOME"])
+    # A share of requests fails (seeded; one attempt each, so a type whose request fails
+    # fails): which types depends on the threads' order, so the test reads them from the output.
+    server.set_faults(FaultConfig(fault_rate=0.15, seed=7))
+    first = refresh(env, data, "--max-attempts", "1")
+    failed = sorted(set(re.findall(r"^failed: (3TESTTYPE\w+):", first.stderr, re.MULTILINE)))
+    assert first.returncode == 1 and failed, first.stderr
+    order = partition_order()
+    position = {t: n for n, t in enumerate(order)}
+    failed.sort(key=position.__getitem__)
+    span = order[position[failed[0]] : position[failed[-1]] + 1]
+    between = [t for t in span if t not in failed]
+    assert between, f"the failed types {failed} lie together: nothing to show"
+    status = partition_status(["lake", "worker_qualifications"], everyone)
+    assert {t for t, s in status.items() if s == "FAILED"} == set(failed), status
+    snapshots = {t: sorted((data / "lake" / "worker_qualifications").glob(f"*{t}*/*.parquet"))
+                 for t in between}  # fmt: skip
+    assert all(snapshots.values()), snapshots
+    server.set_faults(FaultConfig())
+    before = server.call_counts()
+    retried = refresh(env, data, "--retry-failed")
+    assert retried.returncode == 0, retried.stderr
+    assert f"refresh done: {count} type(s), {len(failed)} extracted (" in retried.stderr
+    calls = server.call_counts() - before
+    # Only the failed types are paged: Granted and Revoked workers and pending requests, one
+    # page each (3 workers a type).
+    assert calls["ListWorkersWithQualificationType"] == 2 * len(failed), calls
+    assert calls["ListQualificationRequests"] == len(failed), calls
+    runs = extraction_runs()
+    assert len(runs) == 2, [r.tags for r in runs]  # the refresh's, then the retry's one run
+    tags = runs[-1].tags
+    first_last = (
+        tags["dagster/asset_partition_range_start"],
+        tags["dagster/asset_partition_range_end"],
+    )
+    assert first_last == (failed[0], failed[-1]), (first_last, failed)
+    # The types between were not extracted again: the same snapshots, still materialized.
+    for t in between:
+        now = sorted((data / "lake" / "worker_qualifications").glob(f"*{t}*/*.parquet"))
+        assert now == snapshots[t], t
+    status = partition_status(["lake", "worker_qualifications"], everyone)
+    assert set(status.values()) == {"MATERIALIZED"}, status
+    assert warehouse_types(data) == set(everyone)
+    # Nothing failed or missing is left: the retry's range holds no unextracted type.
+    again = refresh(env, data, "--retry-failed")
+    assert again.returncode == 0 and "running: extract" not in again.stderr, again.stderr
+
+
 @pytest.mark.slow(20)
 def test_a_type_whose_requests_snapshot_fails_to_publish_lands_neither_table(
     local_mturk: Any, mturk_env: Any, tmp_path: Path
