@@ -254,7 +254,8 @@ def unextracted_types(instance: DagsterInstance, order: Sequence[str]) -> set[st
     covered = order[order.index(first) : order.index(end) + 1]
     only = TypeTablesConfig.of_run(last.run_config)
     if only is not None:  # the run extracted only these types of its range
-        covered = [t for t in covered if t in set(only)]
+        chosen = set(only)
+        covered = [t for t in covered if t in chosen]
     records = instance.get_records_for_run(
         last.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION
     ).records
