@@ -198,7 +198,7 @@ def test_nothing_listening_is_reported_within_seconds(
     line = one_error_line(result, code=1)
     assert line == (
         f"error: cannot connect to MTurk at {nowhere} (--endpoint-url): nothing listens there; "
-        "check MTURK_ENDPOINT_URL (is the local MTurk running? `qual-pipeline local-mturk serve` "
+        "check --endpoint-url (is the local MTurk running? `qual-pipeline local-mturk serve` "
         "prints its URL)"
     )
     assert seconds < start + REFUSED_WITHIN_S, f"took {seconds:.1f} s (its start: {start:.1f} s)"
