@@ -113,9 +113,7 @@ def test_an_endpoint_that_is_not_a_url_is_named_without_its_password(
     ), text
 
 
-def test_push_to_another_mturk_is_refused_without_its_password(
-    mturk: Any, tmp_path: Path
-) -> None:
+def test_push_to_another_mturk_is_refused_without_its_password(mturk: Any, tmp_path: Path) -> None:
     """The warehouse was refreshed from the local MTurk; a push to another endpoint (with user
     info, where nothing listens) is refused as the wrong MTurk, naming it cleaned."""
     _, env = mturk
