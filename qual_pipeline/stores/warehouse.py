@@ -97,6 +97,12 @@ class WarehouseConflictError(WarehouseStoreError):
 
 ALLOCATOR_FLUSH_THRESHOLD = "16MB"
 """Freed memory DuckDB's allocator may keep cached before it returns it to the system."""
+STREAMING_MEMORY: Final = "128MB"
+"""DuckDB's memory limit while a load streams lake rows into a table or groups the keys' hashes
+(`memory_held_to`), when the connection's own limit is higher: what those statements need does
+not grow with the rows (a page of rows per thread, the rows appended but not yet written as
+blocks; the hash table spills beyond it), but under a higher limit DuckDB keeps every block they
+write cached up to that limit (README, Memory of a refresh)."""
 
 
 def shown_memory_limit(memory_limit: str | None) -> str:
@@ -134,6 +140,33 @@ def set_memory_limit(
         )
     except duckdb.Error as exc:
         raise settings.ConfigurationError(problem) from exc
+
+
+@contextmanager
+def memory_held_to(con: duckdb.DuckDBPyConnection, limit: str = STREAMING_MEMORY) -> Iterator[None]:
+    """Hold DuckDB to `limit` for the block, then give the connection its limit back; nothing
+    when its limit is `limit` or lower already (or not a size this reads).
+
+    Lowering the limit evicts what DuckDB keeps cached beyond it (blocks it wrote or read and
+    no longer uses: written blocks are read back from the file when needed) before the block
+    starts, and keeps it evicting as the block writes more. Memory DuckDB cannot evict (pinned)
+    makes the lowering fail: the block then runs within the connection's own limit. The limit
+    is database-wide: meant for a connection that is its database's only one (a load's)."""
+    row = con.execute("SELECT current_setting('memory_limit')").fetchone()
+    current = str(row[0]) if row else ""
+    held, wanted = memory_bytes(current), memory_bytes(limit)
+    if held is None or wanted is None or held <= wanted:
+        yield
+        return
+    try:
+        con.execute(f"SET memory_limit = '{limit}'")
+    except duckdb.OutOfMemoryException:
+        yield
+        return
+    try:
+        yield
+    finally:
+        con.execute(f"SET memory_limit = '{current}'")
 
 
 _MEMORY_UNITS: Final = {
