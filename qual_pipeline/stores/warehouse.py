@@ -99,10 +99,11 @@ ALLOCATOR_FLUSH_THRESHOLD = "16MB"
 """Freed memory DuckDB's allocator may keep cached before it returns it to the system."""
 STREAMING_SHARE: Final = 0.5
 """The share of a load's memory limit its streaming statements run within (`memory_held_to`):
-the inserts of lake rows and the grouping of the keys' hashes. What they need does not grow with
-the rows (a batch of rows per thread and the rows appended but not yet written as blocks; the
-hash table spills beyond the limit), but within the whole limit DuckDB keeps every block they
-write cached up to it: 128MB of the default 256MB (README, Memory of a refresh)."""
+the inserts of lake rows as they are. What they need does not grow with the rows (a batch of
+rows per thread and the rows appended but not yet written as blocks), but within the whole limit
+DuckDB keeps every block they write cached up to it: 128MB of the default 256MB (README, Memory
+of a refresh). The uniqueness check's grouping of the keys' hashes is not held: in a merge load
+of 10,000,000 rows it ran out of 128MB."""
 
 
 def shown_memory_limit(memory_limit: str | None) -> str:

@@ -283,8 +283,7 @@ def _load_worker_qualifications(
             files = [s.location for s in new]
             with memory_held_to(con):  # streamed rows: no cache of the blocks it writes
                 run_sql_file(con, "load/insert_worker_qualifications", {"files": files})
-        with memory_held_to(con):  # key hashes, grouped: spills beyond it
-            unique = check_unique_worker_qualifications(con)
+        unique = check_unique_worker_qualifications(con)  # the whole limit: 10,000,000 keys
         if known and by_hash and (not unique.passed or not _held_as_snapshots(con, snapshots)):
             # A key held twice, or not as many rows as the snapshots': row hashes cannot tell
             # how often a row is held. Every refreshed type is written again from its snapshot
