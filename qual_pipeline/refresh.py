@@ -9,9 +9,9 @@ alone: the others land (snapshots published, materializations recorded), the out
 Dagster marks its partition failed (the extraction run records one planned event for its whole
 range, so a short run over the failed types alone records them failed: PLANNED_SUBSET_ENV), and
 `retry_failed=True` extracts only the partitions the instance records as failed or never
-materialized. Types a stop left unextracted are not marked failed (no run starts after a stop):
-a type never extracted before is missing, one extracted before keeps its previous snapshot and
-its status.
+materialized, in one run however far apart they lie. Types a stop left unextracted are not
+marked failed (no run starts after a stop): a type never extracted before is missing, one
+extracted before keeps its previous snapshot and its status.
 
 Runs execute in a worker thread, so this process's main thread keeps its signal handlers (Dagster
 installs its own only on the main thread): a caller that calls `qual_pipeline.interrupt.stop()`
@@ -50,6 +50,7 @@ from qual_pipeline import interrupt
 from qual_pipeline.defs.assets.lake import (
     FAILED_IN_RUN_TAG,
     WORKER_QUALIFICATIONS_KEY,
+    TypeTablesConfig,
     lake_type_tables,
     table_metadata,
 )
@@ -251,6 +252,10 @@ def unextracted_types(instance: DagsterInstance, order: Sequence[str]) -> set[st
     if first not in order or end not in order:
         return set()
     covered = order[order.index(first) : order.index(end) + 1]
+    only = TypeTablesConfig.of_run(last.run_config)
+    if only is not None:  # the run extracted only these types of its range
+        chosen = set(only)
+        covered = [t for t in covered if t in chosen]
     records = instance.get_records_for_run(
         last.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION
     ).records
@@ -275,9 +280,9 @@ def refresh(
     `on_materialized` is told each asset materialization (key path, partition, metadata values)
     once its run has finished. Errors before any run starts (discovery, settings, credentials)
     are raised. A stop (`qual_pipeline.interrupt.stop`) ends the refresh early: see the module.
-    With `retry_failed`, failed types that lie apart in the partition order take one run per
-    contiguous stretch (a run covers a partition key range); the first of them snapshots the
-    types' metadata (one ListQualificationTypes listing), the others only their types' tables.
+    With `retry_failed` (or QUAL_PIPELINE_TYPES listing types apart), the types still take one
+    run: over the partition range from the first to the last of them, told to extract only them
+    (`TypeTablesConfig`); the types between them are neither extracted nor recorded.
     """
     announce = on_run or (lambda _name: None)
     done = on_materialized or (lambda _key, _partition, _metadata: None)
@@ -290,41 +295,9 @@ def refresh(
     chosen = selected_types(listed, order)
     wanted = failed_or_missing_types(instance, chosen, order) if retry_failed else chosen
     outcome.requested = len(wanted)
-    runs: list[dict[str, str] | None] = [
-        partition_range_tags(first, last) for first, last in contiguous_ranges(wanted, order)
-    ]
-    if not runs and not retry_failed:
-        runs = [None]  # no type partition at all: the types' metadata alone
-    sizes = _run_sizes(wanted, order) if wanted else [0] * len(runs)
-    if runs:  # nothing to extract (a retry with nothing failed): no extraction to announce
+    if wanted or not retry_failed:  # a retry with nothing failed: no extraction to announce
         announce("extract")
-    for number, (tags, types) in enumerate(zip(runs, sizes, strict=True)):
-        if types:  # Dagster takes a while to create a run of thousands of partitions
-            report(Progress(task="extract", done=0, rows=0, unit=f"creating the run of {types:,} "
-                            "type(s)", total=types))  # fmt: skip
-        job = defs.resolve_job_def(EXTRACT_JOB if tags else TYPES_JOB)
-        # The types' metadata is one listing of every type: the first run takes it, the others
-        # only their types' tables.
-        selection = list(lake_type_tables.keys) if number else None
-        failed_before = set(outcome.failures)
-        with _planned_events(one_per_run=True):
-            result = _run_in_thread(
-                lambda job=job, tags=tags, selection=selection: job.execute_in_process(
-                    instance=instance,
-                    tags=tags,
-                    run_config=config,
-                    raise_on_error=False,
-                    asset_selection=selection,
-                )
-            )
-        if result is None:  # stopped, and the run did not end within the grace period
-            break
-        _record_extraction(outcome, result, done)
-        if interrupt.stopped() is not None:
-            break
-        failed = [t for t in outcome.failures if t not in failed_before and t not in NOT_TYPES]
-        if tags and failed and not instance.is_ephemeral:  # a throw-away instance: no UI
-            _record_failed(defs, instance, result.run_id, failed, order, config)
+        _extract(defs, instance, outcome, wanted, order, config, done)
     outcome.interrupted = interrupt.stopped()
     if outcome.interrupted is not None:
         return outcome  # no load after an interrupted extraction
@@ -346,6 +319,48 @@ def refresh(
     if failed_load and outcome.interrupted is None:
         outcome.failures["warehouse"] = failure_message(result)
     return outcome
+
+
+def _extract(
+    defs: Definitions,
+    instance: DagsterInstance,
+    outcome: RefreshOutcome,
+    wanted: Sequence[str],
+    order: Sequence[str],
+    config: dict[str, Any],
+    done: Materialized,
+) -> None:
+    """One extraction run over the partition range from the first to the last of `wanted` (in
+    `order`), extracting only `wanted` when the range holds other types (`TypeTablesConfig`:
+    failed types lying apart take one run, not one per stretch); the types' metadata alone when
+    there is no type partition at all. Collects its outcome into `outcome`; then has Dagster
+    mark the types that failed failed (`_record_failed`)."""
+    tags: dict[str, str] | None = None
+    run_config = config
+    if wanted:
+        position = {t: n for n, t in enumerate(order)}
+        first, last = min(wanted, key=position.__getitem__), max(wanted, key=position.__getitem__)
+        tags = partition_range_tags(first, last)
+        if position[last] - position[first] + 1 > len(wanted):
+            run_config = {**config, **TypeTablesConfig.run_config(list(wanted))}
+        # Dagster takes a while to create a run of thousands of partitions.
+        report(Progress(task="extract", done=0, rows=0, unit=f"creating the run of "
+                        f"{len(wanted):,} type(s)", total=len(wanted)))  # fmt: skip
+    job = defs.resolve_job_def(EXTRACT_JOB if tags else TYPES_JOB)
+    with _planned_events(one_per_run=True):
+        result = _run_in_thread(
+            lambda: job.execute_in_process(
+                instance=instance, tags=tags, run_config=run_config, raise_on_error=False
+            )
+        )
+    if result is None:  # stopped, and the run did not end within the grace period
+        return
+    _record_extraction(outcome, result, done)
+    if interrupt.stopped() is not None:
+        return
+    failed = [t for t in outcome.failures if t not in NOT_TYPES]
+    if tags and failed and not instance.is_ephemeral:  # a throw-away instance: no UI
+        _record_failed(defs, instance, result.run_id, failed, order, config)
 
 
 def _record_failed(
@@ -389,14 +404,6 @@ def _planned_events(*, one_per_run: bool) -> Iterator[None]:
             os.environ.pop(PLANNED_SUBSET_ENV, None)
         else:
             os.environ[PLANNED_SUBSET_ENV] = before
-
-
-def _run_sizes(wanted: Sequence[str], order: Sequence[str]) -> list[int]:
-    """Types in each run of `contiguous_ranges(wanted, order)`, in its order."""
-    position = {t: n for n, t in enumerate(order)}
-    return [
-        position[last] - position[first] + 1 for first, last in contiguous_ranges(wanted, order)
-    ]
 
 
 def _record_extraction(

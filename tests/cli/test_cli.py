@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from support.mturk import OTHER_REQUESTER, make_data, qualification, qualification_type, type_id
+from support.prepared import copy_of, refreshed_folder
 from typer.testing import CliRunner
 
 from qual_pipeline.cli.app import app
@@ -128,28 +129,35 @@ def test_sql_without_warehouse_says_to_refresh(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
+def world_data() -> dict[str, Any]:
+    """One type of ours (12 workers) and one of another requester."""
+    return make_data(
+        types=[
+            qualification_type(T1, "Accuracy"),
+            qualification_type(FOREIGN, "Not ours", owner=OTHER_REQUESTER),
+        ],
+        qualifications=[qualification(i, 70 + i, qual_type_id=T1) for i in range(12)],
+    )
+
+
 @pytest.fixture
 def world(local_mturk: Any, mturk_env: Any, tmp_path: Path) -> dict[str, Any]:
-    """A local MTurk with one type of ours (12 workers) and one of another requester, the
-    environment that reaches it, and a data folder not made yet."""
-    server = local_mturk(
-        data=make_data(
-            types=[
-                qualification_type(T1, "Accuracy"),
-                qualification_type(FOREIGN, "Not ours", owner=OTHER_REQUESTER),
-            ],
-            qualifications=[qualification(i, 70 + i, qual_type_id=T1) for i in range(12)],
-        )
-    )
+    """A local MTurk of world_data(), the environment that reaches it, and a data folder not
+    made yet."""
+    server = local_mturk(data=world_data())
     env = mturk_env(server)
     env.pop("DAGSTER_HOME", None)
     return {"data_dir": tmp_path / "data", "env": env}
 
 
 @pytest.fixture
-def refreshed(world: dict[str, Any]) -> dict[str, Any]:
-    """The world after a `qual-pipeline refresh` (its result under "result")."""
-    result = qual_pipeline("refresh", "--data-dir", str(world["data_dir"]), env=world["env"])
+def refreshed(world: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The world after a `qual-pipeline refresh` (its result under "result"): a copy of the data
+    folder of the session's one refresh of world_data() (support.prepared; a refresh per test
+    was one more child process importing Dagster and running its jobs)."""
+    made = refreshed_folder(tmp_path_factory, "cli_world", world_data())
+    copy_of(made["data_dir"], world["data_dir"])
+    result = subprocess.CompletedProcess([], made["returncode"], made["stdout"], made["stderr"])
     return {**world, "result": result}
 
 

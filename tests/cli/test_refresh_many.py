@@ -435,6 +435,105 @@ def test_a_retry_over_types_apart_lists_the_qualification_types_once(
     assert named == (9,)
 
 
+def partition_order() -> list[str]:
+    """The type partitions of the instance in DAGSTER_HOME, in its order (a run's range)."""
+    from dagster import DagsterInstance
+
+    from qual_pipeline.defs.partitions import qualification_type_partitions
+
+    with DagsterInstance.get() as instance:
+        return list(instance.get_dynamic_partitions(qualification_type_partitions.name))
+
+
+def extraction_runs() -> list[Any]:
+    """The extraction runs (not the short runs that mark types failed) of the instance in
+    DAGSTER_HOME, oldest first."""
+    from dagster import DagsterInstance, RunsFilter
+
+    from qual_pipeline.defs.assets.lake import FAILED_IN_RUN_TAG
+
+    with DagsterInstance.get() as instance:
+        runs = instance.get_runs(filters=RunsFilter(job_name="extract_qualification_types"))
+    return [r for r in reversed(runs) if FAILED_IN_RUN_TAG not in r.tags]
+
+
+@pytest.mark.slow(60)
+def test_a_retry_of_failures_lying_apart_takes_one_run_and_extracts_only_them(
+    local_mturk: Any, mturk_env: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Types that failed apart from each other (other types landed between them) are retried in
+    one extraction run over the range from the first to the last of them: only they are paged
+    and published again, the types between keep their snapshots and their status (also when a
+    retried type fails again), and the summary counts only them."""
+    count = 24
+    everyone = [type_id(100 + n) for n in range(count)]
+    # 101 Granted workers a type: two pages, so that `failing_type` can fail any of them.
+    server = local_mturk(data=many_types_data(count, big=dict.fromkeys(everyone, 101)))
+    env = {**mturk_env(server), "DAGSTER_HOME": str(tmp_path / "dagster_home")}
+    (tmp_path / "dagster_home").mkdir()
+    (tmp_path / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    data = tmp_path / "data"
+    monkeypatch.setenv("DAGSTER_HOME", env["DAGSTER_HOME"])
+    # A share of requests fails (seeded; one attempt each, so a type whose request fails
+    # fails): which types depends on the threads' order, so the test reads them from the output.
+    server.set_faults(FaultConfig(fault_rate=0.08, seed=7))
+    first = refresh(env, data, "--max-attempts", "1")
+    failed = sorted(set(re.findall(r"^failed: (3TESTTYPE\w+):", first.stderr, re.MULTILINE)))
+    assert first.returncode == 1 and len(failed) >= 2, first.stderr
+    order = partition_order()
+    position = {t: n for n, t in enumerate(order)}
+    failed.sort(key=position.__getitem__)
+    span = order[position[failed[0]] : position[failed[-1]] + 1]
+    between = [t for t in span if t not in failed]
+    assert between, f"the failed types {failed} lie together: nothing to show"
+    status = partition_status(["lake", "worker_qualifications"], everyone)
+    assert {t for t, s in status.items() if s == "FAILED"} == set(failed), status
+    lake = data / "lake" / "worker_qualifications"
+    snapshots = {t: sorted(lake.glob(f"*{t}*/*.parquet")) for t in between}
+    assert all(snapshots.values()), snapshots
+
+    # Retried while the last of them still fails: one run over the range, the others land.
+    still = failed[-1]
+    server.set_faults(FaultConfig(failing_type=still))
+    before = server.call_counts()
+    retried = refresh(env, data, "--retry-failed", "--max-attempts", "1")
+    assert retried.returncode == 1, retried.stderr
+    summary = retried.stderr.strip().splitlines()[-1]
+    assert summary.startswith(f"refresh with failures: {count} type(s), {len(failed) - 1} "
+                              "extracted"), summary  # fmt: skip
+    assert re.findall(r"^failed: (3TESTTYPE\w+):", retried.stderr, re.MULTILINE) == [still]
+    calls = server.call_counts() - before
+    # Only the failed types are paged: Granted (2 pages), Revoked and pending requests (1 each);
+    # `still` fails at its second page of Granted workers (a failed call is not counted), before
+    # its requests.
+    assert calls["ListWorkersWithQualificationType"] == 3 * (len(failed) - 1) + 1, calls
+    assert calls["ListQualificationRequests"] == len(failed) - 1, calls
+    runs = extraction_runs()
+    assert len(runs) == 2, [r.tags for r in runs]  # the refresh's, then the retry's one run
+    tags = runs[-1].tags
+    first_last = (
+        tags["dagster/asset_partition_range_start"],
+        tags["dagster/asset_partition_range_end"],
+    )
+    assert first_last == (failed[0], failed[-1]), (first_last, failed)
+    # The types between were not extracted again (the same snapshots) and keep their status.
+    assert {t: sorted(lake.glob(f"*{t}*/*.parquet")) for t in between} == snapshots
+    status = partition_status(["lake", "worker_qualifications"], everyone)
+    assert {t for t, s in status.items() if s == "FAILED"} == {still}, status
+    assert set(status.values()) == {"MATERIALIZED", "FAILED"}, status
+
+    server.set_faults(FaultConfig())
+    last = refresh(env, data, "--retry-failed")
+    assert last.returncode == 0, last.stderr
+    assert f"refresh done: {count} type(s), 1 extracted (101 rows)" in last.stderr, last.stderr
+    status = partition_status(["lake", "worker_qualifications"], everyone)
+    assert set(status.values()) == {"MATERIALIZED"}, status
+    assert warehouse_types(data) == set(everyone)
+    # Nothing failed or missing is left: the retries' ranges hold no unextracted type.
+    again = refresh(env, data, "--retry-failed")
+    assert again.returncode == 0 and "running: extract" not in again.stderr, again.stderr
+
+
 @pytest.mark.slow(20)
 def test_a_type_whose_requests_snapshot_fails_to_publish_lands_neither_table(
     local_mturk: Any, mturk_env: Any, tmp_path: Path
@@ -512,8 +611,9 @@ def test_an_interrupted_refresh_names_the_types_that_failed_before_the_stop() ->
 def test_a_refresh_stopped_after_a_type_failed_names_it(
     local_mturk: Any, mturk_env: Any, tmp_path: Path
 ) -> None:
-    """Two runs (the listed types are apart): the first one's type fails, SIGTERM comes while the
-    second is paging; the interrupted output names the failed type, exit 143."""
+    """One run over the two listed types (apart in the partition order): one type fails, SIGTERM
+    comes while the other is still paging; the interrupted output names the failed type, exit
+    143."""
     failing, skipped, slow = type_id(100), type_id(101), type_id(102)
     server = local_mturk(data=many_types_data(3, big={failing: 250, slow: 5000}))
     env = {**mturk_env(server), "DAGSTER_HOME": str(tmp_path / "dagster_home")}
@@ -533,11 +633,10 @@ def test_a_refresh_stopped_after_a_type_failed_names_it(
     lines: list[str] = []
     try:
         assert process.stderr is not None
-        runs = 0
         for line in process.stderr:
             lines.append(line.rstrip("\n"))
-            runs += line.startswith("extract: creating the run of")
-            if runs == 2 and EXTRACT_LINE.match(line):  # the second run is under way
+            counts = EXTRACT_LINE.match(line)
+            if counts is not None and number(counts[3]) == 1:  # failed, the other still paging
                 process.send_signal(signal.SIGTERM)
                 break
         rest = process.communicate(timeout=60)[1]

@@ -20,13 +20,12 @@ import duckdb
 import pytest
 from support.folders import AS_A_USER, remount, small_disk
 from support.mturk import (
-    REQUESTER,
     make_data,
-    mturk_variables,
     qualification,
     qualification_type,
     type_id,
 )
+from support.prepared import copy_of, refreshed_folder
 
 from qual_pipeline.local_mturk.server import LocalMTurk
 
@@ -74,17 +73,14 @@ def with_inputs(data_dir: Path, env: dict[str, str], server: Any, root: Path) ->
 
 @pytest.fixture(scope="module")
 def refreshed_once(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """One refresh of world_data() per test worker for this module's tests that only read MTurk:
-    the local MTurk (each test counts its own calls to it) and the data folder each copies."""
-    root = tmp_path_factory.mktemp("refreshed_once")
-    with LocalMTurk(data=world_data()) as server, pytest.MonkeyPatch.context() as patch:
-        patch.delenv("DAGSTER_HOME", raising=False)  # a throw-away instance, as in every test
-        env = mturk_variables(server.endpoint_url, REQUESTER, root)
-        for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
-            patch.delenv(key, raising=False)
-        done = qual_pipeline("refresh", "--data-dir", str(root / "data"), env=env)
-        assert done.returncode == 0, done.stderr
-        yield {"data_dir": root / "data", "server": server}
+    """One refresh of world_data() per test session (support.prepared: the first worker to ask
+    makes it, the others copy it; it was one per worker, up to 4 in `make test`), and a local MTurk
+    of the same data per worker for this module's tests that only read MTurk (each test counts its
+    own calls to it)."""
+    made = refreshed_folder(tmp_path_factory, "warehouse_file_cli", world_data(), columns=400)
+    assert made["returncode"] == 0, made["stderr"]
+    with LocalMTurk(data=world_data()) as server:
+        yield {"data_dir": made["data_dir"], "server": server}
 
 
 @pytest.fixture
@@ -93,8 +89,7 @@ def refreshed(refreshed_once: dict[str, Any], mturk_env: Any, tmp_path: Path) ->
     24-44 s of each test's setup in a full run at load 12-14), desired scores for a plan, the
     local MTurk it came from (which no test using this fixture writes to) and the environment
     that reaches it."""
-    data_dir = tmp_path / "data"
-    shutil.copytree(refreshed_once["data_dir"], data_dir)
+    data_dir = copy_of(refreshed_once["data_dir"], tmp_path / "data")
     server = refreshed_once["server"]
     return with_inputs(data_dir, mturk_env(server), server, tmp_path)
 

@@ -159,7 +159,6 @@ def test_a_ui_backfill_of_ten_types_on_the_postgres_instance_is_one_run(
             )
 
         instance = operator_instance(server, shared, monkeypatch, api_concurrency=2)
-        start(str(bin_dir / "dagster-daemon"), "run", *code)
         wait_for_ui(url, webserver, log_path, UI_START_TIMEOUT_S)
         launched = _graphql(
             url,
@@ -174,6 +173,10 @@ def test_a_ui_backfill_of_ten_types_on_the_postgres_instance_is_one_run(
         )["launchPartitionBackfill"]
         assert launched["__typename"] == "LaunchBackfillSuccess", launched
         backfill_id = launched["backfillId"]
+        # The daemon starts after the launch: its backfill loop's first pass (at its start) takes
+        # the backfill up at once; started before, the backfill waited for its next pass, up to
+        # 30 s, with the daemon, the webserver and their code servers polling all along.
+        start(str(bin_dir / "dagster-daemon"), "run", *code)
         deadline = time.monotonic() + BACKFILL_TIMEOUT_S
         while True:
             backfill = instance.get_backfill(backfill_id)

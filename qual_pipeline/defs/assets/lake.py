@@ -27,6 +27,7 @@ from dagster import (
     AssetMaterialization,
     AssetSpec,
     BackfillPolicy,
+    Config,
     DagsterEventType,
     Failure,
     MaterializeResult,
@@ -34,6 +35,7 @@ from dagster import (
     asset,
     multi_asset,
 )
+from pydantic import Field
 
 from qual_pipeline import settings
 from qual_pipeline.defs.metadata import lake_column_schema
@@ -67,6 +69,32 @@ tag names. The run extracts nothing (no MTurk request) and fails at once, naming
 run's messages, so that Dagster marks their partitions failed: `qual-pipeline refresh` records one
 planned event for its whole range (see `qual_pipeline.refresh`), and Dagster marks a partition
 failed only from a planned event of its own."""
+STEP = "lake_type_tables"
+"""The step (op) that extracts the type partitions: its run config takes `TypeTablesConfig`."""
+
+
+class TypeTablesConfig(Config):
+    """Run config of `lake_type_tables`: which types of the run's partition range to extract."""
+
+    only_types: list[str] = Field(default_factory=list)
+    """When not empty, extract only these types of the run's range (qualification type ids;
+    ids outside the range are ignored) and leave the others as they are: not extracted, not
+    recorded, their previous materialization and status kept. `qual-pipeline refresh
+    --retry-failed` sets it so that failed types lying apart take one run over the range from the
+    first to the last of them, instead of one run per stretch of them. Empty (the default, as
+    the UI, a backfill and the schedule launch it): every type of the range."""
+
+    @staticmethod
+    def run_config(type_ids: list[str]) -> dict[str, Any]:
+        """The run config (its `ops` entry) that makes a run extract only `type_ids`."""
+        return {"ops": {STEP: {"config": {"only_types": list(type_ids)}}}}
+
+    @staticmethod
+    def of_run(run_config: dict[str, Any]) -> list[str] | None:
+        """The types a run with this run config was told to extract (`only_types`), or None
+        for every type of its range."""
+        only = run_config.get("ops", {}).get(STEP, {}).get("config", {}).get("only_types")
+        return list(only) if only else None
 
 
 def snapshot_metadata(result: ExtractResult) -> dict[str, Any]:
@@ -185,22 +213,29 @@ def mirrored_before(lake: LakeStore) -> set[str]:
             "(its counts under `qualification_requests/` in each materialization).",
         )
     ],
-    name="lake_type_tables",
+    name=STEP,
     partitions_def=qualification_type_partitions,
     backfill_policy=BackfillPolicy.single_run(),
     pool=API_POOL,
     can_subset=False,
 )
 def lake_type_tables(
-    context: AssetExecutionContext, mturk: MTurkResource, pipeline: PipelineConfig
+    context: AssetExecutionContext,
+    mturk: MTurkResource,
+    pipeline: PipelineConfig,
+    config: TypeTablesConfig,
 ) -> Iterator[AssetMaterialization]:
-    """Extract every type partition of this run, concurrently; one materialization per type once
-    both its tables landed; fails at the end, naming them, when any type failed. With the tag
-    FAILED_IN_RUN_TAG, fails at once instead (see there)."""
+    """Extract every type partition of this run (or those of `config.only_types`),
+    concurrently; one materialization per type once both its tables landed; fails at the end,
+    naming them, when any type failed. With the tag FAILED_IN_RUN_TAG, fails at once instead
+    (see there)."""
     type_ids = list(context.partition_keys)
     failed_in = context.run.tags.get(FAILED_IN_RUN_TAG)
     if failed_in is not None:
         raise _recorded_failure(context, failed_in, type_ids)
+    if config.only_types:
+        only = set(config.only_types)
+        type_ids = [t for t in type_ids if t in only]
     concurrency = pipeline.get(settings.EXTRACT_CONCURRENCY)
     client = mturk.client(threads=concurrency)
     progress = ExtractionProgress(types_total=len(type_ids))

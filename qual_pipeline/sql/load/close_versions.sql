@@ -7,3 +7,5 @@ UPDATE worker_qualification_history AS h
 SET valid_to = c.observed_at, end_reason = CASE WHEN c.change = 'gone' THEN 'gone' ELSE 'superseded' END
 FROM staged_history_changes AS c
 WHERE c.closes_open_version AND h.rowid = c.open_version_rowid;
+
+DROP TABLE IF EXISTS keyed_open_versions;

@@ -5,13 +5,17 @@
 -- are compared (a merge of 10,000,000 rows, 3% changed, compared them all: 15.5 s of CPU).
 -- The open versions of the compared keys, and their observations: two small tables, each built in
 -- a statement of its own (at 10,000,000 rows the three joins in one statement ran out of 256MB),
--- behind the two views merge_history reads.
+-- behind the two views merge_history reads. keyed_open_versions also keeps each open version's
+-- change and source: load/close_versions_by_copy writes the versions it closes again from it
+-- instead of reading them back from the whole history.
 CREATE OR REPLACE TEMP TABLE keyed_open_versions AS
 SELECT
     h.qualification_type_id, h.worker_id, h.status, h.integer_value, h.country,
     h.subdivision, h.valid_from, h.rowid AS open_version_rowid,
     p.observed_at AS partition_observed_at,
-    p.complete AS partition_complete
+    p.complete AS partition_complete,
+    h.change AS open_version_change,
+    h.source AS open_version_source
 FROM worker_qualification_history AS h
 JOIN observed_partitions AS p USING (qualification_type_id)
 SEMI JOIN compared_keys AS k USING (qualification_type_id, worker_id)
