@@ -7,7 +7,8 @@ seconds, each sample with its phase, told by the files the refresh leaves in its
 `start` (imports, discovery: until the types' snapshot is published), `extract` (until the
 warehouse file appears), `load` (until the charts folder appears), `charts`; during the
 extraction, how many spilled sorts have bucket folders. Per phase: its peak and its last sample
-(what the extraction hands to the load). Samples go to `--out` as JSON.
+(what the extraction hands to the load), of VmRSS and of RssAnon (the process's own memory,
+without the pages of mapped files). Samples go to `--out` as JSON.
 
 Each `--env K=V,...` is a variant run with those variables (QP_BIN=PATH runs that qual-pipeline
 script instead, e.g. another worktree's, so two versions alternate in one run); `--repeat` runs
@@ -84,13 +85,13 @@ def probe(server: Server, scratch: Path, env: dict[str, str], interval: float) -
         env={**_env(None), "MTURK_ENDPOINT_URL": server.url, **env},
     )  # fmt: skip
     start = time.perf_counter()
-    samples: list[tuple[float, int, str, int, int]] = []
+    samples: list[tuple[float, int, str, int, int, int]] = []
     hwm = anon_peak = 0
     while proc.poll() is None:
         rss, high, anon = _rss_kb(proc.pid)
         hwm, anon_peak = max(hwm, high), max(anon_peak, anon)
         phase, sorting, published = _phase(data)
-        samples.append((time.perf_counter() - start, rss, phase, sorting, published))
+        samples.append((time.perf_counter() - start, rss, phase, sorting, published, anon))
         time.sleep(interval)
     seconds = time.perf_counter() - start
     err = proc.stderr.read() if proc.stderr else ""
@@ -105,6 +106,8 @@ def probe(server: Server, scratch: Path, env: dict[str, str], interval: float) -
             out[f"{name}_peak_at_s"] = round(top[0], 2)
             out[f"{name}_span_s"] = round(rows[-1][0] - rows[0][0], 2)
             out[f"{name}_end_mb"] = round(rows[-1][1] / 1024, 1)
+            out[f"{name}_anon_peak_mb"] = round(max(s[5] for s in rows) / 1024, 1)
+            out[f"{name}_anon_end_mb"] = round(rows[-1][5] / 1024, 1)
     sorts = [s for s in samples if s[2] == "extract" and s[3]]
     if sorts:
         out["peak_while_sorting_mb"] = round(max(s[1] for s in sorts) / 1024, 1)
@@ -112,7 +115,10 @@ def probe(server: Server, scratch: Path, env: dict[str, str], interval: float) -
     out["peak_mb"] = round(max(s[1] for s in samples) / 1024, 1)
     out["hwm_mb"] = round(hwm / 1024, 1)
     out["anon_peak_mb"] = round(anon_peak / 1024, 1)
-    out["samples"] = [(round(t, 2), round(r / 1024, 1), p, n, m) for t, r, p, n, m in samples]
+    out["samples"] = [
+        (round(t, 2), round(r / 1024, 1), p, n, m, round(a / 1024, 1))
+        for t, r, p, n, m, a in samples
+    ]
     return out
 
 

@@ -97,6 +97,13 @@ class WarehouseConflictError(WarehouseStoreError):
 
 ALLOCATOR_FLUSH_THRESHOLD = "16MB"
 """Freed memory DuckDB's allocator may keep cached before it returns it to the system."""
+STREAMING_SHARE: Final = 0.5
+"""The share of a load's memory limit its streaming statements run within (`memory_held_to`):
+the inserts of lake rows as they are. What they need does not grow with the rows (a batch of
+rows per thread and the rows appended but not yet written as blocks), but within the whole limit
+DuckDB keeps every block they write cached up to it: 128MB of the default 256MB (README, Memory
+of a refresh). The uniqueness check's grouping of the keys' hashes is not held: in a merge load
+of 10,000,000 rows it ran out of 128MB."""
 
 
 def shown_memory_limit(memory_limit: str | None) -> str:
@@ -134,6 +141,47 @@ def set_memory_limit(
         )
     except duckdb.Error as exc:
         raise settings.ConfigurationError(problem) from exc
+
+
+@contextmanager
+def memory_held_to(
+    con: duckdb.DuckDBPyConnection, share: float = STREAMING_SHARE
+) -> Iterator[None]:
+    """Hold DuckDB to `share` of the connection's memory limit for the block (never below
+    settings.WAREHOUSE_LOAD_MEMORY_MINIMUM), then give the connection its limit back (as DuckDB
+    shows it, to 0.1 MiB); nothing when the limit is that minimum or lower, or not a size.
+
+    Lowering the limit evicts what DuckDB keeps cached beyond it (blocks it wrote or read and no
+    longer uses; written blocks are read back from the file when needed) before the block
+    starts, and keeps it evicting as the block writes more; raising the connection's limit
+    raises the held one too. If the lowering fails (memory DuckDB cannot evict), the block runs
+    within the connection's own limit. The limit is database-wide: meant for a connection that
+    is its database's only one (a load's). An error of the block is raised as it is; when it
+    aborted the transaction, the held limit stays until the connection is closed (a load's is)."""
+    from qual_pipeline import settings
+
+    row = con.execute("SELECT current_setting('memory_limit')").fetchone()
+    current = str(row[0]) if row else ""
+    own, least = memory_bytes(current), memory_bytes(settings.WAREHOUSE_LOAD_MEMORY_MINIMUM)
+    if own is None or least is None or own <= least:
+        yield
+        return
+    held = max(least, int(own * share))
+    try:
+        con.execute(f"SET memory_limit = '{held}B'")
+    except duckdb.OutOfMemoryException:
+        yield
+        return
+    failed = True
+    try:
+        yield
+        failed = False
+    finally:
+        try:
+            con.execute(f"SET memory_limit = '{current}'")
+        except duckdb.Error:
+            if not failed:
+                raise
 
 
 _MEMORY_UNITS: Final = {

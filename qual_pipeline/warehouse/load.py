@@ -35,6 +35,7 @@ from qual_pipeline.stores.warehouse import (
     WarehouseConflictError,
     WarehouseStoreError,
     check_memory_limit,
+    memory_held_to,
     run_transaction,
     set_memory_limit,
     shown_memory_limit,
@@ -280,8 +281,9 @@ def _load_worker_qualifications(
         new = [s for s in snapshots if s.qualification_type_id in first_sighted]
         if new:
             files = [s.location for s in new]
-            run_sql_file(con, "load/insert_worker_qualifications", {"files": files})
-        unique = check_unique_worker_qualifications(con)
+            with memory_held_to(con):  # streamed rows: no cache of the blocks it writes
+                run_sql_file(con, "load/insert_worker_qualifications", {"files": files})
+        unique = check_unique_worker_qualifications(con)  # the whole limit: 10,000,000 keys
         if known and by_hash and (not unique.passed or not _held_as_snapshots(con, snapshots)):
             # A key held twice, or not as many rows as the snapshots': row hashes cannot tell
             # how often a row is held. Every refreshed type is written again from its snapshot
@@ -301,8 +303,11 @@ def _load_worker_qualifications(
             run_sql_file(con, "load/observe_refreshed_worker_qualifications")
             if new and not rewritten:  # their first versions straight from the snapshots
                 files = [s.location for s in new]
-                inserted = run_sql_file(con, "load/insert_first_sighted_history", {"files": files})
-                first_versions = inserted.fetchall()[0][0]
+                with memory_held_to(con):
+                    inserted = run_sql_file(
+                        con, "load/insert_first_sighted_history", {"files": files}
+                    )
+                    first_versions = inserted.fetchall()[0][0]
         run_sql_file(con, "load/first_sighted_types")
         run_sql_file(con, "load/compare_types" if rewritten else "load/compare_keys")
         run_sql_file(con, "load/merge_history")
