@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -131,17 +132,29 @@ Materialized = Callable[[list[str], str | None, dict[str, Any]], None]
 
 
 def failure_message(result: ExecuteInProcessResult) -> str:
-    messages = []
-    for event in result.all_events:
-        if event.event_type == DagsterEventType.STEP_FAILURE:
-            error = event.step_failure_data.error
-            cause = error.cause if error is not None and error.cause is not None else error
-            user = event.step_failure_data.user_failure_data
-            if user is not None and user.description:
-                messages.append(user.description)
-            else:
-                messages.append(cause.message.strip() if cause is not None else "unknown error")
+    """Every failed step's `step_failure_text`, joined with '; ' ('the run failed': none)."""
+    messages = [
+        step_failure_text(event)
+        for event in result.all_events
+        if event.event_type == DagsterEventType.STEP_FAILURE
+    ]
     return "; ".join(messages) or "the run failed"
+
+
+def step_failure_text(event: Any) -> str:
+    """One STEP_FAILURE event's own message: its Failure's description, else its error's message
+    without the exception's class path (`qual_pipeline.extract.errors.ExtractionError: `)."""
+    error = event.step_failure_data.error
+    cause = error.cause if error is not None and error.cause is not None else error
+    user = event.step_failure_data.user_failure_data
+    if user is not None and user.description:
+        return user.description
+    if cause is None:
+        return "unknown error"
+    text = cause.message.strip()
+    if cause.cls_name:
+        text = re.sub(rf"^(?:[\w.]+\.)?{re.escape(cause.cls_name)}: ", "", text, count=1)
+    return text
 
 
 def check_outcomes(result: ExecuteInProcessResult) -> tuple[list[str], list[str]]:
@@ -435,7 +448,7 @@ def _record_extraction(
             outcome.failures.update({str(t): str(m) for t, m in failed.value.items()})
         elif interrupt.stopped() is None:
             name = "qualification_types" if "qualification_types" in str(event.step_key) else ""
-            outcome.failures[name or "extract"] = failure_message(result)
+            outcome.failures[name or "extract"] = step_failure_text(event)  # its own only
 
 
 def _report_materializations(result: ExecuteInProcessResult, on_done: Materialized) -> None:

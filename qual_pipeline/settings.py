@@ -86,7 +86,10 @@ class Setting(Generic[T]):
         if self.kind is bool:
             lowered = text.strip().lower()
             if lowered not in TRUE + FALSE:
-                raise ConfigurationError(f"{where} is not a yes/no value; use true or false")
+                raise ConfigurationError(
+                    f"{where} is not a yes/no value; use {', '.join(TRUE)} (yes) or "
+                    f"{', '.join(FALSE)} (no), in any case"
+                )
             value = lowered in TRUE
         elif self.kind is int:
             try:

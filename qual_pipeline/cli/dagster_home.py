@@ -65,7 +65,9 @@ def dagster_home(
             ) from None
         os.environ[DAGSTER_HOME] = str(home)
     existing = [p for p in (home / "dagster.yaml", home / "dagster.yml") if p.exists()]
-    instance = open_dagster_instance(note_missing_limits=True)
+    instance = open_dagster_instance(
+        note_missing_limits=True, argument=None if folder is None else "FOLDER"
+    )
     api = values[settings.API_CONCURRENCY.name]
     set_pool_limits(instance, api)
     if existing and existing[0].is_file() and existing[0].read_bytes().strip():

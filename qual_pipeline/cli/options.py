@@ -41,7 +41,7 @@ def option(setting: Setting[Any], **extra: Any) -> Any:
     if setting.flag is None:
         raise ValueError(f"setting {setting.name} has no CLI flag")
     kwargs: dict[str, Any] = {"envvar": setting.env, "help": setting.help}
-    if setting.kind in (int, float):
+    if setting.kind in (int, float, bool):  # a yes/no flag's value comes from its variable
         kwargs["parser"], kwargs["callback"] = _text, _number(setting)
     if setting.choices:
         kwargs["callback"] = _one_of(setting.choices)

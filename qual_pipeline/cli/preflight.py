@@ -141,8 +141,11 @@ def endpoint(values: SettingValues) -> str:
         port_ok = False
     if parts.scheme in ("http", "https") and parts.hostname and port_ok:
         return url
-    where = shown(settings.ENDPOINT_URL, url)
-    example = f"http://{url}" if "://" not in url else "http://127.0.0.1:8443"
+    from qual_pipeline.mturk_api.source import shown_endpoint
+
+    safe = shown_endpoint(url)  # never its user name or password
+    where = shown(settings.ENDPOINT_URL, safe)
+    example = f"http://{safe}" if "://" not in safe else "http://127.0.0.1:8443"
     raise fail(
         f"{where} is not a URL MTurk can be reached at: write the scheme, the host and the "
         f"port, e.g. {example} (a local MTurk) or https://mturk-requester-sandbox.us-east-1."
@@ -342,13 +345,15 @@ def check_reachable(url: str, timeout_s: float) -> None:
     proxies = urllib.request.getproxies()
     if proxies.get(parts.scheme) and not urllib.request.proxy_bypass(host):
         return  # boto3 goes through the proxy: a direct connection proves nothing
+    from qual_pipeline.mturk_api.source import shown_endpoint
+
     setting = named(settings.ENDPOINT_URL) if typed(settings.ENDPOINT_URL) else None
-    where = f"MTurk at {url}" + (f" ({setting})" if setting else "")
+    where = f"MTurk at {shown_endpoint(url)}" + (f" ({setting})" if setting else "")
     fix = (
-        f"check {settings.ENDPOINT_URL.env} (is the local MTurk running? `qual-pipeline "
+        f"check {named(settings.ENDPOINT_URL)} (is the local MTurk running? `qual-pipeline "
         "local-mturk serve` prints its URL)"
         if os.environ.get(settings.ENDPOINT_URL.env) or setting
-        else f"check the network, or {settings.ENVIRONMENT.env}"
+        else f"check the network, or {named(settings.ENVIRONMENT)}"
     )
     started = time.monotonic()
     try:
@@ -428,14 +433,16 @@ def instance_yaml() -> str:
     return files("qual_pipeline").joinpath(INSTANCE_YAML).read_text(encoding="utf-8")
 
 
-def write_quiet_dagster_yaml(home: Path, *, note_missing_limits: bool = False) -> None:
+def write_quiet_dagster_yaml(
+    home: Path, *, note_missing_limits: bool = False, argument: str | None = None
+) -> None:
     """Give a DAGSTER_HOME without a dagster.yaml (or .yml), or with an empty (0-byte)
     dagster.yaml (Dagster reads it as its defaults: telemetry on, no run queue), the package's
     instance settings (`instance_yaml`: run limits, telemetry off), and say so in one line. A
     dagster.yaml with anything in it, or a dagster.yml, is the user's and left as it is; with
     `note_missing_limits` (`ui`), one line notes that it lacks the run limits and where they are.
     Written whole or not at all (a temporary file renamed), so a full disk leaves no empty
-    dagster.yaml behind."""
+    dagster.yaml behind. `argument`: as for `open_dagster_instance`."""
     target = home / "dagster.yaml"
     if not home.is_dir():
         return
@@ -462,10 +469,10 @@ def write_quiet_dagster_yaml(home: Path, *, note_missing_limits: bool = False) -
         with suppress(OSError):
             staged.unlink()
         had = "an empty dagster.yaml" if empty else "no dagster.yaml"
+        where, other = _home_named(str(home), argument, "a folder you can write")
         raise fail(
-            f"{DAGSTER_HOME}={str(home)!r} has {had} and it cannot be written there "
-            f"({e.strerror}): create one with `telemetry: {{enabled: false}}`, or point "
-            f"{DAGSTER_HOME} at a folder you can write",
+            f"{where} has {had} and it cannot be written there "
+            f"({e.strerror}): create one with `telemetry: {{enabled: false}}`, or {other}",
             2,
         ) from None
     why = "its dagster.yaml set nothing" if empty else "the folder had no dagster.yaml"
@@ -524,25 +531,38 @@ def _empty_file(path: Path) -> bool:
         return False
 
 
-def open_dagster_instance(*, note_missing_limits: bool = False) -> Any:
+def open_dagster_instance(*, note_missing_limits: bool = False, argument: str | None = None) -> Any:
     """The Dagster instance of DAGSTER_HOME (which `check_dagster_home` found to be a folder),
     given the package's settings when it has none (`write_quiet_dagster_yaml`); exit 2 naming
-    its dagster.yaml when Dagster cannot read or use it."""
+    its dagster.yaml when Dagster cannot read or use it. `argument`: the command's argument that
+    gave the folder (e.g. `FOLDER`), which the messages then name instead of DAGSTER_HOME."""
     import yaml
     from dagster import DagsterError, DagsterInstance
 
     home = os.environ.get(DAGSTER_HOME, "")
-    write_quiet_dagster_yaml(Path(home).expanduser(), note_missing_limits=note_missing_limits)
+    write_quiet_dagster_yaml(
+        Path(home).expanduser(), note_missing_limits=note_missing_limits, argument=argument
+    )
+    where, other = _home_named(home, argument)
     try:
         return DagsterInstance.get()
     except (DagsterError, yaml.YAMLError, OSError, ValueError) as e:
         why = " ".join(line.strip() for line in str(e).splitlines() if line.strip())
         raise fail(
-            f"the Dagster instance in {DAGSTER_HOME}={home!r} cannot be opened "
+            f"the Dagster instance in {where} cannot be opened "
             f"({why or type(e).__name__}): fix {Path(home).expanduser() / 'dagster.yaml'}, or "
-            f"point {DAGSTER_HOME} at another folder",
+            f"{other}",
             2,
         ) from None
+
+
+def _home_named(home: str, argument: str | None, other: str = "another folder") -> tuple[str, str]:
+    """(the instance folder as the user gave it, how to give `other`): `DAGSTER_HOME='/x'` and
+    `point DAGSTER_HOME at another folder`, or for a command argument `FOLDER '/x'` and `give
+    another folder as FOLDER`."""
+    if argument is None:
+        return f"{DAGSTER_HOME}={home!r}", f"point {DAGSTER_HOME} at {other}"
+    return f"{argument} {home!r}", f"give {other} as {argument}"
 
 
 @contextmanager

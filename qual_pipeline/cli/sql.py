@@ -142,6 +142,11 @@ def run_query(query: str, stores: Stores, output: str, limit: int) -> int:
             return 0
         result = relation.execute()  # run once: the text below is made from these rows
         names = list(result.columns)
+        if output == "json" and (clash := duplicate_name(names)) is not None:
+            err.print(
+                f"[bold red]query refused:[/] {escape(clash)}", highlight=False, soft_wrap=True
+            )
+            return 1
         texts = ", ".join(as_text(t.id, i, output) for i, t in enumerate(result.types, start=1))
         rows = result.project(texts).fetchall()
         nested = [i for i, t in enumerate(result.types) if t.id in NESTED]
@@ -183,6 +188,24 @@ def run_query(query: str, stores: Stores, output: str, limit: int) -> int:
     except BrokenPipeError:
         stdout_gone()
     return 0
+
+
+def duplicate_name(names: list[str]) -> str | None:
+    """Why `--output json` cannot write columns `names` (a JSON object holds one value per key:
+    a second column of one name would hide the first from most readers), or None: one sentence
+    naming the repeated name and the fix."""
+    seen: dict[str, int] = {}
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+    repeated = [name for name, count in seen.items() if count > 1]
+    if not repeated:
+        return None
+    name = repeated[0]
+    return (
+        f"--output json writes one key per column, and {seen[name]} columns are named "
+        f"{json.dumps(name)}: give each its own name with AS (e.g. SELECT 1 AS a, 2 AS b), or "
+        "use --output csv or table"
+    )
 
 
 def write_json(names: list[str], rows: list[tuple[str | None, ...]], stream: TextIO) -> None:

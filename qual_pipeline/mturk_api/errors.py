@@ -40,8 +40,8 @@ def describe_aws_error(exc: BaseException) -> tuple[str | None, str]:
     sent for that request, 1 when it was not retried), followed by what an unknown WorkerId
     usually means; missing credentials, broken paging and other botocore errors get a sentence
     naming the cause, with `, after N attempt(s)` when requests were sent (a lost connection).
-    Credentials are never part of either: botocore keeps them out of its messages and this adds
-    none.
+    Credentials are never part of either: botocore keeps the AWS keys out of its messages, and
+    the user name and password of an endpoint URL it names are cut out here (`scrub_urls`).
     """
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
@@ -60,7 +60,9 @@ def describe_aws_error(exc: BaseException) -> tuple[str | None, str]:
         return "NoCredentials", NO_CREDENTIALS
     if isinstance(exc, PaginationError):
         return "PaginationError", f"the API broke paging: {exc}"
-    text = str(exc)
+    from qual_pipeline.mturk_api.source import scrub_urls  # source imports the client
+
+    text = scrub_urls(str(exc))  # botocore names the endpoint URL, user info included
     attempts = getattr(exc, ATTEMPTS_ATTRIBUTE, None)
     if isinstance(attempts, int):
         text += f", after {attempts} attempt(s)"

@@ -12,6 +12,7 @@ fragment in MTURK_ENDPOINT_URL is dropped before it is recorded or shown (never 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
@@ -31,6 +32,30 @@ def clean_endpoint(url: str) -> str:
         port = None
     netloc = f"{host}:{port}" if port is not None else host
     return urlunsplit((parts.scheme.lower(), netloc, parts.path.rstrip("/"), "", ""))
+
+
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^\s/?#\"'<>]*@")
+"""A URL's scheme and user info (`http://user:password@`)."""
+
+
+def shown_endpoint(url: str) -> str:
+    """`url` for a message: `clean_endpoint(url)` when it is an http(s) URL with a host, else the
+    text as given with anything that looks like user info (`user:pw@`) cut out (a URL the
+    preflight refuses, e.g. 'user:pw@localhost:8443' without a scheme). Never a password."""
+    parts = urlsplit(url.strip())
+    if parts.scheme.lower() in ("http", "https") and parts.hostname:
+        return clean_endpoint(url)
+    text = scrub_urls(url.strip())
+    if "://" not in text:  # 'user:pw@host:port': the user info is all before the last '@'
+        authority, slash, rest = text.partition("/")
+        text = authority.rpartition("@")[2] + slash + rest
+    return text
+
+
+def scrub_urls(text: str) -> str:
+    """`text` (e.g. botocore's 'Could not connect to the endpoint URL: "http://u:pw@h/"') with
+    the user info of every URL in it removed: 'http://h/'."""
+    return _USERINFO.sub(lambda m: m.group("scheme") or "", text)
 
 
 @dataclass(frozen=True)

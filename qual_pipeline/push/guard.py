@@ -54,7 +54,9 @@ class GuardLimits:
 
 
 def guard_violations(summary: PlanSummary, limits: GuardLimits) -> list[str]:
-    """One sentence per qualification type the plan would change too much; empty when it may go."""
+    """One sentence per qualification type the plan would change too much; empty when it may go.
+    Counts are written with thousands separators, as the plan's tables write them (`1,341`); the
+    options they name, as they are typed (`--max-changes 1341`)."""
     problems = []
     for t in summary.per_type:
         needed = _needed(
@@ -63,16 +65,16 @@ def guard_violations(summary: PlanSummary, limits: GuardLimits) -> list[str]:
         )
         if not needed:
             continue
-        holders = f"{t.workers} worker{'s' if t.workers != 1 else ''} hold it"
+        holders = f"{t.workers:,} worker{'s hold' if t.workers != 1 else ' holds'} it"
         scores = (
-            f", {t.score_changes} of them change a held score"
+            f", {t.score_changes:,} of them change a held score"
             if summary.kind == "requests" and t.score_changes
             else ""
         )
         problems.append(
-            f"type {t.qualification_type_id}: {t.changes} changes{scores} = "
+            f"type {t.qualification_type_id}: {t.changes:,} changes{scores} = "
             f"{share_text(t.share, limits.max_share)} of its workers ({holders}); the limit is "
-            f"{limits.max_changes} changes and {limit_text(limits.max_share)}. If this is "
+            f"{limits.max_changes:,} changes and {limit_text(limits.max_share)}. If this is "
             f"intended, pass {' '.join(needed)}"
         )
     problems.extend(_revoke_violations(summary, limits))
@@ -91,9 +93,9 @@ def _revoke_violations(summary: PlanSummary, limits: GuardLimits) -> list[str]:
         if not needed:
             continue
         problems.append(
-            f"type {t.qualification_type_id}: {t.revokes} revocation(s) = "
-            f"{share_text(t.revoke_share, limits.max_revoke_share)} of its workers ({t.workers} "
-            f"hold it); the limit for revocations is {limits.max_revokes} and "
+            f"type {t.qualification_type_id}: {t.revokes:,} revocation(s) = "
+            f"{share_text(t.revoke_share, limits.max_revoke_share)} of its workers "
+            f"({t.workers:,} hold it); the limit for revocations is {limits.max_revokes:,} and "
             f"{limit_text(limits.max_revoke_share)}, since a revoked worker can "
             f"no longer work on HITs that require the type. If this is intended, pass "
             f"{' '.join(needed)}"
@@ -107,12 +109,12 @@ def plan_refusals(summary: PlanSummary, limits: GuardLimits, *, skip_rejected: b
     reasons = []
     if summary.rejected_rows and not skip_rejected:
         top = "; ".join(
-            f"{n} x {reason}" + _example(summary.rejected_examples.get(reason))
+            f"{n:,} x {reason}" + _example(summary.rejected_examples.get(reason))
             for reason, n in list(summary.rejected.items())[:5]
         )
         source = f", read from {summary.inputs.source}" if summary.inputs.source else ""
         reasons.append(
-            f"{summary.rejected_rows} row(s) of the plan are rejected ({top}{source}). Fix the "
+            f"{summary.rejected_rows:,} row(s) of the plan are rejected ({top}{source}). Fix the "
             "input, or pass --skip-rejected to push the other rows; `qual-pipeline plan` lists "
             "them"
         )

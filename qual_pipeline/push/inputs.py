@@ -67,6 +67,18 @@ class InputError(ValueError):
         self.missing = missing
 
 
+def row_width_problem(cells: list[str], width: int) -> str | None:
+    """What is wrong with a row of `cells` under a header of `width` cells, or None: a row with a
+    non-blank cell past the header's (`1,5` typed unquoted is two cells) cannot be read, since a
+    value may have moved into its neighbour's column; the rule of every file the user edits
+    (desired scores, grant decisions, the website CSV). Cells past the header's that are empty or
+    whitespace (a trailing comma) are no values, and a row with fewer cells than the header has
+    empty cells after its last."""
+    if len(cells) <= width or not any(c.strip() for c in cells[width:]):
+        return None
+    return f"the row has {len(cells)} cells and the header {width}: quote values that hold commas"
+
+
 def normalise_header(name: str) -> str:
     """`' Worker ID '` -> `'worker_id'`: trimmed, lower case, inner spaces as underscores."""
     return re.sub(r"\s+", "_", name.strip().lower())
@@ -179,6 +191,7 @@ WEBSITE_SCHEMA = pa.schema(
         ("type_name", pa.string()),
         ("raw_value", pa.string()),
         ("source_line", pa.int64()),
+        ("input_problem", pa.string()),
     ]
 )
 
@@ -186,11 +199,15 @@ WEBSITE_SCHEMA = pa.schema(
 def load_website_csv(con: duckdb.DuckDBPyConnection, path: Path) -> WebsiteCsv:
     """Read the website's worker CSV into TEMP table website_cells: one row per non-blank
     `UPDATE-<type name>` cell with the worker id, the column header and type name (trimmed: any
-    Unicode whitespace around the header), the cell as written and its line.
+    Unicode whitespace around the header), the cell as written, its line, and input_problem:
+    NULL, or `row_width_problem`'s reason when the row has a value past the header's cells (then
+    a row without a non-blank UPDATE- cell is one row too, its column, type and value NULL, so no
+    such row is left out). A row with fewer cells than the header has empty cells after its last.
 
     Raises InputError naming the file when it cannot be read, has no `Worker ID` column or no
     `UPDATE-<type name>` column, names one `UPDATE-<type name>` column twice (after trimming, in
-    any case), or has a column that looks like one but is not (`UPDATE Expert`).
+    any case), has one without a type name (`UPDATE-`), or has a column that looks like one but is
+    not (`UPDATE Expert`).
     """
     with _open(path, MISSING_WEBSITE_CSV) as rows:
         header_line, header = _header(rows, path)
@@ -235,6 +252,13 @@ def load_website_csv(con: duckdb.DuckDBPyConnection, path: Path) -> WebsiteCsv:
             )
         first_of: dict[str, int] = {}
         for index, _, name in updates:
+            if not name:
+                raise InputError(
+                    f"{path}, line {header_line}: the column {header[index]!r} (column "
+                    f"{index + 1}) names no qualification type, so its cells could not be "
+                    "applied: write the type name after the hyphen (UPDATE-<type name>, the name "
+                    "as MTurk shows it) or remove the column"
+                )
             if name in first_of:
                 raise InputError(
                     f"{path}, line {header_line}: the header names the column "
@@ -245,20 +269,27 @@ def load_website_csv(con: duckdb.DuckDBPyConnection, path: Path) -> WebsiteCsv:
             first_of[name] = index
         not_applied = {h: 0 for _, h in blocks}
         workers = 0
+        width = len(header)
 
         def batches() -> Iterator[pa.RecordBatch]:
             nonlocal workers
             columns: list[list[object]] = [[] for _ in WEBSITE_SCHEMA]
+
+            def add(*items: object) -> None:
+                for target, item in zip(columns, items, strict=True):
+                    target.append(item)
+
             for line, cells in rows:
                 workers += 1
                 worker = _cell(cells, worker_at)
+                problem = row_width_problem(cells, width) if len(cells) > width else None
+                added = len(columns[0])
                 for index, column, name in updates:
                     value = _cell(cells, index)
                     if value is not None and value.strip():
-                        for target, item in zip(
-                            columns, (worker, column, name, value, line), strict=True
-                        ):
-                            target.append(item)
+                        add(worker, column, name, value, line, problem)
+                if problem is not None and len(columns[0]) == added:
+                    add(worker, None, None, None, line, problem)
                 for index, column in blocks:
                     value = _cell(cells, index)
                     if value is not None and value.strip():
@@ -356,11 +387,9 @@ class _Rows:
                 if len(cells) != width:
                     if not any(c.strip() for c in cells):
                         continue
-                    if any(c.strip() for c in cells[width:]):
-                        problems[len(lines)] = (
-                            f"the row has {len(cells)} cells and the header {width}: quote "
-                            "values that hold commas"
-                        )
+                    problem = row_width_problem(cells, width)
+                    if problem is not None:
+                        problems[len(lines)] = problem
                     cells = (cells + [""] * width)[:width]
                 elif not any(cells):
                     continue

@@ -145,7 +145,7 @@ SELECT
         WHEN r.qualification_request_id IS NULL
             THEN 'not a pending request (not in qualification_requests; refresh the warehouse)'
         WHEN t.qualification_type_id IS NULL
-            THEN 'not one of your qualification types (not in qualification_types)'
+            THEN 'not one of your qualification types (not in qualification_types; sandbox and production ids differ)'
         WHEN d.decision = 'accept' AND c.status = 'Granted' AND NOT d.explicit_value
             AND c.integer_value IS DISTINCT FROM d.new_value
             THEN 'the worker already holds this qualification with '

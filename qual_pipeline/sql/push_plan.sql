@@ -204,7 +204,7 @@ SELECT
     CASE
         WHEN d.problem IS NOT NULL THEN d.problem
         WHEN NOT coalesce(t.owned, false)
-            THEN 'not one of your qualification types (not in qualification_types)'
+            THEN 'not one of your qualification types (not in qualification_types; sandbox and production ids differ)'
         WHEN d.is_revoke AND c.status IS DISTINCT FROM 'Granted' THEN NULL
         WHEN d.is_revoke AND getvariable('allow_revokes') THEN NULL
         WHEN d.is_revoke

@@ -6,10 +6,13 @@
 -- spaces, any Unicode whitespace, ignored; not 1_000, 1e3 or 1,000) and a revocation when it says
 -- Revoke in any case. trim_spaces and written_in_digits are the macros of
 -- qual_pipeline.push.inputs.WHOLE_NUMBER_MACROS, the rule of push_plan.sql and grant_plan.sql.
--- Anything else, or a column whose name matches no type of yours or more than one, becomes a row
--- with input_problem set, naming the column: push_plan rejects it.
--- Input: TEMP table website_cells (worker_id, column_name, type_name, raw_value, source_line),
--- written by qual_pipeline.push.inputs.load_website_csv.
+-- Anything else (a value outside the 32-bit range included), or a column whose name matches no
+-- type of yours or more than one, becomes a row with input_problem set, naming the column: push_plan
+-- rejects it. A cell of a row with more cells than the header keeps the row's input_problem
+-- (qual_pipeline.push.inputs.row_width_problem, the rule of desired_scores.csv). integer_value is
+-- the cell as written, a revocation's too (push_plan shows it as raw_value).
+-- Input: TEMP table website_cells (worker_id, column_name, type_name, raw_value, source_line,
+-- input_problem), written by qual_pipeline.push.inputs.load_website_csv.
 WITH named AS (
     SELECT
         name,
@@ -34,12 +37,13 @@ cells AS (
 SELECT
     CASE WHEN types = 1 THEN qualification_type_id END AS qualification_type_id,
     worker_id,
-    CASE WHEN NOT is_revoke THEN raw_value END AS integer_value,
+    -- a revocation's cell too: the plan shows every row's value as written
+    raw_value AS integer_value,
     CASE WHEN is_revoke THEN 'revoke' END AS action,
     CAST(NULL AS VARCHAR) AS reason,
     source_line,
     column_name AS source_column,
-    'column "' || column_name || '": ' || CASE
+    coalesce(input_problem, 'column "' || column_name || '": ' || CASE
         WHEN types = 0 THEN
             'none of your qualification types is named "' || type_name
             || '" (names are matched exactly as MTurk shows them; refresh if the type is new)'
@@ -49,8 +53,10 @@ SELECT
         WHEN is_revoke THEN NULL
         WHEN number IS NULL OR NOT isfinite(number) OR number <> trunc(number)
             THEN 'the value is neither a whole number nor Revoke'
+        WHEN number < -2147483648 OR number > 2147483647
+            THEN 'the value is outside the 32-bit range -2147483648..2147483647'
         WHEN NOT written_in_digits(value_text)
             THEN 'the value is not written in digits: write the whole number as digits (e.g. '
                 || '1000 or 1000.0; not 1_000 or 1e3)'
-    END AS input_problem
+    END) AS input_problem
 FROM cells

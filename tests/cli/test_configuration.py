@@ -201,7 +201,7 @@ def test_nothing_listening_is_reported_within_seconds(
     line = one_error_line(result, code=1)
     assert line == (
         f"error: cannot connect to MTurk at {nowhere} (--endpoint-url): nothing listens there; "
-        "check MTURK_ENDPOINT_URL (is the local MTurk running? `qual-pipeline local-mturk serve` "
+        "check --endpoint-url (is the local MTurk running? `qual-pipeline local-mturk serve` "
         "prints its URL)"
     )
     assert seconds < start + REFUSED_WITHIN_S, f"took {seconds:.1f} s (its start: {start:.1f} s)"
@@ -241,7 +241,7 @@ def test_unknown_host_and_no_answer(mturk: Any, tmp_path: Path) -> None:
                 sock.close()
     assert silent == (
         f"error: cannot connect to MTurk at {url} (--endpoint-url): no answer within 1 s "
-        "(MTURK_CONNECT_TIMEOUT); check MTURK_ENDPOINT_URL (is the local MTurk running? "
+        "(MTURK_CONNECT_TIMEOUT); check --endpoint-url (is the local MTurk running? "
         "`qual-pipeline local-mturk serve` prints its URL)"
     )
     assert seconds < start + REFUSED_WITHIN_S, f"took {seconds:.1f} s (its start: {start:.1f} s)"

@@ -36,7 +36,7 @@ def test_within_limits_passes() -> None:
 def test_too_many_changes_names_type_count_share_and_the_flag() -> None:
     plan = summary([TypeChanges("T1", 501, 10_000), TypeChanges("T2", 3, 30)])
     (problem,) = guard_violations(plan, GuardLimits())
-    assert problem.startswith("type T1: 501 changes = 5.0% of its workers (10000 workers hold it)")
+    assert problem.startswith("type T1: 501 changes = 5.0% of its workers (10,000 workers hold it)")
     assert "--max-changes 501" in problem
     assert "--max-share" not in problem
     assert guard_violations(plan, GuardLimits(max_changes=501)) == []
@@ -138,3 +138,41 @@ def test_the_share_the_refusal_names_is_one_plan_takes_when_grants_outnumber_hol
     planned = push_cli("plan", *common, "--allow-grants", "--max-share", "3.00")
     assert planned.exit_code == 0, planned.output
     assert "A push would send 3 change(s)." in planned.output
+
+
+def test_the_refusal_writes_its_numbers_as_the_plan_table_does(tmp_path: Path) -> None:
+    """The refusal said `(1341 workers hold it)` under a table that says 1,341: every count in
+    it is written with thousands separators, as the tables write them; the options it names keep
+    the form they are typed in (`--max-changes 1200`)."""
+    workers = [worker_id(i) for i in range(1341)]
+    World(types=[T], qualifications=[(T, w, "Granted", 1) for w in workers]).warehouse(
+        tmp_path / "data"
+    )
+    write_csv(
+        tmp_path / "inputs" / "desired_scores.csv",
+        ["qualification_type_id", "worker_id", "integer_value", "action"],
+        [(T, w, "5", "") for w in workers[:1140]]
+        + [(T, w, "", "revoke") for w in workers[1140:1200]]
+        + [(T, f"a{i}", "5", "") for i in range(1001)],  # not a worker id: rejected
+    )
+    common = ["--data-dir", str(tmp_path / "data"), "--inputs-dir", str(tmp_path / "inputs")]
+    result = push_cli("plan", *common, "--allow-revokes", "--max-revokes", "60")
+    assert result.exit_code == 1, result.output
+    table = result.output[result.output.index("changes per qualification type") :]
+    assert "│   1,200 │         1,140 │      60 │   1,341 │" in table.splitlines()[4]
+    assert (
+        f"type {T}: 1,200 changes = 89.5% of its workers (1,341 workers hold it); the limit is "
+        "500 changes and 10%. If this is intended, pass --max-changes 1200 --max-share 0.90"
+    ) in result.output
+    assert "- 1,001 row(s) of the plan are rejected (1,001 x worker_id must be" in result.output
+
+    revokes = push_cli("plan", *common, "--allow-revokes", "--max-changes", "1200")
+    assert (
+        f"type {T}: 60 revocation(s) = 4.5% of its workers (1,341 hold it); the limit for "
+        "revocations is 50 and 2%"
+    ) in revokes.output
+    assert "--max-revokes 60 --max-revoke-share 0.05" in revokes.output
+    limits = GuardLimits(max_changes=1000, max_revokes=1000)
+    (problem,) = guard_violations(summary([TypeChanges("T1", 1001, 1)]), limits)
+    assert problem.startswith("type T1: 1,001 changes = 100100.0% of its workers (1 worker holds")
+    assert "the limit is 1,000 changes" in problem and "--max-changes 1001" in problem

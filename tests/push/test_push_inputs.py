@@ -110,7 +110,7 @@ def test_a_rejected_id_is_shown_not_the_rows_value(world, tmp_path: Path) -> Non
     assert plan["rejected_examples"] == {
         "worker_id must be A followed by upper-case letters and digits (at most 64)":
             "line 3: worker_id 'a-12'",
-        "not one of your qualification types (not in qualification_types)":
+        "not one of your qualification types (not in qualification_types; sandbox and production ids differ)":
             "line 4: qualification_type_id '3NOSUCHTYPE000000000'",
     }  # fmt: skip
     refused = push_cli("push", *common, "--replan", "--max-share", "1")

@@ -16,6 +16,7 @@ from push_helpers import (
     push_cli,
     start_world,
     warehouse_rows,
+    write_csv,
 )
 from support.mturk import type_id, worker_id
 
@@ -455,3 +456,159 @@ def test_a_column_that_looks_like_an_update_column_is_refused_naming_it(
         "header as UPDATE-<type name> (UPDATE, a hyphen, then the type name as MTurk shows it) "
         "or remove the column"
     )
+
+
+def website_plan(tmp_path: Path, common: list[str], text: str, *more: str) -> tuple[int, dict]:
+    """`plan --website-csv` of a file holding exactly `text`, as JSON."""
+    website = tmp_path / "w.csv"
+    website.write_text(text, encoding="utf-8")
+    result = push_cli(
+        "plan",
+        *common,
+        "--website-csv",
+        str(website),
+        "--max-share",
+        "1",
+        *more,
+        "--output",
+        "json",
+    )
+    assert result.exit_code in (0, 1), result.output
+    return result.exit_code, json.loads(result.output)
+
+
+def test_a_row_with_more_cells_than_the_header_is_rejected_as_in_desired_scores(
+    tmp_path: Path,
+) -> None:
+    """`1,5` typed unquoted is two cells: the 5 was dropped without a word and the plan set the
+    score to 1. Each non-blank UPDATE- cell of such a row is rejected, and so is a row whose extra
+    cell is its only value, with the reason desired_scores.csv gives the same row; empty or
+    whitespace cells after the header's (a trailing comma) are not values and change nothing."""
+    common = header_world(tmp_path)
+    code, plan = website_plan(
+        tmp_path,
+        common,
+        "Worker ID,UPDATE-Expert\n"
+        f"{W[0]},1,5\n"  # "1,5" typed unquoted
+        f"{W[1]},,5\n"  # the only value is past the header
+        f"{W[2]},7,, \n",  # a trailing comma and a space: not values
+        "--allow-grants",
+    )
+    assert code == 1
+    rows = {
+        r["source_line"]: (r["worker_id"], r["source_column"], r["raw_value"], r["action"])
+        for r in plan["rows"]
+    }
+    assert rows == {
+        2: (W[0], "UPDATE-Expert", "1", "rejected"),
+        3: (W[1], None, None, "rejected"),
+        4: (W[2], "UPDATE-Expert", "7", "grant"),
+    }
+    reason = "the row has 3 cells and the header 2: quote values that hold commas"
+    assert plan["rejected"][reason] == 2
+    assert plan["rejected_examples"][reason] == "line 2, column 'UPDATE-Expert': '1'"
+
+    # one rule: the same row in desired_scores.csv gets the same words
+    write_csv(
+        tmp_path / "inputs" / "desired_scores.csv",
+        ["qualification_type_id", "worker_id", "integer_value"],
+        [(EXPERT, W[0], "1", "5")],
+    )
+    desired = push_cli(
+        "plan", *common, "--inputs-dir", str(tmp_path / "inputs"), "--output", "json"
+    )
+    assert desired.exit_code == 1, desired.output
+    assert json.loads(desired.output)["rejected"] == {
+        "the row has 4 cells and the header 3: quote values that hold commas": 1
+    }
+
+
+def test_a_row_with_fewer_cells_than_the_header_reads_the_missing_cells_as_blank(
+    tmp_path: Path,
+) -> None:
+    """A row that stops early (a spreadsheet leaves trailing empty cells out) has blank cells
+    after its last: blank cells leave the worker untouched, as a blank cell written out does."""
+    common = header_world(tmp_path)
+    code, plan = website_plan(
+        tmp_path,
+        common,
+        f'Worker ID,"UPDATE-{NAMES[ACCURACY]}",UPDATE-Expert\n{W[0]},50\n{W[1]}\n',
+    )
+    assert code == 0, plan
+    assert [
+        (r["qualification_type_id"], r["worker_id"], r["action"], r["new_value"])
+        for r in plan["rows"]
+    ] == [(ACCURACY, W[0], "update", 50)]
+
+
+@pytest.mark.parametrize("column", ["UPDATE-", " update- "])
+def test_an_update_column_without_a_type_name_is_refused_naming_it(
+    tmp_path: Path, column: str
+) -> None:
+    """A bare `UPDATE-` column was planned as rejected rows ("qualification_type_id is missing"),
+    unlike every other malformed UPDATE- header: refused before planning, naming it, exit 2."""
+    common = header_world(tmp_path)
+    website = write_website_csv(
+        tmp_path / "w.csv", [[W[0], "5", "6"]], ["Worker ID", "UPDATE-Expert", column]
+    )
+    result = push_cli("plan", *common, "--website-csv", str(website))
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == (
+        f"error: {website}, line 1: the column {column!r} (column 3) names no qualification "
+        "type, so its cells could not be applied: write the type name after the hyphen "
+        "(UPDATE-<type name>, the name as MTurk shows it) or remove the column"
+    )
+
+
+def test_a_value_outside_the_32_bit_range_is_rejected_naming_its_column(tmp_path: Path) -> None:
+    common = header_world(tmp_path)
+    code, plan = website_plan(
+        tmp_path,
+        common,
+        f'Worker ID,UPDATE-Expert,"UPDATE-{NAMES[ACCURACY]}"\n{W[0]},99999999999,-2147483649.0\n',
+    )
+    assert code == 1
+    column = f"UPDATE-{NAMES[ACCURACY]}"
+    assert sorted((r["source_column"], r["raw_value"], r["reason"]) for r in plan["rows"]) == [
+        (
+            column,
+            "-2147483649.0",
+            f'column "{column}": the value is outside the 32-bit range -2147483648..2147483647',
+        ),
+        (
+            "UPDATE-Expert",
+            "99999999999",
+            'column "UPDATE-Expert": the value is outside the 32-bit range -2147483648..2147483647',
+        ),
+    ]
+
+
+def test_a_revocation_shows_what_was_written(tmp_path: Path) -> None:
+    """The "as written" cell of a revocation was blank: it shows the cell as typed, with a
+    character a terminal would not show escaped, as every other value."""
+    common = header_world(tmp_path)
+    text = f'Worker ID,UPDATE-Expert,"UPDATE-{NAMES[ACCURACY]}"\n{W[0]}, REVOKE ,\tRevoke\xa0\n'
+    code, plan = website_plan(tmp_path, common, text, "--allow-revokes", "--max-revoke-share", "1")
+    assert code == 0, plan
+    assert sorted(
+        (r["qualification_type_id"], r["action"], r["raw_value"]) for r in plan["rows"]
+    ) == [
+        (ACCURACY, "revoke", "\tRevoke\xa0"),
+        (EXPERT, "revoke", " REVOKE "),
+    ]
+    shown = push_cli(
+        "plan",
+        *common,
+        "--website-csv",
+        str(tmp_path / "w.csv"),
+        "--allow-revokes",
+        "--max-share",
+        "1",
+        "--max-revoke-share",
+        "1",
+    )
+    assert shown.exit_code == 0, shown.output
+    rows = [line for line in shown.output.splitlines() if W[0] in line]
+    assert len(rows) == 2, shown.output
+    assert any("│  REVOKE  " in line for line in rows), rows
+    assert any("│ \\tRevoke\\xa0 " in line for line in rows), rows
