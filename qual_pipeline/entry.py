@@ -1,7 +1,8 @@
 """The `qual-pipeline` console script: signal handling first, then the command line.
 
-Importing the command line (Dagster, DuckDB, boto3, rich) takes a second or more. A Ctrl-C or a
-SIGTERM in that time used to end in a KeyboardInterrupt traceback, or silently. This module
+A command imports what it needs (Dagster, DuckDB, boto3) when it starts: a second or more (the
+command line alone, for --help or a usage error, imports none of them). A Ctrl-C or a SIGTERM
+in that time used to end in a KeyboardInterrupt traceback, or silently. This module
 imports only the standard library, so its handlers are in place as soon as Python has started
 (before that, Python's own start, 0.14 s at load 18, is out of any package's reach).
 

@@ -33,8 +33,6 @@ import os
 import threading
 from functools import cache
 
-import pyarrow as pa
-
 _lock = threading.Lock()
 M_ARENA_MAX = -8
 """mallopt's parameter number for the most arenas glibc's malloc creates (malloc.h)."""
@@ -74,6 +72,8 @@ def release_free_memory() -> bool:
     Returns True when glibc's malloc_trim ran (False where the C library is not glibc: Arrow's
     pool was still released). Safe to call from any thread at any time; calls are serialized.
     """
+    import pyarrow as pa  # here, not at the top: the command line imports this module
+
     with _lock:
         pa.default_memory_pool().release_unused()
         trim = _malloc_trim()
@@ -89,6 +89,8 @@ def use_system_arrow_pool() -> None:
     cover (buffers already allocated stay in the pool that allocated them)."""
     if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
         return
+    import pyarrow as pa
+
     system = pa.system_memory_pool()
     if pa.default_memory_pool().backend_name != system.backend_name:
         pa.set_memory_pool(system)

@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 
 from qual_pipeline.cli.render import fail
-from qual_pipeline.local_mturk.faults import FaultConfig
+from qual_pipeline.local_mturk import DEFAULT_CLIENT_TIMEOUT
 from qual_pipeline.local_mturk.generate import (
     GENERATED_ACCESS_KEY_ID,
     MAX_QUALIFICATIONS,
@@ -26,9 +26,6 @@ from qual_pipeline.local_mturk.generate import (
     generate,
     size_problem,
 )
-from qual_pipeline.local_mturk.seed import DataError
-from qual_pipeline.local_mturk.server import DEFAULT_CLIENT_TIMEOUT, LocalMTurk
-from qual_pipeline.local_mturk.store import ENVIRONMENTS, EnvironmentMismatch
 
 app = typer.Typer(
     name="local-mturk",
@@ -104,6 +101,11 @@ def serve(
     The first line on stdout is the endpoint URL, e.g. http://127.0.0.1:43127; pass it to boto3
     as endpoint_url or to the AWS CLI as --endpoint-url.
     """
+    from qual_pipeline.local_mturk.faults import FaultConfig
+    from qual_pipeline.local_mturk.seed import DataError
+    from qual_pipeline.local_mturk.server import LocalMTurk
+    from qual_pipeline.local_mturk.store import ENVIRONMENTS, EnvironmentMismatch
+
     try:
         faults = FaultConfig(
             throttle_rate=throttle_rate,

@@ -33,7 +33,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from qual_pipeline.local_mturk import auth, model, seed
+from qual_pipeline.local_mturk import DEFAULT_CLIENT_TIMEOUT, auth, model, seed
 from qual_pipeline.local_mturk.errors import (
     ApiError,
     request_error,
@@ -62,8 +62,6 @@ _RESET = object()
 MAX_BODY = 1 << 20  # far above any MTurk request (NotifyWorkers: 100 ids, 4,096-char text)
 MAX_DEPTH = 100  # JSON nesting; MTurk's inputs nest 3 levels at most
 MAX_LINE = 65536  # request line and each header line, in bytes
-# Seconds a connection may stay idle, and a request may take to arrive once it has begun.
-DEFAULT_CLIENT_TIMEOUT = 60.0
 LINGER_SECONDS = 2.0  # after an early answer, how long unread input is drained before closing
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,8}")
 _DIGITS = re.compile(r"[0-9]{1,18}")

@@ -22,10 +22,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
-
-import duckdb
+from typing import TYPE_CHECKING
 
 from qual_pipeline.warehouse.sql_files import sql_text
+
+if TYPE_CHECKING:
+    import duckdb
 
 WORKER_ID_HEADER = "Worker ID"
 CURRENT_PREFIX = "CURRENT-"

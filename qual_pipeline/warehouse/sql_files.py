@@ -21,12 +21,13 @@ from contextlib import contextmanager
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
-import pyarrow as pa
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa
 
-from qual_pipeline.stores.warehouse import WarehouseStore
+    from qual_pipeline.stores.warehouse import WarehouseStore
 
 SQL_DIR = Path(str(files("qual_pipeline") / "sql"))
 """The SQL shipped inside the package (package data, read the same from a checkout or a wheel)."""
@@ -111,6 +112,8 @@ def run_sql_file(
 
     Returns the connection holding the last statement's result.
     """
+    import duckdb
+
     params = params or {}
     result = con
     for statement in duckdb.extract_statements(sql_text(relative)):
@@ -133,6 +136,8 @@ def create_models(con: duckdb.DuckDBPyConnection) -> None:
     """Create the tables that do not exist yet (adding the columns newer versions record) and
     (re)create every view, in dependency order. Column compression is kept only in a DuckDB
     file (the current database's type is `duckdb`)."""
+    import duckdb
+
     kind = con.execute(
         "SELECT type FROM duckdb_databases() WHERE database_name = current_database()"
     ).fetchall()
@@ -171,6 +176,8 @@ def registered(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> It
     10,000,000 rows under 256MB). Created inside the caller's transaction, if any, so a rollback
     removes it too.
     """
+    import duckdb
+
     view = f"_arrow_{name}"
     con.register(view, table)
     try:
