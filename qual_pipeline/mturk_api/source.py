@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from qual_pipeline.mturk_api.client import resolve_endpoint
 
@@ -43,13 +43,23 @@ def shown_endpoint(url: str) -> str:
     text as given with anything that looks like user info (`user:pw@`) cut out (a URL the
     preflight refuses, e.g. 'user:pw@localhost:8443' without a scheme). Never a password."""
     parts = urlsplit(url.strip())
-    if parts.scheme.lower() in ("http", "https") and parts.hostname:
+    if parts.scheme.lower() in ("http", "https") and parts.hostname and _has_valid_port(parts):
         return clean_endpoint(url)
     text = scrub_urls(url.strip())
     if "://" not in text:  # 'user:pw@host:port': the user info is all before the last '@'
         authority, slash, rest = text.partition("/")
         text = authority.rpartition("@")[2] + slash + rest
     return text
+
+
+def _has_valid_port(parts: SplitResult) -> bool:
+    """Whether `parts` has no port or a number for one ('http://h:notaport' has neither: cleaned,
+    its port would be dropped from the message that refuses it)."""
+    try:
+        _ = parts.port  # a port that is not a number raises
+    except ValueError:
+        return False
+    return True
 
 
 def scrub_urls(text: str) -> str:

@@ -289,7 +289,9 @@ def load_website_csv(con: duckdb.DuckDBPyConnection, path: Path) -> WebsiteCsv:
                     if value is not None and value.strip():
                         add(worker, column, name, value, line, problem)
                 if problem is not None and len(columns[0]) == added:
-                    add(worker, None, None, None, line, problem)
+                    # no UPDATE- value: the row's first value past the header's cells, as written
+                    extra = next(c for c in cells[width:] if c.strip())
+                    add(worker, None, None, extra, line, problem)
                 for index, column in blocks:
                     value = _cell(cells, index)
                     if value is not None and value.strip():

@@ -147,7 +147,11 @@ def check_extraction_complete(con: duckdb.DuckDBPyConnection) -> CheckResult:
             f"{len(found.by_type)} qualification type(s) have no complete snapshot loaded "
             f"({', '.join(named)}{f' and {more} more' if more else ''})"
         )
-    description = "; ".join(problems) + ". The extraction did not finish: refresh again."
+    description = "; ".join(problems) + (
+        ". The extraction did not finish: refresh again (a whole refresh, or `refresh --types` "
+        "with the ids named; `--retry-failed` goes by the Dagster instance's records, which "
+        "another data folder refreshed with the same DAGSTER_HOME can show as extracted)"
+    )
     return CheckResult(
         name=result.name,
         passed=False,

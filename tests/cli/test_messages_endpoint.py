@@ -113,6 +113,19 @@ def test_an_endpoint_that_is_not_a_url_is_named_without_its_password(
     ), text
 
 
+def test_an_endpoint_with_a_bad_port_is_quoted_with_its_port_without_its_password(
+    mturk: Any,
+) -> None:
+    """A second tester: 'http://u:pw@127.0.0.1:notaport' was quoted as 'http://127.0.0.1', the
+    port the user got wrong dropped from the message that refuses it."""
+    _, env = mturk
+    bad = f"http://{USER}:{PASSWORD}@127.0.0.1:notaport"
+    result = run(*COMMANDS["score"], env={**env, "MTURK_ENDPOINT_URL": bad})
+    text = assert_no_credentials(result)
+    assert result.returncode == 2, text
+    assert "'http://127.0.0.1:notaport' is not a URL MTurk can be reached at" in text, text
+
+
 def test_push_to_another_mturk_is_refused_without_its_password(mturk: Any, tmp_path: Path) -> None:
     """The warehouse was refreshed from the local MTurk; a push to another endpoint (with user
     info, where nothing listens) is refused as the wrong MTurk, naming it cleaned."""
