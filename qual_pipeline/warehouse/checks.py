@@ -150,7 +150,7 @@ def check_extraction_complete(con: duckdb.DuckDBPyConnection) -> CheckResult:
     description = "; ".join(problems) + (
         ". The extraction did not finish: refresh again (a whole refresh, or `refresh --types` "
         "with the ids named; `--retry-failed` goes by the Dagster instance's records, which "
-        "another data folder refreshed with the same DAGSTER_HOME can show as extracted)"
+        "a second data folder refreshed with the same DAGSTER_HOME can show as extracted)"
     )
     return CheckResult(
         name=result.name,
