@@ -68,6 +68,12 @@ def test_a_retry_extracts_what_this_data_folder_lacks(
     failed = refresh(env, first, "--max-attempts", "2")
     assert failed.returncode == 1, failed.stderr
     assert f"failed: {FAILING}:" in failed.stderr
+    # The blocking check's fix says what a retry extracts.
+    assert (
+        "refresh again (a whole refresh, or `refresh --types` with the ids named; "
+        "`--retry-failed` extracts the types that failed and those the lake holds no snapshot "
+        "of)"
+    ) in failed.stderr, failed.stderr
     server.set_faults(FaultConfig())
     # A second data folder on the same DAGSTER_HOME: its refresh records FAILING extracted.
     assert refresh(env, second).returncode == 0
