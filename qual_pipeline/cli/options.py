@@ -31,6 +31,9 @@ CONTEXT = "settings_context"
 """The parameter `takes_settings` adds for typer's context when the command has none."""
 _TYPED: ContextVar[frozenset[str]] = ContextVar("qual_pipeline_typed_settings", default=frozenset())
 """The flags of the settings the running command got on its command line."""
+_NOT_READ: ContextVar[frozenset[str]] = ContextVar("qual_pipeline_not_read", default=frozenset())
+"""The variables of the settings the running command got on its command line (by their own
+options, not by another setting's flag of the same name: push's --rate is not refresh's)."""
 SettingValues = dict[str, Any]
 """A command's setting values by setting name (`values[settings.DATA_DIR.name]`)."""
 Command = TypeVar("Command", bound=Callable[..., None])
@@ -170,11 +173,14 @@ def takes_settings(
         def with_settings(**given: Any) -> None:
             ctx = given[context] if context else given.pop(CONTEXT)
             values = {s.name: _value(s, given.pop(s.name)) for s in taken}
-            token = _TYPED.set(frozenset(typed_on_command_line(ctx, taken)))
+            flags = frozenset(typed_on_command_line(ctx, taken))
+            token = _TYPED.set(flags)
+            not_read = _NOT_READ.set(frozenset(s.env for s in taken if (s.flag or s.name) in flags))
             try:
                 check_environment()
                 func(**given, values=values)
             finally:
+                _NOT_READ.reset(not_read)
                 _TYPED.reset(token)
 
         with_settings.__signature__ = own.replace(parameters=parameters)  # type: ignore[attr-defined]
@@ -196,7 +202,8 @@ def check_environment() -> None:
     value, or a QUAL_PIPELINE_ variable that names no setting, is one line naming it and what it
     takes (typer.Exit(2))."""
     try:
-        settings.check_environment(skip=[s for s in settings.SETTINGS if typed(s)])
+        skipped = _NOT_READ.get()
+        settings.check_environment(skip=[s for s in settings.SETTINGS if s.env in skipped])
     except settings.ConfigurationError as e:
         raise _refused_variable(e) from None
 

@@ -153,3 +153,11 @@ def test_an_option_typed_on_the_command_line_keeps_clicks_usage_error_and_wins(
     query = ["sql", "--data-dir", str(data), "--output", "csv", "SELECT 1 AS one"]
     done = run(*query, "--environment", "sandbox", cwd=tmp_path, MTURK_ENVIRONMENT="prod")
     assert (done.returncode, done.stdout) == (0, "one\n1\n"), done.stderr
+    # Only the command's own option: push's --rate is QUAL_PIPELINE_PUSH_RATE, and the push still
+    # reads QUAL_PIPELINE_RATE (the pace every request of the process shares).
+    both = {"QUAL_PIPELINE_RATE": "x", "QUAL_PIPELINE_PUSH_RATE": "y"}
+    rate = "use 0.01 to 10000 requests per second"
+    pushed = run("push", "--data-dir", str(data), "--rate", "5", cwd=tmp_path, **both)
+    assert_refused_in_one_line(pushed, f"QUAL_PIPELINE_RATE='x' is not a number; {rate}")
+    refreshed = run("refresh", "--data-dir", str(data), "--rate", "5", cwd=tmp_path, **both)
+    assert_refused_in_one_line(refreshed, f"QUAL_PIPELINE_PUSH_RATE='y' is not a number; {rate}")
