@@ -63,7 +63,9 @@ from qual_pipeline.defs.jobs import (
     partition_range_tags,
 )
 from qual_pipeline.defs.partitions import qualification_type_partitions
+from qual_pipeline.lake.presence import unpublished_types
 from qual_pipeline.progress import Progress, report
+from qual_pipeline.stores.lake import LakeStore
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 SILENT = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
@@ -233,13 +235,22 @@ def selected_types(listed: Sequence[str] | None, order: Sequence[str]) -> list[s
 
 
 def failed_or_missing_types(
-    instance: DagsterInstance, type_ids: Sequence[str], order: Sequence[str] | None = None
+    instance: DagsterInstance,
+    type_ids: Sequence[str],
+    order: Sequence[str] | None = None,
+    *,
+    defs: Definitions | None = None,
 ) -> list[str]:
     """The types whose lake partitions the instance records as failed or never materialized,
-    and those the last extraction run left unextracted when it did not succeed (a stop: see
-    `unextracted_types`), in `type_ids` order (what `retry_failed` extracts). `order`: the
-    partitions in the instance's order (default `type_ids`)."""
+    those the last extraction run left unextracted when it did not succeed (a stop: see
+    `unextracted_types`), and (with `defs`) those the data folder's lake holds no snapshot of,
+    in `type_ids` order (what `retry_failed` extracts). The instance's records alone are not
+    the data folder's: another data folder refreshed with the same DAGSTER_HOME records its
+    types materialized, and a lake that lost a type's files still shows its materialization.
+    `order`: the partitions in the instance's order (default `type_ids`)."""
     wanted = unextracted_types(instance, list(order if order is not None else type_ids))
+    if defs is not None:
+        wanted |= unpublished_types(_lake(defs, instance), type_ids)
     for key in lake_type_tables.keys:
         status = instance.get_status_by_partition(
             key, list(type_ids), qualification_type_partitions
@@ -249,6 +260,12 @@ def failed_or_missing_types(
             if found != AssetPartitionStatus.MATERIALIZED:
                 wanted.add(type_id)
     return [t for t in type_ids if t in wanted]
+
+
+def _lake(defs: Definitions, instance: DagsterInstance) -> LakeStore:
+    """The lake of the data folder (or shared storage) the definitions' resources name."""
+    with build_sensor_context(instance=instance, resources=defs.resources) as context:
+        return context.resources.pipeline.stores(context.resources.mturk).lake
 
 
 def unextracted_types(instance: DagsterInstance, order: Sequence[str]) -> set[str]:
@@ -306,7 +323,7 @@ def refresh(
     order = list(instance.get_dynamic_partitions(qualification_type_partitions.name))
     outcome.type_ids = sorted(order)
     chosen = selected_types(listed, order)
-    wanted = failed_or_missing_types(instance, chosen, order) if retry_failed else chosen
+    wanted = failed_or_missing_types(instance, chosen, order, defs=defs) if retry_failed else chosen
     outcome.requested = len(wanted)
     if wanted or not retry_failed:  # a retry with nothing failed: no extraction to announce
         announce("extract")

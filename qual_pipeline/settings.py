@@ -17,10 +17,12 @@ test keeps the README in step).
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Generic, Literal, TypeVar
 
 T = TypeVar("T", str, int, float, bool)
@@ -38,6 +40,26 @@ def number_text(value: float) -> str:
     """A range bound as a user types it back: whole numbers in digits (100000000, never 1e+08,
     which an integer setting refuses), others as Python writes them (0.1)."""
     return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+PERCENT_PLAIN_DECIMALS = 12
+"""A percentage with more decimals than this (a share below 1e-14) is written with an exponent:
+`--max-share 5e-324` reads `5e-322%`, not `0.` and 321 more digits."""
+
+
+def percent_text(share: float) -> str:
+    """A share (a setting's value, e.g. a guard's limit) as a percentage with every digit it was
+    given and no float noise: 0.02 -> '2%', 0.025 -> '2.5%', 0.07 -> '7%' (not 7.000000000000001),
+    1e-9 -> '0.0000001%'; a tiny share, whose plain form would run to hundreds of digits, with an
+    exponent (5e-324 -> '5e-322%'). Never rounded, so a limit never reads as another."""
+    percent = (Decimal(repr(float(share))) * 100).normalize()
+    if not percent.is_finite():
+        return f"{percent}%"
+    if percent.is_zero():
+        return "0%"
+    if percent.adjusted() < -PERCENT_PLAIN_DECIMALS:
+        return f"{percent:e}%"
+    return f"{percent:f}%"
 
 
 def _plain_digits(text: str) -> str:
@@ -713,6 +735,51 @@ def drop_blank_variables(environ: MutableMapping[str, str] | None = None) -> lis
     for name in blank:
         del environ[name]
     return blank
+
+
+PREFIX = "QUAL_PIPELINE_"
+"""The prefix of qual_pipeline's own variables: every variable with it names a setting (a name
+that names none is a typo, refused by `check_environment`). The MTURK_ and AWS_ variables it
+reads are settings too, but their prefixes are not its own."""
+
+
+def unknown_variable(name: str) -> str:
+    """The message for a QUAL_PIPELINE_ variable that names no setting: the setting whose name
+    is closest, when one is close (a typo, or an MTURK_ setting under this prefix), else where
+    the settings are listed."""
+    # By name after the prefix: QUAL_PIPELINE_MAX_ATTEMPTS is MTURK_MAX_ATTEMPTS misplaced.
+    own = {s.env.removeprefix(PREFIX).removeprefix("MTURK_"): s.env for s in SETTINGS}
+    close = difflib.get_close_matches(name[len(PREFIX) :].upper(), own, n=1, cutoff=0.75)
+    if close:
+        return (
+            f"{name} is not a variable qual_pipeline reads: did you mean {own[close[0]]}? "
+            f"Rename it, or unset {name}"
+        )
+    return (
+        f"{name} is not a variable qual_pipeline reads (the README's Configuration table lists "
+        f"those it reads): correct its name, or unset {name}"
+    )
+
+
+def check_environment(
+    environ: Mapping[str, str] | None = None, *, skip: Iterable[Setting[Any]] = ()
+) -> None:
+    """Every setting's variable in `environ` (default: this process's environment) read and
+    checked as the setting reads it, whichever command runs (a push setting in a refresh's
+    environment too), except those of `skip` (settings given on the command line: their
+    variables are not read); and no variable with qual_pipeline's PREFIX that names no setting.
+    Raises ConfigurationError, naming the variable and what it takes, at the first mistake
+    (unknown names first, in name order; then the settings in declaration order). A blank
+    variable is unset, whatever its name."""
+    environ = os.environ if environ is None else environ
+    known = {s.env for s in SETTINGS}
+    for name in sorted(environ):
+        if name.startswith(PREFIX) and name not in known and environ[name].strip():
+            raise ConfigurationError(unknown_variable(name))
+    skipped = {s.env for s in skip}
+    for setting in SETTINGS:
+        if setting.env not in skipped:
+            setting.from_env(environ)
 
 
 def names(values: str | Iterable[str] | None) -> tuple[str, ...]:

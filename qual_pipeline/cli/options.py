@@ -31,6 +31,9 @@ CONTEXT = "settings_context"
 """The parameter `takes_settings` adds for typer's context when the command has none."""
 _TYPED: ContextVar[frozenset[str]] = ContextVar("qual_pipeline_typed_settings", default=frozenset())
 """The flags of the settings the running command got on its command line."""
+_NOT_READ: ContextVar[frozenset[str]] = ContextVar("qual_pipeline_not_read", default=frozenset())
+"""The variables of the settings the running command got on its command line (by their own
+options, not by another setting's flag of the same name: push's --rate is not refresh's)."""
 SettingValues = dict[str, Any]
 """A command's setting values by setting name (`values[settings.DATA_DIR.name]`)."""
 Command = TypeVar("Command", bound=Callable[..., None])
@@ -44,7 +47,7 @@ def option(setting: Setting[Any], **extra: Any) -> Any:
     if setting.kind in (int, float, bool):  # a yes/no flag's value comes from its variable
         kwargs["parser"], kwargs["callback"] = _text, _number(setting)
     if setting.choices:
-        kwargs["callback"] = _one_of(setting.choices)
+        kwargs["callback"] = _one_of(setting)
     if setting.folder:
         kwargs["file_okay"] = False
         kwargs["readable"] = False  # the command checks it, naming what it needs it for
@@ -56,33 +59,59 @@ def _text(value: Any) -> Any:
     return value
 
 
+def _from_env(ctx: typer.Context, param: typer.CallbackParam) -> bool:
+    """Whether the option's value came from its environment variable (not the command line)."""
+    origin = ctx.get_parameter_source(param.name or "")
+    return origin is not None and origin.name == "ENVIRONMENT"
+
+
+def _refused_variable(error: settings.ConfigurationError) -> typer.Exit:
+    """A bad value of a setting's variable: one line naming it and what it takes, exit 2. The
+    variable is no part of the command line, so click's usage line and `Try ... --help` (its
+    form for a bad option, kept for those) would only be noise."""
+    from qual_pipeline.cli.render import fail
+
+    return fail(error, 2)
+
+
 def _number(setting: Setting[Any]) -> Callable[..., Any]:
-    """The callback of a numeric setting's option: the text parsed and checked by the setting
-    itself (`Setting.parse`: not a number, nan, infinite or outside the declared range is
-    refused), so the option, its environment variable and the Dagster resources refuse the same
-    values with the same words, naming the option or the variable as the user gave it. A blank
-    value (spaces only) means the default, as an empty one does."""
+    """The callback of a numeric (or yes/no) setting's option: the text parsed and checked by
+    the setting itself (`Setting.parse`: not a number, nan, infinite or outside the declared
+    range is refused), so the option, its environment variable and the Dagster resources refuse
+    the same values with the same words, naming the option or the variable as the user gave it:
+    a bad option as click's usage error, a bad variable in one line (`_refused_variable`). A
+    blank value (spaces only) means the default, as an empty one does."""
 
     def check(ctx: typer.Context, param: typer.CallbackParam, value: Any) -> Any:
         if not isinstance(value, str):
             return value
         if not value.strip():
             return setting.default
-        origin = ctx.get_parameter_source(param.name or "")
-        from_env = origin is not None and origin.name == "ENVIRONMENT"
+        from_env = _from_env(ctx, param)
         try:
             return setting.parse(value, source=setting.env if from_env else setting.flag)
         except settings.ConfigurationError as e:
+            if from_env:
+                raise _refused_variable(e) from None
             raise typer.BadParameter(str(e)) from None
 
     return check
 
 
-def _one_of(choices: tuple[str, ...]) -> Callable[[str | None], str | None]:
-    def check(value: str | None) -> str | None:
-        if value is not None and value not in choices:
-            raise typer.BadParameter(f"{value!r} is not one of {', '.join(choices)}")
-        return value
+def _one_of(setting: Setting[Any]) -> Callable[..., str | None]:
+    """The callback of a setting with choices: a value not among them is refused, on the
+    command line as click's usage error, from the variable in one line naming it and the
+    choices (`Setting.check`'s words)."""
+
+    def check(ctx: typer.Context, param: typer.CallbackParam, value: str | None) -> str | None:
+        if value is None or value in setting.choices:
+            return value
+        if _from_env(ctx, param):
+            try:
+                setting.check(value)
+            except settings.ConfigurationError as e:
+                raise _refused_variable(e) from None
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(setting.choices)}")
 
     return check
 
@@ -144,10 +173,14 @@ def takes_settings(
         def with_settings(**given: Any) -> None:
             ctx = given[context] if context else given.pop(CONTEXT)
             values = {s.name: _value(s, given.pop(s.name)) for s in taken}
-            token = _TYPED.set(frozenset(typed_on_command_line(ctx, taken)))
+            flags = frozenset(typed_on_command_line(ctx, taken))
+            token = _TYPED.set(flags)
+            not_read = _NOT_READ.set(frozenset(s.env for s in taken if (s.flag or s.name) in flags))
             try:
+                check_environment()
                 func(**given, values=values)
             finally:
+                _NOT_READ.reset(not_read)
                 _TYPED.reset(token)
 
         with_settings.__signature__ = own.replace(parameters=parameters)  # type: ignore[attr-defined]
@@ -161,6 +194,18 @@ def typed(setting: Setting[Any]) -> bool:
     """Whether the command running now got `setting` on its command line (not from the
     environment or the default); False outside a command (the demo's own calls)."""
     return (setting.flag or setting.name) in _TYPED.get()
+
+
+def check_environment() -> None:
+    """Every setting's variable checked, whichever command runs (`settings.check_environment`),
+    but for the settings typed on this command's line (their variables are not read): a bad
+    value, or a QUAL_PIPELINE_ variable that names no setting, is one line naming it and what it
+    takes (typer.Exit(2))."""
+    try:
+        skipped = _NOT_READ.get()
+        settings.check_environment(skip=[s for s in settings.SETTINGS if s.env in skipped])
+    except settings.ConfigurationError as e:
+        raise _refused_variable(e) from None
 
 
 def named(setting: Setting[Any]) -> str:

@@ -34,6 +34,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from qual_pipeline import settings
+from qual_pipeline.cli import options
 from qual_pipeline.cli.options import SettingValues, as_given, named, shared_profile, typed
 from qual_pipeline.cli.render import err, fail
 from qual_pipeline.settings import Setting
@@ -113,17 +114,14 @@ def check_recorded_mturk(values: SettingValues) -> None:
 
 
 def check_environment() -> None:
-    """Every setting no option carries (e.g. QUAL_PIPELINE_SNAPSHOT_GRACE, and the code location's
-    QUAL_PIPELINE_SCHEDULE_CRON) is read from the environment once, up front: a value it refuses
-    (not a number, outside its declared range, a cron expression Dagster refuses)
-    is one line naming the variable and the range, exit 2, before any work (the options' values
-    are checked as typer reads them, `cli.options`)."""
-    for setting in settings.SETTINGS:
-        if setting.flag is None and setting.read_by in ("mturk", "pipeline", "code location"):
-            try:
-                setting.from_env()
-            except settings.ConfigurationError as e:
-                raise fail(str(e), 2) from None
+    """Every setting's variable is read from the environment once, up front, whichever command
+    runs (e.g. QUAL_PIPELINE_SNAPSHOT_GRACE, which no option carries, the code location's
+    QUAL_PIPELINE_SCHEDULE_CRON, a push setting in a refresh's environment): a value it refuses
+    (not a number, outside its declared range, not a yes/no word, a cron expression Dagster
+    refuses) or a QUAL_PIPELINE_ variable that names no setting is one line naming the variable
+    and what it takes, exit 2, before any work (`cli.options.check_environment`; every command
+    that takes settings runs it first, the demo calls it itself)."""
+    options.check_environment()
 
 
 def endpoint(values: SettingValues) -> str:

@@ -53,7 +53,8 @@ def refresh(
         typer.Option(
             "--retry-failed",
             help="Extract only the types whose last extraction failed or never ran, as the "
-            "Dagster instance in DAGSTER_HOME records them, then load.",
+            "Dagster instance in DAGSTER_HOME records them, and those the lake holds no "
+            "snapshot of, then load.",
         ),
     ] = False,
     *,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from decimal import Decimal
 
 from qual_pipeline import settings
 from qual_pipeline.push.plan import PlanSummary
@@ -156,12 +155,9 @@ def _example(where: str | None) -> str:
 
 def limit_text(limit: float) -> str:
     """A share limit as a percentage with every digit it has: 0.02 -> '2%', 0.025 -> '2.5%'
-    (never rounded, so a limit is never shown as another), never in exponent notation: 1e-9 ->
-    '0.0000001%'."""
-    shown = f"{limit * 100:.10g}"
-    if "e" in shown:
-        shown = format(Decimal(shown), "f")
-    return f"{shown}%"
+    (never rounded, so a limit is never shown as another), in exponent notation only when tiny:
+    1e-9 -> '0.0000001%', 5e-324 -> '5e-322%' (`settings.percent_text`)."""
+    return settings.percent_text(limit)
 
 
 def share_text(share: float, limit: float | None = None) -> str:

@@ -149,8 +149,8 @@ def check_extraction_complete(con: duckdb.DuckDBPyConnection) -> CheckResult:
         )
     description = "; ".join(problems) + (
         ". The extraction did not finish: refresh again (a whole refresh, or `refresh --types` "
-        "with the ids named; `--retry-failed` goes by the Dagster instance's records, which "
-        "a second data folder refreshed with the same DAGSTER_HOME can show as extracted)"
+        "with the ids named; `--retry-failed` extracts the types that failed and those the "
+        "lake holds no snapshot of)"
     )
     return CheckResult(
         name=result.name,
