@@ -152,6 +152,8 @@ def measure(rows: int, root: Path, memory_limit: str) -> dict[str, float | int]:
         "merge_load_s": round(merge_s, 3),
         "load_plus_merge_s": round(first_s + merge_s, 3),
         "load_plus_merge_cpu_s": round(first_cpu + merge_cpu, 3),
+        "first_load_cpu_s": round(first_cpu, 3),
+        "merge_load_cpu_s": round(merge_cpu, 3),
         "reload_s": round(reload_s, 3),
         "history_versions_changed": sum(second.changes.values()),
         "history_rows": second.history_rows,
@@ -200,6 +202,8 @@ def main() -> None:
         "merge load s",
         "load+merge s",
         "cpu s",
+        "first cpu s",
+        "merge cpu s",
         "reload s",
         "changes",
         "peak RSS MB",
@@ -207,7 +211,8 @@ def main() -> None:
     print(" ".join(f"{h:>13}" for h in header))
     for r in results:
         keys = ("rows", "first_load_s", "merge_load_s", "load_plus_merge_s")
-        keys += ("load_plus_merge_cpu_s", "reload_s", "history_versions_changed", "peak_rss_mb")
+        keys += ("load_plus_merge_cpu_s", "first_load_cpu_s", "merge_load_cpu_s", "reload_s")
+        keys += ("history_versions_changed", "peak_rss_mb")
         print(" ".join(f"{r[k]:>13}" for k in keys))
     summary: dict[str, object] = {"results": results, "memory_limit": args.memory_limit}
     missed = [

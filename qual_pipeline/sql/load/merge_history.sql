@@ -59,7 +59,6 @@ SELECT * FROM compared WHERE change IS NOT NULL;
 DROP VIEW compared_open_versions;
 DROP VIEW compared_observations;
 -- keyed_open_versions (load/compare_keys) stays for load/close_versions_by_copy, which drops it.
-DROP TABLE IF EXISTS keyed_observations;
 
 -- A key with no open version but a version closed as gone has come back. A join with the keys
 -- of gone versions (each once), not a correlated EXISTS: DuckDB then builds on the gone keys,

@@ -20,3 +20,5 @@ SELECT * FROM pushed_observations;
 -- Only the pushed keys can change (merge_history compares these).
 CREATE OR REPLACE TEMP TABLE compared_keys AS
 SELECT DISTINCT qualification_type_id, worker_id FROM pushed_observations;
+
+CREATE OR REPLACE TEMP VIEW compared_key_observations AS SELECT * FROM pushed_observations;

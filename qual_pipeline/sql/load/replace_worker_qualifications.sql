@@ -85,6 +85,25 @@ SELECT qualification_type_id, worker_id FROM replaced_worker_qualifications
 UNION
 SELECT qualification_type_id, worker_id FROM arrived_worker_qualifications;
 
+-- What was observed of the compared keys, for load/compare_keys: the rows that arrived, dated by
+-- their snapshot. With every key held once (else the load rewrites the types and compares every
+-- key, load/compare_types) a compared key's current row, if it has one, is the one that arrived:
+-- a key whose row left and none arrived is gone, and a row kept as newer (a verified push)
+-- neither left nor arrived. So the comparison reads these few rows instead of picking the same
+-- ones out of the 10,000,000 current rows of the refreshed types (observed_worker_qualifications)
+-- by a join with compared_keys. arrived_worker_qualifications stays for it (load/drop_staging).
+CREATE OR REPLACE TEMP VIEW compared_key_observations AS
+SELECT
+    a.qualification_type_id,
+    a.worker_id,
+    a.status,
+    a.integer_value,
+    a.country,
+    a.subdivision,
+    p.observed_at,
+    'refresh' AS source
+FROM arrived_worker_qualifications AS a
+JOIN observed_partitions AS p USING (qualification_type_id);
+
 DROP TABLE row_differences;
 DROP TABLE replaced_worker_qualifications;
-DROP TABLE arrived_worker_qualifications;
