@@ -231,7 +231,11 @@ def _check_shape(record: Any, shape_name: str, where: str, extra: Iterable[str] 
 
 
 def _require(record: dict[str, Any], fields: Iterable[str], where: str) -> None:
-    missing = [f for f in fields if record.get(f) in (None, "")]
+    missing = [
+        f
+        for f in fields
+        if record.get(f) is None or (isinstance(record[f], str) and not record[f].strip())
+    ]
     if missing:
         raise DataError(f"{where}: missing required field(s) {', '.join(missing)}")
 

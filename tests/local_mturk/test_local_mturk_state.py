@@ -134,6 +134,10 @@ def test_bad_data_files_name_the_file_and_problem(tmp_path, text, fragment):
             "Owner(s) that are not in requesters",
         ),
         (
+            make_data(types=[{**qualification_type(), "Name": " "}]),
+            "qualification_types[0]: missing required field(s) Name",
+        ),
+        (
             make_data(types=[qualification_type(), qualification_type()]),
             "qualification_types[1] repeats",
         ),
