@@ -70,8 +70,7 @@ def invalid_parameter(name: str, value: str) -> ApiError:
     TurkErrorCode): `The value "..." is not valid for the parameter Name. (<ms> s)`."""
     return ApiError(
         "ParameterValidationError",
-        f'The value "{value}" is not valid for the parameter {name}. '
-        f"({int(time.time() * 1000)} s)",
+        f'The value "{value}" is not valid for the parameter {name}. ({int(time.time() * 1000)} s)',
     )
 
 

@@ -224,8 +224,10 @@ def load_website_csv(con: duckdb.DuckDBPyConnection, path: Path) -> WebsiteCsv:
         # Header names are trimmed (str.strip: any Unicode whitespace), as in the files of
         # inputs/: ` UPDATE-Expert` is the column UPDATE-Expert.
         names = [h.strip() for h in header]
+        # The type name is trimmed too (`UPDATE- Expert` names Expert), and matched to the
+        # trimmed names of the types (website_changes.sql), as the export writes them.
         updates = [
-            (i, h, h[len(UPDATE_PREFIX) :])
+            (i, h, h[len(UPDATE_PREFIX) :].strip())
             for i, h in enumerate(names)
             if h.lower().startswith(UPDATE_PREFIX.lower())
         ]
