@@ -727,8 +727,12 @@ def _squash(name: str) -> str:
 
 
 def _semicolon_hint(header: list[str]) -> str:
-    if len(header) == 1 and ";" in header[0]:
-        return " (the file looks separated by semicolons: save it with commas)"
+    """A hint when the header is one cell holding semicolons or tabs: a file separated by them
+    (a spreadsheet's export in a locale that writes ';', or a tab-separated file)."""
+    if len(header) == 1:
+        for mark, name in ((";", "semicolons"), ("\t", "tabs")):
+            if mark in header[0]:
+                return f" (the file looks separated by {name}: save it with commas)"
     return ""
 
 

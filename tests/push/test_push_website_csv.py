@@ -254,6 +254,7 @@ def test_a_saved_plan_whose_website_csv_moved_names_the_path_and_the_push_fixes(
         (["Worker", "UPDATE-Expert"], "has no 'Worker ID' column(s)"),
         (["Worker ID", "CURRENT-Expert"], "has no UPDATE-<type name> column"),
         (["Worker ID;UPDATE-Expert"], "separated by semicolons"),
+        (["Worker ID\tUPDATE-Expert"], "(the file looks separated by tabs: save it with commas)"),
     ],
 )
 def test_a_file_that_is_not_the_website_layout_is_refused_naming_it(
