@@ -791,7 +791,7 @@ class _NotSent(Exception):
         elif isinstance(cause, ClientError) and refuses_caller(cause):
             why = f"MTurk refused the credentials ({describe(cause)})"
         else:
-            why = f"MTurk failed before it ({describe(cause)})"  # type: ignore[arg-type]
+            why = f"MTurk failed ({describe(cause)})"  # type: ignore[arg-type]
         self.message = f"not sent: {why} before its call; the next push sends it"
 
 

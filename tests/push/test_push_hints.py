@@ -9,7 +9,15 @@ import re
 from pathlib import Path
 
 import pytest
-from push_helpers import World, push_cli, saved_plan_id, start_world, write_csv, write_decisions
+from push_helpers import (
+    World,
+    push_cli,
+    saved_plan_id,
+    start_world,
+    warehouse_rows,
+    write_csv,
+    write_decisions,
+)
 from support.mturk import type_id, worker_id
 
 from qual_pipeline.local_mturk.server import FaultConfig
@@ -131,3 +139,37 @@ def test_hints_name_the_kind(world, tmp_path: Path) -> None:
     assert "there is no plan '' in" in blank.output
     assert "Run `qual-pipeline plan --requests` and push the plan id it prints" in blank.output
     assert mturk.call_counts()["RejectQualificationRequest"] == 2
+
+
+def test_a_change_not_sent_says_so_once(world, tmp_path: Path) -> None:
+    """MTurk throttling the read before each update: the change is not sent, and its attempt
+    says why in one clause (before: 'MTurk failed before it (...) before its call')."""
+    mturk, common = world(FaultConfig(throttle_rate=1.0))
+    write_csv(
+        tmp_path / "inputs" / "desired_scores.csv",
+        ["qualification_type_id", "worker_id", "integer_value"],
+        [(T1, W[0], 77)],
+    )
+    result = push_cli(
+        "push",
+        *common,
+        "--replan",
+        "--max-share",
+        "1",
+        "--max-attempts",
+        "2",
+        "--retry-mode",
+        "standard",
+    )
+    assert result.exit_code == 1, result.output
+    mturk.set_faults(FaultConfig())
+    resumed = push_cli("push", *common)
+    assert resumed.exit_code == 0, resumed.output
+    (error,) = warehouse_rows(
+        tmp_path / "data", "SELECT error FROM push_audit WHERE status = 'interrupted'"
+    )
+    assert error == (
+        "not sent: MTurk failed (ThrottlingException: Rate exceeded, after 2 attempt(s)) before "
+        "its call; the next push sends it",
+    )
+    assert mturk.call_counts()["AssociateQualificationWithWorker"] == 1  # the resume's
