@@ -84,8 +84,9 @@ def push(
     typed = typed_on_command_line(ctx, (*settings.PLAN_SETTINGS, settings.WAREHOUSE_MEMORY))
     typed += ["--website-csv"] if website_csv is not None else []
     if typed and not replan:
+        verb, them = ("belongs", "it") if len(typed) == 1 else ("belong", "them")
         raise typer.BadParameter(
-            f"{', '.join(typed)} belong(s) to the plan: pass them to `qual-pipeline plan` (then "
+            f"{', '.join(typed)} {verb} to the plan: pass {them} to `qual-pipeline plan` (then "
             "push the plan it saves), or use `qual-pipeline push --replan` to plan and push in "
             "one step"
         )

@@ -215,7 +215,11 @@ def test_an_edited_website_csv_makes_its_saved_plan_out_of_date(world, tmp_path:
     assert mturk.call_counts()[ASSOCIATE] == 0
 
     plan_flag = push_cli("push", *common, "--website-csv", str(website))
-    assert plan_flag.exit_code == 2 and "belong(s) to the plan" in plan_flag.output
+    assert plan_flag.exit_code == 2
+    assert "--website-csv belongs to the plan: pass it to `qual-pipeline plan`" in plan_flag.output
+    two = push_cli("push", *common, "--website-csv", str(website), "--max-changes", "5")
+    assert two.exit_code == 2
+    assert "--max-changes, --website-csv belong to the plan: pass them to" in two.output
 
 
 def test_a_saved_plan_whose_website_csv_moved_names_the_path_and_the_push_fixes(
