@@ -173,3 +173,15 @@ def test_a_change_not_sent_says_so_once(world, tmp_path: Path) -> None:
         "its call; the next push sends it",
     )
     assert mturk.call_counts()["AssociateQualificationWithWorker"] == 1  # the resume's
+
+
+def test_push_help_says_what_requests_does_for_a_push() -> None:
+    """`push --requests` pushes a saved plan of decisions; its help said 'Plan decisions ...',
+    the wording of `plan --requests`."""
+    shown = " ".join(push_cli("push", "--help").output.split())
+    assert (
+        "--requests Push a plan of decisions on pending qualification requests "
+        "(AcceptQualificationRequest / RejectQualificationRequest) instead of a scores plan: the "
+        "newest saved one (`qual-pipeline plan --requests`), --plan ID, or with --replan one "
+        "planned from sql/grant_decisions.sql." in shown
+    )
