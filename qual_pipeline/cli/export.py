@@ -94,8 +94,9 @@ def export(
         say(
             "[yellow]not exported:[/] types named "
             + ", ".join(escape(repr(n)) for n in written.skipped)
-            + " (several of your types share each name, and the website layout names types;"
-            " plan those with desired_scores.csv and type ids)"
+            + " (the website layout names types, and a blank name, or one several of your"
+            " types share once the spaces around it are ignored, names none or several; plan"
+            " those with desired_scores.csv and type ids)"
         )
     say(
         "Type a new score or Revoke in an UPDATE- cell (blank cells leave the worker "

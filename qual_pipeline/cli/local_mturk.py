@@ -117,6 +117,8 @@ def serve(
         )
     except ValueError as exc:
         raise fail(f"fault options: {exc}", 2) from None
+    if data is not None and data.is_dir():
+        raise fail(f"--data {data}: is a folder; name the JSON seed data file in it", 2)
     if data is not None and not data.is_file():
         raise fail(f"--data {data}: no such file", 2)
     if environment is not None and environment not in ENVIRONMENTS:

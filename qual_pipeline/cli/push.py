@@ -37,7 +37,7 @@ from qual_pipeline.cli.options import (
     takes_settings,
     typed_on_command_line,
 )
-from qual_pipeline.cli.plan import Requests, SqlDir, WebsiteCsv, check_website_csv
+from qual_pipeline.cli.plan import SqlDir, WebsiteCsv, check_website_csv
 from qual_pipeline.cli.render import err, failures, push_lines, say
 from qual_pipeline.interrupt import stopping_on_signals
 from qual_pipeline.warehouse.sql_files import SQL_DIR
@@ -48,10 +48,22 @@ if TYPE_CHECKING:
     from qual_pipeline.push.saved_plan import PlanSettings
 
 
+PushRequests = Annotated[
+    bool,
+    typer.Option(
+        "--requests",
+        help="Push a plan of decisions on pending qualification requests "
+        "(AcceptQualificationRequest / RejectQualificationRequest) instead of a scores plan: "
+        "the newest saved one (`qual-pipeline plan --requests`), --plan ID, or with --replan "
+        "one planned from sql/grant_decisions.sql.",
+    ),
+]
+
+
 @takes_settings("push", panels={"Plan options (with --replan only)": settings.PLAN_SETTINGS})
 def push(
     ctx: typer.Context,
-    requests: Requests = False,
+    requests: PushRequests = False,
     plan: Annotated[
         str | None,
         typer.Option("--plan", help="The saved plan to apply (default: the newest saved one)."),
@@ -84,8 +96,9 @@ def push(
     typed = typed_on_command_line(ctx, (*settings.PLAN_SETTINGS, settings.WAREHOUSE_MEMORY))
     typed += ["--website-csv"] if website_csv is not None else []
     if typed and not replan:
+        verb, them = ("belongs", "it") if len(typed) == 1 else ("belong", "them")
         raise typer.BadParameter(
-            f"{', '.join(typed)} belong(s) to the plan: pass them to `qual-pipeline plan` (then "
+            f"{', '.join(typed)} {verb} to the plan: pass {them} to `qual-pipeline plan` (then "
             "push the plan it saves), or use `qual-pipeline push --replan` to plan and push in "
             "one step"
         )

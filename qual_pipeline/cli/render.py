@@ -28,6 +28,7 @@ from qual_pipeline.progress import listening
 
 if TYPE_CHECKING:
     from qual_pipeline.mturk_api.client import ApiStats
+    from qual_pipeline.push.plan import PlanSummary
     from qual_pipeline.push.runner import PushReport
     from qual_pipeline.push.saved_plan import SavedPlan
     from qual_pipeline.refresh import Materialized
@@ -476,7 +477,7 @@ def plan_lines(saved: SavedPlan) -> list[str]:
         listed = "\n- ".join(escape(visible(v)) for v in record.verdict)
         lines.append(f"[bold yellow]A push of this plan would be refused:[/]\n- {listed}")
     elif summary.changes == 0:
-        lines.append("Nothing to push: MTurk already holds every valid desired value.")
+        lines.append(f"Nothing to push: {_why_nothing(summary)}.")
     else:
         lines.append(f"A push would send {summary.changes:,} change(s).")
     if summary.rejected_rows and not record.verdict:
@@ -494,6 +495,18 @@ def plan_lines(saved: SavedPlan) -> list[str]:
     return lines
 
 
+def _why_nothing(summary: PlanSummary) -> str:
+    """Why a plan without a verdict has no change, in what its counts show: no input row, every
+    row rejected (and skipped), or every valid row already held (by the warehouse's account)."""
+    unchanged = summary.counts.get("unchanged", 0)
+    if unchanged == 0 and summary.rejected_rows == 0:
+        return "the inputs named above hold no row"
+    if unchanged == 0:
+        return "every row is rejected"
+    done = "already decided" if summary.kind == "requests" else "already held on MTurk"
+    return f"every valid row is {done}, as the warehouse shows it"
+
+
 def push_lines(report: PushReport, stats: ApiStats) -> list[str]:
     """What `push` says at the end: each plan it pushed or resumed with its changes' states,
     what was left to push, and the MTurk calls it made."""
@@ -507,15 +520,19 @@ def push_lines(report: PushReport, stats: ApiStats) -> list[str]:
         )
     if report.plan_id is not None and report.plan_id not in {p.plan_id for p in report.plans}:
         lines.append(
-            f"Nothing to push: plan {report.plan_id} has no changes "
-            "(MTurk already holds every valid desired value)."
+            f"Nothing to push: plan {report.plan_id} has no changes (it was planned with none "
+            "to send)."
         )
     elif report.plan_id is None and report.plans:
-        lines.append("No saved plan left to push; run `qual-pipeline plan` to plan new changes.")
+        flag = " --requests" if report.kind == "requests" else ""
+        lines.append(
+            f"No saved plan left to push; run `qual-pipeline plan{flag}` to plan new changes."
+        )
     meta = stats.as_metadata()
     lines.append(
         f"MTurk calls: {meta['api_calls']:,} ({meta['retries']:,} retries: "
-        f"{meta['throttles']:,} throttled, {meta['service_faults']:,} faults). "
+        f"{meta['throttles']:,} throttled, {meta['service_faults']:,} faults, "
+        f"{meta['connection_errors']:,} connection errors). "
         f"Run {report.run_id}; every attempt is in push_audit."
     )
     return lines

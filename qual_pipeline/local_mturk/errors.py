@@ -62,10 +62,15 @@ def unknown_worker(worker_id: str) -> ApiError:
     the sandbox. MTurk answers an unmodeled `ParameterValidationError` (HTTP 400, no
     TurkErrorCode) stamped "(<ms> s)": `The value "A143XRCI1YXAFE" is not valid for the parameter
     WorkerId. (1585151438622 s)`."""
+    return invalid_parameter("WorkerId", worker_id)
+
+
+def invalid_parameter(name: str, value: str) -> ApiError:
+    """MTurk's unmodeled `ParameterValidationError` for a value it refuses (HTTP 400, no
+    TurkErrorCode): `The value "..." is not valid for the parameter Name. (<ms> s)`."""
     return ApiError(
         "ParameterValidationError",
-        f'The value "{worker_id}" is not valid for the parameter WorkerId. '
-        f"({int(time.time() * 1000)} s)",
+        f'The value "{value}" is not valid for the parameter {name}. ({int(time.time() * 1000)} s)',
     )
 
 

@@ -16,6 +16,7 @@ from qual_pipeline.local_mturk import paging
 from qual_pipeline.local_mturk.errors import (
     does_not_exist_qualification,
     does_not_exist_type,
+    invalid_parameter,
     permission_denied,
     request_error,
     unknown_worker,
@@ -79,6 +80,10 @@ def _check_test_fields(fields: Params) -> None:
 
 
 def create_qualification_type(store: Store, caller: str, params: Params) -> dict[str, Any]:
+    if not params["Name"].strip():
+        # *choice*: a type needs a name to be found by (MTurk's answer to it is undocumented);
+        # the seed data refuses it too.
+        raise invalid_parameter("Name", params["Name"])
     _check_test_fields(params)
     with store.transaction():
         if store.type_name_taken(caller, params["Name"]):

@@ -171,11 +171,19 @@ def _dict_sections(data: dict[str, Any]) -> Iterator[tuple[str, Iterable[Any]]]:
 # Records ------------------------------------------------------------------------------------------
 
 
+TIME_RANGE = (0.0, 32_503_680_000.0)
+"""Seed times are epoch seconds from 1970-01-01 up to (not including) 3000-01-01 UTC: a time
+outside would be served as is, and clients cannot read it (botocore fails on 1e300 or a year
+before 1 or after 9999 in the machine's zone), while MTurk's own times are all well inside."""
+
+
 def _epoch(value: Any, where: str) -> float:
-    """Epoch seconds from a JSON number or an ISO 8601 string (naive means UTC)."""
+    """Epoch seconds from a JSON number or an ISO 8601 string (naive means UTC), within
+    TIME_RANGE."""
+    seconds: float | None = None
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str):
+        seconds = float(value)
+    elif isinstance(value, str):
         try:
             parsed = dt.datetime.fromisoformat(value)
         except ValueError:
@@ -183,8 +191,15 @@ def _epoch(value: Any, where: str) -> float:
         else:
             if parsed.tzinfo is None:
                 parsed = parsed.replace(tzinfo=dt.UTC)
-            return parsed.timestamp()
-    raise DataError(f"{where}: {value!r} is not a time; use epoch seconds or ISO 8601")
+            seconds = parsed.timestamp()
+    if seconds is None:
+        raise DataError(f"{where}: {value!r} is not a time; use epoch seconds or ISO 8601")
+    if not TIME_RANGE[0] <= seconds < TIME_RANGE[1]:  # NaN fails too
+        raise DataError(
+            f"{where}: {value!r} is outside the times the API can carry: use a time from "
+            "1970-01-01 (epoch 0) to before 3000-01-01 (epoch 32503680000)"
+        )
+    return seconds
 
 
 def _check_text(record: dict[str, Any], where: str) -> None:
@@ -216,7 +231,11 @@ def _check_shape(record: Any, shape_name: str, where: str, extra: Iterable[str] 
 
 
 def _require(record: dict[str, Any], fields: Iterable[str], where: str) -> None:
-    missing = [f for f in fields if record.get(f) in (None, "")]
+    missing = [
+        f
+        for f in fields
+        if record.get(f) is None or (isinstance(record[f], str) and not record[f].strip())
+    ]
     if missing:
         raise DataError(f"{where}: missing required field(s) {', '.join(missing)}")
 

@@ -224,8 +224,10 @@ def load_website_csv(con: duckdb.DuckDBPyConnection, path: Path) -> WebsiteCsv:
         # Header names are trimmed (str.strip: any Unicode whitespace), as in the files of
         # inputs/: ` UPDATE-Expert` is the column UPDATE-Expert.
         names = [h.strip() for h in header]
+        # The type name is trimmed too (`UPDATE- Expert` names Expert), and matched to the
+        # trimmed names of the types (website_changes.sql), as the export writes them.
         updates = [
-            (i, h, h[len(UPDATE_PREFIX) :])
+            (i, h, h[len(UPDATE_PREFIX) :].strip())
             for i, h in enumerate(names)
             if h.lower().startswith(UPDATE_PREFIX.lower())
         ]
@@ -725,8 +727,12 @@ def _squash(name: str) -> str:
 
 
 def _semicolon_hint(header: list[str]) -> str:
-    if len(header) == 1 and ";" in header[0]:
-        return " (the file looks separated by semicolons: save it with commas)"
+    """A hint when the header is one cell holding semicolons or tabs: a file separated by them
+    (a spreadsheet's export in a locale that writes ';', or a tab-separated file)."""
+    if len(header) == 1:
+        for mark, name in ((";", "semicolons"), ("\t", "tabs")):
+            if mark in header[0]:
+                return f" (the file looks separated by {name}: save it with commas)"
     return ""
 
 

@@ -224,8 +224,9 @@ class Journal:
         rejected rows. Older saved plans of the same kind become 'superseded' (their header
         stays, their rows are dropped: they can never be pushed).
 
-        The plan id is the SHA-256 of the plan's contents (first 20 hex digits) and its creation
-        time, so equal plans share a prefix and a plan saved twice stays two records.
+        The plan id is the SHA-256 of the plan's kind, environment and change rows (first 20
+        hex digits; rejected rows are not in it) and its creation time, so plans with the same
+        changes share a prefix and a plan saved twice stays two records.
         """
         provisional = uuid.uuid4().hex
         created_at = datetime.now(UTC)

@@ -181,6 +181,8 @@ class PlanOutcome:
 @dataclass
 class PushReport:
     run_id: str
+    kind: Kind = "scores"
+    """What this run was asked to push: scores, or (--requests) request decisions."""
     plan_id: str | None = None
     """The saved plan this run applied (None when it only resumed unfinished ones)."""
     saved: SavedPlan | None = None
@@ -229,7 +231,7 @@ def run_push(
     PushInterrupted (MTurk unreachable after retries: resume later), interrupt.Interrupted (the
     process was asked to stop: resume later) or PushFailed (after recording every outcome).
     """
-    report = PushReport(run_id=uuid.uuid4().hex)
+    report = PushReport(run_id=uuid.uuid4().hex, kind=kind)
     if settings.environment == "production" and not settings.allow_production:
         raise PushRefused(REFUSED + PRODUCTION_REFUSAL)
     if plan_id is not None and replan is not None:
@@ -789,7 +791,7 @@ class _NotSent(Exception):
         elif isinstance(cause, ClientError) and refuses_caller(cause):
             why = f"MTurk refused the credentials ({describe(cause)})"
         else:
-            why = f"MTurk failed before it ({describe(cause)})"  # type: ignore[arg-type]
+            why = f"MTurk failed ({describe(cause)})"  # type: ignore[arg-type]
         self.message = f"not sent: {why} before its call; the next push sends it"
 
 

@@ -367,6 +367,7 @@ def plan_to_push(
     PushRefused when the plan cannot be pushed: superseded, already applied, of another kind or
     made for another environment.
     """
+    flag = " --requests" if kind == "requests" else ""
     if plan_id is None:
         record = journal.newest_saved(kind)
         if record is None:
@@ -375,8 +376,8 @@ def plan_to_push(
         found = journal.plan(plan_id)
         if found is None:
             raise PushRefused(
-                f"{REFUSED}there is no plan {plan_id} in {journal.path}. Run `qual-pipeline plan` "
-                "and push the plan id it prints"
+                f"{REFUSED}there is no plan {plan_id!r} in {journal.path}. Run "
+                f"`qual-pipeline plan{flag}` and push the plan id it prints"
             )
         record = found
         if record.plan_id in finished_now:
@@ -391,12 +392,13 @@ def plan_to_push(
         newest = f" ({newer.plan_id})" if newer is not None else ""
         raise PushRefused(
             f"{REFUSED}plan {record.plan_id} was superseded by a newer {kind} plan{newest}. "
-            "Push the newest plan (`qual-pipeline push`), or run `qual-pipeline plan` again"
+            f"Push the newest plan (`qual-pipeline push{flag}`), or run "
+            f"`qual-pipeline plan{flag}` again"
         )
     if record.state in ("open", "done"):
         raise PushRefused(
             f"{REFUSED}plan {record.plan_id} was already applied (state {record.state}). Run "
-            "`qual-pipeline plan` to plan the next changes"
+            f"`qual-pipeline plan{flag}` to plan the next changes"
         )
     if record.environment != environment:
         raise PushRefused(

@@ -1,7 +1,7 @@
 -- website_changes: the requester website's worker CSV as desired changes, one row per non-blank
 -- UPDATE-<type name> cell, in the columns push_plan reads (see desired_scores.sql).
--- The type name after `UPDATE-` is matched exactly (case and spaces included) to
--- qualification_types.name; a cell is a score when it is a whole number written in digits (an
+-- The type name after `UPDATE-` (trimmed) is matched exactly (case and inner spaces included)
+-- to qualification_types.name trimmed of the spaces around it, as the export writes the column; a cell is a score when it is a whole number written in digits (an
 -- optional sign, then ASCII digits, then optionally a point and zeros: 95, -3, 95.0; surrounding
 -- spaces, any Unicode whitespace, ignored; not 1_000, 1e3 or 1,000) and a revocation when it says
 -- Revoke in any case. trim_spaces and written_in_digits are the macros of
@@ -15,11 +15,11 @@
 -- input_problem), written by qual_pipeline.push.inputs.load_website_csv.
 WITH named AS (
     SELECT
-        name,
+        trim_spaces(name) AS name,
         min(qualification_type_id) AS qualification_type_id,
         count(*) AS types
     FROM qualification_types
-    GROUP BY name
+    GROUP BY trim_spaces(name)
 ),
 
 cells AS (
@@ -46,7 +46,8 @@ SELECT
     coalesce(input_problem, 'column "' || column_name || '": ' || CASE
         WHEN types = 0 THEN
             'none of your qualification types is named "' || type_name
-            || '" (names are matched exactly as MTurk shows them; refresh if the type is new)'
+            || '" (names are matched as MTurk shows them, case included, the spaces around '
+            || 'them aside; refresh if the type is new)'
         WHEN types > 1 THEN
             types || ' of your qualification types are named "' || type_name
             || '": the website layout cannot tell them apart; use desired_scores.csv with type ids'

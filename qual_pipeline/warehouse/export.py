@@ -108,8 +108,9 @@ class WebsiteExport:
     """What `export_website_csv` wrote.
 
     types: (qualification_type_id, name) per pair of columns, in column order.
-    skipped: names shared by several mirrored types: left out, since the website layout names
-    types, and a plan could not tell them apart.
+    skipped: names shared by several mirrored types (or equal once the spaces around them are
+    trimmed), and blank names: left out, since the website layout names types, and a plan could
+    not tell them apart (or name a blank one).
     """
 
     path: Path
@@ -128,10 +129,14 @@ def export_website_csv(
     when a file appeared at `path` meanwhile (without `overwrite`), ExportError when the file
     cannot be written."""
     mirrored = con.execute(sql_text("website_export_types")).fetchall()
+    # The website CSV's reader trims header names, and so the type names it matches them to:
+    # names only the spaces around them tell apart are one column, and a blank one none.
     names: dict[str, list[str]] = {}
-    for type_id, name in mirrored:
-        names.setdefault(name, []).append(type_id)
-    skipped = tuple(sorted(n for n, ids in names.items() if len(ids) > 1))
+    for _, name in mirrored:
+        names.setdefault(name.strip(), []).append(name)
+    skipped = tuple(
+        sorted(n for key, same in names.items() if len(same) > 1 or not key for n in same)
+    )
     types = tuple((t, n) for t, n in mirrored if n not in skipped)
     position = {type_id: i for i, (type_id, _) in enumerate(types)}
     header = [WORKER_ID_HEADER]

@@ -50,6 +50,18 @@ def test_serve_rejects_a_broken_data_file(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+def test_serve_names_a_folder_given_as_data(tmp_path):
+    """A folder is not 'no such file' (what serve said before): it exists, and is the wrong
+    kind of thing."""
+    result = subprocess.run(
+        [*CLI, "serve", "--data", str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"error: --data {tmp_path}: is a folder; name the JSON seed data file in it"
+    )
+
+
 def test_serve_rejects_fault_rates_over_one():
     result = subprocess.run(
         [*CLI, "serve", "--throttle-rate", "0.7", "--fault-rate", "0.7"],

@@ -62,6 +62,24 @@ def test_type_lifecycle_and_unique_names(local_mturk):
         client.get_qualification_score(QualificationTypeId=type_id, WorkerId=worker_id(1))
 
 
+@pytest.mark.parametrize("name", ["", "   ", "\t"])
+def test_a_type_needs_a_name(local_mturk, name):
+    """A blank name is refused, as the seed data refuses it: nothing could find the type by
+    name, and the website's worker CSV (UPDATE-<name>) could not name it."""
+    mturk = local_mturk(make_data(types=[]))
+    client = mturk_client(mturk)
+    with pytest.raises(client.exceptions.ClientError) as exc:
+        client.create_qualification_type(
+            Name=name, Description="d", QualificationTypeStatus="Active"
+        )
+    error = exc.value.response
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert error["Error"]["Code"] == "ParameterValidationError"
+    assert f'The value "{name}" is not valid for the parameter Name.' in error["Error"]["Message"]
+    own = client.list_qualification_types(MustBeRequestable=False, MustBeOwnedByCaller=True)
+    assert own["QualificationTypes"] == []
+
+
 def test_test_requires_duration(local_mturk):
     client = mturk_client(local_mturk(make_data(types=[])))
     with pytest.raises(client.exceptions.RequestError) as exc:

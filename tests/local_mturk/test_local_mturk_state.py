@@ -104,9 +104,38 @@ def test_bad_data_files_name_the_file_and_problem(tmp_path, text, fragment):
         ),
         (make_data(qualifications=[qualification(1, status="Pending")]), "Granted or Revoked"),
         (make_data(qualifications=[qualification(1, grant_time="yesterday")]), "not a time"),
+        # Times the API could carry but no client could read (botocore fails on them).
+        (
+            make_data(qualifications=[qualification(1, grant_time=1e300)]),
+            "qualifications[0].GrantTime: 1e+300 is outside the times the API can carry",
+        ),
+        (
+            make_data(qualifications=[qualification(1, grant_time=-1e12)]),
+            "qualifications[0].GrantTime: -1000000000000.0 is outside",
+        ),
+        (
+            make_data(qualifications=[qualification(1, grant_time="0001-01-01T00:00:00")]),
+            "qualifications[0].GrantTime: '0001-01-01T00:00:00' is outside",
+        ),
+        (
+            make_data(types=[qualification_type(CreationTime=32503680000)]),
+            "qualification_types[0].CreationTime: 32503680000 is outside",
+        ),
+        (
+            make_data(
+                requests=[
+                    {"QualificationTypeId": TYPE_ID, "WorkerId": worker_id(1), "SubmitTime": 1e19}
+                ]
+            ),
+            "qualification_requests[0].SubmitTime: 1e+19 is outside",
+        ),
         (
             make_data(types=[{**qualification_type(), "Owner": "NOBODY"}]),
             "Owner(s) that are not in requesters",
+        ),
+        (
+            make_data(types=[{**qualification_type(), "Name": " "}]),
+            "qualification_types[0]: missing required field(s) Name",
         ),
         (
             make_data(types=[qualification_type(), qualification_type()]),
@@ -192,6 +221,21 @@ def test_bad_records_name_the_record(data, fragment):
     with pytest.raises(DataError) as exc:
         LocalMTurk(data=data)
     assert fragment in str(exc.value)
+
+
+def test_seed_times_at_the_edges_of_the_range_load_and_clients_read_them(local_mturk):
+    earliest, latest = 0, 32_503_679_999.5  # 1970-01-01 and just before 3000-01-01 (UTC)
+    mturk = local_mturk(
+        make_data(
+            qualifications=[
+                qualification(1, grant_time=earliest),
+                qualification(2, grant_time=latest),
+            ]
+        )
+    )
+    page = mturk_client(mturk).list_workers_with_qualification_type(QualificationTypeId=TYPE_ID)
+    times = sorted(q["GrantTime"].timestamp() for q in page["Qualifications"])
+    assert times == [earliest, latest]
 
 
 def test_failed_seed_leaves_no_half_state(tmp_path):

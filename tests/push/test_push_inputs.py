@@ -160,10 +160,14 @@ def test_a_rejected_revocation_is_shown_as_one_with_its_reason(world, tmp_path: 
             "the header names the column worker_id twice ('worker_id' and 'Worker_ID')",
         ),
         ("qualification_type_id;worker_id;integer_value\n", "separated by semicolons"),
+        (
+            "qualification_type_id\tworker_id\tinteger_value\n",
+            "(the file looks separated by tabs: save it with commas)",
+        ),
         ("", "is empty: it needs a header line"),
         ("qualification_type_id,worker_id,integer_value\nx,\xe9t\xe9,1\n", "is not UTF-8"),
     ],
-    ids=["missing-column", "twice", "semicolons", "empty", "latin-1"],
+    ids=["missing-column", "twice", "semicolons", "tabs", "empty", "latin-1"],
 )
 def test_a_file_that_cannot_be_read_is_named_with_the_fix(
     world, tmp_path: Path, content: str, message: str

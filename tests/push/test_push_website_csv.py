@@ -165,8 +165,8 @@ def test_the_website_csv_plans_exactly_its_cells_and_the_push_applies_them(
             f"UPDATE-{NAMES[FOREIGN]}",
             "5",
             f'column "UPDATE-{NAMES[FOREIGN]}": none of your qualification types is named '
-            f'"{NAMES[FOREIGN]}" (names are matched exactly as MTurk shows them; refresh if the '
-            "type is new)",
+            f'"{NAMES[FOREIGN]}" (names are matched as MTurk shows them, case included, the '
+            "spaces around them aside; refresh if the type is new)",
         ),
     }
 
@@ -215,7 +215,11 @@ def test_an_edited_website_csv_makes_its_saved_plan_out_of_date(world, tmp_path:
     assert mturk.call_counts()[ASSOCIATE] == 0
 
     plan_flag = push_cli("push", *common, "--website-csv", str(website))
-    assert plan_flag.exit_code == 2 and "belong(s) to the plan" in plan_flag.output
+    assert plan_flag.exit_code == 2
+    assert "--website-csv belongs to the plan: pass it to `qual-pipeline plan`" in plan_flag.output
+    two = push_cli("push", *common, "--website-csv", str(website), "--max-changes", "5")
+    assert two.exit_code == 2
+    assert "--max-changes, --website-csv belong to the plan: pass them to" in two.output
 
 
 def test_a_saved_plan_whose_website_csv_moved_names_the_path_and_the_push_fixes(
@@ -254,6 +258,7 @@ def test_a_saved_plan_whose_website_csv_moved_names_the_path_and_the_push_fixes(
         (["Worker", "UPDATE-Expert"], "has no 'Worker ID' column(s)"),
         (["Worker ID", "CURRENT-Expert"], "has no UPDATE-<type name> column"),
         (["Worker ID;UPDATE-Expert"], "separated by semicolons"),
+        (["Worker ID\tUPDATE-Expert"], "(the file looks separated by tabs: save it with commas)"),
     ],
 )
 def test_a_file_that_is_not_the_website_layout_is_refused_naming_it(
@@ -612,3 +617,62 @@ def test_a_revocation_shows_what_was_written(tmp_path: Path) -> None:
     assert len(rows) == 2, shown.output
     assert any("│  REVOKE  " in line for line in rows), rows
     assert any("│ \\tRevoke\\xa0 " in line for line in rows), rows
+
+
+def test_type_names_with_spaces_around_them_go_out_and_come_back(world, tmp_path: Path) -> None:
+    """A type whose name has spaces around it (`Trailing ` on MTurk) is exported as its
+    UPDATE- column, and the edited file plans it: the spaces around a name are ignored on both
+    sides, as header names are trimmed. Names that only spaces tell apart, and a blank name, are
+    left out of the export and named, as a name two types share is. Before: the edit of
+    `UPDATE-Trailing ` was rejected (no type named "Trailing"), and a blank name was written as
+    an `UPDATE-` column that made plan refuse the whole file."""
+    trailing, leading, twin_a, twin_b, blank = (type_id(n) for n in (67, 68, 69, 70, 71))
+    names = {trailing: "Trailing ", leading: " Leading", twin_a: "Twin", twin_b: "Twin ", blank: ""}
+    mturk, common = world(
+        World(
+            types=[trailing, leading, twin_a, twin_b, blank],
+            names=names,
+            qualifications=[(t, W[0], "Granted", 10) for t in names],
+        )
+    )
+    exported = tmp_path / "export" / "workers.csv"
+    exported.parent.mkdir()
+    result = push_cli(
+        "export", "--data-dir", str(tmp_path / "data"), "--website-csv", str(exported)
+    )
+    assert result.exit_code == 0, result.output
+    assert "not exported: types named '', 'Twin', 'Twin '" in result.output
+    with exported.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    assert rows == [
+        [
+            "Worker ID",
+            "CURRENT- Leading",
+            "UPDATE- Leading",
+            "CURRENT-Trailing ",
+            "UPDATE-Trailing ",
+        ],
+        [W[0], "10", "", "10", ""],
+    ]
+    untouched = push_cli("plan", *common, "--website-csv", str(exported))
+    assert untouched.exit_code == 0, untouched.output
+
+    rows[1][2], rows[1][4] = "11", "12"
+    with exported.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows(rows)
+    edited = push_cli(
+        "plan", *common, "--website-csv", str(exported), "--max-share", "1", "--output", "json"
+    )
+    assert edited.exit_code == 0, edited.output
+    changes = sorted(
+        (r["qualification_type_id"], r["action"], r["new_value"])
+        for r in json.loads(edited.output)["rows"]
+    )
+    assert changes == sorted([(leading, "update", 11), (trailing, "update", 12)])
+
+    # Typed by hand, a header naming one of the twins matches both: rejected, never guessed.
+    twins = write_website_csv(tmp_path / "twins.csv", [[W[0], "5"]], ["Worker ID", "UPDATE-Twin"])
+    guessed = push_cli("plan", *common, "--website-csv", str(twins), "--max-share", "1")
+    assert guessed.exit_code == 1, guessed.output
+    assert '2 of your qualification types are named "Twin"' in guessed.output
+    assert mturk.call_counts()[ASSOCIATE] == 0
