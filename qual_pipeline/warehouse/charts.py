@@ -57,6 +57,10 @@ TITLE_IN = 0.45  # a panel's title (two lines at 9 pt) above its axes
 BOTTOM_IN = 0.5  # below a panel's axes: tick labels, axis label, a date axis' offset (the year)
 LEFT_IN, RIGHT_IN = 0.6, 0.15  # beside a panel's axes: its axis label and tick labels; a margin
 TITLE_CHARS = 32  # characters of a panel title per line at its font size
+TITLE_Y = 1.0
+"""A panel title's height (axes fraction) given, as matplotlib's own would place it (no tick
+labels above the panels): left to matplotlib, it measured every panel's tick labels at each
+drawing to check (a quarter of the charts' time)."""
 KINDS = ("new", "returned", "score", "status", "locale", "gone")
 """Kinds of change, in the order they are stacked (as in worker_qualification_history.change)."""
 KIND_COLOURS = dict(
@@ -302,7 +306,7 @@ def render_score_distribution(con: duckdb.DuckDBPyConnection, path: Path) -> Pat
             ax.set_xlim(-0.8, 1.8)
         elif panel.scale == "percent":
             ax.set_xlim(0, 100)
-        ax.set_title(panel_title(panel.name), fontsize=9)
+        ax.set_title(panel_title(panel.name), fontsize=9, y=TITLE_Y)
         ax.set_xlabel(panel.axis_label(), fontsize=8)
         ax.set_ylabel("granted workers", fontsize=8)
         ax.tick_params(labelsize=7)
@@ -356,7 +360,7 @@ def render_over_time(
             ax.xaxis.set_major_locator(locator)
             ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_title(panel_title(panel.name), fontsize=9)
+        ax.set_title(panel_title(panel.name), fontsize=9, y=TITLE_Y)
         ax.set_ylabel(chart.ylabel, fontsize=8)
         ax.tick_params(labelsize=7)
         if daily:
