@@ -41,6 +41,7 @@ from qual_pipeline.warehouse.sql_files import sql_text
 if TYPE_CHECKING:
     import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
+    from matplotlib.collections import PolyCollection
     from matplotlib.ticker import MaxNLocator
 
 MAX_TYPES = 12
@@ -56,6 +57,10 @@ TITLE_IN = 0.45  # a panel's title (two lines at 9 pt) above its axes
 BOTTOM_IN = 0.5  # below a panel's axes: tick labels, axis label, a date axis' offset (the year)
 LEFT_IN, RIGHT_IN = 0.6, 0.15  # beside a panel's axes: its axis label and tick labels; a margin
 TITLE_CHARS = 32  # characters of a panel title per line at its font size
+TITLE_Y = 1.0
+"""A panel title's height (axes fraction) given, as matplotlib's own would place it (no tick
+labels above the panels): left to matplotlib, it measured every panel's tick labels at each
+drawing to check (a quarter of the charts' time)."""
 KINDS = ("new", "returned", "score", "status", "locale", "gone")
 """Kinds of change, in the order they are stacked (as in worker_qualification_history.change)."""
 KIND_COLOURS = dict(
@@ -271,7 +276,7 @@ _IMPORTING = threading.Lock()
 def _import_matplotlib() -> None:
     """Bind `plt`, `mdates` and `MaxNLocator` on first use: the Agg backend (no display), the
     config and font cache in a temporary folder removed at exit unless MPLCONFIGDIR is set."""
-    global plt, mdates, MaxNLocator
+    global plt, mdates, MaxNLocator, PolyCollection
     if "plt" in globals():
         return
     if "MPLCONFIGDIR" not in os.environ:
@@ -283,6 +288,7 @@ def _import_matplotlib() -> None:
     matplotlib.use("Agg")  # chosen before pyplot loads
     import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
+    from matplotlib.collections import PolyCollection
     from matplotlib.ticker import MaxNLocator
 
 
@@ -300,7 +306,7 @@ def render_score_distribution(con: duckdb.DuckDBPyConnection, path: Path) -> Pat
             ax.set_xlim(-0.8, 1.8)
         elif panel.scale == "percent":
             ax.set_xlim(0, 100)
-        ax.set_title(panel_title(panel.name), fontsize=9)
+        ax.set_title(panel_title(panel.name), fontsize=9, y=TITLE_Y)
         ax.set_xlabel(panel.axis_label(), fontsize=8)
         ax.set_ylabel("granted workers", fontsize=8)
         ax.tick_params(labelsize=7)
@@ -324,21 +330,25 @@ def render_over_time(
     daily = chart.shows == "changes_per_day"
     width = 0.8 if daily else 27.0  # days: a bar covers its day, or its month
     for ax, panel in zip(axes, chart.panels, strict=False):
+        ax.xaxis_date()
         totals: dict[date, int] = {}
         for kind in sorted(panel.series, key=lambda k: KINDS.index(k) if k in KINDS else 99):
-            days = [day for day, _ in panel.series[kind]]
-            counts = [workers for _, workers in panel.series[kind]]
-            ax.bar(
-                days,
-                counts,
-                width=width,
-                align="edge",
-                bottom=[totals.get(day, 0) for day in days],
-                label=kind,
-                color=KIND_COLOURS.get(kind, "#4e79a7"),
-            )
+            # A kind's bars as one collection of rectangles (stacked on the kinds before it),
+            # not one artist per bar: a first load's grants per month are hundreds of bars, and
+            # `bar` made and drew each alone (most of the charts' time).
+            boxes = []
             for day, workers in panel.series[kind]:
-                totals[day] = totals.get(day, 0) + workers
+                left, bottom = mdates.date2num(day), totals.get(day, 0)
+                top = bottom + workers
+                boxes.append([(left, bottom), (left + width, bottom), (left + width, top),
+                              (left, top)])  # fmt: skip
+                totals[day] = top
+            bars = PolyCollection(
+                boxes, facecolors=KIND_COLOURS.get(kind, "#4e79a7"), linewidths=0, label=kind
+            )
+            bars.sticky_edges.y.append(0)  # as `bar`'s: no margin below zero
+            ax.add_collection(bars)
+        ax.autoscale_view()
         first, last = min(totals), max(totals)
         if daily and (last - first).days <= 14:  # a few days: one tick per day or two
             ax.set_xlim(first - timedelta(days=1), last + timedelta(days=2))
@@ -350,7 +360,7 @@ def render_over_time(
             ax.xaxis.set_major_locator(locator)
             ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_title(panel_title(panel.name), fontsize=9)
+        ax.set_title(panel_title(panel.name), fontsize=9, y=TITLE_Y)
         ax.set_ylabel(chart.ylabel, fontsize=8)
         ax.tick_params(labelsize=7)
         if daily:
