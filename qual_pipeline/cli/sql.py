@@ -90,6 +90,17 @@ def _empty(query: str) -> bool:
         return False  # a syntax error: running it reports it
 
 
+def _statements(query: str) -> int:
+    """How many statements `query` holds (0 when DuckDB cannot split it: running it reports the
+    syntax error)."""
+    import duckdb
+
+    try:
+        return len(duckdb.extract_statements(query))
+    except duckdb.Error:
+        return 0
+
+
 NESTED = ("list", "array", "struct", "map", "union")
 """DuckDB type ids whose values csv and the table write as JSON (`to_json`)."""
 _NON_FINITE = re.compile(r'"(?:[^"\\]|\\.)*"|-?Infinity|NaN')
@@ -130,6 +141,12 @@ def run_query(query: str, stores: Stores, output: str, limit: int) -> int:
 
     if _empty(query):
         return fail('the query is empty: pass one, e.g. qual-pipeline sql "SELECT 1"', 2).exit_code
+    if (count := _statements(query)) > 1:
+        return fail(
+            f"the query holds {count} statements and one result is printed: pass one statement "
+            "per qual-pipeline sql (combine SELECTs with UNION ALL or a WITH clause)",
+            2,
+        ).exit_code
     try:
         con = stores.warehouse.connect(read_only=True)
     except WarehouseStoreError as e:

@@ -549,6 +549,16 @@ def _create_model_view(
     if not _IDENTIFIER.match(model):
         raise PlanError(f"model name {model!r} is not a plain identifier")
     try:
+        statements = len(duckdb.extract_statements(sql))
+    except duckdb.Error:
+        statements = 1  # a syntax error: creating the view reports it, naming the file
+    if statements > 1:
+        # DuckDB would make the view of the first and run the others apart, unseen.
+        raise PlanError(
+            f"{model_file} holds {statements} SQL statements: a model is one query (its rows "
+            "are the plan's input); remove the others, or combine them with UNION ALL"
+        )
+    try:
         con.execute(f"CREATE OR REPLACE TEMP VIEW {model} AS\n{sql}\n")
         got = [r[0] for r in con.execute(f"DESCRIBE {model}").fetchall()]
     except duckdb.IOException as e:

@@ -53,6 +53,16 @@ def test_a_failing_model_is_named_by_the_users_file(local_mturk, mturk_env, tmp_
     broken = push_cli("plan", *common, "--sql-dir", str(mine))
     assert broken.exit_code == 1
     assert broken.output.startswith(f"error: {model} failed: Catalog Error"), broken.output
+    # Before: the view was made of the first SELECT and the second ran apart, unseen (exit 0,
+    # a plan of worker 0 alone); a trailing semicolon is still one statement.
+    model.write_text(
+        f"SELECT '{T1}' AS qualification_type_id, '{W[0]}' AS worker_id, 5 AS integer_value;\n"
+        f"SELECT '{T1}' AS qualification_type_id, '{W[0]}' AS worker_id, 7 AS integer_value;\n"
+    )
+    two = push_cli("plan", *common, "--sql-dir", str(mine))
+    assert two.exit_code == 1, two.output
+    assert two.output.startswith(f"error: {model} holds 2 SQL statements"), two.output
+    assert "UNION ALL" in two.output
     said = (missing.output + broken.output).replace(str(model), "the user's file")
     assert "sql/desired_scores.sql" not in said, said
 

@@ -45,6 +45,11 @@ def check_read_only(where: list[str], tmp_path: Path) -> None:
             2,
             'error: the query is empty: pass one, e.g. qual-pipeline sql "SELECT 1"\n',
         ), empty
+    # Before: both ran and only the last result printed, exit 0.
+    code, said = sql(where, "SELECT 1 AS x; SELECT 2 AS y")
+    assert code == 2, said
+    assert said.startswith("error: the query holds 2 statements and one result is printed"), said
+    assert sql(where, "SELECT 1 AS x;") == (0, "x\n1\n")
     copied = tmp_path / "copied.csv"
     refused = {
         f"COPY (SELECT 42 AS x) TO '{copied}'": f'Cannot access file "{copied}"',
