@@ -24,7 +24,7 @@ QUOTA_ATTRIBUTE = "qual_pipeline_retry_quota_spent"
 client's retry quota was spent (a ClientError says so in ResponseMetadata.RetryQuotaReached)."""
 QUOTA_SPENT = (
     ": MTurk failed too many calls in a row (retry quota spent), so the retries stopped before "
-    "MTURK_MAX_ATTEMPTS"
+    "the attempts allowed (--max-attempts or MTURK_MAX_ATTEMPTS)"
 )
 UNKNOWN_WORKER_HINT = (
     "MTurk does not know this worker in the environment pushed to: sandbox and production have "
