@@ -35,7 +35,9 @@ LOCKED = "the configuration has been locked"
 
 @takes_settings("sql")
 def sql(
-    query: Annotated[str, typer.Argument(help='A read-only SQL query, e.g. "SELECT ...".')],
+    query: Annotated[
+        str, typer.Argument(metavar="QUERY", help='A read-only SQL query, e.g. "SELECT ...".')
+    ],
     output: Annotated[
         str, typer.Option(help="table, csv or json.", case_sensitive=False)
     ] = "table",
