@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.mturk import OTHER_REQUESTER, make_data, qualification, qualification_type, type_id
-from support.prepared import copy_of, refreshed_folder
+from support.mturk import make_data, qualification, qualification_type
+from support.prepared import CLI_FOREIGN, CLI_TYPE, cli_world_data, copy_of, refreshed_folder
 from typer.testing import CliRunner
 
 from qual_pipeline.cli.app import app
 
-T1, FOREIGN = type_id(21), type_id(22)
+T1, FOREIGN = CLI_TYPE, CLI_FOREIGN
 COMMANDS = [
     [],
     ["refresh"],
@@ -130,14 +130,8 @@ def test_sql_without_warehouse_says_to_refresh(tmp_path: Path) -> None:
 
 
 def world_data() -> dict[str, Any]:
-    """One type of ours (12 workers) and one of another requester."""
-    return make_data(
-        types=[
-            qualification_type(T1, "Accuracy"),
-            qualification_type(FOREIGN, "Not ours", owner=OTHER_REQUESTER),
-        ],
-        qualifications=[qualification(i, 70 + i, qual_type_id=T1) for i in range(12)],
-    )
+    """One type of ours (12 workers) and one of another requester (support.prepared's)."""
+    return cli_world_data()
 
 
 @pytest.fixture

@@ -37,14 +37,27 @@ def rows(env: dict[str, str], data_dir: Path, query: str) -> list[tuple[str, ...
     return [tuple(r) for r in list(csv.reader(io.StringIO(done.stdout)))[1:]]
 
 
-@pytest.mark.slow(47)
-def test_a_refresh_of_some_types_keeps_the_names_of_the_types_mirrored_before(
+def partitions(home: Path) -> list[str]:
+    """The `qualification_type` dynamic partitions the instance in `home` holds (public API)."""
+    from dagster import DagsterInstance
+
+    with DagsterInstance.from_config(str(home)) as instance:
+        return sorted(instance.get_dynamic_partitions("qualification_type"))
+
+
+@pytest.mark.timeout(600)  # five refreshes: at load 15 they took 281 s (the default is 300)
+@pytest.mark.slow(80)
+def test_a_refresh_of_some_types_keeps_the_other_types_names_and_partitions(
     local_mturk: Any, mturk_env: Any, tmp_path: Path
 ) -> None:
+    """One sequence of refreshes on one Dagster instance (the names in the warehouse and the
+    partitions in the instance were two tests, each refreshing its own T1, every type, T2)."""
     types = [qualification_type(t, n) for t, n in NAMES.items()]
     quals = [qualification(i, 10 + i, qual_type_id=t) for t in NAMES for i in range(3)]
     env = mturk_env(local_mturk(data=make_data(types=types, qualifications=quals)))
-    env.pop("DAGSTER_HOME", None)
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    env["DAGSTER_HOME"] = str(home)
     data = tmp_path / "data"
     names = "SELECT qualification_type_id, name FROM qualification_types ORDER BY 1"
     joined = (
@@ -52,18 +65,38 @@ def test_a_refresh_of_some_types_keeps_the_names_of_the_types_mirrored_before(
         "FROM score_distribution ORDER BY 1"
     )
 
+    def refresh(*args: str) -> str:
+        done = run(env, "refresh", "--data-dir", str(data), *args)
+        assert done.returncode == 0, done.stdout + done.stderr
+        # Before the fix the discovery sensor's "dagster - INFO" line was printed mid-output.
+        assert "dagster - INFO" not in done.stdout + done.stderr
+        return done.stdout + done.stderr
+
+    first = refresh("--types", T1)
+    assert f"discovered 1 new type(s): {T1}" in first
+    assert partitions(home) == [T1]
     # Only ever one type: only its name (the types never mirrored stay out, no check fails).
-    first = run(env, "refresh", "--data-dir", str(data), "--types", T1)
-    assert first.returncode == 0, first.stderr
     assert rows(env, data, names) == [(T1, "Accuracy")]
 
-    every = run(env, "refresh", "--data-dir", str(data))
-    assert every.returncode == 0, every.stderr
+    # A subset adds its new type and keeps T1: before the fix T1's partition was deleted
+    # ("0 new, 1 gone") and the output said "no longer mirrored".
+    second = refresh("--types", T2)
+    assert f"discovered 1 new type(s): {T2}" in second
+    assert "no longer mirrored" not in second
+    assert partitions(home) == sorted([T1, T2])
+
+    every = refresh()
+    assert f"discovered 1 new type(s): {T3}" in every
+    assert "refresh done: 3 type(s), 3 extracted" in every
+    assert partitions(home) == sorted(NAMES)
     assert rows(env, data, names) == sorted(NAMES.items())
 
-    # A subset: before the fix qualification_types held only T2 and the others' names were gone.
-    subset = run(env, "refresh", "--data-dir", str(data), "--types", T2)
-    assert subset.returncode == 0, subset.stderr
+    # A subset after every type: before the fix qualification_types held only T2 and the others'
+    # names were gone.
+    subset = refresh("--types", T2)
+    assert "discovered" not in subset and "no longer mirrored" not in subset
+    assert "refresh done: 3 type(s), 1 extracted" in subset
+    assert partitions(home) == sorted(NAMES)
     assert rows(env, data, names) == sorted(NAMES.items())
     assert rows(env, data, joined) == sorted(NAMES.items())
 
@@ -78,55 +111,6 @@ def test_a_refresh_of_some_types_keeps_the_names_of_the_types_mirrored_before(
     )
     assert plan.returncode == 0, plan.stdout + plan.stderr
     assert "not one of your qualification types" not in plan.stdout + plan.stderr
-
-
-def partitions(home: Path) -> list[str]:
-    """The `qualification_type` dynamic partitions the instance in `home` holds (public API)."""
-    from dagster import DagsterInstance
-
-    with DagsterInstance.from_config(str(home)) as instance:
-        return sorted(instance.get_dynamic_partitions("qualification_type"))
-
-
-@pytest.mark.slow(77)
-def test_a_refresh_of_some_types_keeps_the_other_types_partitions(
-    local_mturk: Any, mturk_env: Any, tmp_path: Path
-) -> None:
-    types = [qualification_type(t, n) for t, n in NAMES.items()]
-    quals = [qualification(i, 10 + i, qual_type_id=t) for t in NAMES for i in range(3)]
-    env = mturk_env(local_mturk(data=make_data(types=types, qualifications=quals)))
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    env["DAGSTER_HOME"] = str(home)
-    data = str(tmp_path / "data")
-
-    def refresh(*args: str) -> str:
-        done = run(env, "refresh", "--data-dir", data, *args)
-        assert done.returncode == 0, done.stdout + done.stderr
-        # Before the fix the discovery sensor's "dagster - INFO" line was printed mid-output.
-        assert "dagster - INFO" not in done.stdout + done.stderr
-        return done.stdout + done.stderr
-
-    first = refresh("--types", T1)
-    assert f"discovered 1 new type(s): {T1}" in first
-    assert partitions(home) == [T1]
-
-    # A subset adds its new type and keeps T1: before the fix T1's partition was deleted
-    # ("0 new, 1 gone") and the output said "no longer mirrored".
-    second = refresh("--types", T2)
-    assert f"discovered 1 new type(s): {T2}" in second
-    assert "no longer mirrored" not in second
-    assert partitions(home) == sorted([T1, T2])
-
-    every = refresh()
-    assert f"discovered 1 new type(s): {T3}" in every
-    assert "refresh done: 3 type(s), 3 extracted" in every
-    assert partitions(home) == sorted(NAMES)
-
-    subset = refresh("--types", T2)
-    assert "discovered" not in subset and "no longer mirrored" not in subset
-    assert "refresh done: 3 type(s), 1 extracted" in subset
-    assert partitions(home) == sorted(NAMES)
 
     # Every type was extracted before: nothing is new and nothing is left to retry.
     retry = refresh("--retry-failed")
