@@ -20,6 +20,7 @@ from support import folders
 from support.folders import locked_folder
 from support.mturk import make_data, qualification, qualification_type, type_id
 from support.prepared import cli_world_data, copy_of, refreshed_folder
+from support.stores import warehouse_rows
 
 from qual_pipeline.local_mturk.faults import FaultConfig
 from qual_pipeline.mturk_api.errors import NO_CREDENTIALS
@@ -265,18 +266,11 @@ def test_types_errors_name_the_option_or_the_variable(mturk: Any, tmp_path: Path
 
 
 def type_names(folder: Path) -> tuple[int, int]:
-    """(rows, rows with a type name) of score_distribution, as `qual-pipeline sql` shows them."""
-    shown = run(
-        "sql",
-        "SELECT count(*), count(qualification_type_name) FROM score_distribution",
-        "--data-dir",
-        str(folder),
-        "--output",
-        "csv",
-        env={},
+    """(rows, rows with a type name) of score_distribution, read from the warehouse file (a
+    `qual-pipeline sql` child process each was ~1.2 CPU-s; `sql` has tests of its own)."""
+    ((rows, named),) = warehouse_rows(
+        folder, "SELECT count(*), count(qualification_type_name) FROM score_distribution"
     )
-    assert shown.returncode == 0, shown.stderr
-    rows, named = shown.stdout.splitlines()[1].split(",")
     return int(rows), int(named)
 
 
@@ -353,7 +347,7 @@ def test_bad_dagster_home_is_one_line_naming_it(mturk: Any, tmp_path: Path) -> N
     assert not (Path.cwd() / "relative").exists()
 
 
-@pytest.mark.slow(25)
+@pytest.mark.slow(18)
 def test_fresh_dagster_home_gets_telemetry_off(mturk: Any, tmp_path: Path) -> None:
     """An empty DAGSTER_HOME (no dagster.yaml): Dagster would turn telemetry on and print its
     banner mid-progress; the refresh writes a dagster.yaml with telemetry off, says so once, and
@@ -635,17 +629,10 @@ def test_shared_settings_named_as_given(
     assert server.requests_after(0.0) == 0
 
 
-def loaded_types(data: Path) -> subprocess.CompletedProcess[str]:
-    """`sql` of the types whose workers the warehouse of `data` holds, as csv (header first)."""
-    return run(
-        "sql",
-        "SELECT DISTINCT qualification_type_id FROM worker_qualifications ORDER BY 1",
-        "--data-dir",
-        str(data),
-        "--output",
-        "csv",
-        env={},
-    )
+def loaded_types(data: Path) -> list[str]:
+    """The types whose workers the warehouse of `data` holds, read from the warehouse file."""
+    query = "SELECT DISTINCT qualification_type_id FROM worker_qualifications ORDER BY 1"
+    return [t for (t,) in warehouse_rows(data, query)]
 
 
 @pytest.mark.slow(29)
@@ -677,12 +664,10 @@ def test_type_ids_one_a_line_are_a_list(local_mturk: Any, mturk_env: Any, tmp_pa
         "refresh", "--data-dir", str(data), env={**env, "QUAL_PIPELINE_TYPES": listed.read_text()}
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    shown = loaded_types(data)
-    assert shown.stdout.split() == ["qualification_type_id", T1, t2], shown.stderr
+    assert loaded_types(data) == [T1, t2]
     spaced = run("refresh", "--data-dir", str(data), "--types", f" {t3}  {T1}\t", env=env)
     assert spaced.returncode == 0, spaced.stdout + spaced.stderr
-    shown = loaded_types(data)
-    assert shown.stdout.split() == ["qualification_type_id", T1, t2, t3], shown.stderr
+    assert loaded_types(data) == [T1, t2, t3]
 
 
 @pytest.mark.slow(20)

@@ -4,8 +4,6 @@ in every model that joins it, and a plan of such a type is not rejected as not o
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import subprocess
 import sys
@@ -14,6 +12,7 @@ from typing import Any
 
 import pytest
 from support.mturk import make_data, qualification, qualification_type, type_id, worker_id
+from support.stores import warehouse_rows
 
 SCRIPT = Path(sys.executable).with_name("qual-pipeline")
 T1, T2, T3 = type_id(31), type_id(32), type_id(33)
@@ -30,11 +29,10 @@ def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     )
 
 
-def rows(env: dict[str, str], data_dir: Path, query: str) -> list[tuple[str, ...]]:
-    """`qual-pipeline sql QUERY --output csv` as a user runs it, parsed."""
-    done = run(env, "sql", query, "--data-dir", str(data_dir), "--output", "csv")
-    assert done.returncode == 0, done.stderr
-    return [tuple(r) for r in list(csv.reader(io.StringIO(done.stdout)))[1:]]
+def rows(data_dir: Path, query: str) -> list[tuple[str, ...]]:
+    """The rows of QUERY, read from the warehouse file (a `qual-pipeline sql` child process each
+    was ~1.2 CPU-s; `sql` has tests of its own)."""
+    return warehouse_rows(data_dir, query)
 
 
 def partitions(home: Path) -> list[str]:
@@ -76,7 +74,7 @@ def test_a_refresh_of_some_types_keeps_the_other_types_names_and_partitions(
     assert f"discovered 1 new type(s): {T1}" in first
     assert partitions(home) == [T1]
     # Only ever one type: only its name (the types never mirrored stay out, no check fails).
-    assert rows(env, data, names) == [(T1, "Accuracy")]
+    assert rows(data, names) == [(T1, "Accuracy")]
 
     # A subset adds its new type and keeps T1: before the fix T1's partition was deleted
     # ("0 new, 1 gone") and the output said "no longer mirrored".
@@ -89,7 +87,7 @@ def test_a_refresh_of_some_types_keeps_the_other_types_names_and_partitions(
     assert f"discovered 1 new type(s): {T3}" in every
     assert "refresh done: 3 type(s), 3 extracted" in every
     assert partitions(home) == sorted(NAMES)
-    assert rows(env, data, names) == sorted(NAMES.items())
+    assert rows(data, names) == sorted(NAMES.items())
 
     # A subset after every type: before the fix qualification_types held only T2 and the others'
     # names were gone.
@@ -97,8 +95,8 @@ def test_a_refresh_of_some_types_keeps_the_other_types_names_and_partitions(
     assert "discovered" not in subset and "no longer mirrored" not in subset
     assert "refresh done: 3 type(s), 1 extracted" in subset
     assert partitions(home) == sorted(NAMES)
-    assert rows(env, data, names) == sorted(NAMES.items())
-    assert rows(env, data, joined) == sorted(NAMES.items())
+    assert rows(data, names) == sorted(NAMES.items())
+    assert rows(data, joined) == sorted(NAMES.items())
 
     # A type outside the subset is still one of yours for `plan`.
     inputs = tmp_path / "inputs"
