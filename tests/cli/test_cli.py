@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.mturk import OTHER_REQUESTER, make_data, qualification, qualification_type, type_id
-from support.prepared import copy_of, refreshed_folder
+from support.mturk import make_data, qualification_type
+from support.prepared import CLI_FOREIGN, CLI_TYPE, cli_world_data, copy_of, refreshed_folder
 from typer.testing import CliRunner
 
 from qual_pipeline.cli.app import app
 
-T1, FOREIGN = type_id(21), type_id(22)
+T1, FOREIGN = CLI_TYPE, CLI_FOREIGN
 COMMANDS = [
     [],
     ["refresh"],
@@ -130,14 +130,8 @@ def test_sql_without_warehouse_says_to_refresh(tmp_path: Path) -> None:
 
 
 def world_data() -> dict[str, Any]:
-    """One type of ours (12 workers) and one of another requester."""
-    return make_data(
-        types=[
-            qualification_type(T1, "Accuracy"),
-            qualification_type(FOREIGN, "Not ours", owner=OTHER_REQUESTER),
-        ],
-        qualifications=[qualification(i, 70 + i, qual_type_id=T1) for i in range(12)],
-    )
+    """One type of ours (12 workers) and one of another requester (support.prepared's)."""
+    return cli_world_data()
 
 
 @pytest.fixture
@@ -246,50 +240,6 @@ def test_refresh_names_a_type_not_owned(world: dict[str, Any]) -> None:
     assert by_variable.returncode == 2
     assert "qualification type 'bad-id' in QUAL_PIPELINE_TYPES is malformed" in by_variable.stderr
     assert "--types" not in by_variable.stderr
-
-
-def test_refresh_off_a_terminal_logs_final_counts_and_warns_without_failing(
-    local_mturk: Any, mturk_env: Any, tmp_path: Path
-) -> None:
-    """Piped to a file: every task ends with its real final counts, the warehouse steps name
-    theirs, and a type where 10% of the granted workers hold no score (presence-only grants,
-    legal on MTurk) is a warning with exit 0, not a failure."""
-    granted = [qualification(i, 50 + i % 50, qual_type_id=T1) for i in range(184)]
-    granted += [qualification(i, None, qual_type_id=T1) for i in range(184, 204)]
-    revoked = [qualification(i, 10, qual_type_id=T1, status="Revoked") for i in range(204, 208)]
-    server = local_mturk(
-        data=make_data(types=[qualification_type(T1, "Accuracy")], qualifications=granted + revoked)
-    )
-    env = mturk_env(server)
-    env.pop("DAGSTER_HOME", None)
-    log = tmp_path / "refresh.log"
-    with log.open("w") as handle:
-        code = subprocess.run(
-            [
-                str(Path(sys.executable).with_name("qual-pipeline")),
-                "refresh",
-                "--data-dir",
-                str(tmp_path / "data"),
-            ],
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **env, "COLUMNS": "200"},
-            timeout=120,
-        ).returncode
-    text = log.read_text()
-    assert code == 0, text
-    assert f"worker_qualifications {T1}: done, 208 rows, 4 pages, 204 granted, 4 revoked" in text
-    assert f"qualification_requests {T1}: done, 0 rows" in text
-    assert "qualification_types: done, 1 rows" in text
-    assert (
-        "warehouse load: replace worker_qualifications: 1 type(s), 208 rows from the lake" in text
-    )
-    assert "warehouse load: done, 3 new snapshot(s), 208 worker_qualifications rows" in text
-    assert "0 replace" not in text  # no placeholder counts
-    assert "warning: scores_present: 20 granted workers have no integer_value" in text
-    assert f"Types: {T1} (20)." in text
-    assert "refresh done: 1 type(s)" in text and "1 check warning(s)" in text
-    assert "Traceback" not in text
 
 
 def test_mturk_failing_the_discovery_is_a_failure_not_bad_usage(

@@ -19,6 +19,8 @@ import pytest
 from support import folders
 from support.folders import locked_folder
 from support.mturk import make_data, qualification, qualification_type, type_id
+from support.prepared import cli_world_data, copy_of, refreshed_folder
+from support.stores import warehouse_rows
 
 from qual_pipeline.local_mturk.faults import FaultConfig
 from qual_pipeline.mturk_api.errors import NO_CREDENTIALS
@@ -264,34 +266,32 @@ def test_types_errors_name_the_option_or_the_variable(mturk: Any, tmp_path: Path
 
 
 def type_names(folder: Path) -> tuple[int, int]:
-    """(rows, rows with a type name) of score_distribution, as `qual-pipeline sql` shows them."""
-    shown = run(
-        "sql",
-        "SELECT count(*), count(qualification_type_name) FROM score_distribution",
-        "--data-dir",
-        str(folder),
-        "--output",
-        "csv",
-        env={},
+    """(rows, rows with a type name) of score_distribution, read from the warehouse file (a
+    `qual-pipeline sql` child process each was ~1.2 CPU-s; `sql` has tests of its own)."""
+    ((rows, named),) = warehouse_rows(
+        folder, "SELECT count(*), count(qualification_type_name) FROM score_distribution"
     )
-    assert shown.returncode == 0, shown.stderr
-    rows, named = shown.stdout.splitlines()[1].split(",")
     return int(rows), int(named)
 
 
-@pytest.mark.slow(30)
+@pytest.mark.slow(15)
 def test_type_list_with_no_id_or_only_unknown_ids_keeps_the_warehouse(
-    mturk: Any, tmp_path: Path
+    local_mturk: Any, mturk_env: Any, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     """`,,` (the variable) or `,` (the option) lists no type: refused up front, naming the
     setting and the fix, before any MTurk call; a list of only unknown ids is refused too. Either
-    way the warehouse keeps every type's name (it was replaced by none: 5 rows, 0 names)."""
-    server, env = mturk
-    folder = tmp_path / "data"
-    first = run("refresh", "--data-dir", str(folder), env=env)
-    assert first.returncode == 0, first.stderr
-    assert type_names(folder) == (5, 5)
-    before = server.requests_after(0.0)
+    way the warehouse keeps every type's name (it was replaced by none: 5 rows, 0 names).
+
+    The refreshed data folder is a copy of the session's `cli_world` one (support.prepared), with
+    a local MTurk of the same world: its own refresh was ~8 CPU-s."""
+    made = refreshed_folder(tmp_path_factory, "cli_world", cli_world_data())
+    assert made["returncode"] == 0, made["stderr"]
+    server = local_mturk(data=cli_world_data())
+    env = mturk_env(server)
+    env.pop("DAGSTER_HOME", None)
+    folder = copy_of(made["data_dir"], tmp_path / "data")
+    named = type_names(folder)
+    assert named[0] > 0 and named[1] == named[0], named  # every row has its type's name
     variable = one_error_line(
         run("refresh", "--data-dir", str(folder), env={**env, "QUAL_PIPELINE_TYPES": ",,"})
     )
@@ -300,13 +300,13 @@ def test_type_list_with_no_id_or_only_unknown_ids_keeps_the_warehouse(
     flag = one_error_line(run("refresh", "--data-dir", str(folder), "--types", ",", env=env))
     assert "--types=',' lists no qualification type id" in flag
     assert "leave --types out" in flag and "QUAL_PIPELINE_TYPES" not in flag
-    assert server.requests_after(0.0) == before  # refused before any MTurk request
-    assert type_names(folder) == (5, 5)
+    assert server.requests_after(0.0) == 0  # refused before any MTurk request
+    assert type_names(folder) == named
     unknown = one_error_line(
         run("refresh", "--data-dir", str(folder), "--types", type_id(99), env=env)
     )
     assert f"qualification type '{type_id(99)}' in --types does not exist" in unknown
-    assert type_names(folder) == (5, 5)
+    assert type_names(folder) == named
 
 
 @pytest.mark.slow(20)
@@ -347,12 +347,24 @@ def test_bad_dagster_home_is_one_line_naming_it(mturk: Any, tmp_path: Path) -> N
     assert not (Path.cwd() / "relative").exists()
 
 
-@pytest.mark.slow(25)
+@pytest.mark.slow(18)
 def test_fresh_dagster_home_gets_telemetry_off(mturk: Any, tmp_path: Path) -> None:
     """An empty DAGSTER_HOME (no dagster.yaml): Dagster would turn telemetry on and print its
     banner mid-progress; the refresh writes a dagster.yaml with telemetry off, says so once, and
-    Dagster prints no banner. A folder that has a dagster.yaml keeps it as it was."""
+    Dagster prints no banner. A folder that has a dagster.yaml keeps it as it was.
+
+    The dagster.yaml is written (or kept) when the refresh opens the instance, before its first
+    MTurk request: after the first whole refresh, the others are refreshes of a type MTurk does
+    not have, which stop at MTurk's type check (exit 2) with the instance opened (each whole
+    refresh here cost ~8 CPU-s)."""
     _, env = mturk
+    unknown = ["--types", type_id(99)]
+
+    def stopped_at_the_type_check(done: subprocess.CompletedProcess[str]) -> None:
+        assert done.returncode == 2, done.stderr
+        assert f"qualification type '{type_id(99)}' in --types does not exist" in done.stderr
+        assert "Traceback" not in done.stderr
+
     home = tmp_path / "home"
     home.mkdir()
     env = {**env, "DAGSTER_HOME": str(home)}
@@ -371,8 +383,8 @@ def test_fresh_dagster_home_gets_telemetry_off(mturk: Any, tmp_path: Path) -> No
         queue = instance.get_concurrency_config().run_queue_config
         assert queue is not None and queue.max_concurrent_runs == 4
     (home / "dagster.yaml").write_text("# the user's own\n")
-    second = run("refresh", "--data-dir", str(tmp_path / "data"), env=env)
-    assert second.returncode == 0, second.stderr
+    second = run("refresh", "--data-dir", str(tmp_path / "data"), *unknown, env=env)
+    stopped_at_the_type_check(second)
     assert "wrote" not in second.stderr
     assert (home / "dagster.yaml").read_text() == "# the user's own\n"
     # An empty (0-byte) dagster.yaml sets nothing: Dagster would turn telemetry on. It is
@@ -380,8 +392,8 @@ def test_fresh_dagster_home_gets_telemetry_off(mturk: Any, tmp_path: Path) -> No
     (home / "dagster.yaml").write_bytes(b"")
     with DagsterInstance.from_config(str(home)) as instance:
         assert instance.telemetry_enabled  # what an empty dagster.yaml means to Dagster
-    third = run("refresh", "--data-dir", str(tmp_path / "data"), env=env)
-    assert third.returncode == 0, third.stderr
+    third = run("refresh", "--data-dir", str(tmp_path / "data"), *unknown, env=env)
+    stopped_at_the_type_check(third)
     assert "Telemetry" not in third.stderr
     assert (
         f"wrote {home / 'dagster.yaml'}: qual_pipeline's Dagster instance settings" in third.stderr
@@ -391,9 +403,10 @@ def test_fresh_dagster_home_gets_telemetry_off(mturk: Any, tmp_path: Path) -> No
     # Whitespace only sets nothing either (it was left as it was: telemetry on, Dagster's banner
     # in the refresh's output).
     (home / "dagster.yaml").write_text("\n  \n")
-    fourth = run("refresh", "--data-dir", str(tmp_path / "data"), env=env)
-    assert fourth.returncode == 0, fourth.stderr
+    fourth = run("refresh", "--data-dir", str(tmp_path / "data"), *unknown, env=env)
+    stopped_at_the_type_check(fourth)
     assert "Telemetry" not in fourth.stderr and "(its dagster.yaml set nothing)" in fourth.stderr
+    assert "telemetry:\n  enabled: false\n" in (home / "dagster.yaml").read_text()
     # A link to nowhere is the user's mistake, not a missing file: it was replaced by a file.
     (home / "dagster.yaml").unlink()
     (home / "dagster.yaml").symlink_to(tmp_path / "nowhere.yaml")
@@ -616,17 +629,10 @@ def test_shared_settings_named_as_given(
     assert server.requests_after(0.0) == 0
 
 
-def loaded_types(data: Path) -> subprocess.CompletedProcess[str]:
-    """`sql` of the types whose workers the warehouse of `data` holds, as csv (header first)."""
-    return run(
-        "sql",
-        "SELECT DISTINCT qualification_type_id FROM worker_qualifications ORDER BY 1",
-        "--data-dir",
-        str(data),
-        "--output",
-        "csv",
-        env={},
-    )
+def loaded_types(data: Path) -> list[str]:
+    """The types whose workers the warehouse of `data` holds, read from the warehouse file."""
+    query = "SELECT DISTINCT qualification_type_id FROM worker_qualifications ORDER BY 1"
+    return [t for (t,) in warehouse_rows(data, query)]
 
 
 @pytest.mark.slow(29)
@@ -658,12 +664,10 @@ def test_type_ids_one_a_line_are_a_list(local_mturk: Any, mturk_env: Any, tmp_pa
         "refresh", "--data-dir", str(data), env={**env, "QUAL_PIPELINE_TYPES": listed.read_text()}
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    shown = loaded_types(data)
-    assert shown.stdout.split() == ["qualification_type_id", T1, t2], shown.stderr
+    assert loaded_types(data) == [T1, t2]
     spaced = run("refresh", "--data-dir", str(data), "--types", f" {t3}  {T1}\t", env=env)
     assert spaced.returncode == 0, spaced.stdout + spaced.stderr
-    shown = loaded_types(data)
-    assert shown.stdout.split() == ["qualification_type_id", T1, t2, t3], shown.stderr
+    assert loaded_types(data) == [T1, t2, t3]
 
 
 @pytest.mark.slow(20)

@@ -126,6 +126,7 @@ def test_an_endpoint_with_a_bad_port_is_quoted_with_its_port_without_its_passwor
     assert "'http://127.0.0.1:notaport' is not a URL MTurk can be reached at" in text, text
 
 
+@pytest.mark.slow(15)  # a whole refresh: 42 s in a full run at load ~13, started early
 def test_push_to_another_mturk_is_refused_without_its_password(mturk: Any, tmp_path: Path) -> None:
     """The warehouse was refreshed from the local MTurk; a push to another endpoint (with user
     info, where nothing listens) is refused as the wrong MTurk, naming it cleaned."""

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from support.mturk import make_data, qualification, qualification_type, type_id
 
 from qual_pipeline.local_mturk.faults import FaultConfig
@@ -20,6 +21,7 @@ T1 = type_id(81)
 SCRIPT = Path(sys.executable).with_name("qual-pipeline")
 
 
+@pytest.mark.slow(8)  # a whole refresh: started early, not in the suite's tail
 def test_the_types_step_failure_is_its_own_message_once(
     local_mturk: Any, mturk_env: Any, tmp_path: Path
 ) -> None:

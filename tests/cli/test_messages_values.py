@@ -64,12 +64,22 @@ def test_a_bad_yes_no_variable_lists_the_accepted_words(
     assert "unable to interpret" not in refused.stderr
 
 
-@pytest.mark.parametrize("word", ["yes", "ON", "1", "no", "Off", "0", "true", "FALSE"])
-def test_the_listed_words_are_taken(word: str, tmp_path: Path) -> None:
+# plan reads three yes/no variables: each run gives each of them one of the words (every word
+# once, in mixed case), three child processes instead of one per word.
+PLAN_YES_NO = ("QUAL_PIPELINE_PUSH_ALLOW_GRANTS", "QUAL_PIPELINE_PUSH_ALLOW_REVOKES",
+               "QUAL_PIPELINE_PUSH_SKIP_REJECTED")  # fmt: skip
+
+
+def test_plan_reads_the_yes_no_variables_the_words_test_gives_it() -> None:
+    assert {s.env for s in YES_NO if "plan" in s.commands} == set(PLAN_YES_NO)
+
+
+@pytest.mark.parametrize("words", [("yes", "ON", "1"), ("no", "Off", "0"), ("true", "FALSE")])
+def test_the_listed_words_are_taken(words: tuple[str, ...], tmp_path: Path) -> None:
     """Each word the message lists is one the option takes: plan gets past its options (it then
     says there is no warehouse yet, exit 1, not a refused value, exit 2)."""
-    done = run("plan", "--data-dir", str(tmp_path / "data"), cwd=tmp_path,
-               QUAL_PIPELINE_PUSH_ALLOW_GRANTS=word)  # fmt: skip
+    given = dict(zip(PLAN_YES_NO, words, strict=False))
+    done = run("plan", "--data-dir", str(tmp_path / "data"), cwd=tmp_path, **given)
     assert "is not a yes/no value" not in done.stderr, done.stderr
     assert done.returncode != 2, done.stderr
 

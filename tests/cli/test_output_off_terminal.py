@@ -158,7 +158,12 @@ def test_a_refresh_logged_to_a_file_keeps_every_line_whole(
     local_mturk: Any, mturk_env: Any, tmp_path: Path
 ) -> None:
     """`qual-pipeline refresh >> log 2>&1` (cron): the list of new types and the summary were cut
-    at 80 columns ('refresh done: ... 1 check' / 'warning(s)'), which broke grep and parsers."""
+    at 80 columns ('refresh done: ... 1 check' / 'warning(s)'), which broke grep and parsers.
+
+    The same log: every task ends with its real final counts, the warehouse steps name theirs,
+    and a type where 10% of the granted workers hold no score (presence-only grants, legal on
+    MTurk) is a warning with exit 0, not a failure (that was a test of its own in
+    tests/cli/test_cli.py, one more refresh)."""
     types = [type_id(300 + n) for n in range(4)]
     odd_locale = {"Country": "XX"}  # not an ISO 3166 code: the locales_valid check warns
     quals = [
@@ -166,8 +171,16 @@ def test_a_refresh_logged_to_a_file_keeps_every_line_whole(
         for t in types
         for i in range(3)
     ]
+    # A type of 184 scored and 20 unscored granted workers and 4 revoked: scores_present warns.
+    unscored = type_id(304)
+    quals += [qualification(i, 50 + i % 50, qual_type_id=unscored) for i in range(184)]
+    quals += [qualification(i, None, qual_type_id=unscored) for i in range(184, 204)]
+    quals += [
+        qualification(i, 10, qual_type_id=unscored, status="Revoked") for i in range(204, 208)
+    ]
+    everyone = [*types, unscored]
     server = local_mturk(
-        data=make_data(types=[qualification_type(t) for t in types], qualifications=quals)
+        data=make_data(types=[qualification_type(t) for t in everyone], qualifications=quals)
     )
     home = tmp_path / "dagster_home"  # an instance of its own: it announces new types
     home.mkdir()
@@ -182,13 +195,28 @@ def test_a_refresh_logged_to_a_file_keeps_every_line_whole(
             env=without_columns(env),
             timeout=300,
         )
-    lines = log.read_text().splitlines()
+    text = log.read_text()
+    lines = text.splitlines()
     assert done.returncode == 0, lines
-    assert f"discovered 4 new type(s): {', '.join(sorted(types))}" in lines, lines
+    assert f"discovered 5 new type(s): {', '.join(sorted(everyone))}" in lines, lines
     assert re.fullmatch(
-        r"refresh done: 4 type\(s\), 4 extracted \(12 rows\) in [\d.]+ s, 1 check warning\(s\)",
+        r"refresh done: 5 type\(s\), 5 extracted \(220 rows\) in [\d.]+ s, 2 check warning\(s\)",
         lines[-1],
     ), lines
     load = [line for line in lines if line.startswith("warehouse load: done, ")]
     assert len(load) == 1 and re.search(r", load \S+, [\d.]+ s$", load[0]), lines
     assert any(line.startswith("warning: locales_valid: ") for line in lines), lines
+    # Each task's final counts, and the warehouse steps'.
+    assert (
+        f"worker_qualifications {unscored}: done, 208 rows, 4 pages, 204 granted, 4 revoked" in text
+    ), text
+    assert f"qualification_requests {unscored}: done, 0 rows" in text
+    assert "qualification_types: done, 5 rows" in text
+    assert (
+        "warehouse load: replace worker_qualifications: 5 type(s), 220 rows from the lake" in text
+    ), text
+    assert "warehouse load: done, 11 new snapshot(s), 220 worker_qualifications rows" in text
+    assert "0 replace" not in text  # no placeholder counts
+    assert "warning: scores_present: 20 granted workers have no integer_value" in text
+    assert f"Types: {unscored} (20)." in text
+    assert "Traceback" not in text

@@ -155,7 +155,9 @@ def test_refresh_of_300_types_lands_every_type_in_one_run_within_a_small_memory_
 def test_a_type_failing_mid_way_fails_alone_and_a_rerun_retries_only_it(
     local_mturk: Any, mturk_env: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    failing = type_id(110)
+    """The retry that succeeds also takes a type created since, apart from the failed one: its
+    ListQualificationTypes count was a test of its own (8 types, two more refreshes)."""
+    failing, new = type_id(110), type_id(200)
     server = local_mturk(
         data=many_types_data(30, big={failing: 250}),
         faults=FaultConfig(failing_type=failing),
@@ -199,17 +201,28 @@ def test_a_type_failing_mid_way_fails_alone_and_a_rerun_retries_only_it(
     assert still.returncode == 1, still.stderr
     assert "no type landed; re-run" in still.stderr and "other" not in still.stderr
 
+    # A type created since: discovery adds its partition after the others, apart from `failing`.
+    # Failed and missing types that lie apart take one extraction run each; the types' metadata
+    # (one ListQualificationTypes listing) is snapshotted by the first of them only.
+    server.admin.put_qualification_type(qualification_type(new, "Study new"))
+    server.admin.put_qualification(qualification(1, 42, qual_type_id=new))
     server.set_faults(FaultConfig())
     before = server.call_counts()
     second = refresh(env, data, "--retry-failed")
     assert second.returncode == 0, second.stderr
-    assert "refresh done: 30 type(s), 1 extracted (250 rows)" in second.stderr
+    assert "refresh done: 31 type(s), 2 extracted (251 rows)" in second.stderr, second.stderr
     calls = server.call_counts() - before
-    # Only the failed type is paged again: 3 pages of its 250 Granted workers, 1 of Revoked, 1 of
-    # pending requests.
-    assert calls["ListWorkersWithQualificationType"] == 4
-    assert calls["ListQualificationRequests"] == 1
-    assert warehouse_types(data) == others | {failing}
+    # Only the failed and the new type are paged: 3 pages of the failed type's 250 Granted
+    # workers, 1 of its Revoked, 1 of its pending requests; 1 page of each for the new type.
+    assert calls["ListWorkersWithQualificationType"] == 4 + 2, calls
+    assert calls["ListQualificationRequests"] == 1 + 1, calls
+    # Discovery lists the types once, the first extraction run once: 3 before (once per run).
+    assert calls["ListQualificationTypes"] == 2, calls
+    assert warehouse_types(data) == others | {failing, new}
+    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
+        named = con.execute("SELECT count(name) FROM qualification_types").fetchone()
+    assert named == (31,)
+    everyone.append(new)
     status = partition_status(["lake", "worker_qualifications"], everyone)
     assert set(status.values()) == {"MATERIALIZED"}
     # Nothing failed or missing now: no extraction is announced, only the load runs.
@@ -402,39 +415,6 @@ def test_a_failed_load_is_never_folded_into_the_count_of_failed_types() -> None:
     ]
 
 
-@pytest.mark.slow(60)
-def test_a_retry_over_types_apart_lists_the_qualification_types_once(
-    local_mturk: Any, mturk_env: Any, tmp_path: Path
-) -> None:
-    """Failed and missing types that lie apart take one extraction run each; the types' metadata
-    (one ListQualificationTypes listing) is snapshotted by the first of them only."""
-    failing, new = type_id(103), type_id(200)
-    server = local_mturk(
-        data=many_types_data(8, big={failing: 250}), faults=FaultConfig(failing_type=failing)
-    )
-    env = {**mturk_env(server), "DAGSTER_HOME": str(tmp_path / "dagster_home")}
-    (tmp_path / "dagster_home").mkdir()
-    (tmp_path / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    data = tmp_path / "data"
-    first = refresh(env, data, "--max-attempts", "2")
-    assert first.returncode == 1 and f"failed: {failing}:" in first.stderr, first.stderr
-    # A type created since: discovery adds its partition after the others, apart from `failing`.
-    server.admin.put_qualification_type(qualification_type(new, "Study new"))
-    server.admin.put_qualification(qualification(1, 42, qual_type_id=new))
-    server.set_faults(FaultConfig())
-    before = server.call_counts()
-    retried = refresh(env, data, "--retry-failed")
-    assert retried.returncode == 0, retried.stderr
-    assert "refresh done: 9 type(s), 2 extracted" in retried.stderr, retried.stderr
-    calls = server.call_counts() - before
-    # Discovery lists the types once, the first extraction run once: 3 before (once per run).
-    assert calls["ListQualificationTypes"] == 2, calls
-    assert warehouse_types(data) == {type_id(100 + n) for n in range(8)} | {new}
-    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
-        named = con.execute("SELECT count(name) FROM qualification_types").fetchone()
-    assert named == (9,)
-
-
 def partition_order() -> list[str]:
     """The type partitions of the instance in DAGSTER_HOME, in its order (a run's range)."""
     from dagster import DagsterInstance
@@ -607,7 +587,7 @@ def test_an_interrupted_refresh_names_the_types_that_failed_before_the_stop() ->
     assert line.endswith("--retry-failed extracts only what is missing).")
 
 
-@pytest.mark.slow(30)
+@pytest.mark.slow(20)
 def test_a_refresh_stopped_after_a_type_failed_names_it(
     local_mturk: Any, mturk_env: Any, tmp_path: Path
 ) -> None:
@@ -620,7 +600,16 @@ def test_a_refresh_stopped_after_a_type_failed_names_it(
     (tmp_path / "dagster_home").mkdir()
     (tmp_path / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     data = tmp_path / "data"
-    assert refresh(env, data).returncode == 0  # every type a partition: the two listed are apart
+    # Every type a partition, in this order, so that the two listed are apart (a whole refresh
+    # made them, ~8 CPU-s of a child process, for nothing else this test reads).
+    from dagster import DagsterInstance
+
+    from qual_pipeline.defs.partitions import qualification_type_partitions
+
+    with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        instance.add_dynamic_partitions(
+            qualification_type_partitions.name, [failing, skipped, slow]
+        )
     server.set_faults(FaultConfig(failing_type=failing, latency_ms=300))  # slow: 15 s of pages
     command = [str(SCRIPT), "refresh", "--data-dir", str(data), "--max-attempts", "1"]
     process = subprocess.Popen(

@@ -4,8 +4,6 @@ in every model that joins it, and a plan of such a type is not rejected as not o
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import subprocess
 import sys
@@ -14,6 +12,7 @@ from typing import Any
 
 import pytest
 from support.mturk import make_data, qualification, qualification_type, type_id, worker_id
+from support.stores import warehouse_rows
 
 SCRIPT = Path(sys.executable).with_name("qual-pipeline")
 T1, T2, T3 = type_id(31), type_id(32), type_id(33)
@@ -30,54 +29,10 @@ def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     )
 
 
-def rows(env: dict[str, str], data_dir: Path, query: str) -> list[tuple[str, ...]]:
-    """`qual-pipeline sql QUERY --output csv` as a user runs it, parsed."""
-    done = run(env, "sql", query, "--data-dir", str(data_dir), "--output", "csv")
-    assert done.returncode == 0, done.stderr
-    return [tuple(r) for r in list(csv.reader(io.StringIO(done.stdout)))[1:]]
-
-
-@pytest.mark.slow(47)
-def test_a_refresh_of_some_types_keeps_the_names_of_the_types_mirrored_before(
-    local_mturk: Any, mturk_env: Any, tmp_path: Path
-) -> None:
-    types = [qualification_type(t, n) for t, n in NAMES.items()]
-    quals = [qualification(i, 10 + i, qual_type_id=t) for t in NAMES for i in range(3)]
-    env = mturk_env(local_mturk(data=make_data(types=types, qualifications=quals)))
-    env.pop("DAGSTER_HOME", None)
-    data = tmp_path / "data"
-    names = "SELECT qualification_type_id, name FROM qualification_types ORDER BY 1"
-    joined = (
-        "SELECT DISTINCT qualification_type_id, qualification_type_name "
-        "FROM score_distribution ORDER BY 1"
-    )
-
-    # Only ever one type: only its name (the types never mirrored stay out, no check fails).
-    first = run(env, "refresh", "--data-dir", str(data), "--types", T1)
-    assert first.returncode == 0, first.stderr
-    assert rows(env, data, names) == [(T1, "Accuracy")]
-
-    every = run(env, "refresh", "--data-dir", str(data))
-    assert every.returncode == 0, every.stderr
-    assert rows(env, data, names) == sorted(NAMES.items())
-
-    # A subset: before the fix qualification_types held only T2 and the others' names were gone.
-    subset = run(env, "refresh", "--data-dir", str(data), "--types", T2)
-    assert subset.returncode == 0, subset.stderr
-    assert rows(env, data, names) == sorted(NAMES.items())
-    assert rows(env, data, joined) == sorted(NAMES.items())
-
-    # A type outside the subset is still one of yours for `plan`.
-    inputs = tmp_path / "inputs"
-    inputs.mkdir()
-    (inputs / "desired_scores.csv").write_text(
-        f"qualification_type_id,worker_id,integer_value\n{T3},{worker_id(0)},99\n"
-    )
-    plan = run(
-        env, "plan", "--data-dir", str(data), "--inputs-dir", str(inputs), "--max-share", "1"
-    )
-    assert plan.returncode == 0, plan.stdout + plan.stderr
-    assert "not one of your qualification types" not in plan.stdout + plan.stderr
+def rows(data_dir: Path, query: str) -> list[tuple[str, ...]]:
+    """The rows of QUERY, read from the warehouse file (a `qual-pipeline sql` child process each
+    was ~1.2 CPU-s; `sql` has tests of its own)."""
+    return warehouse_rows(data_dir, query)
 
 
 def partitions(home: Path) -> list[str]:
@@ -88,20 +43,28 @@ def partitions(home: Path) -> list[str]:
         return sorted(instance.get_dynamic_partitions("qualification_type"))
 
 
-@pytest.mark.slow(77)
-def test_a_refresh_of_some_types_keeps_the_other_types_partitions(
+@pytest.mark.timeout(600)  # five refreshes: at load 15 they took 281 s (the default is 300)
+@pytest.mark.slow(80)
+def test_a_refresh_of_some_types_keeps_the_other_types_names_and_partitions(
     local_mturk: Any, mturk_env: Any, tmp_path: Path
 ) -> None:
+    """One sequence of refreshes on one Dagster instance (the names in the warehouse and the
+    partitions in the instance were two tests, each refreshing its own T1, every type, T2)."""
     types = [qualification_type(t, n) for t, n in NAMES.items()]
     quals = [qualification(i, 10 + i, qual_type_id=t) for t in NAMES for i in range(3)]
     env = mturk_env(local_mturk(data=make_data(types=types, qualifications=quals)))
     home = tmp_path / "dagster_home"
     home.mkdir()
     env["DAGSTER_HOME"] = str(home)
-    data = str(tmp_path / "data")
+    data = tmp_path / "data"
+    names = "SELECT qualification_type_id, name FROM qualification_types ORDER BY 1"
+    joined = (
+        "SELECT DISTINCT qualification_type_id, qualification_type_name "
+        "FROM score_distribution ORDER BY 1"
+    )
 
     def refresh(*args: str) -> str:
-        done = run(env, "refresh", "--data-dir", data, *args)
+        done = run(env, "refresh", "--data-dir", str(data), *args)
         assert done.returncode == 0, done.stdout + done.stderr
         # Before the fix the discovery sensor's "dagster - INFO" line was printed mid-output.
         assert "dagster - INFO" not in done.stdout + done.stderr
@@ -110,6 +73,8 @@ def test_a_refresh_of_some_types_keeps_the_other_types_partitions(
     first = refresh("--types", T1)
     assert f"discovered 1 new type(s): {T1}" in first
     assert partitions(home) == [T1]
+    # Only ever one type: only its name (the types never mirrored stay out, no check fails).
+    assert rows(data, names) == [(T1, "Accuracy")]
 
     # A subset adds its new type and keeps T1: before the fix T1's partition was deleted
     # ("0 new, 1 gone") and the output said "no longer mirrored".
@@ -122,11 +87,28 @@ def test_a_refresh_of_some_types_keeps_the_other_types_partitions(
     assert f"discovered 1 new type(s): {T3}" in every
     assert "refresh done: 3 type(s), 3 extracted" in every
     assert partitions(home) == sorted(NAMES)
+    assert rows(data, names) == sorted(NAMES.items())
 
+    # A subset after every type: before the fix qualification_types held only T2 and the others'
+    # names were gone.
     subset = refresh("--types", T2)
     assert "discovered" not in subset and "no longer mirrored" not in subset
     assert "refresh done: 3 type(s), 1 extracted" in subset
     assert partitions(home) == sorted(NAMES)
+    assert rows(data, names) == sorted(NAMES.items())
+    assert rows(data, joined) == sorted(NAMES.items())
+
+    # A type outside the subset is still one of yours for `plan`.
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    (inputs / "desired_scores.csv").write_text(
+        f"qualification_type_id,worker_id,integer_value\n{T3},{worker_id(0)},99\n"
+    )
+    plan = run(
+        env, "plan", "--data-dir", str(data), "--inputs-dir", str(inputs), "--max-share", "1"
+    )
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    assert "not one of your qualification types" not in plan.stdout + plan.stderr
 
     # Every type was extracted before: nothing is new and nothing is left to retry.
     retry = refresh("--retry-failed")

@@ -297,6 +297,7 @@ def test_push_job_applies_the_plan_its_plan_asset_saved(pipeline_env: dict) -> N
     assert server.call_counts()["AssociateQualificationWithWorker"] == 2
 
 
+@pytest.mark.slow(10)  # two refreshes in this process
 def test_warnings_are_shown_and_blocking_checks_fail_the_load_run(pipeline_env: dict) -> None:
     """Legal but unusual data is a warning (severity WARN, the run succeeds, exit 0); a
     duplicate key written by a broken extraction fails the blocking check (severity ERROR)."""

@@ -25,9 +25,31 @@ from typing import Any
 import pytest
 
 from qual_pipeline.local_mturk.server import LocalMTurk
-from support.mturk import REQUESTER, mturk_variables
+from support.mturk import (
+    OTHER_REQUESTER,
+    REQUESTER,
+    make_data,
+    mturk_variables,
+    qualification,
+    qualification_type,
+    type_id,
+)
 
 SCRIPT = Path(sys.executable).with_name("qual-pipeline")
+CLI_TYPE, CLI_FOREIGN = type_id(21), type_id(22)
+
+
+def cli_world_data() -> dict[str, Any]:
+    """One type of ours (12 workers) and one of another requester: the world of the session's
+    `cli_world` refreshed folder, which tests/cli/test_cli.py's refreshed tests and
+    tests/cli/test_configuration.py's type-list test copy."""
+    return make_data(
+        types=[
+            qualification_type(CLI_TYPE, "Accuracy"),
+            qualification_type(CLI_FOREIGN, "Not ours", owner=OTHER_REQUESTER),
+        ],
+        qualifications=[qualification(i, 70 + i, qual_type_id=CLI_TYPE) for i in range(12)],
+    )
 
 
 def session_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
