@@ -283,14 +283,16 @@ def _load_worker_qualifications(
             files = [s.location for s in new]
             with memory_held_to(con):  # streamed rows: no cache of the blocks it writes
                 run_sql_file(con, "load/insert_worker_qualifications", {"files": files})
-        unique = check_unique_worker_qualifications(con)  # the whole limit: 10,000,000 keys
+        with memory_held_to(con):  # in slices of keys: each slice's hash table fits
+            unique = check_unique_worker_qualifications(con)
         if known and by_hash and (not unique.passed or not _held_as_snapshots(con, snapshots)):
             # A key held twice, or not as many rows as the snapshots': row hashes cannot tell
             # how often a row is held. Every refreshed type is written again from its snapshot
             # and every key of it compared with the history.
             files = [s.location for s in snapshots]
             run_sql_file(con, "load/rewrite_worker_qualifications", {"files": files})
-            unique = check_unique_worker_qualifications(con)
+            with memory_held_to(con):
+                unique = check_unique_worker_qualifications(con)
             rewritten = True
         rows = sum(s.row_count for s in snapshots)
         step(
