@@ -106,11 +106,11 @@ def test_the_uniqueness_check_groups_its_keys_in_slices_that_fit_the_limit(
     tmp_path: Path,
 ) -> None:
     # 1,000,000 keys: their hashes grouped at once took more than 32MB (DuckDB ran out of it with
-    # nowhere to spill); in slices of 500,000 keys (64 bytes of the limit each) they fit.
+    # nowhere to spill); in slices of 250,000 keys (128 bytes of the limit each) they fit.
     with duplicated_keys_table(tmp_path / "w.duckdb", 1_000_000, 50_000) as con:
         con.execute("SET temp_directory = ''")  # no spilling: the hash table must fit
         set_memory_limit(con, "32MB")
-        assert uniqueness_slices(con) == 3  # 1,000,021 rows
+        assert uniqueness_slices(con) == 5  # 1,000,021 rows
         found = check_unique_worker_qualifications(con)
         set_memory_limit(con, "1GB")
         assert uniqueness_slices(con) == 1
