@@ -121,13 +121,16 @@ def uniqueness_slices(con: duckdb.DuckDBPyConnection) -> int:
     return max(1, -(-int(keys) // per_slice))
 
 
-def check_unique_worker_qualifications(con: duckdb.DuckDBPyConnection) -> CheckResult:
+def check_unique_worker_qualifications(
+    con: duckdb.DuckDBPyConnection, slices: int | None = None
+) -> CheckResult:
     """Blocking: one row per (qualification_type_id, worker_id) in worker_qualifications.
 
-    The keys' hashes are grouped one slice at a time (`uniqueness_slices`, by hash), so the
-    hash table stays within the connection's memory limit as it stands, whatever the rows."""
+    The keys' hashes are grouped one slice at a time (by hash), `slices` of them, by default
+    as many as keep the hash table within the connection's memory limit as it stands
+    (`uniqueness_slices`), whatever the rows."""
     query = sql_text("checks/duplicate_worker_qualifications")
-    slices = uniqueness_slices(con)
+    slices = uniqueness_slices(con) if slices is None else max(1, slices)
     parts = [_offending(con, query, {"slices": slices, "slice": n}) for n in range(slices)]
     by_type: dict[str, int] = {}
     for part in parts:
