@@ -14,8 +14,11 @@ Each `--env K=V,...` is a variant run with those variables (QP_BIN=PATH runs tha
 script instead, e.g. another worktree's, so two versions alternate in one run); `--repeat` runs
 every variant again, interleaved.
 
+`--keep-data DIR` keeps the generated MTurk data there (the same seed, so the same data) and
+reuses it in the next run: generating 4,000,000 rows took minutes on a busy machine.
+
 Run: .venv/bin/python bench/rss_probe.py --rows 400000,4000000 [--env K=V,...] [--repeat N]
-     [--out FILE]
+     [--out FILE] [--keep-data DIR]
 """
 
 from __future__ import annotations
@@ -129,6 +132,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--interval", type=float, default=0.05)
     parser.add_argument("--out", default="/tmp/rss_probe.json")
+    parser.add_argument(
+        "--keep-data", help="a folder keeping the generated MTurk data for the next run"
+    )
     args = parser.parse_args()
     variants = [
         dict(kv.split("=", 1) for kv in spec.split(",") if kv) for spec in (args.env or [""])
@@ -137,9 +143,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="rss-probe-") as tmp:
         scratch = Path(tmp)
         for rows in [int(x) for x in args.rows.split(",")]:
-            data = _generate(scratch, max(1, round(rows / ROWS_PER_WORKER_5_TYPES)), 5)
+            workers = max(1, round(rows / ROWS_PER_WORKER_5_TYPES))
+            kept = Path(args.keep_data) / f"data-{workers}x5.json" if args.keep_data else None
+            if kept is not None and kept.exists():  # generated with the same seed before
+                data = kept
+            else:
+                data = _generate(scratch, workers, 5)
+                if kept is not None:
+                    kept.parent.mkdir(parents=True, exist_ok=True)
+                    data = data.replace(kept)
             server = Server(data)
-            data.unlink()
+            if kept is None:
+                data.unlink()
             try:
                 for rep in range(args.repeat):
                     for env in variants:

@@ -44,20 +44,34 @@ than the sort's own limit, and it grew with the number of sorts a refresh ran)."
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
 DEFAULT_MEMORY_LIMIT = "64MB"
 STAGING_ROW_GROUP_ROWS = 64 * 1024
+"""Rows held in memory before the pages spill to the staging file (and sorted there if they never
+do)."""
+SPILLED_FLUSH_ROWS = 16 * 1024
+"""Once the pages spilled, rows buffered before they are written to the staging file, as row
+groups of this many rows: a process's RssAnon grew by about 24 MB as it wrote 65,536 rows at once
+(part of it freed memory malloc kept), and every type in flight writes its own: at 4,000,000 rows
+every type spills, all at once."""
 OUTPUT_BATCH_ROWS = 16 * 1024
-ROWS_PER_PASS = STAGING_ROW_GROUP_ROWS
-"""Rows one DuckDB sort takes at most: a larger partition is split into hash buckets of about this
-many rows first, the same bound as the pages sorted in memory. The sort's memory follows it: the
-extraction of a refresh of 4,000,000 rows over 5 types peaked at 758 MB with 250,000 (and DuckDB's
-allocator caching up to 128MB), 616 MB with 100,000 (and a 16MB cache); one spilled type of
-800,000 rows sorted alone peaked 123 MB above its paging with 100,000, 78 MB with 65,536."""
+ROWS_PER_BUCKET = 64 * 1024
+"""Rows of one hash bucket a larger partition is split into (the split's memory grew with the
+buckets: its writers are open at once)."""
+ROWS_PER_PASS = 32 * 1024
+"""Rows one DuckDB sort takes at most: a bucket is sorted in passes of about this many rows, each
+the keys of one slice of the hash. The sort's memory follows it: the extraction of a refresh of
+4,000,000 rows over 5 types peaked at 758 MB with 250,000 (and DuckDB's allocator caching up to
+128MB), 616 MB with 100,000 (and a 16MB cache); one spilled type of 800,000 rows sorted alone
+peaked 123 MB above its paging with 100,000, 78 MB with 65,536. At 4,000,000 rows the sorts run
+while the other types page."""
 SPILLED_SORTS = threading.BoundedSemaphore(1)
 """One spilled partition is sorted at a time in this process: extractions running side by side
 (many types at once) each hold one page and one row group, but only one DuckDB sort of up to its
 memory limit, so a refresh's peak memory does not grow with the size of its largest types."""
 BUCKET_BUFFER_ROWS = 100_000  # rows buffered across all open buckets while splitting
 BUCKET_ROW_GROUP_ROWS = 8 * 1024
-"""Rows a bucket file's Parquet writer holds before writing them as a row group."""
+"""Rows a bucket file's Parquet writer holds at most before writing them as a row group; with
+many buckets, fewer (`BUCKET_BUFFER_ROWS` over the buckets, at least `MIN_BUCKET_ROW_GROUP_ROWS`),
+so that what all the buckets' writers hold does not grow with the partition's rows."""
+MIN_BUCKET_ROW_GROUP_ROWS = 2 * 1024
 PYTHON_DEDUPE_ROWS = 4096
 """Pages held in memory up to this many rows are de-duplicated with a Python dict and one Arrow
 take: 0.10 ms for a type of 50 workers (two pages), against 0.22 ms through Arrow's sort and run
@@ -135,7 +149,7 @@ class Staging:
         self._buffer.append(batch)
         self.rows += n
         self._buffered += n
-        if self._buffered >= STAGING_ROW_GROUP_ROWS:
+        if self._buffered >= (SPILLED_FLUSH_ROWS if self.spilled else STAGING_ROW_GROUP_ROWS):
             self._flush()
 
     def last_per_key(self) -> Iterator[pa.RecordBatch]:
@@ -175,15 +189,14 @@ class Staging:
 
     def _last_per_key_spilled(self) -> Iterator[pa.RecordBatch]:
         # DuckDB's external sort needs memory that grows with the row count, so when there are
-        # many rows they are first split by a hash of the key into bucket files (one pass,
-        # streamed), then each bucket is sorted on its own: every sort is bounded by
-        # ROWS_PER_PASS rows. The key is a validated identifier; paths and numbers are parameters.
-        buckets = max(1, -(-self.rows // ROWS_PER_PASS))
-        order = f"ORDER BY {self.key}, {SEQUENCE_COLUMN} DESC"
+        # many rows they are first split by a hash of the key into bucket files of about
+        # ROWS_PER_BUCKET rows (one pass, streamed), then each bucket is sorted in passes of about
+        # ROWS_PER_PASS rows, each pass the keys of one slice of the hash: every sort is bounded.
+        # The key is a validated identifier; paths and numbers are parameters.
+        buckets = max(1, -(-self.rows // ROWS_PER_BUCKET))
+        passes = max(1, -(-self.rows // (buckets * ROWS_PER_PASS)))
         if buckets == 1:
-            with contextlib.closing(self._connect()) as con:
-                query = f"SELECT * FROM read_parquet($path) {order}"
-                yield from self._first_per_key(con.sql(query, params={"path": str(self._path())}))
+            yield from self._sorted_in_passes([self._path()], buckets, passes)
             return
         bucket_dir = self._folder() / "buckets"
         target = str(bucket_dir).replace("'", "''")  # COPY TO takes no parameter here
@@ -192,28 +205,48 @@ class Staging:
             # Parquet writer then holds a row group until BUCKET_ROW_GROUP_ROWS (DuckDB's default
             # row group, 122,880 rows, is a whole bucket: every bucket's rows at once).
             con.execute(f"SET partitioned_write_flush_threshold = {BUCKET_BUFFER_ROWS // buckets}")
+            group = max(
+                MIN_BUCKET_ROW_GROUP_ROWS, min(BUCKET_ROW_GROUP_ROWS, BUCKET_BUFFER_ROWS // buckets)
+            )
             con.execute(
-                f"COPY (SELECT *, hash({self.key}) % $buckets AS _bucket FROM read_parquet($path))"
-                f" TO '{target}' (FORMAT parquet, PARTITION_BY (_bucket),"
-                f" ROW_GROUP_SIZE {BUCKET_ROW_GROUP_ROWS})",
+                f"COPY (SELECT *, hash({self.key}) % $buckets::UBIGINT AS _bucket"
+                f" FROM read_parquet($path)) TO '{target}' (FORMAT parquet,"
+                f" PARTITION_BY (_bucket), ROW_GROUP_SIZE {group})",
                 {"path": str(self._path()), "buckets": buckets},
             )
         self._path().unlink()  # the buckets hold every row now; free the disk space
         release_free_memory()
         for bucket in range(buckets):
             files = sorted((bucket_dir / f"_bucket={bucket}").glob("*.parquet"))
-            if not files:
-                continue
-            query = (
-                f"SELECT * FROM "
-                f"read_parquet($files, hive_partitioning = false, union_by_name = true) {order}"
-            )
-            # A connection per bucket: one kept across buckets held what each sort left in its
+            if files:
+                yield from self._sorted_in_passes(files, buckets, passes)
+
+    def _sorted_in_passes(
+        self, files: list[Path], buckets: int, passes: int
+    ) -> Iterator[pa.RecordBatch]:
+        """The last row per key of `files` (one bucket: the keys whose hash modulo `buckets` is
+        one number), sorted in `passes` passes, each the keys whose hash divided by `buckets` is
+        one number modulo `passes`: all the rows of a key are in one pass."""
+        order = f"ORDER BY {self.key}, {SEQUENCE_COLUMN} DESC"
+        where = (
+            f"WHERE (hash({self.key}) // $buckets::UBIGINT) % $passes::UBIGINT = $pass::UBIGINT"
+            if passes > 1
+            else ""
+        )
+        query = (
+            "SELECT * FROM read_parquet($files, hive_partitioning = false, union_by_name = true)"
+            f" {where} {order}"
+        )
+        for number in range(passes):
+            params: dict[str, object] = {"files": [str(f) for f in files]}
+            if passes > 1:
+                params |= {"buckets": buckets, "passes": passes, "pass": number}
+            # A connection per sort: one kept across sorts held what each sort left in its
             # buffer pool, and the next sort's peak came on top (a peak growing with buckets).
             with contextlib.closing(self._connect()) as con:
-                relation = con.sql(query, params={"files": [str(f) for f in files]})
+                relation = con.sql(query, params=params)
                 yield from self._first_per_key(relation)
-            release_free_memory()  # each bucket's sort and batches: freed, returned
+            release_free_memory()  # each sort and its batches: freed, returned
 
     def _last_per_key_in_memory(self) -> Iterator[pa.RecordBatch]:
         table = pa.Table.from_batches(self._buffer, schema=self.schema)
@@ -276,14 +309,16 @@ class Staging:
                 except FileNotFoundError:
                     if attempt == 2:
                         raise
-            self._writer = pq.ParquetWriter(self._path(), self._staged_schema, compression="lz4")
+            self._writer = pq.ParquetWriter(
+                self._path(), self._staged_schema, compression="lz4", use_dictionary=False
+            )
             self.spilled = True
         if self._buffer and self._writer is not None:
             table = pa.Table.from_batches(self._buffer, schema=self.schema)
             first = self.rows - self._buffered  # the sequence number of the buffer's first row
             seq = pa.array(range(first, first + table.num_rows), pa.int64())
             table = table.append_column(self._staged_schema.field(SEQUENCE_COLUMN), seq)
-            self._writer.write_table(table, row_group_size=STAGING_ROW_GROUP_ROWS)
+            self._writer.write_table(table, row_group_size=SPILLED_FLUSH_ROWS)
         self._buffer.clear()
         self._buffered = 0
 

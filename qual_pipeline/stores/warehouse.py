@@ -102,8 +102,9 @@ STREAMING_SHARE: Final = 0.5
 the inserts of lake rows as they are. What they need does not grow with the rows (a batch of
 rows per thread and the rows appended but not yet written as blocks), but within the whole limit
 DuckDB keeps every block they write cached up to it: 128MB of the default 256MB (README, Memory
-of a refresh). The uniqueness check's grouping of the keys' hashes is not held: in a merge load
-of 10,000,000 rows it ran out of 128MB."""
+of a refresh). The uniqueness check is held too: it groups the keys' hashes in slices sized to
+the held limit (`warehouse.checks.uniqueness_slices`); grouped at once, a merge load's 10,000,000
+ran out of 128MB."""
 
 
 def shown_memory_limit(memory_limit: str | None) -> str:

@@ -27,6 +27,11 @@ CHECK_TYPES_NAMED = 5
 """How many types a check's description names; the metadata's by_type holds them all."""
 DEFAULT_MAX_ROW_DROP_SHARE = 0.5
 DEFAULT_CLOCK_SKEW = timedelta(minutes=5)
+UNIQUENESS_BYTES_PER_KEY = 128
+"""Memory limit the uniqueness check counts per key of one slice: about four times what DuckDB's
+hash table took per key's hash (95-110 MB for 4,000,000 keys), the rest left to what the load
+holds beside it. Within 128MB, slices of 1,000,000 keys: with 2,000,000, a merge load of
+10,000,000 rows ran out of it (118.3 of 122.0 MiB used)."""
 
 
 @dataclass(frozen=True)
@@ -100,9 +105,42 @@ def _result(name: str, blocking: bool, found: _Found, ok: str, bad: str) -> Chec
     )
 
 
-def check_unique_worker_qualifications(con: duckdb.DuckDBPyConnection) -> CheckResult:
-    """Blocking: one row per (qualification_type_id, worker_id) in worker_qualifications."""
-    found = _offending(con, sql_text("checks/duplicate_worker_qualifications"))
+def uniqueness_slices(con: duckdb.DuckDBPyConnection) -> int:
+    """How many slices the uniqueness check groups worker_qualifications' keys in: enough that
+    each slice's keys take at most UNIQUENESS_BYTES_PER_KEY bytes each of the connection's
+    memory limit as it stands (at least one slice; one when the limit is not a size)."""
+    from qual_pipeline.stores.warehouse import memory_bytes
+
+    (limit, keys) = con.execute(
+        "SELECT current_setting('memory_limit'), (SELECT count(*) FROM worker_qualifications)"
+    ).fetchall()[0]
+    size = memory_bytes(str(limit))
+    if size is None:
+        return 1
+    per_slice = max(1, size // UNIQUENESS_BYTES_PER_KEY)
+    return max(1, -(-int(keys) // per_slice))
+
+
+def check_unique_worker_qualifications(
+    con: duckdb.DuckDBPyConnection, slices: int | None = None
+) -> CheckResult:
+    """Blocking: one row per (qualification_type_id, worker_id) in worker_qualifications.
+
+    The keys' hashes are grouped one slice at a time (by hash), `slices` of them, by default
+    as many as keep the hash table within the connection's memory limit as it stands
+    (`uniqueness_slices`), whatever the rows."""
+    query = sql_text("checks/duplicate_worker_qualifications")
+    slices = uniqueness_slices(con) if slices is None else max(1, slices)
+    parts = [_offending(con, query, {"slices": slices, "slice": n}) for n in range(slices)]
+    by_type: dict[str, int] = {}
+    for part in parts:
+        for type_id, n in part.by_type.items():
+            by_type[type_id] = by_type.get(type_id, 0) + n
+    examples = sorted(
+        (e for part in parts for e in part.examples),  # the query's order, across the slices
+        key=lambda e: (-e["copies"], e["qualification_type_id"], e["worker_id"]),
+    )[:EXAMPLES]
+    found = _Found(sum(part.count for part in parts), examples, by_type)
     return _result(
         "unique_worker_qualifications",
         True,

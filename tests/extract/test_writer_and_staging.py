@@ -172,8 +172,13 @@ def test_staging_beyond_one_row_group_spills_to_disk_and_keeps_the_same_rows(tmp
     assert list(tmp_path.iterdir()) == []  # nothing left in the scratch folder
 
 
-def test_staging_in_several_hash_passes_still_keeps_one_row_per_key(tmp_path, monkeypatch):
-    monkeypatch.setattr(staging_module, "ROWS_PER_PASS", 7)
+@pytest.mark.parametrize(("bucket", "sort"), [(7, 7), (14, 7), (1000, 7)])
+def test_staging_in_several_hash_passes_still_keeps_one_row_per_key(
+    tmp_path, monkeypatch, bucket, sort
+):
+    # buckets of 7 rows sorted whole; of 14 rows, sorted in 2 passes; one bucket, 8 passes
+    monkeypatch.setattr(staging_module, "ROWS_PER_BUCKET", bucket)
+    monkeypatch.setattr(staging_module, "ROWS_PER_PASS", sort)
     monkeypatch.setattr(staging_module, "STAGING_ROW_GROUP_ROWS", 10)
     workers = [f"AW{i:03d}" for i in range(40)]
     with Staging(tmp_path, WORKER_QUALIFICATIONS, "worker_id") as s:

@@ -10,6 +10,7 @@ import pytest
 
 from qual_pipeline import settings
 from qual_pipeline.stores.warehouse import memory_bytes, memory_held_to, set_memory_limit
+from qual_pipeline.warehouse.checks import check_unique_worker_qualifications, uniqueness_slices
 
 
 def limit_of(con: duckdb.DuckDBPyConnection) -> int:
@@ -83,3 +84,44 @@ def test_an_error_of_the_block_is_raised_as_it_is_in_an_aborted_transaction() ->
                 "FROM range(2000000) AS r(i))"
             ).fetchall()
         con.execute("ROLLBACK")
+
+
+def duplicated_keys_table(path: Path, keys: int, every: int) -> duckdb.DuckDBPyConnection:
+    """A database file whose worker_qualifications holds `keys` keys over 7 types, every
+    `every`-th key twice and the first one three times."""
+    con = duckdb.connect(str(path))
+    con.execute(
+        "CREATE TABLE worker_qualifications (qualification_type_id VARCHAR, worker_id VARCHAR)"
+    )
+    keys_of = "SELECT 'T' || (i % 7)::VARCHAR, 'W' || i::VARCHAR FROM range({}, {}, {}) AS r(i)"
+    con.execute(f"INSERT INTO worker_qualifications {keys_of.format(0, keys, 1)}")
+    con.execute(f"INSERT INTO worker_qualifications {keys_of.format(0, keys, every)}")
+    con.execute(f"INSERT INTO worker_qualifications {keys_of.format(0, 1, 1)}")
+    con.execute("CHECKPOINT")
+    return con
+
+
+@pytest.mark.slow(20)
+def test_the_uniqueness_check_groups_its_keys_in_slices_that_fit_the_limit(
+    tmp_path: Path,
+) -> None:
+    # 1,000,000 keys: their hashes grouped at once took more than 32MB (DuckDB ran out of it with
+    # nowhere to spill); in slices of 250,000 keys (128 bytes of the limit each) they fit.
+    with duplicated_keys_table(tmp_path / "w.duckdb", 1_000_000, 50_000) as con:
+        con.execute("SET temp_directory = ''")  # no spilling: the hash table must fit
+        set_memory_limit(con, "32MB")
+        assert uniqueness_slices(con) == 5  # 1,000,021 rows
+        found = check_unique_worker_qualifications(con)
+        set_memory_limit(con, "1GB")
+        assert uniqueness_slices(con) == 1
+        whole = check_unique_worker_qualifications(con)
+    assert not found.passed
+    assert found.metadata["offending"] == whole.metadata["offending"] == 20  # every duplicate
+    assert found.by_type == whole.by_type
+    assert sum(found.by_type.values()) == 20
+    assert found.metadata["examples"] == whole.metadata["examples"]
+    assert found.metadata["examples"][0] == {
+        "qualification_type_id": "T0",
+        "worker_id": "W0",
+        "copies": 3,
+    }
