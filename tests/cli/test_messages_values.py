@@ -10,32 +10,17 @@ through the console script:
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import duckdb
 import pytest
+from support.cli_process import run_clean as run
 
 from qual_pipeline import settings
 
 SCRIPT = Path(sys.executable).with_name("qual-pipeline")
 YES_NO = [s for s in settings.SETTINGS if s.kind is bool and s.flag is not None]
-
-
-def run(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "QUAL_PIPELINE"))}
-    done = subprocess.run(
-        [str(SCRIPT), *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={**clean, "COLUMNS": "400", **env},
-        timeout=120,
-    )
-    assert "Traceback" not in done.stdout + done.stderr, done.stderr
-    return done
 
 
 def test_every_yes_no_setting_with_an_option_is_covered() -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 import duckdb
 import pytest
+from support.cli_process import warehouse_types
 from support.mturk import make_data, qualification, qualification_type, type_id
 
 from qual_pipeline import settings
@@ -59,14 +60,6 @@ def partition_status(key: list[str], partitions: list[str]) -> dict[str, str]:
         )
     found = status or {}
     return {p: found[p].value if found.get(p) is not None else "missing" for p in partitions}
-
-
-def warehouse_types(data_dir: Path) -> set[str]:
-    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
-        rows = con.execute(
-            "SELECT DISTINCT qualification_type_id FROM worker_qualifications"
-        ).fetchall()
-    return {r[0] for r in rows}
 
 
 def published_types(data_dir: Path) -> int:

@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
+from support.cli_process import warehouse_types
 from support.mturk import make_data, qualification, qualification_type, type_id
 
 from qual_pipeline.local_mturk.server import FaultConfig
@@ -35,14 +35,6 @@ def refresh(env: dict[str, str], data_dir: Path, *args: str) -> subprocess.Compl
     )
     assert "Traceback" not in done.stderr, done.stderr
     return done
-
-
-def warehouse_types(data_dir: Path) -> set[str]:
-    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
-        rows = con.execute(
-            "SELECT DISTINCT qualification_type_id FROM worker_qualifications"
-        ).fetchall()
-    return {r[0] for r in rows}
 
 
 @pytest.mark.slow(60)

@@ -12,32 +12,18 @@ it belongs to, through the console script as a user runs it:
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import duckdb
 import pytest
+from support.cli_process import run_clean as run
 
 from qual_pipeline import settings
 
 SCRIPT = Path(sys.executable).with_name("qual-pipeline")
 YES_NO = f"use {', '.join(settings.TRUE)} (yes) or {', '.join(settings.FALSE)} (no), in any case"
-
-
-def run(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "QUAL_PIPELINE"))}
-    done = subprocess.run(
-        [str(SCRIPT), *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={**clean, "COLUMNS": "400", **env},
-        timeout=120,
-    )
-    assert "Traceback" not in done.stdout + done.stderr, done.stderr
-    return done
 
 
 def commands(tmp_path: Path) -> list[list[str]]:
