@@ -31,7 +31,14 @@ UNIQUENESS_BYTES_PER_KEY = 128
 """Memory limit the uniqueness check counts per key of one slice: about four times what DuckDB's
 hash table took per key's hash (95-110 MB for 4,000,000 keys), the rest left to what the load
 holds beside it. Within 128MB, slices of 1,000,000 keys: with 2,000,000, a merge load of
-10,000,000 rows ran out of it (118.3 of 122.0 MiB used)."""
+10,000,000 rows ran out of it (118.3 of 122.0 MiB used). Used when DuckDB has nowhere to spill
+(no temp_directory): the hash table must then fit."""
+UNIQUENESS_BYTES_PER_KEY_SPILLING = 16
+"""The same where DuckDB can spill (a temp_directory, as a load's warehouse file has): what does
+not fit is spilled, and the slices only bound it. Each slice scans every key: at 10,000,000 rows
+within 128MB a first load took 13.1 s in 10 slices and 11.4 s in one, and a refresh of about
+4,000,000 rows peaked at 463.1 MB in 4 slices and 458.9 MB in one (the lead's quiet runs,
+README's Memory of a refresh); at this figure, 2 and 1."""
 
 
 @dataclass(frozen=True)
@@ -108,16 +115,19 @@ def _result(name: str, blocking: bool, found: _Found, ok: str, bad: str) -> Chec
 def uniqueness_slices(con: duckdb.DuckDBPyConnection) -> int:
     """How many slices the uniqueness check groups worker_qualifications' keys in: enough that
     each slice's keys take at most UNIQUENESS_BYTES_PER_KEY bytes each of the connection's
-    memory limit as it stands (at least one slice; one when the limit is not a size)."""
+    memory limit as it stands, or UNIQUENESS_BYTES_PER_KEY_SPILLING where DuckDB can spill (at
+    least one slice; one when the limit is not a size)."""
     from qual_pipeline.stores.warehouse import memory_bytes
 
-    (limit, keys) = con.execute(
-        "SELECT current_setting('memory_limit'), (SELECT count(*) FROM worker_qualifications)"
+    (limit, spill, keys) = con.execute(
+        "SELECT current_setting('memory_limit'), current_setting('temp_directory'), "
+        "(SELECT count(*) FROM worker_qualifications)"
     ).fetchall()[0]
     size = memory_bytes(str(limit))
     if size is None:
         return 1
-    per_slice = max(1, size // UNIQUENESS_BYTES_PER_KEY)
+    per_key = UNIQUENESS_BYTES_PER_KEY_SPILLING if str(spill or "") else UNIQUENESS_BYTES_PER_KEY
+    per_slice = max(1, size // per_key)
     return max(1, -(-int(keys) // per_slice))
 
 
