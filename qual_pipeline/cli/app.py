@@ -82,6 +82,24 @@ def main() -> None:
         app()
     except KeyboardInterrupt:  # the handler that raised it said so (qual_pipeline.entry)
         sys.exit(130)
+    except ImportError as e:
+        # Ctrl-C while a compiled module initialised (DuckDB's, imported when a command first
+        # needs it): the KeyboardInterrupt surfaces as `ImportError: initialization failed`.
+        if interrupted_import(e):
+            sys.exit(130)
+        raise
+
+
+def interrupted_import(error: BaseException) -> bool:
+    """Whether `error`, or an exception it was raised from or during, is a KeyboardInterrupt."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KeyboardInterrupt):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 if __name__ == "__main__":

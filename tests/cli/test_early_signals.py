@@ -45,3 +45,26 @@ def test_a_signal_while_starting_is_one_line_and_the_signals_exit_code(
             delay,
             stdout,
         )
+
+
+def test_ctrl_c_while_duckdb_initialises_is_the_interrupts_exit_code(tmp_path: Path) -> None:
+    # Before: a SIGINT landing while DuckDB's compiled module initialised (0.6 s after the start
+    # of `sql`, seen in make test) ended in `ImportError: initialization failed` and a traceback.
+    # The child raises what that import raised (an ImportError during a KeyboardInterrupt) from
+    # the command line, through the console script's main.
+    script = (
+        "import sys\n"
+        "import importlib\n"
+        "cli = importlib.import_module('qual_pipeline.cli.app')\n"
+        "def fails():\n"
+        "    try:\n"
+        "        raise KeyboardInterrupt\n"
+        "    except KeyboardInterrupt:\n"
+        "        raise ImportError('initialization failed')\n"
+        "cli.app = fails\n"
+        "cli.main()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=60
+    )
+    assert (done.returncode, done.stderr) == (130, ""), done.stderr
