@@ -20,6 +20,7 @@ import duckdb
 import pyarrow as pa
 import pycountry
 
+from qual_pipeline.settings import percent_text
 from qual_pipeline.warehouse.sql_files import registered, sql_text
 
 EXAMPLES = 10
@@ -291,14 +292,14 @@ def check_row_count_drop(
     if not 0 <= max_drop_share <= 1:
         raise ValueError(f"max_drop_share must lie in [0, 1], got {max_drop_share}")
     found = _offending(con, sql_text("checks/row_count_drops"), {"max_drop_share": max_drop_share})
+    limit = percent_text(max_drop_share)
     result = _result(
         "row_count_not_dropping",
         True,
         found,
-        f"No qualification type lost more than {max_drop_share:.0%} of its rows since the "
-        "previous snapshot.",
+        f"No qualification type lost more than {limit} of its rows since the previous snapshot.",
         "{offending} qualification types lost more than "
-        f"{max_drop_share:.0%} of their rows since the previous snapshot; a sudden drop usually "
+        f"{limit} of their rows since the previous snapshot; a sudden drop usually "
         "means a broken extraction.",
     )
     result.metadata["max_drop_share"] = max_drop_share

@@ -27,6 +27,7 @@ import pyarrow as pa
 
 from qual_pipeline.lake import layout
 from qual_pipeline.schema import UTC_TIMESTAMP
+from qual_pipeline.settings import percent_text
 from qual_pipeline.stores.lake import LakeSnapshot, LakeStore
 from qual_pipeline.stores.profile import Stores
 from qual_pipeline.stores.warehouse import (
@@ -204,8 +205,9 @@ def _guard_row_count_drops(
         and s.row_count < previous[s.qualification_type_id] * (1 - max_drop_share)
     ]
     if drops:
+        limit = percent_text(max_drop_share)
         raise WarehouseLoadError(
-            f"Row count dropped by more than {max_drop_share:.0%} against the loaded snapshot for "
+            f"Row count dropped by more than {limit} against the loaded snapshot for "
             f"{len(drops)} qualification type(s) ({'; '.join(drops)}); a sudden drop usually means "
             "a broken extraction. Nothing was loaded. Extract those types again, or, if the drop "
             "is real, load with a larger max_row_drop_share."

@@ -244,6 +244,9 @@ def test_a_sudden_row_count_drop_is_refused_when_guarded(data_dir: Path) -> None
     before = snapshot_of_tables(data_dir)
     with pytest.raises(WarehouseLoadError, match=f"{SKILL}: 10 -> 2 rows.*max_row_drop_share"):
         load_warehouse(stores_of(data_dir), max_row_drop_share=0.5)
+    # A limit under 1% reads as given (before: 'more than 0%').
+    with pytest.raises(WarehouseLoadError, match=r"dropped by more than 0\.4% against"):
+        load_warehouse(stores_of(data_dir), max_row_drop_share=0.004)
     assert snapshot_of_tables(data_dir) == before
     assert load_warehouse(stores_of(data_dir), max_row_drop_share=0.9).changes == {"gone": 8}
 
