@@ -559,8 +559,8 @@ def _read_plain_csv(
         if _spaces_only_row(con, table, positions):
             _drop_loaded(con, table)
             return None
-    except duckdb.OutOfMemoryException:
-        raise
+    except (duckdb.OutOfMemoryException, duckdb.InterruptException):
+        raise  # an interrupt (a signal's handler raised inside DuckDB) is not a file to read again
     except duckdb.Error:
         _drop_loaded(con, table)
         return None
